@@ -80,12 +80,15 @@ tessera::IRTextResult tessera::runPipeline(const std::string &source,
   OwningOpRef<ModuleOp> module = session.parse();
   if (!module)
     return session.fail();
-  PassManager pm(&session.context);
+  // The pipeline names its anchor, as in `builtin.module(canonicalize)`.
   std::string parseErrors;
   llvm::raw_string_ostream errOS(parseErrors);
-  if (failed(parsePassPipeline(pipeline, pm, errOS)))
+  FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, errOS);
+  if (failed(parsed))
     return {false, "", "invalid pass pipeline '" + pipeline + "': " +
                            errOS.str()};
+  PassManager pm(&session.context, parsed->getOpAnchorName());
+  static_cast<OpPassManager &>(pm) = std::move(*parsed);
   if (failed(pm.run(*module)))
     return session.fail();
   return {true, print(*module, /*generic=*/false), ""};

@@ -48,7 +48,7 @@ static std::string shapeString(ArrayRef<int64_t> shape) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult MakeRangeOp::verify() {
-  int64_t start = getStart(), end = getEnd();
+  int64_t start = getStartAttr().getInt(), end = getEndAttr().getInt();
   if (start < 0)
     return emitOpError() << "start must be non-negative, got " << start;
   if (end <= start)
@@ -107,7 +107,7 @@ OpFoldResult BroadcastOp::fold(FoldAdaptor adaptor) {
 
 LogicalResult ExpandDimsOp::verify() {
   auto src = getSrc().getType();
-  int64_t axis = getAxis();
+  int64_t axis = getAxisAttr().getInt();
   if (axis < 0 || axis > src.getRank())
     return emitOpError() << "axis " << axis << " is out of range [0, "
                          << src.getRank() << "]";
@@ -300,7 +300,7 @@ LogicalResult DotOp::verify() {
     return emitOpError() << "precision '"
                          << stringifyEnum(getInputPrecision())
                          << "' applies to f32 inputs only";
-  if (getMaxNumImpreciseAcc() < 0)
+  if (getMaxNumImpreciseAccAttr().getInt() < 0)
     return emitOpError() << "maxNumImpreciseAcc must be non-negative";
   return success();
 }
@@ -357,7 +357,7 @@ static LogicalResult verifyCombineRegion(Operation *op, Region &region,
 }
 
 LogicalResult ReduceOp::verify() {
-  if (failed(verifySources(*this, getSrcs(), getAxis())))
+  if (failed(verifySources(*this, getSrcs(), getAxisAttr().getInt())))
     return failure();
   if (getResult().size() != getSrcs().size())
     return emitOpError() << "has " << getSrcs().size() << " sources but "
@@ -382,7 +382,7 @@ LogicalResult ReduceOp::verifyRegions() {
 }
 
 LogicalResult ScanOp::verify() {
-  if (failed(verifySources(*this, getSrcs(), getAxis())))
+  if (failed(verifySources(*this, getSrcs(), getAxisAttr().getInt())))
     return failure();
   if (getResult().size() != getSrcs().size())
     return emitOpError() << "has " << getSrcs().size() << " sources but "

@@ -359,7 +359,7 @@ def Tile_ReduceReturnOp : Tile_Op<"reduce.return", [
     ```
   }];
   let arguments = (ins Variadic<Tile_Scalar>:$result);
-  let assemblyFormat = "$result attr-dict `:` type($result)";
+  let assemblyFormat = "attr-dict ($result^ `:` type($result))?";
 }
 
 //===----------------------------------------------------------------------===//

@@ -1,0 +1,15 @@
+# lit configuration for Tessera's IR tests: tessera-opt + FileCheck.
+import os
+
+import lit.formats
+
+config.name = "Tessera"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".mlir"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.tessera_obj_root, "test", "lit")
+
+# Tools come from the build (tessera-opt) and from LLVM 22 (FileCheck, not).
+path = [os.path.join(config.tessera_obj_root, "bin"), config.llvm_tools_dir]
+config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", "")])
