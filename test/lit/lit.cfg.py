@@ -13,3 +13,9 @@ config.test_exec_root = os.path.join(config.tessera_obj_root, "test", "lit")
 # Tools come from the build (tessera-opt) and from LLVM 22 (FileCheck, not).
 path = [os.path.join(config.tessera_obj_root, "bin"), config.llvm_tools_dir]
 config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", "")])
+
+config.suffixes.append(".test")
+config.substitutions.append(
+    ("%tessera_libdir", os.path.join(config.tessera_obj_root, "lib")))
+config.substitutions.append(
+    ("%tessera_bindir", os.path.join(config.tessera_obj_root, "bin")))

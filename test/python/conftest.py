@@ -1,0 +1,17 @@
+"""pytest setup: import tessera from the build tree.
+
+The build directory is $TESSERA_BUILD_DIR, or build/ at the top of the
+checkout; its python/ folder holds the package with the compiled extension.
+"""
+
+import os
+import pathlib
+import sys
+
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
+_BUILD = pathlib.Path(os.environ.get("TESSERA_BUILD_DIR", _ROOT / "build"))
+sys.path.insert(0, str(_BUILD / "python"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU (skipped without one)")
