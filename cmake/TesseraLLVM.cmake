@@ -24,7 +24,8 @@ include(TableGen)
 include(AddLLVM)
 include(AddMLIR)
 include(HandleLLVMOptions)
-add_definitions(${LLVM_DEFINITIONS})
+separate_arguments(TESSERA_LLVM_DEFINITIONS NATIVE_COMMAND ${LLVM_DEFINITIONS})
+add_definitions(${TESSERA_LLVM_DEFINITIONS})
 
 # The LLVM components the compiler reaches: IR, passes, and the three code
 # generators (NVPTX, AMDGPU, and the host for the CPU backend's JIT).

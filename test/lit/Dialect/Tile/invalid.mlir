@@ -1,5 +1,5 @@
 // One case for every verifier rule of the tile dialect.
-// RUN: tessera-opt %s --split-input-file --verify-diagnostics
+// RUN: tessera-opt %s --split-input-file --verify-diagnostics --allow-unregistered-dialect
 
 // expected-error @+1 {{pointee must be an integer, float or pointer type}}
 func.func @ptr_to_tensor(%p: !tile.ptr<tensor<4xf32>>) { return }
@@ -555,6 +555,17 @@ func.func @reduce_return_type(%x: tensor<16xf32>, %y: f16) {
   ^bb0(%a: f32, %b: f32):
     // expected-error @+1 {{value 0 must be 'f32', got 'f16'}}
     tile.reduce.return %y : f16
+  }
+  return
+}
+
+// -----
+
+func.func @reduce_foreign_terminator(%x: tensor<16xf32>) {
+  // expected-error @+1 {{combining region must end with tile.reduce.return}}
+  %0 = tile.reduce(%x) axis = 0 : (tensor<16xf32>) -> f32 {
+  ^bb0(%a: f32, %b: f32):
+    "other.yield"(%a) : (f32) -> ()
   }
   return
 }
