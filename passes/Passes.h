@@ -4,6 +4,9 @@
 #define TESSERA_PASSES_PASSES_H
 
 #include "dialects/tile/TileDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
 namespace tessera {

@@ -33,4 +33,46 @@ def TileCombine : Pass<"tile-combine"> {
                            "::tessera::tile::TileDialect"];
 }
 
+def ConvertTileToCPU : Pass<"convert-tile-to-cpu", "mlir::ModuleOp"> {
+  let summary = "Lower tile IR to tensor, linalg and scf ops for the CPU backend";
+  let description = [{
+    The first step of the CPU backend. Pointers become `i64` addresses and
+    memory accesses `llvm.load`/`llvm.store`/atomics through
+    `llvm.inttoptr`; tile tensors become builtin tensors produced by
+    `tensor.generate`, `linalg` ops and `tensor` reshapes, which
+    one-shot bufferization then turns into loops over buffers.
+
+    Each public function is a kernel: it gains six trailing `i32` arguments
+    (program id x, y, z, then the grid size x, y, z) that replace
+    `tile.program_id` and `tile.num_programs`, and an entry function
+    `<name>__entry(%args: !llvm.ptr, %pid_x, %pid_y, %pid_z, %n_x, %n_y, %n_z)`
+    whose first argument points at one 8-byte slot per kernel argument
+    (pointers and integers zero/sign-extended, floats in the low bytes).
+
+    Before:
+    ```mlir
+    %v = tile.load %p, %m : tensor<16x!tile.ptr<f32>>
+    ```
+    After:
+    ```mlir
+    %v = tensor.generate {
+    ^bb0(%i: index):
+      %a = tensor.extract %p[%i] : tensor<16xi64>
+      %k = tensor.extract %m[%i] : tensor<16xi1>
+      %x = scf.if %k -> (f32) {
+        %q = llvm.inttoptr %a : i64 to !llvm.ptr
+        %l = llvm.load %q : !llvm.ptr -> f32
+        scf.yield %l : f32
+      } else { ... }
+      tensor.yield %x : f32
+    } : tensor<16xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // TESSERA_PASSES_PASSES_TD

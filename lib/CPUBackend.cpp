@@ -1,0 +1,176 @@
+//===- CPUBackend.cpp - CPU pipeline and object emission ------------------===//
+
+#include "tessera/CPUBackend.h"
+
+#include "tessera/InitAll.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+const std::vector<tessera::cpu::Stage> &tessera::cpu::stages() {
+  static const std::vector<Stage> kStages = {
+      {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
+               "tile-combine,canonicalize,cse)"},
+      {"tensor", "builtin.module(convert-tile-to-cpu,"
+                 "convert-elementwise-to-linalg,canonicalize,cse)"},
+      {"buffer", "builtin.module(one-shot-bufferize,"
+                 "buffer-deallocation-pipeline,"
+                 "convert-bufferization-to-memref,canonicalize,cse)"},
+      {"loops", "builtin.module(convert-linalg-to-loops,"
+                "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
+                "canonicalize,cse)"},
+      {"llvm", "builtin.module(convert-math-to-llvm,convert-math-to-libm,"
+               "convert-arith-to-llvm,convert-index-to-llvm,"
+               "finalize-memref-to-llvm,convert-cf-to-llvm,"
+               "convert-func-to-llvm,convert-ub-to-llvm,"
+               "reconcile-unrealized-casts)"},
+  };
+  return kStages;
+}
+
+namespace {
+
+void initializeNativeTarget() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
+std::string hostFeatures() {
+  std::string features;
+  for (auto &f : llvm::sys::getHostCPUFeatures()) {
+    if (!features.empty())
+      features += ",";
+    features += (f.second ? "+" : "-") + f.first().str();
+  }
+  return features;
+}
+
+std::unique_ptr<llvm::TargetMachine> hostMachine(std::string &error) {
+  initializeNativeTarget();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), hostFeatures(),
+      llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+}
+
+std::string printOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  return text;
+}
+
+} // namespace
+
+std::string tessera::cpu::hostTarget() {
+  return llvm::sys::getProcessTriple() + "/" +
+         llvm::sys::getHostCPUName().str();
+}
+
+tessera::cpu::CompileResult
+tessera::cpu::compile(const std::string &source, const std::string &bufferName,
+                      bool dumpStages) {
+  registerAllPasses();
+  CompileResult result;
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
+
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  llvm::raw_string_ostream diagOS(result.diagnostics);
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagOS);
+
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module || failed(verify(*module)))
+    return result;
+
+  for (const Stage &stage : stages()) {
+    FailureOr<OpPassManager> parsed = parsePassPipeline(stage.pipeline, diagOS);
+    if (failed(parsed))
+      return result;
+    PassManager pm(&context, parsed->getOpAnchorName());
+    static_cast<OpPassManager &>(pm) = std::move(*parsed);
+    if (failed(pm.run(*module))) {
+      diagOS << "(in the CPU backend's '" << stage.name << "' stage)\n";
+      return result;
+    }
+    if (dumpStages)
+      result.dumps.emplace_back(stage.name, printOp(*module));
+  }
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext, "tessera_cpu_kernel");
+  if (!llvmModule) {
+    diagOS << "error: translation to LLVM IR failed\n";
+    return result;
+  }
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine = hostMachine(error);
+  if (!machine) {
+    diagOS << "error: no target for the host: " << error << "\n";
+    return result;
+  }
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  auto optimize = makeOptimizingTransformer(3, 0, machine.get());
+  if (llvm::Error err = optimize(llvmModule.get())) {
+    diagOS << "error: LLVM optimization failed: "
+           << llvm::toString(std::move(err)) << "\n";
+    return result;
+  }
+  if (dumpStages) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    result.dumps.emplace_back("llvm-ir", text);
+  }
+
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream objOS(buffer);
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, objOS, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile)) {
+    diagOS << "error: the host target cannot emit object files\n";
+    return result;
+  }
+  codegen.run(*llvmModule);
+  result.object.assign(buffer.begin(), buffer.end());
+  result.ok = true;
+  return result;
+}

@@ -1,0 +1,843 @@
+//===- ConvertTileToCPU.cpp - The convert-tile-to-cpu pass ----------------===//
+//
+// Lowers tile IR to builtin tensors for the CPU backend: pointers become i64
+// addresses, memory accesses go through llvm.inttoptr + llvm.load/store,
+// shape ops become tensor reshapes and tensor.generate, dot becomes
+// linalg.matmul, reductions linalg.generic, scans scf.for loops. One-shot
+// bufferization then turns the tensors into buffers and loops.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/SCF/Transforms/Patterns.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace tessera {
+#define GEN_PASS_DEF_CONVERTTILETOCPU
+#include "passes/Passes.h.inc"
+} // namespace tessera
+
+using namespace mlir;
+namespace tile = tessera::tile;
+
+namespace {
+
+/// Number of trailing i32 arguments a kernel gains: program id x, y, z and
+/// grid size x, y, z.
+constexpr unsigned kNumGridArgs = 6;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// Bytes one element of `type` occupies in memory (i1 is stored as a byte).
+int64_t byteSize(Type type) {
+  if (isa<tile::PointerType>(type))
+    return 8;
+  return std::max<int64_t>(1, type.getIntOrFloatBitWidth() / 8);
+}
+
+/// The memory type for loads and stores of `type`: i1 lives in a byte.
+Type memoryType(Type type) {
+  if (type.isInteger(1))
+    return IntegerType::get(type.getContext(), 8);
+  return type;
+}
+
+Value toPointer(OpBuilder &b, Location loc, Value address) {
+  return LLVM::IntToPtrOp::create(b, loc,
+                                  LLVM::LLVMPointerType::get(b.getContext()),
+                                  address);
+}
+
+/// Loads a scalar of `type` from integer address `address`.
+Value loadScalar(OpBuilder &b, Location loc, Type type, Value address,
+                 bool isVolatile) {
+  Value ptr = toPointer(b, loc, address);
+  Type memTy = memoryType(type);
+  Value v = LLVM::LoadOp::create(b, loc, memTy, ptr, /*alignment=*/0,
+                                 isVolatile);
+  if (memTy != type)
+    v = arith::TruncIOp::create(b, loc, type, v);
+  return v;
+}
+
+void storeScalar(OpBuilder &b, Location loc, Value value, Value address) {
+  Value ptr = toPointer(b, loc, address);
+  Type memTy = memoryType(value.getType());
+  if (memTy != value.getType())
+    value = arith::ExtUIOp::create(b, loc, memTy, value);
+  LLVM::StoreOp::create(b, loc, value, ptr);
+}
+
+/// A zero of a scalar int or float type.
+Value zeroOf(OpBuilder &b, Location loc, Type type) {
+  return arith::ConstantOp::create(b, loc, b.getZeroAttr(type));
+}
+
+SmallVector<Value> extractAll(OpBuilder &b, Location loc, ValueRange tensors,
+                              ValueRange indices) {
+  SmallVector<Value> out;
+  for (Value t : tensors)
+    out.push_back(tensor::ExtractOp::create(b, loc, t, indices));
+  return out;
+}
+
+/// `tensor.generate` of `type` whose element at `indices` is `body(indices)`.
+Value generate(OpBuilder &b, Location loc, RankedTensorType type,
+               function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
+  return tensor::GenerateOp::create(
+      b, loc, type, ValueRange{},
+      [&](OpBuilder &nb, Location nloc, ValueRange indices) {
+        tensor::YieldOp::create(nb, nloc, body(nb, nloc, indices));
+      });
+}
+
+/// Index constants 0..n for loop bounds.
+Value indexConst(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+/// Runs `body(indices)` for every index of `shape` in nested scf.for loops,
+/// threading `iterArgs` through; returns the final iter values.
+SmallVector<Value> forEachIndex(
+    OpBuilder &b, Location loc, ArrayRef<int64_t> shape, ValueRange iterArgs,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, ValueRange,
+                                    ValueRange)>
+        body) {
+  SmallVector<Value> lbs, ubs, steps;
+  for (int64_t dim : shape) {
+    lbs.push_back(indexConst(b, loc, 0));
+    ubs.push_back(indexConst(b, loc, dim));
+    steps.push_back(indexConst(b, loc, 1));
+  }
+  scf::LoopNest nest = scf::buildLoopNest(
+      b, loc, lbs, ubs, steps, iterArgs,
+      [&](OpBuilder &nb, Location nloc, ValueRange ivs, ValueRange iters) {
+        return scf::ValueVector(body(nb, nloc, ivs, iters));
+      });
+  return SmallVector<Value>(nest.results.begin(), nest.results.end());
+}
+
+/// Applies a scalar function elementwise to scalars or same-shape tensors.
+Value elementwise(OpBuilder &b, Location loc, Type resultType,
+                  ValueRange operands,
+                  function_ref<Value(OpBuilder &, Location, ValueRange)> fn) {
+  auto tensorType = dyn_cast<RankedTensorType>(resultType);
+  if (!tensorType)
+    return fn(b, loc, operands);
+  return generate(b, loc, tensorType,
+                  [&](OpBuilder &nb, Location nloc, ValueRange idx) {
+                    return fn(nb, nloc, extractAll(nb, nloc, operands, idx));
+                  });
+}
+
+/// The enclosing kernel's grid argument `index` (0-2 program id, 3-5 grid
+/// size), or an error if the op is not in a kernel.
+FailureOr<Value> gridArgument(Operation *op, unsigned index) {
+  auto func = op->getParentOfType<func::FuncOp>();
+  if (!func || func.isPrivate() || func.getNumArguments() < kNumGridArgs)
+    return op->emitOpError()
+           << "must be inside a kernel (a public function); calls of other "
+              "kernels are inlined first";
+  return func.getArgument(func.getNumArguments() - kNumGridArgs + index);
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+struct TileConversion : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  using Adaptor = typename OpConversionPattern<OpTy>::OpAdaptor;
+
+  RankedTensorType convertedTensor(Type type) const {
+    return cast<RankedTensorType>(this->getTypeConverter()->convertType(type));
+  }
+  Type converted(Type type) const {
+    return this->getTypeConverter()->convertType(type);
+  }
+};
+
+template <typename OpTy, unsigned Offset>
+struct GridQueryConversion : TileConversion<OpTy> {
+  using TileConversion<OpTy>::TileConversion;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename TileConversion<OpTy>::Adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<Value> arg =
+        gridArgument(op, Offset + static_cast<unsigned>(op.getAxis()));
+    if (failed(arg))
+      return failure();
+    rewriter.replaceOp(op, *arg);
+    return success();
+  }
+};
+
+struct MakeRangeConversion : TileConversion<tile::MakeRangeOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::MakeRangeOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t start = op.getStartAttr().getInt();
+    rewriter.replaceOp(
+        op, generate(rewriter, loc, cast<RankedTensorType>(op.getType()),
+                     [&](OpBuilder &b, Location l, ValueRange idx) -> Value {
+                       Value i = arith::IndexCastOp::create(
+                           b, l, b.getI32Type(), idx[0]);
+                       Value s = arith::ConstantIntOp::create(b, l, start, 32);
+                       return arith::AddIOp::create(b, l, i, s);
+                     }));
+    return success();
+  }
+};
+
+struct SplatConversion : TileConversion<tile::SplatOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::SplatOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(op.getType());
+    Value empty = tensor::EmptyOp::create(rewriter, op.getLoc(),
+                                          type.getShape(),
+                                          type.getElementType());
+    rewriter.replaceOp(op, linalg::FillOp::create(rewriter, op.getLoc(),
+                                                  ValueRange{adaptor.getSrc()},
+                                                  ValueRange{empty})
+                               .getResult(0));
+    return success();
+  }
+};
+
+struct BroadcastConversion : TileConversion<tile::BroadcastOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::BroadcastOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(op.getType());
+    ArrayRef<int64_t> srcShape = op.getSrc().getType().getShape();
+    Value src = adaptor.getSrc();
+    rewriter.replaceOp(
+        op, generate(rewriter, op.getLoc(), type,
+                     [&](OpBuilder &b, Location l, ValueRange idx) -> Value {
+                       SmallVector<Value> srcIdx;
+                       for (auto [i, dim] : llvm::enumerate(srcShape))
+                         srcIdx.push_back(dim == 1 ? indexConst(b, l, 0)
+                                                   : idx[i]);
+                       return tensor::ExtractOp::create(b, l, src, srcIdx);
+                     }));
+    return success();
+  }
+};
+
+struct ExpandDimsConversion : TileConversion<tile::ExpandDimsOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::ExpandDimsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    int64_t rank = op.getSrc().getType().getRank();
+    int64_t axis = op.getAxisAttr().getInt();
+    // Source dim i maps to result dim i (i < axis) or i + 1 (i >= axis); the
+    // new unit dim joins the group of its right neighbour, or of the last
+    // dim when it is appended.
+    SmallVector<ReassociationIndices> groups;
+    for (int64_t i = 0; i < rank; ++i) {
+      ReassociationIndices group;
+      if (i == axis)
+        group.push_back(axis);
+      group.push_back(i < axis ? i : i + 1);
+      if (axis == rank && i == rank - 1)
+        group.push_back(rank);
+      groups.push_back(group);
+    }
+    rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+        op, convertedTensor(op.getType()), adaptor.getSrc(), groups);
+    return success();
+  }
+};
+
+/// Row-major reshape: collapse to 1-D, expand to the result shape.
+struct ReshapeConversion : TileConversion<tile::ReshapeOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::ReshapeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto srcType = cast<RankedTensorType>(adaptor.getSrc().getType());
+    auto dstType = convertedTensor(op.getType());
+    Value flat = adaptor.getSrc();
+    auto flatType = RankedTensorType::get({srcType.getNumElements()},
+                                          srcType.getElementType());
+    auto allDims = [](int64_t rank) {
+      ReassociationIndices group;
+      for (int64_t i = 0; i < rank; ++i)
+        group.push_back(i);
+      return SmallVector<ReassociationIndices>{group};
+    };
+    if (srcType.getRank() != 1)
+      flat = tensor::CollapseShapeOp::create(rewriter, loc, flatType, flat,
+                                             allDims(srcType.getRank()));
+    if (dstType.getRank() != 1)
+      flat = tensor::ExpandShapeOp::create(rewriter, loc, dstType, flat,
+                                           allDims(dstType.getRank()));
+    rewriter.replaceOp(op, flat);
+    return success();
+  }
+};
+
+struct TransConversion : TileConversion<tile::TransOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::TransOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(op.getType());
+    Value init = tensor::EmptyOp::create(rewriter, op.getLoc(),
+                                         type.getShape(),
+                                         type.getElementType());
+    SmallVector<int64_t> perm(op.getOrder().begin(), op.getOrder().end());
+    rewriter.replaceOp(op, linalg::TransposeOp::create(rewriter, op.getLoc(),
+                                                       adaptor.getSrc(), init,
+                                                       perm)
+                               .getResult());
+    return success();
+  }
+};
+
+struct AddPtrConversion : TileConversion<tile::AddPtrOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::AddPtrOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Type pointee = cast<tile::PointerType>(
+                       getElementTypeOrSelf(op.getPtr().getType()))
+                       .getPointeeType();
+    int64_t size = byteSize(pointee);
+    rewriter.replaceOp(
+        op, elementwise(
+                rewriter, op.getLoc(), converted(op.getType()),
+                {adaptor.getPtr(), adaptor.getOffset()},
+                [&](OpBuilder &b, Location l, ValueRange v) -> Value {
+                  Value off = v[1];
+                  if (!off.getType().isInteger(64))
+                    off = arith::ExtSIOp::create(b, l, b.getI64Type(), off);
+                  Value bytes = arith::MulIOp::create(
+                      b, l, off, arith::ConstantIntOp::create(b, l, size, 64));
+                  return arith::AddIOp::create(b, l, v[0], bytes);
+                }));
+    return success();
+  }
+};
+
+struct LoadConversion : TileConversion<tile::LoadOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::LoadOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Type resultType = converted(op.getType());
+    Type elemType = getElementTypeOrSelf(resultType);
+    bool isVolatile = op.getIsVolatile();
+    SmallVector<Value> operands{adaptor.getPtr()};
+    if (adaptor.getMask())
+      operands.push_back(adaptor.getMask());
+    if (adaptor.getOther())
+      operands.push_back(adaptor.getOther());
+    bool masked = bool(adaptor.getMask()), hasOther = bool(adaptor.getOther());
+    rewriter.replaceOp(
+        op, elementwise(
+                rewriter, op.getLoc(), resultType, operands,
+                [&](OpBuilder &b, Location l, ValueRange v) -> Value {
+                  if (!masked)
+                    return loadScalar(b, l, elemType, v[0], isVolatile);
+                  auto ifOp = scf::IfOp::create(
+                      b, l, v[1],
+                      [&](OpBuilder &tb, Location tl) {
+                        scf::YieldOp::create(
+                            tb, tl,
+                            loadScalar(tb, tl, elemType, v[0], isVolatile));
+                      },
+                      [&](OpBuilder &eb, Location el) {
+                        scf::YieldOp::create(
+                            eb, el, hasOther ? v[2] : zeroOf(eb, el, elemType));
+                      });
+                  return ifOp.getResult(0);
+                }));
+    return success();
+  }
+};
+
+struct StoreConversion : TileConversion<tile::StoreOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::StoreOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    SmallVector<Value> operands{adaptor.getPtr(), adaptor.getValue()};
+    if (adaptor.getMask())
+      operands.push_back(adaptor.getMask());
+    auto storeOne = [&](OpBuilder &b, Location l, ValueRange v) {
+      if (v.size() < 3) {
+        storeScalar(b, l, v[1], v[0]);
+        return;
+      }
+      scf::IfOp::create(b, l, v[2], [&](OpBuilder &tb, Location tl) {
+        storeScalar(tb, tl, v[1], v[0]);
+        scf::YieldOp::create(tb, tl);
+      });
+    };
+    if (auto type = dyn_cast<RankedTensorType>(adaptor.getPtr().getType())) {
+      forEachIndex(rewriter, loc, type.getShape(), {},
+                   [&](OpBuilder &b, Location l, ValueRange idx, ValueRange) {
+                     storeOne(b, l, extractAll(b, l, operands, idx));
+                     return SmallVector<Value>{};
+                   });
+    } else {
+      storeOne(rewriter, loc, operands);
+    }
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
+struct DotConversion : TileConversion<tile::DotOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::DotOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ValueRange ins{adaptor.getA(), adaptor.getB()};
+    ValueRange outs{adaptor.getC()};
+    Operation *mm;
+    if (op.getA().getType().getRank() == 2)
+      mm = linalg::MatmulOp::create(rewriter, op.getLoc(), ins, outs);
+    else
+      mm = linalg::BatchMatmulOp::create(rewriter, op.getLoc(), ins, outs);
+    rewriter.replaceOp(op, mm->getResults());
+    return success();
+  }
+};
+
+/// Clones the combining region of a reduce or scan: the cloned ops combine
+/// `acc` with `next` and the yielded values are returned.
+SmallVector<Value> combine(OpBuilder &b, Region &region, ValueRange acc,
+                           ValueRange next) {
+  Block &block = region.front();
+  IRMapping map;
+  for (auto [i, v] : llvm::enumerate(acc))
+    map.map(block.getArgument(i), v);
+  for (auto [i, v] : llvm::enumerate(next))
+    map.map(block.getArgument(acc.size() + i), v);
+  for (Operation &op : block.without_terminator())
+    b.clone(op, map);
+  SmallVector<Value> out;
+  for (Value v : block.getTerminator()->getOperands())
+    out.push_back(map.lookupOrDefault(v));
+  return out;
+}
+
+/// reduce along `axis`: the accumulators start as the first slice along the
+/// axis; a linalg.generic folds the remaining slices in with the region.
+struct ReduceConversion : TileConversion<tile::ReduceOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::ReduceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t axis = op.getAxisAttr().getInt();
+    auto srcType = cast<RankedTensorType>(adaptor.getSrcs()[0].getType());
+    int64_t rank = srcType.getRank(), n = srcType.getDimSize(axis);
+    SmallVector<int64_t> accShape(srcType.getShape());
+    accShape.erase(accShape.begin() + axis);
+
+    // Accumulators: src[..., 0, ...].
+    SmallVector<Value> accs;
+    for (Value src : adaptor.getSrcs()) {
+      auto elem = cast<RankedTensorType>(src.getType()).getElementType();
+      accs.push_back(generate(
+          rewriter, loc, RankedTensorType::get(accShape, elem),
+          [&](OpBuilder &b, Location l, ValueRange idx) -> Value {
+            SmallVector<Value> full(idx.begin(), idx.end());
+            full.insert(full.begin() + axis, indexConst(b, l, 0));
+            return tensor::ExtractOp::create(b, l, src, full);
+          }));
+    }
+    if (n > 1) {
+      SmallVector<Value> rest;
+      for (Value src : adaptor.getSrcs()) {
+        SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+        SmallVector<OpFoldResult> sizes, strides(rank,
+                                                 rewriter.getIndexAttr(1));
+        for (int64_t d : srcType.getShape())
+          sizes.push_back(rewriter.getIndexAttr(d));
+        offsets[axis] = rewriter.getIndexAttr(1);
+        sizes[axis] = rewriter.getIndexAttr(n - 1);
+        rest.push_back(tensor::ExtractSliceOp::create(rewriter, loc, src,
+                                                      offsets, sizes,
+                                                      strides));
+      }
+      MLIRContext *ctx = rewriter.getContext();
+      AffineMap inMap = AffineMap::getMultiDimIdentityMap(rank, ctx);
+      AffineMap outMap = inMap.dropResult(axis);
+      SmallVector<AffineMap> maps(rest.size(), inMap);
+      maps.append(accs.size(), outMap);
+      SmallVector<utils::IteratorType> iters(rank,
+                                             utils::IteratorType::parallel);
+      iters[axis] = utils::IteratorType::reduction;
+      SmallVector<Type> accTypes;
+      for (Value a : accs)
+        accTypes.push_back(a.getType());
+      Region &region = op.getCombineOp();
+      size_t num = accs.size();
+      auto generic = linalg::GenericOp::create(
+          rewriter, loc, accTypes, rest, accs, maps, iters,
+          [&](OpBuilder &b, Location l, ValueRange args) {
+            SmallVector<Value> out =
+                combine(b, region, args.drop_front(num), args.take_front(num));
+            linalg::YieldOp::create(b, l, out);
+          });
+      accs.assign(generic.getResults().begin(), generic.getResults().end());
+    }
+    SmallVector<Value> results;
+    for (Value acc : accs) {
+      if (rank == 1)
+        acc = tensor::ExtractOp::create(rewriter, loc, acc, ValueRange{});
+      results.push_back(acc);
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// Inclusive scan along `axis` as loops over the tensor, from the front or,
+/// with `reverse`, from the back.
+struct ScanConversion : TileConversion<tile::ScanOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::ScanOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    int64_t axis = op.getAxisAttr().getInt();
+    auto type = cast<RankedTensorType>(adaptor.getSrcs()[0].getType());
+    int64_t n = type.getDimSize(axis);
+    bool reverse = op.getReverse();
+    SmallVector<Value> srcs(adaptor.getSrcs().begin(),
+                            adaptor.getSrcs().end());
+    if (n == 1) {
+      rewriter.replaceOp(op, srcs);
+      return success();
+    }
+    // Iterate over every index, with the axis index running 1..n-1.
+    SmallVector<int64_t> shape(type.getShape());
+    shape[axis] = n - 1;
+    Region &region = op.getCombineOp();
+    SmallVector<Value> results = forEachIndex(
+        rewriter, loc, shape, srcs,
+        [&](OpBuilder &b, Location l, ValueRange ivs, ValueRange outs) {
+          SmallVector<Value> cur(ivs.begin(), ivs.end()),
+              prev(ivs.begin(), ivs.end());
+          Value k = arith::AddIOp::create(b, l, ivs[axis], indexConst(b, l, 1));
+          if (reverse) {
+            // cur = n - 1 - k, prev = cur + 1.
+            Value last = indexConst(b, l, n - 1);
+            cur[axis] = arith::SubIOp::create(b, l, last, k);
+            prev[axis] = arith::AddIOp::create(b, l, cur[axis],
+                                               indexConst(b, l, 1));
+          } else {
+            cur[axis] = k;
+            prev[axis] = ivs[axis];
+          }
+          SmallVector<Value> acc = extractAll(b, l, outs, prev);
+          SmallVector<Value> next = extractAll(b, l, srcs, cur);
+          SmallVector<Value> combined = combine(b, region, acc, next);
+          SmallVector<Value> updated;
+          for (auto [v, t] : llvm::zip(combined, outs))
+            updated.push_back(tensor::InsertOp::create(b, l, v, t, cur));
+          return updated;
+        });
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+LLVM::AtomicOrdering ordering(tile::MemSemantic sem) {
+  switch (sem) {
+  case tile::MemSemantic::Relaxed:
+    return LLVM::AtomicOrdering::monotonic;
+  case tile::MemSemantic::Acquire:
+    return LLVM::AtomicOrdering::acquire;
+  case tile::MemSemantic::Release:
+    return LLVM::AtomicOrdering::release;
+  case tile::MemSemantic::AcqRel:
+    return LLVM::AtomicOrdering::acq_rel;
+  }
+  llvm_unreachable("unknown semantic");
+}
+
+/// Atomics run element by element (masked-off elements return zero).
+template <typename OpTy>
+struct AtomicConversion : TileConversion<OpTy> {
+  using TileConversion<OpTy>::TileConversion;
+
+  /// Emits the atomic on one element; `v` holds the op's operands.
+  virtual Value atomic(OpBuilder &b, Location l, OpTy op,
+                       ValueRange v) const = 0;
+  virtual SmallVector<Value> operands(typename TileConversion<OpTy>::Adaptor
+                                          adaptor) const = 0;
+  virtual Value mask(typename TileConversion<OpTy>::Adaptor) const {
+    return {};
+  }
+
+  LogicalResult
+  matchAndRewrite(OpTy op, typename TileConversion<OpTy>::Adaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    SmallVector<Value> ops = operands(adaptor);
+    Value m = mask(adaptor);
+    if (m)
+      ops.push_back(m);
+    Type elem = getElementTypeOrSelf(op.getType());
+    auto one = [&](OpBuilder &b, Location l, ValueRange v) -> Value {
+      if (!m)
+        return atomic(b, l, op, v);
+      return scf::IfOp::create(
+                 b, l, v.back(),
+                 [&](OpBuilder &tb, Location tl) {
+                   scf::YieldOp::create(tb, tl, atomic(tb, tl, op, v));
+                 },
+                 [&](OpBuilder &eb, Location el) {
+                   scf::YieldOp::create(eb, el, zeroOf(eb, el, elem));
+                 })
+          .getResult(0);
+    };
+    auto type = dyn_cast<RankedTensorType>(op.getType());
+    if (!type) {
+      rewriter.replaceOp(op, one(rewriter, loc, ops));
+      return success();
+    }
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), elem);
+    SmallVector<Value> result = forEachIndex(
+        rewriter, loc, type.getShape(), {init},
+        [&](OpBuilder &b, Location l, ValueRange idx, ValueRange iters) {
+          Value v = one(b, l, extractAll(b, l, ops, idx));
+          return SmallVector<Value>{
+              tensor::InsertOp::create(b, l, v, iters[0], idx)};
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct AtomicRMWConversion : AtomicConversion<tile::AtomicRMWOp> {
+  using AtomicConversion::AtomicConversion;
+  SmallVector<Value> operands(OpAdaptor adaptor) const override {
+    return {adaptor.getPtr(), adaptor.getVal()};
+  }
+  Value mask(OpAdaptor adaptor) const override { return adaptor.getMask(); }
+  Value atomic(OpBuilder &b, Location l, tile::AtomicRMWOp op,
+               ValueRange v) const override {
+    bool isFloat = isa<FloatType>(v[1].getType());
+    LLVM::AtomicBinOp kind = LLVM::AtomicBinOp::xchg;
+    switch (op.getKind()) {
+    case tile::RMWKind::Add:
+      kind = LLVM::AtomicBinOp::add;
+      break;
+    case tile::RMWKind::FAdd:
+      kind = LLVM::AtomicBinOp::fadd;
+      break;
+    case tile::RMWKind::Max:
+      kind = isFloat ? LLVM::AtomicBinOp::fmax : LLVM::AtomicBinOp::max;
+      break;
+    case tile::RMWKind::Min:
+      kind = isFloat ? LLVM::AtomicBinOp::fmin : LLVM::AtomicBinOp::min;
+      break;
+    case tile::RMWKind::UMax:
+      kind = LLVM::AtomicBinOp::umax;
+      break;
+    case tile::RMWKind::UMin:
+      kind = LLVM::AtomicBinOp::umin;
+      break;
+    case tile::RMWKind::And:
+      kind = LLVM::AtomicBinOp::_and;
+      break;
+    case tile::RMWKind::Or:
+      kind = LLVM::AtomicBinOp::_or;
+      break;
+    case tile::RMWKind::Xor:
+      kind = LLVM::AtomicBinOp::_xor;
+      break;
+    case tile::RMWKind::Xchg:
+      kind = LLVM::AtomicBinOp::xchg;
+      break;
+    }
+    return LLVM::AtomicRMWOp::create(b, l, kind, toPointer(b, l, v[0]), v[1],
+                                     ordering(op.getSem()));
+  }
+};
+
+struct AtomicCASConversion : AtomicConversion<tile::AtomicCASOp> {
+  using AtomicConversion::AtomicConversion;
+  SmallVector<Value> operands(OpAdaptor adaptor) const override {
+    return {adaptor.getPtr(), adaptor.getCmp(), adaptor.getVal()};
+  }
+  Value atomic(OpBuilder &b, Location l, tile::AtomicCASOp op,
+               ValueRange v) const override {
+    LLVM::AtomicOrdering success = ordering(op.getSem());
+    // The failure ordering may not release.
+    LLVM::AtomicOrdering failure =
+        success == LLVM::AtomicOrdering::release
+            ? LLVM::AtomicOrdering::monotonic
+            : (success == LLVM::AtomicOrdering::acq_rel
+                   ? LLVM::AtomicOrdering::acquire
+                   : success);
+    Value cmp = v[1], val = v[2];
+    Type type = val.getType();
+    // cmpxchg takes integers: compare floats by their bits.
+    Type intType = b.getIntegerType(type.getIntOrFloatBitWidth());
+    if (type != intType) {
+      cmp = arith::BitcastOp::create(b, l, intType, cmp);
+      val = arith::BitcastOp::create(b, l, intType, val);
+    }
+    Value pair = LLVM::AtomicCmpXchgOp::create(b, l, toPointer(b, l, v[0]),
+                                               cmp, val, success, failure);
+    Value old = LLVM::ExtractValueOp::create(b, l, pair, 0);
+    if (type != intType)
+      old = arith::BitcastOp::create(b, l, type, old);
+    return old;
+  }
+};
+
+template <typename OpTy>
+struct Unsupported : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpConversionPattern<OpTy>::OpAdaptor,
+                  ConversionPatternRewriter &) const override {
+    return op.emitOpError("is not supported by the CPU backend yet");
+  }
+};
+
+/// arith.select (and other type-agnostic ops) on pointers: same op, i64.
+struct SelectConversion : OpConversionPattern<arith::SelectOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(arith::SelectOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(
+        op, getTypeConverter()->convertType(op.getType()),
+        adaptor.getCondition(), adaptor.getTrueValue(),
+        adaptor.getFalseValue());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+/// Builds `<name>__entry(%args: !llvm.ptr, 6 x i32)`, which loads each
+/// argument of `kernel` from its 8-byte slot and calls it.
+void buildEntry(OpBuilder &b, func::FuncOp kernel) {
+  Location loc = kernel.getLoc();
+  MLIRContext *ctx = b.getContext();
+  Type ptrTy = LLVM::LLVMPointerType::get(ctx);
+  SmallVector<Type> argTypes{ptrTy};
+  argTypes.append(kNumGridArgs, b.getI32Type());
+  b.setInsertionPointAfter(kernel);
+  auto entry = func::FuncOp::create(b, loc, kernel.getName().str() + "__entry",
+                                    b.getFunctionType(argTypes, {}));
+  Block *body = entry.addEntryBlock();
+  b.setInsertionPointToStart(body);
+  SmallVector<Value> args;
+  unsigned numUser = kernel.getNumArguments() - kNumGridArgs;
+  for (unsigned i = 0; i < numUser; ++i) {
+    Type type = kernel.getArgumentTypes()[i];
+    Value slot = LLVM::GEPOp::create(
+        b, loc, ptrTy, b.getI64Type(), body->getArgument(0),
+        ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(i)});
+    Value v = LLVM::LoadOp::create(b, loc, memoryType(type), slot);
+    if (v.getType() != type)
+      v = arith::TruncIOp::create(b, loc, type, v);
+    args.push_back(v);
+  }
+  for (unsigned i = 0; i < kNumGridArgs; ++i)
+    args.push_back(body->getArgument(1 + i));
+  func::CallOp::create(b, loc, kernel, args);
+  func::ReturnOp::create(b, loc);
+  kernel.setPrivate();
+}
+
+struct ConvertTileToCPUPass
+    : tessera::impl::ConvertTileToCPUBase<ConvertTileToCPUPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+
+    // Kernels gain the grid arguments.
+    SmallVector<func::FuncOp> kernels;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isPrivate() || func.isExternal())
+        continue;
+      SmallVector<unsigned> at(kNumGridArgs, func.getNumArguments());
+      SmallVector<Type> types(kNumGridArgs, IntegerType::get(ctx, 32));
+      SmallVector<DictionaryAttr> attrs(kNumGridArgs,
+                                        DictionaryAttr::get(ctx));
+      SmallVector<Location> locs(kNumGridArgs, func.getLoc());
+      if (failed(func.insertArguments(at, types, attrs, locs)))
+        return signalPassFailure();
+      kernels.push_back(func);
+    }
+
+    TypeConverter converter;
+    converter.addConversion([](Type t) { return t; });
+    converter.addConversion([ctx](tile::PointerType) -> Type {
+      return IntegerType::get(ctx, 64);
+    });
+    converter.addConversion([ctx](RankedTensorType t) -> Type {
+      if (isa<tile::PointerType>(t.getElementType()))
+        return t.clone(IntegerType::get(ctx, 64));
+      return t;
+    });
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<tile::TileDialect>();
+    target.addLegalDialect<arith::ArithDialect, math::MathDialect,
+                           tensor::TensorDialect, linalg::LinalgDialect,
+                           scf::SCFDialect, LLVM::LLVMDialect>();
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
+      return converter.isSignatureLegal(op.getFunctionType()) &&
+             converter.isLegal(&op.getBody());
+    });
+    target.addDynamicallyLegalOp<func::CallOp, func::ReturnOp,
+                                 arith::SelectOp>(
+        [&](Operation *op) { return converter.isLegal(op); });
+
+    RewritePatternSet patterns(ctx);
+    patterns.add<GridQueryConversion<tile::ProgramIdOp, 0>,
+                 GridQueryConversion<tile::NumProgramsOp, 3>,
+                 MakeRangeConversion, SplatConversion, BroadcastConversion,
+                 ExpandDimsConversion, ReshapeConversion, TransConversion,
+                 AddPtrConversion, LoadConversion, StoreConversion,
+                 DotConversion, ReduceConversion, ScanConversion,
+                 AtomicRMWConversion, AtomicCASConversion, SelectConversion,
+                 Unsupported<tile::PrintOp>, Unsupported<tile::AssertOp>>(
+        converter, ctx);
+    populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                   converter);
+    populateCallOpTypeConversionPattern(patterns, converter);
+    populateReturnOpTypeConversionPattern(patterns, converter);
+    scf::populateSCFStructuralTypeConversionsAndLegality(converter, patterns,
+                                                          target);
+
+    if (failed(applyPartialConversion(module, target, std::move(patterns))))
+      return signalPassFailure();
+
+    OpBuilder builder(ctx);
+    for (func::FuncOp kernel : kernels)
+      buildEntry(builder, kernel);
+  }
+};
+
+} // namespace
