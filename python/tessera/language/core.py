@@ -1,0 +1,445 @@
+"""The functions of ``tessera.language`` (imported as ``tl``), with the names,
+arguments and meaning of their ``triton.language`` counterparts."""
+
+from __future__ import annotations
+
+import builtins as _py
+
+from . import dtypes as T
+from . import semantic as S
+from .semantic import SemanticError, _unwrap, constexpr, tensor
+
+BUILTINS = set()
+
+
+def builtin(fn):
+    """Marks a function the code generator calls directly inside kernels."""
+    BUILTINS.add(fn)
+    return fn
+
+
+# -- grid ---------------------------------------------------------------------
+
+@builtin
+def program_id(axis):
+    return S.program_id(axis)
+
+
+@builtin
+def num_programs(axis):
+    return S.num_programs(axis)
+
+
+# -- creation -----------------------------------------------------------------
+
+@builtin
+def arange(start, end):
+    return S.arange(start, end)
+
+
+@builtin
+def full(shape, value, dtype):
+    return S.full(shape, value, dtype)
+
+
+@builtin
+def zeros(shape, dtype):
+    return S.full(shape, 0, dtype)
+
+
+@builtin
+def zeros_like(input):
+    return S.full(list(input.shape), 0, input.dtype)
+
+
+@builtin
+def full_like(input, value):
+    return S.full(list(input.shape), value, input.dtype)
+
+
+@builtin
+def cast(input, dtype, fp_downcast_rounding=None, bitcast=False):
+    return S.cast(input, _unwrap(dtype), bitcast=_unwrap(bitcast))
+
+
+# -- shapes ---------------------------------------------------------------------
+
+@builtin
+def broadcast_to(input, *shape):
+    if len(shape) == 1 and isinstance(_unwrap(shape[0]), (list, tuple)):
+        shape = _unwrap(shape[0])
+    return S.broadcast_to(input, shape)
+
+
+@builtin
+def broadcast(input, other):
+    return tuple(S.broadcast_values(input, other))
+
+
+@builtin
+def expand_dims(input, axis):
+    return S.expand_dims(input, axis)
+
+
+@builtin
+def reshape(input, *shape, can_reorder=False):
+    if len(shape) == 1 and isinstance(_unwrap(shape[0]), (list, tuple)):
+        shape = _unwrap(shape[0])
+    return S.reshape(input, shape, can_reorder=_unwrap(can_reorder))
+
+
+@builtin
+def view(input, *shape):
+    if len(shape) == 1 and isinstance(_unwrap(shape[0]), (list, tuple)):
+        shape = _unwrap(shape[0])
+    return S.reshape(input, shape, can_reorder=True)
+
+
+@builtin
+def ravel(input):
+    return S.reshape(input, [S.to_tensor(input).numel], can_reorder=True)
+
+
+@builtin
+def permute(input, *dims):
+    if len(dims) == 1 and isinstance(_unwrap(dims[0]), (list, tuple)):
+        dims = _unwrap(dims[0])
+    return S.permute(input, dims)
+
+
+@builtin
+def trans(input, *dims):
+    if len(dims) == 1 and isinstance(_unwrap(dims[0]), (list, tuple)):
+        dims = _unwrap(dims[0])
+    x = S.to_tensor(input)
+    if not dims:
+        dims = list(reversed(range(len(x.shape))))
+    return S.permute(x, dims)
+
+
+# -- memory ---------------------------------------------------------------------
+
+@builtin
+def load(pointer, mask=None, other=None, boundary_check=(), padding_option="",
+         cache_modifier="", eviction_policy="", volatile=False):
+    if _unwrap(boundary_check) or _unwrap(padding_option):
+        raise SemanticError("block pointers (boundary_check, padding_option) are not supported yet")
+    return S.load(pointer, mask, other, cache_modifier, eviction_policy, volatile)
+
+
+@builtin
+def store(pointer, value, mask=None, boundary_check=(), cache_modifier="", eviction_policy=""):
+    if _unwrap(boundary_check):
+        raise SemanticError("block pointers (boundary_check) are not supported yet")
+    return S.store(pointer, value, mask, cache_modifier, eviction_policy)
+
+
+def _atomic(kind):
+    def fn(pointer, val, mask=None, sem=None, scope=None):
+        return S.atomic_rmw(kind, pointer, val, mask, sem, scope)
+    fn.__name__ = f"atomic_{kind}"
+    return builtin(fn)
+
+
+atomic_add = _atomic("add")
+atomic_max = _atomic("max")
+atomic_min = _atomic("min")
+atomic_and = _atomic("and")
+atomic_or = _atomic("or")
+atomic_xor = _atomic("xor")
+atomic_xchg = _atomic("xchg")
+
+
+@builtin
+def atomic_cas(pointer, cmp, val, sem=None, scope=None):
+    return S.atomic_cas(pointer, cmp, val, sem, scope)
+
+
+# -- math -------------------------------------------------------------------------
+
+@builtin
+def where(condition, x, y):
+    return S.where(condition, x, y)
+
+
+def _math1(name, mlir_name=None):
+    def fn(x):
+        return S.math_unary(mlir_name or name, x)
+    fn.__name__ = name
+    return builtin(fn)
+
+
+exp = _math1("exp")
+exp2 = _math1("exp2")
+log = _math1("log")
+log2 = _math1("log2")
+sqrt = _math1("sqrt")
+rsqrt = _math1("rsqrt")
+sin = _math1("sin")
+cos = _math1("cos")
+erf = _math1("erf")
+floor = _math1("floor")
+ceil = _math1("ceil")
+
+
+@builtin
+def sqrt_rn(x):
+    return S.math_unary("sqrt", x)
+
+
+@builtin
+def abs(x):
+    return S.abs_(x)
+
+
+@builtin
+def maximum(x, y, propagate_nan=None):
+    return S.maximum(x, y)
+
+
+@builtin
+def minimum(x, y, propagate_nan=None):
+    return S.minimum(x, y)
+
+
+@builtin
+def clamp(x, min, max, propagate_nan=None):
+    return S.minimum(S.maximum(x, min), max)
+
+
+@builtin
+def fma(x, y, z):
+    return S.fma(x, y, z)
+
+
+@builtin
+def sigmoid(x):
+    x = S.to_tensor(x)
+    return S.truediv(1.0, S.add(1.0, S.math_unary("exp", S.minus(x))))
+
+
+@builtin
+def softmax(x, ieee_rounding=False):
+    z = S.sub(x, max(x, 0))
+    num = S.math_unary("exp", z)
+    return S.truediv(num, sum(num, 0))
+
+
+@builtin
+def cdiv(x, div):
+    if not isinstance(x, tensor) and not isinstance(div, tensor):
+        x, div = _unwrap(x), _unwrap(div)
+        return (x + div - 1) // div
+    return S.floordiv(S.sub(S.add(x, div), 1), div)
+
+
+@builtin
+def dot(input, other, acc=None, input_precision=None, allow_tf32=None,
+        max_num_imprecise_acc=None, out_dtype=T.float32):
+    if input_precision is None and allow_tf32 is not None:
+        input_precision = "tf32" if _unwrap(allow_tf32) else "ieee"
+    return S.dot(input, other, acc, input_precision, max_num_imprecise_acc, out_dtype)
+
+
+# -- reductions and scans -----------------------------------------------------------
+
+def _call_combine(combine_fn):
+    """A combine function for semantic.reduce/scan from a @jit function."""
+    def combine(acc, nxt):
+        call = S._state.get("call_jit")
+        if call is None:
+            raise SemanticError("combine functions can only be called inside a kernel")
+        return call(combine_fn, list(acc) + list(nxt))
+    return combine
+
+
+def _sum_dtype(ty):
+    if ty.is_int_signed() and ty.int_bitwidth < 32:
+        return T.int32
+    if ty.is_int_unsigned() and ty.int_bitwidth < 32:
+        return T.uint32
+    return None
+
+
+@builtin
+def reduce(input, axis, combine_fn, keep_dims=False):
+    return S.reduce(input if isinstance(input, tensor) else tuple(input), axis,
+                    _call_combine(combine_fn), _unwrap(keep_dims))
+
+
+@builtin
+def sum(input, axis=None, keep_dims=False, dtype=None):
+    x = S.to_tensor(input)
+    out = _unwrap(dtype) or _sum_dtype(x.dtype)
+    if out is not None:
+        x = S.cast(x, out)
+    return S.reduce(x, axis, lambda a, b: S.add(a[0], b[0]), _unwrap(keep_dims))
+
+
+def _max_combine(a, b):
+    return S.maximum(a[0], b[0])
+
+
+def _min_combine(a, b):
+    return S.minimum(a[0], b[0])
+
+
+def _arg_combine(greater):
+    def combine(acc, nxt):
+        (v1, i1), (v2, i2) = acc, nxt
+        better = S.compare("gt" if greater else "lt", v1, v2)
+        tie = S.logical("and", S.compare("eq", v1, v2), S.compare("lt", i1, i2))
+        pick = S.logical("or", better, tie)
+        return S.where(pick, v1, v2), S.where(pick, i1, i2)
+    return combine
+
+
+def _with_indices(x, axis, greater, keep_dims):
+    x = S.to_tensor(x)
+    axis = _unwrap(axis)
+    if axis is None:
+        x = S.reshape(x, [x.numel])
+        axis = 0
+    if axis < 0:
+        axis += len(x.shape)
+    idx = S.arange(0, x.shape[axis])
+    shape = [1] * len(x.shape)
+    shape[axis] = x.shape[axis]
+    idx = S.broadcast_to(S.reshape(idx, shape), x.shape)
+    return S.reduce((x, idx), axis, _arg_combine(greater), keep_dims)
+
+
+@builtin
+def max(input, axis=None, return_indices=False, return_indices_tie_break_left=True,
+        keep_dims=False):
+    if _unwrap(return_indices):
+        return _with_indices(input, axis, True, _unwrap(keep_dims))
+    return S.reduce(S.to_tensor(input), axis, _max_combine, _unwrap(keep_dims))
+
+
+@builtin
+def min(input, axis=None, return_indices=False, return_indices_tie_break_left=True,
+        keep_dims=False):
+    if _unwrap(return_indices):
+        return _with_indices(input, axis, False, _unwrap(keep_dims))
+    return S.reduce(S.to_tensor(input), axis, _min_combine, _unwrap(keep_dims))
+
+
+@builtin
+def argmax(input, axis, tie_break_left=True, keep_dims=False):
+    return _with_indices(input, axis, True, _unwrap(keep_dims))[1]
+
+
+@builtin
+def argmin(input, axis, tie_break_left=True, keep_dims=False):
+    return _with_indices(input, axis, False, _unwrap(keep_dims))[1]
+
+
+@builtin
+def xor_sum(input, axis=None, keep_dims=False):
+    return S.reduce(S.to_tensor(input), axis, lambda a, b: S.bitwise("xor", a[0], b[0]),
+                    _unwrap(keep_dims))
+
+
+@builtin
+def associative_scan(input, axis, combine_fn, reverse=False):
+    return S.scan(input if isinstance(input, tensor) else tuple(input), axis,
+                  _call_combine(combine_fn), reverse)
+
+
+@builtin
+def cumsum(input, axis=0, reverse=False, dtype=None):
+    x = S.to_tensor(input)
+    out = _unwrap(dtype) or _sum_dtype(x.dtype)
+    if out is not None:
+        x = S.cast(x, out)
+    return S.scan(x, axis, lambda a, b: S.add(a[0], b[0]), reverse)
+
+
+@builtin
+def cumprod(input, axis=0, reverse=False):
+    return S.scan(S.to_tensor(input), axis, lambda a, b: S.mul(a[0], b[0]), reverse)
+
+
+# -- compiler hints and debugging -----------------------------------------------------
+
+@builtin
+def multiple_of(input, values):
+    return input
+
+
+@builtin
+def max_contiguous(input, values):
+    return input
+
+
+@builtin
+def max_constancy(input, values):
+    return input
+
+
+@builtin
+def debug_barrier():
+    return None
+
+
+@builtin
+def static_print(*values, sep=" ", end="\n", file=None, flush=False):
+    print(*[_unwrap(v) for v in values], sep=sep, end=end, file=file, flush=flush)
+
+
+@builtin
+def static_assert(cond, msg=""):
+    if isinstance(cond, tensor):
+        raise SemanticError("static_assert needs a compile-time condition")
+    if not _unwrap(cond):
+        raise SemanticError(f"static_assert failed: {_unwrap(msg)}")
+
+
+@builtin
+def device_print(prefix, *args, hex=False):
+    values = [S.to_tensor(a) for a in args]
+    flag = " hex" if _unwrap(hex) else ""
+    prefix = str(_unwrap(prefix)).replace("\\", "\\\\").replace('"', '\\"')
+    tail = ""
+    if values:
+        tail = (" " + ", ".join(v.handle for v in values) + " : " +
+                ", ".join(v.type.mlir() for v in values))
+    S.builder().emit(f'tile.print "{prefix}"{flag}{tail}')
+
+
+@builtin
+def device_assert(cond, msg=""):
+    cond = S.to_bool(cond)
+    msg = str(_unwrap(msg) or "assertion failed").replace("\\", "\\\\").replace('"', '\\"')
+    S.builder().emit(f'tile.assert {cond.handle}, "{msg}" : {cond.type.mlir()}')
+
+
+class static_range:
+    """A loop the compiler unrolls: ``for i in tl.static_range(4)``."""
+
+    def __init__(self, arg1, arg2=None, step=None):
+        args = [_unwrap(a) for a in (arg1, arg2, step) if a is not None]
+        self.range = _py.range(*args)
+
+
+class range:  # noqa: A001 - the name of triton.language.range
+    """A loop kept as a loop: ``for i in tl.range(0, n, 1, num_stages=3)``."""
+
+    def __init__(self, arg1, arg2=None, step=None, num_stages=None, loop_unroll_factor=None,
+                 disallow_acc_multi_buffer=False, flatten=False, warp_specialize=False):
+        if arg2 is None:
+            arg1, arg2 = 0, arg1
+        self.start, self.end, self.step = arg1, arg2, 1 if step is None else step
+        self.num_stages = num_stages
+
+
+TENSOR_METHODS = {
+    "sum": sum, "max": max, "min": min, "argmax": argmax, "argmin": argmin,
+    "reshape": reshape, "view": view, "trans": trans, "permute": permute,
+    "expand_dims": expand_dims, "broadcast_to": broadcast_to, "ravel": ravel,
+    "cumsum": cumsum, "cumprod": cumprod, "reduce": reduce, "exp": exp, "exp2": exp2,
+    "log": log, "log2": log2, "sqrt": sqrt, "rsqrt": rsqrt, "sin": sin, "cos": cos,
+    "abs": abs, "sigmoid": sigmoid, "softmax": softmax, "cast": cast,
+    "associative_scan": associative_scan, "xor_sum": xor_sum,
+}
