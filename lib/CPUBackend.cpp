@@ -36,7 +36,7 @@ const std::vector<tessera::cpu::Stage> &tessera::cpu::stages() {
                "tile-combine,canonicalize,cse)"},
       {"tensor", "builtin.module(convert-tile-to-cpu,"
                  "convert-elementwise-to-linalg,canonicalize,cse)"},
-      {"buffer", "builtin.module(one-shot-bufferize,"
+      {"buffer", "builtin.module(one-shot-bufferize{allow-return-allocs-from-loops},"
                  "buffer-deallocation-pipeline,"
                  "convert-bufferization-to-memref,canonicalize,cse)"},
       {"loops", "builtin.module(convert-linalg-to-loops,"

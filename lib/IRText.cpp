@@ -14,6 +14,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <dlfcn.h>
+
 using namespace mlir;
 
 namespace {
@@ -95,3 +97,11 @@ tessera::IRTextResult tessera::runPipeline(const std::string &source,
 }
 
 const char *tessera::version() { return TESSERA_VERSION; }
+
+std::string tessera::libraryPath() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&tessera::libraryPath), &info) &&
+      info.dli_fname)
+    return info.dli_fname;
+  return "";
+}

@@ -408,8 +408,8 @@ struct DotConversion : TileConversion<tile::DotOp> {
   LogicalResult
   matchAndRewrite(tile::DotOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    ValueRange ins{adaptor.getA(), adaptor.getB()};
-    ValueRange outs{adaptor.getC()};
+    SmallVector<Value> ins{adaptor.getA(), adaptor.getB()};
+    SmallVector<Value> outs{adaptor.getC()};
     Operation *mm;
     if (op.getA().getType().getRank() == 2)
       mm = linalg::MatmulOp::create(rewriter, op.getLoc(), ins, outs);

@@ -9,6 +9,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/Transforms/InliningUtils.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -21,7 +22,25 @@ using namespace tessera::tile;
 #define GET_TYPEDEF_CLASSES
 #include "dialects/tile/TileTypes.cpp.inc"
 
+namespace {
+/// Every tile op may be inlined: kernels call helper @jit functions, and the
+/// backends see one function per kernel.
+struct TileInlinerInterface : DialectInlinerInterface {
+  using DialectInlinerInterface::DialectInlinerInterface;
+  bool isLegalToInline(Operation *, Operation *, bool) const final {
+    return true;
+  }
+  bool isLegalToInline(Region *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+  bool isLegalToInline(Operation *, Region *, bool, IRMapping &) const final {
+    return true;
+  }
+};
+} // namespace
+
 void TileDialect::initialize() {
+  addInterfaces<TileInlinerInterface>();
   addTypes<
 #define GET_TYPEDEF_LIST
 #include "dialects/tile/TileTypes.cpp.inc"

@@ -35,6 +35,10 @@ IRTextResult runPipeline(const std::string &source,
 /// The compiler version, part of every cache key.
 const char *version();
 
+/// The path of the loaded libtessera.so; its size and modification time
+/// identify the compiler build in cache keys.
+std::string libraryPath();
+
 } // namespace tessera
 
 #endif // TESSERA_IRTEXT_H

@@ -26,6 +26,8 @@ PYBIND11_MODULE(_C, m) {
 
   m.doc() = "Tessera's compiler, as loaded from libtessera.so";
   m.def("version", &tessera::version, "The compiler version.");
+  m.def("library_path", &tessera::libraryPath,
+        "Path of the loaded libtessera.so.");
   m.def(
       "parse",
       [](const std::string &source, const std::string &name, bool generic) {

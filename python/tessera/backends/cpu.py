@@ -38,8 +38,8 @@ class CPUBackend:
         if not ok:
             if diagnostics.startswith(IR_BUFFER):
                 raise CompilationError(
-                    f"internal error: the front end produced IR that does not parse:\n"
-                    f"{diagnostics}\n{ir}")
+                    f"internal compiler error while compiling {kernel_name} (rerun with "
+                    f"TESSERA_DUMP_IR=1 to see the IR):\n{diagnostics}")
             raise from_diagnostics(diagnostics, f"compiling {kernel_name} for the CPU")
         return binary
 

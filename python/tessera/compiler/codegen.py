@@ -198,7 +198,9 @@ class CodeGenerator(ast.NodeVisitor):
         ret = ""
         if results:
             ret = " -> (" + ", ".join(t.mlir() for t in results) + ")"
-        text = f"{prefix}{self.func_name}({sig}){ret} {{\n" + "\n".join(b.lines) + "\n}"
+        b.loc = self.src.location(node)
+        text = (f"{prefix}{self.func_name}({sig}){ret} {{\n" + "\n".join(b.lines) +
+                "\n}" + b.loc_text())
         self.module.functions.append(text)
         return self.func_name, results
 
@@ -300,6 +302,8 @@ class CodeGenerator(ast.NodeVisitor):
             values = [S.to_tensor(value)]
         self.return_values = values
         self.returned = True
+        if self.region_depth == 0:
+            self.emit_return(values)
 
     def visit_Assert(self, node):
         cond = self.visit(node.test)
@@ -750,10 +754,11 @@ class CodeGenerator(ast.NodeVisitor):
             if any_tensor:
                 raise self.error(node, "print() of run-time values: use tl.device_print")
             return print(*[_unwrap(a) for a in args], **kwargs)
+        if any_tensor and fn in (builtins.min, builtins.max) and len(args) >= 2 and not kwargs:
+            # As in Triton: min/max of run-time values are tl.minimum/maximum.
+            combine = S.minimum if fn is builtins.min else S.maximum
+            return functools.reduce(combine, args)
         if any_tensor:
-            if fn in (builtins.min, builtins.max):
-                raise self.error(node, f"{fn.__name__}() of run-time values: use "
-                                       f"tl.{'minimum' if fn is builtins.min else 'maximum'}")
             name = getattr(fn, "__name__", repr(fn))
             raise self.error(node, f"{name!r} is not a @tessera.jit function and cannot take "
                                    "run-time values; decorate it with @tessera.jit")

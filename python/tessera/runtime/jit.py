@@ -29,6 +29,26 @@ _NUMPY_DTYPES = {
 _MAX_GRID = (2**31 - 1, 65535, 65535)
 
 
+@functools.lru_cache(maxsize=None)
+def compiler_fingerprint() -> str:
+    """Identifies this build of the compiler: the version, the Python
+    package's sources (the front end) and libtessera.so's size and time."""
+    from .. import _C
+
+    h = hashlib.sha256(_C.version().encode())
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for root, _, files in sorted(os.walk(package)):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                with open(os.path.join(root, name), "rb") as f:
+                    h.update(name.encode() + f.read())
+    lib = _C.library_path()
+    if lib:
+        st = os.stat(lib)
+        h.update(f"{lib}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
 def _is_constexpr_annotation(annotation) -> bool:
     if annotation is constexpr:
         return True
@@ -161,10 +181,8 @@ class JITFunction:
 
     # -- compilation ---------------------------------------------------------------------
     def _disk_key(self, backend, signature, constants, options) -> str:
-        from .. import __version__
-
         record = {
-            "version": __version__,
+            "compiler": compiler_fingerprint(),
             "source": self.source_hash,
             "name": self.__name__,
             "signature": signature,
