@@ -39,10 +39,11 @@ const std::vector<tessera::cpu::Stage> &tessera::cpu::stages() {
       {"buffer", "builtin.module(one-shot-bufferize{allow-return-allocs-from-loops},"
                  "buffer-deallocation-pipeline,"
                  "convert-bufferization-to-memref,canonicalize,cse)"},
-      {"loops", "builtin.module(convert-linalg-to-loops,"
+      {"loops", "builtin.module(lower-tile-cpu-atomics,convert-linalg-to-loops,"
                 "expand-strided-metadata,lower-affine,convert-scf-to-cf,"
                 "canonicalize,cse)"},
-      {"llvm", "builtin.module(convert-math-to-llvm,convert-math-to-libm,"
+      {"llvm", "builtin.module(arith-expand{include-bf16=true},"
+               "convert-math-to-llvm,convert-math-to-libm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"
                "finalize-memref-to-llvm,convert-cf-to-llvm,"
                "convert-func-to-llvm,convert-ub-to-llvm,"

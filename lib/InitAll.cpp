@@ -8,6 +8,7 @@
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
@@ -58,6 +59,7 @@ void tessera::registerAllPasses() {
     registerTransformsPasses();
     tessera::registerTesseraPasses();
     // The CPU backend's stages name these.
+    arith::registerArithExpandOpsPass();
     registerConvertElementwiseToLinalgPass();
     registerConvertLinalgToLoopsPass();
     bufferization::registerOneShotBufferizePass();

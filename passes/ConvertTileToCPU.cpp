@@ -562,18 +562,14 @@ struct ScanConversion : TileConversion<tile::ScanOp> {
   }
 };
 
-LLVM::AtomicOrdering ordering(tile::MemSemantic sem) {
-  switch (sem) {
-  case tile::MemSemantic::Relaxed:
-    return LLVM::AtomicOrdering::monotonic;
-  case tile::MemSemantic::Acquire:
-    return LLVM::AtomicOrdering::acquire;
-  case tile::MemSemantic::Release:
-    return LLVM::AtomicOrdering::release;
-  case tile::MemSemantic::AcqRel:
-    return LLVM::AtomicOrdering::acq_rel;
-  }
-  llvm_unreachable("unknown semantic");
+/// A scalar atomic whose pointer is an address cast back to `!tile.ptr`: the
+/// form atomics keep through bufferization (which rejects ops without
+/// declared memory effects, as llvm.atomicrmw is); lower-tile-cpu-atomics
+/// turns it into LLVM atomics afterwards.
+bool isCPUScalarAtomic(Operation *op) {
+  Value ptr = op->getOperand(0);
+  return !isa<ShapedType>(ptr.getType()) &&
+         ptr.getDefiningOp<UnrealizedConversionCastOp>();
 }
 
 /// Atomics run element by element (masked-off elements return zero).
@@ -581,31 +577,40 @@ template <typename OpTy>
 struct AtomicConversion : TileConversion<OpTy> {
   using TileConversion<OpTy>::TileConversion;
 
-  /// Emits the atomic on one element; `v` holds the op's operands.
-  virtual Value atomic(OpBuilder &b, Location l, OpTy op,
-                       ValueRange v) const = 0;
-  virtual SmallVector<Value> operands(typename TileConversion<OpTy>::Adaptor
-                                          adaptor) const = 0;
-  virtual Value mask(typename TileConversion<OpTy>::Adaptor) const {
-    return {};
-  }
-
   LogicalResult
   matchAndRewrite(OpTy op, typename TileConversion<OpTy>::Adaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
-    SmallVector<Value> ops = operands(adaptor);
-    Value m = mask(adaptor);
-    if (m)
-      ops.push_back(m);
+    SmallVector<Value> ops(adaptor.getOperands().begin(),
+                           adaptor.getOperands().end());
+    // The mask is the last operand of atomic_rmw when present.
+    bool masked = false;
+    if constexpr (std::is_same_v<OpTy, tile::AtomicRMWOp>)
+      masked = bool(op.getMask());
     Type elem = getElementTypeOrSelf(op.getType());
+    Type ptrType = tile::PointerType::get(
+        elem, cast<tile::PointerType>(getElementTypeOrSelf(op.getPtr().getType()))
+                  .getAddressSpace());
     auto one = [&](OpBuilder &b, Location l, ValueRange v) -> Value {
-      if (!m)
-        return atomic(b, l, op, v);
+      auto atomic = [&](OpBuilder &ab, Location al) -> Value {
+        Value ptr = UnrealizedConversionCastOp::create(ab, al, ptrType, v[0])
+                        .getResult(0);
+        SmallVector<Value> operands{ptr};
+        size_t numValues = v.size() - (masked ? 1 : 0);
+        for (size_t i = 1; i < numValues; ++i)
+          operands.push_back(v[i]);
+        OperationState state(al, op->getName());
+        state.addOperands(operands);
+        state.addTypes(elem);
+        state.addAttributes(op->getAttrs());
+        return ab.create(state)->getResult(0);
+      };
+      if (!masked)
+        return atomic(b, l);
       return scf::IfOp::create(
                  b, l, v.back(),
                  [&](OpBuilder &tb, Location tl) {
-                   scf::YieldOp::create(tb, tl, atomic(tb, tl, op, v));
+                   scf::YieldOp::create(tb, tl, atomic(tb, tl));
                  },
                  [&](OpBuilder &eb, Location el) {
                    scf::YieldOp::create(eb, el, zeroOf(eb, el, elem));
@@ -627,85 +632,6 @@ struct AtomicConversion : TileConversion<OpTy> {
         });
     rewriter.replaceOp(op, result);
     return success();
-  }
-};
-
-struct AtomicRMWConversion : AtomicConversion<tile::AtomicRMWOp> {
-  using AtomicConversion::AtomicConversion;
-  SmallVector<Value> operands(OpAdaptor adaptor) const override {
-    return {adaptor.getPtr(), adaptor.getVal()};
-  }
-  Value mask(OpAdaptor adaptor) const override { return adaptor.getMask(); }
-  Value atomic(OpBuilder &b, Location l, tile::AtomicRMWOp op,
-               ValueRange v) const override {
-    bool isFloat = isa<FloatType>(v[1].getType());
-    LLVM::AtomicBinOp kind = LLVM::AtomicBinOp::xchg;
-    switch (op.getKind()) {
-    case tile::RMWKind::Add:
-      kind = LLVM::AtomicBinOp::add;
-      break;
-    case tile::RMWKind::FAdd:
-      kind = LLVM::AtomicBinOp::fadd;
-      break;
-    case tile::RMWKind::Max:
-      kind = isFloat ? LLVM::AtomicBinOp::fmax : LLVM::AtomicBinOp::max;
-      break;
-    case tile::RMWKind::Min:
-      kind = isFloat ? LLVM::AtomicBinOp::fmin : LLVM::AtomicBinOp::min;
-      break;
-    case tile::RMWKind::UMax:
-      kind = LLVM::AtomicBinOp::umax;
-      break;
-    case tile::RMWKind::UMin:
-      kind = LLVM::AtomicBinOp::umin;
-      break;
-    case tile::RMWKind::And:
-      kind = LLVM::AtomicBinOp::_and;
-      break;
-    case tile::RMWKind::Or:
-      kind = LLVM::AtomicBinOp::_or;
-      break;
-    case tile::RMWKind::Xor:
-      kind = LLVM::AtomicBinOp::_xor;
-      break;
-    case tile::RMWKind::Xchg:
-      kind = LLVM::AtomicBinOp::xchg;
-      break;
-    }
-    return LLVM::AtomicRMWOp::create(b, l, kind, toPointer(b, l, v[0]), v[1],
-                                     ordering(op.getSem()));
-  }
-};
-
-struct AtomicCASConversion : AtomicConversion<tile::AtomicCASOp> {
-  using AtomicConversion::AtomicConversion;
-  SmallVector<Value> operands(OpAdaptor adaptor) const override {
-    return {adaptor.getPtr(), adaptor.getCmp(), adaptor.getVal()};
-  }
-  Value atomic(OpBuilder &b, Location l, tile::AtomicCASOp op,
-               ValueRange v) const override {
-    LLVM::AtomicOrdering success = ordering(op.getSem());
-    // The failure ordering may not release.
-    LLVM::AtomicOrdering failure =
-        success == LLVM::AtomicOrdering::release
-            ? LLVM::AtomicOrdering::monotonic
-            : (success == LLVM::AtomicOrdering::acq_rel
-                   ? LLVM::AtomicOrdering::acquire
-                   : success);
-    Value cmp = v[1], val = v[2];
-    Type type = val.getType();
-    // cmpxchg takes integers: compare floats by their bits.
-    Type intType = b.getIntegerType(type.getIntOrFloatBitWidth());
-    if (type != intType) {
-      cmp = arith::BitcastOp::create(b, l, intType, cmp);
-      val = arith::BitcastOp::create(b, l, intType, val);
-    }
-    Value pair = LLVM::AtomicCmpXchgOp::create(b, l, toPointer(b, l, v[0]),
-                                               cmp, val, success, failure);
-    Value old = LLVM::ExtractValueOp::create(b, l, pair, 0);
-    if (type != intType)
-      old = arith::BitcastOp::create(b, l, type, old);
-    return old;
   }
 };
 
@@ -803,6 +729,9 @@ struct ConvertTileToCPUPass
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<tile::TileDialect>();
+    target.addDynamicallyLegalOp<tile::AtomicRMWOp, tile::AtomicCASOp>(
+        isCPUScalarAtomic);
+    target.addLegalOp<UnrealizedConversionCastOp>();
     target.addLegalDialect<arith::ArithDialect, math::MathDialect,
                            tensor::TensorDialect, linalg::LinalgDialect,
                            scf::SCFDialect, LLVM::LLVMDialect>();
@@ -821,7 +750,8 @@ struct ConvertTileToCPUPass
                  ExpandDimsConversion, ReshapeConversion, TransConversion,
                  AddPtrConversion, LoadConversion, StoreConversion,
                  DotConversion, ReduceConversion, ScanConversion,
-                 AtomicRMWConversion, AtomicCASConversion, SelectConversion,
+                 AtomicConversion<tile::AtomicRMWOp>,
+                 AtomicConversion<tile::AtomicCASOp>, SelectConversion,
                  Unsupported<tile::PrintOp>, Unsupported<tile::AssertOp>>(
         converter, ctx);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,

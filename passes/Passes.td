@@ -75,4 +75,26 @@ def ConvertTileToCPU : Pass<"convert-tile-to-cpu", "mlir::ModuleOp"> {
                            "::mlir::LLVM::LLVMDialect"];
 }
 
+def LowerTileCPUAtomics : Pass<"lower-tile-cpu-atomics"> {
+  let summary = "Lower the CPU backend's scalar tile atomics to LLVM atomics";
+  let description = [{
+    `convert-tile-to-cpu` leaves atomics as scalar `tile.atomic_rmw` /
+    `tile.atomic_cas` on an address cast back to `!tile.ptr`, because buffer
+    deallocation rejects ops that do not declare their memory effects (as
+    `llvm.atomicrmw` does not). After bufferization this pass rewrites them:
+
+    ```mlir
+    %p = builtin.unrealized_conversion_cast %addr : i64 to !tile.ptr<f32>
+    %old = tile.atomic_rmw fadd, acq_rel, gpu, %p, %v : !tile.ptr<f32>
+    ```
+    becomes
+    ```mlir
+    %q = llvm.inttoptr %addr : i64 to !llvm.ptr
+    %old = llvm.atomicrmw fadd %q, %v acq_rel : !llvm.ptr, f32
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // TESSERA_PASSES_PASSES_TD

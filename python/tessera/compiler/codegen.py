@@ -142,6 +142,7 @@ class CodeGenerator(ast.NodeVisitor):
         self.result_types = None
         self.loop_depth = 0
         self.region_depth = 0
+        self.in_tail = False  # the statement being generated ends the function
         self.globals = dict(src.fn.__globals__)
         closure = inspect.getclosurevars(src.fn).nonlocals
         self.globals.update(closure)
@@ -189,7 +190,7 @@ class CodeGenerator(ast.NodeVisitor):
                 self.locals[name] = _unwrap(self.arg_values[name])
             else:
                 raise self.error(node, f"argument {name!r} has neither a type nor a value")
-        self.visit_stmts(node.body)
+        self.visit_stmts(node.body, tail=True)
         if not self.returned:
             self.emit_return(None)
         results = self.result_types or []
@@ -221,7 +222,7 @@ class CodeGenerator(ast.NodeVisitor):
             self.builder.emit("func.return")
 
     # -- statements ---------------------------------------------------------------
-    def visit_stmts(self, stmts):
+    def visit_stmts(self, stmts, tail=False):
         stmts = list(stmts)
         i = 0
         while i < len(stmts):
@@ -234,6 +235,7 @@ class CodeGenerator(ast.NodeVisitor):
                 stmt = ast.If(test=stmt.test, body=stmt.body, orelse=stmts[i + 1:])
                 ast.copy_location(stmt, stmts[i])
                 stmts = stmts[:i] + [stmt]
+            self.in_tail = tail and i == len(stmts) - 1
             self.visit(stmt)
             i += 1
 
@@ -291,6 +293,16 @@ class CodeGenerator(ast.NodeVisitor):
     def visit_Return(self, node):
         if self.loop_depth:
             raise self.error(node, "return inside a loop is not supported")
+        if self.is_kernel:
+            if node.value is not None:
+                raise self.error(node, "a kernel cannot return a value")
+            if not self.in_tail:
+                raise self.error(node, "return must end the kernel: nothing may run after it")
+            # In tail position nothing follows at any level: the branch ends.
+            if self.region_depth == 0:
+                self.returned = True
+                self.emit_return(None)
+            return None
         if self.region_depth > 1:
             raise self.error(node, "return inside nested run-time ifs is not supported")
         value = self.visit(node.value) if node.value is not None else None
@@ -350,31 +362,32 @@ class CodeGenerator(ast.NodeVisitor):
         self._reject(node, "lambda")
 
     # -- if -------------------------------------------------------------------------
-    def _run_branch(self, stmts, before):
+    def _run_branch(self, stmts, before, tail):
         """Generates a branch in a fresh region; returns (lines, locals, returned, values)."""
         self.locals = dict(before)
         self.returned, self.return_values = False, None
         self.region_depth += 1
         try:
             with self.builder.region() as lines:
-                self.visit_stmts(stmts)
+                self.visit_stmts(stmts, tail)
                 result = (lines, self.locals, self.returned, self.return_values)
         finally:
             self.region_depth -= 1
         return result
 
     def visit_If(self, node):
+        tail = self.in_tail
         cond = self.visit(node.test)
         if not _is_tensor(cond):
-            self.visit_stmts(node.body if cond else node.orelse)
+            self.visit_stmts(node.body if cond else node.orelse, tail)
             return None
         if cond.shape:
             raise self.error(node.test, f"an if condition must be a scalar, got a block of "
                                         f"shape {list(cond.shape)}")
         cond = S.to_bool(cond)
         before = dict(self.locals)
-        then_lines, then_locals, then_ret, then_vals = self._run_branch(node.body, before)
-        else_lines, else_locals, else_ret, else_vals = self._run_branch(node.orelse, before)
+        then_lines, then_locals, then_ret, then_vals = self._run_branch(node.body, before, tail)
+        else_lines, else_locals, else_ret, else_vals = self._run_branch(node.orelse, before, tail)
         self.locals = dict(before)
         self.returned, self.return_values = False, None
         b = self.builder
@@ -409,14 +422,8 @@ class CodeGenerator(ast.NodeVisitor):
             raise self.error(node, "return inside nested run-time ifs is not supported")
         if returns:
             if not (then_ret and else_ret):
-                if self.is_kernel:
-                    # A kernel's branch that falls through ends the kernel too
-                    # (the code after the if was moved into the else).
-                    then_vals = then_vals or []
-                    else_vals = else_vals or []
-                else:
-                    raise self.error(node, "when one branch of a run-time if returns, the "
-                                           "other must return too")
+                raise self.error(node, "when one branch of a run-time if returns, the "
+                                       "other must return too")
             then_out, else_out, names = list(then_vals), list(else_vals), []
             if [v.type for v in then_out] != [v.type for v in else_out]:
                 raise self.error(node, "the branches return values of different types: "
@@ -508,7 +515,7 @@ class CodeGenerator(ast.NodeVisitor):
             else:
                 for v in values:
                     self.locals[node.target.id] = v
-                    self.visit_stmts(node.body)
+                    self.visit_stmts(node.body, tail=False)
                 return None
         if not isinstance(it, tlcore.range):
             raise self.error(node.iter, "a kernel loop iterates over range(...), tl.range(...) "

@@ -113,7 +113,7 @@ def trans(input, *dims):
         dims = _unwrap(dims[0])
     x = S.to_tensor(input)
     if not dims:
-        dims = list(reversed(range(len(x.shape))))
+        dims = list(reversed(_py.range(len(x.shape))))
     return S.permute(x, dims)
 
 

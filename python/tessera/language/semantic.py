@@ -477,6 +477,8 @@ def shift(op: str, a, b) -> tensor:
         raise SemanticError(f"shifts need integers, got {a.dtype}")
     if op == "shr":
         op = "shrsi" if a.dtype.is_int_signed() else "shrui"
+    else:
+        op = "shli"
     return _emit_binary(f"arith.{op}", a, b)
 
 

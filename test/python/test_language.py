@@ -1,0 +1,424 @@
+"""tessera.language operations, each run on the CPU backend and checked
+against numpy (float64 where it matters) on fresh random data."""
+
+import numpy as np
+import pytest
+
+import tessera
+import tessera.language as tl
+
+rng = np.random.default_rng()
+
+
+# -- elementwise ---------------------------------------------------------------
+
+@tessera.jit
+def unary_kernel(x_ptr, out_ptr, n, OP: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=1.0)
+    if OP == "exp":
+        y = tl.exp(x)
+    elif OP == "exp2":
+        y = tl.exp2(x)
+    elif OP == "log":
+        y = tl.log(x)
+    elif OP == "log2":
+        y = tl.log2(x)
+    elif OP == "sqrt":
+        y = tl.sqrt(x)
+    elif OP == "rsqrt":
+        y = tl.rsqrt(x)
+    elif OP == "sigmoid":
+        y = tl.sigmoid(x)
+    elif OP == "abs":
+        y = tl.abs(x - 1.0)
+    elif OP == "sin":
+        y = tl.sin(x)
+    else:
+        y = tl.cos(x)
+    tl.store(out_ptr + offs, y, mask=mask)
+
+
+REFERENCE = {
+    "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2, "sqrt": np.sqrt,
+    "rsqrt": lambda x: 1 / np.sqrt(x), "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "abs": lambda x: np.abs(x - 1), "sin": np.sin, "cos": np.cos,
+}
+
+
+@pytest.mark.parametrize("op", sorted(REFERENCE))
+def test_unary_math(op):
+    n = 1000
+    x = rng.uniform(0.1, 4.0, n).astype(np.float32)
+    out = np.empty_like(x)
+    unary_kernel[(tessera.cdiv(n, 256),)](x, out, n, OP=op, BLOCK=256)
+    np.testing.assert_allclose(out, REFERENCE[op](x.astype(np.float64)), rtol=2e-6, atol=1e-6)
+
+
+@tessera.jit
+def binary_kernel(a_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    a = tl.load(a_ptr + offs, mask=mask, other=1)
+    b = tl.load(b_ptr + offs, mask=mask, other=1)
+    base = out_ptr + offs * 8
+    tl.store(base + 0, a + b, mask=mask)
+    tl.store(base + 1, a - b, mask=mask)
+    tl.store(base + 2, a * b, mask=mask)
+    tl.store(base + 3, a // b, mask=mask)
+    tl.store(base + 4, a % b, mask=mask)
+    tl.store(base + 5, tl.maximum(a, b), mask=mask)
+    tl.store(base + 6, (a & 0xFF) ^ (b | 3), mask=mask)
+    tl.store(base + 7, (a << 2) >> 1, mask=mask)
+
+
+def test_integer_arithmetic_has_c_semantics():
+    n = 777
+    a = rng.integers(-10_000, 10_000, n).astype(np.int32)
+    b = rng.integers(1, 100, n).astype(np.int32) * rng.choice([-1, 1], n).astype(np.int32)
+    out = np.zeros((n, 8), np.int32)
+    binary_kernel[(tessera.cdiv(n, 128),)](a, b, out, n, BLOCK=128)
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    trunc_div = np.trunc(a64 / b64).astype(np.int64)
+    expected = np.stack([a64 + b64, a64 - b64, a64 * b64, trunc_div, a64 - trunc_div * b64,
+                         np.maximum(a64, b64), (a64 & 0xFF) ^ (b64 | 3), (a64 << 2) >> 1], 1)
+    np.testing.assert_array_equal(out, expected)
+
+
+@tessera.jit
+def promote_kernel(i8_ptr, f16_ptr, out_f32_ptr, out_i32_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    a = tl.load(i8_ptr + offs)            # int8
+    h = tl.load(f16_ptr + offs)           # fp16
+    wide = a + tl.full([BLOCK], 1000, tl.int32)  # int8 + int32 -> int32
+    tl.store(out_i32_ptr + offs, wide)
+    mixed = h * 2 + a                     # fp16 * python int -> fp16; fp16 + int8 -> fp16
+    ratio = a / 4                         # int / int -> fp32
+    tl.store(out_f32_ptr + offs, mixed.to(tl.float32) + ratio)
+
+
+def test_dtype_promotion():
+    a = rng.integers(-100, 100, 64).astype(np.int8)
+    h = rng.standard_normal(64).astype(np.float16)
+    out_f = np.empty(64, np.float32)
+    out_i = np.empty(64, np.int32)
+    promote_kernel[(1,)](a, h, out_f, out_i, BLOCK=64)
+    np.testing.assert_array_equal(out_i, a.astype(np.int32) + 1000)
+    mixed = (h * np.float16(2) + a.astype(np.float16)).astype(np.float32)
+    np.testing.assert_allclose(out_f, mixed + a.astype(np.float32) / 4, rtol=1e-6)
+
+
+@tessera.jit
+def cast_kernel(x_ptr, f16_ptr, bf16_ptr, i32_ptr, bool_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    tl.store(f16_ptr + offs, x.to(tl.float16))
+    tl.store(bf16_ptr + offs, x)          # stores convert to the pointee type
+    tl.store(i32_ptr + offs, x.to(tl.int32))
+    tl.store(bool_ptr + offs, x > 0)
+
+
+def test_casts():
+    torch = pytest.importorskip("torch")
+    x = (rng.standard_normal(128) * 100).astype(np.float32)
+    f16 = np.empty(128, np.float16)
+    bf16 = torch.empty(128, dtype=torch.bfloat16)
+    i32 = np.empty(128, np.int32)
+    flags = np.empty(128, np.bool_)
+    cast_kernel[(1,)](x, f16, bf16, i32, flags, BLOCK=128)
+    np.testing.assert_array_equal(f16, x.astype(np.float16))
+    np.testing.assert_array_equal(bf16.float().numpy(), torch.from_numpy(x).bfloat16().float().numpy())
+    np.testing.assert_array_equal(i32, np.trunc(x).astype(np.int32))
+    np.testing.assert_array_equal(flags, x > 0)
+
+
+# -- shapes and 2-D tiles ---------------------------------------------------------
+
+@tessera.jit
+def transpose_kernel(x_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    mask = (rm[:, None] < M) & (rn[None, :] < N)
+    tile = tl.load(x_ptr + rm[:, None] * N + rn[None, :], mask=mask)
+    t = tl.trans(tile)
+    tl.store(out_ptr + rn[:, None] * M + rm[None, :], t, mask=tl.trans(mask))
+
+
+def test_transpose_2d_tiles():
+    M, N = 45, 70
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    out = np.zeros((N, M), np.float32)
+    transpose_kernel[(tessera.cdiv(M, 16), tessera.cdiv(N, 32))](x, out, M, N, BM=16, BN=32)
+    np.testing.assert_array_equal(out, x.T)
+
+
+@tessera.jit
+def reshape_kernel(x_ptr, out_ptr):
+    offs = tl.arange(0, 64)
+    x = tl.load(x_ptr + offs)
+    m = tl.reshape(x, [8, 8])
+    row_sums = tl.sum(m, axis=1)                      # [8]
+    b = tl.broadcast_to(row_sums[:, None], [8, 8])    # repeat along columns
+    tl.store(out_ptr + offs, tl.reshape(b + m, [64]))
+
+
+def test_reshape_broadcast():
+    x = rng.standard_normal(64).astype(np.float32)
+    out = np.empty(64, np.float32)
+    reshape_kernel[(1,)](x, out)
+    m = x.astype(np.float64).reshape(8, 8)
+    np.testing.assert_allclose(out.reshape(8, 8), m.sum(1, keepdims=True) + m, rtol=1e-5, atol=1e-5)
+
+
+# -- reductions and scans ------------------------------------------------------------
+
+@tessera.jit
+def reduce_kernel(x_ptr, out_ptr, idx_ptr, AXIS: tl.constexpr, OP: tl.constexpr,
+                  M: tl.constexpr, N: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    x = tl.load(x_ptr + rm[:, None] * N + rn[None, :])
+    if OP == "sum":
+        r = tl.sum(x, axis=AXIS)
+    elif OP == "max":
+        r = tl.max(x, axis=AXIS)
+    elif OP == "min":
+        r = tl.min(x, axis=AXIS)
+    elif OP == "argmax":
+        r, i = tl.max(x, axis=AXIS, return_indices=True)
+        tl.store(idx_ptr + tl.arange(0, M if AXIS == 1 else N), i)
+    else:
+        r = x.sum(axis=AXIS) * 0 + tl.argmin(x, axis=AXIS).to(tl.float32)
+    tl.store(out_ptr + tl.arange(0, M if AXIS == 1 else N), r)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("op", ["sum", "max", "min", "argmax", "argmin"])
+def test_reductions(axis, op):
+    M, N = 16, 32
+    # Few distinct values, so argmax/argmin must break ties toward the first index.
+    x = rng.integers(-4, 4, (M, N)).astype(np.float32)
+    out = np.empty(M if axis == 1 else N, np.float32)
+    idx = np.zeros_like(out, dtype=np.int32)
+    reduce_kernel[(1,)](x, out, idx, AXIS=axis, OP=op, M=M, N=N)
+    if op == "argmax":
+        np.testing.assert_array_equal(out, x.max(axis=axis))
+        np.testing.assert_array_equal(idx, x.argmax(axis=axis))
+    elif op == "argmin":
+        np.testing.assert_array_equal(out, x.argmin(axis=axis))
+    else:
+        np.testing.assert_array_equal(out, getattr(x.astype(np.float64), op)(axis=axis))
+
+
+@tessera.jit
+def sum_all_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    x = tl.load(x_ptr + tl.arange(0, BLOCK))
+    x2 = tl.reshape(x, [BLOCK // 8, 8])
+    total = tl.sum(x2)                          # axis=None: everything
+    kept = tl.sum(x2, axis=1, keep_dims=True)   # [BLOCK // 8, 1]
+    tl.store(out_ptr, total)
+    tl.store(out_ptr + 1 + tl.arange(0, BLOCK // 8)[:, None], kept)
+
+
+def test_sum_all_and_keep_dims():
+    x = rng.integers(-1000, 1000, 256).astype(np.int8)
+    out = np.empty(1 + 32, np.int32)
+    sum_all_kernel[(1,)](x, out, BLOCK=256)
+    assert out[0] == x.astype(np.int64).sum()  # int8 sums accumulate in int32
+    np.testing.assert_array_equal(out[1:], x.astype(np.int64).reshape(32, 8).sum(1))
+
+
+@tessera.jit
+def add_pair(a, b):
+    return a + b
+
+
+@tessera.jit
+def max_and_count(v1, c1, v2, c2):
+    return tl.maximum(v1, v2), c1 + c2
+
+
+@tessera.jit
+def scan_kernel(x_ptr, cum_ptr, rev_ptr, prod_ptr, custom_ptr, red_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    tl.store(cum_ptr + offs, tl.cumsum(x, 0))
+    tl.store(rev_ptr + offs, tl.cumsum(x, 0, reverse=True))
+    tl.store(prod_ptr + offs, tl.cumprod(x % 3 + 1, 0))
+    tl.store(custom_ptr + offs, tl.associative_scan(x, 0, add_pair))
+    m, c = tl.reduce((x, tl.full([BLOCK], 1, tl.int32)), 0, max_and_count)
+    tl.store(red_ptr, m)
+    tl.store(red_ptr + 1, c)
+
+
+def test_scans_and_custom_combine():
+    x = rng.integers(-50, 50, 128).astype(np.int32)
+    cum, rev, prod, custom = (np.empty(128, np.int32) for _ in range(4))
+    red = np.empty(2, np.int32)
+    scan_kernel[(1,)](x, cum, rev, prod, custom, red, BLOCK=128)
+    np.testing.assert_array_equal(cum, np.cumsum(x))
+    np.testing.assert_array_equal(rev, np.cumsum(x[::-1])[::-1])
+    np.testing.assert_array_equal(prod, np.cumprod(np.fmod(x, 3) + 1).astype(np.int32))
+    np.testing.assert_array_equal(custom, np.cumsum(x))
+    np.testing.assert_array_equal(red, [x.max(), 128])
+
+
+# -- dot ---------------------------------------------------------------------------------
+
+@tessera.jit
+def dot_kernel(a_ptr, b_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr,
+               PRECISION: tl.constexpr):
+    rm, rn, rk = tl.arange(0, M), tl.arange(0, N), tl.arange(0, K)
+    a = tl.load(a_ptr + rm[:, None] * K + rk[None, :])
+    b = tl.load(b_ptr + rk[:, None] * N + rn[None, :])
+    c = tl.dot(a, b, input_precision=PRECISION)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], c)
+
+
+def test_dot_int8():
+    a = rng.integers(-128, 128, (32, 64)).astype(np.int8)
+    b = rng.integers(-128, 128, (64, 16)).astype(np.int8)
+    c = np.empty((32, 16), np.int32)
+    dot_kernel[(1,)](a, b, c, M=32, N=16, K=64, PRECISION="ieee")
+    np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_dot_fp32_ieee():
+    a = rng.standard_normal((16, 32)).astype(np.float32)
+    b = rng.standard_normal((32, 64)).astype(np.float32)
+    c = np.empty((16, 64), np.float32)
+    dot_kernel[(1,)](a, b, c, M=16, N=64, K=32, PRECISION="ieee")
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+
+
+# -- control flow ----------------------------------------------------------------------------
+
+@tessera.jit
+def collatz_kernel(x_ptr, steps_ptr):
+    pid = tl.program_id(0)
+    v = tl.load(x_ptr + pid)
+    steps = 0
+    while v != 1:
+        if v % 2 == 0:
+            v = v // 2
+        else:
+            v = 3 * v + 1
+        steps += 1
+    tl.store(steps_ptr + pid, steps)
+
+
+def collatz(v):
+    steps = 0
+    while v != 1:
+        v = v // 2 if v % 2 == 0 else 3 * v + 1
+        steps += 1
+    return steps
+
+
+def test_while_and_runtime_if():
+    x = rng.integers(1, 10_000, 50).astype(np.int32)
+    steps = np.empty(50, np.int32)
+    collatz_kernel[(50,)](x, steps)
+    np.testing.assert_array_equal(steps, [collatz(int(v)) for v in x])
+
+
+@tessera.jit
+def early_return_kernel(x_ptr, out_ptr, n, limit):
+    pid = tl.program_id(0)
+    if pid >= n:
+        return
+    v = tl.load(x_ptr + pid)
+    if v > limit:
+        return
+    tl.store(out_ptr + pid, v * 2)
+
+
+def test_early_return():
+    x = rng.standard_normal(40).astype(np.float32)
+    out = np.full(48, -7.0, np.float32)
+    early_return_kernel[(48,)](x, out, 40, 0.5)
+    expected = np.full(48, -7.0, np.float32)
+    keep = x <= 0.5
+    expected[:40][keep] = x[keep] * 2
+    np.testing.assert_array_equal(out, expected)
+
+
+@tessera.jit
+def stats(x):
+    return tl.sum(x, 0), tl.max(x, 0)
+
+
+@tessera.jit
+def helper_calls_kernel(x_ptr, out_ptr, scale, BLOCK: tl.constexpr, UNROLL: tl.constexpr):
+    acc = 0.0
+    for i in tl.static_range(UNROLL):
+        x = tl.load(x_ptr + i * BLOCK + tl.arange(0, BLOCK))
+        s, m = stats(x * scale)
+        acc += s + m
+    tl.store(out_ptr, acc)
+
+
+def test_jit_helpers_static_range_and_scalar_args():
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    out = np.empty(1, np.float32)
+    helper_calls_kernel[(1,)](x, out, 0.5, BLOCK=64, UNROLL=3)
+    xs = x.astype(np.float64) * 0.5
+    np.testing.assert_allclose(out[0], (xs.sum(1) + xs.max(1)).sum(), rtol=1e-5)
+
+
+@tessera.jit
+def grid_kernel(out_ptr):
+    x, y, z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    nx, ny = tl.num_programs(0), tl.num_programs(1)
+    tl.store(out_ptr + (z * ny + y) * nx + x, x + 10 * y + 100 * z + 1000 * tl.num_programs(2))
+
+
+def test_3d_grid():
+    out = np.zeros((4, 3, 5), np.int32)
+    grid_kernel[(5, 3, 4)](out)
+    z, y, x = np.meshgrid(range(4), range(3), range(5), indexing="ij")
+    np.testing.assert_array_equal(out, x + 10 * y + 100 * z + 4000)
+
+
+# -- atomics -----------------------------------------------------------------------------------
+
+@tessera.jit
+def atomic_kernel(x_ptr, sum_ptr, max_ptr, count_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0)
+    tl.atomic_add(sum_ptr, tl.sum(x, 0))
+    tl.atomic_max(max_ptr + offs % 4, x, mask=mask)
+    tl.atomic_add(count_ptr, 1)
+
+
+def test_atomics_from_many_programs():
+    n = 5000
+    x = rng.standard_normal(n).astype(np.float32)
+    total = np.zeros(1, np.float32)
+    maxes = np.full(4, -np.inf, np.float32)
+    count = np.zeros(1, np.int32)
+    programs = tessera.cdiv(n, 64)
+    atomic_kernel[(programs,)](x, total, maxes, count, n, BLOCK=64)
+    assert count[0] == programs
+    np.testing.assert_allclose(total[0], x.astype(np.float64).sum(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(maxes, [x[i::4].max() for i in range(4)])
+
+
+@tessera.jit
+def cas_kernel(lock_ptr, counter_ptr):
+    # A spin lock: every program increments the counter non-atomically
+    # inside the critical section.
+    while tl.atomic_cas(lock_ptr, 0, 1) != 0:
+        pass
+    v = tl.load(counter_ptr, volatile=True)
+    tl.store(counter_ptr, v + 1)
+    tl.atomic_xchg(lock_ptr, 0)
+
+
+def test_atomic_cas_lock():
+    lock = np.zeros(1, np.int32)
+    counter = np.zeros(1, np.int32)
+    cas_kernel[(500,)](lock, counter)
+    assert counter[0] == 500 and lock[0] == 0
