@@ -7,10 +7,13 @@ checkout; its python/ folder holds the package with the compiled extension.
 import os
 import pathlib
 import sys
+import tempfile
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 _BUILD = pathlib.Path(os.environ.get("TESSERA_BUILD_DIR", _ROOT / "build"))
 sys.path.insert(0, str(_BUILD / "python"))
+# Tests compile into their own cache, never the user's.
+os.environ.setdefault("TESSERA_CACHE_DIR", tempfile.mkdtemp(prefix="tessera-test-cache-"))
 
 
 def pytest_configure(config):

@@ -1,0 +1,192 @@
+"""@tessera.jit: specialization, the memory and disk caches, launches and
+their errors."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import tessera
+import tessera.language as tl
+from tessera.backends import active
+from tessera.runtime import cache as disk_cache
+
+rng = np.random.default_rng()
+
+
+def scale_fn(x_ptr, out_ptr, n, factor, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * factor, mask=mask)
+
+
+scale = tessera.jit(scale_fn)
+
+
+def run_scale(kernel, n, factor=3.0, block=64):
+    x = rng.standard_normal(n).astype(np.float32)
+    out = np.zeros(n, np.float32)
+    kernel[(tessera.cdiv(n, block),)](x, out, n, factor, BLOCK=block)
+    np.testing.assert_allclose(out, x * np.float32(factor), rtol=1e-6)
+
+
+def test_specialization_keys():
+    kernel = tessera.jit(scale_fn)
+    run_scale(kernel, 100)
+    run_scale(kernel, 200)       # neither divisible by 16: same kernel
+    assert len(kernel.cache) == 1
+    run_scale(kernel, 160)       # divisible by 16: specialized
+    assert len(kernel.cache) == 2
+    run_scale(kernel, 1)         # n == 1 becomes a constant
+    assert len(kernel.cache) == 3
+    run_scale(kernel, 100, block=128)  # another constexpr
+    assert len(kernel.cache) == 4
+    run_scale(kernel, 300, factor=0.5)  # run-time float: same kernel as 100
+    assert len(kernel.cache) == 4
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TESSERA_CACHE", "1")
+    return tmp_path
+
+
+def entries(root):
+    return [p for p in pathlib.Path(root).glob("*/*") if p.is_dir()]
+
+
+def test_disk_cache_serves_a_new_jit_function(cache_dir, monkeypatch):
+    run_scale(tessera.jit(scale_fn), 100)
+    (entry,) = entries(cache_dir)
+    assert sorted(p.name for p in entry.iterdir()) == ["kernel.o", "meta.json"]
+    assert not list(pathlib.Path(cache_dir).glob("*/.tmp-*"))
+
+    def no_compile(*args, **kwargs):
+        raise AssertionError("compiled although the disk cache had the kernel")
+
+    monkeypatch.setattr(active(), "compile", no_compile)
+    run_scale(tessera.jit(scale_fn), 100)  # a fresh function object: disk hit
+
+
+def test_corrupt_cache_entry_is_not_served(cache_dir, monkeypatch):
+    run_scale(tessera.jit(scale_fn), 100)
+    (entry,) = entries(cache_dir)
+    binary = entry / "kernel.o"
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    binary.write_bytes(bytes(data))
+
+    backend = active()
+    real_compile = backend.compile
+    calls = []
+    monkeypatch.setattr(backend, "compile", lambda *a: calls.append(1) or real_compile(*a))
+    run_scale(tessera.jit(scale_fn), 100)
+    assert calls == [1]  # the checksum failed, so it recompiled
+    assert disk_cache.load(entry.name) is not None  # and stored a good entry again
+
+
+def test_source_change_changes_the_key(cache_dir):
+    run_scale(tessera.jit(scale_fn), 100)
+
+    def scale_fn2(x_ptr, out_ptr, n, factor, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < n
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) * factor * 1, mask=mask)
+
+    run_scale(tessera.jit(scale_fn2), 100)
+    assert len(entries(cache_dir)) == 2
+
+
+def test_cache_can_be_disabled(cache_dir, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE", "0")
+    run_scale(tessera.jit(scale_fn), 100)
+    assert entries(cache_dir) == []
+
+
+def test_grid_callable_sees_arguments_and_constexprs():
+    seen = {}
+
+    def grid(meta):
+        seen.update(meta)
+        return (tessera.cdiv(meta["n"], meta["BLOCK"]),)
+
+    x = rng.standard_normal(1000).astype(np.float32)
+    out = np.zeros_like(x)
+    scale[grid](x, out, 1000, 2.0, BLOCK=128)
+    np.testing.assert_allclose(out, x * 2, rtol=1e-6)
+    assert seen["n"] == 1000 and seen["BLOCK"] == 128 and seen["factor"] == 2.0
+
+
+def test_torch_cpu_tensors():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(333)
+    out = torch.zeros(333)
+    scale[(tessera.cdiv(333, 64),)](x, out, 333, -1.5, BLOCK=64)
+    torch.testing.assert_close(out, x * -1.5)
+
+
+def test_empty_grid_launches_nothing():
+    x = np.ones(16, np.float32)
+    out = np.full(16, 7.0, np.float32)
+    scale[(0,)](x, out, 16, 2.0, BLOCK=16)
+    assert (out == 7.0).all()
+
+
+@pytest.mark.parametrize("launch,error,message", [
+    (lambda x, o: scale[(1,)](x, o, 16), TypeError, "missing a required argument: 'factor'"),
+    (lambda x, o: scale[(1,)]([1.0], o, 16, 1.0, BLOCK=16), TypeError,
+     "argument 'x_ptr' of scale_fn has unsupported type list"),
+    (lambda x, o: scale[(1,)](x.astype(np.complex64), o, 16, 1.0, BLOCK=16), TypeError,
+     "numpy dtype complex64 is not supported"),
+    (lambda x, o: scale[(1, 1, 1, 1)](x, o, 16, 1.0, BLOCK=16), ValueError,
+     "the grid must have 1 to 3 dimensions"),
+    (lambda x, o: scale[(-1,)](x, o, 16, 1.0, BLOCK=16), ValueError,
+     "grid dimension 0 is -1"),
+    (lambda x, o: scale[(1, 70000)](x, o, 16, 1.0, BLOCK=16), ValueError,
+     "grid dimension 1 is 70000; it must be in [0, 65535]"),
+    (lambda x, o: scale[(1,)](x, o, 2**70, 1.0, BLOCK=16), ValueError, "does not fit in 64 bits"),
+    (lambda x, o: scale(x, o, 16, 1.0, BLOCK=16), RuntimeError, "launch it with scale_fn[grid]"),
+])
+def test_bad_launches_raise(launch, error, message):
+    x = np.zeros(16, np.float32)
+    with pytest.raises(error) as info:
+        launch(x, np.zeros(16, np.float32))
+    assert message in str(info.value)
+
+
+def test_language_outside_a_kernel():
+    with pytest.raises(Exception, match="can only be used inside a @tessera.jit function"):
+        tl.arange(0, 16)
+
+
+def test_dump_ir_prints_every_stage(monkeypatch, capfd):
+    monkeypatch.setenv("TESSERA_DUMP_IR", "1")
+    run_scale(tessera.jit(scale_fn), 48)
+    err = capfd.readouterr().err
+    assert "tile IR from the front end" in err and "tile.load" in err
+    for stage in active().stages() + ["llvm-ir"]:
+        assert f"after stage '{stage}'" in err
+
+
+def test_next_power_of_2_and_cdiv():
+    assert [tessera.next_power_of_2(n) for n in (0, 1, 2, 3, 17, 1024, 1025)] == \
+        [1, 1, 2, 4, 32, 1024, 2048]
+    assert tessera.cdiv(10, 4) == 3 and tessera.cdiv(8, 4) == 2
+
+
+def test_import_as_triton():
+    """A Triton kernel ports by changing its imports."""
+    import tessera as triton
+    import tessera.language as tl2
+
+    @triton.jit
+    def copy(src, dst, n, BLOCK: tl2.constexpr):
+        offs = tl2.program_id(0) * BLOCK + tl2.arange(0, BLOCK)
+        tl2.store(dst + offs, tl2.load(src + offs, mask=offs < n), mask=offs < n)
+
+    x = rng.standard_normal(100).astype(np.float32)
+    y = np.zeros_like(x)
+    copy[(triton.cdiv(100, 32),)](x, y, 100, BLOCK=32)
+    np.testing.assert_array_equal(x, y)
