@@ -635,16 +635,6 @@ struct AtomicConversion : TileConversion<OpTy> {
   }
 };
 
-template <typename OpTy>
-struct Unsupported : OpConversionPattern<OpTy> {
-  using OpConversionPattern<OpTy>::OpConversionPattern;
-  LogicalResult
-  matchAndRewrite(OpTy op, typename OpConversionPattern<OpTy>::OpAdaptor,
-                  ConversionPatternRewriter &) const override {
-    return op.emitOpError("is not supported by the CPU backend yet");
-  }
-};
-
 /// arith.select (and other type-agnostic ops) on pointers: same op, i64.
 struct SelectConversion : OpConversionPattern<arith::SelectOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -701,6 +691,34 @@ struct ConvertTileToCPUPass
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
 
+    // What the CPU backend cannot run, reported once and before converting.
+    bool supported = true;
+    module.walk([&](Operation *op) {
+      if (isa<tile::PrintOp, tile::AssertOp>(op)) {
+        op->emitOpError("is not supported by the CPU backend yet");
+        supported = false;
+      } else if (isa<tile::ProgramIdOp, tile::NumProgramsOp>(op)) {
+        auto func = op->getParentOfType<func::FuncOp>();
+        if (!func || func.isPrivate()) {
+          op->emitOpError("must be inside a kernel (a public function); calls "
+                          "of other functions are inlined first");
+          supported = false;
+        }
+      } else if (auto func = dyn_cast<func::FuncOp>(op)) {
+        if (func.isPrivate() || func.isExternal())
+          return;
+        for (Type type : func.getArgumentTypes())
+          if (!type.isIntOrFloat() && !isa<tile::PointerType>(type)) {
+            func.emitOpError("is a kernel, so its arguments must be scalars or "
+                             "pointers, got ")
+                << type;
+            supported = false;
+          }
+      }
+    });
+    if (!supported)
+      return signalPassFailure();
+
     // Kernels gain the grid arguments.
     SmallVector<func::FuncOp> kernels;
     for (auto func : module.getOps<func::FuncOp>()) {
@@ -751,8 +769,7 @@ struct ConvertTileToCPUPass
                  AddPtrConversion, LoadConversion, StoreConversion,
                  DotConversion, ReduceConversion, ScanConversion,
                  AtomicConversion<tile::AtomicRMWOp>,
-                 AtomicConversion<tile::AtomicCASOp>, SelectConversion,
-                 Unsupported<tile::PrintOp>, Unsupported<tile::AssertOp>>(
+                 AtomicConversion<tile::AtomicCASOp>, SelectConversion>(
         converter, ctx);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

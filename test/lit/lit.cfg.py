@@ -14,7 +14,14 @@ config.test_exec_root = os.path.join(config.tessera_obj_root, "test", "lit")
 path = [os.path.join(config.tessera_obj_root, "bin"), config.llvm_tools_dir]
 config.environment["PATH"] = os.pathsep.join(path + [config.environment.get("PATH", "")])
 
-config.suffixes.append(".test")
+config.suffixes += [".test", ".py"]
+# Front-end tests run Python kernels through the package in the build tree.
+if config.python_executable:
+    config.substitutions.append(
+        ("%python", "env PYTHONPATH={} TESSERA_CACHE=0 {}".format(
+            os.path.join(config.tessera_obj_root, "python"), config.python_executable)))
+else:
+    config.unsupported = True
 config.substitutions.append(
     ("%tessera_libdir", os.path.join(config.tessera_obj_root, "lib")))
 config.substitutions.append(
