@@ -7,9 +7,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 tessera_install_deps
 tessera_build
 
-tessera_log "Example: examples/ir/vector_add.mlir through tile-combine and canonicalize"
-"$TESSERA_BUILD_DIR/bin/tessera-opt" "$TESSERA_ROOT/examples/ir/vector_add.mlir" \
-  --tile-combine --canonicalize
+tessera_log "Example: the Triton-tutorial kernels of examples/, run on the CPU backend"
+for example in "$TESSERA_ROOT"/examples/0*.py; do
+  PYTHONPATH="$TESSERA_BUILD_DIR/python" "$TESSERA_PYTHON" "$example"
+done
 
-tessera_log "Example: the same kernel from Python"
-PYTHONPATH="$TESSERA_BUILD_DIR/python" "$TESSERA_PYTHON" "$TESSERA_ROOT/examples/ir/verify_from_python.py"
+tessera_log "Example: tile IR through tessera-opt"
+"$TESSERA_BUILD_DIR/bin/tessera-opt" "$TESSERA_ROOT/examples/ir/vector_add.mlir" \
+  --tile-combine --canonicalize --cse
