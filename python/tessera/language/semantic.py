@@ -888,6 +888,25 @@ def _combine_region(b, elem_types, combine):
     return lines
 
 
+def _combine_axis(inputs, axis, what):
+    """Checks the operands of a reduce or scan: one shape, an axis in range
+    (negative counts from the end). Returns (shape, axis)."""
+    shape = inputs[0].shape
+    if not shape:
+        raise SemanticError(f"cannot {what} a scalar")
+    if not isinstance(axis, numbers.Integral):
+        raise SemanticError(f"the {what} axis must be a compile-time integer, got {axis!r}")
+    if axis < 0:
+        axis += len(shape)
+    if not 0 <= axis < len(shape):
+        raise SemanticError(f"{what} axis {axis} is out of range for shape {list(shape)}")
+    for x in inputs:
+        if x.shape != shape:
+            raise SemanticError(f"all tensors of a {what} must have the same shape, got "
+                                f"{list(shape)} and {list(x.shape)}")
+    return shape, axis
+
+
 def reduce(inputs, axis, combine, keep_dims=False):
     """Reduces one tensor or a tuple of tensors (of one shape) along ``axis``."""
     single = isinstance(inputs, tensor)
@@ -900,16 +919,7 @@ def reduce(inputs, axis, combine, keep_dims=False):
             shape = [1] * len(inputs[0].shape)
             out = reshape(out, shape) if single else tuple(reshape(o, shape) for o in out)
         return out
-    shape = inputs[0].shape
-    if not shape:
-        raise SemanticError("cannot reduce a scalar")
-    if axis < 0:
-        axis += len(shape)
-    if not 0 <= axis < len(shape):
-        raise SemanticError(f"reduction axis {axis} is out of range for shape {list(shape)}")
-    for x in inputs:
-        if x.shape != shape:
-            raise SemanticError("all tensors of a reduction must have the same shape")
+    shape, axis = _combine_axis(inputs, axis, "reduce")
     b = builder()
     elems = [x.dtype for x in inputs]
     out_shape = shape[:axis] + shape[axis + 1:]
@@ -928,14 +938,7 @@ def reduce(inputs, axis, combine, keep_dims=False):
 def scan(inputs, axis, combine, reverse=False):
     single = isinstance(inputs, tensor)
     inputs = [to_tensor(x) for x in ([inputs] if single else inputs)]
-    axis = _unwrap(axis)
-    shape = inputs[0].shape
-    if not shape:
-        raise SemanticError("cannot scan a scalar")
-    if axis < 0:
-        axis += len(shape)
-    if not 0 <= axis < len(shape):
-        raise SemanticError(f"scan axis {axis} is out of range for shape {list(shape)}")
+    _, axis = _combine_axis(inputs, _unwrap(axis), "scan")
     b = builder()
     elems = [x.dtype for x in inputs]
     region = _combine_region(b, elems, combine)
