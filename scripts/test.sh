@@ -12,8 +12,9 @@ failed=()
 tessera_log "lit: test/lit"
 /usr/lib/llvm-22/bin/lit -sv "$TESSERA_BUILD_DIR/test/lit" || failed+=(lit)
 
-tessera_log "GoogleTest: tessera-unittests"
+tessera_log "GoogleTest: tessera-unittests, tessera-runtime-tests (mock CUDA driver)"
 "$TESSERA_BUILD_DIR/bin/tessera-unittests" --gtest_brief=1 || failed+=(gtest)
+"$TESSERA_BUILD_DIR/bin/tessera-runtime-tests" --gtest_brief=1 || failed+=(runtime-gtest)
 
 tessera_log "pytest: test/python"
 (cd "$TESSERA_ROOT" && "$TESSERA_PYTHON" -m pytest -q test/python) || failed+=(pytest)

@@ -26,3 +26,4 @@ config.substitutions.append(
     ("%tessera_libdir", os.path.join(config.tessera_obj_root, "lib")))
 config.substitutions.append(
     ("%tessera_bindir", os.path.join(config.tessera_obj_root, "bin")))
+config.substitutions.append(("%tessera_srcdir", config.tessera_src_root))

@@ -1,0 +1,209 @@
+//===- CudaModule.cpp - Devices, modules and launches ---------------------===//
+
+#include "cuda/CudaModule.h"
+
+#include <cstring>
+#include <unordered_set>
+
+using namespace tessera::runtime;
+
+namespace {
+
+uint64_t fnv1a(const std::string &bytes, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+DeviceInfo queryDevice(CudaDriver &cu, CUdevice device, CUcontext context) {
+  DeviceInfo info;
+  info.ordinal = device;
+  info.context = context;
+  char name[256] = {0};
+  cu.check(cu.cuDeviceGetName(name, sizeof(name) - 1, device), "cuDeviceGetName");
+  info.name = name;
+  auto attr = [&](int attribute) {
+    int value = 0;
+    cu.check(cu.cuDeviceGetAttribute(&value, attribute, device),
+             "cuDeviceGetAttribute");
+    return value;
+  };
+  info.major = attr(cu::kAttrComputeCapabilityMajor);
+  info.minor = attr(cu::kAttrComputeCapabilityMinor);
+  info.multiprocessors = attr(cu::kAttrMultiprocessorCount);
+  info.maxThreadsPerBlock = attr(cu::kAttrMaxThreadsPerBlock);
+  info.maxGrid[0] = attr(cu::kAttrMaxGridDimX);
+  info.maxGrid[1] = attr(cu::kAttrMaxGridDimY);
+  info.maxGrid[2] = attr(cu::kAttrMaxGridDimZ);
+  info.maxSharedPerBlock = attr(cu::kAttrMaxSharedMemoryPerBlock);
+  info.maxSharedPerBlockOptin = attr(cu::kAttrMaxSharedMemoryPerBlockOptin);
+  return info;
+}
+
+} // namespace
+
+const DeviceInfo &tessera::runtime::currentDevice() {
+  CudaDriver &cu = CudaDriver::get();
+  static std::mutex mutex;
+  static std::unordered_map<CUcontext, DeviceInfo> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  CUcontext context = nullptr;
+  cu.check(cu.cuCtxGetCurrent(&context), "cuCtxGetCurrent");
+  if (!context) {
+    int count = 0;
+    cu.check(cu.cuDeviceGetCount(&count), "cuDeviceGetCount");
+    if (count == 0)
+      throw Error("the NVIDIA driver sees no device", cu::kErrorNoDevice);
+    CUdevice device = 0;
+    cu.check(cu.cuDeviceGet(&device, 0), "cuDeviceGet");
+    cu.check(cu.cuDevicePrimaryCtxRetain(&context, device),
+             "cuDevicePrimaryCtxRetain");
+    cu.check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+  }
+  auto it = known.find(context);
+  if (it != known.end())
+    return it->second;
+  CUdevice device = 0;
+  cu.check(cu.cuCtxGetDevice(&device), "cuCtxGetDevice");
+  return known.emplace(context, queryDevice(cu, device, context)).first->second;
+}
+
+MemoryKind tessera::runtime::pointerKind(CUdeviceptr pointer) {
+  CudaDriver &cu = CudaDriver::get();
+  unsigned type = 0;
+  if (cu.cuPointerGetAttribute(&type, cu::kPointerAttrMemoryType, pointer) !=
+      cu::kSuccess)
+    return MemoryKind::Unknown; // memory the driver does not know: host malloc
+  switch (type) {
+  case cu::kMemoryTypeHost:
+    return MemoryKind::Host;
+  case cu::kMemoryTypeDevice:
+    return MemoryKind::Device;
+  case cu::kMemoryTypeUnified:
+    return MemoryKind::Unified;
+  default:
+    return MemoryKind::Unknown;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Module
+//===----------------------------------------------------------------------===//
+
+Module::Module(const std::string &image) {
+  CudaDriver &cu = CudaDriver::get();
+  currentDevice();
+  // The driver reads PTX as a C string: give it one.
+  std::string text = image;
+  text.push_back('\0');
+  char log[8192] = {0};
+  int options[] = {cu::kJitErrorLogBuffer, cu::kJitErrorLogBufferSizeBytes};
+  void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof(log) - 1))};
+  CUresult result =
+      cu.cuModuleLoadDataEx(&module, text.data(), 2, options, values);
+  if (result != cu::kSuccess) {
+    std::string message = "cuModuleLoadDataEx: " + cu.describe(result);
+    if (log[0])
+      message += "\n" + std::string(log);
+    throw Error(message, result);
+  }
+}
+
+Module::~Module() {
+  if (module)
+    CudaDriver::get().cuModuleUnload(module);
+}
+
+CUfunction Module::function(const std::string &name) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = functions.find(name);
+  if (it != functions.end())
+    return it->second;
+  CudaDriver &cu = CudaDriver::get();
+  CUfunction function = nullptr;
+  cu.check(cu.cuModuleGetFunction(&function, module, name.c_str()),
+           ("cuModuleGetFunction(" + name + ")").c_str());
+  functions.emplace(name, function);
+  return function;
+}
+
+ModuleCache &ModuleCache::get() {
+  static ModuleCache cache;
+  return cache;
+}
+
+std::shared_ptr<Module> ModuleCache::load(const std::string &image) {
+  const DeviceInfo &device = currentDevice();
+  uint64_t key = fnv1a(image, reinterpret_cast<uintptr_t>(device.context));
+  std::lock_guard<std::mutex> lock(mutex);
+  auto &bucket = modules[key];
+  for (auto &[bytes, module] : bucket)
+    if (bytes == image)
+      return module;
+  auto module = std::make_shared<Module>(image);
+  bucket.emplace_back(image, module);
+  return module;
+}
+
+size_t ModuleCache::size() const {
+  std::lock_guard<std::mutex> lock(mutex);
+  size_t n = 0;
+  for (auto &entry : modules)
+    n += entry.second.size();
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Launch
+//===----------------------------------------------------------------------===//
+
+void tessera::runtime::launch(CUfunction function, const LaunchConfig &config,
+                              void **params) {
+  CudaDriver &cu = CudaDriver::get();
+  const DeviceInfo &device = currentDevice();
+  static const char *axes[] = {"x", "y", "z"};
+  long threads = 1;
+  for (int i = 0; i < 3; ++i) {
+    if (config.grid[i] == 0 || config.grid[i] > unsigned(device.maxGrid[i]))
+      throw Error("grid dimension " + std::string(axes[i]) + " is " +
+                      std::to_string(config.grid[i]) + "; " + device.name +
+                      " allows 1 to " + std::to_string(device.maxGrid[i]),
+                  cu::kErrorInvalidValue);
+    if (config.block[i] == 0)
+      throw Error("block dimension " + std::string(axes[i]) + " is 0",
+                  cu::kErrorInvalidValue);
+    threads *= config.block[i];
+  }
+  if (threads > device.maxThreadsPerBlock)
+    throw Error("a block of " + std::to_string(threads) + " threads is over " +
+                    device.name + "'s limit of " +
+                    std::to_string(device.maxThreadsPerBlock),
+                cu::kErrorInvalidValue);
+  if (config.sharedBytes > unsigned(device.maxSharedPerBlockOptin))
+    throw Error("the kernel needs " + std::to_string(config.sharedBytes) +
+                    " bytes of shared memory; " + device.name + " allows " +
+                    std::to_string(device.maxSharedPerBlockOptin),
+                cu::kErrorInvalidValue);
+  if (config.sharedBytes > unsigned(device.maxSharedPerBlock)) {
+    // Above the default 48 KB a kernel must opt in, once per size.
+    static std::mutex mutex;
+    static std::unordered_map<CUfunction, unsigned> optedIn;
+    std::lock_guard<std::mutex> lock(mutex);
+    unsigned &current = optedIn[function];
+    if (current < config.sharedBytes) {
+      cu.check(cu.cuFuncSetAttribute(function,
+                                     cu::kFuncAttrMaxDynamicSharedSizeBytes,
+                                     int(config.sharedBytes)),
+               "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES)");
+      current = config.sharedBytes;
+    }
+  }
+  cu.check(cu.cuLaunchKernel(function, config.grid[0], config.grid[1],
+                             config.grid[2], config.block[0], config.block[1],
+                             config.block[2], config.sharedBytes, config.stream,
+                             params, nullptr),
+           "cuLaunchKernel");
+}

@@ -1,0 +1,93 @@
+//===- CudaModule.h - Devices, modules and launches ------------*- C++ -*-===//
+//
+// What a compiled kernel needs from the driver: a current context on the
+// device, its module loaded once (a cache keyed by the binary), and launches
+// whose configuration is checked against the device before the driver sees
+// it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSERA_RUNTIME_CUDA_CUDAMODULE_H
+#define TESSERA_RUNTIME_CUDA_CUDAMODULE_H
+
+#include "cuda/CudaDriver.h"
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tessera::runtime {
+
+/// The properties of a device that launches are checked against.
+struct DeviceInfo {
+  int ordinal = 0;
+  std::string name;
+  int major = 0, minor = 0;
+  int multiprocessors = 0;
+  int maxThreadsPerBlock = 0;
+  int maxGrid[3] = {0, 0, 0};
+  int maxSharedPerBlock = 0;      // without opting in
+  int maxSharedPerBlockOptin = 0; // the most a kernel may opt into
+  CUcontext context = nullptr;
+};
+
+/// The device of the current context, making device 0's primary context
+/// current when no context is. Throws Error without a driver or device.
+const DeviceInfo &currentDevice();
+
+/// Where a pointer lives, as the driver sees it.
+enum class MemoryKind { Host, Device, Unified, Unknown };
+MemoryKind pointerKind(CUdeviceptr pointer);
+
+/// A loaded module: PTX (JIT-compiled by the driver) or a cubin.
+class Module {
+public:
+  /// Loads `image` into the current context; a PTX image that does not
+  /// compile throws Error carrying the driver JIT's log.
+  explicit Module(const std::string &image);
+  ~Module();
+  Module(const Module &) = delete;
+  Module &operator=(const Module &) = delete;
+
+  /// The kernel `name`; throws Error if the module has none.
+  CUfunction function(const std::string &name);
+
+private:
+  CUmodule module = nullptr;
+  std::unordered_map<std::string, CUfunction> functions;
+  std::mutex mutex;
+};
+
+/// Modules by binary, so each binary is loaded once per context.
+class ModuleCache {
+public:
+  static ModuleCache &get();
+  std::shared_ptr<Module> load(const std::string &image);
+  size_t size() const;
+
+private:
+  mutable std::mutex mutex;
+  // (context, FNV-1a of the image) -> the images with that hash and their modules.
+  std::unordered_map<uint64_t,
+                     std::vector<std::pair<std::string, std::shared_ptr<Module>>>>
+      modules;
+};
+
+struct LaunchConfig {
+  unsigned grid[3] = {1, 1, 1};
+  unsigned block[3] = {128, 1, 1};
+  unsigned sharedBytes = 0;
+  CUstream stream = nullptr;
+};
+
+/// Launches `function` after checking `config` against the device: every
+/// grid and block dimension in range, and dynamic shared memory within what
+/// the device allows (opting in when above the 48 KB default). `params`
+/// holds a pointer to each argument, as cuLaunchKernel takes them.
+void launch(CUfunction function, const LaunchConfig &config, void **params);
+
+} // namespace tessera::runtime
+
+#endif // TESSERA_RUNTIME_CUDA_CUDAMODULE_H

@@ -1,0 +1,202 @@
+//===- RuntimeTest.cpp - The CUDA runtime against a mock driver -----------===//
+//
+// The runtime links no LLVM; this binary links only the runtime and loads
+// the mock driver through $TESSERA_LIBCUDA.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cuda/CudaModule.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <dlfcn.h>
+
+using namespace tessera::runtime;
+
+namespace {
+
+/// Reaches the mock's control functions in the same loaded library.
+template <typename Fn> Fn mock(const char *name) {
+  static void *handle = dlopen(TESSERA_MOCK_LIBCUDA, RTLD_NOW | RTLD_NOLOAD);
+  EXPECT_NE(handle, nullptr);
+  return reinterpret_cast<Fn>(dlsym(handle, name));
+}
+
+void failNext(const char *fn, int code) {
+  mock<void (*)(const char *, int)>("mock_cuda_fail_next")(fn, code);
+}
+
+const char *kPtx = R"(.version 8.0
+.target sm_90a
+.address_size 64
+.visible .entry add_kernel(.param .u64 x) { ret; }
+.visible .entry big_shared(.param .u64 x) { ret; }
+)";
+
+TEST(RuntimeTest, DriverLoadsFromTheOverridePath) {
+  EXPECT_TRUE(CudaDriver::available());
+  EXPECT_EQ(CudaDriver::get().path(), TESSERA_MOCK_LIBCUDA);
+}
+
+TEST(RuntimeTest, DeviceProperties) {
+  const DeviceInfo &device = currentDevice();
+  EXPECT_EQ(device.name, "Mock H200");
+  EXPECT_EQ(device.major, 9);
+  EXPECT_EQ(device.multiprocessors, 132);
+  EXPECT_EQ(device.maxSharedPerBlockOptin, 232448);
+  EXPECT_NE(device.context, nullptr);
+}
+
+TEST(RuntimeTest, ErrorsCarryTheDriversText) {
+  CudaDriver &cu = CudaDriver::get();
+  try {
+    cu.check(701, "cuLaunchKernel");
+    FAIL() << "no exception";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(), "cuLaunchKernel: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: "
+                           "too many resources requested for launch");
+    EXPECT_EQ(e.code, 701);
+  }
+  EXPECT_EQ(cu.describe(12345), "CUDA error 12345");
+}
+
+TEST(RuntimeTest, ModulesAreLoadedOncePerBinary) {
+  auto loads = mock<int (*)()>("mock_cuda_modules_loaded");
+  int before = loads();
+  auto a = ModuleCache::get().load(kPtx);
+  auto b = ModuleCache::get().load(kPtx);
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(loads(), before + 1);
+  auto c = ModuleCache::get().load(std::string(kPtx) + "// another\n");
+  EXPECT_NE(a.get(), c.get());
+  EXPECT_EQ(loads(), before + 2);
+}
+
+TEST(RuntimeTest, MissingKernelIsAnError) {
+  auto module = ModuleCache::get().load(kPtx);
+  EXPECT_NE(module->function("add_kernel"), nullptr);
+  try {
+    module->function("nope");
+    FAIL() << "no exception";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(), "cuModuleGetFunction(nope): CUDA_ERROR_NOT_FOUND: "
+                           "named symbol not found");
+  }
+}
+
+TEST(RuntimeTest, BadImageReportsTheJitLog) {
+  try {
+    Module module(".version 8.0\nBAD\n");
+    FAIL() << "no exception";
+  } catch (const Error &e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("cuModuleLoadDataEx: CUDA_ERROR_INVALID_IMAGE"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("line 3; error: mock failure"), std::string::npos) << what;
+  }
+}
+
+TEST(RuntimeTest, LaunchForwardsTheConfiguration) {
+  CUfunction f = ModuleCache::get().load(kPtx)->function("add_kernel");
+  int x = 5;
+  void *params[] = {&x, nullptr};
+  LaunchConfig config;
+  config.grid[0] = 1000;
+  config.grid[1] = 3;
+  config.block[0] = 256;
+  config.sharedBytes = 1024;
+  config.stream = reinterpret_cast<CUstream>(0x1234);
+  launch(f, config, params);
+  unsigned grid[3], block[3], shared;
+  void *stream;
+  int numParams;
+  mock<void (*)(unsigned *, unsigned *, unsigned *, void **, int *)>(
+      "mock_cuda_last_launch")(grid, block, &shared, &stream, &numParams);
+  EXPECT_EQ(grid[0], 1000u);
+  EXPECT_EQ(grid[1], 3u);
+  EXPECT_EQ(grid[2], 1u);
+  EXPECT_EQ(block[0], 256u);
+  EXPECT_EQ(shared, 1024u);
+  EXPECT_EQ(stream, reinterpret_cast<void *>(0x1234));
+  EXPECT_EQ(numParams, 1);
+  EXPECT_STREQ(mock<const char *(*)()>("mock_cuda_last_function")(), "add_kernel");
+}
+
+TEST(RuntimeTest, LargeSharedMemoryOptsInOnce) {
+  CUfunction f = ModuleCache::get().load(kPtx)->function("big_shared");
+  void *params[] = {nullptr};
+  LaunchConfig config;
+  config.sharedBytes = 100 * 1024;
+  auto calls = mock<int (*)(const char *)>("mock_cuda_count_calls");
+  int before = calls("cuFuncSetAttribute");
+  launch(f, config, params);
+  launch(f, config, params);
+  EXPECT_EQ(calls("cuFuncSetAttribute"), before + 1);
+  EXPECT_EQ(mock<int (*)(const char *)>("mock_cuda_max_dynamic_shared")("big_shared"),
+            100 * 1024);
+}
+
+TEST(RuntimeTest, LaunchConfigurationIsCheckedFirst) {
+  CUfunction f = ModuleCache::get().load(kPtx)->function("add_kernel");
+  void *params[] = {nullptr};
+  auto launches = mock<int (*)()>("mock_cuda_launch_count");
+  int before = launches();
+  auto expectError = [&](LaunchConfig config, const std::string &message) {
+    try {
+      launch(f, config, params);
+      ADD_FAILURE() << "no exception for: " << message;
+    } catch (const Error &e) {
+      EXPECT_EQ(std::string(e.what()), message);
+    }
+  };
+  LaunchConfig zero;
+  zero.grid[0] = 0;
+  expectError(zero, "grid dimension x is 0; Mock H200 allows 1 to 2147483647");
+  LaunchConfig tallY;
+  tallY.grid[1] = 70000;
+  expectError(tallY, "grid dimension y is 70000; Mock H200 allows 1 to 65535");
+  LaunchConfig wide;
+  wide.block[0] = 2048;
+  expectError(wide, "a block of 2048 threads is over Mock H200's limit of 1024");
+  LaunchConfig shared;
+  shared.sharedBytes = 300 * 1024;
+  expectError(shared, "the kernel needs 307200 bytes of shared memory; Mock H200 "
+                      "allows 232448");
+  EXPECT_EQ(launches(), before); // none reached the driver
+}
+
+TEST(RuntimeTest, DriverFailuresBecomeExceptions) {
+  CUfunction f = ModuleCache::get().load(kPtx)->function("add_kernel");
+  void *params[] = {nullptr};
+  failNext("cuLaunchKernel", 701);
+  try {
+    launch(f, LaunchConfig(), params);
+    FAIL() << "no exception";
+  } catch (const Error &e) {
+    EXPECT_STREQ(e.what(), "cuLaunchKernel: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: "
+                           "too many resources requested for launch");
+  }
+  launch(f, LaunchConfig(), params); // the next launch works again
+}
+
+TEST(RuntimeTest, PointerKinds) {
+  CudaDriver &cu = CudaDriver::get();
+  CUdeviceptr device = 0;
+  cu.check(cu.cuMemAlloc(&device, 256), "cuMemAlloc");
+  EXPECT_EQ(pointerKind(device), MemoryKind::Device);
+  EXPECT_EQ(pointerKind(device + 100), MemoryKind::Device);
+  int host = 0;
+  EXPECT_EQ(pointerKind(reinterpret_cast<CUdeviceptr>(&host)), MemoryKind::Unknown);
+  cu.check(cu.cuMemFree(device), "cuMemFree");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  // Before the runtime first touches the driver.
+  setenv("TESSERA_LIBCUDA", TESSERA_MOCK_LIBCUDA, 1);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
