@@ -3,6 +3,7 @@
 #include "tessera/InitAll.h"
 
 #include "dialects/tile/TileDialect.h"
+#include "dialects/tilegpu/TileGPUDialect.h"
 #include "passes/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -34,7 +35,8 @@
 
 void tessera::registerAllDialects(mlir::DialectRegistry &registry) {
   using namespace mlir;
-  registry.insert<tile::TileDialect, arith::ArithDialect, math::MathDialect,
+  registry.insert<tile::TileDialect, tilegpu::TileGPUDialect,
+                  arith::ArithDialect, math::MathDialect,
                   scf::SCFDialect, func::FuncDialect, cf::ControlFlowDialect,
                   // The CPU backend's lowering path.
                   tensor::TensorDialect, linalg::LinalgDialect,

@@ -364,13 +364,19 @@ LogicalResult ReduceOp::verify() {
                          << getResult().size() << " results";
   for (auto [i, src, res] : llvm::enumerate(getSrcs(), getResult())) {
     auto type = cast<RankedTensorType>(src.getType());
+    // The result's layout (encoding) is the backend's business: compare
+    // shapes and element types only.
     Type expected = type.getElementType();
+    bool matches = res.getType() == expected;
     if (type.getRank() > 1) {
       SmallVector<int64_t> shape(type.getShape());
       shape.erase(shape.begin() + getAxis());
       expected = RankedTensorType::get(shape, type.getElementType());
+      auto result = dyn_cast<RankedTensorType>(res.getType());
+      matches = result && result.getShape() == ArrayRef<int64_t>(shape) &&
+                result.getElementType() == type.getElementType();
     }
-    if (res.getType() != expected)
+    if (!matches)
       return emitOpError() << "result " << i << " must be " << expected
                            << ", got " << res.getType();
   }

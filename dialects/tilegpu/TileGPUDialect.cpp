@@ -1,0 +1,166 @@
+//===- TileGPUDialect.cpp - GPU layouts of tile tensors -------------------===//
+
+#include "dialects/tilegpu/TileGPUDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/SmallBitVector.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace tessera::tilegpu;
+
+#include "dialects/tilegpu/TileGPUDialect.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/tilegpu/TileGPUAttrs.cpp.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/tilegpu/TileGPUOps.cpp.inc"
+
+namespace {
+/// Prints layouts as #blocked, #blocked1, ... aliases.
+struct TileGPUOpAsmInterface : OpAsmDialectInterface {
+  using OpAsmDialectInterface::OpAsmDialectInterface;
+  AliasResult getAlias(Attribute attr, raw_ostream &os) const override {
+    if (isa<BlockedEncodingAttr>(attr)) {
+      os << "blocked";
+      return AliasResult::FinalAlias;
+    }
+    return AliasResult::NoAlias;
+  }
+};
+} // namespace
+
+void TileGPUDialect::initialize() {
+  addInterfaces<TileGPUOpAsmInterface>();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/tilegpu/TileGPUAttrs.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/tilegpu/TileGPUOps.cpp.inc"
+      >();
+}
+
+//===----------------------------------------------------------------------===//
+// BlockedEncodingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+BlockedEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                            ArrayRef<unsigned> sizePerThread,
+                            ArrayRef<unsigned> threadsPerWarp,
+                            ArrayRef<unsigned> warpsPerCTA,
+                            ArrayRef<unsigned> order) {
+  size_t rank = order.size();
+  if (rank == 0)
+    return emitError() << "a blocked layout needs at least one dimension";
+  if (sizePerThread.size() != rank || threadsPerWarp.size() != rank ||
+      warpsPerCTA.size() != rank)
+    return emitError() << "sizePerThread, threadsPerWarp, warpsPerCTA and "
+                          "order must have one entry per dimension";
+  unsigned lanes = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    if (sizePerThread[d] == 0 || threadsPerWarp[d] == 0 || warpsPerCTA[d] == 0)
+      return emitError() << "layout sizes must be positive";
+    lanes *= threadsPerWarp[d];
+  }
+  if (lanes != 32)
+    return emitError() << "threadsPerWarp must cover the 32 lanes of a warp, "
+                          "covers "
+                       << lanes;
+  llvm::SmallBitVector seen(rank);
+  for (unsigned d : order) {
+    if (d >= rank || seen.test(d))
+      return emitError() << "order must be a permutation of the dimensions";
+    seen.set(d);
+  }
+  return success();
+}
+
+unsigned BlockedEncodingAttr::getNumWarps() const {
+  unsigned n = 1;
+  for (unsigned w : getWarpsPerCTA())
+    n *= w;
+  return n;
+}
+
+SmallVector<int64_t> BlockedEncodingAttr::getShapePerCTA() const {
+  SmallVector<int64_t> out;
+  for (unsigned d = 0; d < getRank(); ++d)
+    out.push_back(int64_t(getSizePerThread()[d]) * getThreadsPerWarp()[d] *
+                  getWarpsPerCTA()[d]);
+  return out;
+}
+
+SmallVector<int64_t>
+BlockedEncodingAttr::getElemsPerThread(ArrayRef<int64_t> shape) const {
+  SmallVector<int64_t> perCTA = getShapePerCTA(), out;
+  for (unsigned d = 0; d < getRank(); ++d) {
+    int64_t reps = std::max<int64_t>(1, (shape[d] + perCTA[d] - 1) / perCTA[d]);
+    out.push_back(reps * getSizePerThread()[d]);
+  }
+  return out;
+}
+
+int64_t BlockedEncodingAttr::getTotalElemsPerThread(ArrayRef<int64_t> shape) const {
+  int64_t n = 1;
+  for (int64_t e : getElemsPerThread(shape))
+    n *= e;
+  return n;
+}
+
+BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
+                                                    ArrayRef<int64_t> shape,
+                                                    unsigned numWarps) {
+  unsigned rank = shape.size();
+  SmallVector<unsigned> spt(rank, 1), tpw(rank, 1), wpc(rank, 1), order;
+  for (int d = rank - 1; d >= 0; --d)
+    order.push_back(d);
+  // Up to 4 contiguous elements per thread along the fastest dimension (16
+  // bytes of fp32), as long as the lanes still have elements to hold.
+  int64_t fastest = shape[rank - 1];
+  spt[rank - 1] = unsigned(std::clamp<int64_t>(fastest / 32, 1, 4));
+  // Lanes, then warps, from the fastest dimension to the slowest.
+  SmallVector<int64_t> remaining;
+  for (unsigned d = 0; d < rank; ++d)
+    remaining.push_back(std::max<int64_t>(1, shape[d] / spt[d]));
+  unsigned lanes = 32;
+  for (unsigned d : order) {
+    unsigned take = unsigned(std::min<int64_t>(lanes, remaining[d]));
+    tpw[d] = take;
+    lanes /= take;
+    remaining[d] = std::max<int64_t>(1, remaining[d] / take);
+  }
+  tpw[order.back()] *= lanes; // lanes left over replicate the slowest dim
+  unsigned warps = numWarps;
+  for (unsigned d : order) {
+    unsigned take = unsigned(std::min<int64_t>(warps, remaining[d]));
+    wpc[d] = take;
+    warps /= take;
+    remaining[d] = std::max<int64_t>(1, remaining[d] / take);
+  }
+  wpc[order.back()] *= warps;
+  return BlockedEncodingAttr::get(context, spt, tpw, wpc, order);
+}
+
+//===----------------------------------------------------------------------===//
+// ConvertLayoutOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ConvertLayoutOp::verify() {
+  auto src = getSrc().getType(), dst = getResult().getType();
+  if (src.getShape() != dst.getShape() ||
+      src.getElementType() != dst.getElementType())
+    return emitOpError() << "must keep the shape and element type, got "
+                         << src << " and " << dst;
+  return success();
+}
+
+OpFoldResult ConvertLayoutOp::fold(FoldAdaptor) {
+  if (getSrc().getType() == getType())
+    return getSrc();
+  return {};
+}

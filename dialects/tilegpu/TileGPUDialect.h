@@ -1,0 +1,25 @@
+//===- TileGPUDialect.h - GPU layouts of tile tensors -----------*- C++ -*-===//
+
+#ifndef TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H
+#define TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H
+
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/tilegpu/TileGPUDialect.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/tilegpu/TileGPUAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "dialects/tilegpu/TileGPUOps.h.inc"
+
+namespace tessera::tilegpu {
+/// The module attribute holding the number of warps per program.
+constexpr const char *kNumWarpsAttr = "tilegpu.num_warps";
+} // namespace tessera::tilegpu
+
+#endif // TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H

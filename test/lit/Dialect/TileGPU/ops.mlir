@@ -1,0 +1,16 @@
+// RUN: tessera-opt %s | tessera-opt | FileCheck %s
+// RUN: tessera-opt %s --verify-roundtrip > /dev/null
+
+// CHECK: #[[L:.*]] = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
+// CHECK: #[[M:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
+#l = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
+#m = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
+#n = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [32, 1], warpsPerCTA = [1, 4], order = [0, 1]>
+
+// CHECK-LABEL: func.func @layouts
+// CHECK-SAME: tensor<1024xf32, #[[L]]>
+func.func @layouts(%x: tensor<1024xf32, #l>, %y: tensor<8x64xf16, #m>) -> tensor<8x64xf16, #n> {
+  // CHECK: tilegpu.convert_layout %{{.*}} : tensor<8x64xf16, #[[M]]> -> tensor<8x64xf16, #{{.*}}>
+  %0 = tilegpu.convert_layout %y : tensor<8x64xf16, #m> -> tensor<8x64xf16, #n>
+  return %0 : tensor<8x64xf16, #n>
+}
