@@ -4,6 +4,7 @@
 #define TESSERA_PASSES_PASSES_H
 
 #include "dialects/tile/TileDialect.h"
+#include "dialects/tilegpu/TileGPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"

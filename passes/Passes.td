@@ -97,4 +97,29 @@ def LowerTileCPUAtomics : Pass<"lower-tile-cpu-atomics"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
+  let summary = "Give every tile tensor a GPU layout";
+  let description = [{
+    The first GPU step: every ranked tensor in the module gets the default
+    blocked layout for its shape and the module's warp count (the last
+    dimension fastest, up to 4 contiguous elements per thread along it), and
+    the module records `tilegpu.num_warps`. Tensors of one shape share one
+    layout, so elementwise ops need no conversions; shape-changing ops are
+    lowered through shared memory by convert-tilegpu-to-simt.
+
+    ```mlir
+    %r = tile.make_range 0 to 1024 : tensor<1024xi32>
+    ```
+    becomes, with num-warps=4,
+    ```mlir
+    %r = tile.make_range 0 to 1024 : tensor<1024xi32, #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>>
+    ```
+  }];
+  let options = [
+    Option<"numWarps", "num-warps", "unsigned", /*default=*/"4",
+           "warps per program instance (a power of two from 1 to 32)">
+  ];
+  let dependentDialects = ["::tessera::tilegpu::TileGPUDialect"];
+}
+
 #endif // TESSERA_PASSES_PASSES_TD
