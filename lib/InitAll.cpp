@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Index/IR/IndexDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
@@ -42,7 +43,7 @@ void tessera::registerAllDialects(mlir::DialectRegistry &registry) {
                   tensor::TensorDialect, linalg::LinalgDialect,
                   bufferization::BufferizationDialect, memref::MemRefDialect,
                   affine::AffineDialect, index::IndexDialect,
-                  LLVM::LLVMDialect, ub::UBDialect>();
+                  LLVM::LLVMDialect, NVVM::NVVMDialect, ub::UBDialect>();
   func::registerInlinerExtension(registry);
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   linalg::registerBufferizableOpInterfaceExternalModels(registry);

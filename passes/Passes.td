@@ -122,4 +122,35 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
   let dependentDialects = ["::tessera::tilegpu::TileGPUDialect"];
 }
 
+def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {
+  let summary = "Lower laid-out tile kernels to per-thread code with NVVM ops";
+  let description = [{
+    Rebuilds each kernel as the code one thread of the program's block runs.
+    A tensor becomes the scalars the thread holds under its blocked layout;
+    elementwise ops apply per element; `tile.load`/`store`/atomics become
+    `llvm.load`/`store`/`atomicrmw`/`cmpxchg` on `!llvm.ptr<1>` under `scf.if`
+    masks (replicated elements are stored by their owner only, scalar
+    stores and atomics by thread 0); shape changes, reductions, scans and
+    `tile.dot` exchange elements through the dynamic shared buffer
+    `@tessera_shared` between `nvvm.barrier0`s. The kernel gets `nvvm.kernel`,
+    `nvvm.reqntid` and `tilegpu.shared_bytes` (the shared memory it needs).
+
+    ```mlir
+    %v = tile.load %p, %m : tensor<256x!tile.ptr<f32>, #blocked>
+    ```
+    becomes, per element `i` the thread holds,
+    ```mlir
+    %vi = scf.if %mi -> (f32) {
+      %l = llvm.load %pi : !llvm.ptr<1> -> f32
+      scf.yield %l : f32
+    } else { ... }
+    ```
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 #endif // TESSERA_PASSES_PASSES_TD

@@ -1,0 +1,1100 @@
+//===- ConvertTileGPUToNVVM.cpp - The convert-tilegpu-to-nvvm pass --------===//
+//
+// Lowers a tile kernel whose tensors carry blocked layouts to the code one
+// thread runs: every tensor becomes the list of scalar SSA values the thread
+// holds (its layout says which), elementwise ops are applied element by
+// element, memory accesses become LLVM loads, stores and atomics on global
+// pointers, and ops that move elements between threads (shape changes,
+// reductions, scans, dot) go through shared memory.
+//
+// The kernel is rebuilt into a new function whose body holds scalar arith,
+// math, scf, llvm and nvvm ops only; the standard conversions finish the
+// job. The shared memory it needs is recorded as `tilegpu.shared_bytes`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+
+namespace tessera {
+#define GEN_PASS_DEF_CONVERTTILEGPUTONVVM
+#include "passes/Passes.h.inc"
+} // namespace tessera
+
+using namespace mlir;
+namespace tile = tessera::tile;
+using tessera::tilegpu::BlockedEncodingAttr;
+
+namespace {
+
+constexpr unsigned kGlobal = 1, kShared = 3;
+constexpr const char *kSharedSymbol = "tessera_shared";
+
+/// The per-thread view of one (layout, shape): the logical coordinates of
+/// each element the thread holds and whether the thread owns it (layouts
+/// replicate elements when the tensor is smaller than the block's tile).
+struct ThreadView {
+  SmallVector<SmallVector<Value>> coords; // [element][dim], i32
+  SmallVector<Value> owner;               // [element], i1; empty: owns all
+  SmallVector<int64_t> shape;
+};
+
+class Expander {
+public:
+  Expander(func::FuncOp kernel, unsigned numWarps)
+      : ctx(kernel.getContext()), kernel(kernel), numWarps(numWarps),
+        b(kernel.getContext()) {}
+
+  LogicalResult run();
+  int64_t sharedBytes() const { return smemBytes; }
+
+private:
+  //===--------------------------------------------------------------------===//
+  // Types and values
+  //===--------------------------------------------------------------------===//
+
+  Type scalarType(Type t) {
+    if (isa<tile::PointerType>(t))
+      return LLVM::LLVMPointerType::get(ctx, kGlobal);
+    return t;
+  }
+  Type i32() { return b.getI32Type(); }
+  Value cst(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
+  Value cstAt(OpBuilder &builder, int64_t v) {
+    return arith::ConstantIntOp::create(builder, loc, v, 32);
+  }
+
+  static RankedTensorType tensorOf(Value v) {
+    return dyn_cast<RankedTensorType>(v.getType());
+  }
+  static BlockedEncodingAttr layoutOf(RankedTensorType t) {
+    return dyn_cast_or_null<BlockedEncodingAttr>(t.getEncoding());
+  }
+
+  Value scalar(Value old) { return map.lookupOrDefault(old); }
+  SmallVector<Value> &elems(Value old) {
+    auto it = tensors.find(old);
+    assert(it != tensors.end() && "tensor not expanded yet");
+    return it->second;
+  }
+  /// The flattened new values for an old value (a tensor's elements, or one
+  /// scalar).
+  SmallVector<Value> flat(Value old) {
+    if (tensorOf(old))
+      return elems(old);
+    return {scalar(old)};
+  }
+  size_t flatSize(Type type) {
+    if (auto t = dyn_cast<RankedTensorType>(type))
+      return view(t).coords.size();
+    return 1;
+  }
+  /// Binds old values to slices of `values`, in order.
+  void bind(ValueRange olds, ValueRange values) {
+    size_t at = 0;
+    for (Value old : olds) {
+      size_t n = flatSize(old.getType());
+      if (tensorOf(old))
+        tensors[old] = SmallVector<Value>(values.slice(at, n));
+      else
+        map.map(old, values[at]);
+      at += n;
+    }
+  }
+  SmallVector<Type> flatTypes(TypeRange types) {
+    SmallVector<Type> out;
+    for (Type t : types) {
+      if (auto tensor = dyn_cast<RankedTensorType>(t))
+        out.append(view(tensor).coords.size(),
+                   scalarType(tensor.getElementType()));
+      else
+        out.push_back(scalarType(t));
+    }
+    return out;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Thread geometry
+  //===--------------------------------------------------------------------===//
+
+  /// The coordinates of the elements this thread holds; computed once per
+  /// (layout, shape) in the kernel's entry block, where they dominate all
+  /// uses.
+  ThreadView &view(RankedTensorType type) {
+    auto key = std::make_pair(type.getEncoding(), type.getShape().vec());
+    for (auto &[k, v] : views)
+      if (k == key)
+        return v;
+    auto layout = layoutOf(type);
+    assert(layout && "tensor without a blocked layout");
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(prologueEnd);
+    ArrayRef<int64_t> shape = type.getShape();
+    unsigned rank = shape.size();
+    ArrayRef<unsigned> spt = layout.getSizePerThread(),
+                       tpw = layout.getThreadsPerWarp(),
+                       wpc = layout.getWarpsPerCTA(),
+                       order = layout.getOrder();
+    SmallVector<int64_t> perCTA = layout.getShapePerCTA();
+    SmallVector<int64_t> perThread = layout.getElemsPerThread(shape);
+    // Lane and warp coordinates, numbered along `order`.
+    SmallVector<Value> base(rank);
+    unsigned laneStride = 1, warpStride = 1;
+    for (unsigned d : order) {
+      Value laneCoord = arith::RemUIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, lane, cst(laneStride)),
+          cst(tpw[d]));
+      Value warpCoord = arith::RemUIOp::create(
+          b, loc, arith::DivUIOp::create(b, loc, warp, cst(warpStride)),
+          cst(wpc[d]));
+      laneStride *= tpw[d];
+      warpStride *= wpc[d];
+      Value t = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, warpCoord, cst(tpw[d])),
+          laneCoord);
+      base[d] = arith::MulIOp::create(b, loc, t, cst(spt[d]));
+    }
+    // Elements, order[0] fastest.
+    int64_t total = 1;
+    for (int64_t e : perThread)
+      total *= e;
+    ThreadView v;
+    v.shape = SmallVector<int64_t>(shape);
+    bool replicated = false;
+    for (unsigned d = 0; d < rank; ++d)
+      replicated |= perCTA[d] > shape[d];
+    for (int64_t e = 0; e < total; ++e) {
+      SmallVector<Value> coords(rank);
+      Value owner;
+      int64_t rest = e;
+      for (unsigned d : order) {
+        int64_t l = rest % perThread[d];
+        rest /= perThread[d];
+        int64_t offset = (l / spt[d]) * perCTA[d] + l % spt[d];
+        Value raw = arith::AddIOp::create(b, loc, base[d], cst(offset));
+        if (perCTA[d] > shape[d]) {
+          coords[d] = arith::RemUIOp::create(b, loc, raw, cst(shape[d]));
+          Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                           raw, cst(shape[d]));
+          owner = owner ? arith::AndIOp::create(b, loc, owner, in) : in;
+        } else {
+          coords[d] = raw;
+        }
+      }
+      v.coords.push_back(coords);
+      if (replicated)
+        v.owner.push_back(owner ? owner
+                                : arith::ConstantIntOp::create(b, loc, 1, 1));
+    }
+    views.emplace_back(key, std::move(v));
+    return views.back().second;
+  }
+
+  /// Row-major linear index of `coords` in `shape`.
+  Value linear(ArrayRef<Value> coords, ArrayRef<int64_t> shape) {
+    Value index = cst(0);
+    int64_t stride = 1;
+    for (int d = int(shape.size()) - 1; d >= 0; --d) {
+      index = arith::AddIOp::create(
+          b, loc, index, arith::MulIOp::create(b, loc, coords[d], cst(stride)));
+      stride *= shape[d];
+    }
+    return index;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Memory
+  //===--------------------------------------------------------------------===//
+
+  Type memoryType(Type t) {
+    if (t.isInteger(1))
+      return b.getI8Type();
+    return scalarType(t);
+  }
+  int64_t byteSize(Type t) {
+    if (isa<LLVM::LLVMPointerType, tile::PointerType>(t))
+      return 8;
+    return std::max<int64_t>(1, t.getIntOrFloatBitWidth() / 8);
+  }
+  Value toMemory(Value v) {
+    if (v.getType().isInteger(1))
+      return arith::ExtUIOp::create(b, loc, b.getI8Type(), v);
+    return v;
+  }
+  Value fromMemory(Value v, Type type) {
+    if (type.isInteger(1))
+      return arith::TruncIOp::create(b, loc, type, v);
+    return v;
+  }
+
+  /// Runs `body` only where `pred` holds (or always when `pred` is null).
+  void predicated(Value pred, function_ref<void()> body) {
+    if (!pred) {
+      body();
+      return;
+    }
+    auto ifOp = scf::IfOp::create(b, loc, pred, /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    body();
+  }
+  Value andPred(Value a, Value c) {
+    if (!a)
+      return c;
+    if (!c)
+      return a;
+    return arith::AndIOp::create(b, loc, a, c);
+  }
+
+  /// A pointer `index` elements of `type` into the shared buffer, starting
+  /// at byte `offset`.
+  Value smemAt(Value index, Type type, int64_t offset) {
+    auto ptrTy = LLVM::LLVMPointerType::get(ctx, kShared);
+    Value basePtr = LLVM::AddressOfOp::create(b, loc, ptrTy, kSharedSymbol);
+    if (offset)
+      basePtr = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), basePtr,
+                                    ArrayRef<LLVM::GEPArg>{int32_t(offset)});
+    return LLVM::GEPOp::create(b, loc, ptrTy, memoryType(type), basePtr,
+                               ValueRange{index});
+  }
+  void barrier() { NVVM::Barrier0Op::create(b, loc); }
+
+  /// Writes a tensor's elements (owners only) to shared memory at their
+  /// row-major index from byte `offset`; returns the bytes used.
+  int64_t smemWrite(Value old, int64_t offset) {
+    auto type = tensorOf(old);
+    ThreadView &v = view(type);
+    Type elem = type.getElementType();
+    auto &values = elems(old);
+    for (size_t e = 0; e < values.size(); ++e) {
+      Value index = linear(v.coords[e], v.shape);
+      predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+        LLVM::StoreOp::create(b, loc, toMemory(values[e]),
+                              smemAt(index, elem, offset));
+      });
+    }
+    int64_t bytes = type.getNumElements() * byteSize(elem);
+    smemBytes = std::max(smemBytes, offset + bytes);
+    return (bytes + 15) / 16 * 16;
+  }
+  Value smemRead(Value index, Type elem, int64_t offset) {
+    Value v = LLVM::LoadOp::create(b, loc, memoryType(elem),
+                                   smemAt(index, elem, offset));
+    return fromMemory(v, elem);
+  }
+
+  /// Moves `src`'s elements to the layout and shape of `dstType`: element
+  /// at coordinates c reads the source element at row-major index
+  /// `sourceIndex(c)`.
+  SmallVector<Value>
+  relayout(Value src, RankedTensorType dstType,
+           function_ref<Value(ArrayRef<Value>)> sourceIndex) {
+    barrier(); // earlier readers of the buffer are done
+    smemWrite(src, 0);
+    barrier();
+    ThreadView &v = view(dstType);
+    SmallVector<Value> out;
+    for (auto &coords : v.coords)
+      out.push_back(smemRead(sourceIndex(coords), dstType.getElementType(), 0));
+    return out;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Ops
+  //===--------------------------------------------------------------------===//
+
+  LogicalResult expandBlock(Block &block);
+  LogicalResult expandOp(Operation *op);
+  LogicalResult expandElementwise(Operation *op);
+  LogicalResult expandFor(scf::ForOp op);
+  LogicalResult expandIf(scf::IfOp op);
+  LogicalResult expandWhile(scf::WhileOp op);
+  LogicalResult expandReduce(tile::ReduceOp op);
+  LogicalResult expandScan(tile::ScanOp op);
+  LogicalResult expandDot(tile::DotOp op);
+  LogicalResult expandLoad(tile::LoadOp op);
+  LogicalResult expandStore(tile::StoreOp op);
+  LogicalResult expandAtomic(Operation *op);
+  SmallVector<Value> combine(Region &region, ValueRange acc, ValueRange next);
+
+  MLIRContext *ctx;
+  func::FuncOp kernel;
+  unsigned numWarps;
+  OpBuilder b;
+  Location loc = UnknownLoc::get(ctx);
+  Value tid, lane, warp;
+  Operation *prologueEnd = nullptr;
+  IRMapping map;
+  DenseMap<Value, SmallVector<Value>> tensors;
+  SmallVector<std::pair<std::pair<Attribute, std::vector<int64_t>>, ThreadView>>
+      views;
+  int64_t smemBytes = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Driver
+//===----------------------------------------------------------------------===//
+
+LogicalResult Expander::run() {
+  // The new kernel: pointers become global llvm pointers.
+  SmallVector<Type> argTypes;
+  for (Type t : kernel.getArgumentTypes()) {
+    if (isa<RankedTensorType>(t))
+      return kernel.emitOpError("is a kernel, so its arguments must be "
+                                "scalars or pointers, got ")
+             << t;
+    argTypes.push_back(scalarType(t));
+  }
+  b.setInsertionPoint(kernel);
+  // An llvm.func from the start: nvvm.kernel belongs on one.
+  auto simt = LLVM::LLVMFuncOp::create(
+      b, kernel.getLoc(), kernel.getName(),
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), argTypes));
+  Block *entry = simt.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  loc = kernel.getLoc();
+  tid = NVVM::ThreadIdXOp::create(b, loc, i32());
+  lane = arith::RemUIOp::create(b, loc, tid, cst(32));
+  warp = arith::DivUIOp::create(b, loc, tid, cst(32));
+  // Index computations go before this marker, the body after it.
+  prologueEnd = arith::ConstantIntOp::create(b, loc, 0, 32);
+  for (auto [old, arg] : llvm::zip(kernel.getArguments(), entry->getArguments()))
+    map.map(old, arg);
+  if (failed(expandBlock(kernel.front())))
+    return failure();
+  prologueEnd->erase();
+  simt->setAttr(NVVM::NVVMDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  simt->setAttr(NVVM::NVVMDialect::getReqntidAttrName(),
+                b.getDenseI32ArrayAttr({int32_t(32 * numWarps), 1, 1}));
+  simt->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(smemBytes));
+  kernel.erase();
+  return success();
+}
+
+LogicalResult Expander::expandBlock(Block &block) {
+  for (Operation &op : block)
+    if (failed(expandOp(&op)))
+      return failure();
+  return success();
+}
+
+LogicalResult Expander::expandOp(Operation *op) {
+  loc = op->getLoc();
+  auto anyTensor = [](TypeRange types) {
+    return llvm::any_of(types, [](Type t) { return isa<RankedTensorType>(t); });
+  };
+
+  if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+    if (ret.getNumOperands())
+      return op->emitOpError("kernels return nothing");
+    LLVM::ReturnOp::create(b, loc, ValueRange{});
+    return success();
+  }
+  if (auto yield = dyn_cast<scf::YieldOp>(op)) {
+    SmallVector<Value> values;
+    for (Value v : yield.getOperands())
+      llvm::append_range(values, flat(v));
+    scf::YieldOp::create(b, loc, values);
+    return success();
+  }
+  if (auto cond = dyn_cast<scf::ConditionOp>(op)) {
+    SmallVector<Value> values;
+    for (Value v : cond.getArgs())
+      llvm::append_range(values, flat(v));
+    scf::ConditionOp::create(b, loc, scalar(cond.getCondition()), values);
+    return success();
+  }
+  if (auto forOp = dyn_cast<scf::ForOp>(op))
+    return expandFor(forOp);
+  if (auto ifOp = dyn_cast<scf::IfOp>(op))
+    return expandIf(ifOp);
+  if (auto whileOp = dyn_cast<scf::WhileOp>(op))
+    return expandWhile(whileOp);
+
+  // The grid.
+  if (auto pid = dyn_cast<tile::ProgramIdOp>(op)) {
+    Value v;
+    switch (pid.getAxis()) {
+    case tile::ProgramAxis::X:
+      v = NVVM::BlockIdXOp::create(b, loc, i32());
+      break;
+    case tile::ProgramAxis::Y:
+      v = NVVM::BlockIdYOp::create(b, loc, i32());
+      break;
+    case tile::ProgramAxis::Z:
+      v = NVVM::BlockIdZOp::create(b, loc, i32());
+      break;
+    }
+    map.map(pid.getResult(), v);
+    return success();
+  }
+  if (auto n = dyn_cast<tile::NumProgramsOp>(op)) {
+    Value v;
+    switch (n.getAxis()) {
+    case tile::ProgramAxis::X:
+      v = NVVM::GridDimXOp::create(b, loc, i32());
+      break;
+    case tile::ProgramAxis::Y:
+      v = NVVM::GridDimYOp::create(b, loc, i32());
+      break;
+    case tile::ProgramAxis::Z:
+      v = NVVM::GridDimZOp::create(b, loc, i32());
+      break;
+    }
+    map.map(n.getResult(), v);
+    return success();
+  }
+
+  // Building tensors.
+  if (auto range = dyn_cast<tile::MakeRangeOp>(op)) {
+    ThreadView &v = view(tensorOf(range.getResult()));
+    SmallVector<Value> out;
+    for (auto &coords : v.coords)
+      out.push_back(arith::AddIOp::create(b, loc, coords[0],
+                                          cst(range.getStartAttr().getInt())));
+    tensors[range.getResult()] = out;
+    return success();
+  }
+  if (auto splat = dyn_cast<tile::SplatOp>(op)) {
+    size_t n = view(tensorOf(splat.getResult())).coords.size();
+    tensors[splat.getResult()] =
+        SmallVector<Value>(n, scalar(splat.getSrc()));
+    return success();
+  }
+  if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
+    auto type = tensorOf(constant.getResult());
+    if (!type) {
+      map.map(constant.getResult(), b.clone(*op)->getResult(0));
+      return success();
+    }
+    auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+    if (!dense || !dense.isSplat())
+      return op->emitOpError("only splat tensor constants are supported on "
+                             "the GPU yet");
+    Value s = arith::ConstantOp::create(
+        b, loc, cast<TypedAttr>(dense.getSplatValue<Attribute>()));
+    tensors[constant.getResult()] =
+        SmallVector<Value>(view(type).coords.size(), s);
+    return success();
+  }
+
+  // Pointers and memory.
+  if (auto addptr = dyn_cast<tile::AddPtrOp>(op)) {
+    Type pointee = cast<tile::PointerType>(
+                       getElementTypeOrSelf(addptr.getPtr().getType()))
+                       .getPointeeType();
+    auto gep = [&](Value p, Value off) -> Value {
+      return LLVM::GEPOp::create(b, loc, scalarType(getElementTypeOrSelf(
+                                             addptr.getPtr().getType())),
+                                 memoryType(pointee), p, ValueRange{off});
+    };
+    if (!tensorOf(addptr.getResult())) {
+      map.map(addptr.getResult(),
+              gep(scalar(addptr.getPtr()), scalar(addptr.getOffset())));
+      return success();
+    }
+    auto &ptrs = elems(addptr.getPtr());
+    auto &offs = elems(addptr.getOffset());
+    SmallVector<Value> out;
+    for (size_t e = 0; e < ptrs.size(); ++e)
+      out.push_back(gep(ptrs[e], offs[e]));
+    tensors[addptr.getResult()] = out;
+    return success();
+  }
+  if (auto load = dyn_cast<tile::LoadOp>(op))
+    return expandLoad(load);
+  if (auto store = dyn_cast<tile::StoreOp>(op))
+    return expandStore(store);
+  if (isa<tile::AtomicRMWOp, tile::AtomicCASOp>(op))
+    return expandAtomic(op);
+
+  // Moving elements between threads.
+  if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op)) {
+    auto dst = tensorOf(convert.getResult());
+    auto srcShape = tensorOf(convert.getSrc()).getShape();
+    tensors[convert.getResult()] =
+        relayout(convert.getSrc(), dst,
+                 [&](ArrayRef<Value> c) { return linear(c, srcShape); });
+    return success();
+  }
+  if (isa<tile::ExpandDimsOp, tile::ReshapeOp>(op)) {
+    // Both keep the row-major order of the elements.
+    auto dst = tensorOf(op->getResult(0));
+    ArrayRef<int64_t> shape = dst.getShape();
+    tensors[op->getResult(0)] = relayout(
+        op->getOperand(0), dst,
+        [&](ArrayRef<Value> c) { return linear(c, shape); });
+    return success();
+  }
+  if (auto bcast = dyn_cast<tile::BroadcastOp>(op)) {
+    auto dst = tensorOf(bcast.getResult());
+    ArrayRef<int64_t> srcShape = bcast.getSrc().getType().getShape();
+    tensors[bcast.getResult()] =
+        relayout(bcast.getSrc(), dst, [&](ArrayRef<Value> c) {
+          SmallVector<Value> s(c.begin(), c.end());
+          for (size_t d = 0; d < s.size(); ++d)
+            if (srcShape[d] == 1)
+              s[d] = cst(0);
+          return linear(s, srcShape);
+        });
+    return success();
+  }
+  if (auto trans = dyn_cast<tile::TransOp>(op)) {
+    auto dst = tensorOf(trans.getResult());
+    ArrayRef<int64_t> srcShape = trans.getSrc().getType().getShape();
+    ArrayRef<int32_t> order = trans.getOrder();
+    tensors[trans.getResult()] =
+        relayout(trans.getSrc(), dst, [&](ArrayRef<Value> c) {
+          SmallVector<Value> s(c.size());
+          for (size_t i = 0; i < c.size(); ++i)
+            s[order[i]] = c[i];
+          return linear(s, srcShape);
+        });
+    return success();
+  }
+  if (auto reduce = dyn_cast<tile::ReduceOp>(op))
+    return expandReduce(reduce);
+  if (auto scan = dyn_cast<tile::ScanOp>(op))
+    return expandScan(scan);
+  if (auto dot = dyn_cast<tile::DotOp>(op))
+    return expandDot(dot);
+  if (isa<tile::PrintOp, tile::AssertOp>(op))
+    return op->emitOpError("is not supported by the NVIDIA backend yet");
+  if (op->getDialect() && isa<tile::TileDialect>(op->getDialect()))
+    return op->emitOpError("has no GPU lowering");
+  if (isa<func::CallOp>(op))
+    return op->emitOpError("calls must be inlined before the GPU lowering");
+
+  // Everything else (arith, math on scalars or tensors) element by element.
+  if (op->getNumRegions())
+    return op->emitOpError("with regions has no GPU lowering");
+  if (!anyTensor(op->getOperandTypes()) && !anyTensor(op->getResultTypes())) {
+    b.clone(*op, map);
+    return success();
+  }
+  return expandElementwise(op);
+}
+
+LogicalResult Expander::expandElementwise(Operation *op) {
+  if (!OpTrait::hasElementwiseMappableTraits(op))
+    return op->emitOpError("on tensors has no GPU lowering");
+  auto type = tensorOf(op->getResult(0));
+  size_t n = view(type).coords.size();
+  SmallVector<SmallVector<Value>> results(op->getNumResults());
+  for (size_t e = 0; e < n; ++e) {
+    OperationState state(loc, op->getName());
+    for (Value v : op->getOperands())
+      state.addOperands(tensorOf(v) ? elems(v)[e] : scalar(v));
+    for (Type t : op->getResultTypes())
+      state.addTypes(scalarType(getElementTypeOrSelf(t)));
+    state.addAttributes(op->getAttrs());
+    Operation *clone = b.create(state);
+    for (unsigned r = 0; r < op->getNumResults(); ++r)
+      results[r].push_back(clone->getResult(r));
+  }
+  for (unsigned r = 0; r < op->getNumResults(); ++r)
+    tensors[op->getResult(r)] = results[r];
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Control flow
+//===----------------------------------------------------------------------===//
+
+LogicalResult Expander::expandFor(scf::ForOp op) {
+  SmallVector<Value> inits;
+  for (Value v : op.getInitArgs())
+    llvm::append_range(inits, flat(v));
+  auto forOp = scf::ForOp::create(b, loc, scalar(op.getLowerBound()),
+                                  scalar(op.getUpperBound()),
+                                  scalar(op.getStep()), inits);
+  Block *body = forOp.getBody();
+  if (!body->empty() && isa<scf::YieldOp>(body->back()))
+    body->back().erase();
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(body);
+    map.map(op.getInductionVar(), forOp.getInductionVar());
+    bind(op.getRegionIterArgs(), forOp.getRegionIterArgs());
+    if (failed(expandBlock(*op.getBody())))
+      return failure();
+  }
+  bind(op.getResults(), forOp.getResults());
+  return success();
+}
+
+LogicalResult Expander::expandIf(scf::IfOp op) {
+  SmallVector<Type> types = flatTypes(op.getResultTypes());
+  auto ifOp = scf::IfOp::create(b, loc, types, scalar(op.getCondition()),
+                                /*withElseRegion=*/!op.getElseRegion().empty());
+  for (auto [oldRegion, newRegion] :
+       {std::pair<Region *, Region *>{&op.getThenRegion(), &ifOp.getThenRegion()},
+        {&op.getElseRegion(), &ifOp.getElseRegion()}}) {
+    if (oldRegion->empty())
+      continue;
+    Block *block = &newRegion->front();
+    block->clear();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(block);
+    if (failed(expandBlock(oldRegion->front())))
+      return failure();
+  }
+  bind(op.getResults(), ifOp.getResults());
+  return success();
+}
+
+LogicalResult Expander::expandWhile(scf::WhileOp op) {
+  SmallVector<Value> inits;
+  for (Value v : op.getInits())
+    llvm::append_range(inits, flat(v));
+  SmallVector<Type> resultTypes = flatTypes(op.getResultTypes());
+  SmallVector<Type> beforeTypes = flatTypes(ValueRange(op.getBeforeArguments()).getTypes());
+  auto whileOp = scf::WhileOp::create(b, loc, resultTypes, inits);
+  SmallVector<Location> beforeLocs(beforeTypes.size(), loc),
+      afterLocs(resultTypes.size(), loc);
+  Block *before = b.createBlock(&whileOp.getBefore(), {}, beforeTypes, beforeLocs);
+  Block *after = b.createBlock(&whileOp.getAfter(), {}, resultTypes, afterLocs);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(before);
+    bind(op.getBeforeArguments(), before->getArguments());
+    if (failed(expandBlock(op.getBefore().front())))
+      return failure();
+    b.setInsertionPointToEnd(after);
+    bind(op.getAfterArguments(), after->getArguments());
+    if (failed(expandBlock(op.getAfter().front())))
+      return failure();
+  }
+  b.setInsertionPointAfter(whileOp);
+  bind(op.getResults(), whileOp.getResults());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Memory
+//===----------------------------------------------------------------------===//
+
+LogicalResult Expander::expandLoad(tile::LoadOp op) {
+  Type elem = getElementTypeOrSelf(op.getType());
+  bool isVolatile = op.getIsVolatile();
+  auto loadOne = [&](Value ptr, Value mask, Value other) -> Value {
+    auto doLoad = [&]() -> Value {
+      Value v = LLVM::LoadOp::create(b, loc, memoryType(elem), ptr,
+                                     /*alignment=*/0, isVolatile);
+      return fromMemory(v, elem);
+    };
+    if (!mask)
+      return doLoad();
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{scalarType(elem)}, mask,
+                                  /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      scf::YieldOp::create(b, loc, doLoad());
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      Value alt = other ? other
+                        : arith::ConstantOp::create(
+                              b, loc, cast<TypedAttr>(b.getZeroAttr(elem)));
+      scf::YieldOp::create(b, loc, alt);
+    }
+    return ifOp.getResult(0);
+  };
+  if (!tensorOf(op.getResult())) {
+    map.map(op.getResult(),
+            loadOne(scalar(op.getPtr()),
+                    op.getMask() ? scalar(op.getMask()) : Value(),
+                    op.getOther() ? scalar(op.getOther()) : Value()));
+    return success();
+  }
+  auto &ptrs = elems(op.getPtr());
+  SmallVector<Value> out;
+  for (size_t e = 0; e < ptrs.size(); ++e)
+    out.push_back(loadOne(ptrs[e], op.getMask() ? elems(op.getMask())[e] : Value(),
+                          op.getOther() ? elems(op.getOther())[e] : Value()));
+  tensors[op.getResult()] = out;
+  return success();
+}
+
+LogicalResult Expander::expandStore(tile::StoreOp op) {
+  auto storeOne = [&](Value ptr, Value value, Value pred) {
+    predicated(pred, [&] {
+      LLVM::StoreOp::create(b, loc, toMemory(value), ptr);
+    });
+  };
+  if (!tensorOf(op.getPtr())) {
+    // Every thread holds the scalar: thread 0 stores it.
+    Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                        cst(0));
+    storeOne(scalar(op.getPtr()), scalar(op.getValue()),
+             andPred(first, op.getMask() ? scalar(op.getMask()) : Value()));
+    return success();
+  }
+  ThreadView &v = view(tensorOf(op.getPtr()));
+  auto &ptrs = elems(op.getPtr());
+  auto &vals = elems(op.getValue());
+  for (size_t e = 0; e < ptrs.size(); ++e) {
+    Value pred = op.getMask() ? elems(op.getMask())[e] : Value();
+    if (!v.owner.empty())
+      pred = andPred(pred, v.owner[e]);
+    storeOne(ptrs[e], vals[e], pred);
+  }
+  return success();
+}
+
+LLVM::AtomicOrdering ordering(tile::MemSemantic sem) {
+  switch (sem) {
+  case tile::MemSemantic::Relaxed:
+    return LLVM::AtomicOrdering::monotonic;
+  case tile::MemSemantic::Acquire:
+    return LLVM::AtomicOrdering::acquire;
+  case tile::MemSemantic::Release:
+    return LLVM::AtomicOrdering::release;
+  case tile::MemSemantic::AcqRel:
+    return LLVM::AtomicOrdering::acq_rel;
+  }
+  llvm_unreachable("unknown semantic");
+}
+
+LLVM::AtomicBinOp binOp(tile::RMWKind kind, bool isFloat) {
+  switch (kind) {
+  case tile::RMWKind::Add:
+    return LLVM::AtomicBinOp::add;
+  case tile::RMWKind::FAdd:
+    return LLVM::AtomicBinOp::fadd;
+  case tile::RMWKind::Max:
+    return isFloat ? LLVM::AtomicBinOp::fmax : LLVM::AtomicBinOp::max;
+  case tile::RMWKind::Min:
+    return isFloat ? LLVM::AtomicBinOp::fmin : LLVM::AtomicBinOp::min;
+  case tile::RMWKind::UMax:
+    return LLVM::AtomicBinOp::umax;
+  case tile::RMWKind::UMin:
+    return LLVM::AtomicBinOp::umin;
+  case tile::RMWKind::And:
+    return LLVM::AtomicBinOp::_and;
+  case tile::RMWKind::Or:
+    return LLVM::AtomicBinOp::_or;
+  case tile::RMWKind::Xor:
+    return LLVM::AtomicBinOp::_xor;
+  case tile::RMWKind::Xchg:
+    return LLVM::AtomicBinOp::xchg;
+  }
+  llvm_unreachable("unknown kind");
+}
+
+LogicalResult Expander::expandAtomic(Operation *op) {
+  Value result = op->getResult(0);
+  Type elem = getElementTypeOrSelf(result.getType());
+  auto rmw = dyn_cast<tile::AtomicRMWOp>(op);
+  auto cas = dyn_cast<tile::AtomicCASOp>(op);
+  auto one = [&](ValueRange v, Value pred) -> Value {
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{elem}, pred, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    Value old;
+    if (rmw) {
+      old = LLVM::AtomicRMWOp::create(
+          b, loc, binOp(rmw.getKind(), isa<FloatType>(elem)), v[0], v[1],
+          ordering(rmw.getSem()));
+    } else {
+      LLVM::AtomicOrdering success = ordering(cas.getSem()), failure = success;
+      if (success == LLVM::AtomicOrdering::release)
+        failure = LLVM::AtomicOrdering::monotonic;
+      if (success == LLVM::AtomicOrdering::acq_rel)
+        failure = LLVM::AtomicOrdering::acquire;
+      Type intType = b.getIntegerType(elem.getIntOrFloatBitWidth());
+      Value c = v[1], n = v[2];
+      if (elem != intType) {
+        c = arith::BitcastOp::create(b, loc, intType, c);
+        n = arith::BitcastOp::create(b, loc, intType, n);
+      }
+      Value pair =
+          LLVM::AtomicCmpXchgOp::create(b, loc, v[0], c, n, success, failure);
+      old = LLVM::ExtractValueOp::create(b, loc, pair, 0);
+      if (elem != intType)
+        old = arith::BitcastOp::create(b, loc, elem, old);
+    }
+    scf::YieldOp::create(b, loc, old);
+    b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+    Value zero =
+        arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(elem)));
+    scf::YieldOp::create(b, loc, zero);
+    return ifOp.getResult(0);
+  };
+  SmallVector<Value> operands(op->getOperands());
+  Value mask = rmw && rmw.getMask() ? rmw.getMask() : Value();
+  if (mask)
+    operands.pop_back();
+  if (!tensorOf(result)) {
+    // One thread performs a scalar atomic; the others get its result
+    // through shared memory.
+    SmallVector<Value> v;
+    for (Value o : operands)
+      v.push_back(scalar(o));
+    Value pred = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                       cst(0));
+    pred = andPred(pred, mask ? scalar(mask) : Value());
+    Value old = one(v, pred);
+    barrier();
+    Value zero = cst(0);
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, zero),
+               [&] { LLVM::StoreOp::create(b, loc, toMemory(old),
+                                           smemAt(zero, elem, 0)); });
+    smemBytes = std::max(smemBytes, byteSize(elem));
+    barrier();
+    map.map(result, smemRead(zero, elem, 0));
+    return success();
+  }
+  ThreadView &view_ = view(tensorOf(result));
+  SmallVector<Value> out;
+  for (size_t e = 0; e < view_.coords.size(); ++e) {
+    SmallVector<Value> v;
+    for (Value o : operands)
+      v.push_back(elems(o)[e]);
+    Value pred = mask ? elems(mask)[e] : Value();
+    if (!view_.owner.empty())
+      pred = andPred(pred, view_.owner[e]);
+    if (!pred)
+      pred = arith::ConstantIntOp::create(b, loc, 1, 1);
+    out.push_back(one(v, pred));
+  }
+  tensors[result] = out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions, scans, dot
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> Expander::combine(Region &region, ValueRange acc,
+                                     ValueRange next) {
+  Block &block = region.front();
+  IRMapping local;
+  for (auto [i, v] : llvm::enumerate(acc))
+    local.map(block.getArgument(i), v);
+  for (auto [i, v] : llvm::enumerate(next))
+    local.map(block.getArgument(acc.size() + i), v);
+  for (Operation &op : block.without_terminator())
+    b.clone(op, local);
+  SmallVector<Value> out;
+  for (Value v : block.getTerminator()->getOperands())
+    out.push_back(local.lookupOrDefault(v));
+  return out;
+}
+
+LogicalResult Expander::expandReduce(tile::ReduceOp op) {
+  auto srcType = tensorOf(op.getSrcs()[0]);
+  ArrayRef<int64_t> shape = srcType.getShape();
+  int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
+  size_t num = op.getSrcs().size();
+  // All sources to shared memory, one after the other.
+  barrier();
+  SmallVector<int64_t> offsets;
+  int64_t offset = 0;
+  for (Value src : op.getSrcs()) {
+    offsets.push_back(offset);
+    offset += smemWrite(src, offset);
+  }
+  barrier();
+  auto readAll = [&](ArrayRef<Value> coords, Value k) {
+    SmallVector<Value> c(coords.begin(), coords.end());
+    c.insert(c.begin() + axis, k);
+    Value index = linear(c, shape);
+    SmallVector<Value> out;
+    for (size_t i = 0; i < num; ++i)
+      out.push_back(smemRead(index,
+                             tensorOf(op.getSrcs()[i]).getElementType(),
+                             offsets[i]));
+    return out;
+  };
+  auto reduceAt = [&](ArrayRef<Value> coords) {
+    SmallVector<Value> init = readAll(coords, cst(0));
+    if (n == 1)
+      return init;
+    auto loop = scf::ForOp::create(b, loc, cst(1), cst(n), cst(1), init);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    SmallVector<Value> next = readAll(coords, loop.getInductionVar());
+    SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
+                           loop.getRegionIterArgs().end());
+    scf::YieldOp::create(b, loc, combine(op.getCombineOp(), acc, next));
+    return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
+  };
+  if (shape.size() == 1) {
+    // Every thread computes the scalar.
+    SmallVector<Value> r = reduceAt({});
+    for (size_t i = 0; i < num; ++i)
+      map.map(op.getResult()[i], r[i]);
+    return success();
+  }
+  ThreadView &v = view(tensorOf(op.getResult()[0]));
+  SmallVector<SmallVector<Value>> outs(num);
+  for (auto &coords : v.coords) {
+    SmallVector<Value> r = reduceAt(coords);
+    for (size_t i = 0; i < num; ++i)
+      outs[i].push_back(r[i]);
+  }
+  for (size_t i = 0; i < num; ++i)
+    tensors[op.getResult()[i]] = outs[i];
+  return success();
+}
+
+LogicalResult Expander::expandScan(tile::ScanOp op) {
+  auto type = tensorOf(op.getSrcs()[0]);
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
+  size_t num = op.getSrcs().size();
+  bool reverse = op.getReverse();
+  barrier();
+  SmallVector<int64_t> offsets;
+  int64_t offset = 0;
+  for (Value src : op.getSrcs()) {
+    offsets.push_back(offset);
+    offset += smemWrite(src, offset);
+  }
+  barrier();
+  ThreadView &v = view(type);
+  SmallVector<SmallVector<Value>> outs(num);
+  for (auto &coords : v.coords) {
+    auto readAll = [&](Value k) {
+      SmallVector<Value> c(coords.begin(), coords.end());
+      c[axis] = k;
+      Value index = linear(c, shape);
+      SmallVector<Value> out;
+      for (size_t i = 0; i < num; ++i)
+        out.push_back(smemRead(
+            index, tensorOf(op.getSrcs()[i]).getElementType(), offsets[i]));
+      return out;
+    };
+    // Inclusive: combine from the start (or end) up to this coordinate.
+    Value first = reverse ? cst(n - 1) : cst(0);
+    SmallVector<Value> init = readAll(first);
+    Value lb = reverse ? arith::AddIOp::create(b, loc, coords[axis], cst(0))
+                       : cst(1);
+    Value ub = reverse ? cst(n - 1)
+                       : arith::AddIOp::create(b, loc, coords[axis], cst(1));
+    auto loop = scf::ForOp::create(b, loc, lb, ub, cst(1), init);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value k = loop.getInductionVar();
+      if (reverse) // k runs coords..n-2; read n-2-(k-coords) .. down to coords
+        k = arith::SubIOp::create(
+            b, loc,
+            arith::AddIOp::create(b, loc, coords[axis], cst(n - 2)), k);
+      SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
+                             loop.getRegionIterArgs().end());
+      scf::YieldOp::create(b, loc, combine(op.getCombineOp(), acc, readAll(k)));
+    }
+    for (size_t i = 0; i < num; ++i)
+      outs[i].push_back(loop.getResult(i));
+  }
+  for (size_t i = 0; i < num; ++i)
+    tensors[op.getResult()[i]] = outs[i];
+  return success();
+}
+
+LogicalResult Expander::expandDot(tile::DotOp op) {
+  auto aType = op.getA().getType(), bType = op.getB().getType();
+  auto cType = tensorOf(op.getD());
+  bool batched = aType.getRank() == 3;
+  int64_t m = aType.getDimSize(batched), k = aType.getDimSize(batched + 1),
+          n = bType.getDimSize(batched + 1);
+  Type accType = cType.getElementType();
+  barrier();
+  int64_t bOffset = smemWrite(op.getA(), 0);
+  smemWrite(op.getB(), bOffset);
+  barrier();
+  auto widen = [&](Value v) -> Value {
+    if (v.getType() == accType)
+      return v;
+    if (isa<FloatType>(accType))
+      return arith::ExtFOp::create(b, loc, accType, v);
+    return arith::ExtSIOp::create(b, loc, accType, v);
+  };
+  ThreadView &v = view(cType);
+  auto &accs = elems(op.getC());
+  SmallVector<Value> out;
+  for (size_t e = 0; e < v.coords.size(); ++e) {
+    auto &c = v.coords[e];
+    Value batchA = cst(0), batchB = cst(0);
+    if (batched) {
+      batchA = arith::MulIOp::create(b, loc, c[0], cst(m * k));
+      batchB = arith::MulIOp::create(b, loc, c[0], cst(k * n));
+    }
+    Value row = arith::AddIOp::create(
+        b, loc, batchA, arith::MulIOp::create(b, loc, c[batched], cst(k)));
+    Value col = arith::AddIOp::create(b, loc, batchB, c[batched + 1]);
+    auto loop = scf::ForOp::create(b, loc, cst(0), cst(k), cst(1),
+                                   ValueRange{accs[e]});
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value kk = loop.getInductionVar();
+      Value av = widen(smemRead(arith::AddIOp::create(b, loc, row, kk),
+                                aType.getElementType(), 0));
+      Value bv = widen(smemRead(
+          arith::AddIOp::create(b, loc, col,
+                                arith::MulIOp::create(b, loc, kk, cst(n))),
+          bType.getElementType(), bOffset));
+      Value acc = loop.getRegionIterArgs()[0];
+      Value sum;
+      if (isa<FloatType>(accType))
+        sum = math::FmaOp::create(b, loc, av, bv, acc);
+      else
+        sum = arith::AddIOp::create(b, loc, acc,
+                                    arith::MulIOp::create(b, loc, av, bv));
+      scf::YieldOp::create(b, loc, sum);
+    }
+    out.push_back(loop.getResult(0));
+  }
+  tensors[op.getD()] = out;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct ConvertTileGPUToNVVMPass
+    : tessera::impl::ConvertTileGPUToNVVMBase<ConvertTileGPUToNVVMPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto numWarpsAttr =
+        module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);
+    if (!numWarpsAttr) {
+      module.emitError("run convert-tile-to-tilegpu first: the module has no "
+                       "tilegpu.num_warps");
+      return signalPassFailure();
+    }
+    SmallVector<func::FuncOp> kernels;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      if (func.isPrivate()) {
+        func.emitOpError("calls must be inlined before the GPU lowering");
+        return signalPassFailure();
+      }
+      kernels.push_back(func);
+    }
+    int64_t shared = 0;
+    for (func::FuncOp kernel : kernels) {
+      Expander expander(kernel, numWarpsAttr.getInt());
+      if (failed(expander.run()))
+        return signalPassFailure();
+      shared = std::max(shared, expander.sharedBytes());
+    }
+    // The dynamic shared memory every kernel of the module addresses.
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointToStart(module.getBody());
+    LLVM::GlobalOp::create(
+        b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+        /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
+        Attribute(), /*alignment=*/16, kShared);
+    module->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(shared));
+  }
+};
+
+} // namespace
