@@ -309,6 +309,8 @@ private:
   LogicalResult expandBlock(Block &block);
   LogicalResult expandOp(Operation *op);
   LogicalResult expandElementwise(Operation *op);
+  LogicalResult expandMath(Operation *op);
+  FailureOr<Value> gpuMath(Operation *op, ValueRange operands);
   LogicalResult expandFor(scf::ForOp op);
   LogicalResult expandIf(scf::IfOp op);
   LogicalResult expandWhile(scf::WhileOp op);
@@ -568,7 +570,10 @@ LogicalResult Expander::expandOp(Operation *op) {
   if (isa<func::CallOp>(op))
     return op->emitOpError("calls must be inlined before the GPU lowering");
 
-  // Everything else (arith, math on scalars or tensors) element by element.
+  if (isa<math::MathDialect>(op->getDialect()))
+    return expandMath(op);
+
+  // Everything else (arith on scalars or tensors) element by element.
   if (op->getNumRegions())
     return op->emitOpError("with regions has no GPU lowering");
   if (!anyTensor(op->getOperandTypes()) && !anyTensor(op->getResultTypes())) {
@@ -597,6 +602,76 @@ LogicalResult Expander::expandElementwise(Operation *op) {
   }
   for (unsigned r = 0; r < op->getNumResults(); ++r)
     tensors[op->getResult(r)] = results[r];
+  return success();
+}
+
+/// The NVPTX back end has no libcalls for exp/log and friends: f32
+/// transcendentals become the hardware's approximations (ex2, lg2, sin, cos,
+/// rsqrt), as Triton's do.
+FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
+  Type type = x[0].getType();
+  auto afn = arith::FastMathFlagsAttr::get(ctx, arith::FastMathFlags::afn);
+  auto intrinsic = [&](StringRef name, Value v) -> Value {
+    return LLVM::CallIntrinsicOp::create(b, loc, type, b.getStringAttr(name),
+                                         ValueRange{v})
+        .getResult(0);
+  };
+  auto scaled = [&](Value v, double factor) -> Value {
+    Value c = arith::ConstantOp::create(b, loc, b.getFloatAttr(type, factor));
+    return arith::MulFOp::create(b, loc, v, c);
+  };
+  bool f32 = type.isF32();
+  if (isa<math::SqrtOp, math::AbsFOp, math::AbsIOp, math::FloorOp,
+          math::CeilOp, math::FmaOp>(op)) {
+    OperationState state(loc, op->getName());
+    state.addOperands(x);
+    state.addTypes(type);
+    state.addAttributes(op->getAttrs());
+    return b.create(state)->getResult(0);
+  }
+  if (f32) {
+    if (isa<math::ExpOp>(op))
+      return Value(math::Exp2Op::create(b, loc, scaled(x[0], 1.4426950408889634), afn));
+    if (isa<math::Exp2Op>(op))
+      return Value(math::Exp2Op::create(b, loc, x[0], afn));
+    if (isa<math::SinOp>(op))
+      return Value(math::SinOp::create(b, loc, x[0], afn));
+    if (isa<math::CosOp>(op))
+      return Value(math::CosOp::create(b, loc, x[0], afn));
+    if (isa<math::Log2Op>(op))
+      return intrinsic("llvm.nvvm.lg2.approx.f", x[0]);
+    if (isa<math::LogOp>(op))
+      return scaled(intrinsic("llvm.nvvm.lg2.approx.f", x[0]), 0.6931471805599453);
+    if (isa<math::RsqrtOp>(op))
+      return intrinsic("llvm.nvvm.rsqrt.approx.f", x[0]);
+  }
+  return op->emitOpError("on ") << type
+                                << " is not supported by the NVIDIA backend yet";
+}
+
+LogicalResult Expander::expandMath(Operation *op) {
+  auto type = tensorOf(op->getResult(0));
+  if (!type) {
+    SmallVector<Value> operands;
+    for (Value v : op->getOperands())
+      operands.push_back(scalar(v));
+    FailureOr<Value> r = gpuMath(op, operands);
+    if (failed(r))
+      return failure();
+    map.map(op->getResult(0), *r);
+    return success();
+  }
+  SmallVector<Value> out;
+  for (size_t e = 0; e < view(type).coords.size(); ++e) {
+    SmallVector<Value> operands;
+    for (Value v : op->getOperands())
+      operands.push_back(tensorOf(v) ? elems(v)[e] : scalar(v));
+    FailureOr<Value> r = gpuMath(op, operands);
+    if (failed(r))
+      return failure();
+    out.push_back(*r);
+  }
+  tensors[op->getResult(0)] = out;
   return success();
 }
 

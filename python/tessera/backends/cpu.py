@@ -28,7 +28,7 @@ class CPUBackend:
     def stages(self):
         return [name for name, _ in _C.cpu.stages()]
 
-    def compile(self, ir: str, kernel_name: str, dump: bool) -> bytes:
+    def compile(self, ir: str, kernel_name: str, dump: bool, options=None) -> bytes:
         ok, binary, diagnostics, dumps = _C.cpu.compile(ir, IR_BUFFER, dump)
         if dump:
             import sys
@@ -67,8 +67,10 @@ class CPUBackend:
             value -= 2**64
         return value
 
-    def launch(self, kernel, grid, slots, options):
-        kernel.launch(list(grid), slots, int(options.get("num_threads", 0) or 0))
+    def launch(self, kernel, grid, values, options):
+        slots = [v if t.is_ptr() else self.scalar_slot(v, t)
+                 for v, t in zip(values, kernel.arg_types)]
+        kernel.handle.launch(list(grid), slots, int(options.get("num_threads", 0) or 0))
 
 
 def default_threads() -> int:

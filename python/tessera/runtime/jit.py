@@ -210,7 +210,7 @@ class JITFunction:
             if dump:
                 print(f"// -----// {self.__name__}: tile IR from the front end //----- //\n{ir}",
                       file=sys.stderr)
-            binary = backend.compile(ir, self.__name__, dump)
+            binary = backend.compile(ir, self.__name__, dump, options)
             disk_cache.store(key, binary, {"name": self.__name__, "signature": signature},
                              backend.binary_name)
         handle = backend.load(binary, self.__name__)
@@ -246,11 +246,7 @@ class JITFunction:
         grid = self._check_grid(grid)
         if 0 in grid:
             return kernel
-        slots = []
-        for name, ty in zip(kernel.arg_names, kernel.arg_types):
-            value = runtime[name][2]
-            slots.append(value if ty.is_ptr() else backend.scalar_slot(value, ty))
-        backend.launch(kernel.handle, grid, slots, options)
+        backend.launch(kernel, grid, [runtime[n][2] for n in kernel.arg_names], options)
         return kernel
 
     def _check_grid(self, grid):

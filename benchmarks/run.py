@@ -1,0 +1,167 @@
+"""GPU benchmarks with their peers measured in the same run: memory-bound
+kernels against the device's copy bandwidth (torch clone), torch and Triton;
+launch overhead from Python; first-call compile times. Prints a table.
+
+Run on the GPU machine: PYTHONPATH=python python3 benchmarks/run.py
+"""
+
+import importlib.util
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import torch
+
+import tessera
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def bench(fn, reps=100):
+    """Median time in ms with CUDA events, after warm-up, cache flushed."""
+    flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
+    for _ in range(5):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        flush.zero_()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)
+
+
+def tbps(nbytes, ms):
+    return nbytes / ms / 1e9
+
+
+rows = []
+
+
+def row(name, ours, peers, unit):
+    rows.append((name, ours, peers, unit))
+
+
+def copy_bandwidth():
+    x = torch.empty(1 << 28, dtype=torch.float32, device="cuda")  # 1 GiB
+    y = torch.empty_like(x)
+    ms = bench(lambda: y.copy_(x), reps=30)
+    return tbps(2 * x.numel() * 4, ms)
+
+
+def main():
+    torch.manual_seed(0)
+    dev = torch.cuda.get_device_name()
+    copy = copy_bandwidth()
+    print(f"device: {dev}; copy bandwidth (torch copy_, 1 GiB): {copy:.2f} TB/s")
+    try:
+        import triton
+        import triton.language as ttl
+    except ImportError:
+        triton = None
+
+    # -- vector add -----------------------------------------------------------
+    va = load("01_vector_add")
+    n = 1 << 26
+    x, y = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+    out = torch.empty_like(x)
+    grid = (tessera.cdiv(n, 1024),)
+    ours = bench(lambda: va.add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024))
+    assert torch.allclose(out, x + y)
+    peers = {"torch.add": tbps(12 * n, bench(lambda: torch.add(x, y, out=out)))}
+    if triton is not None:
+        @triton.jit
+        def tr_add(x_ptr, y_ptr, o_ptr, n, BLOCK: ttl.constexpr):
+            offs = ttl.program_id(0) * BLOCK + ttl.arange(0, BLOCK)
+            m = offs < n
+            ttl.store(o_ptr + offs, ttl.load(x_ptr + offs, mask=m) + ttl.load(y_ptr + offs, mask=m), mask=m)
+        peers["triton"] = tbps(12 * n, bench(lambda: tr_add[grid](x, y, out, n, BLOCK=1024)))
+    row("vector add 2^26 fp32", tbps(12 * n, ours), peers, "TB/s")
+
+    # -- softmax ----------------------------------------------------------------
+    sm = load("02_fused_softmax")
+    M, N = 4096, 1024
+    a = torch.randn(M, N, device="cuda")
+    b = torch.empty_like(a)
+    ours = bench(lambda: sm.softmax_kernel[(1024,)](b, a, N, N, M, N, BLOCK_SIZE=1024,
+                                                   num_stages=2))
+    assert torch.allclose(b, torch.softmax(a, 1), atol=1e-5)
+    peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1)))}
+    row(f"softmax {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
+
+    # -- layer norm ----------------------------------------------------------------
+    ln = load("03_layer_norm")
+    M, N = 4096, 4096
+    a = torch.randn(M, N, device="cuda")
+    w, bias = torch.randn(N, device="cuda"), torch.randn(N, device="cuda")
+    o = torch.empty_like(a)
+    mean, rstd = torch.empty(M, device="cuda"), torch.empty(M, device="cuda")
+    ours = bench(lambda: ln._layer_norm_fwd_fused[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5,
+                                                       BLOCK_SIZE=1024))
+    ref = torch.nn.functional.layer_norm(a, (N,), w, bias, 1e-5)
+    assert torch.allclose(o, ref, atol=1e-4)
+    peers = {"torch layer_norm": tbps(8 * M * N, bench(
+        lambda: torch.nn.functional.layer_norm(a, (N,), w, bias, 1e-5)))}
+    row(f"layer norm {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
+
+    # -- launch overhead ---------------------------------------------------------------
+    small = torch.randn(1024, device="cuda")
+    so = torch.empty_like(small)
+    va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024)
+    torch.cuda.synchronize()
+    k = 2000
+    t0 = time.perf_counter()
+    for _ in range(k):
+        va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024)
+    t1 = time.perf_counter()
+    torch.cuda.synchronize()
+    peers = {}
+    t2 = time.perf_counter()
+    for _ in range(k):
+        torch.add(small, small, out=so)
+    peers["torch.add"] = (time.perf_counter() - t2) / k * 1e6
+    row("launch overhead from Python", (t1 - t0) / k * 1e6, peers, "us")
+
+    # -- first call: cold cache, then warm disk cache in a new process ---------------
+    script = f"""
+import sys, time, importlib.util, torch
+sys.path.insert(0, {str(ROOT / 'python')!r})
+x = torch.randn(1 << 20, device='cuda'); o = torch.empty_like(x); torch.cuda.synchronize()
+import tessera
+spec = importlib.util.spec_from_file_location('va', {str(ROOT / 'examples' / '01_vector_add.py')!r})
+va = importlib.util.module_from_spec(spec); spec.loader.exec_module(va)
+t = time.perf_counter()
+va.add_kernel[(1024,)](x, x, o, 1 << 20, BLOCK_SIZE=1024); torch.cuda.synchronize()
+print(time.perf_counter() - t)
+"""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, TESSERA_CACHE_DIR=cache)
+        cold = float(subprocess.check_output([sys.executable, "-c", script], env=env))
+        warm = float(subprocess.check_output([sys.executable, "-c", script], env=env))
+    row("vector add first call, cold cache", cold, {}, "s")
+    row("vector add first call, warm disk cache (new process)", warm, {}, "s")
+
+    print(f"\n| benchmark | tessera | peers | unit |\n|---|---|---|---|")
+    for name, ours, peers, unit in rows:
+        p = ", ".join(f"{k} {v:.3g}" for k, v in peers.items())
+        frac = f" ({ours / copy:.0%} of copy)" if unit == "TB/s" else ""
+        print(f"| {name} | {ours:.3g}{frac} | {p} | {unit} |")
+
+
+if __name__ == "__main__":
+    main()

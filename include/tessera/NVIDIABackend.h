@@ -1,0 +1,55 @@
+//===- NVIDIABackend.h - tile IR to PTX and cubin ---------------*- C++ -*-===//
+//
+// tile -> tilegpu (layouts) -> per-thread NVVM/LLVM -> LLVM IR -> NVPTX ->
+// PTX, then a cubin with ptxas when it is installed (else the driver JITs
+// the PTX at load).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSERA_NVIDIABACKEND_H
+#define TESSERA_NVIDIABACKEND_H
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tessera::nvidia {
+
+struct Options {
+  /// sm_80, sm_89, sm_90a...
+  std::string arch = "sm_90a";
+  unsigned numWarps = 4;
+  /// Run ptxas (when found) to make a cubin.
+  bool cubin = true;
+};
+
+struct Stage {
+  std::string name;
+  std::string pipeline;
+};
+
+/// The stages, in order, for `options`.
+std::vector<Stage> stages(const Options &options);
+
+struct CompileResult {
+  bool ok = false;
+  std::string ptx;
+  /// Empty when ptxas was not found or not asked for.
+  std::string cubin;
+  /// Dynamic shared memory the kernel needs, in bytes.
+  int64_t sharedBytes = 0;
+  std::string diagnostics;
+  std::vector<std::pair<std::string, std::string>> dumps;
+};
+
+CompileResult compile(const std::string &source, const std::string &bufferName,
+                      const Options &options, bool dumpStages);
+
+/// The ptxas that compile() uses: $TESSERA_PTXAS, ptxas on PATH, or
+/// /usr/local/cuda/bin/ptxas; empty when there is none.
+std::string findPtxas();
+
+} // namespace tessera::nvidia
+
+#endif // TESSERA_NVIDIABACKEND_H

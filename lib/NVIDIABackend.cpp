@@ -1,0 +1,219 @@
+//===- NVIDIABackend.cpp - tile IR to PTX and cubin -----------------------===//
+
+#include "tessera/NVIDIABackend.h"
+
+#include "tessera/InitAll.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <cstdlib>
+#include <mutex>
+
+extern "C" void LLVMInitializeNVPTXTarget();
+extern "C" void LLVMInitializeNVPTXTargetInfo();
+extern "C" void LLVMInitializeNVPTXTargetMC();
+extern "C" void LLVMInitializeNVPTXAsmPrinter();
+
+using namespace mlir;
+using namespace tessera::nvidia;
+
+std::vector<Stage> tessera::nvidia::stages(const Options &options) {
+  return {
+      {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
+               "tile-combine,canonicalize,cse)"},
+      {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
+                      std::to_string(options.numWarps) + "})"},
+      {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
+      {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
+               "convert-arith-to-llvm,convert-index-to-llvm,"
+               "convert-cf-to-llvm,convert-ub-to-llvm,"
+               "reconcile-unrealized-casts)"},
+  };
+}
+
+std::string tessera::nvidia::findPtxas() {
+  if (const char *env = std::getenv("TESSERA_PTXAS"))
+    return llvm::sys::fs::exists(env) ? env : "";
+  if (auto found = llvm::sys::findProgramByName("ptxas"))
+    return *found;
+  if (llvm::sys::fs::exists("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  return "";
+}
+
+namespace {
+
+std::string printOp(Operation *op) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  return text;
+}
+
+/// Runs ptxas on `ptx`; returns the cubin, or sets `error`.
+std::string runPtxas(const std::string &ptxas, const std::string &ptx,
+                     const std::string &arch, std::string &error) {
+  llvm::SmallString<128> in, out, log;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("tessera", "ptx", fd, in) ||
+      llvm::sys::fs::createTemporaryFile("tessera", "cubin", out) ||
+      llvm::sys::fs::createTemporaryFile("tessera", "log", log)) {
+    error = "cannot create temporary files for ptxas";
+    return "";
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << ptx;
+  }
+  std::string archArg = "-arch=" + arch;
+  llvm::StringRef args[] = {ptxas, archArg, "-o", out.str(), in.str()};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.str(),
+                                                log.str()};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0, 0,
+                                     &message);
+  std::string cubin;
+  if (rc == 0) {
+    if (auto buffer = llvm::MemoryBuffer::getFile(out, /*IsText=*/false))
+      cubin = (*buffer)->getBuffer().str();
+  } else {
+    auto text = llvm::MemoryBuffer::getFile(log);
+    error = "ptxas failed (" + std::to_string(rc) + "): " +
+            (text ? (*text)->getBuffer().str() : message);
+  }
+  llvm::sys::fs::remove(in);
+  llvm::sys::fs::remove(out);
+  llvm::sys::fs::remove(log);
+  return cubin;
+}
+
+} // namespace
+
+CompileResult tessera::nvidia::compile(const std::string &source,
+                                       const std::string &bufferName,
+                                       const Options &options, bool dumpStages) {
+  registerAllPasses();
+  CompileResult result;
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
+  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
+
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
+  llvm::raw_string_ostream diagOS(result.diagnostics);
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagOS);
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
+  if (!module || failed(verify(*module)))
+    return result;
+
+  for (const Stage &stage : stages(options)) {
+    FailureOr<OpPassManager> parsed = parsePassPipeline(stage.pipeline, diagOS);
+    if (failed(parsed))
+      return result;
+    PassManager pm(&context, parsed->getOpAnchorName());
+    static_cast<OpPassManager &>(pm) = std::move(*parsed);
+    if (failed(pm.run(*module))) {
+      diagOS << "(in the NVIDIA backend's '" << stage.name << "' stage)\n";
+      return result;
+    }
+    if (dumpStages)
+      result.dumps.emplace_back(stage.name, printOp(*module));
+  }
+  if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
+    result.sharedBytes = shared.getInt();
+
+  static std::once_flag once;
+  std::call_once(once, [] {
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTarget();
+    LLVMInitializeNVPTXTargetMC();
+    LLVMInitializeNVPTXAsmPrinter();
+  });
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(*module, llvmContext, "tessera_nvidia_kernel");
+  if (!llvmModule) {
+    diagOS << "error: translation to LLVM IR failed\n";
+    return result;
+  }
+  llvm::Triple triple("nvptx64-nvidia-cuda");
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target) {
+    diagOS << "error: no NVPTX target: " << error << "\n";
+    return result;
+  }
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, options.arch, "+ptx80", llvm::TargetOptions(), std::nullopt,
+      std::nullopt, llvm::CodeGenOptLevel::Aggressive));
+  if (!machine) {
+    diagOS << "error: NVPTX does not know " << options.arch << "\n";
+    return result;
+  }
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(triple);
+  auto optimize = makeOptimizingTransformer(3, 0, machine.get());
+  if (llvm::Error err = optimize(llvmModule.get())) {
+    diagOS << "error: LLVM optimization failed: "
+           << llvm::toString(std::move(err)) << "\n";
+    return result;
+  }
+  if (dumpStages) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    result.dumps.emplace_back("llvm-ir", text);
+  }
+  llvm::SmallString<0> ptx;
+  {
+    llvm::raw_svector_ostream os(ptx);
+    llvm::legacy::PassManager codegen;
+    if (machine->addPassesToEmitFile(codegen, os, nullptr,
+                                     llvm::CodeGenFileType::AssemblyFile)) {
+      diagOS << "error: NVPTX cannot emit PTX\n";
+      return result;
+    }
+    codegen.run(*llvmModule);
+  }
+  result.ptx = ptx.str().str();
+  if (dumpStages)
+    result.dumps.emplace_back("ptx", result.ptx);
+  if (options.cubin) {
+    std::string ptxas = findPtxas();
+    if (!ptxas.empty()) {
+      result.cubin = runPtxas(ptxas, result.ptx, options.arch, error);
+      if (result.cubin.empty()) {
+        diagOS << "error: " << error << "\n";
+        return result;
+      }
+    }
+  }
+  result.ok = true;
+  return result;
+}

@@ -1,0 +1,86 @@
+"""The NVIDIA backend: one program instance per CUDA block of
+32 * num_warps threads.
+
+Pipeline (C++, lib/NVIDIABackend.cpp): tile -> tilegpu (layouts) -> per-thread
+NVVM -> LLVM -> NVPTX -> PTX -> cubin (ptxas when found; else the driver
+JIT-compiles the PTX when loading it).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .. import _C
+from ..compiler.errors import CompilationError, from_diagnostics
+
+IR_BUFFER = "<tessera-ir>"
+
+
+def arch_of(major: int, minor: int) -> str:
+    """The PTX target for a compute capability: Hopper gets its 'a' features."""
+    return f"sm_{major}{minor}" + ("a" if major == 9 else "")
+
+
+class NVIDIABackend:
+    name = "cuda"
+    binary_name = "kernel.cubin"
+    default_options = {"num_warps": 4, "num_stages": 3}
+
+    def __init__(self, arch: str | None = None):
+        if arch is None:
+            device = _C.cuda.device()
+            arch = arch_of(device["major"], device["minor"])
+            self.device_name = device["name"]
+        self.arch = arch
+        self.target = f"cuda:{arch}"
+
+    def stages(self, num_warps=4):
+        return [name for name, _ in _C.nvidia.stages(num_warps)]
+
+    def compile(self, ir: str, kernel_name: str, dump: bool, options=None) -> bytes:
+        num_warps = int((options or {}).get("num_warps", 4))
+        if num_warps not in (1, 2, 4, 8, 16, 32):
+            raise ValueError(f"num_warps must be a power of two from 1 to 32, got {num_warps}")
+        ok, ptx, cubin, shared, diagnostics, dumps = _C.nvidia.compile(
+            ir, IR_BUFFER, self.arch, num_warps, True, dump)
+        if dump:
+            for stage, text in dumps:
+                print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
+                      file=sys.stderr)
+        if not ok:
+            if diagnostics.startswith(IR_BUFFER):
+                raise CompilationError(
+                    f"internal compiler error while compiling {kernel_name} for {self.arch} "
+                    f"(rerun with TESSERA_DUMP_IR=1 to see the IR):\n{diagnostics}")
+            raise from_diagnostics(diagnostics, f"compiling {kernel_name} for {self.arch}")
+        binary = cubin if cubin else ptx.encode()
+        # The launch needs the block size and shared memory: keep them with
+        # the binary (the first bytes, so the disk cache carries them too).
+        header = f"tessera:{num_warps}:{shared}\n".encode()
+        return header + binary
+
+    def load(self, binary: bytes, kernel_name: str):
+        header, _, image = binary.partition(b"\n")
+        _, num_warps, shared = header.decode().split(":")
+        return _C.cuda.Kernel(image, kernel_name, int(num_warps), int(shared))
+
+    # -- arguments -------------------------------------------------------------
+    def pointer(self, value, name: str, kernel_name: str) -> int:
+        device = getattr(value, "device", None)
+        if device is None or getattr(device, "type", None) != "cuda":
+            where = f"on {device}" if device is not None else f"a {type(value).__name__}"
+            raise ValueError(f"argument {name!r} of {kernel_name} is {where}, but the kernel "
+                             "runs on the GPU; pass a CUDA tensor")
+        return value.data_ptr()
+
+    def launch(self, kernel, grid, values, options):
+        kinds = getattr(kernel, "kinds", None)
+        if kinds is None:
+            kinds = "".join("p" if t.is_ptr() else "f" if t.is_fp32() else
+                            "d" if t.is_fp64() else "i" for t in kernel.arg_types)
+            kernel.kinds = kinds
+        stream = 0
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            stream = torch.cuda.current_stream().cuda_stream
+        kernel.handle.launch(grid, stream, kinds, values)

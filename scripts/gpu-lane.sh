@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU lane, on the GPU machine, from the package of scripts/gpu-package.sh
+# unpacked at the top of this tree: GPU tests, then the benchmarks; full logs
+# under $OUT (or ./gpu-logs), a short table last.
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$here/gpu-logs}"
+mkdir -p "$out"
+export PYTHONPATH="$here/python"
+export TESSERA_CACHE_DIR="${TESSERA_CACHE_DIR:-$(mktemp -d)}"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/device.txt" 2>&1
+python3 -c "import tessera, tessera.backends as b; print('backend', b.active().name, b.active().target)" \
+  > "$out/backend.txt" 2>&1
+python3 -m pytest -q -rs "$here/test/python/test_gpu.py" > "$out/gpu-tests.txt" 2>&1
+tests_rc=$?
+if [ -d "$here/benchmarks" ]; then
+  python3 "$here/benchmarks/run.py" > "$out/benchmarks.txt" 2>&1
+fi
+echo "== device: $(cat "$out/device.txt")"
+cat "$out/backend.txt"
+echo "== GPU tests (rc=$tests_rc): $(tail -n 1 "$out/gpu-tests.txt")"
+[ -f "$out/benchmarks.txt" ] && cat "$out/benchmarks.txt"
+exit $tests_rc

@@ -1,0 +1,130 @@
+"""The examples/ kernels and core language features on an NVIDIA GPU,
+against float64 references on fresh random data. Skipped without a GPU
+(CI has none); scripts/gpu-lane.sh runs them on the GPU machine."""
+
+import importlib.util
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+import tessera
+import tessera.language as tl
+from tessera.backends import active
+
+torch = pytest.importorskip("torch")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available() or active().name != "cuda",
+                       reason="needs an NVIDIA GPU and the NVIDIA backend"),
+]
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cuda(a):
+    return torch.from_numpy(np.ascontiguousarray(a)).cuda()
+
+
+rng = np.random.default_rng()
+
+
+@pytest.mark.parametrize("n", [1, 1000, 98432, 1 << 20])
+def test_vector_add(n):
+    ex = load("01_vector_add")
+    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    out = torch.empty(n, device="cuda")
+    ex.add_kernel[(tessera.cdiv(n, 1024),)](cuda(x), cuda(y), out, n, BLOCK_SIZE=1024)
+    np.testing.assert_allclose(out.cpu().numpy(), x.astype(np.float64) + y, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (37, 100), (256, 781), (64, 4096)])
+def test_fused_softmax(shape):
+    ex = load("02_fused_softmax")
+    x = (rng.standard_normal(shape) * 5).astype(np.float32)
+    xt = cuda(x)
+    y = torch.empty_like(xt)
+    block = tessera.next_power_of_2(shape[1])
+    ex.softmax_kernel[(min(64, shape[0]),)](y, xt, xt.stride(0), y.stride(0), shape[0], shape[1],
+                                           BLOCK_SIZE=block, num_stages=2,
+                                           num_warps=8 if block >= 2048 else 4)
+    np.testing.assert_allclose(y.cpu().numpy(), ex.reference(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("M,N", [(4, 1), (33, 1000), (64, 4096)])
+def test_layer_norm(M, N):
+    ex = load("03_layer_norm")
+    x = (rng.standard_normal((M, N)) * 3 + 1).astype(np.float32)
+    w, b = rng.standard_normal(N).astype(np.float32), rng.standard_normal(N).astype(np.float32)
+    xt = cuda(x)
+    y = torch.empty_like(xt)
+    mean, rstd = torch.empty(M, device="cuda"), torch.empty(M, device="cuda")
+    block = min(1024, tessera.next_power_of_2(N))
+    ex._layer_norm_fwd_fused[(M,)](xt, y, cuda(w), cuda(b), mean, rstd, xt.stride(0), N, 1e-5,
+                                   BLOCK_SIZE=block)
+    ry, rmean, rrstd = ex.reference(x, w, b)
+    np.testing.assert_allclose(y.cpu().numpy(), ry, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mean.cpu().numpy(), rmean, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("M,N,K,act", [(64, 64, 64, ""), (100, 70, 130, "leaky_relu")])
+def test_matmul(M, N, K, act):
+    ex = load("04_matmul")
+    a = rng.standard_normal((M, K)).astype(np.float16)
+    b = rng.standard_normal((K, N)).astype(np.float16)
+    at, bt = cuda(a), cuda(b)
+    c = torch.empty((M, N), device="cuda", dtype=torch.float16)
+    grid = (tessera.cdiv(M, 32) * tessera.cdiv(N, 32),)
+    ex.matmul_kernel[grid](at, bt, c, M, N, K, at.stride(0), at.stride(1), bt.stride(0),
+                           bt.stride(1), c.stride(0), c.stride(1), BLOCK_SIZE_M=32,
+                           BLOCK_SIZE_N=32, BLOCK_SIZE_K=32, GROUP_SIZE_M=4, ACTIVATION=act)
+    ref = ex.reference(a, b, act)
+    np.testing.assert_allclose(c.cpu().numpy().astype(np.float64), ref, rtol=2e-3,
+                               atol=2e-3 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("Z,H,N,D,causal", [(1, 2, 64, 16, False), (2, 2, 100, 32, True)])
+def test_flash_attention(Z, H, N, D, causal):
+    ex = load("05_flash_attention")
+    q, k, v = (rng.standard_normal((Z, H, N, D)).astype(np.float16) for _ in range(3))
+    qt, kt, vt = cuda(q), cuda(k), cuda(v)
+    o = torch.empty_like(qt)
+    grid = (tessera.cdiv(N, 32), Z * H, 1)
+    ex._attn_fwd[grid](qt, kt, vt, 1.0 / math.sqrt(D), o, *qt.stride(), *kt.stride(),
+                       *vt.stride(), *o.stride(), H, N, HEAD_DIM=D, BLOCK_M=32, BLOCK_N=32,
+                       CAUSAL=causal)
+    np.testing.assert_allclose(o.cpu().numpy().astype(np.float64), ex.reference(q, k, v, causal),
+                               rtol=1e-2, atol=5e-3)
+
+
+@tessera.jit
+def atomic_kernel(x_ptr, total_ptr, count_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=0.0)
+    tl.atomic_add(total_ptr, tl.sum(x, 0))
+    tl.atomic_add(count_ptr, 1)
+
+
+def test_atomics():
+    n = 10_000
+    x = rng.standard_normal(n).astype(np.float32)
+    total = torch.zeros(1, device="cuda")
+    count = torch.zeros(1, device="cuda", dtype=torch.int32)
+    atomic_kernel[(tessera.cdiv(n, 256),)](cuda(x), total, count, n, BLOCK=256)
+    assert count.item() == tessera.cdiv(n, 256)
+    np.testing.assert_allclose(total.item(), x.astype(np.float64).sum(), rtol=1e-4, atol=1e-3)
+
+
+def test_cpu_tensor_is_rejected():
+    ex = load("01_vector_add")
+    x = torch.zeros(16)
+    with pytest.raises(ValueError, match="runs on the GPU; pass a CUDA tensor"):
+        ex.add_kernel[(1,)](x, x, x, 16, BLOCK_SIZE=16)
