@@ -19,6 +19,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 
+#include <map>
+
 namespace tessera {
 #define GEN_PASS_DEF_CONVERTTILEGPUTONVVM
 #include "passes/Passes.h.inc"
@@ -315,6 +317,10 @@ private:
   LogicalResult expandIf(scf::IfOp op);
   LogicalResult expandWhile(scf::WhileOp op);
   LogicalResult expandReduce(tile::ReduceOp op);
+  LogicalResult expandReduceInRegisters(tile::ReduceOp op);
+  Value shuffleXor(Value v, int64_t offset);
+  SmallVector<int64_t> localIndex(BlockedEncodingAttr layout,
+                                  ArrayRef<int64_t> shape, int64_t e);
   LogicalResult expandScan(tile::ScanOp op);
   LogicalResult expandDot(tile::DotOp op);
   LogicalResult expandLoad(tile::LoadOp op);
@@ -959,10 +965,181 @@ SmallVector<Value> Expander::combine(Region &region, ValueRange acc,
   return out;
 }
 
+SmallVector<int64_t> Expander::localIndex(BlockedEncodingAttr layout,
+                                          ArrayRef<int64_t> shape, int64_t e) {
+  SmallVector<int64_t> perThread = layout.getElemsPerThread(shape);
+  SmallVector<int64_t> l(shape.size());
+  for (unsigned d : layout.getOrder()) {
+    l[d] = e % perThread[d];
+    e /= perThread[d];
+  }
+  return l;
+}
+
+/// A butterfly shuffle of any scalar of up to 64 bits.
+Value Expander::shuffleXor(Value v, int64_t offset) {
+  Type type = v.getType();
+  unsigned bits = type.getIntOrFloatBitWidth();
+  Type i32t = b.getI32Type();
+  auto shfl = [&](Value x) -> Value {
+    return NVVM::ShflOp::create(
+        b, loc, i32t, cst(-1), x, cst(offset), cst(31),
+        NVVM::ShflKindAttr::get(ctx, NVVM::ShflKind::bfly), UnitAttr());
+  };
+  Type intType = b.getIntegerType(bits);
+  Value asInt = type == intType ? v : arith::BitcastOp::create(b, loc, intType, v);
+  Value result;
+  if (bits == 64) {
+    Value lo = arith::TruncIOp::create(b, loc, i32t, asInt);
+    Value hi = arith::TruncIOp::create(
+        b, loc, i32t,
+        arith::ShRUIOp::create(b, loc, asInt,
+                               arith::ConstantIntOp::create(b, loc, 32, 64)));
+    Value lo2 = arith::ExtUIOp::create(b, loc, intType, shfl(lo));
+    Value hi2 = arith::ShLIOp::create(
+        b, loc, arith::ExtUIOp::create(b, loc, intType, shfl(hi)),
+        arith::ConstantIntOp::create(b, loc, 32, 64));
+    result = arith::OrIOp::create(b, loc, lo2, hi2);
+  } else if (bits == 32) {
+    result = shfl(asInt);
+  } else {
+    result = arith::TruncIOp::create(
+        b, loc, intType, shfl(arith::ExtUIOp::create(b, loc, i32t, asInt)));
+  }
+  return type == intType ? result : arith::BitcastOp::create(b, loc, type, result);
+}
+
+/// Reduce without a full trip through shared memory: each thread combines
+/// its own elements along the axis, the lanes of a warp combine with
+/// butterfly shuffles, and the warps meet in shared memory, where every
+/// holder of an output element reads the warps' partials.
+LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
+  auto srcType = tensorOf(op.getSrcs()[0]);
+  auto layout = layoutOf(srcType);
+  ArrayRef<int64_t> shape = srcType.getShape();
+  int64_t axis = op.getAxisAttr().getInt();
+  size_t num = op.getSrcs().size();
+  ArrayRef<unsigned> tpw = layout.getThreadsPerWarp(),
+                     wpc = layout.getWarpsPerCTA();
+  ThreadView &v = view(srcType);
+  // 1. In the thread: group elements that differ only along the axis.
+  std::map<SmallVector<int64_t>, SmallVector<int64_t>> groups;
+  for (int64_t e = 0; e < int64_t(v.coords.size()); ++e) {
+    SmallVector<int64_t> key = localIndex(layout, shape, e);
+    key[axis] = 0;
+    groups[key].push_back(e);
+  }
+  struct Partial {
+    int64_t first;
+    SmallVector<Value> acc;
+  };
+  SmallVector<Partial> partials;
+  for (auto &[key, members] : groups) {
+    SmallVector<Value> acc;
+    for (Value src : op.getSrcs())
+      acc.push_back(elems(src)[members[0]]);
+    for (size_t i = 1; i < members.size(); ++i) {
+      SmallVector<Value> next;
+      for (Value src : op.getSrcs())
+        next.push_back(elems(src)[members[i]]);
+      acc = combine(op.getCombineOp(), acc, next);
+    }
+    partials.push_back({members[0], acc});
+  }
+  // 2. Across the lanes that hold other positions along the axis.
+  unsigned laneStride = 1, warpStride = 1;
+  for (unsigned d : layout.getOrder()) {
+    if (int64_t(d) == axis)
+      break;
+    laneStride *= tpw[d];
+    warpStride *= wpc[d];
+  }
+  for (unsigned k = laneStride; k < laneStride * tpw[axis]; k *= 2)
+    for (Partial &p : partials) {
+      SmallVector<Value> other;
+      for (Value a : p.acc)
+        other.push_back(shuffleXor(a, k));
+      p.acc = combine(op.getCombineOp(), p.acc, other);
+    }
+  // 3. Across warps, through shared memory: slot (output index, warp).
+  int64_t warps = wpc[axis];
+  SmallVector<int64_t> outShape(shape);
+  outShape.erase(outShape.begin() + axis);
+  int64_t outNumel = 1;
+  for (int64_t d : outShape)
+    outNumel *= d;
+  SmallVector<int64_t> offsets;
+  int64_t offset = 0;
+  for (Value src : op.getSrcs()) {
+    offsets.push_back(offset);
+    int64_t bytes = outNumel * warps *
+                    byteSize(tensorOf(src).getElementType());
+    offset += (bytes + 15) / 16 * 16;
+  }
+  smemBytes = std::max(smemBytes, offset);
+  Value laneCoord = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, cst(laneStride)),
+      cst(tpw[axis]));
+  Value warpCoord = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, warp, cst(warpStride)),
+      cst(warps));
+  Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                       laneCoord, cst(0));
+  barrier();
+  for (Partial &p : partials) {
+    SmallVector<Value> outCoords(v.coords[p.first]);
+    outCoords.erase(outCoords.begin() + axis);
+    Value slot = arith::AddIOp::create(
+        b, loc,
+        arith::MulIOp::create(b, loc, linear(outCoords, outShape), cst(warps)),
+        warpCoord);
+    predicated(writer, [&] {
+      for (size_t i = 0; i < num; ++i)
+        LLVM::StoreOp::create(
+            b, loc, toMemory(p.acc[i]),
+            smemAt(slot, tensorOf(op.getSrcs()[i]).getElementType(), offsets[i]));
+    });
+  }
+  barrier();
+  auto readOut = [&](Value outIndex) {
+    SmallVector<Value> acc;
+    for (int64_t w = 0; w < warps; ++w) {
+      Value slot = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, outIndex, cst(warps)), cst(w));
+      SmallVector<Value> next;
+      for (size_t i = 0; i < num; ++i)
+        next.push_back(smemRead(slot, tensorOf(op.getSrcs()[i]).getElementType(),
+                                offsets[i]));
+      acc = w == 0 ? next : combine(op.getCombineOp(), acc, next);
+    }
+    return acc;
+  };
+  if (outShape.empty()) {
+    SmallVector<Value> r = readOut(cst(0));
+    for (size_t i = 0; i < num; ++i)
+      map.map(op.getResult()[i], r[i]);
+    return success();
+  }
+  ThreadView &out = view(tensorOf(op.getResult()[0]));
+  SmallVector<SmallVector<Value>> results(num);
+  for (auto &coords : out.coords) {
+    SmallVector<Value> r = readOut(linear(coords, outShape));
+    for (size_t i = 0; i < num; ++i)
+      results[i].push_back(r[i]);
+  }
+  for (size_t i = 0; i < num; ++i)
+    tensors[op.getResult()[i]] = results[i];
+  return success();
+}
+
 LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   auto srcType = tensorOf(op.getSrcs()[0]);
   ArrayRef<int64_t> shape = srcType.getShape();
   int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
+  // Without replicated elements along the axis, the partials of different
+  // threads are disjoint and can be combined in registers.
+  if (layoutOf(srcType).getShapePerCTA()[axis] <= n)
+    return expandReduceInRegisters(op);
   size_t num = op.getSrcs().size();
   // All sources to shared memory, one after the other.
   barrier();
