@@ -27,3 +27,10 @@ config.substitutions.append(
 config.substitutions.append(
     ("%tessera_bindir", os.path.join(config.tessera_obj_root, "bin")))
 config.substitutions.append(("%tessera_srcdir", config.tessera_src_root))
+
+# ptxas validates the PTX the NVIDIA backend emits (CUDA is on the CI machine).
+import shutil
+ptxas = os.environ.get("TESSERA_PTXAS") or shutil.which("ptxas") or "/usr/local/cuda/bin/ptxas"
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
