@@ -127,10 +127,11 @@ def test_torch_cpu_tensors():
     torch.testing.assert_close(out, x * -1.5)
 
 
-def test_empty_grid_launches_nothing():
+def test_empty_grid_is_an_error():
     x = np.ones(16, np.float32)
     out = np.full(16, 7.0, np.float32)
-    scale[(0,)](x, out, 16, 2.0, BLOCK=16)
+    with pytest.raises(ValueError, match=r"grid dimension 0 is 0; it must be in \[1, 2147483647\]"):
+        scale[(0,)](x, out, 16, 2.0, BLOCK=16)
     assert (out == 7.0).all()
 
 
@@ -145,7 +146,7 @@ def test_empty_grid_launches_nothing():
     (lambda x, o: scale[(-1,)](x, o, 16, 1.0, BLOCK=16), ValueError,
      "grid dimension 0 is -1"),
     (lambda x, o: scale[(1, 70000)](x, o, 16, 1.0, BLOCK=16), ValueError,
-     "grid dimension 1 is 70000; it must be in [0, 65535]"),
+     "grid dimension 1 is 70000; it must be in [1, 65535]"),
     (lambda x, o: scale[(1,)](x, o, 2**70, 1.0, BLOCK=16), ValueError, "does not fit in 64 bits"),
     (lambda x, o: scale(x, o, 16, 1.0, BLOCK=16), RuntimeError, "launch it with scale_fn[grid]"),
 ])

@@ -244,8 +244,6 @@ class JITFunction:
             meta.update(options)
             grid = grid(meta)
         grid = self._check_grid(grid)
-        if 0 in grid:
-            return kernel
         backend.launch(kernel, grid, [runtime[n][2] for n in kernel.arg_names], options)
         return kernel
 
@@ -256,9 +254,9 @@ class JITFunction:
         if not 1 <= len(grid) <= 3:
             raise ValueError(f"{self.__name__}: the grid must have 1 to 3 dimensions, got {grid}")
         for i, (g, limit) in enumerate(zip(grid, _MAX_GRID)):
-            if g < 0 or g > limit:
+            if g < 1 or g > limit:
                 raise ValueError(f"{self.__name__}: grid dimension {i} is {g}; it must be in "
-                                 f"[0, {limit}]")
+                                 f"[1, {limit}]")
         return grid + (1,) * (3 - len(grid))
 
 
