@@ -15,6 +15,8 @@
 
 #include "passes/Passes.h"
 
+#include "passes/AxisInfo.h"
+
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -48,7 +50,7 @@ class Expander {
 public:
   Expander(func::FuncOp kernel, unsigned numWarps)
       : ctx(kernel.getContext()), kernel(kernel), numWarps(numWarps),
-        b(kernel.getContext()) {}
+        b(kernel.getContext()), axis(kernel) {}
 
   LogicalResult run();
   int64_t sharedBytes() const { return smemBytes; }
@@ -340,7 +342,45 @@ private:
   SmallVector<std::pair<std::pair<Attribute, std::vector<int64_t>>, ThreadView>>
       views;
   int64_t smemBytes = 0;
+  tessera::AxisAnalysis axis;
+
+  /// How many consecutive elements of a load or store through `ptr` (with
+  /// `mask`, `other`) one vector access may cover: within a thread's
+  /// contiguous block, contiguous and aligned in memory, 16 bytes at most,
+  /// and under one mask value.
+  int64_t vectorWidth(Value ptr, Value mask, Value other);
+  Value vectorGet(Value vec, int64_t i) {
+    return LLVM::ExtractElementOp::create(b, loc, vec, cst(i));
+  }
+  Value vectorOf(ArrayRef<Value> values) {
+    auto type = VectorType::get({int64_t(values.size())}, values[0].getType());
+    Value vec = LLVM::UndefOp::create(b, loc, type);
+    for (auto [i, v] : llvm::enumerate(values))
+      vec = LLVM::InsertElementOp::create(b, loc, vec, v, cst(i));
+    return vec;
+  }
 };
+
+int64_t Expander::vectorWidth(Value ptr, Value mask, Value other) {
+  auto type = tensorOf(ptr);
+  auto layout = layoutOf(type);
+  Type elem = tessera::tile::getPointeeType(type);
+  elem = cast<RankedTensorType>(elem).getElementType();
+  if (elem.isInteger(1) || isa<tile::PointerType>(elem))
+    return 1;
+  int64_t bytes = byteSize(elem);
+  unsigned f = layout.getOrder()[0];
+  tessera::AxisInfo p = axis.get(ptr);
+  int64_t v = std::min<int64_t>({int64_t(layout.getSizePerThread()[f]),
+                                 p.contiguity, 16 / bytes});
+  while (v > 1 && p.divisibility % (v * bytes))
+    v /= 2;
+  if (mask)
+    v = std::min(v, axis.get(mask).constancy);
+  if (other)
+    v = std::min(v, axis.get(other).constancy);
+  return std::max<int64_t>(v, 1);
+}
 
 //===----------------------------------------------------------------------===//
 // Driver
@@ -792,6 +832,39 @@ LogicalResult Expander::expandLoad(tile::LoadOp op) {
   }
   auto &ptrs = elems(op.getPtr());
   SmallVector<Value> out;
+  int64_t width = vectorWidth(op.getPtr(), op.getMask(), op.getOther());
+  if (width > 1 && !isVolatile) {
+    auto vecType = VectorType::get({width}, elem);
+    unsigned align = width * byteSize(elem);
+    for (size_t e = 0; e < ptrs.size(); e += width) {
+      auto doLoad = [&]() -> Value {
+        return LLVM::LoadOp::create(b, loc, vecType, ptrs[e], align);
+      };
+      Value vec;
+      if (!op.getMask()) {
+        vec = doLoad();
+      } else {
+        auto ifOp = scf::IfOp::create(b, loc, TypeRange{vecType},
+                                      elems(op.getMask())[e], true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+        scf::YieldOp::create(b, loc, doLoad());
+        b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+        SmallVector<Value> alt;
+        for (int64_t i = 0; i < width; ++i)
+          alt.push_back(op.getOther()
+                            ? elems(op.getOther())[e + i]
+                            : arith::ConstantOp::create(
+                                  b, loc, cast<TypedAttr>(b.getZeroAttr(elem))));
+        scf::YieldOp::create(b, loc, vectorOf(alt));
+        vec = ifOp.getResult(0);
+      }
+      for (int64_t i = 0; i < width; ++i)
+        out.push_back(vectorGet(vec, i));
+    }
+    tensors[op.getResult()] = out;
+    return success();
+  }
   for (size_t e = 0; e < ptrs.size(); ++e)
     out.push_back(loadOne(ptrs[e], op.getMask() ? elems(op.getMask())[e] : Value(),
                           op.getOther() ? elems(op.getOther())[e] : Value()));
@@ -816,6 +889,21 @@ LogicalResult Expander::expandStore(tile::StoreOp op) {
   ThreadView &v = view(tensorOf(op.getPtr()));
   auto &ptrs = elems(op.getPtr());
   auto &vals = elems(op.getValue());
+  int64_t width = vectorWidth(op.getPtr(), op.getMask(), Value());
+  if (width > 1) {
+    Type elem = tensorOf(op.getValue()).getElementType();
+    unsigned align = width * byteSize(elem);
+    for (size_t e = 0; e < ptrs.size(); e += width) {
+      Value pred = op.getMask() ? elems(op.getMask())[e] : Value();
+      if (!v.owner.empty())
+        pred = andPred(pred, v.owner[e]);
+      Value vec = vectorOf(ArrayRef<Value>(vals).slice(e, width));
+      predicated(pred, [&] {
+        LLVM::StoreOp::create(b, loc, vec, ptrs[e], align);
+      });
+    }
+    return success();
+  }
   for (size_t e = 0; e < ptrs.size(); ++e) {
     Value pred = op.getMask() ? elems(op.getMask())[e] : Value();
     if (!v.owner.empty())
