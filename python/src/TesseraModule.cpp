@@ -21,6 +21,150 @@
 namespace py = pybind11;
 
 namespace {
+namespace rt = tessera::runtime;
+
+/// A loaded CUDA kernel and its launch shape.
+struct CudaKernel {
+  std::shared_ptr<rt::Module> module;
+  rt::CUfunction function;
+  unsigned threads;
+  unsigned shared;
+};
+
+/// The launch fast path of one @jit kernel on the CUDA backend: binds the
+/// arguments, computes the specialization key of the Python path
+/// (runtime/jit.py) in C++, finds the compiled kernel and launches it. A
+/// miss, a callable grid, launch options or an argument of another kind go
+/// to the Python path (`fallback`), which compiles and registers the kernel.
+class FastLauncher {
+public:
+  FastLauncher(std::vector<std::string> names, std::vector<bool> constexprs,
+               std::vector<bool> specialize, py::tuple defaults,
+               py::object missing, py::object fallback, py::object tensorType,
+               py::object getStream, py::object getDevice)
+      : names(std::move(names)), constexprs(std::move(constexprs)),
+        specialize(std::move(specialize)), defaults(std::move(defaults)),
+        missing(std::move(missing)), fallback(std::move(fallback)),
+        tensorType(std::move(tensorType)),
+        getStream(std::move(getStream)), getDevice(std::move(getDevice)) {}
+
+  void registerKernel(py::tuple key, py::object kernel,
+                      std::vector<int> positions, std::string kinds) {
+    entries[key] = py::make_tuple(kernel, positions, kinds);
+  }
+  size_t size() const { return py::len(entries); }
+
+  py::object launch(py::object grid, py::args args, py::kwargs kwargs) {
+    size_t n = names.size();
+    std::vector<py::handle> bound(n);
+    size_t given = py::len(args);
+    if (given > n)
+      return fallback(py::none(), grid, args, kwargs);
+    for (size_t i = 0; i < given; ++i)
+      bound[i] = args[i];
+    size_t matched = 0;
+    for (size_t i = given; i < n; ++i) {
+      if (kwargs.contains(names[i].c_str())) {
+        bound[i] = kwargs[names[i].c_str()];
+        ++matched;
+      } else if (defaults[i].ptr() != missing.ptr()) {
+        bound[i] = defaults[i];
+      }
+      if (!bound[i])
+        return fallback(py::none(), grid, args, kwargs);
+    }
+    // Launch options or unknown names: the Python path.
+    if (matched != py::len(kwargs) || !py::isinstance<py::tuple>(grid))
+      return fallback(py::none(), grid, args, kwargs);
+
+    py::tuple key(n);
+    std::vector<uint64_t> values(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      PyObject *v = bound[i].ptr();
+      if (constexprs[i] || v == Py_None) {
+        key[i] = bound[i];
+        continue;
+      }
+      if (PyBool_Check(v)) {
+        key[i] = py::str("i1");
+        values[i] = v == Py_True;
+      } else if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow)
+          return fallback(py::none(), grid, args, kwargs);
+        if (specialize[i] && x == 1) {
+          key[i] = py::int_(1);
+          continue;
+        }
+        bool wide = x < INT32_MIN || x > INT32_MAX;
+        bool div16 = specialize[i] && x % 16 == 0;
+        key[i] = py::str(wide ? (div16 ? "i64D" : "i64") : (div16 ? "i32D" : "i32"));
+        values[i] = uint64_t(x);
+      } else if (PyFloat_CheckExact(v)) {
+        key[i] = py::str("f32");
+        float f = float(PyFloat_AS_DOUBLE(v));
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        values[i] = bits;
+      } else if (PyObject_IsInstance(v, tensorType.ptr()) == 1) {
+        py::handle t = bound[i];
+        if (!t.attr("is_cuda").cast<bool>())
+          return fallback(py::none(), grid, args, kwargs); // raises there
+        uint64_t address = t.attr("data_ptr")().cast<uint64_t>();
+        bool aligned = specialize[i] && address % 16 == 0;
+        key[i] = py::make_tuple(t.attr("dtype"), aligned);
+        values[i] = address;
+      } else {
+        return fallback(py::none(), grid, args, kwargs);
+      }
+    }
+    py::object entry = entries.attr("get")(key);
+    if (entry.is_none())
+      return fallback(key, grid, args, kwargs);
+    auto tuple = entry.cast<py::tuple>();
+    auto &kernel = tuple[0].cast<CudaKernel &>();
+    auto positions = tuple[1].cast<std::vector<int>>();
+    auto kinds = tuple[2].cast<std::string>();
+
+    rt::LaunchConfig config;
+    auto dims = grid.cast<py::tuple>();
+    if (py::len(dims) < 1 || py::len(dims) > 3)
+      return fallback(py::none(), grid, args, kwargs);
+    for (size_t d = 0; d < py::len(dims); ++d) {
+      long long g = dims[d].cast<long long>();
+      if (g < 1 || g > UINT32_MAX)
+        return fallback(py::none(), grid, args, kwargs); // raises there
+      config.grid[d] = unsigned(g);
+    }
+    std::vector<uint64_t> cells(positions.size());
+    std::vector<void *> params(positions.size());
+    for (size_t j = 0; j < positions.size(); ++j) {
+      uint64_t v = values[positions[j]];
+      if (kinds[j] == 'd') {
+        double x = bound[positions[j]].cast<double>();
+        std::memcpy(&v, &x, 8);
+      }
+      cells[j] = v;
+      params[j] = &cells[j];
+    }
+    config.block[0] = kernel.threads;
+    config.sharedBytes = kernel.shared;
+    if (!getStream.is_none())
+      config.stream = reinterpret_cast<rt::CUstream>(
+          getStream(getDevice()).cast<uint64_t>());
+    rt::launch(kernel.function, config, params.data());
+    return py::none();
+  }
+
+private:
+  std::vector<std::string> names;
+  std::vector<bool> constexprs, specialize;
+  py::tuple defaults;
+  py::object missing, fallback, tensorType, getStream, getDevice;
+  py::dict entries;
+};
+
 py::tuple toTuple(const tessera::IRTextResult &result) {
   return py::make_tuple(result.ok, result.ir, result.diagnostics);
 }
@@ -132,7 +276,6 @@ PYBIND11_MODULE(_C, m) {
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps).");
 
-  namespace rt = tessera::runtime;
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");
   static py::exception<rt::Error> cudaError(cuda, "CudaError", PyExc_RuntimeError);
   cuda.def("available", &rt::CudaDriver::available);
@@ -158,12 +301,6 @@ PYBIND11_MODULE(_C, m) {
       return "unknown";
     }
   });
-  struct CudaKernel {
-    std::shared_ptr<rt::Module> module;
-    rt::CUfunction function;
-    unsigned threads;
-    unsigned shared;
-  };
   py::class_<CudaKernel>(cuda, "Kernel")
       .def(py::init([](py::bytes image, const std::string &name,
                        unsigned numWarps, unsigned sharedBytes) {
@@ -213,6 +350,13 @@ PYBIND11_MODULE(_C, m) {
           },
           py::arg("grid"), py::arg("stream"), py::arg("kinds"),
           py::arg("args"));
+  py::class_<FastLauncher>(cuda, "FastLauncher")
+      .def(py::init<std::vector<std::string>, std::vector<bool>,
+                    std::vector<bool>, py::tuple, py::object, py::object,
+                    py::object, py::object, py::object>())
+      .def("register", &FastLauncher::registerKernel)
+      .def("__len__", &FastLauncher::size)
+      .def("launch", &FastLauncher::launch);
   cuda.def("synchronize", [] {
     auto &cu = rt::CudaDriver::get();
     cu.check(cu.cuCtxSynchronize(), "cuCtxSynchronize");

@@ -128,3 +128,28 @@ def test_cpu_tensor_is_rejected():
     x = torch.zeros(16)
     with pytest.raises(ValueError, match="runs on the GPU; pass a CUDA tensor"):
         ex.add_kernel[(1,)](x, x, x, 16, BLOCK_SIZE=16)
+
+
+def test_fast_launch_path_specializes_like_the_python_path():
+    """After the first launch of a signature, launches go through the C++
+    path; it must pick the same specializations (n == 1, n % 16, alignment)."""
+    ex = load("01_vector_add")
+    kernel = ex.add_kernel
+    for n in (1000, 1024, 1, 1000, 1024, 1, 999):
+        x, y = rng.standard_normal(n + 1).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+        xt = cuda(x)[1:] if n == 999 else cuda(x)[:n]  # 999: a pointer off 16-byte alignment
+        out = torch.zeros(n, device="cuda")
+        kernel[(tessera.cdiv(n, 1024),)](xt, cuda(y), out, n, BLOCK_SIZE=1024)
+        ref = (x[1:] if n == 999 else x[:n]).astype(np.float64) + y
+        np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-6, atol=1e-6)
+    assert len(kernel._fast) >= 4
+
+
+def test_fast_path_still_rejects_bad_launches():
+    ex = load("01_vector_add")
+    x = torch.zeros(16, device="cuda")
+    ex.add_kernel[(1,)](x, x, x, 16, BLOCK_SIZE=16)
+    with pytest.raises(ValueError, match="runs on the GPU"):
+        ex.add_kernel[(1,)](x.cpu(), x, x, 16, BLOCK_SIZE=16)
+    with pytest.raises(ValueError, match="grid dimension 0 is 0"):
+        ex.add_kernel[(0,)](x, x, x, 16, BLOCK_SIZE=16)

@@ -73,12 +73,18 @@ class NVIDIABackend:
                              "runs on the GPU; pass a CUDA tensor")
         return value.data_ptr()
 
-    def launch(self, kernel, grid, values, options):
+    @staticmethod
+    def kinds(kernel) -> str:
+        """How each run-time argument goes into its 8-byte parameter cell."""
         kinds = getattr(kernel, "kinds", None)
         if kinds is None:
             kinds = "".join("p" if t.is_ptr() else "f" if t.is_fp32() else
                             "d" if t.is_fp64() else "i" for t in kernel.arg_types)
             kernel.kinds = kinds
+        return kinds
+
+    def launch(self, kernel, grid, values, options):
+        kinds = self.kinds(kernel)
         stream = 0
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():

@@ -98,6 +98,7 @@ class JITFunction:
             self.arg_names[d] if isinstance(d, int) else d for d in do_not_specialize}
         self.cache: dict = {}
         self._source_hash = None
+        self._fast = None
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -130,7 +131,41 @@ class JITFunction:
                            f"{self.__name__}[grid](...), or call it from another kernel")
 
     def __getitem__(self, grid):
+        fast = self._fast if self._fast is not None else self._make_fast_launcher()
+        if fast is not False:
+            return functools.partial(fast.launch, grid)
         return functools.partial(self.run, grid=grid)
+
+    # -- the C++ launch path (CUDA) ---------------------------------------------------
+    def _make_fast_launcher(self):
+        """The C++ launcher for the CUDA backend (False elsewhere): it binds,
+        specializes and launches without Python in the loop, and calls
+        `_fast_fallback` for what it does not handle."""
+        from ..backends import active
+
+        self._fast = False
+        torch = sys.modules.get("torch")
+        if active().name != "cuda" or torch is None or os.environ.get("TESSERA_SLOW_LAUNCH"):
+            return False
+        from .. import _C
+
+        params = list(self.signature.parameters.values())
+        self._fast = _C.cuda.FastLauncher(
+            self.arg_names,
+            [n in self.constexpr_names for n in self.arg_names],
+            [n not in self.do_not_specialize for n in self.arg_names],
+            tuple(p.default for p in params), inspect.Parameter.empty,
+            self._fast_fallback, torch.Tensor, torch._C._cuda_getCurrentRawStream,
+            torch._C._cuda_getDevice)
+        return self._fast
+
+    def _fast_fallback(self, key, grid, args, kwargs):
+        kernel = self.run(*args, grid=grid, **kwargs)
+        if key is not None and self._fast not in (None, False):
+            positions = [self.arg_names.index(n) for n in kernel.arg_names]
+            kinds = kernel.backend.kinds(kernel)
+            self._fast.register(key, kernel.handle, positions, kinds)
+        return None
 
     # -- specialization -----------------------------------------------------------------
     def _specialize(self, bound, backend):
