@@ -28,6 +28,24 @@ def load(name):
     return module
 
 
+def as_triton(jit_function):
+    """The same kernel source compiled by Triton: the function with `tl`
+    bound to triton.language."""
+    import types
+
+    import triton
+    import triton.language as ttl
+
+    fn = jit_function.fn
+    copy = types.FunctionType(fn.__code__, dict(fn.__globals__, tl=ttl), fn.__name__,
+                              fn.__defaults__, fn.__closure__)
+    copy.__module__ = fn.__module__
+    copy.__qualname__ = fn.__qualname__
+    copy.__annotations__ = {k: ttl.constexpr if v is tessera.constexpr else v
+                            for k, v in fn.__annotations__.items()}
+    return triton.jit(copy)
+
+
 def bench(fn, reps=100):
     """Median time in ms with CUDA events, after warm-up, cache flushed."""
     flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
@@ -102,6 +120,10 @@ def main():
                                                    num_stages=2))
     assert torch.allclose(b, torch.softmax(a, 1), atol=1e-5)
     peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1)))}
+    if triton is not None:
+        tr = as_triton(sm.softmax_kernel)
+        peers["triton (same kernel)"] = tbps(8 * M * N, bench(
+            lambda: tr[(1024,)](b, a, N, N, M, N, BLOCK_SIZE=1024, num_stages=2)))
     row(f"softmax {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
 
     # -- layer norm ----------------------------------------------------------------
@@ -117,6 +139,10 @@ def main():
     assert torch.allclose(o, ref, atol=1e-4)
     peers = {"torch layer_norm": tbps(8 * M * N, bench(
         lambda: torch.nn.functional.layer_norm(a, (N,), w, bias, 1e-5)))}
+    if triton is not None:
+        tr = as_triton(ln._layer_norm_fwd_fused)
+        peers["triton (same kernel)"] = tbps(8 * M * N, bench(
+            lambda: tr[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5, BLOCK_SIZE=1024)))
     row(f"layer norm {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
 
     # -- launch overhead ---------------------------------------------------------------
@@ -135,6 +161,14 @@ def main():
     for _ in range(k):
         torch.add(small, small, out=so)
     peers["torch.add"] = (time.perf_counter() - t2) / k * 1e6
+    if triton is not None:
+        tr_add[(1,)](small, small, so, 1024, BLOCK=1024)
+        torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        for _ in range(k):
+            tr_add[(1,)](small, small, so, 1024, BLOCK=1024)
+        peers["triton"] = (time.perf_counter() - t2) / k * 1e6
+        torch.cuda.synchronize()
     row("launch overhead from Python", (t1 - t0) / k * 1e6, peers, "us")
 
     # -- first call: cold cache, then warm disk cache in a new process ---------------

@@ -50,7 +50,10 @@ public:
 
   void registerKernel(py::tuple key, py::object kernel,
                       std::vector<int> positions, std::string kinds) {
-    entries[key] = py::make_tuple(kernel, positions, kinds);
+    Entry entry{kernel, &kernel.cast<CudaKernel &>(), std::move(positions),
+                std::move(kinds)};
+    entries[key] = py::int_(table.size());
+    table.push_back(std::move(entry));
   }
   size_t size() const { return py::len(entries); }
 
@@ -77,6 +80,12 @@ public:
     if (matched != py::len(kwargs) || !py::isinstance<py::tuple>(grid))
       return fallback(py::none(), grid, args, kwargs);
 
+    // Interned key items: no allocation per launch.
+    // Leaked on purpose: they must outlive the interpreter's finalization.
+    static py::str &kI1 = *new py::str("i1"), &kI32 = *new py::str("i32"),
+                   &kI32D = *new py::str("i32D"), &kI64 = *new py::str("i64"),
+                   &kI64D = *new py::str("i64D"), &kF32 = *new py::str("f32");
+    static py::int_ &kOne = *new py::int_(1);
     py::tuple key(n);
     std::vector<uint64_t> values(n, 0);
     for (size_t i = 0; i < n; ++i) {
@@ -86,7 +95,7 @@ public:
         continue;
       }
       if (PyBool_Check(v)) {
-        key[i] = py::str("i1");
+        key[i] = kI1;
         values[i] = v == Py_True;
       } else if (PyLong_CheckExact(v)) {
         int overflow = 0;
@@ -94,15 +103,15 @@ public:
         if (overflow)
           return fallback(py::none(), grid, args, kwargs);
         if (specialize[i] && x == 1) {
-          key[i] = py::int_(1);
+          key[i] = kOne;
           continue;
         }
         bool wide = x < INT32_MIN || x > INT32_MAX;
         bool div16 = specialize[i] && x % 16 == 0;
-        key[i] = py::str(wide ? (div16 ? "i64D" : "i64") : (div16 ? "i32D" : "i32"));
+        key[i] = wide ? (div16 ? kI64D : kI64) : (div16 ? kI32D : kI32);
         values[i] = uint64_t(x);
       } else if (PyFloat_CheckExact(v)) {
-        key[i] = py::str("f32");
+        key[i] = kF32;
         float f = float(PyFloat_AS_DOUBLE(v));
         uint32_t bits;
         std::memcpy(&bits, &f, 4);
@@ -119,13 +128,16 @@ public:
         return fallback(py::none(), grid, args, kwargs);
       }
     }
-    py::object entry = entries.attr("get")(key);
-    if (entry.is_none())
+    PyObject *found = PyDict_GetItemWithError(entries.ptr(), key.ptr());
+    if (!found) {
+      if (PyErr_Occurred())
+        throw py::error_already_set();
       return fallback(key, grid, args, kwargs);
-    auto tuple = entry.cast<py::tuple>();
-    auto &kernel = tuple[0].cast<CudaKernel &>();
-    auto positions = tuple[1].cast<std::vector<int>>();
-    auto kinds = tuple[2].cast<std::string>();
+    }
+    const Entry &entry = table[PyLong_AsSize_t(found)];
+    const CudaKernel &kernel = *entry.kernel;
+    const std::vector<int> &positions = entry.positions;
+    const std::string &kinds = entry.kinds;
 
     rt::LaunchConfig config;
     auto dims = grid.cast<py::tuple>();
@@ -158,6 +170,13 @@ public:
   }
 
 private:
+  struct Entry {
+    py::object owner; // keeps the kernel alive
+    CudaKernel *kernel;
+    std::vector<int> positions;
+    std::string kinds;
+  };
+  std::vector<Entry> table;
   std::vector<std::string> names;
   std::vector<bool> constexprs, specialize;
   py::tuple defaults;
