@@ -60,6 +60,11 @@ AxisAnalysis::AxisAnalysis(Operation *function) {
               a.divisibility = d.getInt();
           info[arg] = a;
         }
+    // A loop counter lb + k * step is a multiple of whatever divides both.
+    if (auto loop = dyn_cast<scf::ForOp>(op))
+      info[loop.getInductionVar()].divisibility =
+          std::gcd(get(loop.getLowerBound()).divisibility,
+                   get(loop.getStep()).divisibility);
     visit(op);
   });
 }
