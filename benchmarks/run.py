@@ -111,20 +111,23 @@ def main():
         peers["triton"] = tbps(12 * n, bench(lambda: tr_add[grid](x, y, out, n, BLOCK=1024)))
     row("vector add 2^26 fp32", tbps(12 * n, ours), peers, "TB/s")
 
-    # -- softmax ----------------------------------------------------------------
+    # -- softmax: one row per program (large), and 4 rows per program (small) --
     sm = load("02_fused_softmax")
-    M, N = 4096, 1024
-    a = torch.randn(M, N, device="cuda")
-    b = torch.empty_like(a)
-    ours = bench(lambda: sm.softmax_kernel[(1024,)](b, a, N, N, M, N, BLOCK_SIZE=1024,
-                                                   num_stages=2))
-    assert torch.allclose(b, torch.softmax(a, 1), atol=1e-5)
-    peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1)))}
-    if triton is not None:
-        tr = as_triton(sm.softmax_kernel)
-        peers["triton (same kernel)"] = tbps(8 * M * N, bench(
-            lambda: tr[(1024,)](b, a, N, N, M, N, BLOCK_SIZE=1024, num_stages=2)))
-    row(f"softmax {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
+    tr_sm = as_triton(sm.softmax_kernel) if triton is not None else None
+    for M, N, progs, warps in ((8192, 4096, 8192, 8), (4096, 1024, 1024, 4)):
+        a = torch.randn(M, N, device="cuda")
+        b = torch.empty_like(a)
+        block = tessera.next_power_of_2(N)
+        ours = bench(lambda: sm.softmax_kernel[(progs,)](b, a, N, N, M, N, BLOCK_SIZE=block,
+                                                        num_stages=2, num_warps=warps))
+        assert torch.allclose(b, torch.softmax(a, 1), atol=1e-5)
+        peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1)))}
+        if tr_sm is not None:
+            peers["triton (same kernel)"] = tbps(8 * M * N, bench(
+                lambda: tr_sm[(progs,)](b, a, N, N, M, N, BLOCK_SIZE=block, num_stages=2,
+                                        num_warps=warps)))
+        row(f"softmax {M}x{N} fp32, {progs} programs, {warps} warps", tbps(8 * M * N, ours),
+            peers, "TB/s")
 
     # -- layer norm ----------------------------------------------------------------
     ln = load("03_layer_norm")
