@@ -4,6 +4,8 @@
 
 #include "tessera/InitAll.h"
 
+#include "CompileSession.h"
+
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -85,12 +87,6 @@ std::unique_ptr<llvm::TargetMachine> hostMachine(std::string &error) {
       llvm::CodeGenOptLevel::Aggressive));
 }
 
-std::string printOp(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  op->print(os);
-  return text;
-}
 
 } // namespace
 
@@ -102,37 +98,18 @@ std::string tessera::cpu::hostTarget() {
 tessera::cpu::CompileResult
 tessera::cpu::compile(const std::string &source, const std::string &bufferName,
                       bool dumpStages) {
-  registerAllPasses();
   CompileResult result;
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  llvm::raw_string_ostream diagOS(result.diagnostics);
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagOS);
-
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module || failed(verify(*module)))
+  tessera::CompileSession session(source, bufferName, result.diagnostics);
+  OwningOpRef<ModuleOp> module = session.parse();
+  if (!module)
     return result;
-
-  for (const Stage &stage : stages()) {
-    FailureOr<OpPassManager> parsed = parsePassPipeline(stage.pipeline, diagOS);
-    if (failed(parsed))
-      return result;
-    PassManager pm(&context, parsed->getOpAnchorName());
-    static_cast<OpPassManager &>(pm) = std::move(*parsed);
-    if (failed(pm.run(*module))) {
-      diagOS << "(in the CPU backend's '" << stage.name << "' stage)\n";
-      return result;
-    }
-    if (dumpStages)
-      result.dumps.emplace_back(stage.name, printOp(*module));
-  }
+  std::vector<std::pair<std::string, std::string>> named;
+  for (const Stage &stage : stages())
+    named.emplace_back(stage.name, stage.pipeline);
+  if (failed(session.runStages(*module, named, "CPU",
+                               dumpStages ? &result.dumps : nullptr)))
+    return result;
+  llvm::raw_ostream &diagOS = session.diag();
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =

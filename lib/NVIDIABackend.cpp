@@ -4,6 +4,8 @@
 
 #include "tessera/InitAll.h"
 
+#include "CompileSession.h"
+
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
@@ -65,12 +67,6 @@ std::string tessera::nvidia::findPtxas() {
 
 namespace {
 
-std::string printOp(Operation *op) {
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  op->print(os);
-  return text;
-}
 
 /// Runs ptxas on `ptx`; returns the cubin, or sets `error`.
 std::string runPtxas(const std::string &ptxas, const std::string &ptx,
@@ -114,37 +110,18 @@ std::string runPtxas(const std::string &ptxas, const std::string &ptx,
 CompileResult tessera::nvidia::compile(const std::string &source,
                                        const std::string &bufferName,
                                        const Options &options, bool dumpStages) {
-  registerAllPasses();
   CompileResult result;
-  DialectRegistry registry;
-  registerAllDialects(registry);
-  registerBuiltinDialectTranslation(registry);
-  registerLLVMDialectTranslation(registry);
-  registerNVVMDialectTranslation(registry);
-  MLIRContext context(registry, MLIRContext::Threading::DISABLED);
-
-  llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(
-      llvm::MemoryBuffer::getMemBufferCopy(source, bufferName), llvm::SMLoc());
-  llvm::raw_string_ostream diagOS(result.diagnostics);
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagOS);
-  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
-  if (!module || failed(verify(*module)))
+  tessera::CompileSession session(source, bufferName, result.diagnostics);
+  OwningOpRef<ModuleOp> module = session.parse();
+  if (!module)
     return result;
-
-  for (const Stage &stage : stages(options)) {
-    FailureOr<OpPassManager> parsed = parsePassPipeline(stage.pipeline, diagOS);
-    if (failed(parsed))
-      return result;
-    PassManager pm(&context, parsed->getOpAnchorName());
-    static_cast<OpPassManager &>(pm) = std::move(*parsed);
-    if (failed(pm.run(*module))) {
-      diagOS << "(in the NVIDIA backend's '" << stage.name << "' stage)\n";
-      return result;
-    }
-    if (dumpStages)
-      result.dumps.emplace_back(stage.name, printOp(*module));
-  }
+  std::vector<std::pair<std::string, std::string>> named;
+  for (const Stage &stage : stages(options))
+    named.emplace_back(stage.name, stage.pipeline);
+  if (failed(session.runStages(*module, named, "NVIDIA",
+                               dumpStages ? &result.dumps : nullptr)))
+    return result;
+  llvm::raw_ostream &diagOS = session.diag();
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
     result.sharedBytes = shared.getInt();
 

@@ -15,6 +15,7 @@
 
 #include "passes/Passes.h"
 
+#include "passes/AtomicLowering.h"
 #include "passes/AxisInfo.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -913,46 +914,6 @@ LogicalResult Expander::expandStore(tile::StoreOp op) {
   return success();
 }
 
-LLVM::AtomicOrdering ordering(tile::MemSemantic sem) {
-  switch (sem) {
-  case tile::MemSemantic::Relaxed:
-    return LLVM::AtomicOrdering::monotonic;
-  case tile::MemSemantic::Acquire:
-    return LLVM::AtomicOrdering::acquire;
-  case tile::MemSemantic::Release:
-    return LLVM::AtomicOrdering::release;
-  case tile::MemSemantic::AcqRel:
-    return LLVM::AtomicOrdering::acq_rel;
-  }
-  llvm_unreachable("unknown semantic");
-}
-
-LLVM::AtomicBinOp binOp(tile::RMWKind kind, bool isFloat) {
-  switch (kind) {
-  case tile::RMWKind::Add:
-    return LLVM::AtomicBinOp::add;
-  case tile::RMWKind::FAdd:
-    return LLVM::AtomicBinOp::fadd;
-  case tile::RMWKind::Max:
-    return isFloat ? LLVM::AtomicBinOp::fmax : LLVM::AtomicBinOp::max;
-  case tile::RMWKind::Min:
-    return isFloat ? LLVM::AtomicBinOp::fmin : LLVM::AtomicBinOp::min;
-  case tile::RMWKind::UMax:
-    return LLVM::AtomicBinOp::umax;
-  case tile::RMWKind::UMin:
-    return LLVM::AtomicBinOp::umin;
-  case tile::RMWKind::And:
-    return LLVM::AtomicBinOp::_and;
-  case tile::RMWKind::Or:
-    return LLVM::AtomicBinOp::_or;
-  case tile::RMWKind::Xor:
-    return LLVM::AtomicBinOp::_xor;
-  case tile::RMWKind::Xchg:
-    return LLVM::AtomicBinOp::xchg;
-  }
-  llvm_unreachable("unknown kind");
-}
-
 LogicalResult Expander::expandAtomic(Operation *op) {
   Value result = op->getResult(0);
   Type elem = getElementTypeOrSelf(result.getType());
@@ -965,14 +926,11 @@ LogicalResult Expander::expandAtomic(Operation *op) {
     Value old;
     if (rmw) {
       old = LLVM::AtomicRMWOp::create(
-          b, loc, binOp(rmw.getKind(), isa<FloatType>(elem)), v[0], v[1],
-          ordering(rmw.getSem()));
+          b, loc, tessera::llvmBinOp(rmw.getKind(), isa<FloatType>(elem)), v[0],
+          v[1], tessera::llvmOrdering(rmw.getSem()));
     } else {
-      LLVM::AtomicOrdering success = ordering(cas.getSem()), failure = success;
-      if (success == LLVM::AtomicOrdering::release)
-        failure = LLVM::AtomicOrdering::monotonic;
-      if (success == LLVM::AtomicOrdering::acq_rel)
-        failure = LLVM::AtomicOrdering::acquire;
+      LLVM::AtomicOrdering success = tessera::llvmOrdering(cas.getSem());
+      LLVM::AtomicOrdering failure = tessera::casFailureOrdering(success);
       Type intType = b.getIntegerType(elem.getIntOrFloatBitWidth());
       Value c = v[1], n = v[2];
       if (elem != intType) {

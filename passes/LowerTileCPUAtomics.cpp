@@ -7,6 +7,8 @@
 
 #include "passes/Passes.h"
 
+#include "passes/AtomicLowering.h"
+
 #include "mlir/IR/PatternMatch.h"
 
 namespace tessera {
@@ -18,46 +20,6 @@ using namespace mlir;
 namespace tile = tessera::tile;
 
 namespace {
-
-LLVM::AtomicOrdering ordering(tile::MemSemantic sem) {
-  switch (sem) {
-  case tile::MemSemantic::Relaxed:
-    return LLVM::AtomicOrdering::monotonic;
-  case tile::MemSemantic::Acquire:
-    return LLVM::AtomicOrdering::acquire;
-  case tile::MemSemantic::Release:
-    return LLVM::AtomicOrdering::release;
-  case tile::MemSemantic::AcqRel:
-    return LLVM::AtomicOrdering::acq_rel;
-  }
-  llvm_unreachable("unknown memory semantic");
-}
-
-LLVM::AtomicBinOp binOp(tile::RMWKind kind, bool isFloat) {
-  switch (kind) {
-  case tile::RMWKind::Add:
-    return LLVM::AtomicBinOp::add;
-  case tile::RMWKind::FAdd:
-    return LLVM::AtomicBinOp::fadd;
-  case tile::RMWKind::Max:
-    return isFloat ? LLVM::AtomicBinOp::fmax : LLVM::AtomicBinOp::max;
-  case tile::RMWKind::Min:
-    return isFloat ? LLVM::AtomicBinOp::fmin : LLVM::AtomicBinOp::min;
-  case tile::RMWKind::UMax:
-    return LLVM::AtomicBinOp::umax;
-  case tile::RMWKind::UMin:
-    return LLVM::AtomicBinOp::umin;
-  case tile::RMWKind::And:
-    return LLVM::AtomicBinOp::_and;
-  case tile::RMWKind::Or:
-    return LLVM::AtomicBinOp::_or;
-  case tile::RMWKind::Xor:
-    return LLVM::AtomicBinOp::_xor;
-  case tile::RMWKind::Xchg:
-    return LLVM::AtomicBinOp::xchg;
-  }
-  llvm_unreachable("unknown atomic kind");
-}
 
 /// The llvm.ptr for a scalar atomic's pointer, or null if it is not the
 /// CPU backend's cast of an address.
@@ -93,17 +55,12 @@ struct LowerTileCPUAtomicsPass
       if (auto rmw = dyn_cast<tile::AtomicRMWOp>(op)) {
         Value val = rmw.getVal();
         result = LLVM::AtomicRMWOp::create(
-            rewriter, loc, binOp(rmw.getKind(), isa<FloatType>(val.getType())),
-            ptr, val, ordering(rmw.getSem()));
+            rewriter, loc, tessera::llvmBinOp(rmw.getKind(), isa<FloatType>(val.getType())),
+            ptr, val, tessera::llvmOrdering(rmw.getSem()));
       } else {
         auto cas = cast<tile::AtomicCASOp>(op);
-        LLVM::AtomicOrdering success = ordering(cas.getSem());
-        // A failed exchange only reads: its ordering may not release.
-        LLVM::AtomicOrdering failure = success;
-        if (success == LLVM::AtomicOrdering::release)
-          failure = LLVM::AtomicOrdering::monotonic;
-        if (success == LLVM::AtomicOrdering::acq_rel)
-          failure = LLVM::AtomicOrdering::acquire;
+        LLVM::AtomicOrdering success = tessera::llvmOrdering(cas.getSem());
+        LLVM::AtomicOrdering failure = tessera::casFailureOrdering(success);
         Value cmp = cas.getCmp(), val = cas.getVal();
         Type type = val.getType();
         // cmpxchg compares integers: floats go by their bits.

@@ -10,7 +10,7 @@ import os
 import struct
 
 from .. import _C
-from ..compiler.errors import CompilationError, from_diagnostics
+from ..compiler.errors import compile_failure
 
 IR_BUFFER = "<tessera-ir>"
 
@@ -36,11 +36,7 @@ class CPUBackend:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
                       file=sys.stderr)
         if not ok:
-            if diagnostics.startswith(IR_BUFFER):
-                raise CompilationError(
-                    f"internal compiler error while compiling {kernel_name} (rerun with "
-                    f"TESSERA_DUMP_IR=1 to see the IR):\n{diagnostics}")
-            raise from_diagnostics(diagnostics, f"compiling {kernel_name} for the CPU")
+            raise compile_failure(diagnostics, IR_BUFFER, kernel_name, "the CPU")
         return binary
 
     def load(self, binary: bytes, kernel_name: str):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 
 from .. import _C
-from ..compiler.errors import CompilationError, from_diagnostics
+from ..compiler.errors import compile_failure
 
 IR_BUFFER = "<tessera-ir>"
 
@@ -48,11 +48,7 @@ class NVIDIABackend:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
                       file=sys.stderr)
         if not ok:
-            if diagnostics.startswith(IR_BUFFER):
-                raise CompilationError(
-                    f"internal compiler error while compiling {kernel_name} for {self.arch} "
-                    f"(rerun with TESSERA_DUMP_IR=1 to see the IR):\n{diagnostics}")
-            raise from_diagnostics(diagnostics, f"compiling {kernel_name} for {self.arch}")
+            raise compile_failure(diagnostics, IR_BUFFER, kernel_name, self.arch)
         binary = cubin if cubin else ptx.encode()
         # The launch needs the block size and shared memory: keep them with
         # the binary (the first bytes, so the disk cache carries them too).

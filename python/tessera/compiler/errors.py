@@ -54,3 +54,15 @@ def from_diagnostics(diagnostics: str, fallback: str) -> CompilationError:
                 message += "\n" + "\n".join(notes)
             return CompilationError(message, filename, lineno, col, read_line(filename, lineno))
     return CompilationError(f"{fallback}:\n{diagnostics.strip()}")
+
+
+def compile_failure(diagnostics: str, ir_buffer: str, kernel_name: str,
+                    target: str) -> CompilationError:
+    """The error for a backend's failed compile: located in the user's source
+    when the diagnostics point there, an internal error when they point into
+    the generated IR itself."""
+    if diagnostics.startswith(ir_buffer):
+        return CompilationError(
+            f"internal compiler error while compiling {kernel_name} for {target} (rerun "
+            f"with TESSERA_DUMP_IR=1 to see the IR):\n{diagnostics}")
+    return from_diagnostics(diagnostics, f"compiling {kernel_name} for {target}")

@@ -1,0 +1,58 @@
+//===- CompileSession.h - Parse tile IR and run a backend's stages -*- C++ -*-//
+//
+// What every backend's compile() starts with: a context with all dialects
+// and LLVM IR translations, the IR parsed and verified with diagnostics
+// collected as located text, and the stages (textual pass pipelines) run in
+// order, optionally printing the IR after each.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef TESSERA_LIB_COMPILESESSION_H
+#define TESSERA_LIB_COMPILESESSION_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tessera {
+
+class CompileSession {
+public:
+  /// Diagnostics go to `diagnostics`.
+  CompileSession(const std::string &source, const std::string &bufferName,
+                 std::string &diagnostics);
+
+  /// The parsed and verified module, or null (with diagnostics).
+  mlir::OwningOpRef<mlir::ModuleOp> parse();
+
+  /// Runs (name, pipeline) stages on `module`; on failure reports which of
+  /// `backend`'s stages failed. With `dumps`, records the IR after each.
+  mlir::LogicalResult
+  runStages(mlir::ModuleOp module,
+            const std::vector<std::pair<std::string, std::string>> &stages,
+            const char *backend,
+            std::vector<std::pair<std::string, std::string>> *dumps);
+
+  llvm::raw_ostream &diag() { return diagOS; }
+  mlir::MLIRContext &getContext() { return context; }
+
+private:
+  mlir::MLIRContext context;
+  llvm::SourceMgr sourceMgr;
+  llvm::raw_string_ostream diagOS;
+  mlir::SourceMgrDiagnosticHandler handler;
+};
+
+/// The textual form of an operation.
+std::string printOp(mlir::Operation *op);
+
+} // namespace tessera
+
+#endif // TESSERA_LIB_COMPILESESSION_H
