@@ -14,6 +14,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -76,8 +77,20 @@ public:
       if (!bound[i])
         return fallback(py::none(), grid, args, kwargs);
     }
-    // Launch options or unknown names: the Python path.
-    if (matched != py::len(kwargs) || !py::isinstance<py::tuple>(grid))
+    // Launch options (num_warps=...) join the key; unknown names and
+    // callable grids take the Python path.
+    std::vector<std::pair<py::handle, py::handle>> options;
+    if (matched != py::len(kwargs)) {
+      for (auto item : kwargs) {
+        std::string name = py::str(item.first);
+        if (std::find(names.begin(), names.end(), name) != names.end())
+          continue;
+        if (name != "num_warps" && name != "num_stages")
+          return fallback(py::none(), grid, args, kwargs);
+        options.emplace_back(item.first, item.second);
+      }
+    }
+    if (!py::isinstance<py::tuple>(grid))
       return fallback(py::none(), grid, args, kwargs);
 
     // Interned key items: no allocation per launch.
@@ -86,8 +99,10 @@ public:
                    &kI32D = *new py::str("i32D"), &kI64 = *new py::str("i64"),
                    &kI64D = *new py::str("i64D"), &kF32 = *new py::str("f32");
     static py::int_ &kOne = *new py::int_(1);
-    py::tuple key(n);
+    py::tuple key(n + options.size());
     std::vector<uint64_t> values(n, 0);
+    for (size_t j = 0; j < options.size(); ++j)
+      key[n + j] = py::make_tuple(options[j].first, options[j].second);
     for (size_t i = 0; i < n; ++i) {
       PyObject *v = bound[i].ptr();
       if (constexprs[i] || v == Py_None) {

@@ -143,6 +143,14 @@ def test_fast_launch_path_specializes_like_the_python_path():
         ref = (x[1:] if n == 999 else x[:n]).astype(np.float64) + y
         np.testing.assert_allclose(out.cpu().numpy(), ref, rtol=1e-6, atol=1e-6)
     assert len(kernel._fast) >= 4
+    # Launch options are part of the key too: num_warps=8 is another kernel.
+    before = len(kernel._fast)
+    for _ in range(2):
+        x = torch.randn(4096, device="cuda")
+        out = torch.empty_like(x)
+        kernel[(4,)](x, x, out, 4096, BLOCK_SIZE=1024, num_warps=8)
+        torch.testing.assert_close(out, 2 * x)
+    assert len(kernel._fast) == before + 1
 
 
 def test_fast_path_still_rejects_bad_launches():
