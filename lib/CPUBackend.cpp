@@ -124,31 +124,11 @@ tessera::cpu::compile(const std::string &source, const std::string &bufferName,
     diagOS << "error: no target for the host: " << error << "\n";
     return result;
   }
-  llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  auto optimize = makeOptimizingTransformer(3, 0, machine.get());
-  if (llvm::Error err = optimize(llvmModule.get())) {
-    diagOS << "error: LLVM optimization failed: "
-           << llvm::toString(std::move(err)) << "\n";
+  if (!tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
+                                  dumpStages ? &result.dumps : nullptr) ||
+      !tessera::emitCode(*llvmModule, *machine, /*assembly=*/false,
+                         result.object, diagOS))
     return result;
-  }
-  if (dumpStages) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    llvmModule->print(os, nullptr);
-    result.dumps.emplace_back("llvm-ir", text);
-  }
-
-  llvm::SmallVector<char, 0> buffer;
-  llvm::raw_svector_ostream objOS(buffer);
-  llvm::legacy::PassManager codegen;
-  if (machine->addPassesToEmitFile(codegen, objOS, nullptr,
-                                   llvm::CodeGenFileType::ObjectFile)) {
-    diagOS << "error: the host target cannot emit object files\n";
-    return result;
-  }
-  codegen.run(*llvmModule);
-  result.object.assign(buffer.begin(), buffer.end());
   result.ok = true;
   return result;
 }

@@ -12,6 +12,11 @@
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Target/TargetMachine.h"
+
 using namespace mlir;
 
 namespace {
@@ -68,4 +73,41 @@ std::string tessera::printOp(Operation *op) {
   llvm::raw_string_ostream os(text);
   op->print(os);
   return text;
+}
+
+bool tessera::optimizeForTarget(
+    llvm::Module &module, llvm::TargetMachine &machine, llvm::raw_ostream &diag,
+    std::vector<std::pair<std::string, std::string>> *dumps) {
+  module.setDataLayout(machine.createDataLayout());
+  module.setTargetTriple(machine.getTargetTriple());
+  auto optimize = makeOptimizingTransformer(3, 0, &machine);
+  if (llvm::Error err = optimize(&module)) {
+    diag << "error: LLVM optimization failed: " << llvm::toString(std::move(err))
+         << "\n";
+    return false;
+  }
+  if (dumps) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    module.print(os, nullptr);
+    dumps->emplace_back("llvm-ir", text);
+  }
+  return true;
+}
+
+bool tessera::emitCode(llvm::Module &module, llvm::TargetMachine &machine,
+                       bool assembly, std::string &out, llvm::raw_ostream &diag) {
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream os(buffer);
+  llvm::legacy::PassManager codegen;
+  if (machine.addPassesToEmitFile(codegen, os, nullptr,
+                                  assembly ? llvm::CodeGenFileType::AssemblyFile
+                                           : llvm::CodeGenFileType::ObjectFile)) {
+    diag << "error: the target cannot emit " << (assembly ? "assembly" : "objects")
+         << "\n";
+    return false;
+  }
+  codegen.run(module);
+  out.assign(buffer.begin(), buffer.end());
+  return true;
 }

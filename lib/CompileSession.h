@@ -18,6 +18,11 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <string>
+
+namespace llvm {
+class Module;
+class TargetMachine;
+} // namespace llvm
 #include <utility>
 #include <vector>
 
@@ -52,6 +57,17 @@ private:
 
 /// The textual form of an operation.
 std::string printOp(mlir::Operation *op);
+
+/// Sets `module`'s data layout and triple for `machine` and optimizes it at
+/// -O3; with `dumps`, records the result as stage "llvm-ir". Reports
+/// failures to `diag`.
+bool optimizeForTarget(llvm::Module &module, llvm::TargetMachine &machine,
+                       llvm::raw_ostream &diag,
+                       std::vector<std::pair<std::string, std::string>> *dumps);
+
+/// Emits `module` as an object file or assembly (PTX) into `out`.
+bool emitCode(llvm::Module &module, llvm::TargetMachine &machine,
+              bool assembly, std::string &out, llvm::raw_ostream &diag);
 
 } // namespace tessera
 

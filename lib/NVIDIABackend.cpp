@@ -153,32 +153,12 @@ CompileResult tessera::nvidia::compile(const std::string &source,
     diagOS << "error: NVPTX does not know " << options.arch << "\n";
     return result;
   }
-  llvmModule->setDataLayout(machine->createDataLayout());
-  llvmModule->setTargetTriple(triple);
-  auto optimize = makeOptimizingTransformer(3, 0, machine.get());
-  if (llvm::Error err = optimize(llvmModule.get())) {
-    diagOS << "error: LLVM optimization failed: "
-           << llvm::toString(std::move(err)) << "\n";
+  if (!tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
+                                  dumpStages ? &result.dumps : nullptr) ||
+      !tessera::emitCode(*llvmModule, *machine, /*assembly=*/true, result.ptx,
+                         diagOS))
     return result;
-  }
-  if (dumpStages) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    llvmModule->print(os, nullptr);
-    result.dumps.emplace_back("llvm-ir", text);
-  }
-  llvm::SmallString<0> ptx;
-  {
-    llvm::raw_svector_ostream os(ptx);
-    llvm::legacy::PassManager codegen;
-    if (machine->addPassesToEmitFile(codegen, os, nullptr,
-                                     llvm::CodeGenFileType::AssemblyFile)) {
-      diagOS << "error: NVPTX cannot emit PTX\n";
-      return result;
-    }
-    codegen.run(*llvmModule);
-  }
-  result.ptx = ptx.str().str();
+
   if (dumpStages)
     result.dumps.emplace_back("ptx", result.ptx);
   if (options.cubin) {

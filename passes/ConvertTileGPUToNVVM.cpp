@@ -464,36 +464,26 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandWhile(whileOp);
 
   // The grid.
-  if (auto pid = dyn_cast<tile::ProgramIdOp>(op)) {
+  if (isa<tile::ProgramIdOp, tile::NumProgramsOp>(op)) {
+    bool count = isa<tile::NumProgramsOp>(op);
+    auto axis = count ? cast<tile::NumProgramsOp>(op).getAxis()
+                      : cast<tile::ProgramIdOp>(op).getAxis();
     Value v;
-    switch (pid.getAxis()) {
+    switch (axis) {
     case tile::ProgramAxis::X:
-      v = NVVM::BlockIdXOp::create(b, loc, i32());
+      v = count ? Value(NVVM::GridDimXOp::create(b, loc, i32()))
+                : Value(NVVM::BlockIdXOp::create(b, loc, i32()));
       break;
     case tile::ProgramAxis::Y:
-      v = NVVM::BlockIdYOp::create(b, loc, i32());
+      v = count ? Value(NVVM::GridDimYOp::create(b, loc, i32()))
+                : Value(NVVM::BlockIdYOp::create(b, loc, i32()));
       break;
     case tile::ProgramAxis::Z:
-      v = NVVM::BlockIdZOp::create(b, loc, i32());
+      v = count ? Value(NVVM::GridDimZOp::create(b, loc, i32()))
+                : Value(NVVM::BlockIdZOp::create(b, loc, i32()));
       break;
     }
-    map.map(pid.getResult(), v);
-    return success();
-  }
-  if (auto n = dyn_cast<tile::NumProgramsOp>(op)) {
-    Value v;
-    switch (n.getAxis()) {
-    case tile::ProgramAxis::X:
-      v = NVVM::GridDimXOp::create(b, loc, i32());
-      break;
-    case tile::ProgramAxis::Y:
-      v = NVVM::GridDimYOp::create(b, loc, i32());
-      break;
-    case tile::ProgramAxis::Z:
-      v = NVVM::GridDimZOp::create(b, loc, i32());
-      break;
-    }
-    map.map(n.getResult(), v);
+    map.map(op->getResult(0), v);
     return success();
   }
 
