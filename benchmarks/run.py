@@ -193,7 +193,7 @@ print(time.perf_counter() - t)
     row("vector add first call, cold cache", cold, {}, "s")
     row("vector add first call, warm disk cache (new process)", warm, {}, "s")
 
-    print(f"\n| benchmark | tessera | peers | unit |\n|---|---|---|---|")
+    print("\n| benchmark | tessera | peers | unit |\n|---|---|---|---|")
     for name, ours, peers, unit in rows:
         p = ", ".join(f"{k} {v:.3g}" for k, v in peers.items())
         frac = f" ({ours / copy:.0%} of copy)" if unit == "TB/s" else ""

@@ -103,10 +103,7 @@ tessera::cpu::compile(const std::string &source, const std::string &bufferName,
   OwningOpRef<ModuleOp> module = session.parse();
   if (!module)
     return result;
-  std::vector<std::pair<std::string, std::string>> named;
-  for (const Stage &stage : stages())
-    named.emplace_back(stage.name, stage.pipeline);
-  if (failed(session.runStages(*module, named, "CPU",
+  if (failed(session.runStages(*module, stages(), "CPU",
                                dumpStages ? &result.dumps : nullptr)))
     return result;
   llvm::raw_ostream &diagOS = session.diag();

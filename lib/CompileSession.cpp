@@ -48,9 +48,7 @@ OwningOpRef<ModuleOp> tessera::CompileSession::parse() {
 }
 
 LogicalResult tessera::CompileSession::runStages(
-    ModuleOp module,
-    const std::vector<std::pair<std::string, std::string>> &stages,
-    const char *backend,
+    ModuleOp module, const std::vector<Stage> &stages, const char *backend,
     std::vector<std::pair<std::string, std::string>> *dumps) {
   for (const auto &[name, pipeline] : stages) {
     FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, diagOS);

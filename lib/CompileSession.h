@@ -10,6 +10,8 @@
 #ifndef TESSERA_LIB_COMPILESESSION_H
 #define TESSERA_LIB_COMPILESESSION_H
 
+#include "tessera/Stage.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -40,8 +42,7 @@ public:
   /// Runs (name, pipeline) stages on `module`; on failure reports which of
   /// `backend`'s stages failed. With `dumps`, records the IR after each.
   mlir::LogicalResult
-  runStages(mlir::ModuleOp module,
-            const std::vector<std::pair<std::string, std::string>> &stages,
+  runStages(mlir::ModuleOp module, const std::vector<Stage> &stages,
             const char *backend,
             std::vector<std::pair<std::string, std::string>> *dumps);
 

@@ -115,10 +115,7 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   OwningOpRef<ModuleOp> module = session.parse();
   if (!module)
     return result;
-  std::vector<std::pair<std::string, std::string>> named;
-  for (const Stage &stage : stages(options))
-    named.emplace_back(stage.name, stage.pipeline);
-  if (failed(session.runStages(*module, named, "NVIDIA",
+  if (failed(session.runStages(*module, stages(options), "NVIDIA",
                                dumpStages ? &result.dumps : nullptr)))
     return result;
   llvm::raw_ostream &diagOS = session.diag();

@@ -291,6 +291,42 @@ private:
     return fromMemory(v, elem);
   }
 
+  /// Writes several tensors to shared memory one after the other, between
+  /// barriers; returns their byte offsets.
+  SmallVector<int64_t> smemWriteAll(ValueRange srcs) {
+    barrier(); // earlier readers of the buffer are done
+    SmallVector<int64_t> offsets;
+    int64_t offset = 0;
+    for (Value src : srcs) {
+      offsets.push_back(offset);
+      offset += smemWrite(src, offset);
+    }
+    barrier();
+    return offsets;
+  }
+
+  /// Binds the results of a reduction: each element the thread holds of the
+  /// results' layout gets `at(coordinates)` (one value per result); a rank-0
+  /// result (a scalar) gets `at({})`.
+  void bindReduced(ResultRange results, ArrayRef<int64_t> outShape,
+                   function_ref<SmallVector<Value>(ArrayRef<Value>)> at) {
+    if (outShape.empty()) {
+      SmallVector<Value> r = at({});
+      for (auto [result, value] : llvm::zip(results, r))
+        map.map(result, value);
+      return;
+    }
+    ThreadView &v = view(tensorOf(results[0]));
+    SmallVector<SmallVector<Value>> outs(results.size());
+    for (auto &coords : v.coords) {
+      SmallVector<Value> r = at(coords);
+      for (size_t i = 0; i < results.size(); ++i)
+        outs[i].push_back(r[i]);
+    }
+    for (size_t i = 0; i < results.size(); ++i)
+      tensors[results[i]] = outs[i];
+  }
+
   /// Moves `src`'s elements to the layout and shape of `dstType`: element
   /// at coordinates c reads the source element at row-major index
   /// `sourceIndex(c)`.
@@ -1150,21 +1186,9 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
     }
     return acc;
   };
-  if (outShape.empty()) {
-    SmallVector<Value> r = readOut(cst(0));
-    for (size_t i = 0; i < num; ++i)
-      map.map(op.getResult()[i], r[i]);
-    return success();
-  }
-  ThreadView &out = view(tensorOf(op.getResult()[0]));
-  SmallVector<SmallVector<Value>> results(num);
-  for (auto &coords : out.coords) {
-    SmallVector<Value> r = readOut(linear(coords, outShape));
-    for (size_t i = 0; i < num; ++i)
-      results[i].push_back(r[i]);
-  }
-  for (size_t i = 0; i < num; ++i)
-    tensors[op.getResult()[i]] = results[i];
+  bindReduced(op.getResult(), outShape, [&](ArrayRef<Value> coords) {
+    return readOut(coords.empty() ? cst(0) : linear(coords, outShape));
+  });
   return success();
 }
 
@@ -1177,15 +1201,7 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   if (layoutOf(srcType).getShapePerCTA()[axis] <= n)
     return expandReduceInRegisters(op);
   size_t num = op.getSrcs().size();
-  // All sources to shared memory, one after the other.
-  barrier();
-  SmallVector<int64_t> offsets;
-  int64_t offset = 0;
-  for (Value src : op.getSrcs()) {
-    offsets.push_back(offset);
-    offset += smemWrite(src, offset);
-  }
-  barrier();
+  SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs());
   auto readAll = [&](ArrayRef<Value> coords, Value k) {
     SmallVector<Value> c(coords.begin(), coords.end());
     c.insert(c.begin() + axis, k);
@@ -1210,22 +1226,9 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
     scf::YieldOp::create(b, loc, combine(op.getCombineOp(), acc, next));
     return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
   };
-  if (shape.size() == 1) {
-    // Every thread computes the scalar.
-    SmallVector<Value> r = reduceAt({});
-    for (size_t i = 0; i < num; ++i)
-      map.map(op.getResult()[i], r[i]);
-    return success();
-  }
-  ThreadView &v = view(tensorOf(op.getResult()[0]));
-  SmallVector<SmallVector<Value>> outs(num);
-  for (auto &coords : v.coords) {
-    SmallVector<Value> r = reduceAt(coords);
-    for (size_t i = 0; i < num; ++i)
-      outs[i].push_back(r[i]);
-  }
-  for (size_t i = 0; i < num; ++i)
-    tensors[op.getResult()[i]] = outs[i];
+  SmallVector<int64_t> outShape(shape);
+  outShape.erase(outShape.begin() + axis);
+  bindReduced(op.getResult(), outShape, reduceAt);
   return success();
 }
 
@@ -1235,14 +1238,7 @@ LogicalResult Expander::expandScan(tile::ScanOp op) {
   int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
   size_t num = op.getSrcs().size();
   bool reverse = op.getReverse();
-  barrier();
-  SmallVector<int64_t> offsets;
-  int64_t offset = 0;
-  for (Value src : op.getSrcs()) {
-    offsets.push_back(offset);
-    offset += smemWrite(src, offset);
-  }
-  barrier();
+  SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs());
   ThreadView &v = view(type);
   SmallVector<SmallVector<Value>> outs(num);
   for (auto &coords : v.coords) {

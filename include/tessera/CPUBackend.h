@@ -9,6 +9,8 @@
 #ifndef TESSERA_CPUBACKEND_H
 #define TESSERA_CPUBACKEND_H
 
+#include "tessera/Stage.h"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -17,11 +19,7 @@
 
 namespace tessera::cpu {
 
-/// One stage of the pipeline: a name and a textual MLIR pass pipeline.
-struct Stage {
-  const char *name;
-  const char *pipeline;
-};
+using tessera::Stage;
 
 /// The stages, in order; the object file is emitted after the last.
 const std::vector<Stage> &stages();

@@ -9,6 +9,8 @@
 #ifndef TESSERA_NVIDIABACKEND_H
 #define TESSERA_NVIDIABACKEND_H
 
+#include "tessera/Stage.h"
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -24,10 +26,7 @@ struct Options {
   bool cubin = true;
 };
 
-struct Stage {
-  std::string name;
-  std::string pipeline;
-};
+using tessera::Stage;
 
 /// The stages, in order, for `options`.
 std::vector<Stage> stages(const Options &options);

@@ -1,7 +1,6 @@
 """@tessera.jit: specialization, the memory and disk caches, launches and
 their errors."""
 
-import os
 import pathlib
 
 import numpy as np

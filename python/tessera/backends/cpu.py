@@ -6,7 +6,6 @@ LLVM dialect -> LLVM IR -> host object, loaded with ORC.
 
 from __future__ import annotations
 
-import os
 import struct
 
 from .. import _C
@@ -68,6 +67,3 @@ class CPUBackend:
                  for v, t in zip(values, kernel.arg_types)]
         kernel.handle.launch(list(grid), slots, int(options.get("num_threads", 0) or 0))
 
-
-def default_threads() -> int:
-    return int(os.environ.get("TESSERA_CPU_THREADS", "0"))

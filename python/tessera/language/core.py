@@ -7,7 +7,7 @@ import builtins as _py
 
 from . import dtypes as T
 from . import semantic as S
-from .semantic import SemanticError, _unwrap, constexpr, tensor
+from .semantic import SemanticError, _unwrap, tensor
 
 BUILTINS = set()
 

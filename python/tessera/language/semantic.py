@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 
 from . import dtypes as T
-from .dtypes import block_type, dtype, pointer_type
+from .dtypes import block_type, dtype
 
 
 class SemanticError(Exception):
