@@ -82,6 +82,13 @@ def copy_bandwidth():
     return tbps(2 * x.numel() * 4, ms)
 
 
+def same_bytes_copy(elements):
+    """Copy bandwidth at this size (small problems cannot reach the 1 GiB figure)."""
+    x = torch.empty(elements, dtype=torch.float32, device="cuda")
+    y = torch.empty_like(x)
+    return tbps(8 * elements, bench(lambda: y.copy_(x)))
+
+
 def main():
     torch.manual_seed(0)
     dev = torch.cuda.get_device_name()
@@ -121,7 +128,8 @@ def main():
         ours = bench(lambda: sm.softmax_kernel[(progs,)](b, a, N, N, M, N, BLOCK_SIZE=block,
                                                         num_stages=2, num_warps=warps))
         assert torch.allclose(b, torch.softmax(a, 1), atol=1e-5)
-        peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1)))}
+        peers = {"torch.softmax": tbps(8 * M * N, bench(lambda: torch.softmax(a, 1))),
+                 "copy, same bytes": same_bytes_copy(M * N)}
         if tr_sm is not None:
             peers["triton (same kernel)"] = tbps(8 * M * N, bench(
                 lambda: tr_sm[(progs,)](b, a, N, N, M, N, BLOCK_SIZE=block, num_stages=2,
@@ -129,50 +137,63 @@ def main():
         row(f"softmax {M}x{N} fp32, {progs} programs, {warps} warps", tbps(8 * M * N, ours),
             peers, "TB/s")
 
-    # -- layer norm ----------------------------------------------------------------
+    # -- layer norm: the row held in registers, and the tutorial's chunked loops --
     ln = load("03_layer_norm")
     M, N = 4096, 4096
     a = torch.randn(M, N, device="cuda")
     w, bias = torch.randn(N, device="cuda"), torch.randn(N, device="cuda")
     o = torch.empty_like(a)
     mean, rstd = torch.empty(M, device="cuda"), torch.empty(M, device="cuda")
-    ours = bench(lambda: ln._layer_norm_fwd_fused[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5,
-                                                       BLOCK_SIZE=1024))
     ref = torch.nn.functional.layer_norm(a, (N,), w, bias, 1e-5)
-    assert torch.allclose(o, ref, atol=1e-4)
-    peers = {"torch layer_norm": tbps(8 * M * N, bench(
-        lambda: torch.nn.functional.layer_norm(a, (N,), w, bias, 1e-5)))}
-    if triton is not None:
-        tr = as_triton(ln._layer_norm_fwd_fused)
-        peers["triton (same kernel)"] = tbps(8 * M * N, bench(
-            lambda: tr[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5, BLOCK_SIZE=1024)))
-    row(f"layer norm {M}x{N} fp32", tbps(8 * M * N, ours), peers, "TB/s")
+    torch_ln = tbps(8 * M * N, bench(lambda: torch.nn.functional.layer_norm(a, (N,), w, bias,
+                                                                           1e-5)))
+    # Each kernel at its best num_warps of 4, 8, 16, Triton's the same way.
+    for kernel, block, what in ((ln._layer_norm_fwd_row, N, "row in registers"),
+                                (ln._layer_norm_fwd_fused, 1024, "chunked, 3 passes")):
+        o.zero_()
+        ours, warps = min((bench(lambda: kernel[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5,
+                                                      BLOCK_SIZE=block, num_warps=nw)), nw)
+                          for nw in (4, 8, 16))
+        kernel[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5, BLOCK_SIZE=block, num_warps=warps)
+        assert torch.allclose(o, ref, atol=1e-4)
+        peers = {"torch layer_norm": torch_ln, "copy, same bytes": same_bytes_copy(M * N)}
+        if triton is not None:
+            tr = as_triton(kernel)
+            t, tw = min((bench(lambda: tr[(M,)](a, o, w, bias, mean, rstd, N, N, 1e-5,
+                                                BLOCK_SIZE=block, num_warps=nw)), nw)
+                        for nw in (4, 8, 16))
+            peers[f"triton (same kernel, {tw} warps)"] = tbps(8 * M * N, t)
+        row(f"layer norm {M}x{N} fp32, {what}, {warps} warps", tbps(8 * M * N, ours), peers,
+            "TB/s")
 
-    # -- launch overhead ---------------------------------------------------------------
+    # -- launch overhead: median over rounds of k launches, synchronized between rounds --
     small = torch.randn(1024, device="cuda")
     so = torch.empty_like(small)
-    va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024)
-    torch.cuda.synchronize()
-    k = 2000
-    t0 = time.perf_counter()
-    for _ in range(k):
-        va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024)
-    t1 = time.perf_counter()
-    torch.cuda.synchronize()
-    peers = {}
-    t2 = time.perf_counter()
-    for _ in range(k):
-        torch.add(small, small, out=so)
-    peers["torch.add"] = (time.perf_counter() - t2) / k * 1e6
+    k = 1000
+
+    def per_launch(launch):
+        launch()
+        torch.cuda.synchronize()
+        rounds = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            for _ in range(k):
+                launch()
+            rounds.append((time.perf_counter() - t0) / k * 1e6)
+            torch.cuda.synchronize()
+        return statistics.median(rounds)
+
+    ours = per_launch(lambda: va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024))
+    peers = {"torch.add": per_launch(lambda: torch.add(small, small, out=so))}
     if triton is not None:
-        tr_add[(1,)](small, small, so, 1024, BLOCK=1024)
-        torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        for _ in range(k):
-            tr_add[(1,)](small, small, so, 1024, BLOCK=1024)
-        peers["triton"] = (time.perf_counter() - t2) / k * 1e6
-        torch.cuda.synchronize()
-    row("launch overhead from Python", (t1 - t0) / k * 1e6, peers, "us")
+        peers["triton"] = per_launch(lambda: tr_add[(1,)](small, small, so, 1024, BLOCK=1024))
+    compiled = va.add_kernel.warmup(small, small, so, 1024, BLOCK_SIZE=1024)
+    floor = tessera._C.cuda.launch_loop(
+        compiled.handle, [1, 1, 1], [small.data_ptr(), small.data_ptr(), so.data_ptr(), 1024],
+        torch.cuda.current_stream().cuda_stream, k)
+    torch.cuda.synchronize()
+    peers["C++ cuLaunchKernel loop (floor)"] = floor * 1e6
+    row("launch overhead from Python (vector add, 4 args)", ours, peers, "us")
 
     # -- first call: cold cache, then warm disk cache in a new process ---------------
     script = f"""

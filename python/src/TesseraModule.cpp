@@ -14,8 +14,11 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <structmember.h>
+
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -33,21 +36,36 @@ struct CudaKernel {
 };
 
 /// The launch fast path of one @jit kernel on the CUDA backend: binds the
-/// arguments, computes the specialization key of the Python path
-/// (runtime/jit.py) in C++, finds the compiled kernel and launches it. A
-/// miss, a callable grid, launch options or an argument of another kind go
-/// to the Python path (`fallback`), which compiles and registers the kernel.
+/// arguments, computes a specialization key in C++, finds the compiled
+/// kernel and launches it. It is called through CPython's vectorcall
+/// protocol (no argument tuple or dict is built), and takes no Python
+/// locks beyond the GIL. A miss, a callable grid, an unknown keyword or an
+/// argument of another kind go to the Python path (`fallback`), which
+/// compiles, raises the errors, and registers the kernel under the key
+/// computed here.
+///
+/// The key: one item per parameter (the constexpr value, the dtype object
+/// of a tensor, an interned type name for a scalar, 1 for a specialized
+/// one), then a bit mask of 16-byte aligned pointers and divisible-by-16
+/// integers, then each launch option as name, value.
 class FastLauncher {
 public:
   FastLauncher(std::vector<std::string> names, std::vector<bool> constexprs,
                std::vector<bool> specialize, py::tuple defaults,
                py::object missing, py::object fallback, py::object tensorType,
                py::object getStream, py::object getDevice)
-      : names(std::move(names)), constexprs(std::move(constexprs)),
-        specialize(std::move(specialize)), defaults(std::move(defaults)),
-        missing(std::move(missing)), fallback(std::move(fallback)),
-        tensorType(std::move(tensorType)),
-        getStream(std::move(getStream)), getDevice(std::move(getDevice)) {}
+      : constexprs(std::move(constexprs)), specialize(std::move(specialize)),
+        defaults(std::move(defaults)), missing(std::move(missing)),
+        fallback(std::move(fallback)), tensorType(std::move(tensorType)),
+        getStream(std::move(getStream)), getDevice(std::move(getDevice)) {
+    for (const std::string &name : names) {
+      PyObject *s = PyUnicode_FromString(name.c_str());
+      PyUnicode_InternInPlace(&s);
+      this->names.push_back(py::reinterpret_steal<py::str>(s));
+    }
+    if (this->names.size() > 62)
+      throw std::invalid_argument("a kernel takes at most 62 parameters");
+  }
 
   void registerKernel(py::tuple key, py::object kernel,
                       std::vector<int> positions, std::string kinds) {
@@ -58,131 +76,191 @@ public:
   }
   size_t size() const { return py::len(entries); }
 
-  py::object launch(py::object grid, py::args args, py::kwargs kwargs) {
+  /// `kernel[grid](*args, **kwargs)`, from a vectorcall: `args` holds the
+  /// `given` positionals, then the values of the keywords named `kwnames`.
+  py::object launch(PyObject *grid, PyObject *const *args, size_t given,
+                    PyObject *kwnames) {
     size_t n = names.size();
-    std::vector<py::handle> bound(n);
-    size_t given = py::len(args);
-    if (given > n)
-      return fallback(py::none(), grid, args, kwargs);
+    size_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    auto slow = [&](py::object key) {
+      py::tuple positional(given);
+      for (size_t i = 0; i < given; ++i)
+        positional[i] = py::handle(args[i]);
+      py::dict keywords;
+      for (size_t j = 0; j < nkw; ++j)
+        keywords[PyTuple_GET_ITEM(kwnames, j)] = py::handle(args[given + j]);
+      return fallback(key, py::handle(grid), positional, keywords);
+    };
+    if (given > n || !PyTuple_Check(grid))
+      return slow(py::none());
+
+    // Bind: positionals, then keywords by (interned) name, then defaults.
+    PyObject *bound[64] = {nullptr};
     for (size_t i = 0; i < given; ++i)
       bound[i] = args[i];
-    size_t matched = 0;
+    PyObject *options[4];
+    size_t numOptions = 0;
+    for (size_t j = 0; j < nkw; ++j) {
+      PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+      size_t i = 0;
+      while (i < n && names[i].ptr() != name)
+        ++i;
+      if (i == n) // not interned the same way: compare the text
+        for (i = 0; i < n; ++i)
+          if (PyUnicode_Compare(names[i].ptr(), name) == 0)
+            break;
+      if (i < n) {
+        if (bound[i])
+          return slow(py::none()); // given twice: Python raises
+        bound[i] = args[given + j];
+      } else if (numOptions < 4 && (PyUnicode_CompareWithASCIIString(name, "num_warps") == 0 ||
+                                    PyUnicode_CompareWithASCIIString(name, "num_stages") == 0)) {
+        options[numOptions++] = name;
+        options[numOptions++] = args[given + j];
+      } else {
+        return slow(py::none());
+      }
+    }
     for (size_t i = given; i < n; ++i) {
-      if (kwargs.contains(names[i].c_str())) {
-        bound[i] = kwargs[names[i].c_str()];
-        ++matched;
-      } else if (defaults[i].ptr() != missing.ptr()) {
-        bound[i] = defaults[i];
-      }
+      if (!bound[i] && defaults[i].ptr() != missing.ptr())
+        bound[i] = defaults[i].ptr();
       if (!bound[i])
-        return fallback(py::none(), grid, args, kwargs);
+        return slow(py::none());
     }
-    // Launch options (num_warps=...) join the key; unknown names and
-    // callable grids take the Python path.
-    std::vector<std::pair<py::handle, py::handle>> options;
-    if (matched != py::len(kwargs)) {
-      for (auto item : kwargs) {
-        std::string name = py::str(item.first);
-        if (std::find(names.begin(), names.end(), name) != names.end())
-          continue;
-        if (name != "num_warps" && name != "num_stages")
-          return fallback(py::none(), grid, args, kwargs);
-        options.emplace_back(item.first, item.second);
-      }
-    }
-    if (!py::isinstance<py::tuple>(grid))
-      return fallback(py::none(), grid, args, kwargs);
 
-    // Interned key items: no allocation per launch.
-    // Leaked on purpose: they must outlive the interpreter's finalization.
-    static py::str &kI1 = *new py::str("i1"), &kI32 = *new py::str("i32"),
-                   &kI32D = *new py::str("i32D"), &kI64 = *new py::str("i64"),
-                   &kI64D = *new py::str("i64D"), &kF32 = *new py::str("f32");
-    static py::int_ &kOne = *new py::int_(1);
-    py::tuple key(n + options.size());
-    std::vector<uint64_t> values(n, 0);
-    for (size_t j = 0; j < options.size(); ++j)
-      key[n + j] = py::make_tuple(options[j].first, options[j].second);
+    // Interned key items: no allocation for them per launch. Leaked on
+    // purpose: they must outlive the interpreter's finalization.
+    static PyObject *kI1 = PyUnicode_InternFromString("i1"),
+                    *kI32 = PyUnicode_InternFromString("i32"),
+                    *kI64 = PyUnicode_InternFromString("i64"),
+                    *kF32 = PyUnicode_InternFromString("f32"),
+                    *kIsCuda = PyUnicode_InternFromString("is_cuda"),
+                    *kDataPtr = PyUnicode_InternFromString("data_ptr"),
+                    *kDtype = PyUnicode_InternFromString("dtype"),
+                    *kOne = PyLong_FromLong(1);
+    py::tuple key(n + 1 + numOptions);
+    PyObject *keyp = key.ptr();
+    uint64_t values[64];
+    uint64_t mask = 0;
     for (size_t i = 0; i < n; ++i) {
-      PyObject *v = bound[i].ptr();
+      PyObject *v = bound[i], *item;
+      values[i] = 0;
       if (constexprs[i] || v == Py_None) {
-        key[i] = bound[i];
-        continue;
-      }
-      if (PyBool_Check(v)) {
-        key[i] = kI1;
+        item = v;
+      } else if (PyBool_Check(v)) {
+        item = kI1;
         values[i] = v == Py_True;
       } else if (PyLong_CheckExact(v)) {
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
         if (overflow)
-          return fallback(py::none(), grid, args, kwargs);
+          return slow(py::none());
         if (specialize[i] && x == 1) {
-          key[i] = kOne;
-          continue;
+          item = kOne;
+        } else {
+          item = x < INT32_MIN || x > INT32_MAX ? kI64 : kI32;
+          if (specialize[i] && x % 16 == 0)
+            mask |= uint64_t(1) << i;
+          values[i] = uint64_t(x);
         }
-        bool wide = x < INT32_MIN || x > INT32_MAX;
-        bool div16 = specialize[i] && x % 16 == 0;
-        key[i] = wide ? (div16 ? kI64D : kI64) : (div16 ? kI32D : kI32);
-        values[i] = uint64_t(x);
       } else if (PyFloat_CheckExact(v)) {
-        key[i] = kF32;
+        item = kF32;
         float f = float(PyFloat_AS_DOUBLE(v));
         uint32_t bits;
         std::memcpy(&bits, &f, 4);
         values[i] = bits;
-      } else if (PyObject_IsInstance(v, tensorType.ptr()) == 1) {
-        py::handle t = bound[i];
-        if (!t.attr("is_cuda").cast<bool>())
-          return fallback(py::none(), grid, args, kwargs); // raises there
-        uint64_t address = t.attr("data_ptr")().cast<uint64_t>();
-        bool aligned = specialize[i] && address % 16 == 0;
-        key[i] = py::make_tuple(t.attr("dtype"), aligned);
+      } else if (PyObject_TypeCheck(v, (PyTypeObject *)tensorType.ptr())) {
+        py::object isCuda = py::reinterpret_steal<py::object>(PyObject_GetAttr(v, kIsCuda));
+        if (!isCuda)
+          throw py::error_already_set();
+        if (isCuda.ptr() != Py_True)
+          return slow(py::none()); // raises there
+        py::object ptr = py::reinterpret_steal<py::object>(
+            PyObject_CallMethodNoArgs(v, kDataPtr));
+        if (!ptr)
+          throw py::error_already_set();
+        uint64_t address = PyLong_AsUnsignedLongLong(ptr.ptr());
+        if (specialize[i] && address % 16 == 0)
+          mask |= uint64_t(1) << i;
         values[i] = address;
+        PyObject *dtype = PyObject_GetAttr(v, kDtype);
+        if (!dtype)
+          throw py::error_already_set();
+        PyTuple_SET_ITEM(keyp, i, dtype); // steals
+        continue;
       } else {
-        return fallback(py::none(), grid, args, kwargs);
+        return slow(py::none());
       }
+      Py_INCREF(item);
+      PyTuple_SET_ITEM(keyp, i, item);
     }
-    PyObject *found = PyDict_GetItemWithError(entries.ptr(), key.ptr());
+    PyTuple_SET_ITEM(keyp, n, PyLong_FromUnsignedLongLong(mask));
+    for (size_t j = 0; j < numOptions; ++j) {
+      Py_INCREF(options[j]);
+      PyTuple_SET_ITEM(keyp, n + 1 + j, options[j]);
+    }
+    PyObject *found = PyDict_GetItemWithError(entries.ptr(), keyp);
     if (!found) {
       if (PyErr_Occurred())
         throw py::error_already_set();
-      return fallback(key, grid, args, kwargs);
+      return slow(key);
     }
     const Entry &entry = table[PyLong_AsSize_t(found)];
     const CudaKernel &kernel = *entry.kernel;
-    const std::vector<int> &positions = entry.positions;
-    const std::string &kinds = entry.kinds;
 
     rt::LaunchConfig config;
-    auto dims = grid.cast<py::tuple>();
-    if (py::len(dims) < 1 || py::len(dims) > 3)
-      return fallback(py::none(), grid, args, kwargs);
-    for (size_t d = 0; d < py::len(dims); ++d) {
-      long long g = dims[d].cast<long long>();
-      if (g < 1 || g > UINT32_MAX)
-        return fallback(py::none(), grid, args, kwargs); // raises there
-      config.grid[d] = unsigned(g);
+    Py_ssize_t rank = PyTuple_GET_SIZE(grid);
+    if (rank < 1 || rank > 3)
+      return slow(py::none());
+    for (Py_ssize_t d = 0; d < rank; ++d) {
+      PyObject *g = PyTuple_GET_ITEM(grid, d);
+      long long x = PyLong_Check(g) ? PyLong_AsLongLong(g) : -1;
+      if (x < 1 || x > UINT32_MAX) {
+        PyErr_Clear();
+        return slow(py::none()); // raises there
+      }
+      config.grid[d] = unsigned(x);
     }
-    std::vector<uint64_t> cells(positions.size());
-    std::vector<void *> params(positions.size());
-    for (size_t j = 0; j < positions.size(); ++j) {
-      uint64_t v = values[positions[j]];
-      if (kinds[j] == 'd') {
-        double x = bound[positions[j]].cast<double>();
+    size_t count = entry.positions.size();
+    uint64_t cells[64];
+    void *params[64];
+    for (size_t j = 0; j < count; ++j) {
+      int i = entry.positions[j];
+      uint64_t v = values[i];
+      if (entry.kinds[j] == 'd') { // also an int passed to a float parameter
+        double x = PyFloat_AsDouble(bound[i]);
         std::memcpy(&v, &x, 8);
+      } else if (entry.kinds[j] == 'f') {
+        float x = float(PyFloat_AsDouble(bound[i]));
+        v = 0;
+        std::memcpy(&v, &x, 4);
       }
       cells[j] = v;
       params[j] = &cells[j];
     }
     config.block[0] = kernel.threads;
     config.sharedBytes = kernel.shared;
-    if (!getStream.is_none())
-      config.stream = reinterpret_cast<rt::CUstream>(
-          getStream(getDevice()).cast<uint64_t>());
-    rt::launch(kernel.function, config, params.data());
+    if (!getStream.is_none()) {
+      // torch's current device is the current context's (cudaSetDevice makes
+      // its primary context current); ask torch only when none is current.
+      int ordinal = rt::currentOrdinal();
+      py::object device = py::reinterpret_steal<py::object>(
+          ordinal >= 0 ? PyLong_FromLong(ordinal) : PyObject_CallNoArgs(getDevice.ptr()));
+      if (!device)
+        throw py::error_already_set();
+      py::object stream = py::reinterpret_steal<py::object>(
+          PyObject_CallOneArg(getStream.ptr(), device.ptr()));
+      if (!stream)
+        throw py::error_already_set();
+      config.stream = reinterpret_cast<rt::CUstream>(PyLong_AsUnsignedLongLong(stream.ptr()));
+    }
+    if (!dryRun)
+      rt::launch(kernel.function, config, params);
     return py::none();
   }
+
+  /// For profiling the launch path: do everything but the driver call.
+  bool dryRun = false;
 
 private:
   struct Entry {
@@ -192,12 +270,203 @@ private:
     std::string kinds;
   };
   std::vector<Entry> table;
-  std::vector<std::string> names;
+  std::vector<py::str> names;
   std::vector<bool> constexprs, specialize;
   py::tuple defaults;
   py::object missing, fallback, tensorType, getStream, getDevice;
   py::dict entries;
 };
+
+PyObject *cudaErrorType = nullptr;
+
+/// Runs `launcher->launch` with C++ exceptions turned into Python ones.
+PyObject *callLaunch(FastLauncher *launcher, PyObject *grid,
+                     PyObject *const *args, size_t given, PyObject *kwnames) {
+  try {
+    return launcher->launch(grid, args, given, kwnames).release().ptr();
+  } catch (py::error_already_set &e) {
+    e.restore();
+  } catch (const rt::Error &e) {
+    PyErr_SetString(cudaErrorType, e.what());
+  } catch (const std::exception &e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+  return nullptr;
+}
+
+/// `tessera._C.Launchable`: the base class of JITFunction. Its
+/// `kernel[grid]` is C: with a fast launcher set, it returns a BoundLaunch
+/// that calls it; without one, it calls the Python method `_subscript`.
+struct LaunchableObject {
+  PyObject_HEAD
+  PyObject *owner;        // the FastLauncher (a pybind11 object), or null
+  FastLauncher *launcher; // the same, as C++
+};
+
+/// `kernel[grid]`: a callable holding the grid (a vectorcall object).
+struct BoundLaunchObject {
+  PyObject_HEAD
+  vectorcallfunc vectorcall;
+  PyObject *owner;
+  FastLauncher *launcher;
+  PyObject *grid;
+};
+
+PyTypeObject *boundLaunchType = nullptr;
+
+PyObject *boundLaunchCall(PyObject *self, PyObject *const *args, size_t nargsf,
+                          PyObject *kwnames) {
+  auto *b = reinterpret_cast<BoundLaunchObject *>(self);
+  return callLaunch(b->launcher, b->grid, args, PyVectorcall_NARGS(nargsf), kwnames);
+}
+
+void boundLaunchDealloc(PyObject *self) {
+  auto *b = reinterpret_cast<BoundLaunchObject *>(self);
+  Py_XDECREF(b->owner);
+  Py_XDECREF(b->grid);
+  PyTypeObject *type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMemberDef boundLaunchMembers[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(BoundLaunchObject, vectorcall), READONLY,
+     nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyType_Slot boundLaunchSlots[] = {
+    {Py_tp_dealloc, (void *)boundLaunchDealloc},
+    {Py_tp_call, (void *)PyVectorcall_Call},
+    {Py_tp_members, boundLaunchMembers},
+    {Py_tp_doc, const_cast<char *>("kernel[grid]: call it with the kernel's arguments to launch.")},
+    {0, nullptr}};
+
+PyType_Spec boundLaunchSpec = {"tessera._C.BoundLaunch", sizeof(BoundLaunchObject), 0,
+                               Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+                               boundLaunchSlots};
+
+PyObject *launchableSubscript(PyObject *self, PyObject *grid) {
+  auto *l = reinterpret_cast<LaunchableObject *>(self);
+  if (!l->launcher) {
+    static PyObject *name = PyUnicode_InternFromString("_subscript");
+    return PyObject_CallMethodOneArg(self, name, grid);
+  }
+  auto *b = PyObject_New(BoundLaunchObject, boundLaunchType);
+  if (!b)
+    return nullptr;
+  b->vectorcall = boundLaunchCall;
+  b->owner = Py_NewRef(l->owner);
+  b->launcher = l->launcher;
+  b->grid = Py_NewRef(grid);
+  return reinterpret_cast<PyObject *>(b);
+}
+
+PyObject *launchableSetFast(PyObject *self, PyObject *launcher) {
+  auto *l = reinterpret_cast<LaunchableObject *>(self);
+  FastLauncher *raw = nullptr;
+  if (launcher != Py_None) {
+    try {
+      raw = &py::handle(launcher).cast<FastLauncher &>();
+    } catch (const std::exception &e) {
+      PyErr_SetString(PyExc_TypeError, "_set_fast_launcher takes a FastLauncher or None");
+      return nullptr;
+    }
+  }
+  Py_XSETREF(l->owner, raw ? Py_NewRef(launcher) : nullptr);
+  l->launcher = raw;
+  Py_RETURN_NONE;
+}
+
+void launchableDealloc(PyObject *self) {
+  auto *l = reinterpret_cast<LaunchableObject *>(self);
+  Py_CLEAR(l->owner);
+  PyTypeObject *type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef launchableMethods[] = {
+    {"_set_fast_launcher", launchableSetFast, METH_O,
+     "Route kernel[grid](...) through this FastLauncher (None: through _subscript)."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot launchableSlots[] = {
+    {Py_tp_dealloc, (void *)launchableDealloc},
+    {Py_mp_subscript, (void *)launchableSubscript},
+    {Py_tp_methods, launchableMethods},
+    {Py_tp_doc, const_cast<char *>("Base of JITFunction: kernel[grid] in C.")},
+    {0, nullptr}};
+
+PyType_Spec launchableSpec = {"tessera._C.Launchable", sizeof(LaunchableObject), 0,
+                              Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, launchableSlots};
+
+/// Launches `kernel` `count` times from C++ with fixed arguments and returns
+/// the mean seconds per launch: the floor under any launch path.
+double launchLoop(const CudaKernel &k, std::array<unsigned, 3> grid,
+                  std::vector<uint64_t> cells, uint64_t stream, int count) {
+  std::vector<void *> params(cells.size());
+  for (size_t i = 0; i < cells.size(); ++i)
+    params[i] = &cells[i];
+  rt::LaunchConfig config;
+  for (int d = 0; d < 3; ++d)
+    config.grid[d] = grid[d];
+  config.block[0] = k.threads;
+  config.sharedBytes = k.shared;
+  config.stream = reinterpret_cast<rt::CUstream>(stream);
+  py::gil_scoped_release release;
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < count; ++i)
+    rt::launch(k.function, config, params.data());
+  std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return elapsed.count() / count;
+}
+
+/// DLPack's C structures (dlpack.h, ABI-stable since v0.6; v1.0 adds a
+/// versioned wrapper around the same DLTensor).
+struct DLDevice {
+  int32_t deviceType, deviceId;
+};
+struct DLDataType {
+  uint8_t code, bits;
+  uint16_t lanes;
+};
+struct DLTensor {
+  void *data;
+  DLDevice device;
+  int32_t ndim;
+  DLDataType dtype;
+  int64_t *shape, *strides;
+  uint64_t byteOffset;
+};
+struct DLManagedTensor {
+  DLTensor tensor;
+  void *managerContext;
+  void (*deleter)(DLManagedTensor *);
+};
+struct DLManagedTensorVersioned {
+  uint32_t major, minor;
+  void *managerContext;
+  void (*deleter)(DLManagedTensorVersioned *);
+  uint64_t flags;
+  DLTensor tensor;
+};
+
+/// (address, device type, device id, type code, bits, lanes) of a DLPack
+/// capsule, which stays unconsumed (its destructor frees it).
+py::tuple dlpackInfo(py::capsule capsule) {
+  const DLTensor *t = nullptr;
+  const char *name = PyCapsule_GetName(capsule.ptr());
+  if (name && std::strcmp(name, "dltensor") == 0)
+    t = &static_cast<DLManagedTensor *>(PyCapsule_GetPointer(capsule.ptr(), name))->tensor;
+  else if (name && std::strcmp(name, "dltensor_versioned") == 0)
+    t = &static_cast<DLManagedTensorVersioned *>(PyCapsule_GetPointer(capsule.ptr(), name))->tensor;
+  if (!t)
+    throw py::type_error(std::string("not an unconsumed DLPack capsule (its name is '") +
+                         (name ? name : "") + "')");
+  uint64_t address = reinterpret_cast<uint64_t>(t->data) + t->byteOffset;
+  return py::make_tuple(address, t->device.deviceType, t->device.deviceId,
+                        int(t->dtype.code), int(t->dtype.bits), int(t->dtype.lanes));
+}
 
 py::tuple toTuple(const tessera::IRTextResult &result) {
   return py::make_tuple(result.ok, result.ir, result.diagnostics);
@@ -209,6 +478,15 @@ PYBIND11_MODULE(_C, m) {
 
   m.doc() = "Tessera's compiler, as loaded from libtessera.so";
   m.def("version", &tessera::version, "The compiler version.");
+  boundLaunchType = reinterpret_cast<PyTypeObject *>(PyType_FromSpec(&boundLaunchSpec));
+  PyObject *launchable = PyType_FromSpec(&launchableSpec);
+  if (!boundLaunchType || !launchable)
+    throw py::error_already_set();
+  m.add_object("BoundLaunch", py::reinterpret_borrow<py::object>((PyObject *)boundLaunchType));
+  m.add_object("Launchable", py::reinterpret_steal<py::object>(launchable));
+  m.def("dlpack_info", &dlpackInfo, py::arg("capsule"),
+        "(address, device type, device id, type code, bits, lanes) of a "
+        "DLPack capsule.");
   m.def("library_path", &tessera::libraryPath,
         "Path of the loaded libtessera.so.");
   m.def(
@@ -312,6 +590,15 @@ PYBIND11_MODULE(_C, m) {
 
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");
   static py::exception<rt::Error> cudaError(cuda, "CudaError", PyExc_RuntimeError);
+  cudaErrorType = cudaError.ptr();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p)
+        std::rethrow_exception(p);
+    } catch (const rt::Error &e) {
+      PyErr_SetString(cudaErrorType, e.what());
+    }
+  });
   cuda.def("available", &rt::CudaDriver::available);
   cuda.def("device", [] {
     const rt::DeviceInfo &d = rt::currentDevice();
@@ -390,7 +677,11 @@ PYBIND11_MODULE(_C, m) {
                     py::object, py::object, py::object>())
       .def("register", &FastLauncher::registerKernel)
       .def("__len__", &FastLauncher::size)
-      .def("launch", &FastLauncher::launch);
+      .def_readwrite("dry_run", &FastLauncher::dryRun);
+  cuda.def("launch_loop", &launchLoop, py::arg("kernel"), py::arg("grid"),
+           py::arg("cells"), py::arg("stream"), py::arg("count"),
+           "Seconds per launch of `count` launches from C++ (a floor for "
+           "the Python launch paths).");
   cuda.def("synchronize", [] {
     auto &cu = rt::CudaDriver::get();
     cu.check(cu.cuCtxSynchronize(), "cuCtxSynchronize");

@@ -45,8 +45,29 @@ DeviceInfo queryDevice(CudaDriver &cu, CUdevice device, CUcontext context) {
 
 } // namespace
 
+namespace {
+// The last context this thread saw and its device: launches skip the lock
+// and the map while the context stays the same.
+thread_local CUcontext lastContext = nullptr;
+thread_local const DeviceInfo *lastDevice = nullptr;
+} // namespace
+
+int tessera::runtime::currentOrdinal() {
+  CudaDriver &cu = CudaDriver::get();
+  CUcontext context = nullptr;
+  if (cu.cuCtxGetCurrent(&context) != cu::kSuccess || !context)
+    return -1;
+  return context == lastContext ? lastDevice->ordinal : currentDevice().ordinal;
+}
+
 const DeviceInfo &tessera::runtime::currentDevice() {
   CudaDriver &cu = CudaDriver::get();
+  {
+    CUcontext context = nullptr;
+    if (cu.cuCtxGetCurrent(&context) == cu::kSuccess && context &&
+        context == lastContext)
+      return *lastDevice;
+  }
   static std::mutex mutex;
   static std::unordered_map<CUcontext, DeviceInfo> known;
   std::lock_guard<std::mutex> lock(mutex);
@@ -64,11 +85,14 @@ const DeviceInfo &tessera::runtime::currentDevice() {
     cu.check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent");
   }
   auto it = known.find(context);
-  if (it != known.end())
-    return it->second;
-  CUdevice device = 0;
-  cu.check(cu.cuCtxGetDevice(&device), "cuCtxGetDevice");
-  return known.emplace(context, queryDevice(cu, device, context)).first->second;
+  if (it == known.end()) {
+    CUdevice device = 0;
+    cu.check(cu.cuCtxGetDevice(&device), "cuCtxGetDevice");
+    it = known.emplace(context, queryDevice(cu, device, context)).first;
+  }
+  lastContext = context;
+  lastDevice = &it->second; // map nodes do not move
+  return it->second;
 }
 
 MemoryKind tessera::runtime::pointerKind(CUdeviceptr pointer) {

@@ -35,6 +35,10 @@ struct DeviceInfo {
 
 /// The device of the current context, making device 0's primary context
 /// current when no context is. Throws Error without a driver or device.
+/// The ordinal of the device of this thread's current context, or -1 when
+/// no context is current (cheap: one driver query while it stays the same).
+int currentOrdinal();
+
 const DeviceInfo &currentDevice();
 
 /// Where a pointer lives, as the driver sees it.

@@ -41,7 +41,7 @@ def test_fused_softmax(rng, shape):
 
 
 @pytest.mark.parametrize("M,N,block", [(1, 1, None), (5, 300, 128), (16, 1024, None),
-                                       (9, 3000, 512)])
+                                       (9, 3000, 512), (7, 3000, None), (3, 9000, None)])
 def test_layer_norm(rng, M, N, block):
     ex = load("03_layer_norm")
     x = (rng.standard_normal((M, N)) * 3 + 1).astype(np.float32)

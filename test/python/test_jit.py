@@ -190,3 +190,116 @@ def test_import_as_triton():
     y = np.zeros_like(x)
     copy[(triton.cdiv(100, 32),)](x, y, 100, BLOCK=32)
     np.testing.assert_array_equal(x, y)
+
+
+# -- compiled kernels (warmup) hold their arguments to the specialization ------------------
+def test_warmup_compiles_without_launching_and_launches_after():
+    k = scale.warmup("*fp32:16", "*fp32:16", "i32", "fp32", BLOCK=64)
+    assert k.signature["x_ptr"] == (tl.pointer_type(tl.float32), "D")
+    assert k.constants == {"BLOCK": 64}
+    x = rng.standard_normal(100).astype(np.float32)
+    out = np.zeros(100, np.float32)
+    k[(2,)](x, out, 100, 0.5, BLOCK=64)
+    np.testing.assert_allclose(out, x.astype(np.float64) * 0.5, rtol=1e-6)
+    # the JIT path finds the same kernel in its cache
+    assert scale.warmup(x, out, 100, 0.5, BLOCK=64) is k
+
+
+_x = np.zeros(64, np.float32)
+
+
+@pytest.mark.parametrize("args,kwargs,error,message", [
+    ((_x.astype(np.float16), _x, 64, 1.0), {}, TypeError,
+     "was compiled for fp32 tensors, got a tensor of fp16"),
+    ((_x[1:], _x, 63, 1.0), {}, ValueError, "which is not 16-byte aligned, but the kernel was "
+     "compiled assuming it is"),
+    ((_x, _x, 64, 1.0), {"BLOCK": 32}, ValueError, "compiled with BLOCK=64"),
+    ((_x, _x, 2**40, 1.0), {}, ValueError, "does not fit the compiled type i32"),
+    ((_x, _x, 1.5, 1.0), {}, TypeError, "must be an integer (i32), got 1.5"),
+    ((_x, 3, 64, 1.0), {}, TypeError, "'out_ptr' of the compiled scale_fn must be a tensor"),
+])
+def test_compiled_kernel_rejects_what_it_was_not_compiled_for(args, kwargs, error, message):
+    k = scale.warmup("*fp32:16", "*fp32:16", "i32", "fp32", BLOCK=64)
+    out = args[1].copy() if isinstance(args[1], np.ndarray) else args[1]
+    with pytest.raises(error) as info:
+        k[(1,)](args[0], out, *args[2:], **dict({"BLOCK": 64}, **kwargs))
+    assert message in str(info.value)
+
+
+def test_compiled_kernel_checks_divisibility_and_one():
+    x = np.zeros(64, np.float32)
+    k16 = scale.warmup(x, x, 64, 1.0, BLOCK=64)  # n % 16 == 0 assumed
+    with pytest.raises(ValueError, match="n' of the compiled scale_fn = 63 is not divisible by 16"):
+        k16[(1,)](x, x, 63, 1.0, BLOCK=64)
+    k1 = scale.warmup(x, x, 1, 1.0, BLOCK=64)
+    with pytest.raises(ValueError, match="is 5, but the kernel was specialized to 1"):
+        k1[(1,)](x, x, 5, 1.0, BLOCK=64)
+
+
+# -- declared parameter types ------------------------------------------------------------
+@tessera.jit
+def fill_typed(out_ptr: tl.pointer_type(tl.float32), n: "i64", value: tl.float64,
+               B: tl.constexpr):
+    offs = tl.arange(0, B)
+    tl.store(out_ptr + offs, (offs.to(tl.float64) * value + n).to(tl.float32), mask=offs < 4)
+
+
+def test_declared_types_are_enforced():
+    out = np.zeros(16, np.float32)
+    k = fill_typed[(1,)](out, 7, 2, B=16)
+    assert k.signature["n"][0] == tl.int64 and k.signature["value"][0] == tl.float64
+    np.testing.assert_allclose(out[:4], 7 + 2 * np.arange(4.0))
+    with pytest.raises(TypeError, match="'out_ptr' of fill_typed is declared \\*fp32, but a "
+                       "tensor of fp16 was passed"):
+        fill_typed[(1,)](out.astype(np.float16), 7, 2.0, B=16)
+    with pytest.raises(TypeError, match="'n' of fill_typed is declared i64, but the float 1.5"):
+        fill_typed[(1,)](out, 1.5, 2.0, B=16)
+    with pytest.raises(TypeError, match="'value' of fill_typed is declared fp64 \\(a scalar\\)"):
+        fill_typed[(1,)](out, 1, out, B=16)
+
+
+# -- DLPack --------------------------------------------------------------------------------
+class DLPackOnly:
+    """An array of some other library: all it offers is __dlpack__."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __dlpack__(self, stream=None):
+        return self.array.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
+
+
+def test_dlpack_arrays_are_accepted():
+    n = 300
+    x = rng.standard_normal(n).astype(np.float32)
+    out = np.zeros(n, np.float32)
+    scale[(tessera.cdiv(n, 64),)](DLPackOnly(x), DLPackOnly(out), n, 2.0, BLOCK=64)
+    np.testing.assert_allclose(out, x.astype(np.float64) * 2, rtol=1e-6)
+    # a view with an offset: the DLPack byte offset / data pointer is honoured
+    out[:] = 0
+    scale[(5,)](DLPackOnly(x[10:]), DLPackOnly(out[:-10]), n - 10, 1.0, BLOCK=64)
+    np.testing.assert_allclose(out[:-10], x[10:])
+
+
+def test_dlpack_errors():
+    class Broken:
+        def __dlpack__(self, stream=None):
+            raise BufferError("cannot export a read-only view")
+
+    with pytest.raises(TypeError, match="Broken.__dlpack__\\(\\) failed: cannot export"):
+        scale[(1,)](Broken(), np.zeros(4, np.float32), 4, 1.0, BLOCK=16)
+    with pytest.raises(TypeError, match="not an unconsumed DLPack capsule"):
+        tessera._C.dlpack_info(_renamed_capsule())
+
+
+def _renamed_capsule():
+    """A capsule another consumer has taken (DLPack renames it)."""
+    import ctypes
+    capsule = np.zeros(4, np.float32).__dlpack__()
+    set_name = ctypes.pythonapi.PyCapsule_SetName
+    set_name.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    set_name(capsule, b"used_dltensor")
+    return capsule

@@ -8,6 +8,7 @@ JIT-compiles the PTX when loading it).
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .. import _C
@@ -27,12 +28,21 @@ class NVIDIABackend:
     default_options = {"num_warps": 4, "num_stages": 3}
 
     def __init__(self, arch: str | None = None):
+        device_arch = None
         if arch is None:
             device = _C.cuda.device()
-            arch = arch_of(device["major"], device["minor"])
+            device_arch = arch_of(device["major"], device["minor"])
             self.device_name = device["name"]
+            # TESSERA_CUDA_ARCH=sm_80 compiles for an older target (the
+            # driver JIT-compiles its PTX for this device).
+            arch = os.environ.get("TESSERA_CUDA_ARCH") or device_arch
         self.arch = arch
-        self.target = f"cuda:{arch}"
+        # A cubin from ptxas when it is found and targets this very device;
+        # else PTX, which the driver compiles when it loads it.
+        # TESSERA_PTXAS=0 forces the driver's JIT.
+        self.cubin = (arch == device_arch and os.environ.get("TESSERA_PTXAS", "1") != "0"
+                      and bool(_C.nvidia.find_ptxas()))
+        self.target = f"cuda:{arch}" + ("" if self.cubin else ":ptx")
 
     def stages(self, num_warps=4):
         return [name for name, _ in _C.nvidia.stages(num_warps)]
@@ -42,7 +52,7 @@ class NVIDIABackend:
         if num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {num_warps}")
         ok, ptx, cubin, shared, diagnostics, dumps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, True, dump)
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump)
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

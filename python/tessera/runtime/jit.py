@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+from .. import _C
 from ..compiler.codegen import FunctionSource
 from ..compiler.errors import CompilationError
 from ..language import dtypes as T
@@ -33,7 +34,6 @@ _MAX_GRID = (2**31 - 1, 65535, 65535)
 def compiler_fingerprint() -> str:
     """Identifies this build of the compiler: the version, the Python
     package's sources (the front end) and libtessera.so's size and time."""
-    from .. import _C
 
     h = hashlib.sha256(_C.version().encode())
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,8 +55,67 @@ def _is_constexpr_annotation(annotation) -> bool:
     return isinstance(annotation, str) and annotation.split(".")[-1] == "constexpr"
 
 
+def _declared_type(annotation, globals_):
+    """The type a parameter annotation declares: a tessera dtype, a
+    ``tl.pointer_type(...)`` or Triton's spelling ('*fp16', 'i32'); None
+    for no annotation or another kind of one."""
+    if isinstance(annotation, str) and not _is_constexpr_annotation(annotation):
+        try:
+            return T.parse_type(annotation)
+        except ValueError:
+            pass
+        try:
+            annotation = eval(annotation, dict(globals_))  # as typing.get_type_hints does
+        except Exception:
+            return None
+    return annotation if isinstance(annotation, T.dtype) else None
+
+
+_DLPACK_DTYPES = {  # (type code, bits) -> dtype
+    (0, 8): T.int8, (0, 16): T.int16, (0, 32): T.int32, (0, 64): T.int64,
+    (1, 8): T.uint8, (1, 16): T.uint16, (1, 32): T.uint32, (1, 64): T.uint64,
+    (2, 16): T.float16, (2, 32): T.float32, (2, 64): T.float64, (4, 16): T.bfloat16,
+    (6, 8): T.int1,
+}
+_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 10: "rocm", 13: "cuda_managed"}
+
+
+class _Device:
+    def __init__(self, kind, index):
+        self.type, self.index = kind, index
+
+    def __repr__(self):
+        return f"{self.type}:{self.index}"
+
+
+class DLPackArray:
+    """An array of another library seen through DLPack (``__dlpack__``): its
+    address, device and element type. It holds the capsule, and so the
+    producer's memory, for as long as it lives."""
+
+    def __init__(self, value):
+        try:
+            self.capsule = value.__dlpack__()
+        except Exception as e:  # the producer's own error, with its reason
+            raise TypeError(f"{type(value).__name__}.__dlpack__() failed: {e}") from None
+        address, device_type, device_id, code, bits, lanes = _C.dlpack_info(self.capsule)
+        if lanes != 1:
+            raise TypeError(f"DLPack arrays of vector elements ({lanes} lanes) are not supported")
+        self.elem = _DLPACK_DTYPES.get((code, bits))
+        if self.elem is None:
+            raise TypeError(f"DLPack dtype (code {code}, {bits} bits) is not supported")
+        self.device = _Device(_DLPACK_DEVICES.get(device_type, f"dlpack-device-{device_type}"),
+                              device_id)
+        self.address = address
+
+    def data_ptr(self):
+        return self.address
+
+
 def _tensor_dtype(value):
-    """The element dtype of a torch tensor or numpy array, or None."""
+    """The element dtype of a torch tensor, numpy array or DLPack array, or None."""
+    if isinstance(value, DLPackArray):
+        return value.elem
     module = type(value).__module__
     if module.startswith("torch") and hasattr(value, "data_ptr"):
         ty = _TORCH_DTYPES.get(str(value.dtype))
@@ -72,17 +131,103 @@ def _tensor_dtype(value):
 
 
 class CompiledKernel:
-    """A kernel specialized and compiled for one signature on one backend."""
+    """A kernel specialized and compiled for one signature on one backend.
 
-    def __init__(self, backend, handle, name, arg_names, arg_types):
+    ``JITFunction.warmup`` returns one; ``compiled[grid](*args)`` launches
+    it after holding every argument to what the kernel was compiled for:
+    the dtype of each tensor, 16-byte alignment and divisibility by 16
+    where they were assumed, the constexprs and the integers specialized
+    to 1. A mismatch raises (the JIT path instead compiles another
+    specialization)."""
+
+    def __init__(self, backend, handle, name, arg_names, arg_types, fn=None,
+                 signature=None, constants=None, options=None):
         self.backend = backend
         self.handle = handle
         self.name = name
         self.arg_names = arg_names  # the run-time parameters, in order
         self.arg_types = arg_types
+        self.fn = fn
+        self.signature = signature or {}  # name -> (dtype, hints)
+        self.constants = constants or {}
+        self.options = options or {}
+
+    def __repr__(self):
+        sig = ", ".join(f"{n}: {T.short_name(t)}{':16' if h else ''}"
+                        for n, (t, h) in self.signature.items())
+        return f"CompiledKernel({self.name}({sig}), constants={self.constants})"
+
+    def __getitem__(self, grid):
+        return functools.partial(self.run, grid=grid)
+
+    def run(self, *args, grid, **kwargs):
+        fn = self.fn
+        try:
+            bound = fn.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{self.name}: {e}") from None
+        bound.apply_defaults()
+        runtime, constants = fn._specialize(bound, self.backend)
+        values = []
+        for name in self.arg_names:
+            ty, hints = self.signature[name]
+            where = f"argument {name!r} of the compiled {self.name}"
+            if name in runtime:
+                got, _, value = runtime[name]
+            else:
+                value = constants.get(name)
+                if not isinstance(value, (int, float)):
+                    raise TypeError(f"{where} must be {T.short_name(ty)}, got {value!r}")
+                got = T.int32 if isinstance(value, int) else T.float32
+            if ty.is_ptr():
+                if not got.is_ptr():
+                    raise TypeError(f"{where} must be a tensor of {T.short_name(ty.element_ty)}, "
+                                    f"got {value!r}")
+                if got != ty:
+                    raise TypeError(f"{where} was compiled for {T.short_name(ty.element_ty)} "
+                                    f"tensors, got a tensor of {T.short_name(got.element_ty)}")
+                if hints and value % 16:
+                    raise ValueError(f"{where} is at address {value:#x}, which is not 16-byte "
+                                     "aligned, but the kernel was compiled assuming it is")
+            elif got.is_ptr():
+                raise TypeError(f"{where} must be a {T.short_name(ty)} scalar, got a tensor")
+            elif ty.is_floating():
+                value = float(value)
+            else:
+                if isinstance(value, float):
+                    raise TypeError(f"{where} must be an integer ({T.short_name(ty)}), "
+                                    f"got {value!r}")
+                bits = ty.int_bitwidth
+                lo, hi = ((-2**(bits - 1), 2**(bits - 1)) if ty.is_int_signed()
+                          else (0, 2**bits))
+                if ty.is_bool():
+                    lo, hi = 0, 2
+                if not lo <= int(value) < hi:
+                    raise ValueError(f"{where} = {value} does not fit the compiled type "
+                                     f"{T.short_name(ty)}")
+                if hints and int(value) % 16:
+                    raise ValueError(f"{where} = {value} is not divisible by 16, but the kernel "
+                                     "was compiled assuming it is")
+            values.append(value)
+        for name, compiled in self.constants.items():
+            value = constants[name] if name in constants else runtime[name][2]
+            if not _same_constant(compiled, value):
+                what = ("specialized to 1" if name not in fn.constexpr_names and compiled == 1
+                        else f"compiled with {name}={compiled!r}")
+                raise ValueError(f"argument {name!r} of the compiled {self.name} is {value!r}, "
+                                 f"but the kernel was {what}")
+        grid = fn._resolve_grid(grid, bound, self.options)
+        self.backend.launch(self, grid, values, self.options)
+        return self
 
 
-class JITFunction:
+def _same_constant(a, b):
+    if isinstance(a, T.dtype) or isinstance(b, T.dtype):
+        return a == b
+    return type(a) is type(b) and a == b if isinstance(a, (bool, float)) else a == b
+
+
+class JITFunction(_C.Launchable):
     """A kernel: call it as ``kernel[grid](*args)``."""
 
     def __init__(self, fn, do_not_specialize=(), debug=None, noinline=None):
@@ -96,9 +241,14 @@ class JITFunction:
             if _is_constexpr_annotation(p.annotation)}
         self.do_not_specialize = {
             self.arg_names[d] if isinstance(d, int) else d for d in do_not_specialize}
+        self.declared = {}
+        for name, p in self.signature.parameters.items():
+            ty = _declared_type(p.annotation, fn.__globals__)
+            if ty is not None and name not in self.constexpr_names:
+                self.declared[name] = ty
         self.cache: dict = {}
         self._source_hash = None
-        self._fast = None
+        self._fast = None  # the C++ FastLauncher, False when not used
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -130,10 +280,12 @@ class JITFunction:
         raise RuntimeError(f"{self.__name__} is a @tessera.jit kernel: launch it with "
                            f"{self.__name__}[grid](...), or call it from another kernel")
 
-    def __getitem__(self, grid):
-        fast = self._fast if self._fast is not None else self._make_fast_launcher()
-        if fast is not False:
-            return functools.partial(fast.launch, grid)
+    # kernel[grid] is C (_C.Launchable): with a FastLauncher set, it launches
+    # without Python; else it calls `_subscript`.
+    def _subscript(self, grid):
+        if self._fast is None and self._make_fast_launcher() is not False:
+            self._set_fast_launcher(self._fast)
+            return self[grid]
         return functools.partial(self.run, grid=grid)
 
     # -- the C++ launch path (CUDA) ---------------------------------------------------
@@ -147,7 +299,6 @@ class JITFunction:
         torch = sys.modules.get("torch")
         if active().name != "cuda" or torch is None or os.environ.get("TESSERA_SLOW_LAUNCH"):
             return False
-        from .. import _C
 
         params = list(self.signature.parameters.values())
         self._fast = _C.cuda.FastLauncher(
@@ -168,11 +319,15 @@ class JITFunction:
         return None
 
     # -- specialization -----------------------------------------------------------------
-    def _specialize(self, bound, backend):
+    def _specialize(self, bound, backend, typed=None):
         """Splits the arguments into run-time ones (name -> (dtype, hints,
-        value)) and compile-time ones (name -> value)."""
+        value)) and compile-time ones (name -> value). `typed` gives some
+        run-time ones as (dtype, hints) instead of values (warmup)."""
         runtime, constants = {}, {}
         for name, value in bound.arguments.items():
+            if typed and name in typed:
+                runtime[name] = typed[name] + (0,)
+                continue
             if isinstance(value, constexpr):
                 value = value.value
             if name in self.constexpr_names:
@@ -201,6 +356,9 @@ class JITFunction:
             elif isinstance(value, float):
                 runtime[name] = (T.float32, "", value)
             else:
+                if (hasattr(value, "__dlpack__") and not hasattr(value, "data_ptr")
+                        and type(value).__module__ != "numpy"):
+                    value = DLPackArray(value)
                 try:
                     elem = _tensor_dtype(value)
                 except TypeError as e:
@@ -208,11 +366,52 @@ class JITFunction:
                 if elem is None:
                     raise TypeError(f"argument {name!r} of {self.__name__} has unsupported type "
                                     f"{type(value).__name__}; pass a torch tensor, a numpy "
-                                    "array, an int, a float or a bool")
+                                    "array, a DLPack array, an int, a float or a bool")
                 address = backend.pointer(value, name, self.__name__)
                 hints = "D" if specialize and address % 16 == 0 else ""
                 runtime[name] = (T.pointer_type(elem), hints, address)
+        for name, ty in self.declared.items():
+            if not (typed and name in typed):
+                self._check_declared(name, ty, runtime, constants)
         return runtime, constants
+
+    def _check_declared(self, name, declared, runtime, constants):
+        """Holds an argument to the type its annotation declares."""
+        if name in runtime:
+            ty, hints, value = runtime[name]
+        elif isinstance(constants.get(name), int) and constants[name] == 1:
+            ty, hints, value = T.int32, "", 1  # specialized to 1: still an integer
+        else:
+            return
+        where = f"argument {name!r} of {self.__name__}"
+        if declared.is_ptr():
+            if not ty.is_ptr():
+                raise TypeError(f"{where} is declared {T.short_name(declared)} (a pointer), "
+                                f"but a {T.short_name(ty)} value was passed")
+            if ty != declared:
+                raise TypeError(f"{where} is declared {T.short_name(declared)}, but a tensor of "
+                                f"{T.short_name(ty.element_ty)} was passed")
+            return
+        if ty.is_ptr():
+            raise TypeError(f"{where} is declared {T.short_name(declared)} (a scalar), but a "
+                            "tensor was passed")
+        if declared.is_floating():
+            if name in runtime:
+                runtime[name] = (declared, "", float(value))
+            return
+        if ty.is_floating():
+            raise TypeError(f"{where} is declared {T.short_name(declared)}, but the float "
+                            f"{value!r} was passed")
+        bits = declared.int_bitwidth
+        lo, hi = ((-2**(bits - 1), 2**(bits - 1)) if declared.is_int_signed() or bits == 1
+                  else (0, 2**bits))
+        if declared.is_bool():
+            lo, hi = 0, 2
+        if not lo <= int(value) < hi:
+            raise ValueError(f"{where} = {value} is out of range for its declared type "
+                             f"{T.short_name(declared)}")
+        if name in runtime:
+            runtime[name] = (declared, hints, value)
 
     # -- compilation ---------------------------------------------------------------------
     def _disk_key(self, backend, signature, constants, options) -> str:
@@ -249,10 +448,15 @@ class JITFunction:
             disk_cache.store(key, binary, {"name": self.__name__, "signature": signature},
                              backend.binary_name)
         handle = backend.load(binary, self.__name__)
-        return CompiledKernel(backend, handle, self.__name__, names, types)
+        kernel = CompiledKernel(backend, handle, self.__name__, names, types, self,
+                              {n: (runtime[n][0], runtime[n][1]) for n in names},
+                              dict(constants), dict(options))
+        kernel.binary = binary  # what the backend loaded (object, cubin or PTX)
+        return kernel
 
     # -- launch ------------------------------------------------------------------------------
-    def run(self, *args, grid, **kwargs):
+    def _bind(self, args, kwargs, typed=None):
+        """(backend, options, bound arguments, run-time args, kernel)."""
         from ..backends import active
 
         backend = active()
@@ -265,7 +469,7 @@ class JITFunction:
         except TypeError as e:
             raise TypeError(f"{self.__name__}: {e}") from None
         bound.apply_defaults()
-        runtime, constants = self._specialize(bound, backend)
+        runtime, constants = self._specialize(bound, backend, typed)
         key = (tuple((n, repr(t), h) for n, (t, h, _) in runtime.items()),
                tuple((n, repr(v)) for n, v in constants.items()),
                tuple(sorted(options.items())))
@@ -273,14 +477,37 @@ class JITFunction:
         if kernel is None:
             kernel = self.compile(runtime, constants, options, backend)
             self.cache[key] = kernel
+        return backend, options, bound, runtime, kernel
+
+    def run(self, *args, grid, **kwargs):
+        backend, options, bound, runtime, kernel = self._bind(args, kwargs)
+        grid = self._resolve_grid(grid, bound, options)
+        backend.launch(kernel, grid, [runtime[n][2] for n in kernel.arg_names], options)
+        return kernel
+
+    def warmup(self, *args, grid=None, **kwargs) -> CompiledKernel:
+        """Compiles (or finds in the caches) the kernel these arguments
+        select, without launching it, and returns it. Arguments may be
+        tensors and scalars as for a launch, or types in Triton's spelling
+        for run-time parameters: '*fp16' (a pointer), '*fp16:16' (16-byte
+        aligned), 'i32', 'i32:16' (divisible by 16), 'fp32'."""
+        typed = {}
+        params = list(self.signature.parameters)
+        for name, value in list(zip(params, args)) + list(kwargs.items()):
+            if isinstance(value, str) and name in params and name not in self.constexpr_names:
+                text, _, hint = value.partition(":")
+                if hint not in ("", "16"):
+                    raise ValueError(f"warmup: {name}={value!r}: the only hint is ':16'")
+                typed[name] = (T.parse_type(text), "D" if hint else "")
+        return self._bind(list(args), dict(kwargs), typed)[4]
+
+    def _resolve_grid(self, grid, bound, options):
         if callable(grid):
             meta = {n: (v.value if isinstance(v, constexpr) else v)
                     for n, v in bound.arguments.items()}
             meta.update(options)
             grid = grid(meta)
-        grid = self._check_grid(grid)
-        backend.launch(kernel, grid, [runtime[n][2] for n in kernel.arg_names], options)
-        return kernel
+        return self._check_grid(grid)
 
     def _check_grid(self, grid):
         if isinstance(grid, int):

@@ -48,6 +48,18 @@ TEST(RuntimeTest, DeviceProperties) {
   EXPECT_NE(device.context, nullptr);
 }
 
+TEST(RuntimeTest, CurrentOrdinalFollowsTheContext) {
+  CudaDriver &cu = CudaDriver::get();
+  const DeviceInfo &device = currentDevice();
+  EXPECT_EQ(currentOrdinal(), device.ordinal);
+  // No current context: -1 (callers then ask the framework), and the next
+  // currentDevice() makes the primary context current again.
+  ASSERT_EQ(cu.cuCtxSetCurrent(nullptr), 0);
+  EXPECT_EQ(currentOrdinal(), -1);
+  EXPECT_EQ(&currentDevice(), &device);
+  EXPECT_EQ(currentOrdinal(), device.ordinal);
+}
+
 TEST(RuntimeTest, ErrorsCarryTheDriversText) {
   CudaDriver &cu = CudaDriver::get();
   try {
