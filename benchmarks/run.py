@@ -139,7 +139,7 @@ def main():
 
     # -- layer norm: the row held in registers, and the tutorial's chunked loops --
     ln = load("03_layer_norm")
-    M, N = 4096, 4096
+    M, N = 16384, 4096
     a = torch.randn(M, N, device="cuda")
     w, bias = torch.randn(N, device="cuda"), torch.randn(N, device="cuda")
     o = torch.empty_like(a)
@@ -166,34 +166,39 @@ def main():
         row(f"layer norm {M}x{N} fp32, {what}, {warps} warps", tbps(8 * M * N, ours), peers,
             "TB/s")
 
-    # -- launch overhead: median over rounds of k launches, synchronized between rounds --
+    # -- launch overhead: rounds of k launches, the candidates interleaved round by
+    # round (this host's speed drifts), synchronized between rounds; medians --
     small = torch.randn(1024, device="cuda")
     so = torch.empty_like(small)
     k = 1000
+    compiled = va.add_kernel.warmup(small, small, so, 1024, BLOCK_SIZE=1024)
+    stream = torch.cuda.current_stream().cuda_stream
+    cells = [small.data_ptr(), small.data_ptr(), so.data_ptr(), 1024]
 
-    def per_launch(launch):
-        launch()
-        torch.cuda.synchronize()
-        rounds = []
-        for _ in range(7):
+    def loop(launch):
+        def run():
             t0 = time.perf_counter()
             for _ in range(k):
                 launch()
-            rounds.append((time.perf_counter() - t0) / k * 1e6)
-            torch.cuda.synchronize()
-        return statistics.median(rounds)
+            return (time.perf_counter() - t0) / k * 1e6
+        return run
 
-    ours = per_launch(lambda: va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024))
-    peers = {"torch.add": per_launch(lambda: torch.add(small, small, out=so))}
+    candidates = {
+        "tessera": loop(lambda: va.add_kernel[(1,)](small, small, so, 1024, BLOCK_SIZE=1024)),
+        "torch.add": loop(lambda: torch.add(small, small, out=so)),
+        "C++ cuLaunchKernel loop (floor)": lambda: 1e6 * tessera._C.cuda.launch_loop(
+            compiled.handle, [1, 1, 1], cells, stream, k),
+    }
     if triton is not None:
-        peers["triton"] = per_launch(lambda: tr_add[(1,)](small, small, so, 1024, BLOCK=1024))
-    compiled = va.add_kernel.warmup(small, small, so, 1024, BLOCK_SIZE=1024)
-    floor = tessera._C.cuda.launch_loop(
-        compiled.handle, [1, 1, 1], [small.data_ptr(), small.data_ptr(), so.data_ptr(), 1024],
-        torch.cuda.current_stream().cuda_stream, k)
-    torch.cuda.synchronize()
-    peers["C++ cuLaunchKernel loop (floor)"] = floor * 1e6
-    row("launch overhead from Python (vector add, 4 args)", ours, peers, "us")
+        candidates["triton"] = loop(lambda: tr_add[(1,)](small, small, so, 1024, BLOCK=1024))
+    times = {name: [] for name in candidates}
+    for _ in range(9):
+        for name, run in candidates.items():
+            times[name].append(run())
+            torch.cuda.synchronize()
+    medians = {name: statistics.median(t[1:]) for name, t in times.items()}  # round 0: warm-up
+    ours = medians.pop("tessera")
+    row("launch overhead from Python (vector add, 4 args)", ours, medians, "us")
 
     # -- first call: cold cache, then warm disk cache in a new process ---------------
     script = f"""

@@ -39,9 +39,8 @@ class NVIDIABackend:
         self.arch = arch
         # A cubin from ptxas when it is found and targets this very device;
         # else PTX, which the driver compiles when it loads it.
-        # TESSERA_PTXAS=0 forces the driver's JIT.
-        self.cubin = (arch == device_arch and os.environ.get("TESSERA_PTXAS", "1") != "0"
-                      and bool(_C.nvidia.find_ptxas()))
+        # TESSERA_PTXAS=none (a path that does not exist) forces the JIT.
+        self.cubin = arch == device_arch and bool(_C.nvidia.find_ptxas())
         self.target = f"cuda:{arch}" + ("" if self.cubin else ":ptx")
 
     def stages(self, num_warps=4):
