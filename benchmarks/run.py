@@ -28,22 +28,32 @@ def load(name):
     return module
 
 
+_as_triton = {}
+
+
 def as_triton(jit_function):
     """The same kernel source compiled by Triton: the function with `tl`
-    bound to triton.language."""
+    bound to triton.language, and the @tessera.jit functions it calls
+    converted the same way."""
     import types
 
     import triton
     import triton.language as ttl
 
+    if id(jit_function) in _as_triton:
+        return _as_triton[id(jit_function)]
     fn = jit_function.fn
-    copy = types.FunctionType(fn.__code__, dict(fn.__globals__, tl=ttl), fn.__name__,
-                              fn.__defaults__, fn.__closure__)
+    scope = dict(fn.__globals__, tl=ttl)
+    copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
     copy.__module__ = fn.__module__
     copy.__qualname__ = fn.__qualname__
     copy.__annotations__ = {k: ttl.constexpr if v is tessera.constexpr else v
                             for k, v in fn.__annotations__.items()}
-    return triton.jit(copy)
+    converted = _as_triton[id(jit_function)] = triton.jit(copy)
+    for name in fn.__code__.co_names:  # the functions it calls, converted in its scope
+        if isinstance(fn.__globals__.get(name), tessera.JITFunction):
+            scope[name] = as_triton(fn.__globals__[name])
+    return converted
 
 
 def bench(fn, reps=100):
@@ -165,6 +175,34 @@ def main():
             peers[f"triton (same kernel, {tw} warps)"] = tbps(8 * M * N, t)
         row(f"layer norm {M}x{N} fp32, {what}, {warps} warps", tbps(8 * M * N, ours), peers,
             "TB/s")
+
+    # -- GEMM (examples/04 on tensor cores), beside cuBLAS and Triton's same kernel --
+    mm = load("04_matmul")
+    tr_mm = as_triton(mm.matmul_kernel) if triton is not None else None
+    for dtype in (torch.float16, torch.bfloat16):
+        for size, (bm, bn, bk, warps, stages) in ((4096, (128, 128, 32, 8, 3)),
+                                                  (4096, (128, 64, 32, 4, 3))):
+            a = torch.randn(size, size, device="cuda").to(dtype)
+            b = torch.randn(size, size, device="cuda").to(dtype)
+            c = torch.empty(size, size, device="cuda", dtype=dtype)
+            grid = (tessera.cdiv(size, bm) * tessera.cdiv(size, bn),)
+            args = (a, b, c, size, size, size, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                    c.stride(0), c.stride(1))
+            meta = dict(BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, GROUP_SIZE_M=8,
+                        ACTIVATION="", num_warps=warps, num_stages=stages)
+            flops = 2 * size ** 3
+            ours = bench(lambda: mm.matmul_kernel[grid](*args, **meta), reps=20)
+            ref = torch.matmul(a, b)
+            err = ((c.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+            assert err < 1e-2, err
+            peers = {"torch.matmul (cuBLAS)": flops / bench(lambda: torch.matmul(a, b), reps=20)
+                     / 1e9}
+            if tr_mm is not None:
+                peers["triton (same kernel, config)"] = flops / bench(
+                    lambda: tr_mm[grid](*args, **meta), reps=20) / 1e9
+            name = str(dtype).replace("torch.", "")
+            row(f"GEMM {size}^3 {name}, {bm}x{bn}x{bk}, {warps} warps", flops / ours / 1e9, peers,
+                "TFLOP/s")
 
     # -- launch overhead: rounds of k launches, the candidates interleaved round by
     # round (this host's speed drifts), synchronized between rounds; medians --

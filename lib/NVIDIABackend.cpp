@@ -41,12 +41,26 @@ extern "C" void LLVMInitializeNVPTXAsmPrinter();
 using namespace mlir;
 using namespace tessera::nvidia;
 
+unsigned tessera::nvidia::computeCapability(const std::string &arch) {
+  // sm_90a -> 90, sm_80 -> 80; anything else -> 0 (no tensor cores assumed).
+  if (arch.rfind("sm_", 0) != 0)
+    return 0;
+  unsigned cc = 0;
+  for (char c : arch.substr(3)) {
+    if (c < '0' || c > '9')
+      break;
+    cc = cc * 10 + unsigned(c - '0');
+  }
+  return cc;
+}
+
 std::vector<Stage> tessera::nvidia::stages(const Options &options) {
   return {
       {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
                "tile-combine,canonicalize,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
-                      std::to_string(options.numWarps) + "})"},
+                      std::to_string(options.numWarps) + " compute-capability=" +
+                      std::to_string(computeCapability(options.arch)) + "},canonicalize,cse)"},
       {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"

@@ -32,6 +32,7 @@ namespace tessera {
 using namespace mlir;
 namespace tile = tessera::tile;
 using tessera::tilegpu::BlockedEncodingAttr;
+using tessera::tilegpu::MmaEncodingAttr;
 
 namespace {
 
@@ -133,6 +134,10 @@ private:
     for (auto &[k, v] : views)
       if (k == key)
         return v;
+    if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(type.getEncoding())) {
+      views.emplace_back(key, mmaView(type, mma));
+      return views.back().second;
+    }
     auto layout = layoutOf(type);
     assert(layout && "tensor without a blocked layout");
     OpBuilder::InsertionGuard guard(b);
@@ -196,6 +201,55 @@ private:
     }
     views.emplace_back(key, std::move(v));
     return views.back().second;
+  }
+
+  /// The mma accumulator layout: for each repetition (rm, rn) of the warp's
+  /// 16 x 8 tile, the four elements of lane l at rows l/4 (+8) and columns
+  /// 2*(l%4) (+1), in the order of the instruction's c0..c3 registers.
+  ThreadView mmaView(RankedTensorType type, MmaEncodingAttr mma) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(prologueEnd);
+    ArrayRef<int64_t> shape = type.getShape();
+    unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+    SmallVector<int64_t> reps = mma.getRepetitions(shape);
+    SmallVector<int64_t> perCTA = mma.getShapePerCTA();
+    Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
+    Value pair = arith::MulIOp::create(
+        b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2));
+    Value warpM = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
+    Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+    Value rowBase = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)), group);
+    Value colBase = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warpN, cst(8)), pair);
+    bool replicated = perCTA[0] > shape[0] || perCTA[1] > shape[1];
+    ThreadView v;
+    v.shape = SmallVector<int64_t>(shape);
+    for (int64_t rm = 0; rm < reps[0]; ++rm)
+      for (int64_t rn = 0; rn < reps[1]; ++rn)
+        for (int64_t i = 0; i < 4; ++i) {
+          Value row = arith::AddIOp::create(b, loc, rowBase,
+                                            cst(rm * perCTA[0] + 8 * (i / 2)));
+          Value col = arith::AddIOp::create(b, loc, colBase,
+                                            cst(rn * perCTA[1] + i % 2));
+          Value owner;
+          auto wrap = [&](Value &c, int64_t extent, int64_t covered) {
+            if (covered <= extent)
+              return;
+            Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                             c, cst(extent));
+            owner = owner ? arith::AndIOp::create(b, loc, owner, in) : in;
+            c = arith::RemUIOp::create(b, loc, c, cst(extent));
+          };
+          wrap(row, shape[0], perCTA[0]);
+          wrap(col, shape[1], perCTA[1]);
+          v.coords.push_back({row, col});
+          if (replicated)
+            v.owner.push_back(owner ? owner
+                                    : arith::ConstantIntOp::create(b, loc, 1, 1));
+        }
+    return v;
   }
 
   /// Row-major linear index of `coords` in `shape`.
@@ -362,6 +416,7 @@ private:
                                   ArrayRef<int64_t> shape, int64_t e);
   LogicalResult expandScan(tile::ScanOp op);
   LogicalResult expandDot(tile::DotOp op);
+  LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
   LogicalResult expandAtomic(Operation *op);
@@ -401,6 +456,8 @@ private:
 int64_t Expander::vectorWidth(Value ptr, Value mask, Value other) {
   auto type = tensorOf(ptr);
   auto layout = layoutOf(type);
+  if (!layout)
+    return 1;
   Type elem = tessera::tile::getPointeeType(type);
   elem = cast<RankedTensorType>(elem).getElementType();
   if (elem.isInteger(1) || isa<tile::PointerType>(elem))
@@ -1198,7 +1255,7 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
   // Without replicated elements along the axis, the partials of different
   // threads are disjoint and can be combined in registers.
-  if (layoutOf(srcType).getShapePerCTA()[axis] <= n)
+  if (layoutOf(srcType) && layoutOf(srcType).getShapePerCTA()[axis] <= n)
     return expandReduceInRegisters(op);
   size_t num = op.getSrcs().size();
   SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs());
@@ -1280,7 +1337,112 @@ LogicalResult Expander::expandScan(tile::ScanOp op) {
   return success();
 }
 
+/// A dot whose result has the mma layout, on mma.sync.m16n8k16: A goes to
+/// shared memory row-major and B transposed (N x K), both with rows padded
+/// by 8 elements so the fragment loads of a warp's 8 row groups fall in
+/// different banks; each warp loads the 32-bit A and B fragments of its
+/// tiles per 16-wide k step and issues one mma per 16 x 8 tile, the
+/// accumulators staying in the registers of the layout.
+LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
+  auto aType = op.getA().getType(), bType = op.getB().getType();
+  auto dType = tensorOf(op.getD());
+  int64_t m = aType.getDimSize(0), k = aType.getDimSize(1),
+          n = bType.getDimSize(1);
+  int64_t stride = k + 8; // elements per padded row of A and of B^T
+  Type elem = aType.getElementType();
+  bool bf16 = elem.isBF16();
+  auto writePadded = [&](Value old, int64_t offset, bool transpose) {
+    auto type = tensorOf(old);
+    ThreadView &v = view(type);
+    auto &values = elems(old);
+    for (size_t e = 0; e < values.size(); ++e) {
+      Value r = v.coords[e][0], c = v.coords[e][1];
+      if (transpose)
+        std::swap(r, c);
+      Value index = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, r, cst(stride)), c);
+      predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+        LLVM::StoreOp::create(b, loc, values[e], smemAt(index, elem, offset));
+      });
+    }
+  };
+  int64_t aBytes = (m * stride * 2 + 15) / 16 * 16;
+  barrier();
+  writePadded(op.getA(), 0, false);
+  writePadded(op.getB(), aBytes, true);
+  smemBytes = std::max(smemBytes, aBytes + n * stride * 2);
+  barrier();
+
+  unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+  SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
+  Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
+  Value pair = arith::MulIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2));
+  Value warpM = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
+  Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+  // A 32-bit fragment register: two consecutive k of one row.
+  Type fragType = bf16 ? Type(b.getI32Type())
+                       : Type(VectorType::get({2}, b.getF16Type()));
+  auto fragment = [&](Value row, int64_t kcol, int64_t offset) -> Value {
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, row, cst(stride)),
+        arith::AddIOp::create(b, loc, pair, cst(kcol)));
+    Value ptr = smemAt(index, elem, offset);
+    return LLVM::LoadOp::create(b, loc, fragType, ptr, /*alignment=*/4);
+  };
+  // Tile origins, wrapped into the tensor when warps replicate it.
+  auto tileRow = [&](int64_t rm) {
+    Value r = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)),
+        cst(rm * 16 * wm));
+    return arith::RemUIOp::create(b, loc, r, cst(m));
+  };
+  auto tileCol = [&](int64_t rn) {
+    Value c = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, warpN, cst(8)),
+        cst(rn * 8 * wn));
+    return arith::RemUIOp::create(b, loc, c, cst(n));
+  };
+  SmallVector<Value> acc(elems(op.getC()));
+  auto f32 = b.getF32Type();
+  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
+  NVVM::MMATypes ptxType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
+  for (int64_t kk = 0; kk < k; kk += 16) {
+    SmallVector<std::array<Value, 4>> aFrag;
+    for (int64_t rm = 0; rm < reps[0]; ++rm) {
+      Value r0 = arith::AddIOp::create(b, loc, tileRow(rm), group);
+      Value r8 = arith::AddIOp::create(b, loc, r0, cst(8));
+      aFrag.push_back({fragment(r0, kk, 0), fragment(r8, kk, 0),
+                       fragment(r0, kk + 8, 0), fragment(r8, kk + 8, 0)});
+    }
+    SmallVector<std::array<Value, 2>> bFrag;
+    for (int64_t rn = 0; rn < reps[1]; ++rn) {
+      Value c = arith::AddIOp::create(b, loc, tileCol(rn), group);
+      bFrag.push_back({fragment(c, kk, aBytes), fragment(c, kk + 8, aBytes)});
+    }
+    for (int64_t rm = 0; rm < reps[0]; ++rm)
+      for (int64_t rn = 0; rn < reps[1]; ++rn) {
+        size_t base = size_t(rm * reps[1] + rn) * 4;
+        auto mmaOp = NVVM::MmaOp::create(
+            b, loc, resultType, ValueRange(aFrag[rm]), ValueRange(bFrag[rn]),
+            ValueRange(ArrayRef<Value>(acc).slice(base, 4)),
+            ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
+            std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
+                                           NVVM::MMALayout::col});
+        for (int64_t i = 0; i < 4; ++i)
+          acc[base + i] = LLVM::ExtractValueOp::create(b, loc, mmaOp.getResult(),
+                                                       ArrayRef<int64_t>{i});
+      }
+  }
+  tensors[op.getD()] = acc;
+  return success();
+}
+
 LogicalResult Expander::expandDot(tile::DotOp op) {
+  if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(op.getD()).getEncoding()))
+    return expandMmaDot(op, mma);
   auto aType = op.getA().getType(), bType = op.getB().getType();
   auto cType = tensorOf(op.getD());
   bool batched = aType.getRank() == 3;

@@ -6,6 +6,9 @@
 
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/Support/MathExtras.h"
 
 namespace tessera {
@@ -15,6 +18,8 @@ namespace tessera {
 
 using namespace mlir;
 using tessera::tilegpu::BlockedEncodingAttr;
+using tessera::tilegpu::ConvertLayoutOp;
+using tessera::tilegpu::MmaEncodingAttr;
 
 namespace {
 
@@ -64,6 +69,136 @@ struct ConvertTileToTileGPUPass
       func.setType(FunctionType::get(
           ctx, func.front().getArgumentTypes(), results));
     });
+    if (computeCapability >= 80)
+      assignMmaLayouts(module);
+  }
+
+  /// Whether `dot` runs on mma.sync m16n8k16: fp16/bf16 operands, an fp32
+  /// accumulator, rank 2, whole instruction tiles.
+  static bool isMmaDot(tessera::tile::DotOp dot) {
+    auto a = cast<RankedTensorType>(dot.getA().getType());
+    auto bTy = cast<RankedTensorType>(dot.getB().getType());
+    auto d = cast<RankedTensorType>(dot.getD().getType());
+    Type ea = a.getElementType();
+    if (a.getRank() != 2 || ea != bTy.getElementType() ||
+        !(ea.isF16() || ea.isBF16()) || !d.getElementType().isF32())
+      return false;
+    return a.getDimSize(0) % 16 == 0 && bTy.getDimSize(1) % 8 == 0 &&
+           a.getDimSize(1) % 16 == 0;
+  }
+
+  static RankedTensorType withEncoding(Type type, Attribute encoding) {
+    auto t = cast<RankedTensorType>(type);
+    return RankedTensorType::get(t.getShape(), t.getElementType(), encoding);
+  }
+
+  void assignMmaLayouts(ModuleOp module) {
+    MLIRContext *ctx = &getContext();
+    OpBuilder b(ctx);
+    module.walk([&](tessera::tile::DotOp dot) {
+      if (!isMmaDot(dot))
+        return;
+      auto dType = cast<RankedTensorType>(dot.getD().getType());
+      auto mma = MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
+      RankedTensorType mmaType = withEncoding(dType, mma);
+      b.setInsertionPoint(dot);
+      Value c = ConvertLayoutOp::create(b, dot.getLoc(), mmaType, dot.getC());
+      dot.getCMutable().assign(c);
+      dot.getD().setType(mmaType);
+      b.setInsertionPointAfter(dot);
+      auto back = ConvertLayoutOp::create(b, dot.getLoc(), dType, dot.getD());
+      dot.getD().replaceAllUsesExcept(back.getResult(), back);
+    });
+    // Remove the conversions that cancel, until none does.
+    for (bool changed = true; changed;) {
+      changed = false;
+      SmallVector<ConvertLayoutOp> converts;
+      module.walk([&](ConvertLayoutOp op) { converts.push_back(op); });
+      for (ConvertLayoutOp op : converts)
+        if (simplify(op, b)) {
+          changed = true;
+          break; // the walk's list may hold erased ops now
+        }
+      if (!changed) {
+        SmallVector<scf::ForOp> loops;
+        module.walk([&](scf::ForOp loop) { loops.push_back(loop); });
+        for (scf::ForOp loop : loops)
+          changed |= carryInMmaLayout(loop, b);
+      }
+    }
+  }
+
+  /// convert(convert(x)) -> convert(x) or x; convert(splat constant) -> a
+  /// constant; a convert with no uses goes.
+  static bool simplify(ConvertLayoutOp op, OpBuilder &b) {
+    if (op->use_empty()) {
+      op->erase();
+      return true;
+    }
+    Value src = op.getSrc();
+    if (src.getType() == op.getType()) {
+      op.replaceAllUsesWith(src);
+      op->erase();
+      return true;
+    }
+    if (auto inner = src.getDefiningOp<ConvertLayoutOp>()) {
+      op.getSrcMutable().assign(inner.getSrc());
+      if (inner->use_empty())
+        inner->erase();
+      return true;
+    }
+    DenseElementsAttr dense;
+    if (matchPattern(src, m_Constant(&dense)) && dense.isSplat()) {
+      b.setInsertionPoint(op);
+      auto type = cast<RankedTensorType>(op.getType());
+      Value c = arith::ConstantOp::create(
+          b, op.getLoc(), type, DenseElementsAttr::get(type, dense.getSplatValue<Attribute>()));
+      op.replaceAllUsesWith(c);
+      op->erase();
+      return true;
+    }
+    return false;
+  }
+
+  /// Carries an accumulator in the loop in its mma layout: an iteration
+  /// argument used only through converts to one layout L and yielded from
+  /// a convert out of L becomes an L argument, converted before and after
+  /// the loop instead of in every iteration.
+  static bool carryInMmaLayout(scf::ForOp loop, OpBuilder &b) {
+    bool changed = false;
+    auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
+    for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i) {
+      BlockArgument arg = loop.getRegionIterArgs()[i];
+      auto yielded = yield.getOperand(i).getDefiningOp<ConvertLayoutOp>();
+      if (!yielded || !isa_and_nonnull<MmaEncodingAttr>(
+                          yielded.getSrc().getType().getEncoding()))
+        continue;
+      Type inner = yielded.getSrc().getType();
+      if (arg.use_empty() || !llvm::all_of(arg.getUsers(), [&](Operation *user) {
+            auto c = dyn_cast<ConvertLayoutOp>(user);
+            return c && c.getType() == inner;
+          }))
+        continue;
+      Type outer = arg.getType();
+      for (Operation *user : llvm::make_early_inc_range(arg.getUsers())) {
+        user->getResult(0).replaceAllUsesWith(arg);
+        user->erase();
+      }
+      arg.setType(inner);
+      yield->setOperand(i, yielded.getSrc());
+      if (yielded->use_empty())
+        yielded->erase();
+      b.setInsertionPoint(loop);
+      Value init = ConvertLayoutOp::create(b, loop.getLoc(), inner, loop.getInitArgs()[i]);
+      loop.getInitArgsMutable()[i].assign(init);
+      OpResult result = loop->getResult(i);
+      result.setType(inner);
+      b.setInsertionPointAfter(loop);
+      auto out = ConvertLayoutOp::create(b, loop.getLoc(), outer, result);
+      result.replaceAllUsesExcept(out.getResult(), out);
+      changed = true;
+    }
+    return changed;
   }
 };
 

@@ -107,6 +107,15 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
     layout, so elementwise ops need no conversions; shape-changing ops are
     lowered through shared memory by convert-tilegpu-to-simt.
 
+    With `compute-capability` 80 or more, a `tile.dot` of fp16 or bf16
+    operands into fp32 with M % 16 == 0, N % 8 == 0 and K % 16 == 0 gets
+    the `#tilegpu.mma` accumulator layout: its accumulator operand and its
+    uses go through `tilegpu.convert_layout`, and the conversions that cancel
+    are removed: converts of converts, converts of splat constants, and
+    loop-carried accumulators (an `scf.for` argument used only through a
+    convert to mma and yielded from a convert out of mma is carried in the
+    mma layout, converted once before and once after the loop).
+
     ```mlir
     %r = tile.make_range 0 to 1024 : tensor<1024xi32>
     ```
@@ -117,9 +126,13 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"numWarps", "num-warps", "unsigned", /*default=*/"4",
-           "warps per program instance (a power of two from 1 to 32)">
+           "warps per program instance (a power of two from 1 to 32)">,
+    Option<"computeCapability", "compute-capability", "unsigned", /*default=*/"0",
+           "the target's compute capability (80 for sm_80); from 80 on, "
+           "fp16/bf16 dots get the tensor-core mma layout">
   ];
-  let dependentDialects = ["::tessera::tilegpu::TileGPUDialect"];
+  let dependentDialects = ["::tessera::tilegpu::TileGPUDialect",
+                           "::mlir::scf::SCFDialect"];
 }
 
 def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {

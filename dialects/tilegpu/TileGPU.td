@@ -72,6 +72,45 @@ def TileGPU_BlockedEncoding : TileGPU_Attr<"BlockedEncoding", "blocked"> {
   }];
 }
 
+def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
+  let summary = "the accumulator layout of tensor-core mma.sync tiles";
+  let description = [{
+    A rank-2 tensor cut into the 16 x 8 accumulator tiles of the
+    `mma.sync.m16n8k16` instruction (version 2: sm_80 and later). The warps
+    form a `warpsPerCTA[0] x warpsPerCTA[1]` grid (warp w at row w / wn,
+    column w % wn); each warp's tile repeats over the tensor with a stride
+    of the whole grid. In a tile, lane l holds rows l / 4 and l / 4 + 8 at
+    columns 2 * (l % 4) and 2 * (l % 4) + 1: four elements per tile.
+
+    ```mlir
+    // 128 x 128 fp32, 4 warps as 2 x 2: each thread holds 4 x 8 tiles of 4.
+    tensor<128x128xf32, #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>>
+    ```
+  }];
+  let parameters = (ins "unsigned":$versionMajor,
+                        ArrayRefParameter<"unsigned">:$warpsPerCTA);
+  let assemblyFormat = [{
+    `<` `version` `=` $versionMajor `,` `warpsPerCTA` `=` `[` $warpsPerCTA `]` `>`
+  }];
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    static constexpr int64_t kTileRows = 16, kTileCols = 8;
+    unsigned getNumWarps() const { return getWarpsPerCTA()[0] * getWarpsPerCTA()[1]; }
+    /// The rows and columns the warp grid covers with one tile each.
+    ::llvm::SmallVector<int64_t> getShapePerCTA() const;
+    /// Tiles per warp along each dimension for a tensor of `shape`.
+    ::llvm::SmallVector<int64_t> getRepetitions(::llvm::ArrayRef<int64_t> shape) const;
+    /// Total elements each thread holds for a tensor of `shape`.
+    int64_t getTotalElemsPerThread(::llvm::ArrayRef<int64_t> shape) const;
+    /// The warp grid for an M x N result with `numWarps` warps: warps along
+    /// M first while each has 16 rows, then along N while each has 8
+    /// columns; warps left over replicate along M.
+    static MmaEncodingAttr getForShape(::mlir::MLIRContext *context,
+                                       ::llvm::ArrayRef<int64_t> shape,
+                                       unsigned numWarps);
+  }];
+}
+
 class TileGPU_Op<string mnemonic, list<Trait> traits = []>
     : Op<TileGPU_Dialect, mnemonic, traits>;
 

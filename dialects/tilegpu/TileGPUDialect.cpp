@@ -27,6 +27,10 @@ struct TileGPUOpAsmInterface : OpAsmDialectInterface {
       os << "blocked";
       return AliasResult::FinalAlias;
     }
+    if (isa<MmaEncodingAttr>(attr)) {
+      os << "mma";
+      return AliasResult::FinalAlias;
+    }
     return AliasResult::NoAlias;
   }
 };
@@ -144,6 +148,56 @@ BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
   }
   wpc[order.back()] *= warps;
   return BlockedEncodingAttr::get(context, spt, tpw, wpc, order);
+}
+
+//===----------------------------------------------------------------------===//
+// MmaEncodingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult MmaEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                      unsigned versionMajor,
+                                      ArrayRef<unsigned> warpsPerCTA) {
+  if (versionMajor != 2)
+    return emitError() << "only mma version 2 (mma.sync, sm_80+) is supported, got "
+                       << versionMajor;
+  if (warpsPerCTA.size() != 2)
+    return emitError() << "an mma layout is rank 2: warpsPerCTA needs 2 entries, got "
+                       << warpsPerCTA.size();
+  if (warpsPerCTA[0] == 0 || warpsPerCTA[1] == 0)
+    return emitError() << "layout sizes must be positive";
+  return success();
+}
+
+SmallVector<int64_t> MmaEncodingAttr::getShapePerCTA() const {
+  return {kTileRows * getWarpsPerCTA()[0], kTileCols * getWarpsPerCTA()[1]};
+}
+
+SmallVector<int64_t> MmaEncodingAttr::getRepetitions(ArrayRef<int64_t> shape) const {
+  SmallVector<int64_t> perCTA = getShapePerCTA();
+  return {std::max<int64_t>(1, shape[0] / perCTA[0]),
+          std::max<int64_t>(1, shape[1] / perCTA[1])};
+}
+
+int64_t MmaEncodingAttr::getTotalElemsPerThread(ArrayRef<int64_t> shape) const {
+  SmallVector<int64_t> reps = getRepetitions(shape);
+  return 4 * reps[0] * reps[1];
+}
+
+MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
+                                             ArrayRef<int64_t> shape,
+                                             unsigned numWarps) {
+  unsigned wm = 1, wn = 1;
+  while (wm * wn < numWarps) {
+    if (shape[0] / (kTileRows * wm) >= 2 &&
+        (shape[0] / (kTileRows * wm) >= shape[1] / (kTileCols * wn) ||
+         shape[1] / (kTileCols * wn) < 2))
+      wm *= 2;
+    else if (shape[1] / (kTileCols * wn) >= 2)
+      wn *= 2;
+    else
+      wm *= 2; // replicated
+  }
+  return MmaEncodingAttr::get(context, 2, {wm, wn});
 }
 
 //===----------------------------------------------------------------------===//

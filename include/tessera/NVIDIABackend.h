@@ -28,6 +28,9 @@ struct Options {
 
 using tessera::Stage;
 
+/// The compute capability of an arch name: sm_90a -> 90 (0 if unknown).
+unsigned computeCapability(const std::string &arch);
+
 /// The stages, in order, for `options`.
 std::vector<Stage> stages(const Options &options);
 

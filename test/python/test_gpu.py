@@ -89,6 +89,29 @@ def test_matmul(M, N, K, act):
                                atol=2e-3 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("BM,BN,BK,warps", [(32, 32, 32, 4), (64, 64, 32, 4), (128, 128, 32, 8),
+                                            (16, 64, 16, 2), (128, 64, 64, 4), (16, 16, 16, 4),
+                                            (64, 32, 16, 1)])
+def test_matmul_tensor_cores(dtype, BM, BN, BK, warps):
+    """fp16/bf16 dots run on mma.sync (sm_80+): block shapes and warp counts
+    that tile, repeat and replicate the 16 x 8 instruction tiles."""
+    ex = load("04_matmul")
+    M, N, K = 200, 136, 112  # not multiples of the blocks: masked edges
+    ty = getattr(torch, dtype)
+    a = torch.randn(M, K, device="cuda").to(ty)
+    b = torch.randn(K, N, device="cuda").to(ty)
+    c = torch.empty((M, N), device="cuda", dtype=ty)
+    grid = (tessera.cdiv(M, BM) * tessera.cdiv(N, BN),)
+    ex.matmul_kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                           c.stride(0), c.stride(1), BLOCK_SIZE_M=BM, BLOCK_SIZE_N=BN,
+                           BLOCK_SIZE_K=BK, GROUP_SIZE_M=4, ACTIVATION="", num_warps=warps)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    tol = 8e-3 if dtype == "bfloat16" else 2e-3
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=tol,
+                               atol=tol * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("Z,H,N,D,causal", [(1, 2, 64, 16, False), (2, 2, 100, 32, True)])
 def test_flash_attention(Z, H, N, D, causal):
     ex = load("05_flash_attention")

@@ -1,8 +1,8 @@
-// dot, scan, transposes and atomics through shared memory and LLVM atomics.
+// dot (tensor cores), scan, transposes and atomics through shared memory and LLVM atomics.
 // RUN: tessera-translate --arch=sm_90a %s | FileCheck %s
 
 // CHECK: .visible .entry mixed(
-// CHECK-DAG: fma.rn.f32
+// CHECK-DAG: mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32
 // CHECK-DAG: atom.global.add.f32
 // CHECK-DAG: atom.acq_rel.sys.global.cas.b32
 // CHECK-DAG: bar.sync 0;

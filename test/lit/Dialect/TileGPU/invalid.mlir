@@ -32,3 +32,18 @@ func.func @convert_shape(%x: tensor<32xf32, #l>) {
   %0 = tilegpu.convert_layout %x : tensor<32xf32, #l> -> tensor<64xf32, #l>
   return
 }
+
+// -----
+
+// expected-error @+1 {{only mma version 2 (mma.sync, sm_80+) is supported, got 3}}
+func.func @mma_version(%x: tensor<16x8xf32, #tilegpu.mma<version = 3, warpsPerCTA = [1, 1]>>) { return }
+
+// -----
+
+// expected-error @+1 {{an mma layout is rank 2: warpsPerCTA needs 2 entries, got 1}}
+func.func @mma_rank(%x: tensor<16x8xf32, #tilegpu.mma<version = 2, warpsPerCTA = [4]>>) { return }
+
+// -----
+
+// expected-error @+1 {{layout sizes must be positive}}
+func.func @mma_zero(%x: tensor<16x8xf32, #tilegpu.mma<version = 2, warpsPerCTA = [0, 4]>>) { return }

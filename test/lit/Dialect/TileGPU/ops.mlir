@@ -3,6 +3,7 @@
 
 // CHECK: #[[L:.*]] = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
 // CHECK: #[[M:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
+// CHECK: #[[MMA:.*]] = #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>
 #l = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
 #m = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 #n = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [32, 1], warpsPerCTA = [1, 4], order = [0, 1]>
@@ -13,4 +14,14 @@ func.func @layouts(%x: tensor<1024xf32, #l>, %y: tensor<8x64xf16, #m>) -> tensor
   // CHECK: tilegpu.convert_layout %{{.*}} : tensor<8x64xf16, #[[M]]> -> tensor<8x64xf16, #{{.*}}>
   %0 = tilegpu.convert_layout %y : tensor<8x64xf16, #m> -> tensor<8x64xf16, #n>
   return %0 : tensor<8x64xf16, #n>
+}
+
+// The tensor-core accumulator layout (its alias, #mma, is printed first).
+// CHECK-LABEL: func.func @mma_layout
+#acc = #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>
+#l2 = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
+func.func @mma_layout(%x: tensor<64x64xf32, #acc>) -> tensor<64x64xf32, #l2> {
+  // CHECK: tilegpu.convert_layout %{{.*}} : tensor<64x64xf32, #[[MMA]]> -> tensor<64x64xf32, #{{.*}}>
+  %0 = tilegpu.convert_layout %x : tensor<64x64xf32, #acc> -> tensor<64x64xf32, #l2>
+  return %0 : tensor<64x64xf32, #l2>
 }
