@@ -49,24 +49,74 @@ int64_t elementBytes(Type pointerLike) {
 } // namespace
 
 AxisAnalysis::AxisAnalysis(Operation *function) {
-  function->walk<WalkOrder::PreOrder>([&](Operation *op) {
-    for (Region &region : op->getRegions())
-      for (Block &block : region)
-        for (BlockArgument arg : block.getArguments()) {
-          AxisInfo a;
-          if (auto func = dyn_cast<FunctionOpInterface>(op))
-            if (auto d = func.getArgAttrOfType<IntegerAttr>(
-                    arg.getArgNumber(), "tile.divisibility"))
-              a.divisibility = d.getInt();
-          info[arg] = a;
-        }
+  for (Region &region : function->getRegions())
+    for (Block &block : region) {
+      for (BlockArgument arg : block.getArguments()) {
+        AxisInfo a;
+        if (auto func = dyn_cast<FunctionOpInterface>(function))
+          if (auto d = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(),
+                                                          "tile.divisibility"))
+            a.divisibility = d.getInt();
+        info[arg] = a;
+      }
+      visitBlock(block);
+    }
+}
+
+void AxisAnalysis::visitBlock(Block &block) {
+  for (Operation &op : block)
+    visitOp(&op);
+}
+
+static AxisInfo join(AxisInfo a, AxisInfo b) {
+  return {std::min(a.contiguity, b.contiguity), std::gcd(a.divisibility, b.divisibility),
+          std::min(a.constancy, b.constancy)};
+}
+
+static bool operator!=(const AxisInfo &a, const AxisInfo &b) {
+  return a.contiguity != b.contiguity || a.divisibility != b.divisibility ||
+         a.constancy != b.constancy;
+}
+
+void AxisAnalysis::visitOp(Operation *op) {
+  if (auto loop = dyn_cast<scf::ForOp>(op)) {
     // A loop counter lb + k * step is a multiple of whatever divides both.
-    if (auto loop = dyn_cast<scf::ForOp>(op))
-      info[loop.getInductionVar()].divisibility =
-          std::gcd(get(loop.getLowerBound()).divisibility,
-                   get(loop.getStep()).divisibility);
-    visit(op);
-  });
+    info[loop.getInductionVar()].divisibility =
+        std::gcd(get(loop.getLowerBound()).divisibility, get(loop.getStep()).divisibility);
+    // Loop-carried values (pointers advanced each iteration): start from
+    // the initial values and join what the body yields until nothing
+    // changes; the facts only weaken, so this ends.
+    auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
+    for (auto [arg, init] : llvm::zip(loop.getRegionIterArgs(), loop.getInitArgs()))
+      info[arg] = get(init);
+    bool converged = false;
+    for (int round = 0; round < 16 && !converged; ++round) {
+      visitBlock(*loop.getBody());
+      converged = true;
+      for (auto [i, arg] : llvm::enumerate(loop.getRegionIterArgs())) {
+        AxisInfo next = join(get(loop.getInitArgs()[i]), get(yield.getOperand(i)));
+        if (next != info[arg]) {
+          info[arg] = next;
+          converged = false;
+        }
+      }
+    }
+    if (!converged) { // give up on the loop: the conservative facts
+      for (BlockArgument arg : loop.getRegionIterArgs())
+        info[arg] = AxisInfo();
+      visitBlock(*loop.getBody());
+    }
+    for (auto [arg, result] : llvm::zip(loop.getRegionIterArgs(), loop.getResults()))
+      info[result] = get(arg);
+    return;
+  }
+  visit(op);
+  for (Region &region : op->getRegions())
+    for (Block &block : region) {
+      for (BlockArgument arg : block.getArguments())
+        info[arg] = AxisInfo();
+      visitBlock(block);
+    }
 }
 
 AxisInfo AxisAnalysis::get(Value value) const {
@@ -148,6 +198,14 @@ void AxisAnalysis::visit(Operation *op) {
       out.constancy = std::max(
           out.constancy,
           std::min({a.contiguity, b.divisibility, a.divisibility, b.constancy}));
+  } else if (isa<arith::RemSIOp, arith::RemUIOp>(op)) {
+    // `offsets % n` (wrapped offsets): runs stay contiguous up to a multiple
+    // of n's divisibility, where they may wrap.
+    AxisInfo a = in(0), b = in(1);
+    if (b.constancy >= a.contiguity)
+      out.contiguity = std::min({a.contiguity, b.divisibility, a.divisibility});
+    out.divisibility = std::gcd(a.divisibility, b.divisibility);
+    out.constancy = std::min(a.constancy, b.constancy);
   } else if (isa<arith::AndIOp, arith::OrIOp>(op)) {
     out.constancy = std::min(in(0).constancy, in(1).constancy);
   } else if (isa<arith::ExtSIOp, arith::ExtUIOp>(op)) {

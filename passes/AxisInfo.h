@@ -26,8 +26,9 @@ struct AxisInfo {
   int64_t constancy = 1;
 };
 
-/// Computes AxisInfo for every value of a function, in one forward walk.
-/// Values it cannot reason about (loop-carried ones, loads) get the
+/// Computes AxisInfo for every value of a function, in one forward walk;
+/// values carried by scf.for loops reach a fixed point over the loop.
+/// Values it cannot reason about (loads, while-loop values) get the
 /// conservative {1, 1, 1}.
 class AxisAnalysis {
 public:
@@ -35,6 +36,8 @@ public:
   AxisInfo get(mlir::Value value) const;
 
 private:
+  void visitBlock(mlir::Block &block);
+  void visitOp(mlir::Operation *op);
   void visit(mlir::Operation *op);
   llvm::DenseMap<mlir::Value, AxisInfo> info;
 };

@@ -1337,59 +1337,90 @@ LogicalResult Expander::expandScan(tile::ScanOp op) {
   return success();
 }
 
-/// A dot whose result has the mma layout, on mma.sync.m16n8k16: A goes to
-/// shared memory row-major and B transposed (N x K), both with rows padded
-/// by 8 elements so the fragment loads of a warp's 8 row groups fall in
-/// different banks; each warp loads the 32-bit A and B fragments of its
-/// tiles per 16-wide k step and issues one mma per 16 x 8 tile, the
-/// accumulators staying in the registers of the layout.
+/// A dot whose result has the mma layout, on mma.sync.m16n8k16: A and B go
+/// to shared memory row-major in 16-byte vector stores, rows padded by 8
+/// elements; per 16-wide k step each warp loads the A fragments of its
+/// tile rows with ldmatrix.x4 and the B fragments of its tile columns with
+/// ldmatrix.x2.trans, and issues one mma per 16 x 8 tile, the accumulators
+/// staying in the registers of the layout.
 LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   auto aType = op.getA().getType(), bType = op.getB().getType();
   auto dType = tensorOf(op.getD());
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1),
           n = bType.getDimSize(1);
-  int64_t stride = k + 8; // elements per padded row of A and of B^T
   Type elem = aType.getElementType();
   bool bf16 = elem.isBF16();
-  auto writePadded = [&](Value old, int64_t offset, bool transpose) {
+  // Operand tiles go to shared memory row-major with rows padded by 8
+  // elements (16 bytes: rows stay 16-byte aligned for vector stores and
+  // ldmatrix, and the 8 rows one ldmatrix reads fall in different banks).
+  auto writePadded = [&](Value old, int64_t offset, int64_t rowStride) {
     auto type = tensorOf(old);
     ThreadView &v = view(type);
     auto &values = elems(old);
-    for (size_t e = 0; e < values.size(); ++e) {
-      Value r = v.coords[e][0], c = v.coords[e][1];
-      if (transpose)
-        std::swap(r, c);
+    // Runs of elements contiguous along the row go as one vector store.
+    int64_t run = 1;
+    if (auto blocked = layoutOf(type))
+      if (blocked.getOrder()[0] == 1)
+        run = std::min<int64_t>(blocked.getSizePerThread()[1], 8);
+    for (size_t e = 0; e < values.size(); e += run) {
       Value index = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, r, cst(stride)), c);
+          b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(rowStride)),
+          v.coords[e][1]);
       predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
-        LLVM::StoreOp::create(b, loc, values[e], smemAt(index, elem, offset));
+        Value ptr = smemAt(index, elem, offset);
+        if (run == 1) {
+          LLVM::StoreOp::create(b, loc, values[e], ptr);
+          return;
+        }
+        Value vec = vectorOf(ArrayRef<Value>(values).slice(e, run));
+        LLVM::StoreOp::create(b, loc, vec, ptr, /*alignment=*/unsigned(2 * run));
       });
     }
   };
-  int64_t aBytes = (m * stride * 2 + 15) / 16 * 16;
+  int64_t aStride = k + 8, bStride = n + 8;
+  int64_t aBytes = (m * aStride * 2 + 15) / 16 * 16;
   barrier();
-  writePadded(op.getA(), 0, false);
-  writePadded(op.getB(), aBytes, true);
-  smemBytes = std::max(smemBytes, aBytes + n * stride * 2);
+  writePadded(op.getA(), 0, aStride);
+  writePadded(op.getB(), aBytes, bStride);
+  smemBytes = std::max(smemBytes, aBytes + k * bStride * 2);
   barrier();
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
-  Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
-  Value pair = arith::MulIOp::create(
-      b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2));
   Value warpM = arith::RemUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
   Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
-  // A 32-bit fragment register: two consecutive k of one row.
+  // Fragments come from ldmatrix: lane l gives the address of row l % 8 of
+  // 8 x 8 matrix l / 8, and receives two elements of each matrix, in the
+  // order mma.sync's fragment registers want them (transposed for B).
   Type fragType = bf16 ? Type(b.getI32Type())
                        : Type(VectorType::get({2}, b.getF16Type()));
-  auto fragment = [&](Value row, int64_t kcol, int64_t offset) -> Value {
+  Value laneRow = arith::AddIOp::create(
+      b, loc, arith::RemUIOp::create(b, loc, lane, cst(8)),
+      arith::MulIOp::create(
+          b, loc,
+          arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, cst(8)),
+                                 cst(2)),
+          cst(8)));
+  Value laneCol = arith::MulIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)), cst(8));
+  auto ldmatrix = [&](Value row, Value col, int64_t rowStride, int64_t offset,
+                      unsigned num, bool transpose) {
     Value index = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, row, cst(stride)),
-        arith::AddIOp::create(b, loc, pair, cst(kcol)));
-    Value ptr = smemAt(index, elem, offset);
-    return LLVM::LoadOp::create(b, loc, fragType, ptr, /*alignment=*/4);
+        b, loc, arith::MulIOp::create(b, loc, row, cst(rowStride)), col);
+    SmallVector<Type> regs(num, b.getI32Type());
+    Type result = num == 1 ? Type(b.getI32Type())
+                           : Type(LLVM::LLVMStructType::getLiteral(ctx, regs));
+    Value loaded = NVVM::LdMatrixOp::create(
+        b, loc, result, smemAt(index, elem, offset), num,
+        transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+        NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
+    SmallVector<Value> out;
+    for (unsigned i = 0; i < num; ++i) {
+      Value r = LLVM::ExtractValueOp::create(b, loc, loaded, ArrayRef<int64_t>{i});
+      out.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, fragType, r).getResult());
+    }
+    return out;
   };
   // Tile origins, wrapped into the tensor when warps replicate it.
   auto tileRow = [&](int64_t rm) {
@@ -1411,15 +1442,18 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   for (int64_t kk = 0; kk < k; kk += 16) {
     SmallVector<std::array<Value, 4>> aFrag;
     for (int64_t rm = 0; rm < reps[0]; ++rm) {
-      Value r0 = arith::AddIOp::create(b, loc, tileRow(rm), group);
-      Value r8 = arith::AddIOp::create(b, loc, r0, cst(8));
-      aFrag.push_back({fragment(r0, kk, 0), fragment(r8, kk, 0),
-                       fragment(r0, kk + 8, 0), fragment(r8, kk + 8, 0)});
+      // x4: rows r..r+15 at k, k+8 -> a0..a3.
+      Value row = arith::AddIOp::create(b, loc, tileRow(rm), laneRow);
+      Value col = arith::AddIOp::create(b, loc, laneCol, cst(kk));
+      SmallVector<Value> r = ldmatrix(row, col, aStride, 0, 4, false);
+      aFrag.push_back({r[0], r[1], r[2], r[3]});
     }
     SmallVector<std::array<Value, 2>> bFrag;
     for (int64_t rn = 0; rn < reps[1]; ++rn) {
-      Value c = arith::AddIOp::create(b, loc, tileCol(rn), group);
-      bFrag.push_back({fragment(c, kk, aBytes), fragment(c, kk + 8, aBytes)});
+      // x2, transposed: B rows k..k+15 at the tile's 8 columns -> b0, b1.
+      Value row = arith::AddIOp::create(b, loc, laneRow, cst(kk));
+      SmallVector<Value> r = ldmatrix(row, tileCol(rn), bStride, aBytes, 2, true);
+      bFrag.push_back({r[0], r[1]});
     }
     for (int64_t rm = 0; rm < reps[0]; ++rm)
       for (int64_t rn = 0; rn < reps[1]; ++rn) {

@@ -123,10 +123,13 @@ BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
   SmallVector<unsigned> spt(rank, 1), tpw(rank, 1), wpc(rank, 1), order;
   for (int d = rank - 1; d >= 0; --d)
     order.push_back(d);
-  // Up to 4 contiguous elements per thread along the fastest dimension (16
-  // bytes of fp32), as long as the lanes still have elements to hold.
+  // Contiguous elements per thread along the fastest dimension: for 1-D
+  // tensors up to 4 (16 bytes of fp32) while all 32 lanes get some; for
+  // tiles up to 8 while 4 lanes share a row (16 bytes of fp16: the operand
+  // tiles of dots load and reach shared memory in 16-byte vectors).
   int64_t fastest = shape[rank - 1];
-  spt[rank - 1] = unsigned(std::clamp<int64_t>(fastest / 32, 1, 4));
+  spt[rank - 1] = rank == 1 ? unsigned(std::clamp<int64_t>(fastest / 32, 1, 4))
+                            : unsigned(std::clamp<int64_t>(fastest / 4, 1, 8));
   // Lanes, then warps, from the fastest dimension to the slowest.
   SmallVector<int64_t> remaining;
   for (unsigned d = 0; d < rank; ++d)

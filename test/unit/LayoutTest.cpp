@@ -30,9 +30,10 @@ TEST_F(LayoutTest, DefaultLayoutCoversTheBlockOnce) {
         unsigned lanes = l.getThreadsPerWarp()[0] * l.getThreadsPerWarp()[1];
         EXPECT_EQ(lanes, 32u);
         SmallVector<int64_t> tile = l.getShapePerCTA();
-        if (tile[0] <= rows && tile[1] <= cols)
+        if (tile[0] <= rows && tile[1] <= cols) {
           EXPECT_EQ(l.getTotalElemsPerThread(shape), rows * cols / (32 * warps))
               << rows << "x" << cols << " warps " << warps;
+        }
         EXPECT_GE(l.getTotalElemsPerThread(shape), 1);
       }
 }
@@ -46,6 +47,33 @@ TEST_F(LayoutTest, VectorLayout) {
   EXPECT_EQ(l.getElemsPerThread({1024})[0], 8); // two repetitions of 4
   // Smaller than the tile: elements are replicated, one each.
   EXPECT_EQ(l.getElemsPerThread({64})[0], 4);
+}
+
+TEST_F(LayoutTest, TileLayoutHas16ByteRowsOfHalves) {
+  // A 128 x 32 fp16 dot operand: 8 contiguous elements per thread along the
+  // row, 4 lanes per row, 8 rows per warp, warps down the rows.
+  auto l = BlockedEncodingAttr::getDefault(&context, {128, 32}, 4);
+  EXPECT_EQ(l.getSizePerThread()[1], 8u);
+  EXPECT_EQ(l.getThreadsPerWarp()[1], 4u);
+  EXPECT_EQ(l.getThreadsPerWarp()[0], 8u);
+  EXPECT_EQ(l.getWarpsPerCTA()[0], 4u);
+  EXPECT_EQ(l.getTotalElemsPerThread({128, 32}), 32);
+}
+
+TEST_F(LayoutTest, MmaLayoutSpreadsWarpsOverTheResult) {
+  using tessera::tilegpu::MmaEncodingAttr;
+  auto l = MmaEncodingAttr::getForShape(&context, {128, 128}, 4);
+  EXPECT_EQ(l.getWarpsPerCTA()[0], 2u);
+  EXPECT_EQ(l.getWarpsPerCTA()[1], 2u);
+  EXPECT_EQ(l.getTotalElemsPerThread({128, 128}), 128 * 128 / 128);
+  // 16 rows: a single row of tiles, the warps go along N.
+  l = MmaEncodingAttr::getForShape(&context, {16, 64}, 4);
+  EXPECT_EQ(l.getWarpsPerCTA()[0], 1u);
+  EXPECT_EQ(l.getWarpsPerCTA()[1], 4u);
+  // Too small for 8 warps: they replicate along M.
+  l = MmaEncodingAttr::getForShape(&context, {16, 16}, 8);
+  EXPECT_EQ(l.getNumWarps(), 8u);
+  EXPECT_EQ(l.getTotalElemsPerThread({16, 16}), 4);
 }
 
 TEST_F(LayoutTest, VerifierRejectsBadLayouts) {

@@ -39,9 +39,10 @@ func.func @vector(%x: !tile.ptr<f32>, %n: i32) -> f32 {
 
 // -----
 
-// 2-D: the last dimension fastest; lanes spread over it first.
-// CHECK-DAG: #[[L64:.*]] = #tilegpu.blocked<sizePerThread = [1, 2], threadsPerWarp = [1, 32], warpsPerCTA = [4, 1], order = [1, 0]>
-// CHECK-DAG: #[[L16:.*]] = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
+// 2-D: the last dimension fastest, up to 8 contiguous elements per thread
+// (16 bytes of fp16) with 4 lanes per row; lanes then go down the rows.
+// CHECK-DAG: #[[L64:.*]] = #tilegpu.blocked<sizePerThread = [1, 8], threadsPerWarp = [4, 8], warpsPerCTA = [4, 1], order = [1, 0]>
+// CHECK-DAG: #[[L16:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [8, 4], warpsPerCTA = [4, 1], order = [1, 0]>
 // CHECK-LABEL: func.func @matrix
 // CHECK: tensor<64x64xf32, #[[L64]]>
 // CHECK: tensor<16x16xf16, #[[L16]]>
