@@ -20,6 +20,7 @@ from ._C import version as _version
 from .compiler.errors import CompilationError
 from .language.core import cdiv
 from .language.semantic import constexpr
+from .runtime.autotuner import Config, autotune, heuristics
 from .runtime.jit import JITFunction, jit
 
 __version__ = _version()
@@ -31,5 +32,5 @@ def next_power_of_2(n: int) -> int:
     return 1 if n <= 1 else 1 << (n - 1).bit_length()
 
 
-__all__ = ["jit", "JITFunction", "CompilationError", "cdiv", "next_power_of_2", "constexpr",
-           "language", "ir", "__version__"]
+__all__ = ["jit", "JITFunction", "autotune", "heuristics", "Config", "CompilationError", "cdiv",
+           "next_power_of_2", "constexpr", "language", "ir", "__version__"]
