@@ -1349,10 +1349,20 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1),
           n = bType.getDimSize(1);
   Type elem = aType.getElementType();
-  bool bf16 = elem.isBF16();
-  // Operand tiles go to shared memory row-major with rows padded by 8
-  // elements (16 bytes: rows stay 16-byte aligned for vector stores and
-  // ldmatrix, and the 8 rows one ldmatrix reads fall in different banks).
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  // The instruction: m16n8k16 for 16-bit types, m16n8k8 for tf32, m16n8k32
+  // for int8; each k step is 32 bytes of a row.
+  enum class Kind { F16, BF16, TF32, TF32x3, I8 } kind =
+      elem.isF16()   ? Kind::F16
+      : elem.isBF16() ? Kind::BF16
+      : elem.isF32()  ? (op.getInputPrecision() == tile::InputPrecision::TF32x3 ? Kind::TF32x3
+                                                                               : Kind::TF32)
+                      : Kind::I8;
+  int64_t kStep = 32 / bytes;
+  int64_t pad = 16 / bytes; // 16 bytes per row
+  // Operand tiles go to shared memory row-major with rows padded by 16
+  // bytes: rows stay 16-byte aligned for vector stores and ldmatrix, and
+  // the 8 rows one ldmatrix reads fall in different banks.
   auto writePadded = [&](Value old, int64_t offset, int64_t rowStride) {
     auto type = tensorOf(old);
     ThreadView &v = view(type);
@@ -1361,7 +1371,7 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     int64_t run = 1;
     if (auto blocked = layoutOf(type))
       if (blocked.getOrder()[0] == 1)
-        run = std::min<int64_t>(blocked.getSizePerThread()[1], 8);
+        run = std::min<int64_t>(blocked.getSizePerThread()[1], 16 / bytes);
     for (size_t e = 0; e < values.size(); e += run) {
       Value index = arith::AddIOp::create(
           b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(rowStride)),
@@ -1373,16 +1383,16 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
           return;
         }
         Value vec = vectorOf(ArrayRef<Value>(values).slice(e, run));
-        LLVM::StoreOp::create(b, loc, vec, ptr, /*alignment=*/unsigned(2 * run));
+        LLVM::StoreOp::create(b, loc, vec, ptr, /*alignment=*/unsigned(bytes * run));
       });
     }
   };
-  int64_t aStride = k + 8, bStride = n + 8;
-  int64_t aBytes = (m * aStride * 2 + 15) / 16 * 16;
+  int64_t aStride = k + pad, bStride = n + pad;
+  int64_t aBytes = (m * aStride * bytes + 15) / 16 * 16;
   barrier();
   writePadded(op.getA(), 0, aStride);
   writePadded(op.getB(), aBytes, bStride);
-  smemBytes = std::max(smemBytes, aBytes + k * bStride * 2);
+  smemBytes = std::max(smemBytes, aBytes + k * bStride * bytes);
   barrier();
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
@@ -1390,11 +1400,11 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   Value warpM = arith::RemUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
   Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
-  // Fragments come from ldmatrix: lane l gives the address of row l % 8 of
-  // 8 x 8 matrix l / 8, and receives two elements of each matrix, in the
-  // order mma.sync's fragment registers want them (transposed for B).
-  Type fragType = bf16 ? Type(b.getI32Type())
-                       : Type(VectorType::get({2}, b.getF16Type()));
+  Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
+  Value quad = arith::RemUIOp::create(b, loc, lane, cst(4));
+  // A fragments come from ldmatrix: lane l gives the address of row l % 8
+  // of 8 x 8 (16-bit) matrix l / 8, and receives 32 bits of each matrix,
+  // in the order mma.sync's fragment registers want them.
   Value laneRow = arith::AddIOp::create(
       b, loc, arith::RemUIOp::create(b, loc, lane, cst(8)),
       arith::MulIOp::create(
@@ -1403,24 +1413,33 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
                                  cst(2)),
           cst(8)));
   Value laneCol = arith::MulIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)), cst(8));
+      b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)), cst(16 / bytes));
+  auto i32 = b.getI32Type();
+  auto f16x2 = VectorType::get({2}, b.getF16Type());
+  auto asOperand = [&](Value r) -> Value { // an i32 fragment register
+    return kind == Kind::F16 ? LLVM::BitcastOp::create(b, loc, f16x2, r).getResult() : r;
+  };
   auto ldmatrix = [&](Value row, Value col, int64_t rowStride, int64_t offset,
                       unsigned num, bool transpose) {
     Value index = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, row, cst(rowStride)), col);
-    SmallVector<Type> regs(num, b.getI32Type());
-    Type result = num == 1 ? Type(b.getI32Type())
-                           : Type(LLVM::LLVMStructType::getLiteral(ctx, regs));
+    SmallVector<Type> regs(num, i32);
+    Type result = num == 1 ? Type(i32) : Type(LLVM::LLVMStructType::getLiteral(ctx, regs));
     Value loaded = NVVM::LdMatrixOp::create(
         b, loc, result, smemAt(index, elem, offset), num,
         transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row,
         NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
     SmallVector<Value> out;
-    for (unsigned i = 0; i < num; ++i) {
-      Value r = LLVM::ExtractValueOp::create(b, loc, loaded, ArrayRef<int64_t>{i});
-      out.push_back(bf16 ? r : LLVM::BitcastOp::create(b, loc, fragType, r).getResult());
-    }
+    for (unsigned i = 0; i < num; ++i)
+      out.push_back(LLVM::ExtractValueOp::create(b, loc, loaded, ArrayRef<int64_t>{i}));
     return out;
+  };
+  // B as scalar shared-memory loads, packed into 32-bit registers: fp32
+  // (one element, k = t and t + 4) and int8 (4 consecutive k).
+  auto bScalar = [&](Value kRow, Value col) -> Value {
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, kRow, cst(bStride)), col);
+    return smemRead(index, elem, aBytes);
   };
   // Tile origins, wrapped into the tensor when warps replicate it.
   auto tileRow = [&](int64_t rm) {
@@ -1435,39 +1454,104 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         cst(rn * 8 * wn));
     return arith::RemUIOp::create(b, loc, c, cst(n));
   };
+  auto toTF32 = [&](Value f) -> Value { // round to nearest, as cvt.rna.tf32.f32
+    return NVVM::ConvertFloatToTF32Op::create(b, loc, i32, f, NVVM::FPRoundingMode::RNA,
+                                          NVVM::SaturationMode::NONE, false);
+  };
   SmallVector<Value> acc(elems(op.getC()));
-  auto f32 = b.getF32Type();
-  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {f32, f32, f32, f32});
-  NVVM::MMATypes ptxType = bf16 ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  for (int64_t kk = 0; kk < k; kk += 16) {
-    SmallVector<std::array<Value, 4>> aFrag;
+  Type accElem = dType.getElementType();
+  auto resultType = LLVM::LLVMStructType::getLiteral(ctx, {accElem, accElem, accElem, accElem});
+  NVVM::MMATypes ptxType = kind == Kind::F16    ? NVVM::MMATypes::f16
+                           : kind == Kind::BF16 ? NVVM::MMATypes::bf16
+                           : kind == Kind::I8   ? NVVM::MMATypes::s8
+                                                : NVVM::MMATypes::tf32;
+  int64_t instrK = kind == Kind::I8 ? 32 : (kind == Kind::TF32 || kind == Kind::TF32x3) ? 8 : 16;
+  auto mmaInto = [&](ArrayRef<Value> a, ArrayRef<Value> bv, size_t base) {
+    std::optional<NVVM::MMAIntOverflow> overflow;
+    if (kind == Kind::I8)
+      overflow = NVVM::MMAIntOverflow::wrapped;
+    auto mmaOp = NVVM::MmaOp::create(
+        b, loc, resultType, ValueRange(a), ValueRange(bv),
+        ValueRange(ArrayRef<Value>(acc).slice(base, 4)),
+        ArrayRef<int64_t>{16, 8, instrK}, std::nullopt, overflow,
+        std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+        std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
+    for (int64_t i = 0; i < 4; ++i)
+      acc[base + i] = LLVM::ExtractValueOp::create(b, loc, mmaOp.getResult(),
+                                                   ArrayRef<int64_t>{i});
+  };
+  for (int64_t kk = 0; kk < k; kk += kStep) {
+    SmallVector<SmallVector<Value>> aFrag;
     for (int64_t rm = 0; rm < reps[0]; ++rm) {
-      // x4: rows r..r+15 at k, k+8 -> a0..a3.
+      // x4: 16 rows x 32 bytes at k -> a0..a3.
       Value row = arith::AddIOp::create(b, loc, tileRow(rm), laneRow);
       Value col = arith::AddIOp::create(b, loc, laneCol, cst(kk));
       SmallVector<Value> r = ldmatrix(row, col, aStride, 0, 4, false);
-      aFrag.push_back({r[0], r[1], r[2], r[3]});
+      for (Value &x : r)
+        x = asOperand(x);
+      aFrag.push_back(r);
     }
-    SmallVector<std::array<Value, 2>> bFrag;
+    SmallVector<SmallVector<Value>> bFrag;
     for (int64_t rn = 0; rn < reps[1]; ++rn) {
-      // x2, transposed: B rows k..k+15 at the tile's 8 columns -> b0, b1.
-      Value row = arith::AddIOp::create(b, loc, laneRow, cst(kk));
-      SmallVector<Value> r = ldmatrix(row, tileCol(rn), bStride, aBytes, 2, true);
-      bFrag.push_back({r[0], r[1]});
+      Value col = arith::AddIOp::create(b, loc, tileCol(rn), group);
+      if (kind == Kind::F16 || kind == Kind::BF16) {
+        // x2, transposed: B rows k..k+15 at the tile's 8 columns -> b0, b1.
+        Value row = arith::AddIOp::create(b, loc, laneRow, cst(kk));
+        SmallVector<Value> r = ldmatrix(row, tileCol(rn), bStride, aBytes, 2, true);
+        bFrag.push_back({asOperand(r[0]), asOperand(r[1])});
+      } else if (kind == Kind::I8) {
+        // b0: k = 4t..4t+3, b1: k = 4t+16..4t+19, at column g.
+        SmallVector<Value> regs;
+        for (int64_t half : {0, 16}) {
+          SmallVector<Value> bytesOf;
+          for (int64_t j = 0; j < 4; ++j) {
+            Value kRow = arith::AddIOp::create(
+                b, loc, arith::MulIOp::create(b, loc, quad, cst(4)), cst(kk + half + j));
+            bytesOf.push_back(bScalar(kRow, col));
+          }
+          regs.push_back(LLVM::BitcastOp::create(b, loc, i32, vectorOf(bytesOf)));
+        }
+        bFrag.push_back(regs);
+      } else {
+        // tf32: b0 at k = t, b1 at k = t + 4, column g (raw fp32 bits).
+        SmallVector<Value> regs;
+        for (int64_t half : {0, 4}) {
+          Value kRow = arith::AddIOp::create(b, loc, quad, cst(kk + half));
+          regs.push_back(bScalar(kRow, col));
+        }
+        bFrag.push_back(regs);
+      }
     }
     for (int64_t rm = 0; rm < reps[0]; ++rm)
       for (int64_t rn = 0; rn < reps[1]; ++rn) {
         size_t base = size_t(rm * reps[1] + rn) * 4;
-        auto mmaOp = NVVM::MmaOp::create(
-            b, loc, resultType, ValueRange(aFrag[rm]), ValueRange(bFrag[rn]),
-            ValueRange(ArrayRef<Value>(acc).slice(base, 4)),
-            ArrayRef<int64_t>{16, 8, 16}, std::nullopt, std::nullopt,
-            std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
-            std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                           NVVM::MMALayout::col});
-        for (int64_t i = 0; i < 4; ++i)
-          acc[base + i] = LLVM::ExtractValueOp::create(b, loc, mmaOp.getResult(),
-                                                       ArrayRef<int64_t>{i});
+        if (kind == Kind::I8) {
+          mmaInto(aFrag[rm], bFrag[rn], base);
+        } else if (kind == Kind::TF32) {
+          SmallVector<Value> bi;
+          for (Value f : bFrag[rn])
+            bi.push_back(LLVM::BitcastOp::create(b, loc, i32, f));
+          mmaInto(aFrag[rm], bi, base);
+        } else if (kind == Kind::TF32x3) {
+          // x = big + small with both tf32: a*b ~ ab*bb + ab*bs + as*bb.
+          auto split = [&](Value bits, Value &big, Value &small) {
+            Value f = LLVM::BitcastOp::create(b, loc, b.getF32Type(), bits);
+            big = toTF32(f);
+            Value rest = arith::SubFOp::create(
+                b, loc, f, LLVM::BitcastOp::create(b, loc, b.getF32Type(), big));
+            small = toTF32(rest);
+          };
+          SmallVector<Value> ab(4), as(4), bb(2), bs(2);
+          for (int i = 0; i < 4; ++i)
+            split(aFrag[rm][i], ab[i], as[i]);
+          for (int i = 0; i < 2; ++i)
+            split(LLVM::BitcastOp::create(b, loc, i32, bFrag[rn][i]), bb[i], bs[i]);
+          mmaInto(as, bb, base);
+          mmaInto(ab, bs, base);
+          mmaInto(ab, bb, base);
+        } else {
+          mmaInto(aFrag[rm], bFrag[rn], base);
+        }
       }
   }
   tensors[op.getD()] = acc;

@@ -73,18 +73,26 @@ struct ConvertTileToTileGPUPass
       assignMmaLayouts(module);
   }
 
-  /// Whether `dot` runs on mma.sync m16n8k16: fp16/bf16 operands, an fp32
-  /// accumulator, rank 2, whole instruction tiles.
+  /// Whether `dot` runs on mma.sync: rank 2, whole 16 x 8 accumulator
+  /// tiles, and one of fp16/bf16 -> fp32 (m16n8k16), fp32 with tf32 or
+  /// tf32x3 precision -> fp32 (m16n8k8), int8 -> int32 (m16n8k32).
   static bool isMmaDot(tessera::tile::DotOp dot) {
     auto a = cast<RankedTensorType>(dot.getA().getType());
     auto bTy = cast<RankedTensorType>(dot.getB().getType());
     auto d = cast<RankedTensorType>(dot.getD().getType());
-    Type ea = a.getElementType();
-    if (a.getRank() != 2 || ea != bTy.getElementType() ||
-        !(ea.isF16() || ea.isBF16()) || !d.getElementType().isF32())
+    Type ea = a.getElementType(), ed = d.getElementType();
+    if (a.getRank() != 2 || ea != bTy.getElementType() || a.getDimSize(0) % 16 ||
+        bTy.getDimSize(1) % 8)
       return false;
-    return a.getDimSize(0) % 16 == 0 && bTy.getDimSize(1) % 8 == 0 &&
-           a.getDimSize(1) % 16 == 0;
+    int64_t k = a.getDimSize(1);
+    if ((ea.isF16() || ea.isBF16()) && ed.isF32())
+      return k % 16 == 0;
+    if (ea.isF32() && ed.isF32() &&
+        dot.getInputPrecision() != tessera::tile::InputPrecision::IEEE)
+      return k % 8 == 0;
+    if (ea.isInteger(8) && ed.isInteger(32))
+      return k % 32 == 0;
+    return false;
   }
 
   static RankedTensorType withEncoding(Type type, Attribute encoding) {

@@ -112,6 +112,54 @@ def test_matmul_tensor_cores(dtype, BM, BN, BK, warps):
                                atol=tol * np.abs(ref).max())
 
 
+@tessera.jit
+def dot_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+               BK: tl.constexpr, ACC: tl.constexpr, PREC: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), dtype=ACC)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptr + rm[:, None] * K + (k + rk)[None, :],
+                    mask=(rm[:, None] < M) & ((k + rk)[None, :] < K), other=0)
+        b = tl.load(b_ptr + (k + rk)[:, None] * N + rn[None, :],
+                    mask=((k + rk)[:, None] < K) & (rn[None, :] < N), other=0)
+        acc += tl.dot(a, b, input_precision=PREC)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@pytest.mark.parametrize("kind,BM,BN,BK,warps", [
+    ("tf32", 64, 64, 32, 4), ("tf32", 32, 64, 16, 2), ("tf32x3", 64, 32, 32, 4),
+    ("ieee", 32, 32, 16, 4), ("int8", 64, 64, 64, 4), ("int8", 32, 32, 32, 1)])
+def test_dot_precisions_on_tensor_cores(kind, BM, BN, BK, warps):
+    """fp32 dots: tf32 (m16n8k8; Triton's default), tf32x3 (three tf32
+    products, about fp32 accuracy), ieee (FMA); int8 -> int32 (m16n8k32)."""
+    M, N, K = 150, 90, 200
+    if kind == "int8":
+        a = rng.integers(-128, 128, (M, K)).astype(np.int8)
+        b = rng.integers(-128, 128, (K, N)).astype(np.int8)
+        c = torch.empty((M, N), device="cuda", dtype=torch.int32)
+        acc, prec = tl.int32, "ieee"
+    else:
+        a = rng.standard_normal((M, K)).astype(np.float32)
+        b = rng.standard_normal((K, N)).astype(np.float32)
+        c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+        acc, prec = tl.float32, kind
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    dot_kernel[grid](cuda(a), cuda(b), c, M, N, K, BM=BM, BN=BN, BK=BK, ACC=acc, PREC=prec,
+                     num_warps=warps)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    out = c.cpu().numpy()
+    if kind == "int8":
+        np.testing.assert_array_equal(out, ref.astype(np.int64))
+        return
+    err = np.abs(out - ref).max() / np.abs(ref).max()
+    bound = {"tf32": 5e-3, "tf32x3": 2e-6, "ieee": 2e-6}[kind]
+    assert err <= bound, f"{kind}: max relative error {err:.2e} over {bound}"
+    if kind == "tf32":
+        assert err > 1e-6, "tf32 precision should show tf32 rounding (is the dot on mma?)"
+
+
 @pytest.mark.parametrize("Z,H,N,D,causal", [(1, 2, 64, 16, False), (2, 2, 100, 32, True)])
 def test_flash_attention(Z, H, N, D, causal):
     ex = load("05_flash_attention")
