@@ -176,33 +176,56 @@ def main():
         row(f"layer norm {M}x{N} fp32, {what}, {warps} warps", tbps(8 * M * N, ours), peers,
             "TB/s")
 
-    # -- GEMM (examples/04 on tensor cores), beside cuBLAS and Triton's same kernel --
+    # -- GEMM (examples/04 on tensor cores): both compilers autotuned over the same
+    # space, beside cuBLAS --
     mm = load("04_matmul")
-    tr_mm = as_triton(mm.matmul_kernel) if triton is not None else None
+    space = [(bm, bn, bk, w, st) for bm, bn, bk, w in ((128, 128, 32, 8), (128, 128, 64, 8),
+                                                        (128, 256, 32, 8), (64, 128, 32, 4),
+                                                        (128, 64, 32, 4))
+             for st in (2, 3)]
+
+    def configs(make):
+        return [make({"BLOCK_SIZE_M": bm, "BLOCK_SIZE_N": bn, "BLOCK_SIZE_K": bk},
+                     num_warps=w, num_stages=st) for bm, bn, bk, w, st in space]
+
+    ours_tuned = tessera.autotune(configs(tessera.Config), key=["M", "N", "K"])(mm.matmul_kernel)
+    theirs_tuned = None
+    if triton is not None:
+        theirs_tuned = triton.autotune(configs(triton.Config), key=["M", "N", "K"])(
+            as_triton(mm.matmul_kernel))
+
+    def grid_of(size):
+        return lambda meta: (tessera.cdiv(size, meta["BLOCK_SIZE_M"]) *
+                             tessera.cdiv(size, meta["BLOCK_SIZE_N"]),)
+
+    def describe(cfg):
+        kw = cfg.kwargs
+        return (f"{kw['BLOCK_SIZE_M']}x{kw['BLOCK_SIZE_N']}x{kw['BLOCK_SIZE_K']} "
+                f"w{cfg.num_warps} s{cfg.num_stages}")
+
     for dtype in (torch.float16, torch.bfloat16):
-        for size, (bm, bn, bk, warps, stages) in ((4096, (128, 128, 32, 8, 3)),
-                                                  (4096, (128, 64, 32, 4, 3))):
-            a = torch.randn(size, size, device="cuda").to(dtype)
-            b = torch.randn(size, size, device="cuda").to(dtype)
-            c = torch.empty(size, size, device="cuda", dtype=dtype)
-            grid = (tessera.cdiv(size, bm) * tessera.cdiv(size, bn),)
-            args = (a, b, c, size, size, size, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-                    c.stride(0), c.stride(1))
-            meta = dict(BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, GROUP_SIZE_M=8,
-                        ACTIVATION="", num_warps=warps, num_stages=stages)
-            flops = 2 * size ** 3
-            ours = bench(lambda: mm.matmul_kernel[grid](*args, **meta), reps=20)
-            ref = torch.matmul(a, b)
-            err = ((c.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
-            assert err < 1e-2, err
-            peers = {"torch.matmul (cuBLAS)": flops / bench(lambda: torch.matmul(a, b), reps=20)
-                     / 1e9}
-            if tr_mm is not None:
-                peers["triton (same kernel, config)"] = flops / bench(
-                    lambda: tr_mm[grid](*args, **meta), reps=20) / 1e9
-            name = str(dtype).replace("torch.", "")
-            row(f"GEMM {size}^3 {name}, {bm}x{bn}x{bk}, {warps} warps", flops / ours / 1e9, peers,
-                "TFLOP/s")
+        size = 4096
+        a = torch.randn(size, size, device="cuda").to(dtype)
+        b = torch.randn(size, size, device="cuda").to(dtype)
+        c = torch.empty(size, size, device="cuda", dtype=dtype)
+        args = (a, b, c, size, size, size, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                c.stride(0), c.stride(1))
+        flops = 2 * size ** 3
+        ours = bench(lambda: ours_tuned[grid_of(size)](*args, GROUP_SIZE_M=8, ACTIVATION=""),
+                     reps=20)
+        ref = torch.matmul(a, b)
+        err = ((c.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+        assert err < 1e-2, err
+        peers = {"torch.matmul (cuBLAS)": flops / bench(lambda: torch.matmul(a, b), reps=20)
+                 / 1e9}
+        if theirs_tuned is not None:
+            t = bench(lambda: theirs_tuned[grid_of(size)](*args, GROUP_SIZE_M=8, ACTIVATION=""),
+                      reps=20)
+            peers[f"triton (same kernel and space; {describe(theirs_tuned.best_config)})"] = (
+                flops / t / 1e9)
+        name = str(dtype).replace("torch.", "")
+        row(f"GEMM {size}^3 {name}, autotuned ({describe(ours_tuned.best_config)})",
+            flops / ours / 1e9, peers, "TFLOP/s")
 
     # -- launch overhead: rounds of k launches, the candidates interleaved round by
     # round (this host's speed drifts), synchronized between rounds; medians --

@@ -60,7 +60,9 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                "tile-combine,canonicalize,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) + " compute-capability=" +
-                      std::to_string(computeCapability(options.arch)) + "},canonicalize,cse)"},
+                      std::to_string(computeCapability(options.arch)) +
+                      "},tilegpu-pipeline-loads{num-stages=" +
+                      std::to_string(options.numStages) + "},canonicalize,cse)"},
       {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"

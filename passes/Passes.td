@@ -166,4 +166,24 @@ def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {
                            "::mlir::math::MathDialect"];
 }
 
+def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
+  let summary = "Issue the loads that feed dots num-stages - 1 iterations ahead";
+  let description = [{
+    Software pipelining for loops with tensor-core dots: a `tile.load`
+    whose result feeds only dot operands, and whose address and mask are
+    pure functions of the induction variable, loop-invariant values and
+    iteration arguments that are themselves such functions ("address
+    arguments": pointers advanced each iteration), is issued for iteration
+    i + S - 1 at the top of iteration i; its tile is carried by the loop
+    until its iteration's dot. The prologue issues iterations 0 .. S - 2.
+    Loads of iterations past the end are masked off. With `num-stages` < 2
+    the pass does nothing.
+  }];
+  let options = [
+    Option<"numStages", "num-stages", "unsigned", /*default=*/"3",
+           "loop iterations in flight (1 or 2 to 8; 1 turns pipelining off)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // TESSERA_PASSES_PASSES_TD

@@ -22,6 +22,8 @@ struct Options {
   /// sm_80, sm_89, sm_90a...
   std::string arch = "sm_90a";
   unsigned numWarps = 4;
+  /// Loop iterations whose dot operand loads are in flight (1: none).
+  unsigned numStages = 3;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
 };

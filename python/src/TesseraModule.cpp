@@ -570,10 +570,12 @@ PYBIND11_MODULE(_C, m) {
   nvidia.def(
       "compile",
       [](const std::string &source, const std::string &name,
-         const std::string &arch, unsigned numWarps, bool cubin, bool dump) {
+         const std::string &arch, unsigned numWarps, bool cubin, bool dump,
+         unsigned numStages) {
         tessera::nvidia::Options options;
         options.arch = arch;
         options.numWarps = numWarps;
+        options.numStages = numStages;
         options.cubin = cubin;
         tessera::nvidia::CompileResult result;
         {
@@ -586,6 +588,7 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
+      py::arg("num_stages") = 3,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps).");
 
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");

@@ -112,6 +112,25 @@ def test_matmul_tensor_cores(dtype, BM, BN, BK, warps):
                                atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+@pytest.mark.parametrize("K", [16, 48, 112, 500])
+def test_matmul_pipelined_loads(stages, K):
+    """Loads issued stages - 1 iterations ahead: loops shorter than the
+    pipeline (their extra loads masked off) and longer ones."""
+    ex = load("04_matmul")
+    M, N = 96, 80
+    a = torch.randn(M, K, device="cuda").half()
+    b = torch.randn(K, N, device="cuda").half()
+    c = torch.empty((M, N), device="cuda", dtype=torch.float16)
+    grid = (tessera.cdiv(M, 32) * tessera.cdiv(N, 64),)
+    ex.matmul_kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                           c.stride(0), c.stride(1), BLOCK_SIZE_M=32, BLOCK_SIZE_N=64,
+                           BLOCK_SIZE_K=16, GROUP_SIZE_M=4, ACTIVATION="", num_stages=stages)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=2e-3,
+                               atol=2e-3 * np.abs(ref).max())
+
+
 @tessera.jit
 def dot_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
                BK: tl.constexpr, ACC: tl.constexpr, PREC: tl.constexpr):
@@ -154,7 +173,7 @@ def test_dot_precisions_on_tensor_cores(kind, BM, BN, BK, warps):
         np.testing.assert_array_equal(out, ref.astype(np.int64))
         return
     err = np.abs(out - ref).max() / np.abs(ref).max()
-    bound = {"tf32": 5e-3, "tf32x3": 2e-6, "ieee": 2e-6}[kind]
+    bound = {"tf32": 5e-3, "tf32x3": 1e-5, "ieee": 1e-5}[kind]
     assert err <= bound, f"{kind}: max relative error {err:.2e} over {bound}"
     if kind == "tf32":
         assert err > 1e-6, "tf32 precision should show tf32 rounding (is the dot on mma?)"

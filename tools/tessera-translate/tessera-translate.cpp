@@ -25,11 +25,14 @@ int main(int argc, char **argv) {
       options.arch = arg.substr(7);
     else if (arg.rfind("--num-warps=", 0) == 0)
       options.numWarps = std::stoi(arg.substr(12));
+    else if (arg.rfind("--num-stages=", 0) == 0)
+      options.numStages = std::stoi(arg.substr(13));
     else if (arg == "--dump")
       dump = true;
     else if (arg == "--help") {
       std::puts("usage: tessera-translate [--arch=sm_90a] [--num-warps=4] "
-                "[--dump] FILE.mlir\nPrints the PTX of the tile kernels in FILE.");
+                "[--num-stages=3] [--dump] FILE.mlir\nPrints the PTX of the tile "
+                "kernels in FILE.");
       return 0;
     } else
       path = argv[i];

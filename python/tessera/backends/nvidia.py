@@ -50,8 +50,11 @@ class NVIDIABackend:
         num_warps = int((options or {}).get("num_warps", 4))
         if num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {num_warps}")
+        num_stages = int((options or {}).get("num_stages", 3))
+        if not 1 <= num_stages <= 8:
+            raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         ok, ptx, cubin, shared, diagnostics, dumps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump)
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages)
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

@@ -1,0 +1,290 @@
+//===- PipelineLoads.cpp - The tilegpu-pipeline-loads pass ----------------===//
+//
+// Software pipelining of the loads that feed tensor-core dots: in a loop
+// whose body loads the operand tiles of a tile.dot, the load for iteration
+// i + S - 1 is issued at the top of iteration i, and its tile travels in
+// the loop's registers until the dot of that iteration uses it. The global
+// memory latency of S - 1 iterations is hidden behind the dots.
+//
+//   scf.for %iv iter_args(%acc, %p) {            %t0 = load(%p0), ... (prologue)
+//     %a = tile.load %p                    =>    scf.for %iv iter_args(%acc, %p, %t_i.., %p_ahead) {
+//     %d = tile.dot %a, ..., %acc                  %t_next = tile.load %p_ahead (masked past the end)
+//     %p2 = tile.addptr %p, %step                  %d = tile.dot %t_i, ..., %acc
+//     yield %d, %p2                                yield %d, %p2, %t_i+1.., %t_next, %p_ahead + step
+//
+// A load qualifies when its address and mask (its backward slice in the
+// body) are pure ops over values from outside the loop, the induction
+// variable, and iteration arguments whose own updates are such pure ops of
+// each other ("address arguments"). Loads of iterations past the end are
+// masked off entirely.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/SetVector.h"
+
+namespace tessera {
+#define GEN_PASS_DEF_TILEGPUPIPELINELOADS
+#include "passes/Passes.h.inc"
+} // namespace tessera
+
+using namespace mlir;
+namespace tile = tessera::tile;
+
+namespace {
+
+/// Ops an address computation may use (no memory, no regions).
+bool isPureAddressOp(Operation *op) {
+  if (op->getNumRegions() != 0 || op->getNumResults() != 1)
+    return false;
+  if (isa<tile::LoadOp, tile::DotOp, tile::AtomicRMWOp, tile::AtomicCASOp,
+          tile::StoreOp>(op))
+    return false;
+  return isMemoryEffectFree(op);
+}
+
+class LoopPipeliner {
+public:
+  LoopPipeliner(scf::ForOp loop, unsigned stages) : loop(loop), stages(stages) {}
+
+  bool run();
+
+private:
+  /// Collects the body ops `v` depends on into `slice` (in body order);
+  /// false if it reaches something that is not a pure address op, or an
+  /// iteration argument that is not an address argument.
+  bool addSlice(Value v, llvm::SetVector<Operation *> &slice);
+  bool findAddressArgs();
+  Value cloneSlice(Value v, IRMapping &mapping, OpBuilder &b);
+
+  scf::ForOp loop;
+  unsigned stages;
+  Block *body = nullptr;
+  llvm::SetVector<unsigned> addressArgs; // iter arg numbers
+  SmallVector<tile::LoadOp> loads;
+};
+
+bool LoopPipeliner::addSlice(Value v, llvm::SetVector<Operation *> &slice) {
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    if (arg.getOwner() != body)
+      return true; // from outside the loop
+    if (arg == loop.getInductionVar())
+      return true;
+    return addressArgs.contains(arg.getArgNumber() - 1);
+  }
+  Operation *def = v.getDefiningOp();
+  if (def->getBlock() != body)
+    return !loop->isAncestor(def); // defined outside the loop
+  if (slice.contains(def))
+    return true;
+  if (!isPureAddressOp(def))
+    return false;
+  for (Value operand : def->getOperands())
+    if (!addSlice(operand, slice))
+      return false;
+  slice.insert(def);
+  return true;
+}
+
+/// The iteration arguments whose next values are pure functions of
+/// themselves, the induction variable and loop-invariant values: start
+/// with all, drop those whose update reaches anything else, until stable.
+bool LoopPipeliner::findAddressArgs() {
+  auto yield = cast<scf::YieldOp>(body->getTerminator());
+  for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i)
+    addressArgs.insert(i);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (unsigned i : SmallVector<unsigned>(addressArgs.begin(), addressArgs.end())) {
+      llvm::SetVector<Operation *> slice;
+      if (!addSlice(yield.getOperand(i), slice)) {
+        addressArgs.remove(i);
+        changed = true;
+      }
+    }
+  }
+  return true;
+}
+
+Value LoopPipeliner::cloneSlice(Value v, IRMapping &mapping, OpBuilder &b) {
+  if (Value mapped = mapping.lookupOrNull(v))
+    return mapped;
+  Operation *def = v.getDefiningOp();
+  if (!def || def->getBlock() != body)
+    return v; // loop-invariant
+  for (Value operand : def->getOperands())
+    cloneSlice(operand, mapping, b);
+  Operation *copy = b.clone(*def, mapping);
+  return copy->getResult(cast<OpResult>(v).getResultNumber());
+}
+
+bool LoopPipeliner::run() {
+  body = loop.getBody();
+  findAddressArgs();
+  // The loads to pipeline: operands of dots, addressed by address args.
+  for (Operation &op : *body) {
+    auto load = dyn_cast<tile::LoadOp>(&op);
+    if (!load || load.getIsVolatile())
+      continue;
+    bool feedsDot = !load->use_empty() && llvm::all_of(load->getUsers(), [&](Operation *u) {
+      auto dot = dyn_cast<tile::DotOp>(u);
+      return dot && dot.getC() != load.getResult();
+    });
+    if (!feedsDot)
+      continue;
+    llvm::SetVector<Operation *> slice;
+    bool ok = true;
+    for (Value operand : load->getOperands())
+      ok = ok && addSlice(operand, slice);
+    if (ok)
+      loads.push_back(load);
+  }
+  if (loads.empty())
+    return false;
+
+  auto yield = cast<scf::YieldOp>(body->getTerminator());
+  Location loc = loop.getLoc();
+  OpBuilder b(loop);
+  Value lb = loop.getLowerBound(), ub = loop.getUpperBound(), step = loop.getStep();
+  Type ivType = loop.getInductionVar().getType();
+
+  // Iteration j's address arguments, from iteration j-1's: clone the
+  // updates with the mapping of iteration j-1.
+  auto advance = [&](IRMapping &at, OpBuilder &builder) {
+    IRMapping next;
+    SmallVector<Value> values;
+    for (unsigned i : addressArgs)
+      values.push_back(cloneSlice(yield.getOperand(i), at, builder));
+    for (auto [i, v] : llvm::zip(addressArgs, values))
+      next.map(body->getArgument(1 + i), v);
+    return next;
+  };
+  // Iteration j's loads, masked off when iv_j is past the end.
+  auto issue = [&](IRMapping &at, Value iv, OpBuilder &builder) {
+    at.map(body->getArgument(0), iv); // the current body's induction variable
+    Value inRange = arith::CmpIOp::create(
+        builder, loc, ivType.isUnsignedInteger() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
+        iv, ub);
+    SmallVector<Value> tiles;
+    for (tile::LoadOp load : loads) {
+      IRMapping local = at;
+      Value ptr = cloneSlice(load.getPtr(), local, builder);
+      auto ptrType = cast<RankedTensorType>(ptr.getType());
+      auto maskType = RankedTensorType::get(ptrType.getShape(), builder.getI1Type(),
+                                            ptrType.getEncoding());
+      Value mask = tile::SplatOp::create(builder, loc, maskType, inRange);
+      if (load.getMask())
+        mask = arith::AndIOp::create(builder, loc, cloneSlice(load.getMask(), local, builder),
+                                     mask);
+      Value other = load.getOther() ? cloneSlice(load.getOther(), local, builder) : Value();
+      auto copy = tile::LoadOp::create(builder, loc, load.getType(), ptr, mask, other,
+                                       load.getCacheAttr(), load.getEvictAttr(),
+                                       load.getIsVolatileAttr());
+      tiles.push_back(copy.getResult());
+      for (auto &[from, to] : local.getValueMap())
+        at.map(from, to);
+    }
+    return tiles;
+  };
+
+  // Prologue: iterations 0 .. S-2.
+  IRMapping at;
+  for (unsigned i : addressArgs)
+    at.map(body->getArgument(1 + i), loop.getInitArgs()[i]);
+  SmallVector<SmallVector<Value>> inFlight; // [stage][load]
+  Value iv = lb;
+  for (unsigned s = 0; s + 1 < stages; ++s) {
+    inFlight.push_back(issue(at, iv, b));
+    IRMapping next = advance(at, b);
+    at = next;
+    iv = arith::AddIOp::create(b, loc, iv, step);
+  }
+  // `at` now maps the address args of iteration S-1; `iv` is iv_{S-1}.
+
+  // The new loop: original iter args, the tiles in flight, the address
+  // args S-1 iterations ahead.
+  SmallVector<Value> inits(loop.getInitArgs());
+  for (auto &stage : inFlight)
+    inits.append(stage.begin(), stage.end());
+  for (unsigned i : addressArgs)
+    inits.push_back(at.lookup(body->getArgument(1 + i)));
+  auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
+  Block *newBody = newLoop.getBody();
+  unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size();
+  // Move the old body in, then add the new arguments.
+  newBody->getOperations().splice(newBody->begin(), body->getOperations());
+  loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
+  for (unsigned i = 0; i < numOrig; ++i)
+    loop.getRegionIterArgs()[i].replaceAllUsesWith(newLoop.getRegionIterArgs()[i]);
+  auto args = newLoop.getRegionIterArgs();
+  auto tileArg = [&](unsigned stage, unsigned l) {
+    return args[numOrig + stage * numLoads + l];
+  };
+  unsigned aheadBase = numOrig + (stages - 1) * numLoads;
+
+  // The loads of iteration i + S - 1, at the top of the body.
+  body = newBody;
+  yield = cast<scf::YieldOp>(newBody->getTerminator());
+  OpBuilder inner = OpBuilder::atBlockBegin(newBody);
+  IRMapping ahead;
+  for (auto [k, i] : llvm::enumerate(addressArgs))
+    ahead.map(newBody->getArgument(1 + i), args[aheadBase + k]);
+  Value ivAhead = arith::AddIOp::create(
+      inner, loc, newLoop.getInductionVar(),
+      arith::MulIOp::create(inner, loc, step,
+                            arith::ConstantOp::create(inner, loc, ivType,
+                                                      IntegerAttr::get(ivType, stages - 1))));
+  // Clone with the original address args mapped to the ahead ones: the
+  // slice ops read body values, which `ahead` redirects.
+  SmallVector<Value> next = issue(ahead, ivAhead, inner);
+  IRMapping aheadNext = advance(ahead, inner);
+
+  // The dots use the tiles of this iteration.
+  for (auto [l, load] : llvm::enumerate(loads)) {
+    load.getResult().replaceAllUsesWith(tileArg(0, l));
+    load->erase();
+  }
+  // Yield: the original values, the tiles shifted by one stage, the new
+  // tiles, the ahead address args advanced.
+  SmallVector<Value> yields(yield.getOperands());
+  for (unsigned s = 1; s + 1 < stages; ++s)
+    for (unsigned l = 0; l < numLoads; ++l)
+      yields.push_back(tileArg(s, l));
+  yields.append(next.begin(), next.end());
+  for (unsigned i : addressArgs)
+    yields.push_back(aheadNext.lookup(newBody->getArgument(1 + i)));
+  OpBuilder end(yield);
+  scf::YieldOp::create(end, loc, yields);
+  yield->erase();
+
+  for (unsigned i = 0; i < numOrig; ++i)
+    loop.getResult(i).replaceAllUsesWith(newLoop.getResult(i));
+  loop->erase();
+  return true;
+}
+
+struct TileGPUPipelineLoadsPass
+    : tessera::impl::TileGPUPipelineLoadsBase<TileGPUPipelineLoadsPass> {
+  using TileGPUPipelineLoadsBase::TileGPUPipelineLoadsBase;
+
+  void runOnOperation() override {
+    if (numStages < 2)
+      return;
+    SmallVector<scf::ForOp> loops;
+    getOperation()->walk([&](scf::ForOp loop) {
+      bool hasDot = false;
+      for (Operation &op : *loop.getBody())
+        hasDot |= isa<tile::DotOp>(op);
+      if (hasDot)
+        loops.push_back(loop);
+    });
+    for (scf::ForOp loop : loops)
+      LoopPipeliner(loop, numStages).run();
+  }
+};
+
+} // namespace
