@@ -319,3 +319,21 @@ def test_fast_path_scalars_follow_declared_types():
     for a, b in ((2, 3), (0.5, 1.25), (3, 7)):  # ints to float parameters, twice each kind
         axpb[(1,)](out, a, b, 64, B=64)
         np.testing.assert_allclose(out.cpu().numpy(), np.arange(64) * a + b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_block_pointer_matmul_on_the_gpu(dtype):
+    """make_block_ptr/advance loads (boundary_check) feeding tensor-core dots
+    (fp16 -> mma m16n8k16, fp32 -> tf32), pipelined over num_stages."""
+    from test_block_ptr import bp_matmul
+    M, N, K = 100, 72, 200
+    ty = getattr(torch, dtype)
+    a = torch.randn(M, K, device="cuda").to(ty)
+    b = torch.randn(K, N, device="cuda").to(ty)
+    c = torch.empty((M, N), device="cuda", dtype=ty)
+    bp_matmul[(tessera.cdiv(M, 64), tessera.cdiv(N, 64))](
+        a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
+        c.stride(1), BM=64, BN=64, BK=32)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=5e-3,
+                               atol=5e-3 * np.abs(ref).max())

@@ -392,14 +392,29 @@ class CodeGenerator(ast.NodeVisitor):
         self.returned, self.return_values = False, None
         b = self.builder
 
-        # Values visible after the if: those of both branches.
-        names, then_out, else_out = [], [], []
+        # Values visible after the if: those of both branches (a block
+        # pointer as its fields).
+        names, then_out, else_out, block_ptrs = [], [], [], []
         for name in list(then_locals) + [n for n in else_locals if n not in then_locals]:
             if name not in then_locals or name not in else_locals:
                 continue
             tv, ev = then_locals[name], else_locals[name]
             if tv is ev:
                 self.locals[name] = tv
+                continue
+            if isinstance(tv, S.block_ptr) or isinstance(ev, S.block_ptr):
+                tf = tv.flatten() if isinstance(tv, S.block_ptr) else None
+                ef = ev.flatten() if isinstance(ev, S.block_ptr) else None
+                if (tf is None or ef is None or tv.block_shape != ev.block_shape
+                        or [x.type for x in tf] != [x.type for x in ef]):
+                    raise self.error(node, f"{name!r} is {getattr(tv, 'type', tv)} in the "
+                                           f"then-branch but {getattr(ev, 'type', ev)} in the "
+                                           "else-branch")
+                block_ptrs.append((name, tv, len(names), len(tf)))
+                for i, (x, y) in enumerate(zip(tf, ef)):
+                    names.append(f"{name}\0{i}")
+                    then_out.append(x)
+                    else_out.append(y)
                 continue
             if not _is_tensor(tv) and not _is_tensor(ev):
                 if tv == ev:
@@ -455,7 +470,10 @@ class CodeGenerator(ast.NodeVisitor):
             self.emit_return(outs)
             return None
         for name, value in zip(names, outs):
-            self.locals[name] = value
+            if "\0" not in name:
+                self.locals[name] = value
+        for name, template, at, n in block_ptrs:
+            self.locals[name] = template.rebuild(outs[at:at + n])
 
     # -- loops ------------------------------------------------------------------------
     def _carried(self, body):
@@ -465,34 +483,65 @@ class CodeGenerator(ast.NodeVisitor):
                 carried.append(name)
         return carried
 
-    def _initial_values(self, carried):
-        values = []
+    def _carry_plan(self, carried):
+        """The IR values that carry `carried` (a block pointer carries each of
+        its run-time fields) and the plan to rebuild them: (name, block
+        pointer template or None, number of values)."""
+        flat, plan = [], []
         for name in carried:
             v = self.locals[name]
-            values.append(v if _is_tensor(v) else S.to_tensor(v))
-        return values
+            if isinstance(v, S.block_ptr):
+                fields = v.flatten()
+                plan.append((name, v, len(fields)))
+                flat.extend(fields)
+            else:
+                plan.append((name, None, 1))
+                flat.append(v if _is_tensor(v) else S.to_tensor(v))
+        return flat, plan
 
-    def _loop_body(self, node, body, carried, args, types, extra=None):
-        """Generates a loop body with `carried` bound to `args`; returns its
-        lines and the values to yield."""
+    def _bind_carried(self, plan, values):
+        at = 0
+        for name, template, n in plan:
+            chunk = values[at:at + n]
+            at += n
+            self.locals[name] = template.rebuild(chunk) if template is not None else chunk[0]
+
+    def _flat_carried(self, node, plan, types, where):
+        """The current values of the carried variables as IR values of
+        `types` (their types before the loop or in the other branch)."""
+        outs, at = [], 0
+        for name, template, n in plan:
+            v = self.locals[name]
+            if template is not None or isinstance(v, S.block_ptr):
+                if not (template is not None and isinstance(v, S.block_ptr)
+                        and v.block_shape == template.block_shape):
+                    raise self.error(node, f"{name!r} is {template if template is not None else types[at]} "
+                                           f"before {where} but {getattr(v, 'type', v)} after it")
+                values = v.flatten()
+            else:
+                t = types[at]
+                values = [v if _is_tensor(v) else S.to_tensor(v, t if not t.is_block() else None)]
+            for j, x in enumerate(values):
+                if x.type != types[at + j]:
+                    what = name if template is None else f"{name} (a block pointer)"
+                    raise self.error(node, f"loop-carried variable {what!r} is {types[at + j]} "
+                                           f"before the loop but {x.type} at the end of its "
+                                           "body; give it its final type before the loop")
+            outs.extend(values)
+            at += n
+        return outs
+
+    def _loop_body(self, node, body, plan, args, types, extra=None):
+        """Generates a loop body with the carried variables bound to `args`;
+        returns its lines and the values to yield."""
         before = dict(self.locals)
-        for name, a, t in zip(carried, args, types):
-            self.locals[name] = tensor(a, t)
+        self._bind_carried(plan, [tensor(a, t) for a, t in zip(args, types)])
         if extra:
             self.locals.update(extra)
         self.loop_depth += 1
         with self.builder.region() as lines:
             self.visit_stmts(body)
-            outs = []
-            for name, t in zip(carried, types):
-                v = self.locals[name]
-                if not _is_tensor(v):
-                    v = S.to_tensor(v, t if not t.is_block() else None)
-                if v.type != t:
-                    raise self.error(node, f"loop-carried variable {name!r} is {t} before the "
-                                           f"loop but {v.type} at the end of its body; give "
-                                           "it its final type before the loop")
-                outs.append(v)
+            outs = self._flat_carried(node, plan, types, "the loop")
             self.builder.emit(
                 "scf.yield" + (f" {', '.join(v.handle for v in outs)} : "
                                f"{', '.join(v.type.mlir() for v in outs)}" if outs else ""))
@@ -536,32 +585,30 @@ class CodeGenerator(ast.NodeVisitor):
         lb, ub, st = [S.cast(S.to_tensor(v), ity) if _is_tensor(v) else S.to_tensor(v, ity)
                       for v in bounds]
         carried = self._carried(node.body)
-        inits = self._initial_values(carried)
+        inits, plan = self._carry_plan(carried)
         types = [v.type for v in inits]
         b = self.builder
         iv = b.fresh_arg()
-        args = [b.fresh_arg() for _ in carried]
-        lines = self._loop_body(node, node.body, carried, args, types,
+        args = [b.fresh_arg() for _ in inits]
+        lines = self._loop_body(node, node.body, plan, args, types,
                                 extra={node.target.id: tensor(iv, ity)})
         head = f"scf.for {iv} = {lb.handle} to {ub.handle} step {st.handle}"
-        if carried:
+        if inits:
             head += " iter_args(" + ", ".join(f"{a} = {v.handle}" for a, v in zip(args, inits))
             head += ") -> (" + ", ".join(t.mlir() for t in types) + ")"
         head += f" : {ity.mlir()} "
-        results = b.emit_with_regions(head, [("", lines)], len(carried))
-        for name, r, t in zip(carried, results, types):
-            self.locals[name] = tensor(r, t)
+        results = b.emit_with_regions(head, [("", lines)], len(inits))
+        self._bind_carried(plan, [tensor(r, t) for r, t in zip(results, types)])
 
     def while_loop(self, node):
         carried = self._carried(node.body)
-        inits = self._initial_values(carried)
+        inits, plan = self._carry_plan(carried)
         types = [v.type for v in inits]
         b = self.builder
-        before_args = [b.fresh_arg() for _ in carried]
+        before_args = [b.fresh_arg() for _ in inits]
         # The condition, in the "before" region.
         saved = dict(self.locals)
-        for name, a, t in zip(carried, before_args, types):
-            self.locals[name] = tensor(a, t)
+        self._bind_carried(plan, [tensor(a, t) for a, t in zip(before_args, types)])
         with b.region() as cond_lines:
             cond = self.visit(node.test)
             if not _is_tensor(cond):
@@ -570,11 +617,11 @@ class CodeGenerator(ast.NodeVisitor):
                 raise self.error(node.test, "a while condition must be a scalar")
             cond = S.to_bool(cond)
             passed = ", ".join(before_args)
-            sig = " : " + ", ".join(t.mlir() for t in types) if carried else ""
-            b.emit(f"scf.condition({cond.handle}){(' ' + passed) if carried else ''}{sig}")
+            sig = " : " + ", ".join(t.mlir() for t in types) if inits else ""
+            b.emit(f"scf.condition({cond.handle}){(' ' + passed) if inits else ''}{sig}")
         self.locals = saved
-        after_args = [b.fresh_arg() for _ in carried]
-        body_lines = self._loop_body(node, node.body, carried, after_args, types)
+        after_args = [b.fresh_arg() for _ in inits]
+        body_lines = self._loop_body(node, node.body, plan, after_args, types)
         label = "  " * b.depth + "^bb0(" + ", ".join(
             f"{a}: {t.mlir()}" for a, t in zip(after_args, types)) + "):"
         body_lines.insert(0, label)
@@ -582,9 +629,8 @@ class CodeGenerator(ast.NodeVisitor):
         head += ") : (" + ", ".join(t.mlir() for t in types) + ") -> ("
         head += ", ".join(t.mlir() for t in types) + ") "
         results = b.emit_with_regions(head, [("", cond_lines), (" do ", body_lines)],
-                                      len(carried))
-        for name, r, t in zip(carried, results, types):
-            self.locals[name] = tensor(r, t)
+                                      len(inits))
+        self._bind_carried(plan, [tensor(r, t) for r, t in zip(results, types)])
 
     # -- expressions ------------------------------------------------------------------
     def lookup(self, name, node):

@@ -122,16 +122,37 @@ def trans(input, *dims):
 @builtin
 def load(pointer, mask=None, other=None, boundary_check=(), padding_option="",
          cache_modifier="", eviction_policy="", volatile=False):
+    if isinstance(pointer, S.block_ptr):
+        if mask is not None or other is not None:
+            raise SemanticError("tl.load: a block pointer takes boundary_check and "
+                                "padding_option, not mask and other")
+        return S.load_block(pointer, boundary_check, padding_option, cache_modifier,
+                            eviction_policy, volatile)
     if _unwrap(boundary_check) or _unwrap(padding_option):
-        raise SemanticError("block pointers (boundary_check, padding_option) are not supported yet")
+        raise SemanticError("tl.load: boundary_check and padding_option need a block pointer "
+                            "(tl.make_block_ptr)")
     return S.load(pointer, mask, other, cache_modifier, eviction_policy, volatile)
 
 
 @builtin
 def store(pointer, value, mask=None, boundary_check=(), cache_modifier="", eviction_policy=""):
+    if isinstance(pointer, S.block_ptr):
+        if mask is not None:
+            raise SemanticError("tl.store: a block pointer takes boundary_check, not mask")
+        return S.store_block(pointer, value, boundary_check, cache_modifier, eviction_policy)
     if _unwrap(boundary_check):
-        raise SemanticError("block pointers (boundary_check) are not supported yet")
+        raise SemanticError("tl.store: boundary_check needs a block pointer (tl.make_block_ptr)")
     return S.store(pointer, value, mask, cache_modifier, eviction_policy)
+
+
+@builtin
+def make_block_ptr(base, shape, strides, offsets, block_shape, order):
+    return S.make_block_ptr(base, shape, strides, offsets, block_shape, order)
+
+
+@builtin
+def advance(base, offsets):
+    return S.advance(base, offsets)
 
 
 def _atomic(kind):

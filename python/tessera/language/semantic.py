@@ -949,3 +949,140 @@ def scan(inputs, axis, combine, reverse=False):
         f"({', '.join(x.type.mlir() for x in inputs)}) ", [("", region)], len(inputs))
     outs = [tensor(n, x.type) for n, x in zip(names, inputs)]
     return outs[0] if single else tuple(outs)
+
+
+# -- block pointers -----------------------------------------------------------------------
+
+class block_ptr:
+    """`tl.make_block_ptr`: a tile of a strided N-D array. It is a value of
+    the front end, not of the IR: loads and stores through it become a
+    tensor of element pointers with the mask of `boundary_check`; loops
+    carry its run-time fields (base, shape, strides, offsets) one by one."""
+
+    def __init__(self, base, shape, strides, offsets, block_shape, order):
+        self.base, self.shape, self.strides = base, list(shape), list(strides)
+        self.offsets, self.block_shape, self.order = list(offsets), list(block_shape), order
+
+    # the run-time fields, for loops and branches
+    def flatten(self):
+        return [self.base] + self.shape + self.strides + self.offsets
+
+    def rebuild(self, fields):
+        n = len(self.block_shape)
+        return block_ptr(fields[0], fields[1:1 + n], fields[1 + n:1 + 2 * n],
+                         fields[1 + 2 * n:1 + 3 * n], self.block_shape, self.order)
+
+    @property
+    def type(self):
+        return f"block_ptr<{self.base.dtype.element_ty}, {self.block_shape}>"
+
+    def __repr__(self):
+        return self.type
+
+
+def make_block_ptr(base, shape, strides, offsets, block_shape, order) -> block_ptr:
+    base = to_tensor(base)
+    if not base.dtype.is_ptr() or base.shape:
+        raise SemanticError(f"tl.make_block_ptr: base must be a scalar pointer, got {base.type}")
+    block_shape = [_unwrap(b) for b in _unwrap(block_shape)]
+    order = [_unwrap(o) for o in _unwrap(order)]
+    shape, strides, offsets = (list(_unwrap(x)) for x in (shape, strides, offsets))
+    n = len(block_shape)
+    for name, seq in (("shape", shape), ("strides", strides), ("offsets", offsets),
+                      ("order", order)):
+        if len(seq) != n:
+            raise SemanticError(f"tl.make_block_ptr: {name} has {len(seq)} entries but "
+                                f"block_shape has {n}")
+    if sorted(order) != list(range(n)):
+        raise SemanticError(f"tl.make_block_ptr: order {order} is not a permutation of "
+                            f"0..{n - 1}")
+    for b in block_shape:
+        if not isinstance(b, int) or b <= 0 or b & (b - 1):
+            raise SemanticError(f"tl.make_block_ptr: block_shape {block_shape} must be "
+                                "compile-time powers of two")
+
+    def ints(values, what, ty):
+        out = []
+        for v in values:
+            v = _unwrap(v)
+            t = to_tensor(v, ty) if not isinstance(v, tensor) else v
+            if t.shape or not t.dtype.is_int():
+                raise SemanticError(f"tl.make_block_ptr: {what} must be integer scalars, "
+                                    f"got {t.type}")
+            out.append(cast(t, ty) if t.dtype != ty else t)
+        return out
+
+    # Shapes and strides in int64 as in Triton when given so; int32 otherwise
+    # (the offsets of a tile then stay 32-bit, which the GPU prefers).
+    wide = any(isinstance(_unwrap(v), tensor) and _unwrap(v).dtype.int_bitwidth == 64
+               or isinstance(_unwrap(v), int) and not -2**31 <= _unwrap(v) < 2**31
+               for v in shape + strides)
+    ity = T.int64 if wide else T.int32
+    return block_ptr(base, ints(shape, "shape", ity), ints(strides, "strides", ity),
+                     ints(offsets, "offsets", T.int32), block_shape, order)
+
+
+def advance(ptr, offsets) -> block_ptr:
+    if not isinstance(ptr, block_ptr):
+        raise SemanticError(f"tl.advance expects a block pointer, got {getattr(ptr, 'type', ptr)}")
+    offsets = list(_unwrap(offsets))
+    if len(offsets) != len(ptr.offsets):
+        raise SemanticError(f"tl.advance: {len(offsets)} offsets for a {len(ptr.offsets)}-D "
+                            "block pointer")
+    new = [add(o, cast(to_tensor(_unwrap(d), T.int32), T.int32) if not isinstance(_unwrap(d), tensor)
+               else cast(_unwrap(d), T.int32)) for o, d in zip(ptr.offsets, offsets)]
+    return block_ptr(ptr.base, ptr.shape, ptr.strides, new, ptr.block_shape, ptr.order)
+
+
+def _block_pointers(ptr, boundary_check, what):
+    """The element pointers of a block and its boundary mask (or None)."""
+    n = len(ptr.block_shape)
+    checks = sorted(set(_unwrap(d) for d in (_unwrap(boundary_check) or ())))
+    for d in checks:
+        if not isinstance(d, int) or not 0 <= d < n:
+            raise SemanticError(f"{what}: boundary_check dimension {d} is not one of "
+                                f"0..{n - 1}")
+    ity = ptr.strides[0].dtype
+    pointers, mask = ptr.base, None
+    for d, size in enumerate(ptr.block_shape):
+        idx = add(cast(ptr.offsets[d], ity), cast(arange(0, size), ity))  # along dim d
+        for other in range(n):  # size 1 along the other dimensions
+            if other != d:
+                idx = expand_dims_one(idx, other)
+        offsets = mul(idx, ptr.strides[d])
+        pointers = add(pointers, offsets)
+        if d in checks:
+            inside = logical("and", compare("ge", idx, to_tensor(0, ity)),
+                             compare("lt", idx, ptr.shape[d]))
+            mask = inside if mask is None else logical("and", mask, inside)
+    pointers = broadcast_to(pointers, ptr.block_shape)
+    if mask is not None:
+        mask = broadcast_to(mask, ptr.block_shape)
+    return pointers, mask
+
+
+def load_block(ptr, boundary_check, padding_option, cache_modifier, eviction_policy,
+               volatile) -> tensor:
+    padding = _unwrap(padding_option) or ""
+    if padding not in ("", "zero", "nan"):
+        raise SemanticError(f"tl.load: padding_option {padding!r} is not one of 'zero', 'nan'")
+    pointers, mask = _block_pointers(ptr, boundary_check, "tl.load")
+    other = None
+    if mask is not None:
+        elem = ptr.base.dtype.element_ty
+        if padding == "nan":
+            if not elem.is_floating():
+                raise SemanticError("tl.load: padding_option='nan' needs a floating-point block")
+            other = float("nan")
+        else:
+            other = 0
+    return load(pointers, mask, other, cache_modifier, eviction_policy, volatile)
+
+
+def store_block(ptr, value, boundary_check, cache_modifier, eviction_policy):
+    pointers, mask = _block_pointers(ptr, boundary_check, "tl.store")
+    value = to_tensor(value) if not isinstance(value, tensor) else value
+    if value.shape and list(value.shape) != ptr.block_shape:
+        raise SemanticError(f"tl.store: a {list(value.shape)} value into a block pointer of "
+                            f"block_shape {ptr.block_shape}")
+    store(pointers, value, mask, cache_modifier, eviction_policy)
