@@ -62,7 +62,9 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       std::to_string(options.numWarps) + " compute-capability=" +
                       std::to_string(computeCapability(options.arch)) +
                       "},tilegpu-pipeline-loads{num-stages=" +
-                      std::to_string(options.numStages) + "},canonicalize,cse)"},
+                      std::to_string(options.numStages) + " async-copy=" +
+                      (computeCapability(options.arch) >= 80 ? "1" : "0") +
+                      "},canonicalize,cse)"},
       {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"

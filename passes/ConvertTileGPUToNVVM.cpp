@@ -33,6 +33,7 @@ using namespace mlir;
 namespace tile = tessera::tile;
 using tessera::tilegpu::BlockedEncodingAttr;
 using tessera::tilegpu::MmaEncodingAttr;
+using tessera::tilegpu::SharedEncodingAttr;
 
 namespace {
 
@@ -93,9 +94,14 @@ private:
       return elems(old);
     return {scalar(old)};
   }
+  /// A tile in shared memory (#tilegpu.shared) is one i32 value: the byte
+  /// offset of its slot.
+  static bool isShared(RankedTensorType t) {
+    return t && isa_and_nonnull<SharedEncodingAttr>(t.getEncoding());
+  }
   size_t flatSize(Type type) {
     if (auto t = dyn_cast<RankedTensorType>(type))
-      return view(t).coords.size();
+      return isShared(t) ? 1 : view(t).coords.size();
     return 1;
   }
   /// Binds old values to slices of `values`, in order.
@@ -113,7 +119,9 @@ private:
   SmallVector<Type> flatTypes(TypeRange types) {
     SmallVector<Type> out;
     for (Type t : types) {
-      if (auto tensor = dyn_cast<RankedTensorType>(t))
+      if (auto tensor = dyn_cast<RankedTensorType>(t); isShared(tensor))
+        out.push_back(i32());
+      else if (tensor)
         out.append(view(tensor).coords.size(),
                    scalarType(tensor.getElementType()));
       else
@@ -311,6 +319,7 @@ private:
   /// A pointer `index` elements of `type` into the shared buffer, starting
   /// at byte `offset`.
   Value smemAt(Value index, Type type, int64_t offset) {
+    scratchWhileBuffersLive |= buffersLive;
     auto ptrTy = LLVM::LLVMPointerType::get(ctx, kShared);
     Value basePtr = LLVM::AddressOfOp::create(b, loc, ptrTy, kSharedSymbol);
     if (offset)
@@ -319,7 +328,35 @@ private:
     return LLVM::GEPOp::create(b, loc, ptrTy, memoryType(type), basePtr,
                                ValueRange{index});
   }
+  /// A pointer `index` elements of `type` into the shared buffer, from the
+  /// byte offset `offset` (a value).
+  Value smemAtDynamic(Value index, Type type, Value offset) {
+    auto ptrTy = LLVM::LLVMPointerType::get(ctx, kShared);
+    Value basePtr = LLVM::AddressOfOp::create(b, loc, ptrTy, kSharedSymbol);
+    basePtr = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), basePtr, ValueRange{offset});
+    return LLVM::GEPOp::create(b, loc, ptrTy, memoryType(type), basePtr, ValueRange{index});
+  }
   void barrier() { NVVM::Barrier0Op::create(b, loc); }
+
+  /// The byte offset of async-load buffer `id` (of `bytes` bytes): buffers
+  /// live after the scratch area the rest of the kernel uses, so their
+  /// offsets are placeholders fixed when the kernel is expanded.
+  Value bufferBase(int64_t id, int64_t bytes) {
+    auto it = buffers.find(id);
+    if (it == buffers.end()) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(prologueEnd);
+      auto placeholder = arith::ConstantIntOp::create(b, loc, 0, 32);
+      it = buffers.emplace(id, std::make_pair(placeholder.getOperation(), bytes)).first;
+    }
+    it->second.second = std::max(it->second.second, bytes);
+    return it->second.first->getResult(0);
+  }
+  std::map<int64_t, std::pair<Operation *, int64_t>> buffers;
+  // Whether async copies may be in flight or their tiles still read (from
+  // the first async load to a wait for all), and whether the scratch area
+  // was used meanwhile: if not, the buffers can share its bytes.
+  bool buffersLive = false, scratchWhileBuffersLive = false;
 
   /// Writes a tensor's elements (owners only) to shared memory at their
   /// row-major index from byte `offset`; returns the bytes used.
@@ -417,6 +454,7 @@ private:
   LogicalResult expandScan(tile::ScanOp op);
   LogicalResult expandDot(tile::DotOp op);
   LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
+  LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
   LogicalResult expandAtomic(Operation *op);
@@ -507,6 +545,17 @@ LogicalResult Expander::run() {
     map.map(old, arg);
   if (failed(expandBlock(kernel.front())))
     return failure();
+  // The async-load buffers: over the scratch area when the kernel never
+  // needs both at once (a GEMM: the loop's copies, then the epilogue's
+  // relayout), after it otherwise.
+  int64_t start = (buffersLive || scratchWhileBuffersLive) ? (smemBytes + 127) / 128 * 128 : 0;
+  int64_t end = start;
+  for (auto &[id, entry] : buffers) {
+    auto &[placeholder, bytes] = entry;
+    placeholder->setAttr("value", b.getI32IntegerAttr(int32_t(end)));
+    end += (bytes + 127) / 128 * 128;
+  }
+  smemBytes = std::max(smemBytes, end);
   prologueEnd->erase();
   simt->setAttr(NVVM::NVVMDialect::getKernelFuncAttrName(), b.getUnitAttr());
   simt->setAttr(NVVM::NVVMDialect::getReqntidAttrName(),
@@ -642,6 +691,23 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandStore(store);
   if (isa<tile::AtomicRMWOp, tile::AtomicCASOp>(op))
     return expandAtomic(op);
+
+  // Asynchronous copies to shared memory.
+  if (auto load = dyn_cast<tessera::tilegpu::AsyncLoadOp>(op))
+    return expandAsyncLoad(load);
+  if (isa<tessera::tilegpu::AsyncCommitOp>(op)) {
+    NVVM::CpAsyncCommitGroupOp::create(b, loc);
+    return success();
+  }
+  if (auto wait = dyn_cast<tessera::tilegpu::AsyncWaitOp>(op)) {
+    NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(wait.getPending()));
+    barrier();
+    // After a wait for all, at the top level of the kernel, no copy is in
+    // flight and (the pipeliner's loops being done) no tile is read again.
+    if (wait.getPending() == 0 && isa<func::FuncOp>(op->getParentOp()))
+      buffersLive = false;
+    return success();
+  }
 
   // Moving elements between threads.
   if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op)) {
@@ -1337,6 +1403,81 @@ LogicalResult Expander::expandScan(tile::ScanOp op) {
   return success();
 }
 
+/// The padded row stride, in elements, of a tile in shared memory (the
+/// #tilegpu.shared layout): rows padded by 16 bytes.
+static int64_t sharedRowStride(RankedTensorType type) {
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  return type.getDimSize(1) + 16 / bytes;
+}
+static int64_t sharedSlotBytes(RankedTensorType type) {
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  return (type.getDimSize(0) * sharedRowStride(type) * bytes + 127) / 128 * 128;
+}
+
+/// `cp.async` of each thread's runs of contiguous elements (4, 8 or 16
+/// bytes, as the axis analysis allows) into the slot; masked-off runs copy
+/// zero bytes (the destination is zero-filled). Runs narrower than 4 bytes
+/// are copied with a load and a shared store.
+LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
+  auto ptrType = op.getPtr().getType();
+  auto type = op.getResult().getType();
+  Type elem = type.getElementType();
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  int64_t slotBytes = sharedSlotBytes(type), stride = sharedRowStride(type);
+  Value base = bufferBase(op.getBuffer(), slotBytes * op.getSlots());
+  if (!buffersLive)
+    barrier(); // the buffers may share bytes with earlier scratch reads
+  Value slotBase = arith::AddIOp::create(
+      b, loc, base, arith::MulIOp::create(b, loc, scalar(op.getSlot()), cst(slotBytes)));
+  ThreadView &v = view(ptrType);
+  auto &ptrs = elems(op.getPtr());
+  SmallVector<Value> masks;
+  if (op.getMask())
+    masks = elems(op.getMask());
+  int64_t width = vectorWidth(op.getPtr(), op.getMask(), Value());
+  if (width * bytes < 4)
+    width = 1;
+  for (size_t e = 0; e < ptrs.size(); e += width) {
+    Value index = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(stride)), v.coords[e][1]);
+    Value dst = smemAtDynamic(index, elem, slotBase);
+    predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+      int64_t size = width * bytes;
+      if (size >= 4) {
+        Value cpSize;
+        if (!masks.empty())
+          cpSize = arith::SelectOp::create(b, loc, masks[e], cst(size), cst(0));
+        NVVM::CpAsyncOp::create(b, loc, dst, ptrs[e], uint32_t(size),
+                                size == 16 ? NVVM::LoadCacheModifierKind::CG
+                                           : NVVM::LoadCacheModifierKind::CA,
+                                cpSize);
+        return;
+      }
+      // A single narrow element: load (zero when masked off) and store.
+      Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elem));
+      Value x;
+      if (masks.empty()) {
+        x = LLVM::LoadOp::create(b, loc, memoryType(elem), ptrs[e]);
+      } else {
+        auto ifOp = scf::IfOp::create(b, loc, TypeRange{elem}, masks[e], true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+          scf::YieldOp::create(b, loc,
+                               Value(LLVM::LoadOp::create(b, loc, memoryType(elem), ptrs[e])));
+          b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+          scf::YieldOp::create(b, loc, zero);
+        }
+        x = ifOp.getResult(0);
+      }
+      LLVM::StoreOp::create(b, loc, x, dst);
+    });
+  }
+  tensors[op.getResult()] = {slotBase};
+  buffersLive = true;
+  return success();
+}
+
 /// A dot whose result has the mma layout, on mma.sync.m16n8k16: A and B go
 /// to shared memory row-major in 16-byte vector stores, rows padded by 8
 /// elements; per 16-wide k step each warp loads the A fragments of its
@@ -1388,12 +1529,21 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     }
   };
   int64_t aStride = k + pad, bStride = n + pad;
-  int64_t aBytes = (m * aStride * bytes + 15) / 16 * 16;
-  barrier();
-  writePadded(op.getA(), 0, aStride);
-  writePadded(op.getB(), aBytes, bStride);
-  smemBytes = std::max(smemBytes, aBytes + k * bStride * bytes);
-  barrier();
+  // Operands already in shared memory (async loads, #tilegpu.shared) are
+  // read where they are; the others go to the scratch area first.
+  bool aShared = isShared(aType), bShared = isShared(bType);
+  int64_t aBytes = aShared ? 0 : (m * aStride * bytes + 15) / 16 * 16;
+  Value aBase = aShared ? elems(op.getA())[0] : cst(0);
+  Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
+  if (!aShared || !bShared) {
+    barrier();
+    if (!aShared)
+      writePadded(op.getA(), 0, aStride);
+    if (!bShared)
+      writePadded(op.getB(), aBytes, bStride);
+    smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * bStride * bytes));
+    barrier();
+  }
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
@@ -1419,14 +1569,14 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   auto asOperand = [&](Value r) -> Value { // an i32 fragment register
     return kind == Kind::F16 ? LLVM::BitcastOp::create(b, loc, f16x2, r).getResult() : r;
   };
-  auto ldmatrix = [&](Value row, Value col, int64_t rowStride, int64_t offset,
+  auto ldmatrix = [&](Value row, Value col, int64_t rowStride, Value offset,
                       unsigned num, bool transpose) {
     Value index = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, row, cst(rowStride)), col);
     SmallVector<Type> regs(num, i32);
     Type result = num == 1 ? Type(i32) : Type(LLVM::LLVMStructType::getLiteral(ctx, regs));
     Value loaded = NVVM::LdMatrixOp::create(
-        b, loc, result, smemAt(index, elem, offset), num,
+        b, loc, result, smemAtDynamic(index, elem, offset), num,
         transpose ? NVVM::MMALayout::col : NVVM::MMALayout::row,
         NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
     SmallVector<Value> out;
@@ -1439,7 +1589,9 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   auto bScalar = [&](Value kRow, Value col) -> Value {
     Value index = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, kRow, cst(bStride)), col);
-    return smemRead(index, elem, aBytes);
+    return fromMemory(LLVM::LoadOp::create(b, loc, memoryType(elem),
+                                           smemAtDynamic(index, elem, bBase)),
+                      elem);
   };
   // Tile origins, wrapped into the tensor when warps replicate it.
   auto tileRow = [&](int64_t rm) {
@@ -1486,7 +1638,7 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       // x4: 16 rows x 32 bytes at k -> a0..a3.
       Value row = arith::AddIOp::create(b, loc, tileRow(rm), laneRow);
       Value col = arith::AddIOp::create(b, loc, laneCol, cst(kk));
-      SmallVector<Value> r = ldmatrix(row, col, aStride, 0, 4, false);
+      SmallVector<Value> r = ldmatrix(row, col, aStride, aBase, 4, false);
       for (Value &x : r)
         x = asOperand(x);
       aFrag.push_back(r);
@@ -1497,7 +1649,7 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       if (kind == Kind::F16 || kind == Kind::BF16) {
         // x2, transposed: B rows k..k+15 at the tile's 8 columns -> b0, b1.
         Value row = arith::AddIOp::create(b, loc, laneRow, cst(kk));
-        SmallVector<Value> r = ldmatrix(row, tileCol(rn), bStride, aBytes, 2, true);
+        SmallVector<Value> r = ldmatrix(row, tileCol(rn), bStride, bBase, 2, true);
         bFrag.push_back({asOperand(r[0]), asOperand(r[1])});
       } else if (kind == Kind::I8) {
         // b0: k = 4t..4t+3, b1: k = 4t+16..4t+19, at column g.

@@ -178,12 +178,25 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     until its iteration's dot. The prologue issues iterations 0 .. S - 2.
     Loads of iterations past the end are masked off. With `num-stages` < 2
     the pass does nothing.
+
+    With `async-copy` (sm_80+), loads of rank-2 tiles feeding tensor-core
+    dots whose masked-off elements are zero become `tilegpu.async_load`s
+    into S shared-memory slots per load (slot = iteration % S), one
+    `tilegpu.async_commit` group per iteration; each iteration starts with
+    `tilegpu.async_wait {pending = S - 2}` (its tiles have landed, and the
+    slot about to be overwritten has been read), and the dot reads its
+    operands from shared memory directly.
   }];
   let options = [
     Option<"numStages", "num-stages", "unsigned", /*default=*/"3",
-           "loop iterations in flight (1 or 2 to 8; 1 turns pipelining off)">
+           "loop iterations in flight (1 or 2 to 8; 1 turns pipelining off)">,
+    Option<"asyncCopy", "async-copy", "bool", /*default=*/"false",
+           "copy tiles for tensor-core dots with tilegpu.async_load into "
+           "num-stages shared-memory slots (cp.async, sm_80+) instead of "
+           "carrying them in registers">
   ];
-  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect"];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::arith::ArithDialect",
+                           "::tessera::tilegpu::TileGPUDialect"];
 }
 
 #endif // TESSERA_PASSES_PASSES_TD

@@ -25,6 +25,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace tessera {
@@ -49,7 +50,8 @@ bool isPureAddressOp(Operation *op) {
 
 class LoopPipeliner {
 public:
-  LoopPipeliner(scf::ForOp loop, unsigned stages) : loop(loop), stages(stages) {}
+  LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy)
+      : loop(loop), stages(stages), asyncCopy(asyncCopy) {}
 
   bool run();
 
@@ -61,8 +63,14 @@ private:
   bool findAddressArgs();
   Value cloneSlice(Value v, IRMapping &mapping, OpBuilder &b);
 
+  /// Whether `load` can become a tilegpu.async_load: a rank-2 tile of
+  /// 1-, 2- or 4-byte elements whose masked-off elements are zero, feeding
+  /// tensor-core dots.
+  static bool canCopyAsync(tile::LoadOp load);
+
   scf::ForOp loop;
   unsigned stages;
+  bool asyncCopy;
   Block *body = nullptr;
   llvm::SetVector<unsigned> addressArgs; // iter arg numbers
   SmallVector<tile::LoadOp> loads;
@@ -122,6 +130,23 @@ Value LoopPipeliner::cloneSlice(Value v, IRMapping &mapping, OpBuilder &b) {
   return copy->getResult(cast<OpResult>(v).getResultNumber());
 }
 
+bool LoopPipeliner::canCopyAsync(tile::LoadOp load) {
+  auto type = dyn_cast<RankedTensorType>(load.getType());
+  if (!type || type.getRank() != 2 || !type.getElementType().isIntOrFloat())
+    return false;
+  unsigned bits = type.getElementType().getIntOrFloatBitWidth();
+  if (bits != 8 && bits != 16 && bits != 32)
+    return false;
+  if (load.getOther() && !matchPattern(load.getOther(), m_AnyZeroFloat()) &&
+      !matchPattern(load.getOther(), m_Zero()))
+    return false;
+  return llvm::all_of(load->getUsers(), [](Operation *user) {
+    auto dot = cast<tile::DotOp>(user);
+    return isa_and_nonnull<tessera::tilegpu::MmaEncodingAttr>(
+        cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+  });
+}
+
 bool LoopPipeliner::run() {
   body = loop.getBody();
   findAddressArgs();
@@ -145,6 +170,14 @@ bool LoopPipeliner::run() {
   }
   if (loads.empty())
     return false;
+  // Shared-memory stages for every load, or registers for all.
+  asyncCopy = asyncCopy && llvm::all_of(loads, canCopyAsync);
+  MLIRContext *ctx = loop.getContext();
+  auto sharedType = [&](tile::LoadOp load) {
+    auto t = cast<RankedTensorType>(load.getType());
+    return RankedTensorType::get(t.getShape(), t.getElementType(),
+                                 tessera::tilegpu::SharedEncodingAttr::get(ctx));
+  };
 
   auto yield = cast<scf::YieldOp>(body->getTerminator());
   Location loc = loop.getLoc();
@@ -164,7 +197,7 @@ bool LoopPipeliner::run() {
     return next;
   };
   // Iteration j's loads, masked off when iv_j is past the end.
-  auto issue = [&](IRMapping &at, Value iv, OpBuilder &builder) {
+  auto issue = [&](IRMapping &at, Value iv, OpBuilder &builder, Value slot) {
     at.map(body->getArgument(0), iv); // the current body's induction variable
     Value inRange = arith::CmpIOp::create(
         builder, loc, ivType.isUnsignedInteger() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
@@ -180,15 +213,30 @@ bool LoopPipeliner::run() {
       if (load.getMask())
         mask = arith::AndIOp::create(builder, loc, cloneSlice(load.getMask(), local, builder),
                                      mask);
-      Value other = load.getOther() ? cloneSlice(load.getOther(), local, builder) : Value();
-      auto copy = tile::LoadOp::create(builder, loc, load.getType(), ptr, mask, other,
-                                       load.getCacheAttr(), load.getEvictAttr(),
-                                       load.getIsVolatileAttr());
-      tiles.push_back(copy.getResult());
+      if (asyncCopy) {
+        // Into the load's shared buffer (its index), at `slot`; masked-off
+        // elements are zero, as `other` is.
+        auto copy = tessera::tilegpu::AsyncLoadOp::create(
+            builder, loc, sharedType(load), ptr, slot, mask,
+            builder.getI32IntegerAttr(int32_t(tiles.size())),
+            builder.getI32IntegerAttr(int32_t(stages)));
+        tiles.push_back(copy.getResult());
+      } else {
+        Value other = load.getOther() ? cloneSlice(load.getOther(), local, builder) : Value();
+        auto copy = tile::LoadOp::create(builder, loc, load.getType(), ptr, mask, other,
+                                         load.getCacheAttr(), load.getEvictAttr(),
+                                         load.getIsVolatileAttr());
+        tiles.push_back(copy.getResult());
+      }
       for (auto &[from, to] : local.getValueMap())
         at.map(from, to);
     }
+    if (asyncCopy)
+      tessera::tilegpu::AsyncCommitOp::create(builder, loc);
     return tiles;
+  };
+  auto i32 = [&](OpBuilder &builder, int64_t v) -> Value {
+    return arith::ConstantIntOp::create(builder, loc, v, 32);
   };
 
   // Prologue: iterations 0 .. S-2.
@@ -198,7 +246,7 @@ bool LoopPipeliner::run() {
   SmallVector<SmallVector<Value>> inFlight; // [stage][load]
   Value iv = lb;
   for (unsigned s = 0; s + 1 < stages; ++s) {
-    inFlight.push_back(issue(at, iv, b));
+    inFlight.push_back(issue(at, iv, b, asyncCopy ? i32(b, s) : Value()));
     IRMapping next = advance(at, b);
     at = next;
     iv = arith::AddIOp::create(b, loc, iv, step);
@@ -212,6 +260,8 @@ bool LoopPipeliner::run() {
     inits.append(stage.begin(), stage.end());
   for (unsigned i : addressArgs)
     inits.push_back(at.lookup(body->getArgument(1 + i)));
+  if (asyncCopy) // the slot of iteration i + S - 1
+    inits.push_back(i32(b, stages - 1));
   auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
   Block *newBody = newLoop.getBody();
   unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size();
@@ -238,9 +288,18 @@ bool LoopPipeliner::run() {
       arith::MulIOp::create(inner, loc, step,
                             arith::ConstantOp::create(inner, loc, ivType,
                                                       IntegerAttr::get(ivType, stages - 1))));
+  // With async copies: wait for iteration i's tiles (and for every thread
+  // to be done reading the slot the next copies overwrite).
+  Value slotArg, nextSlot;
+  if (asyncCopy) {
+    tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
+    slotArg = args.back();
+    Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
+    nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, stages));
+  }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.
-  SmallVector<Value> next = issue(ahead, ivAhead, inner);
+  SmallVector<Value> next = issue(ahead, ivAhead, inner, slotArg);
   IRMapping aheadNext = advance(ahead, inner);
 
   // The dots use the tiles of this iteration.
@@ -257,9 +316,16 @@ bool LoopPipeliner::run() {
   yields.append(next.begin(), next.end());
   for (unsigned i : addressArgs)
     yields.push_back(aheadNext.lookup(newBody->getArgument(1 + i)));
+  if (asyncCopy)
+    yields.push_back(nextSlot);
   OpBuilder end(yield);
   scf::YieldOp::create(end, loc, yields);
   yield->erase();
+  if (asyncCopy) { // nothing in flight after the loop
+    OpBuilder after(newLoop->getContext());
+    after.setInsertionPointAfter(newLoop);
+    tessera::tilegpu::AsyncWaitOp::create(after, loc, 0);
+  }
 
   for (unsigned i = 0; i < numOrig; ++i)
     loop.getResult(i).replaceAllUsesWith(newLoop.getResult(i));
@@ -283,7 +349,7 @@ struct TileGPUPipelineLoadsPass
         loops.push_back(loop);
     });
     for (scf::ForOp loop : loops)
-      LoopPipeliner(loop, numStages).run();
+      LoopPipeliner(loop, numStages, asyncCopy).run();
   }
 };
 

@@ -111,6 +111,22 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
   }];
 }
 
+def TileGPU_SharedEncoding : TileGPU_Attr<"SharedEncoding", "shared"> {
+  let summary = "a rank-2 tile held in shared memory";
+  let description = [{
+    The tile is in the program's shared memory, row-major with each row
+    padded by 16 bytes (rows stay 16-byte aligned for vector copies and
+    ldmatrix; the 8 rows one ldmatrix reads fall in different banks). Such a
+    tensor is produced by `tilegpu.async_load` and read by `tile.dot` as an
+    operand; no thread holds its elements in registers.
+
+    ```mlir
+    %a = tilegpu.async_load %ptrs[%slot], %mask {buffer = 0 : i32, slots = 3 : i32}
+        : tensor<128x32x!tile.ptr<f16>, #blocked>, tensor<128x32xi1, #blocked> -> tensor<128x32xf16, #tilegpu.shared>
+    ```
+  }];
+}
+
 class TileGPU_Op<string mnemonic, list<Trait> traits = []>
     : Op<TileGPU_Dialect, mnemonic, traits>;
 
@@ -129,6 +145,42 @@ def TileGPU_ConvertLayoutOp : TileGPU_Op<"convert_layout", [Pure]> {
   let assemblyFormat = "$src attr-dict `:` type($src) `->` type($result)";
   let hasVerifier = 1;
   let hasFolder = 1;
+}
+
+def TileGPU_AsyncLoadOp : TileGPU_Op<"async_load"> {
+  let summary = "start copying a tile from global to shared memory";
+  let description = [{
+    Starts asynchronous copies (`cp.async` on sm_80+) of the elements `ptr`
+    points to into slot `slot` (0 <= slot < `slots`) of shared buffer
+    `buffer`, padded row-major; elements whose `mask` is false are zero.
+    The result names the tile in shared memory; it may be read once a
+    `tilegpu.async_wait` has seen its group complete (groups end at
+    `tilegpu.async_commit`).
+  }];
+  let arguments = (ins AnyRankedTensor:$ptr, I32:$slot, Optional<AnyRankedTensor>:$mask,
+                       I32Attr:$buffer, I32Attr:$slots);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $ptr `[` $slot `]` (`,` $mask^)? attr-dict `:` type($ptr) (`,` type($mask)^)? `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def TileGPU_AsyncCommitOp : TileGPU_Op<"async_commit"> {
+  let summary = "close the group of the async loads started since the last one";
+  let assemblyFormat = "attr-dict";
+}
+
+def TileGPU_AsyncWaitOp : TileGPU_Op<"async_wait"> {
+  let summary = "wait until at most `pending` groups of async loads are in flight";
+  let description = [{
+    Then synchronizes the program's threads, so every thread sees the tiles
+    of the completed groups and has finished reading the slots that later
+    loads will overwrite.
+  }];
+  let arguments = (ins I32Attr:$pending);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
 }
 
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPU_TD

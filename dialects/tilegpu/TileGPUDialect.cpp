@@ -2,6 +2,8 @@
 
 #include "dialects/tilegpu/TileGPUDialect.h"
 
+#include "dialects/tile/TileDialect.h"
+
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/SmallBitVector.h"
@@ -29,6 +31,10 @@ struct TileGPUOpAsmInterface : OpAsmDialectInterface {
     }
     if (isa<MmaEncodingAttr>(attr)) {
       os << "mma";
+      return AliasResult::FinalAlias;
+    }
+    if (isa<SharedEncodingAttr>(attr)) {
+      os << "shared";
       return AliasResult::FinalAlias;
     }
     return AliasResult::NoAlias;
@@ -220,4 +226,40 @@ OpFoldResult ConvertLayoutOp::fold(FoldAdaptor) {
   if (getSrc().getType() == getType())
     return getSrc();
   return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Async loads
+//===----------------------------------------------------------------------===//
+
+LogicalResult AsyncLoadOp::verify() {
+  auto ptrType = getPtr().getType();
+  auto result = getResult().getType();
+  auto pointee = dyn_cast<tessera::tile::PointerType>(ptrType.getElementType());
+  if (!pointee)
+    return emitOpError() << "needs a tensor of pointers, got " << ptrType;
+  if (!isa_and_nonnull<SharedEncodingAttr>(result.getEncoding()))
+    return emitOpError() << "result must have the #tilegpu.shared encoding, got " << result;
+  if (result.getShape() != ptrType.getShape() ||
+      result.getElementType() != pointee.getPointeeType())
+    return emitOpError() << "result " << result << " must have the shape of " << ptrType
+                         << " and its pointee type";
+  if (result.getRank() != 2)
+    return emitOpError() << "copies rank-2 tiles, got rank " << result.getRank();
+  if (getMask()) {
+    auto mask = cast<RankedTensorType>(getMask().getType());
+    if (mask.getShape() != ptrType.getShape() || !mask.getElementType().isInteger(1))
+      return emitOpError() << "mask must be i1 of the pointers' shape, got " << mask;
+  }
+  if (int32_t(getBuffer()) < 0)
+    return emitOpError() << "buffer must be >= 0, got " << int32_t(getBuffer());
+  if (int32_t(getSlots()) < 1)
+    return emitOpError() << "slots must be >= 1, got " << int32_t(getSlots());
+  return success();
+}
+
+LogicalResult AsyncWaitOp::verify() {
+  if (int32_t(getPending()) < 0)
+    return emitOpError() << "pending must be >= 0, got " << int32_t(getPending());
+  return success();
 }

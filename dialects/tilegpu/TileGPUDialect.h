@@ -3,6 +3,7 @@
 #ifndef TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H
 #define TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H
 
+#include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Dialect.h"
 #include "mlir/IR/OpDefinition.h"

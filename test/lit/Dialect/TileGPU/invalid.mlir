@@ -47,3 +47,38 @@ func.func @mma_rank(%x: tensor<16x8xf32, #tilegpu.mma<version = 2, warpsPerCTA =
 
 // expected-error @+1 {{layout sizes must be positive}}
 func.func @mma_zero(%x: tensor<16x8xf32, #tilegpu.mma<version = 2, warpsPerCTA = [0, 4]>>) { return }
+
+// -----
+
+#b = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [4, 8], warpsPerCTA = [1, 1], order = [1, 0]>
+func.func @async_not_shared(%p: tensor<4x8x!tile.ptr<f16>, #b>, %s: i32) {
+  // expected-error @+1 {{result must have the #tilegpu.shared encoding}}
+  %t = tilegpu.async_load %p[%s] {buffer = 0 : i32, slots = 2 : i32} : tensor<4x8x!tile.ptr<f16>, #b> -> tensor<4x8xf16, #b>
+  return
+}
+
+// -----
+
+#b = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [4, 8], warpsPerCTA = [1, 1], order = [1, 0]>
+func.func @async_type(%p: tensor<4x8x!tile.ptr<f16>, #b>, %s: i32) {
+  // expected-error @+1 {{must have the shape of}}
+  %t = tilegpu.async_load %p[%s] {buffer = 0 : i32, slots = 2 : i32} : tensor<4x8x!tile.ptr<f16>, #b> -> tensor<4x8xf32, #tilegpu.shared>
+  return
+}
+
+// -----
+
+#b = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [4, 8], warpsPerCTA = [1, 1], order = [1, 0]>
+func.func @async_slots(%p: tensor<4x8x!tile.ptr<f16>, #b>, %s: i32) {
+  // expected-error @+1 {{slots must be >= 1, got 0}}
+  %t = tilegpu.async_load %p[%s] {buffer = 0 : i32, slots = 0 : i32} : tensor<4x8x!tile.ptr<f16>, #b> -> tensor<4x8xf16, #tilegpu.shared>
+  return
+}
+
+// -----
+
+func.func @async_wait() {
+  // expected-error @+1 {{pending must be >= 0, got -1}}
+  tilegpu.async_wait {pending = -1 : i32}
+  return
+}
