@@ -57,7 +57,7 @@ unsigned tessera::nvidia::computeCapability(const std::string &arch) {
 std::vector<Stage> tessera::nvidia::stages(const Options &options) {
   return {
       {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
-               "tile-combine,canonicalize,cse)"},
+               "tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) + " compute-capability=" +
                       std::to_string(computeCapability(options.arch)) +

@@ -730,6 +730,24 @@ LogicalResult Expander::expandOp(Operation *op) {
   if (auto bcast = dyn_cast<tile::BroadcastOp>(op)) {
     auto dst = tensorOf(bcast.getResult());
     ArrayRef<int64_t> srcShape = bcast.getSrc().getType().getShape();
+    // Same blocked layout: the thread holding a result element also holds
+    // its source (replicated along the broadcast dimensions): no movement.
+    if (auto layout = layoutOf(dst); layout && layout == layoutOf(bcast.getSrc().getType())) {
+      SmallVector<int64_t> srcPer = layout.getElemsPerThread(srcShape);
+      auto &src = elems(bcast.getSrc());
+      SmallVector<Value> out;
+      for (int64_t e = 0, n = view(dst).coords.size(); e < n; ++e) {
+        SmallVector<int64_t> l = localIndex(layout, dst.getShape(), e);
+        int64_t index = 0, stride = 1;
+        for (unsigned d : layout.getOrder()) {
+          index += (srcShape[d] == 1 ? 0 : l[d]) * stride;
+          stride *= srcPer[d];
+        }
+        out.push_back(src[index]);
+      }
+      tensors[bcast.getResult()] = out;
+      return success();
+    }
     tensors[bcast.getResult()] =
         relayout(bcast.getSrc(), dst, [&](ArrayRef<Value> c) {
           SmallVector<Value> s(c.begin(), c.end());

@@ -7,7 +7,9 @@
 
 #include "passes/Passes.h"
 
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -77,6 +79,54 @@ struct SplatThroughShapeChange : OpRewritePattern<ShapeOp> {
   }
 };
 
+/// In a loop, `broadcast(elementwise(x, splat(s)))` with `x` defined
+/// outside the loop -> `elementwise(broadcast(x), splat(s))`: the broadcast
+/// becomes loop-invariant (and is hoisted), so a loop-varying mask such as
+/// `offs_k[:, None] < K - k * BK` costs no data movement per iteration.
+struct SinkBroadcastInLoops : OpRewritePattern<BroadcastOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(BroadcastOp op,
+                                PatternRewriter &rewriter) const override {
+    Operation *def = op.getSrc().getDefiningOp();
+    auto loop = op->getParentOfType<scf::ForOp>();
+    if (!def || !loop || def->getNumResults() != 1 || def->getNumRegions() ||
+        !def->hasTrait<mlir::OpTrait::Elementwise>() || !isMemoryEffectFree(def) ||
+        !def->getResult(0).hasOneUse() || def->getBlock() != op->getBlock())
+      return failure();
+    auto dstType = cast<RankedTensorType>(op.getType());
+    SmallVector<Value> operands;
+    bool invariant = false;
+    for (Value v : def->getOperands()) {
+      auto type = dyn_cast<RankedTensorType>(v.getType());
+      if (!type)
+        return failure();
+      auto target = RankedTensorType::get(dstType.getShape(), type.getElementType(),
+                                          dstType.getEncoding());
+      if (auto splat = v.getDefiningOp<SplatOp>()) {
+        operands.push_back(SplatOp::create(rewriter, op.getLoc(), target, splat.getSrc()));
+        continue;
+      }
+      Operation *owner = isa<BlockArgument>(v)
+                             ? cast<BlockArgument>(v).getOwner()->getParentOp()
+                             : v.getDefiningOp();
+      if (loop->isAncestor(owner))
+        return failure(); // a loop-varying tensor operand: keep the broadcast after
+      invariant = true;
+      operands.push_back(BroadcastOp::create(rewriter, op.getLoc(), target, v));
+    }
+    if (!invariant)
+      return failure();
+    Operation *copy = rewriter.clone(*def);
+    copy->setOperands(operands);
+    copy->getResult(0).setType(RankedTensorType::get(
+        dstType.getShape(), getElementTypeOrSelf(def->getResult(0)), dstType.getEncoding()));
+    rewriter.replaceOp(op, copy->getResults());
+    rewriter.eraseOp(def);
+    return success();
+  }
+};
+
 struct TileCombinePass
     : tessera::impl::TileCombineBase<TileCombinePass> {
   void runOnOperation() override {
@@ -86,7 +136,7 @@ struct TileCombinePass
                  SplatThroughShapeChange<BroadcastOp>,
                  SplatThroughShapeChange<ExpandDimsOp>,
                  SplatThroughShapeChange<ReshapeOp>,
-                 SplatThroughShapeChange<TransOp>>(&getContext());
+                 SplatThroughShapeChange<TransOp>, SinkBroadcastInLoops>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -43,7 +43,8 @@ print(binary.partition(b"\n")[2].decode())
 # ASYNC-LABEL: .visible .entry matmul_kernel(
 # ASYNC-COUNT-12: cp.async.cg.shared.global [{{.*}}], [{{.*}}], 16, %r{{[0-9]+}};
 # ASYNC-NOT: cp.async.cg
-# GROUPS-COUNT-3: cp.async.commit_group;
+# GROUPS-COUNT-2: cp.async.commit_group;
 # GROUPS: cp.async.wait_group 1;
 # GROUPS-NEXT: bar.sync 0;
+# GROUPS: cp.async.commit_group;
 # GROUPS: cp.async.wait_group 0;

@@ -110,3 +110,26 @@ func.func @splat_through_shapes(%x: f32) -> (tensor<8x16xf32>, tensor<16x1xf32>,
   %t = tile.trans %e, order = [1, 0] : tensor<16x1xf32> -> tensor<1x16xf32>
   return %b, %e, %r, %t : tensor<8x16xf32>, tensor<16x1xf32>, tensor<128xf32>, tensor<1x16xf32>
 }
+
+// -----
+
+// In a loop, a broadcast of a loop-varying compare with a loop-invariant
+// tensor moves onto the invariant operand (which LICM then hoists).
+// CHECK-LABEL: func.func @sink_broadcast
+// CHECK: scf.for
+// CHECK-DAG: %[[B:.*]] = tile.broadcast %arg0 : tensor<32x1xi32> -> tensor<32x64xi32>
+// CHECK-DAG: %[[S:.*]] = tile.splat %{{.*}} : i32 -> tensor<32x64xi32>
+// CHECK: arith.cmpi slt, %[[B]], %[[S]] : tensor<32x64xi32>
+// CHECK-NOT: tile.broadcast
+func.func @sink_broadcast(%x: tensor<32x1xi32>, %n: i32, %p: tensor<32x64x!tile.ptr<f32>>) {
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  scf.for %i = %c0 to %n step %c1 : i32 {
+    %s = tile.splat %i : i32 -> tensor<32x1xi32>
+    %m = arith.cmpi slt, %x, %s : tensor<32x1xi32>
+    %mb = tile.broadcast %m : tensor<32x1xi1> -> tensor<32x64xi1>
+    %v = tile.load %p, %mb : tensor<32x64x!tile.ptr<f32>>
+    tile.store %p, %v : tensor<32x64x!tile.ptr<f32>>
+  }
+  return
+}
