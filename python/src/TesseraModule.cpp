@@ -65,6 +65,9 @@ public:
     }
     if (this->names.size() > 62)
       throw std::invalid_argument("a kernel takes at most 62 parameters");
+    isCudaDescr = this->tensorType.attr("is_cuda");
+    dataPtrDescr = this->tensorType.attr("data_ptr");
+    dtypeDescr = this->tensorType.attr("dtype");
   }
 
   void registerKernel(py::tuple key, py::object kernel,
@@ -170,20 +173,25 @@ public:
         std::memcpy(&bits, &f, 4);
         values[i] = bits;
       } else if (PyObject_TypeCheck(v, (PyTypeObject *)tensorType.ptr())) {
-        py::object isCuda = py::reinterpret_steal<py::object>(PyObject_GetAttr(v, kIsCuda));
+        // For torch.Tensor itself, call the attribute descriptors found once
+        // on the type (no lookup through the type's MRO per launch).
+        bool exact = Py_TYPE(v) == (PyTypeObject *)tensorType.ptr();
+        py::object isCuda = py::reinterpret_steal<py::object>(
+            exact ? get(isCudaDescr, v) : PyObject_GetAttr(v, kIsCuda));
         if (!isCuda)
           throw py::error_already_set();
         if (isCuda.ptr() != Py_True)
           return slow(py::none()); // raises there
         py::object ptr = py::reinterpret_steal<py::object>(
-            PyObject_CallMethodNoArgs(v, kDataPtr));
+            exact ? PyObject_Vectorcall(dataPtrDescr.ptr(), &v, 1, nullptr)
+                  : PyObject_CallMethodNoArgs(v, kDataPtr));
         if (!ptr)
           throw py::error_already_set();
         uint64_t address = PyLong_AsUnsignedLongLong(ptr.ptr());
         if (specialize[i] && address % 16 == 0)
           mask |= uint64_t(1) << i;
         values[i] = address;
-        PyObject *dtype = PyObject_GetAttr(v, kDtype);
+        PyObject *dtype = exact ? get(dtypeDescr, v) : PyObject_GetAttr(v, kDtype);
         if (!dtype)
           throw py::error_already_set();
         PyTuple_SET_ITEM(keyp, i, dtype); // steals
@@ -261,6 +269,16 @@ public:
 
   /// For profiling the launch path: do everything but the driver call.
   bool dryRun = false;
+
+private:
+  /// `descr.__get__(v)` for a data descriptor found on the tensor type.
+  static PyObject *get(const py::object &descr, PyObject *v) {
+    descrgetfunc f = Py_TYPE(descr.ptr())->tp_descr_get;
+    return f ? f(descr.ptr(), v, (PyObject *)Py_TYPE(v)) : PyObject_GetAttr(v, descr.ptr());
+  }
+  py::object isCudaDescr, dataPtrDescr, dtypeDescr;
+
+public:
 
 private:
   struct Entry {
