@@ -53,7 +53,7 @@ public:
   FastLauncher(std::vector<std::string> names, std::vector<bool> constexprs,
                std::vector<bool> specialize, py::tuple defaults,
                py::object missing, py::object fallback, py::object tensorType,
-               py::object getStream, py::object getDevice)
+               py::object getStream, py::object getDevice, py::dict defaultOptions)
       : constexprs(std::move(constexprs)), specialize(std::move(specialize)),
         defaults(std::move(defaults)), missing(std::move(missing)),
         fallback(std::move(fallback)), tensorType(std::move(tensorType)),
@@ -65,6 +65,9 @@ public:
     }
     if (this->names.size() > 62)
       throw std::invalid_argument("a kernel takes at most 62 parameters");
+    for (auto item : defaultOptions)
+      this->defaultOptions.emplace_back(py::reinterpret_borrow<py::object>(item.first),
+                                        py::reinterpret_borrow<py::object>(item.second));
     isCudaDescr = this->tensorType.attr("is_cuda");
     dataPtrDescr = this->tensorType.attr("data_ptr");
     dtypeDescr = this->tensorType.attr("dtype");
@@ -94,7 +97,8 @@ public:
         keywords[PyTuple_GET_ITEM(kwnames, j)] = py::handle(args[given + j]);
       return fallback(key, py::handle(grid), positional, keywords);
     };
-    if (given > n || !PyTuple_Check(grid))
+    bool callableGrid = !PyTuple_Check(grid) && PyCallable_Check(grid);
+    if (given > n || (!PyTuple_Check(grid) && !callableGrid))
       return slow(py::none());
 
     // Bind: positionals, then keywords by (interned) name, then defaults.
@@ -216,6 +220,29 @@ public:
     const Entry &entry = table[PyLong_AsSize_t(found)];
     const CudaKernel &kernel = *entry.kernel;
 
+    // A callable grid gets the arguments and launch options by name (the
+    // Python path's `meta`), as Triton's does.
+    py::object computed;
+    if (callableGrid) {
+      py::dict meta;
+      for (size_t i = 0; i < n; ++i)
+        meta[names[i]] = py::handle(bound[i]);
+      for (auto &[name, value] : defaultOptions)
+        meta[name] = value;
+      for (size_t j = 0; j + 1 < numOptions; j += 2)
+        meta[py::handle(options[j])] = py::handle(options[j + 1]);
+      computed = py::reinterpret_steal<py::object>(
+          PyObject_CallOneArg(grid, meta.ptr()));
+      if (!computed)
+        throw py::error_already_set();
+      if (PyLong_Check(computed.ptr()))
+        computed = py::make_tuple(computed);
+      else if (PyList_Check(computed.ptr()))
+        computed = py::reinterpret_steal<py::object>(PyList_AsTuple(computed.ptr()));
+      if (!PyTuple_Check(computed.ptr()))
+        return slow(py::none()); // raises there
+      grid = computed.ptr();
+    }
     rt::LaunchConfig config;
     Py_ssize_t rank = PyTuple_GET_SIZE(grid);
     if (rank < 1 || rank > 3)
@@ -277,6 +304,7 @@ private:
     return f ? f(descr.ptr(), v, (PyObject *)Py_TYPE(v)) : PyObject_GetAttr(v, descr.ptr());
   }
   py::object isCudaDescr, dataPtrDescr, dtypeDescr;
+  std::vector<std::pair<py::object, py::object>> defaultOptions;
 
 public:
 
@@ -695,7 +723,7 @@ PYBIND11_MODULE(_C, m) {
   py::class_<FastLauncher>(cuda, "FastLauncher")
       .def(py::init<std::vector<std::string>, std::vector<bool>,
                     std::vector<bool>, py::tuple, py::object, py::object,
-                    py::object, py::object, py::object>())
+                    py::object, py::object, py::object, py::dict>())
       .def("register", &FastLauncher::registerKernel)
       .def("__len__", &FastLauncher::size)
       .def_readwrite("dry_run", &FastLauncher::dryRun);

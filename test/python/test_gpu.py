@@ -337,3 +337,47 @@ def test_block_pointer_matmul_on_the_gpu(dtype):
     ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
     np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=5e-3,
                                atol=5e-3 * np.abs(ref).max())
+
+
+def test_callable_grid_on_the_fast_path():
+    """A grid function gets the arguments and launch options by name, also
+    on the C++ path (after the first launch)."""
+    ex = load("01_vector_add")
+    seen = []
+
+    def grid(meta):
+        seen.append((meta["n_elements"],
+                     meta["BLOCK_SIZE"], meta["num_warps"]))
+        return (tessera.cdiv(seen[-1][0], meta["BLOCK_SIZE"]),)
+
+    for n in (3000, 3000, 5000):
+        x = torch.randn(n, device="cuda")
+        out = torch.empty_like(x)
+        ex.add_kernel[grid](x, x, out, n, BLOCK_SIZE=512)
+        torch.testing.assert_close(out, 2 * x)
+    assert [s[0] for s in seen] == [3000, 3000, 5000]
+    assert all(s[1] == 512 and s[2] == 4 for s in seen)
+
+
+def test_autotuned_matmul_on_the_gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
+    ex = load("04_matmul")
+    configs = [tessera.Config({"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 32},
+                              num_warps=4, num_stages=3),
+               tessera.Config({"BLOCK_SIZE_M": 128, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 32},
+                              num_warps=4, num_stages=2)]
+    tuned = tessera.autotune(configs, key=["M", "N", "K"])(ex.matmul_kernel)
+    M, N, K = 300, 200, 160
+    a = torch.randn(M, K, device="cuda").half()
+    b = torch.randn(K, N, device="cuda").half()
+    c = torch.empty((M, N), device="cuda", dtype=torch.float16)
+    grid = lambda meta: (tessera.cdiv(M, meta["BLOCK_SIZE_M"]) *  # noqa: E731
+                         tessera.cdiv(N, meta["BLOCK_SIZE_N"]),)
+    for _ in range(2):
+        c.zero_()
+        tuned[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                    c.stride(0), c.stride(1), GROUP_SIZE_M=4, ACTIVATION="")
+        ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+        np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=2e-3,
+                                   atol=2e-3 * np.abs(ref).max())
+    assert tuned.best_config in configs and len(tuned.timings) == 1

@@ -307,7 +307,7 @@ class JITFunction(_C.Launchable):
             [n not in self.do_not_specialize for n in self.arg_names],
             tuple(p.default for p in params), inspect.Parameter.empty,
             self._fast_fallback, torch.Tensor, torch._C._cuda_getCurrentRawStream,
-            torch._C._cuda_getDevice)
+            torch._C._cuda_getDevice, dict(active().default_options))
         return self._fast
 
     def _fast_fallback(self, key, grid, args, kwargs):
