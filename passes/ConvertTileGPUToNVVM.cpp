@@ -360,16 +360,41 @@ private:
 
   /// Writes a tensor's elements (owners only) to shared memory at their
   /// row-major index from byte `offset`; returns the bytes used.
+  /// How many consecutive elements of a thread's list sit at consecutive
+  /// row-major indices (in runs starting at multiples of the run): blocked
+  /// layouts' contiguous elements along the last dimension, the column
+  /// pairs of the mma layout; capped at 16 bytes.
+  int64_t rowMajorRun(RankedTensorType type) {
+    Type elem = type.getElementType();
+    if (elem.isInteger(1) || isa<tile::PointerType>(elem) || type.getRank() == 0)
+      return 1;
+    int64_t last = type.getShape().back(), run = 1;
+    if (auto blocked = layoutOf(type)) {
+      if (blocked.getOrder()[0] == type.getRank() - 1)
+        run = blocked.getSizePerThread().back();
+    } else if (isa_and_nonnull<MmaEncodingAttr>(type.getEncoding())) {
+      run = 2;
+    }
+    run = std::min({run, last, 16 / byteSize(elem)});
+    return std::max<int64_t>(run, 1);
+  }
+
   int64_t smemWrite(Value old, int64_t offset) {
     auto type = tensorOf(old);
     ThreadView &v = view(type);
     Type elem = type.getElementType();
     auto &values = elems(old);
-    for (size_t e = 0; e < values.size(); ++e) {
+    int64_t run = rowMajorRun(type);
+    for (size_t e = 0; e < values.size(); e += run) {
       Value index = linear(v.coords[e], v.shape);
       predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
-        LLVM::StoreOp::create(b, loc, toMemory(values[e]),
-                              smemAt(index, elem, offset));
+        if (run == 1) {
+          LLVM::StoreOp::create(b, loc, toMemory(values[e]), smemAt(index, elem, offset));
+          return;
+        }
+        LLVM::StoreOp::create(b, loc, vectorOf(ArrayRef<Value>(values).slice(e, run)),
+                              smemAt(index, elem, offset),
+                              unsigned(run * byteSize(elem)));
       });
     }
     int64_t bytes = type.getNumElements() * byteSize(elem);
@@ -431,6 +456,31 @@ private:
     SmallVector<Value> out;
     for (auto &coords : v.coords)
       out.push_back(smemRead(sourceIndex(coords), dstType.getElementType(), 0));
+    return out;
+  }
+
+  /// A layout conversion: the source's elements through shared memory in
+  /// vectors of each side's row-major runs.
+  SmallVector<Value> convertLayout(Value src, RankedTensorType dstType) {
+    barrier(); // earlier readers of the buffer are done
+    smemWrite(src, 0);
+    barrier();
+    ThreadView &v = view(dstType);
+    Type elem = dstType.getElementType();
+    int64_t run = rowMajorRun(dstType);
+    SmallVector<Value> out;
+    for (size_t e = 0; e < v.coords.size(); e += run) {
+      Value index = linear(v.coords[e], v.shape);
+      if (run == 1) {
+        out.push_back(smemRead(index, elem, 0));
+        continue;
+      }
+      auto vecType = VectorType::get({run}, elem);
+      Value vec = LLVM::LoadOp::create(b, loc, vecType, smemAt(index, elem, 0),
+                                       unsigned(run * byteSize(elem)));
+      for (int64_t i = 0; i < run; ++i)
+        out.push_back(vectorGet(vec, i));
+    }
     return out;
   }
 
@@ -711,11 +761,8 @@ LogicalResult Expander::expandOp(Operation *op) {
 
   // Moving elements between threads.
   if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op)) {
-    auto dst = tensorOf(convert.getResult());
-    auto srcShape = tensorOf(convert.getSrc()).getShape();
     tensors[convert.getResult()] =
-        relayout(convert.getSrc(), dst,
-                 [&](ArrayRef<Value> c) { return linear(c, srcShape); });
+        convertLayout(convert.getSrc(), tensorOf(convert.getResult()));
     return success();
   }
   if (isa<tile::ExpandDimsOp, tile::ReshapeOp>(op)) {
