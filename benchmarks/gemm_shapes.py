@@ -1,0 +1,75 @@
+"""bf16 GEMM over the issue's grid of shapes, tessera and Triton 3.6 each
+autotuned over the same configs, cuBLAS (torch.matmul) beside them.
+PYTHONPATH=python python3 benchmarks/gemm_shapes.py [--quick]
+
+Shapes: square 1024..8192, and M in {16, 128, 4096} against the (N, K) of
+Wan2.1-1.3B (1536 x 1536, 8960 x 1536, 1536 x 8960) and DeepSeek-V3
+(7168 x 1536, 1536 x 7168, 512 x 7168). C = A @ B with A M x K, B K x N.
+"""
+
+import importlib.util
+import pathlib
+import sys
+
+import torch
+
+import tessera
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from run import as_triton, bench  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("mm", ROOT / "examples" / "04_matmul.py")
+mm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mm)
+
+SPACE = [(128, 256, 32, 8, 3), (128, 128, 64, 8, 3), (128, 128, 32, 8, 2),
+         (64, 128, 32, 4, 3), (64, 64, 32, 4, 3), (32, 64, 32, 4, 3)]
+
+
+def configs(make):
+    return [make({"BLOCK_SIZE_M": bm, "BLOCK_SIZE_N": bn, "BLOCK_SIZE_K": bk},
+                 num_warps=w, num_stages=s) for bm, bn, bk, w, s in SPACE]
+
+
+def main():
+    quick = "--quick" in sys.argv
+    shapes = [(s, s, s) for s in ((1024, 4096) if quick else (1024, 2048, 4096, 8192))]
+    nk = [(1536, 1536), (8960, 1536), (1536, 8960), (7168, 1536), (1536, 7168), (512, 7168)]
+    for m in ((16, 4096) if quick else (16, 128, 4096)):
+        shapes += [(m, n, k) for n, k in (nk[:2] + nk[3:4] if quick else nk)]
+    ours = tessera.autotune(configs(tessera.Config), key=["M", "N", "K"])(mm.matmul_kernel)
+    theirs = None
+    try:
+        import triton
+        theirs = triton.autotune(configs(triton.Config), key=["M", "N", "K"])(
+            as_triton(mm.matmul_kernel))
+    except ImportError:
+        pass
+    print(f"device: {torch.cuda.get_device_name()}; bf16 in, fp32 accumulate, bf16 out\n")
+    print("| M x N x K | tessera | triton 3.6 | cuBLAS | tessera / triton |\n|---|---|---|---|---|")
+    for M, N, K in shapes:
+        a = torch.randn(M, K, device="cuda").bfloat16()
+        b = torch.randn(K, N, device="cuda").bfloat16()
+        c = torch.empty(M, N, device="cuda", dtype=torch.bfloat16)
+        args = (a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                c.stride(0), c.stride(1))
+
+        def grid(meta):
+            return (tessera.cdiv(M, meta["BLOCK_SIZE_M"]) * tessera.cdiv(N, meta["BLOCK_SIZE_N"]),)
+
+        flops = 2 * M * N * K
+        t_ours = bench(lambda: ours[grid](*args, GROUP_SIZE_M=8, ACTIVATION=""), reps=20)
+        ref = torch.matmul(a, b).float()
+        err = ((c.float() - ref).abs().max() / ref.abs().max()).item()
+        assert err < 2e-2, (M, N, K, err)
+        t_blas = bench(lambda: torch.matmul(a, b), reps=20)
+        t_tr = bench(lambda: theirs[grid](*args, GROUP_SIZE_M=8, ACTIVATION=""), reps=20) \
+            if theirs is not None else float("nan")
+        tf = [flops / t / 1e9 for t in (t_ours, t_tr, t_blas)]
+        print(f"| {M}x{N}x{K} | {tf[0]:.0f} | {tf[1]:.0f} | {tf[2]:.0f} | {tf[0] / tf[1]:.2f} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
