@@ -157,14 +157,8 @@ def test_bad_autotune_arguments():
 def test_heuristics_compute_constexprs():
     seen = []
 
-    @tessera.heuristics({"EVEN": lambda a: a["n"] % a["BLOCK"] == 0})
-    @tessera.jit
-    def copy_fn(x_ptr, out_ptr, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
-        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        if EVEN:
-            tl.store(out_ptr + offs, tl.load(x_ptr + offs))
-        else:
-            tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+    copy_fn = tessera.heuristics({"EVEN": lambda a: a["n"] % a["BLOCK"] == 0})(
+        tessera.jit(copy_src))
 
     for n in (256, 300):
         x = rng.standard_normal(n).astype(np.float32)
@@ -179,7 +173,7 @@ def test_heuristics_under_autotune(cache_dir):
     tuned = tessera.autotune([tessera.Config({"BLOCK": 32}), tessera.Config({"BLOCK": 128})],
                              key=["n"])(
         tessera.heuristics({"EVEN": lambda a: a["n"] % a["BLOCK"] == 0})(
-            tessera.jit(lambda_free_copy)))
+            tessera.jit(copy_src)))
     n = 320
     x = rng.standard_normal(n).astype(np.float32)
     out = np.zeros(n, np.float32)
@@ -187,7 +181,7 @@ def test_heuristics_under_autotune(cache_dir):
     np.testing.assert_array_equal(out, x)
 
 
-def lambda_free_copy(x_ptr, out_ptr, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
+def copy_src(x_ptr, out_ptr, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if EVEN:
         tl.store(out_ptr + offs, tl.load(x_ptr + offs))

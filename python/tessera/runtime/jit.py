@@ -55,6 +55,14 @@ def _is_constexpr_annotation(annotation) -> bool:
     return isinstance(annotation, str) and annotation.split(".")[-1] == "constexpr"
 
 
+def _int_range(ty):
+    """[lo, hi) of an integer type (bool: 0 and 1)."""
+    if ty.is_bool():
+        return 0, 2
+    bits = ty.int_bitwidth
+    return (-2**(bits - 1), 2**(bits - 1)) if ty.is_int_signed() else (0, 2**bits)
+
+
 def _declared_type(annotation, globals_):
     """The type a parameter annotation declares: a tessera dtype, a
     ``tl.pointer_type(...)`` or Triton's spelling ('*fp16', 'i32'); None
@@ -197,11 +205,7 @@ class CompiledKernel:
                 if isinstance(value, float):
                     raise TypeError(f"{where} must be an integer ({T.short_name(ty)}), "
                                     f"got {value!r}")
-                bits = ty.int_bitwidth
-                lo, hi = ((-2**(bits - 1), 2**(bits - 1)) if ty.is_int_signed()
-                          else (0, 2**bits))
-                if ty.is_bool():
-                    lo, hi = 0, 2
+                lo, hi = _int_range(ty)
                 if not lo <= int(value) < hi:
                     raise ValueError(f"{where} = {value} does not fit the compiled type "
                                      f"{T.short_name(ty)}")
@@ -402,11 +406,7 @@ class JITFunction(_C.Launchable):
         if ty.is_floating():
             raise TypeError(f"{where} is declared {T.short_name(declared)}, but the float "
                             f"{value!r} was passed")
-        bits = declared.int_bitwidth
-        lo, hi = ((-2**(bits - 1), 2**(bits - 1)) if declared.is_int_signed() or bits == 1
-                  else (0, 2**bits))
-        if declared.is_bool():
-            lo, hi = 0, 2
+        lo, hi = _int_range(declared)
         if not lo <= int(value) < hi:
             raise ValueError(f"{where} = {value} is out of range for its declared type "
                              f"{T.short_name(declared)}")
