@@ -85,3 +85,14 @@ def test_flash_attention(rng, Z, H, N, D, causal):
     ref = ex.reference(q, k, v, causal)
     # fp16 inputs and output, fp16 probabilities into the second product.
     np.testing.assert_allclose(o.astype(np.float64), ref, rtol=1e-2, atol=5e-3)
+
+
+@pytest.mark.parametrize("M,N,K", [(16, 16, 16), (64, 64, 64), (100, 70, 96), (33, 129, 50)])
+def test_block_ptr_matmul(rng, M, N, K, tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
+    ex = load("06_block_ptr_matmul")
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    c = ex.matmul(a, b)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+    assert ex.matmul_kernel.best_config in ex.matmul_kernel.configs

@@ -381,3 +381,15 @@ def test_autotuned_matmul_on_the_gpu(tmp_path, monkeypatch):
         np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=2e-3,
                                    atol=2e-3 * np.abs(ref).max())
     assert tuned.best_config in configs and len(tuned.timings) == 1
+
+
+@pytest.mark.parametrize("M,N,K", [(64, 64, 64), (100, 70, 96), (257, 129, 512)])
+def test_block_ptr_matmul_example(M, N, K, tmp_path, monkeypatch):
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
+    ex = load("06_block_ptr_matmul")
+    a = torch.randn(M, K, device="cuda").half()
+    b = torch.randn(K, N, device="cuda").half()
+    c = ex.matmul(a, b)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=2e-3,
+                               atol=2e-3 * np.abs(ref).max())
