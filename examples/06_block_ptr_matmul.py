@@ -67,16 +67,24 @@ def matmul(a, b):
 
 
 def main():
+    from tessera.backends import active
+
+    on_gpu = active().name == "cuda"
+    if on_gpu:  # torch tensors on the GPU; fp32 dots use TF32 there, as in Triton
+        import torch
     rng = np.random.default_rng(0)
     for M, N, K in ((64, 64, 64), (100, 70, 96), (33, 129, 50)):
         a = rng.standard_normal((M, K)).astype(np.float32)
         b = rng.standard_normal((K, N)).astype(np.float32)
-        c = matmul(a, b)
+        if on_gpu:
+            c = matmul(torch.from_numpy(a).cuda(), torch.from_numpy(b).cuda()).cpu().numpy()
+        else:
+            c = matmul(a, b)
         ref = a.astype(np.float64) @ b.astype(np.float64)
         err = np.abs(c - ref).max() / np.abs(ref).max()
         print(f"block-pointer matmul {M}x{N}x{K}: max relative error {err:.2e}, "
               f"config {matmul_kernel.best_config}")
-        assert err <= 1e-5
+        assert err <= (5e-3 if on_gpu else 1e-5)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 tessera_install_deps
 tessera_build
 
-tessera_log "Example: the Triton-tutorial kernels of examples/, run on the CPU backend"
+tessera_log "Example: the kernels of examples/, run on the CPU backend (TESSERA_BACKEND=cpu)"
 for example in "$TESSERA_ROOT"/examples/0*.py; do
-  PYTHONPATH="$TESSERA_BUILD_DIR/python" "$TESSERA_PYTHON" "$example"
+  TESSERA_BACKEND=cpu PYTHONPATH="$TESSERA_BUILD_DIR/python" "$TESSERA_PYTHON" "$example"
 done
 
 tessera_log "Example: tile IR through tessera-opt"

@@ -6,6 +6,7 @@ import pytest
 
 import tessera
 import tessera.language as tl
+from tessera import CompilationError
 
 rng = np.random.default_rng()
 
@@ -136,9 +137,13 @@ def test_configs_that_fail_drop_out(cache_dir):
     launch(tuner, 300)
     assert tuner.best_config.kwargs == {"BLOCK": 64}
     assert tuner.timings[next(iter(tuner.timings))][bad] == float("inf")
-    only_bad = tessera.autotune([bad], key=["n"])(tessera.jit(scale_fn))
+    only_bad = tessera.autotune([bad, tessera.Config({"BLOCK": 48})], key=["n"])(
+        tessera.jit(scale_fn))
     with pytest.raises(RuntimeError, match="no config ran .*BLOCK: 100.*CompilationError"):
         launch(only_bad, 300)
+    # One config, one failure: its own error, with the kernel's line.
+    with pytest.raises(CompilationError):
+        launch(tessera.autotune([bad], key=["n"])(tessera.jit(scale_fn)), 300)
 
 
 def test_bad_autotune_arguments():
@@ -187,3 +192,12 @@ def copy_src(x_ptr, out_ptr, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
         tl.store(out_ptr + offs, tl.load(x_ptr + offs))
     else:
         tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=offs < n), mask=offs < n)
+
+
+def test_an_error_of_the_launch_is_raised_as_itself(cache_dir):
+    """When every config fails the same way, the error is the launch's (here
+    an argument of an unsupported type), not a list of config failures."""
+    tuner = tessera.autotune(CONFIGS, key=["n"])(tessera.jit(scale_fn))
+    with pytest.raises(TypeError, match="argument 'x_ptr' of scale_fn has unsupported type list"):
+        tuner[(1,)]([1.0], np.zeros(4, np.float32), 4, 1.0)
+

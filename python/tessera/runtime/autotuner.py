@@ -249,7 +249,7 @@ class Autotuner:
 
         configs = self._pruned(named)
         folder = self._disk_folder(key)
-        timings, failures = {}, {}
+        timings, failures, errors = {}, {}, {}
         verbose = os.environ.get("TESSERA_PRINT_AUTOTUNING", "0") not in ("", "0")
         start = time.perf_counter()
         for i, config in enumerate(configs):
@@ -259,10 +259,11 @@ class Autotuner:
                 source = "timed"
                 try:
                     ms = self._time(config, grid, args, kwargs, named)
-                except (CompilationError, RuntimeError, ValueError) as e:
+                except (CompilationError, RuntimeError, ValueError, TypeError) as e:
                     # A config this device cannot run (too much shared
                     # memory, a block shape the kernel rejects) drops out.
                     failures[config] = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+                    errors[config] = e
                     ms = float("inf")
                 if ms != float("inf"):
                     self._store_timing(folder, config, ms)
@@ -273,6 +274,10 @@ class Autotuner:
                       f"{shown} ({source})", file=sys.stderr)
         runnable = {c: t for c, t in timings.items() if t != float("inf")}
         if not runnable:
+            if len({(type(e), str(e)) for e in errors.values()}) == 1:
+                # The same error for every config (a CPU tensor for a GPU
+                # kernel, a missing argument): the launch's, not the configs'.
+                raise next(iter(errors.values()))
             reasons = "; ".join(f"{c}: {r}" for c, r in failures.items())
             raise RuntimeError(f"autotune of {self.__name__}: no config ran ({reasons})")
         best = min(runnable, key=runnable.get)
