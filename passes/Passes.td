@@ -176,8 +176,9 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     arguments": pointers advanced each iteration), is issued for iteration
     i + S - 1 at the top of iteration i; its tile is carried by the loop
     until its iteration's dot. The prologue issues iterations 0 .. S - 2.
-    Loads of iterations past the end are masked off. With `num-stages` < 2
-    the pass does nothing.
+    Loads of iterations past the end are masked off. Loops that store or do
+    atomics are left alone (a store could feed a later iteration's load).
+    With `num-stages` < 2 the pass does nothing.
 
     With `async-copy` (sm_80+), loads of rank-2 tiles feeding tensor-core
     dots whose masked-off elements are zero become `tilegpu.async_load`s

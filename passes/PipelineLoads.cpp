@@ -342,10 +342,15 @@ struct TileGPUPipelineLoadsPass
       return;
     SmallVector<scf::ForOp> loops;
     getOperation()->walk([&](scf::ForOp loop) {
-      bool hasDot = false;
+      bool hasDot = false, writes = false;
       for (Operation &op : *loop.getBody())
         hasDot |= isa<tile::DotOp>(op);
-      if (hasDot)
+      // A loop that writes memory could write what a later iteration's load
+      // reads: loading that early would read the old value. Left alone.
+      loop.getBody()->walk([&](Operation *op) {
+        writes |= isa<tile::StoreOp, tile::AtomicRMWOp, tile::AtomicCASOp>(op);
+      });
+      if (hasDot && !writes)
         loops.push_back(loop);
     });
     for (scf::ForOp loop : loops)

@@ -37,3 +37,25 @@ func.func @gemm(%a: !tile.ptr<f16>, %bt: tensor<16x32xf16>, %n: i32) -> tensor<3
   }
   return %res#0 : tensor<32x32xf32>
 }
+
+// A loop that stores may write what a later iteration loads: not pipelined.
+// CHECK-LABEL: func.func @stores
+// CHECK: scf.for
+// CHECK-NEXT: tile.load
+// CHECK: tile.dot
+// CHECK: tile.store
+func.func @stores(%a: !tile.ptr<f16>, %bt: tensor<16x32xf16>, %n: i32) -> tensor<32x32xf32> {
+  %zero = arith.constant dense<0.0> : tensor<32x32xf32>
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %as = tile.splat %a : !tile.ptr<f16> -> tensor<32x16x!tile.ptr<f16>>
+  %step = arith.constant dense<16> : tensor<32x16xi32>
+  %res:2 = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %zero, %p = %as) -> (tensor<32x32xf32>, tensor<32x16x!tile.ptr<f16>>) : i32 {
+    %av = tile.load %p : tensor<32x16x!tile.ptr<f16>>
+    %d = tile.dot %av, %bt, %acc : tensor<32x16xf16> * tensor<16x32xf16> -> tensor<32x32xf32>
+    %pn = tile.addptr %p, %step : tensor<32x16x!tile.ptr<f16>>, tensor<32x16xi32>
+    tile.store %pn, %av : tensor<32x16x!tile.ptr<f16>>
+    scf.yield %d, %pn : tensor<32x32xf32>, tensor<32x16x!tile.ptr<f16>>
+  }
+  return %res#0 : tensor<32x32xf32>
+}
