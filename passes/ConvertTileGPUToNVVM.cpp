@@ -1500,8 +1500,9 @@ LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
   if (op.getMask())
     masks = elems(op.getMask());
   int64_t width = vectorWidth(op.getPtr(), op.getMask(), Value());
-  if (width * bytes < 4)
-    width = 1;
+  auto layout = layoutOf(ptrType);
+  if (width * bytes < 4 || !layout || layout.getOrder()[0] != 1)
+    width = 1; // runs must lie along rows, as the padded tile does
   for (size_t e = 0; e < ptrs.size(); e += width) {
     Value index = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(stride)), v.coords[e][1]);

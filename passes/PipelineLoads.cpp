@@ -200,7 +200,7 @@ bool LoopPipeliner::run() {
   auto issue = [&](IRMapping &at, Value iv, OpBuilder &builder, Value slot) {
     at.map(body->getArgument(0), iv); // the current body's induction variable
     Value inRange = arith::CmpIOp::create(
-        builder, loc, ivType.isUnsignedInteger() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
+        builder, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
         iv, ub);
     SmallVector<Value> tiles;
     for (tile::LoadOp load : loads) {
@@ -263,6 +263,7 @@ bool LoopPipeliner::run() {
   if (asyncCopy) // the slot of iteration i + S - 1
     inits.push_back(i32(b, stages - 1));
   auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
+  newLoop.setUnsignedCmp(loop.getUnsignedCmp());
   Block *newBody = newLoop.getBody();
   unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size();
   // Move the old body in, then add the new arguments.
@@ -347,10 +348,12 @@ struct TileGPUPipelineLoadsPass
         hasDot |= isa<tile::DotOp>(op);
       // A loop that writes memory could write what a later iteration's load
       // reads: loading that early would read the old value. Left alone.
+      bool nested = false;
       loop.getBody()->walk([&](Operation *op) {
         writes |= isa<tile::StoreOp, tile::AtomicRMWOp, tile::AtomicCASOp>(op);
+        nested |= isa<scf::ForOp>(op); // one pipeline at a time: its buffers and groups
       });
-      if (hasDot && !writes)
+      if (hasDot && !writes && !nested)
         loops.push_back(loop);
     });
     for (scf::ForOp loop : loops)

@@ -53,8 +53,9 @@ public:
   FastLauncher(std::vector<std::string> names, std::vector<bool> constexprs,
                std::vector<bool> specialize, py::tuple defaults,
                py::object missing, py::object fallback, py::object tensorType,
-               py::object getStream, py::object getDevice, py::dict defaultOptions)
-      : constexprs(std::move(constexprs)), specialize(std::move(specialize)),
+               py::object getStream, py::object getDevice, py::dict defaultOptions,
+               py::object constexprType)
+      : constexprType(std::move(constexprType)), constexprs(std::move(constexprs)), specialize(std::move(specialize)),
         defaults(std::move(defaults)), missing(std::move(missing)),
         fallback(std::move(fallback)), tensorType(std::move(tensorType)),
         getStream(std::move(getStream)), getDevice(std::move(getDevice)) {
@@ -152,7 +153,16 @@ public:
     for (size_t i = 0; i < n; ++i) {
       PyObject *v = bound[i], *item;
       values[i] = 0;
+      if (constexprType && PyObject_TypeCheck(v, (PyTypeObject *)constexprType.ptr()))
+        return slow(py::none()); // tl.constexpr(...) objects: the Python path unwraps them
       if (constexprs[i] || v == Py_None) {
+        // True, 1 and 1.0 hash alike but compile differently: key bools and
+        // floats with their type.
+        if (PyBool_Check(v) || PyFloat_Check(v)) {
+          PyTuple_SET_ITEM(keyp, i, py::make_tuple(py::handle((PyObject *)Py_TYPE(v)),
+                                                   py::handle(v)).release().ptr());
+          continue;
+        }
         item = v;
       } else if (PyBool_Check(v)) {
         item = kI1;
@@ -213,12 +223,13 @@ public:
     }
     PyObject *found = PyDict_GetItemWithError(entries.ptr(), keyp);
     if (!found) {
-      if (PyErr_Occurred())
-        throw py::error_already_set();
+      if (PyErr_Occurred()) { // an unhashable constexpr: the Python path
+        PyErr_Clear();
+        return slow(py::none());
+      }
       return slow(key);
     }
-    const Entry &entry = table[PyLong_AsSize_t(found)];
-    const CudaKernel &kernel = *entry.kernel;
+    size_t entryIndex = PyLong_AsSize_t(found);
 
     // A callable grid gets the arguments and launch options by name (the
     // Python path's `meta`), as Triton's does.
@@ -243,6 +254,9 @@ public:
         return slow(py::none()); // raises there
       grid = computed.ptr();
     }
+    // After the grid function (Python may have registered kernels meanwhile).
+    const Entry &entry = table[entryIndex];
+    const CudaKernel &kernel = *entry.kernel;
     rt::LaunchConfig config;
     Py_ssize_t rank = PyTuple_GET_SIZE(grid);
     if (rank < 1 || rank > 3)
@@ -303,6 +317,7 @@ private:
     descrgetfunc f = Py_TYPE(descr.ptr())->tp_descr_get;
     return f ? f(descr.ptr(), v, (PyObject *)Py_TYPE(v)) : PyObject_GetAttr(v, descr.ptr());
   }
+  py::object constexprType;
   py::object isCudaDescr, dataPtrDescr, dtypeDescr;
   std::vector<std::pair<py::object, py::object>> defaultOptions;
 
@@ -388,7 +403,8 @@ PyType_Slot boundLaunchSlots[] = {
     {0, nullptr}};
 
 PyType_Spec boundLaunchSpec = {"tessera._C.BoundLaunch", sizeof(BoundLaunchObject), 0,
-                               Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+                               Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL |
+                                   Py_TPFLAGS_DISALLOW_INSTANTIATION,
                                boundLaunchSlots};
 
 PyObject *launchableSubscript(PyObject *self, PyObject *grid) {
@@ -723,7 +739,7 @@ PYBIND11_MODULE(_C, m) {
   py::class_<FastLauncher>(cuda, "FastLauncher")
       .def(py::init<std::vector<std::string>, std::vector<bool>,
                     std::vector<bool>, py::tuple, py::object, py::object,
-                    py::object, py::object, py::object, py::dict>())
+                    py::object, py::object, py::object, py::dict, py::object>())
       .def("register", &FastLauncher::registerKernel)
       .def("__len__", &FastLauncher::size)
       .def_readwrite("dry_run", &FastLauncher::dryRun);

@@ -249,6 +249,10 @@ def test_declared_types_are_enforced():
     k = fill_typed[(1,)](out, 7, 2, B=16)
     assert k.signature["n"][0] == tl.int64 and k.signature["value"][0] == tl.float64
     np.testing.assert_allclose(out[:4], 7 + 2 * np.arange(4.0))
+    # 1 passed to a float parameter stays a float (not an integer constant).
+    k = fill_typed[(1,)](out, 7, 1, B=16)
+    assert k.signature["value"][0] == tl.float64 and "value" not in k.constants
+    np.testing.assert_allclose(out[:4], 7 + np.arange(4.0))
     with pytest.raises(TypeError, match="'out_ptr' of fill_typed is declared \\*fp32, but a "
                        "tensor of fp16 was passed"):
         fill_typed[(1,)](out.astype(np.float16), 7, 2.0, B=16)

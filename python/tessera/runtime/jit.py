@@ -303,6 +303,8 @@ class JITFunction(_C.Launchable):
         torch = sys.modules.get("torch")
         if active().name != "cuda" or torch is None or os.environ.get("TESSERA_SLOW_LAUNCH"):
             return False
+        if self.declared:  # declared types are checked on every launch, in Python
+            return False
 
         params = list(self.signature.parameters.values())
         self._fast = _C.cuda.FastLauncher(
@@ -311,7 +313,7 @@ class JITFunction(_C.Launchable):
             [n not in self.do_not_specialize for n in self.arg_names],
             tuple(p.default for p in params), inspect.Parameter.empty,
             self._fast_fallback, torch.Tensor, torch._C._cuda_getCurrentRawStream,
-            torch._C._cuda_getDevice, dict(active().default_options))
+            torch._C._cuda_getDevice, dict(active().default_options), constexpr)
         return self._fast
 
     def _fast_fallback(self, key, grid, args, kwargs):
@@ -341,6 +343,11 @@ class JITFunction(_C.Launchable):
                 constants[name] = value
                 continue
             specialize = name not in self.do_not_specialize
+            declared = self.declared.get(name)
+            if declared is not None and declared.is_floating() and \
+                    isinstance(value, (int, float)) and not isinstance(value, bool):
+                runtime[name] = (declared, "", float(value))  # never an integer constant
+                continue
             if isinstance(value, bool):
                 runtime[name] = (T.int1, "", int(value))
             elif isinstance(value, int):
