@@ -1,7 +1,7 @@
 """Block pointers: tl.make_block_ptr, tl.advance, loads and stores with
 boundary_check and padding_option, carried by loops and branches; checked
 against numpy on fresh random data (CPU backend; test_gpu.py runs the
-GEMM on the GPU)."""
+GEMM of examples/06 on the GPU)."""
 
 import numpy as np
 import pytest
@@ -13,52 +13,26 @@ from tessera import CompilationError
 rng = np.random.default_rng()
 
 
-@tessera.jit
-def bp_matmul(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn,
-              stride_cm, stride_cn, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
-    pid_m = tl.program_id(0)
-    pid_n = tl.program_id(1)
-    a_bp = tl.make_block_ptr(a_ptr, shape=(M, K), strides=(stride_am, stride_ak),
-                             offsets=(pid_m * BM, 0), block_shape=(BM, BK), order=(1, 0))
-    b_bp = tl.make_block_ptr(b_ptr, shape=(K, N), strides=(stride_bk, stride_bn),
-                             offsets=(0, pid_n * BN), block_shape=(BK, BN), order=(1, 0))
-    acc = tl.zeros((BM, BN), dtype=tl.float32)
-    for k in range(0, K, BK):
-        a = tl.load(a_bp, boundary_check=(0, 1), padding_option="zero")
-        b = tl.load(b_bp, boundary_check=(0, 1), padding_option="zero")
-        acc += tl.dot(a, b)
-        a_bp = tl.advance(a_bp, (0, BK))
-        b_bp = tl.advance(b_bp, (BK, 0))
-    c_bp = tl.make_block_ptr(c_ptr, shape=(M, N), strides=(stride_cm, stride_cn),
-                             offsets=(pid_m * BM, pid_n * BN), block_shape=(BM, BN),
-                             order=(1, 0))
-    tl.store(c_bp, acc.to(c_ptr.dtype.element_ty), boundary_check=(0, 1))
+def load_example(name):
+    """A kernel module of examples/ (06: the block-pointer matmul with autotune)."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def run_matmul(a, b, BM=32, BN=32, BK=16):
-    M, K = a.shape
-    N = b.shape[1]
-    c = np.zeros((M, N), np.float32)
-    bp_matmul[(tessera.cdiv(M, BM), tessera.cdiv(N, BN))](
-        a, b, c, M, N, K, *(s // a.itemsize for s in a.strides),
-        *(s // b.itemsize for s in b.strides), *(s // c.itemsize for s in c.strides),
-        BM=BM, BN=BN, BK=BK)
-    return c
-
-
-@pytest.mark.parametrize("M,N,K", [(32, 32, 16), (50, 70, 33), (17, 100, 64)])
-def test_block_pointer_matmul(M, N, K):
-    a = rng.standard_normal((M, K)).astype(np.float32)
-    b = rng.standard_normal((K, N)).astype(np.float32)
-    c = run_matmul(a, b)
-    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
-
-
-def test_block_pointer_strided_views():
+def test_block_pointer_strided_views(tmp_path, monkeypatch):
+    """The GEMM of examples/06 (block pointers; its square and ragged shapes
+    are in test_examples.py) on views whose strides are not row-major."""
+    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
+    ex = load_example("06_block_ptr_matmul")
     big = rng.standard_normal((80, 90)).astype(np.float32)
     a = big[5:55:2, 3:40]  # rows strided by 2 elements of a larger array
-    b = rng.standard_normal((37, 20)).astype(np.float32).T.copy().T  # column-major view
-    c = run_matmul(a, b)
+    b = np.asfortranarray(rng.standard_normal((37, 20)).astype(np.float32))  # column-major
+    c = ex.matmul(a, b)
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
 
 

@@ -321,24 +321,6 @@ def test_fast_path_scalars_follow_declared_types():
         np.testing.assert_allclose(out.cpu().numpy(), np.arange(64) * a + b, rtol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", ["float16", "float32"])
-def test_block_pointer_matmul_on_the_gpu(dtype):
-    """make_block_ptr/advance loads (boundary_check) feeding tensor-core dots
-    (fp16 -> mma m16n8k16, fp32 -> tf32), pipelined over num_stages."""
-    from test_block_ptr import bp_matmul
-    M, N, K = 100, 72, 200
-    ty = getattr(torch, dtype)
-    a = torch.randn(M, K, device="cuda").to(ty)
-    b = torch.randn(K, N, device="cuda").to(ty)
-    c = torch.empty((M, N), device="cuda", dtype=ty)
-    bp_matmul[(tessera.cdiv(M, 64), tessera.cdiv(N, 64))](
-        a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
-        c.stride(1), BM=64, BN=64, BK=32)
-    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
-    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=5e-3,
-                               atol=5e-3 * np.abs(ref).max())
-
-
 def test_callable_grid_on_the_fast_path():
     """A grid function gets the arguments and launch options by name, also
     on the C++ path (after the first launch)."""
@@ -383,13 +365,16 @@ def test_autotuned_matmul_on_the_gpu(tmp_path, monkeypatch):
     assert tuned.best_config in configs and len(tuned.timings) == 1
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
 @pytest.mark.parametrize("M,N,K", [(64, 64, 64), (100, 70, 96), (257, 129, 512)])
-def test_block_ptr_matmul_example(M, N, K, tmp_path, monkeypatch):
+def test_block_ptr_matmul_example(M, N, K, dtype, tmp_path, monkeypatch):
+    """examples/06: block-pointer loads (boundary_check) feeding tensor-core
+    dots (fp16 -> m16n8k16, fp32 -> tf32), autotuned, pipelined."""
     monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
     ex = load("06_block_ptr_matmul")
-    a = torch.randn(M, K, device="cuda").half()
-    b = torch.randn(K, N, device="cuda").half()
+    a = torch.randn(M, K, device="cuda").to(getattr(torch, dtype))
+    b = torch.randn(K, N, device="cuda").to(getattr(torch, dtype))
     c = ex.matmul(a, b)
     ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
-    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=2e-3,
-                               atol=2e-3 * np.abs(ref).max())
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=5e-3,
+                               atol=5e-3 * np.abs(ref).max())
