@@ -23,8 +23,8 @@ spec = importlib.util.spec_from_file_location("mm", ROOT / "examples" / "04_matm
 mm = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mm)
 
-SPACE = [(128, 256, 32, 8, 3), (128, 128, 64, 8, 3), (128, 128, 32, 8, 2),
-         (64, 128, 32, 4, 3), (64, 64, 32, 4, 3), (32, 64, 32, 4, 3)]
+SPACE = [(128, 256, 64, 8, 3), (128, 256, 32, 8, 3), (128, 128, 64, 8, 3), (128, 128, 64, 8, 4),
+         (128, 128, 32, 8, 2), (64, 128, 32, 4, 3), (64, 64, 32, 4, 3), (32, 64, 32, 4, 3)]
 
 
 def configs(make):

@@ -79,6 +79,7 @@ void tessera::registerAllPasses() {
     registerConvertControlFlowToLLVMPass();
     registerConvertFuncToLLVMPass();
     registerUBToLLVMConversionPass();
+    registerConvertNVVMToLLVMPass(); // wgmma and other PTX-builder ops to inline asm
     registerReconcileUnrealizedCastsPass();
     return true;
   }();

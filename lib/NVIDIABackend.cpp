@@ -61,6 +61,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) + " compute-capability=" +
                       std::to_string(computeCapability(options.arch)) +
+                      (options.arch == "sm_90a" ? " wgmma=1" : "") +
                       "},tilegpu-pipeline-loads{num-stages=" +
                       std::to_string(options.numStages) + " async-copy=" +
                       (computeCapability(options.arch) >= 80 ? "1" : "0") +
@@ -68,7 +69,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
       {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"
-               "convert-cf-to-llvm,convert-ub-to-llvm,"
+               "convert-cf-to-llvm,convert-ub-to-llvm,convert-nvvm-to-llvm,"
                "reconcile-unrealized-casts)"},
   };
 }

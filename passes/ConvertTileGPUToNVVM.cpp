@@ -357,6 +357,10 @@ private:
   // the first async load to a wait for all), and whether the scratch area
   // was used meanwhile: if not, the buffers can share its bytes.
   bool buffersLive = false, scratchWhileBuffersLive = false;
+  // Whether the kernel has wgmma dots: shared tiles written by threads or
+  // cp.async are then fenced for the async proxy before a barrier, and
+  // buffers start on 1024-byte boundaries (the swizzle's period).
+  bool usesWgmma = false;
 
   /// Writes a tensor's elements (owners only) to shared memory at their
   /// row-major index from byte `offset`; returns the bytes used.
@@ -504,6 +508,9 @@ private:
   LogicalResult expandScan(tile::ScanOp op);
   LogicalResult expandDot(tile::DotOp op);
   LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
+  LogicalResult expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma);
+  Value swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle);
+  void writeSwizzled(Value old, Value base, unsigned swizzle);
   LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
@@ -593,17 +600,23 @@ LogicalResult Expander::run() {
   prologueEnd = arith::ConstantIntOp::create(b, loc, 0, 32);
   for (auto [old, arg] : llvm::zip(kernel.getArguments(), entry->getArguments()))
     map.map(old, arg);
+  kernel.walk([&](tile::DotOp dot) {
+    if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding()))
+      usesWgmma |= mma.getVersionMajor() == 3;
+  });
   if (failed(expandBlock(kernel.front())))
     return failure();
   // The async-load buffers: over the scratch area when the kernel never
   // needs both at once (a GEMM: the loop's copies, then the epilogue's
   // relayout), after it otherwise.
-  int64_t start = (buffersLive || scratchWhileBuffersLive) ? (smemBytes + 127) / 128 * 128 : 0;
+  int64_t align = usesWgmma ? 1024 : 128;
+  int64_t start =
+      (buffersLive || scratchWhileBuffersLive) ? (smemBytes + align - 1) / align * align : 0;
   int64_t end = start;
   for (auto &[id, entry] : buffers) {
     auto &[placeholder, bytes] = entry;
     placeholder->setAttr("value", b.getI32IntegerAttr(int32_t(end)));
-    end += (bytes + 127) / 128 * 128;
+    end += (bytes + align - 1) / align * align;
   }
   smemBytes = std::max(smemBytes, end);
   prologueEnd->erase();
@@ -751,6 +764,9 @@ LogicalResult Expander::expandOp(Operation *op) {
   }
   if (auto wait = dyn_cast<tessera::tilegpu::AsyncWaitOp>(op)) {
     NVVM::CpAsyncWaitGroupOp::create(b, loc, b.getI32IntegerAttr(wait.getPending()));
+    if (usesWgmma) // the copied tiles, for wgmma's reads through the async proxy
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();
     // After a wait for all, at the top level of the kernel, no copy is in
     // flight and (the pipeliner's loops being done) no tile is read again.
@@ -1474,8 +1490,14 @@ static int64_t sharedRowStride(RankedTensorType type) {
   int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
   return type.getDimSize(1) + 16 / bytes;
 }
+static unsigned swizzleOf(RankedTensorType type) {
+  auto shared = dyn_cast_or_null<SharedEncodingAttr>(type.getEncoding());
+  return shared ? shared.getSwizzle() : 0;
+}
 static int64_t sharedSlotBytes(RankedTensorType type) {
   int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  if (swizzleOf(type)) // whole 1024-byte swizzle periods
+    return (type.getNumElements() * bytes + 1023) / 1024 * 1024;
   return (type.getDimSize(0) * sharedRowStride(type) * bytes + 127) / 128 * 128;
 }
 
@@ -1503,10 +1525,18 @@ LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
   auto layout = layoutOf(ptrType);
   if (width * bytes < 4 || !layout || layout.getOrder()[0] != 1)
     width = 1; // runs must lie along rows, as the padded tile does
+  unsigned swizzle = swizzleOf(type);
+  width = std::min<int64_t>(width, 16 / bytes); // swizzled: within a 16-byte chunk
   for (size_t e = 0; e < ptrs.size(); e += width) {
-    Value index = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(stride)), v.coords[e][1]);
-    Value dst = smemAtDynamic(index, elem, slotBase);
+    Value dst;
+    if (swizzle) {
+      dst = smemAtDynamic(swizzledOffset(v.coords[e][0], v.coords[e][1], type, swizzle),
+                          b.getI8Type(), slotBase);
+    } else {
+      Value index = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, v.coords[e][0], cst(stride)), v.coords[e][1]);
+      dst = smemAtDynamic(index, elem, slotBase);
+    }
     predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
       int64_t size = width * bytes;
       if (size >= 4) {
@@ -1776,9 +1806,159 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   return success();
 }
 
+/// The byte offset of element (row, col) in a swizzled shared tile: column
+/// block `col * bytes / W` (each `rows x W` bytes), row `row` of W bytes in
+/// it, its 16-byte chunk xor-ed with the row's phase.
+Value Expander::swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle) {
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8, w = swizzle;
+  Value x = arith::MulIOp::create(b, loc, col, cst(bytes));
+  Value block = arith::DivUIOp::create(b, loc, x, cst(w));
+  Value within = arith::RemUIOp::create(b, loc, x, cst(w));
+  Value chunk = arith::DivUIOp::create(b, loc, within, cst(16));
+  Value phase = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, row, cst(128 / w)), cst(w / 16));
+  Value swizzled = arith::XOrIOp::create(b, loc, chunk, phase);
+  Value offset = arith::MulIOp::create(b, loc, block, cst(type.getDimSize(0) * w));
+  offset = arith::AddIOp::create(b, loc, offset, arith::MulIOp::create(b, loc, row, cst(w)));
+  offset = arith::AddIOp::create(b, loc, offset,
+                                 arith::MulIOp::create(b, loc, swizzled, cst(16)));
+  return arith::AddIOp::create(b, loc, offset, arith::RemUIOp::create(b, loc, within, cst(16)));
+}
+
+/// Writes a register tile to shared memory at byte `base` in the swizzled
+/// layout, runs of a row's contiguous elements as one vector store (never
+/// across a 16-byte chunk).
+void Expander::writeSwizzled(Value old, Value base, unsigned swizzle) {
+  auto type = tensorOf(old);
+  ThreadView &v = view(type);
+  auto &values = elems(old);
+  Type elem = type.getElementType();
+  int64_t bytes = byteSize(elem), run = 1;
+  if (auto blocked = layoutOf(type))
+    if (blocked.getOrder()[0] == 1)
+      run = std::min<int64_t>(blocked.getSizePerThread()[1], 16 / bytes);
+  for (size_t e = 0; e < values.size(); e += run) {
+    predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+      Value ptr = smemAtDynamic(swizzledOffset(v.coords[e][0], v.coords[e][1], type, swizzle),
+                                b.getI8Type(), base);
+      if (run == 1) {
+        LLVM::StoreOp::create(b, loc, values[e], ptr);
+        return;
+      }
+      LLVM::StoreOp::create(b, loc, vectorOf(ArrayRef<Value>(values).slice(e, run)), ptr,
+                            /*alignment=*/unsigned(bytes * run));
+    });
+  }
+}
+
+/// A dot whose result has the version 3 (wgmma) layout: both operands in
+/// swizzled shared memory (A K-major, B N-major, as row-major tiles are),
+/// read by `wgmma.mma_async.m64nNk16` through matrix descriptors. Warpgroup
+/// g issues, for each of its 64-row tiles and each 16-wide k step, one
+/// instruction over up to 256 columns; the accumulators are the layout's
+/// registers. The dot waits for its instructions before it ends.
+LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
+  auto aType = op.getA().getType(), bType = op.getB().getType();
+  auto dType = tensorOf(op.getD());
+  int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
+  Type elem = aType.getElementType();
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  auto widest = [&](int64_t rowBytes) -> unsigned {
+    for (unsigned w : {128u, 64u, 32u})
+      if (rowBytes % w == 0)
+        return w;
+    return 0;
+  };
+  // Operands in registers go to the scratch area, swizzled; async-loaded
+  // ones are read where they are.
+  bool aShared = isShared(aType), bShared = isShared(bType);
+  unsigned swA = aShared ? swizzleOf(aType) : widest(k * bytes);
+  unsigned swB = bShared ? swizzleOf(bType) : widest(n * bytes);
+  if (!swA || !swB)
+    return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
+  int64_t aBytes = aShared ? 0 : (m * k * bytes + 1023) / 1024 * 1024;
+  Value aBase = aShared ? elems(op.getA())[0] : cst(0);
+  Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
+  if (!aShared || !bShared) {
+    barrier(); // earlier readers of the scratch area are done
+    if (!aShared)
+      writeSwizzled(op.getA(), aBase, swA);
+    if (!bShared)
+      writeSwizzled(op.getB(), bBase, swB);
+    smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
+    scratchWhileBuffersLive |= buffersLive;
+    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                               NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    barrier();
+  }
+
+  // Matrix descriptors: start address, leading and stride byte offsets (all
+  // >> 4), swizzle mode in bits 62-63 (1: 128 B, 2: 64 B, 3: 32 B).
+  auto i64 = b.getI64Type();
+  auto sharedAddress = [&](Value byteOffset) -> Value {
+    Value ptr = smemAtDynamic(cst(0), b.getI8Type(), byteOffset);
+    return LLVM::PtrToIntOp::create(b, loc, i64, ptr);
+  };
+  auto descriptor = [&](Value address, int64_t lbo, int64_t sbo, unsigned swizzle) -> Value {
+    int64_t mode = swizzle == 128 ? 1 : swizzle == 64 ? 2 : 3;
+    int64_t fixed = ((lbo >> 4) & 0x3FFF) << 16 | ((sbo >> 4) & 0x3FFF) << 32 | mode << 62;
+    Value start = arith::AndIOp::create(
+        b, loc, arith::ShRUIOp::create(b, loc, address, arith::ConstantIntOp::create(b, loc, 4, 64)),
+        arith::ConstantIntOp::create(b, loc, 0x3FFF, 64));
+    return arith::OrIOp::create(b, loc, start, arith::ConstantIntOp::create(b, loc, fixed, 64));
+  };
+  auto plus = [&](Value desc, int64_t byteOffset) -> Value {
+    if (!byteOffset)
+      return desc;
+    return arith::AddIOp::create(b, loc, desc,
+                                 arith::ConstantIntOp::create(b, loc, byteOffset >> 4, 64));
+  };
+  // A, K-major: this warpgroup's rows start at 64 g; 8-row groups 8 W apart.
+  Value group = arith::DivUIOp::create(b, loc, warp, cst(4));
+  Value aStart = arith::AddIOp::create(
+      b, loc, aBase, arith::MulIOp::create(b, loc, group, cst(64 * swA)));
+  Value descA = descriptor(sharedAddress(aStart), 16, 8 * swA, swA);
+  // B, N-major: column blocks of W bytes K * W apart, 8-row groups 8 W apart.
+  Value descB = descriptor(sharedAddress(bBase), k * swB, 8 * swB, swB);
+
+  SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
+  unsigned wm = mma.getWarpsPerCTA()[0];
+  int64_t chunkN = std::min<int64_t>(n, 256); // the layout pass keeps n <= 256
+  SmallVector<Value> acc(elems(op.getC()));
+  auto f32 = b.getF32Type();
+  auto structType = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(chunkN / 2, f32));
+  auto wgType = elem.isF16() ? NVVM::WGMMATypes::f16 : NVVM::WGMMATypes::bf16;
+  NVVM::WgmmaFenceAlignedOp::create(b, loc);
+  for (int64_t rm = 0; rm < reps[0]; ++rm) {
+    int64_t row0 = rm * 16 * wm; // + 64 g, in descA
+    for (int64_t n0 = 0; n0 < n; n0 += chunkN) {
+      size_t base = size_t(rm * reps[1] + n0 / 8) * 4;
+      Value inout = LLVM::UndefOp::create(b, loc, structType);
+      for (int64_t i = 0; i < chunkN / 2; ++i)
+        inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
+      for (int64_t kk = 0; kk < k; kk += 16) {
+        int64_t kb = kk * bytes;
+        Value a = plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
+        Value bd = plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
+        inout = NVVM::WgmmaMmaAsyncOp::create(
+            b, loc, structType, inout, a, bd, NVVM::MMAShapeAttr::get(ctx, 64, chunkN, 16),
+            wgType, wgType, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+            NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+            NVVM::MMALayout::row, NVVM::MMAIntOverflowAttr());
+      }
+      for (int64_t i = 0; i < chunkN / 2; ++i)
+        acc[base + i] = LLVM::ExtractValueOp::create(b, loc, inout, ArrayRef<int64_t>{i});
+    }
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  tensors[op.getD()] = acc;
+  return success();
+}
+
 LogicalResult Expander::expandDot(tile::DotOp op) {
   if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(op.getD()).getEncoding()))
-    return expandMmaDot(op, mma);
+    return mma.getVersionMajor() == 3 ? expandWgmmaDot(op, mma) : expandMmaDot(op, mma);
   auto aType = op.getA().getType(), bType = op.getB().getType();
   auto cType = tensorOf(op.getD());
   bool batched = aType.getRank() == 3;
@@ -1874,7 +2054,7 @@ struct ConvertTileGPUToNVVMPass
     LLVM::GlobalOp::create(
         b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
         /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
-        Attribute(), /*alignment=*/16, kShared);
+        Attribute(), /*alignment=*/1024, kShared); // the swizzles' period
     module->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(shared));
   }
 };

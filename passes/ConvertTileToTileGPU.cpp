@@ -95,6 +95,20 @@ struct ConvertTileToTileGPUPass
     return false;
   }
 
+  /// Whether an mma dot can run on wgmma.m64nNk16 with both operands in
+  /// swizzled shared memory: fp16/bf16 -> fp32, whole warpgroups along M
+  /// (M a multiple of 16 per warp), N a multiple of 16 (rows of B are whole
+  /// 32-byte swizzle atoms) up to 256 (one instruction wide).
+  static bool isWgmmaDot(tessera::tile::DotOp dot, unsigned numWarps) {
+    auto a = cast<RankedTensorType>(dot.getA().getType());
+    auto bTy = cast<RankedTensorType>(dot.getB().getType());
+    Type ea = a.getElementType();
+    if (!(ea.isF16() || ea.isBF16()) || numWarps % 4)
+      return false;
+    int64_t m = a.getDimSize(0), n = bTy.getDimSize(1);
+    return m % (16 * numWarps) == 0 && n % 16 == 0 && n <= 256;
+  }
+
   static RankedTensorType withEncoding(Type type, Attribute encoding) {
     auto t = cast<RankedTensorType>(type);
     return RankedTensorType::get(t.getShape(), t.getElementType(), encoding);
@@ -107,7 +121,9 @@ struct ConvertTileToTileGPUPass
       if (!isMmaDot(dot))
         return;
       auto dType = cast<RankedTensorType>(dot.getD().getType());
-      auto mma = MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
+      auto mma = wgmma && isWgmmaDot(dot, numWarps)
+                     ? MmaEncodingAttr::get(ctx, 3, {unsigned(numWarps), 1u})
+                     : MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
       RankedTensorType mmaType = withEncoding(dType, mma);
       b.setInsertionPoint(dot);
       Value c = ConvertLayoutOp::create(b, dot.getLoc(), mmaType, dot.getC());

@@ -129,7 +129,10 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
            "warps per program instance (a power of two from 1 to 32)">,
     Option<"computeCapability", "compute-capability", "unsigned", /*default=*/"0",
            "the target's compute capability (80 for sm_80); from 80 on, "
-           "fp16/bf16 dots get the tensor-core mma layout">
+           "fp16/bf16 dots get the tensor-core mma layout">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "the target has wgmma (sm_90a): fp16/bf16 dots whose shapes fit "
+           "whole warpgroups get the version 3 (wgmma) layout">
   ];
   let dependentDialects = ["::tessera::tilegpu::TileGPUDialect",
                            "::mlir::scf::SCFDialect"];

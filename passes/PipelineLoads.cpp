@@ -173,10 +173,26 @@ bool LoopPipeliner::run() {
   // Shared-memory stages for every load, or registers for all.
   asyncCopy = asyncCopy && llvm::all_of(loads, canCopyAsync);
   MLIRContext *ctx = loop.getContext();
+  // Operands of wgmma dots go to swizzled tiles (rows cut into blocks of
+  // the widest swizzle atom that divides them), the others to padded ones.
   auto sharedType = [&](tile::LoadOp load) {
     auto t = cast<RankedTensorType>(load.getType());
+    unsigned swizzle = 0;
+    bool wgmma = llvm::any_of(load->getUsers(), [](Operation *user) {
+      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+          cast<RankedTensorType>(cast<tile::DotOp>(user).getD().getType()).getEncoding());
+      return mma && mma.getVersionMajor() == 3;
+    });
+    if (wgmma) {
+      int64_t rowBytes = t.getDimSize(1) * t.getElementType().getIntOrFloatBitWidth() / 8;
+      for (unsigned w : {128u, 64u, 32u})
+        if (rowBytes % w == 0) {
+          swizzle = w;
+          break;
+        }
+    }
     return RankedTensorType::get(t.getShape(), t.getElementType(),
-                                 tessera::tilegpu::SharedEncodingAttr::get(ctx));
+                                 tessera::tilegpu::SharedEncodingAttr::get(ctx, swizzle));
   };
 
   auto yield = cast<scf::YieldOp>(body->getTerminator());

@@ -73,7 +73,7 @@ def TileGPU_BlockedEncoding : TileGPU_Attr<"BlockedEncoding", "blocked"> {
 }
 
 def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
-  let summary = "the accumulator layout of tensor-core mma.sync tiles";
+  let summary = "the accumulator layout of tensor-core mma tiles";
   let description = [{
     A rank-2 tensor cut into the 16 x 8 accumulator tiles of the
     `mma.sync.m16n8k16` instruction (version 2: sm_80 and later). The warps
@@ -86,6 +86,12 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
     // 128 x 128 fp32, 4 warps as 2 x 2: each thread holds 4 x 8 tiles of 4.
     tensor<128x128xf32, #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>>
     ```
+
+    Version 3 is the same placement for the warpgroup instruction
+    `wgmma.mma_async` of sm_90a: all warps along M (`warpsPerCTA = [w, 1]`,
+    `w` a multiple of 4), so that warpgroup g's four warps hold rows
+    64g .. 64g + 63 of each 64 x N instruction tile, as the instruction's
+    accumulator fragments do.
   }];
   let parameters = (ins "unsigned":$versionMajor,
                         ArrayRefParameter<"unsigned">:$warpsPerCTA);
@@ -114,17 +120,28 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
 def TileGPU_SharedEncoding : TileGPU_Attr<"SharedEncoding", "shared"> {
   let summary = "a rank-2 tile held in shared memory";
   let description = [{
-    The tile is in the program's shared memory, row-major with each row
-    padded by 16 bytes (rows stay 16-byte aligned for vector copies and
-    ldmatrix; the 8 rows one ldmatrix reads fall in different banks). Such a
-    tensor is produced by `tilegpu.async_load` and read by `tile.dot` as an
-    operand; no thread holds its elements in registers.
+    The tile is in the program's shared memory, row-major. With no swizzle
+    (`#tilegpu.shared`) each row is padded by 16 bytes (rows stay 16-byte
+    aligned for vector copies and ldmatrix; the 8 rows one ldmatrix reads
+    fall in different banks). With `swizzle = W` (32, 64 or 128 bytes; the
+    layouts wgmma reads through matrix descriptors) the tile is cut into
+    column blocks W bytes wide, each block row-major with rows of W bytes,
+    and the 16-byte chunk c of row r is stored at chunk
+    `c xor ((r / (128 / W)) mod (W / 16))`; such a buffer starts on a
+    1024-byte boundary. Such a tensor is produced by `tilegpu.async_load`
+    and read by `tile.dot` as an operand; no thread holds its elements in
+    registers.
 
     ```mlir
     %a = tilegpu.async_load %ptrs[%slot], %mask {buffer = 0 : i32, slots = 3 : i32}
         : tensor<128x32x!tile.ptr<f16>, #blocked>, tensor<128x32xi1, #blocked> -> tensor<128x32xf16, #tilegpu.shared>
+    %b = tilegpu.async_load %ptrs[%slot], %mask {buffer = 1 : i32, slots = 3 : i32}
+        : tensor<64x256x!tile.ptr<f16>, #blocked>, tensor<64x256xi1, #blocked> -> tensor<64x256xf16, #tilegpu.shared<swizzle = 128>>
     ```
   }];
+  let parameters = (ins DefaultValuedParameter<"unsigned", "0">:$swizzle);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
 }
 
 class TileGPU_Op<string mnemonic, list<Trait> traits = []>

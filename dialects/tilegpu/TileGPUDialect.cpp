@@ -166,14 +166,18 @@ BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
 LogicalResult MmaEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                       unsigned versionMajor,
                                       ArrayRef<unsigned> warpsPerCTA) {
-  if (versionMajor != 2)
-    return emitError() << "only mma version 2 (mma.sync, sm_80+) is supported, got "
+  if (versionMajor != 2 && versionMajor != 3)
+    return emitError() << "mma versions are 2 (mma.sync, sm_80+) and 3 (wgmma, sm_90a), got "
                        << versionMajor;
   if (warpsPerCTA.size() != 2)
     return emitError() << "an mma layout is rank 2: warpsPerCTA needs 2 entries, got "
                        << warpsPerCTA.size();
   if (warpsPerCTA[0] == 0 || warpsPerCTA[1] == 0)
     return emitError() << "layout sizes must be positive";
+  if (versionMajor == 3 && (warpsPerCTA[1] != 1 || warpsPerCTA[0] % 4))
+    return emitError() << "a version 3 (wgmma) layout has whole warpgroups along M: "
+                          "warpsPerCTA must be [4k, 1], got ["
+                       << warpsPerCTA[0] << ", " << warpsPerCTA[1] << "]";
   return success();
 }
 
@@ -207,6 +211,33 @@ MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
       wm *= 2; // replicated
   }
   return MmaEncodingAttr::get(context, 2, {wm, wn});
+}
+
+//===----------------------------------------------------------------------===//
+// SharedEncodingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult SharedEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                         unsigned swizzle) {
+  if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
+    return emitError() << "swizzle must be 0, 32, 64 or 128 bytes, got " << swizzle;
+  return success();
+}
+
+/// `#tilegpu.shared` or `#tilegpu.shared<swizzle = W>`.
+Attribute SharedEncodingAttr::parse(AsmParser &parser, Type) {
+  unsigned swizzle = 0;
+  if (succeeded(parser.parseOptionalLess())) {
+    if (parser.parseKeyword("swizzle") || parser.parseEqual() ||
+        parser.parseInteger(swizzle) || parser.parseGreater())
+      return {};
+  }
+  return parser.getChecked<SharedEncodingAttr>(parser.getContext(), swizzle);
+}
+
+void SharedEncodingAttr::print(AsmPrinter &printer) const {
+  if (getSwizzle())
+    printer << "<swizzle = " << getSwizzle() << ">";
 }
 
 //===----------------------------------------------------------------------===//

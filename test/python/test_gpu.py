@@ -132,6 +132,49 @@ def test_matmul_pipelined_loads(stages, K):
 
 
 @tessera.jit
+def wgmma_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+                 BK: tl.constexpr, SCALE_A: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    a_ptrs = a_ptr + rm[:, None] * K + rk[None, :]
+    b_ptrs = b_ptr + rk[:, None] * N + rn[None, :]
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & (rk[None, :] < K - k), other=0.0)
+        if SCALE_A:  # computed in registers: written to shared memory by the threads
+            a = a * 2
+        b = tl.load(b_ptrs, mask=(rk[:, None] < K - k) & (rn[None, :] < N), other=0.0)
+        acc += tl.dot(a, b)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("stages,scale_a", [(1, False), (3, False), (3, True), (4, False)])
+@pytest.mark.parametrize("BM,BN,BK,warps", [(64, 16, 16, 4), (64, 32, 32, 4), (64, 128, 128, 4),
+                                            (128, 256, 32, 8), (256, 128, 64, 8),
+                                            (128, 64, 64, 4)])
+def test_wgmma_dots(dtype, stages, scale_a, BM, BN, BK, warps):
+    """On sm_90a, fp16/bf16 dots over whole warpgroups run on wgmma with
+    swizzled shared operands (32/64/128-byte swizzles, K tiles of one and
+    two swizzle blocks, one and two warpgroups, several 64-row tiles per
+    warpgroup), fed by cp.async stages or by the threads' own stores."""
+    M, N, K = 300, 280, 200  # masked edges in every dimension
+    ty = getattr(torch, dtype)
+    a = torch.randn(M, K, device="cuda").to(ty)
+    b = torch.randn(K, N, device="cuda").to(ty)
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_kernel[grid](a, b, c, M, N, K, BM=BM, BN=BN, BK=BK, SCALE_A=scale_a,
+                       num_warps=warps, num_stages=stages)
+    ref = (2.0 if scale_a else 1.0) * (a.double().cpu().numpy() @ b.double().cpu().numpy())
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-3,
+                               atol=1e-3 * np.abs(ref).max())
+
+
+@tessera.jit
 def dot_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
                BK: tl.constexpr, ACC: tl.constexpr, PREC: tl.constexpr):
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
@@ -267,6 +310,34 @@ def test_target_and_binary_kind():
     assert image.startswith(b"\x7fELF") == backend.cubin
     if not backend.cubin:
         assert f".target {backend.arch}".encode() in image
+
+
+def test_gemm_sass_has_hgmma():
+    """On sm_90a the GEMM of examples/04 is built on wgmma: its SASS (from
+    cuobjdump, when the machine has it) holds HGMMA instructions and no HMMA."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    backend = active()
+    if backend.arch != "sm_90a" or not backend.cubin:
+        pytest.skip("needs an sm_90a cubin")
+    tool = shutil.which("cuobjdump") or next(
+        (p for p in ("/usr/local/cuda/bin/cuobjdump",) if os.path.exists(p)), None)
+    if tool is None:
+        pytest.skip("cuobjdump is not installed")
+    ex = load("04_matmul")
+    k = ex.matmul_kernel.warmup("*fp16:16", "*fp16:16", "*fp16:16", "i32:16", "i32:16", "i32:16",
+                                "i32:16", 1, "i32:16", 1, "i32:16", 1, BLOCK_SIZE_M=128,
+                                BLOCK_SIZE_N=128, BLOCK_SIZE_K=64, GROUP_SIZE_M=8,
+                                ACTIVATION="", num_warps=8, num_stages=3)
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(k.binary.partition(b"\n")[2])
+        f.flush()
+        sass = subprocess.run([tool, "-sass", f.name], capture_output=True, text=True,
+                              check=True).stdout
+    assert "HGMMA.64x128x16.F32" in sass
+    assert "HMMA" not in sass
 
 
 def test_compiled_kernel_on_the_gpu_checks_its_arguments():

@@ -2,7 +2,7 @@
 // exp as ex2.approx.
 // RUN: tessera-translate --arch=sm_90a %s | FileCheck %s
 
-// CHECK: .extern .shared .align 16 .b8 tessera_shared[];
+// CHECK: .extern .shared .align 1024 .b8 tessera_shared[];
 // CHECK: .visible .entry row_softmax(
 // Each thread's 4 elements, then lanes 1, 2, 4, 8, 16 apart, then the warps.
 // CHECK: max.f32

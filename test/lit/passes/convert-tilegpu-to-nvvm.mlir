@@ -1,7 +1,7 @@
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=1" --convert-tilegpu-to-nvvm | FileCheck %s
 
 // 64 elements over 32 lanes: each thread holds elements 2*lane and 2*lane+1.
-// CHECK: llvm.mlir.global external @tessera_shared() {addr_space = 3 : i32, alignment = 16 : i64} : !llvm.array<0 x i8>
+// CHECK: llvm.mlir.global external @tessera_shared() {addr_space = 3 : i32, alignment = 1024 : i64} : !llvm.array<0 x i8>
 // CHECK-LABEL: llvm.func @copy(
 // CHECK-SAME: %[[SRC:[a-z0-9]+]]: !llvm.ptr<1>, %[[DST:[a-z0-9]+]]: !llvm.ptr<1>, %[[N:[a-z0-9]+]]: i32)
 // CHECK-SAME: nvvm.kernel, nvvm.reqntid = array<i32: 32, 1, 1>, tilegpu.shared_bytes = 0 : i64

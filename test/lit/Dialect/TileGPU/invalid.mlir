@@ -35,8 +35,18 @@ func.func @convert_shape(%x: tensor<32xf32, #l>) {
 
 // -----
 
-// expected-error @+1 {{only mma version 2 (mma.sync, sm_80+) is supported, got 3}}
-func.func @mma_version(%x: tensor<16x8xf32, #tilegpu.mma<version = 3, warpsPerCTA = [1, 1]>>) { return }
+// expected-error @+1 {{mma versions are 2 (mma.sync, sm_80+) and 3 (wgmma, sm_90a), got 4}}
+func.func @mma_version(%x: tensor<16x8xf32, #tilegpu.mma<version = 4, warpsPerCTA = [1, 1]>>) { return }
+
+// -----
+
+// expected-error @+1 {{a version 3 (wgmma) layout has whole warpgroups along M: warpsPerCTA must be [4k, 1], got [4, 2]}}
+func.func @wgmma_warps(%x: tensor<128x64xf32, #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>>) { return }
+
+// -----
+
+// expected-error @+1 {{swizzle must be 0, 32, 64 or 128 bytes, got 96}}
+func.func @shared_swizzle(%x: tensor<64x64xf16, #tilegpu.shared<swizzle = 96>>) { return }
 
 // -----
 

@@ -4,6 +4,9 @@
 // CHECK: #[[L:.*]] = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
 // CHECK: #[[M:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 // CHECK: #[[MMA:.*]] = #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>
+// CHECK-DAG: #[[MMA3:.*]] = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>
+// CHECK-DAG: #[[SW128:.*]] = #tilegpu.shared<swizzle = 128>
+// CHECK-DAG: #[[SH:.*]] = #tilegpu.shared{{$}}
 #l = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
 #m = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 #n = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [32, 1], warpsPerCTA = [1, 4], order = [0, 1]>
@@ -25,3 +28,11 @@ func.func @mma_layout(%x: tensor<64x64xf32, #acc>) -> tensor<64x64xf32, #l2> {
   %0 = tilegpu.convert_layout %x : tensor<64x64xf32, #acc> -> tensor<64x64xf32, #l2>
   return %0 : tensor<64x64xf32, #l2>
 }
+
+// The wgmma accumulator layout (version 3) and the swizzled shared tiles its
+// operands live in.
+// CHECK-LABEL: func.func @wgmma_layouts
+// CHECK-SAME: tensor<128x256xf32, #[[MMA3]]>, %{{.*}}: tensor<128x64xf16, #[[SW128]]>, %{{.*}}: tensor<64x256xf16, #[[SH]]>
+func.func @wgmma_layouts(%acc: tensor<128x256xf32, #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>,
+                         %a: tensor<128x64xf16, #tilegpu.shared<swizzle = 128>>,
+                         %b: tensor<64x256xf16, #tilegpu.shared<swizzle = 0>>) { return }
