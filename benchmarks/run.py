@@ -180,9 +180,9 @@ def main():
     # space, beside cuBLAS --
     mm = load("04_matmul")
     space = [(bm, bn, bk, w, st) for bm, bn, bk, w in ((128, 128, 32, 8), (128, 128, 64, 8),
-                                                        (128, 256, 32, 8), (64, 128, 32, 4),
-                                                        (128, 64, 32, 4))
-             for st in (2, 3)]
+                                                        (128, 256, 32, 8), (128, 256, 64, 8),
+                                                        (64, 128, 32, 4), (128, 64, 32, 4))
+             for st in (3, 4)]
 
     def configs(make):
         return [make({"BLOCK_SIZE_M": bm, "BLOCK_SIZE_N": bn, "BLOCK_SIZE_K": bk},
@@ -203,7 +203,8 @@ def main():
         return (f"{kw['BLOCK_SIZE_M']}x{kw['BLOCK_SIZE_N']}x{kw['BLOCK_SIZE_K']} "
                 f"w{cfg.num_warps} s{cfg.num_stages}")
 
-    for dtype in (torch.float16, torch.bfloat16):
+    torch.backends.cuda.matmul.allow_tf32 = True  # fp32 GEMMs: tf32, as tl.dot's default
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
         size = 4096
         a = torch.randn(size, size, device="cuda").to(dtype)
         b = torch.randn(size, size, device="cuda").to(dtype)
@@ -223,7 +224,7 @@ def main():
                       reps=20)
             peers[f"triton (same kernel and space; {describe(theirs_tuned.best_config)})"] = (
                 flops / t / 1e9)
-        name = str(dtype).replace("torch.", "")
+        name = str(dtype).replace("torch.", "") + (" (tf32)" if dtype == torch.float32 else "")
         row(f"GEMM {size}^3 {name}, autotuned ({describe(ours_tuned.best_config)})",
             flops / ours / 1e9, peers, "TFLOP/s")
 

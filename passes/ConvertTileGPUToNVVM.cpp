@@ -383,14 +383,16 @@ private:
     return std::max<int64_t>(run, 1);
   }
 
-  int64_t smemWrite(Value old, int64_t offset) {
+  /// `rowPad` extra elements after each row of a rank-2 tile (the row
+  /// stride is then `shape[1] + rowPad`).
+  int64_t smemWrite(Value old, int64_t offset, int64_t rowPad = 0) {
     auto type = tensorOf(old);
     ThreadView &v = view(type);
     Type elem = type.getElementType();
     auto &values = elems(old);
     int64_t run = rowMajorRun(type);
     for (size_t e = 0; e < values.size(); e += run) {
-      Value index = linear(v.coords[e], v.shape);
+      Value index = paddedIndex(v.coords[e], v.shape, rowPad);
       predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
         if (run == 1) {
           LLVM::StoreOp::create(b, loc, toMemory(values[e]), smemAt(index, elem, offset));
@@ -401,9 +403,15 @@ private:
                               unsigned(run * byteSize(elem)));
       });
     }
-    int64_t bytes = type.getNumElements() * byteSize(elem);
+    int64_t bytes = (type.getNumElements() + (rowPad ? v.shape[0] * rowPad : 0)) * byteSize(elem);
     smemBytes = std::max(smemBytes, offset + bytes);
     return (bytes + 15) / 16 * 16;
+  }
+  Value paddedIndex(ArrayRef<Value> coords, ArrayRef<int64_t> shape, int64_t rowPad) {
+    if (!rowPad)
+      return linear(coords, shape);
+    return arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, coords[0], cst(shape[1] + rowPad)), coords[1]);
   }
   Value smemRead(Value index, Type elem, int64_t offset) {
     Value v = LLVM::LoadOp::create(b, loc, memoryType(elem),
@@ -466,15 +474,20 @@ private:
   /// A layout conversion: the source's elements through shared memory in
   /// vectors of each side's row-major runs.
   SmallVector<Value> convertLayout(Value src, RankedTensorType dstType) {
+    // From the mma layout (whose lanes write 8 rows at once) rows are
+    // padded by 16 bytes, so those rows start in different banks.
+    int64_t rowPad = 0;
+    Type elem = dstType.getElementType();
+    if (isa_and_nonnull<MmaEncodingAttr>(tensorOf(src).getEncoding()) && !elem.isInteger(1))
+      rowPad = 16 / byteSize(elem);
     barrier(); // earlier readers of the buffer are done
-    smemWrite(src, 0);
+    smemWrite(src, 0, rowPad);
     barrier();
     ThreadView &v = view(dstType);
-    Type elem = dstType.getElementType();
     int64_t run = rowMajorRun(dstType);
     SmallVector<Value> out;
     for (size_t e = 0; e < v.coords.size(); e += run) {
-      Value index = linear(v.coords[e], v.shape);
+      Value index = paddedIndex(v.coords[e], v.shape, rowPad);
       if (run == 1) {
         out.push_back(smemRead(index, elem, 0));
         continue;
@@ -511,6 +524,7 @@ private:
   LogicalResult expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma);
   Value swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle);
   void writeSwizzled(Value old, Value base, unsigned swizzle);
+  SmallVector<Value> wgmmaWait(ArrayRef<Value> values, int pending);
   LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
@@ -975,7 +989,55 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
       return failure();
   }
   bind(op.getResults(), forOp.getResults());
+  // wgmma dots left in flight by the loop: wait for them, the accumulators
+  // passing through the wait so that nothing reads them earlier.
+  bool inFlight = false;
+  op.getBody()->walk([&](tile::DotOp dot) {
+    inFlight |= dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr);
+  });
+  if (inFlight) {
+    SmallVector<Value> accs;
+    for (Value r : op.getResults())
+      if (auto t = tensorOf(r); t && isa_and_nonnull<MmaEncodingAttr>(t.getEncoding()))
+        llvm::append_range(accs, elems(r));
+    accs = wgmmaWait(accs, 0);
+    size_t next = 0;
+    for (Value r : op.getResults())
+      if (auto t = tensorOf(r); t && isa_and_nonnull<MmaEncodingAttr>(t.getEncoding()))
+        for (Value &e : elems(r))
+          e = accs[next++];
+  }
   return success();
+}
+
+/// `wgmma.wait_group.sync.aligned pending` as inline asm that takes
+/// `values` (fp32 or i32 accumulators) and gives them back: their uses
+/// depend on the wait, so neither LLVM nor ptxas reads them before it.
+SmallVector<Value> Expander::wgmmaWait(ArrayRef<Value> values, int pending) {
+  std::string constraints;
+  SmallVector<Type> types;
+  for (size_t i = 0; i < values.size(); ++i) {
+    constraints += (i ? ",=" : "=");
+    constraints += values[i].getType().isF32() ? "f" : "r";
+    types.push_back(values[i].getType());
+  }
+  for (size_t i = 0; i < values.size(); ++i)
+    constraints += "," + std::to_string(i);
+  std::string text = "wgmma.wait_group.sync.aligned " + std::to_string(pending) + ";";
+  if (values.empty()) {
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
+    return {};
+  }
+  auto structType = LLVM::LLVMStructType::getLiteral(ctx, types);
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, structType, ValueRange(values), b.getStringAttr(text),
+      b.getStringAttr(constraints), /*has_side_effects=*/b.getUnitAttr(),
+      /*is_align_stack=*/UnitAttr(), LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
+      LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT), ArrayAttr());
+  SmallVector<Value> out;
+  for (size_t i = 0; i < values.size(); ++i)
+    out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getRes(), ArrayRef<int64_t>{int64_t(i)}));
+  return out;
 }
 
 LogicalResult Expander::expandIf(scf::IfOp op) {
@@ -1951,7 +2013,13 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     }
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 0);
+  // A dot the pipeliner let stay in flight waits only for the previous
+  // iteration's (whose slots the next loads overwrite, after a barrier);
+  // the wait for all comes with the async wait after the loop.
+  if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+    NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
+  else
+    acc = wgmmaWait(acc, 0);
   tensors[op.getD()] = acc;
   return success();
 }

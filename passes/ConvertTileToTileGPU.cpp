@@ -171,6 +171,24 @@ struct ConvertTileToTileGPUPass
         inner->erase();
       return true;
     }
+    // convert then narrow -> narrow then convert: fewer bytes move (a GEMM
+    // epilogue's fp32 accumulator converted once it is fp16).
+    if (op->hasOneUse() && isa<arith::TruncFOp, arith::TruncIOp>(*op->user_begin())) {
+      Operation *narrow = *op->user_begin();
+      auto srcType = cast<RankedTensorType>(src.getType());
+      auto narrowType = cast<RankedTensorType>(narrow->getResult(0).getType());
+      b.setInsertionPoint(narrow);
+      Operation *early = b.clone(*narrow);
+      early->setOperand(0, src);
+      early->getResult(0).setType(withEncoding(
+          RankedTensorType::get(narrowType.getShape(), narrowType.getElementType()),
+          srcType.getEncoding()));
+      Value converted = ConvertLayoutOp::create(b, op.getLoc(), narrowType, early->getResult(0));
+      narrow->getResult(0).replaceAllUsesWith(converted);
+      narrow->erase();
+      op->erase();
+      return true;
+    }
     DenseElementsAttr dense;
     if (matchPattern(src, m_Constant(&dense)) && dense.isSplat()) {
       b.setInsertionPoint(op);

@@ -173,6 +173,39 @@ bool LoopPipeliner::run() {
   // Shared-memory stages for every load, or registers for all.
   asyncCopy = asyncCopy && llvm::all_of(loads, canCopyAsync);
   MLIRContext *ctx = loop.getContext();
+  // wgmma dots whose operands are all copied here may stay in flight while
+  // the next iteration starts (they are marked so): the slot such a dot
+  // reads is then free only one iteration later, so the loads get one more
+  // slot than stages.
+  unsigned slots = stages;
+  if (asyncCopy) {
+    SmallVector<tile::DotOp> dots;
+    for (Operation &op : *body)
+      if (auto dot = dyn_cast<tile::DotOp>(&op))
+        dots.push_back(dot);
+    auto isLoaded = [&](Value v) {
+      return llvm::any_of(loads, [&](tile::LoadOp l) { return l.getResult() == v; });
+    };
+    bool overlap = !dots.empty() && llvm::all_of(dots, [&](tile::DotOp dot) {
+      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+      return mma && mma.getVersionMajor() == 3 && isLoaded(dot.getA()) && isLoaded(dot.getB());
+    });
+    // The spare slot must fit: sm_90's 227 KB of shared memory per block
+    // (wgmma exists on sm_90a only). Without it the dots wait at once.
+    constexpr int64_t kMaxSharedBytes = 232448;
+    int64_t slotBytes = 0;
+    for (tile::LoadOp load : loads) {
+      auto t = cast<RankedTensorType>(load.getType());
+      slotBytes += (t.getNumElements() * t.getElementType().getIntOrFloatBitWidth() / 8 + 1023) /
+                   1024 * 1024;
+    }
+    if (overlap && int64_t(stages + 1) * slotBytes <= kMaxSharedBytes) {
+      slots = stages + 1;
+      for (tile::DotOp dot : dots)
+        dot->setAttr(tessera::tilegpu::kWgmmaInFlightAttr, UnitAttr::get(ctx));
+    }
+  }
   // Operands of wgmma dots go to swizzled tiles (rows cut into blocks of
   // the widest swizzle atom that divides them), the others to padded ones.
   auto sharedType = [&](tile::LoadOp load) {
@@ -235,7 +268,7 @@ bool LoopPipeliner::run() {
         auto copy = tessera::tilegpu::AsyncLoadOp::create(
             builder, loc, sharedType(load), ptr, slot, mask,
             builder.getI32IntegerAttr(int32_t(tiles.size())),
-            builder.getI32IntegerAttr(int32_t(stages)));
+            builder.getI32IntegerAttr(int32_t(slots)));
         tiles.push_back(copy.getResult());
       } else {
         Value other = load.getOther() ? cloneSlice(load.getOther(), local, builder) : Value();
@@ -312,7 +345,7 @@ bool LoopPipeliner::run() {
     tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
     slotArg = args.back();
     Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
-    nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, stages));
+    nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, slots));
   }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.

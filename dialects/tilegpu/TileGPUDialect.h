@@ -21,6 +21,11 @@
 namespace tessera::tilegpu {
 /// The module attribute holding the number of warps per program.
 constexpr const char *kNumWarpsAttr = "tilegpu.num_warps";
+/// On a tile.dot with the wgmma layout in a pipelined loop: its
+/// instructions may still run while the next iteration starts (the loop's
+/// copies have a slot to spare); the NVVM lowering waits for them one
+/// iteration later.
+constexpr const char *kWgmmaInFlightAttr = "tilegpu.wgmma_in_flight";
 } // namespace tessera::tilegpu
 
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H

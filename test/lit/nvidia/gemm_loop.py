@@ -60,6 +60,9 @@ print(binary.partition(b"\n")[2].decode())
 # column blocks 32 rows x 128 B = 4096 apart: mode 1 (bit 62), SBO 1024
 # (0x40 << 32), LBO 4096 (0x100 << 16). A K-major (trans-a 0), B N-major
 # (trans-b 1). Copies are fenced for the async proxy before the barrier.
+# Both operands come from the loop's copies, so each iteration's wgmma stays
+# in flight until the next one's (wait_group 1; the copies use 4 slots for
+# 3 stages) and the wait for all follows the loop.
 # WGMMA-LABEL: .visible .entry matmul_kernel(
 # WGMMA-NOT: ldmatrix
 # WGMMA-NOT: mma.sync
@@ -72,4 +75,6 @@ print(binary.partition(b"\n")[2].decode())
 # WGMMA-COUNT-2: wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {{.*}}, p, 1, 1, 0, 1;
 # WGMMA-NOT: wgmma.mma_async
 # WGMMA: wgmma.commit_group.sync.aligned;
-# WGMMA-NEXT: wgmma.wait_group.sync.aligned 0;
+# WGMMA-NEXT: wgmma.wait_group.sync.aligned 1;
+# WGMMA: wgmma.wait_group.sync.aligned 0;
+# WGMMA: cp.async.wait_group 0;
