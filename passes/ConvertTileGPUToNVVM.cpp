@@ -837,6 +837,10 @@ LogicalResult Expander::expandOp(Operation *op) {
   }
   if (auto trans = dyn_cast<tile::TransOp>(op)) {
     auto dst = tensorOf(trans.getResult());
+    if (isShared(dst)) { // a view of the same shared tile
+      tensors[trans.getResult()] = {elems(trans.getSrc())[0]};
+      return success();
+    }
     ArrayRef<int64_t> srcShape = trans.getSrc().getType().getShape();
     ArrayRef<int32_t> order = trans.getOrder();
     tensors[trans.getResult()] =
@@ -1975,13 +1979,25 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     return arith::AddIOp::create(b, loc, desc,
                                  arith::ConstantIntOp::create(b, loc, byteOffset >> 4, 64));
   };
-  // A, K-major: this warpgroup's rows start at 64 g; 8-row groups 8 W apart.
+  // Row-major tiles make A K-major and B N-major; transposed views (the
+  // transpose of a row-major tile) the other way round.
+  auto sharedOf = [](RankedTensorType t) {
+    return dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding());
+  };
+  bool aT = aShared && sharedOf(aType).getTransposed();
+  bool bT = bShared && sharedOf(bType).getTransposed();
+  // A: this warpgroup's rows start at 64 g. K-major: 8-row groups 8 W
+  // apart. M-major: column blocks of W bytes along M, K * W apart.
   Value group = arith::DivUIOp::create(b, loc, warp, cst(4));
   Value aStart = arith::AddIOp::create(
-      b, loc, aBase, arith::MulIOp::create(b, loc, group, cst(64 * swA)));
-  Value descA = descriptor(sharedAddress(aStart), 16, 8 * swA, swA);
-  // B, N-major: column blocks of W bytes K * W apart, 8-row groups 8 W apart.
-  Value descB = descriptor(sharedAddress(bBase), k * swB, 8 * swB, swB);
+      b, loc, aBase,
+      arith::MulIOp::create(b, loc, group, cst(aT ? (64 * bytes / swA) * k * swA : 64 * swA)));
+  Value descA = aT ? descriptor(sharedAddress(aStart), k * swA, 8 * swA, swA)
+                   : descriptor(sharedAddress(aStart), 16, 8 * swA, swA);
+  // B: N-major, column blocks of W bytes along N, K * W apart, 8-row
+  // groups 8 W apart; K-major (a transposed view): rows of W bytes along K.
+  Value descB = bT ? descriptor(sharedAddress(bBase), 16, 8 * swB, swB)
+                   : descriptor(sharedAddress(bBase), k * swB, 8 * swB, swB);
 
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
   unsigned wm = mma.getWarpsPerCTA()[0];
@@ -2000,13 +2016,18 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
       for (int64_t kk = 0; kk < k; kk += 16) {
         int64_t kb = kk * bytes;
-        Value a = plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
-        Value bd = plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
+        Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
+                     : plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
+        Value bd = bT ? plus(descB, (kb / swB) * n * swB + n0 * swB + kb % swB)
+                      : plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
+        // layoutA col = A transposed (M-major); layoutB row = B transposed
+        // (N-major), as PTX's imm-trans-a / imm-trans-b.
         inout = NVVM::WgmmaMmaAsyncOp::create(
             b, loc, structType, inout, a, bd, NVVM::MMAShapeAttr::get(ctx, 64, chunkN, 16),
             wgType, wgType, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
-            NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
-            NVVM::MMALayout::row, NVVM::MMAIntOverflowAttr());
+            NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+            aT ? NVVM::MMALayout::col : NVVM::MMALayout::row,
+            bT ? NVVM::MMALayout::col : NVVM::MMALayout::row, NVVM::MMAIntOverflowAttr());
       }
       for (int64_t i = 0; i < chunkN / 2; ++i)
         acc[base + i] = LLVM::ExtractValueOp::create(b, loc, inout, ArrayRef<int64_t>{i});

@@ -67,6 +67,8 @@ private:
   /// 1-, 2- or 4-byte elements whose masked-off elements are zero, feeding
   /// tensor-core dots.
   static bool canCopyAsync(tile::LoadOp load);
+  /// The dots a load feeds, directly or through a transpose.
+  static SmallVector<tile::DotOp> dotsOf(tile::LoadOp load);
 
   scf::ForOp loop;
   unsigned stages;
@@ -140,11 +142,37 @@ bool LoopPipeliner::canCopyAsync(tile::LoadOp load) {
   if (load.getOther() && !matchPattern(load.getOther(), m_AnyZeroFloat()) &&
       !matchPattern(load.getOther(), m_Zero()))
     return false;
-  return llvm::all_of(load->getUsers(), [](Operation *user) {
-    auto dot = cast<tile::DotOp>(user);
+  return llvm::all_of(dotsOf(load), [](tile::DotOp dot) {
     return isa_and_nonnull<tessera::tilegpu::MmaEncodingAttr>(
         cast<RankedTensorType>(dot.getD().getType()).getEncoding());
   });
+}
+
+/// Whether `op` is a transpose a load's tile may reach a wgmma dot
+/// through: in shared memory it is a view of the same bytes.
+static bool isWgmmaTranspose(Operation *op) {
+  auto trans = dyn_cast<tile::TransOp>(op);
+  if (!trans || trans.getOrder().size() != 2 || trans->use_empty())
+    return false;
+  return llvm::all_of(trans->getUsers(), [&](Operation *user) {
+    auto dot = dyn_cast<tile::DotOp>(user);
+    auto mma = dot ? dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+                         cast<RankedTensorType>(dot.getD().getType()).getEncoding())
+                   : nullptr;
+    return mma && mma.getVersionMajor() == 3 && dot.getC() != trans.getResult();
+  });
+}
+
+SmallVector<tile::DotOp> LoopPipeliner::dotsOf(tile::LoadOp load) {
+  SmallVector<tile::DotOp> dots;
+  for (Operation *user : load->getUsers()) {
+    if (auto dot = dyn_cast<tile::DotOp>(user))
+      dots.push_back(dot);
+    else
+      for (Operation *u : user->getUsers())
+        dots.push_back(cast<tile::DotOp>(u));
+  }
+  return dots;
 }
 
 bool LoopPipeliner::run() {
@@ -157,7 +185,7 @@ bool LoopPipeliner::run() {
       continue;
     bool feedsDot = !load->use_empty() && llvm::all_of(load->getUsers(), [&](Operation *u) {
       auto dot = dyn_cast<tile::DotOp>(u);
-      return dot && dot.getC() != load.getResult();
+      return (dot && dot.getC() != load.getResult()) || isWgmmaTranspose(u);
     });
     if (!feedsDot)
       continue;
@@ -184,6 +212,8 @@ bool LoopPipeliner::run() {
       if (auto dot = dyn_cast<tile::DotOp>(&op))
         dots.push_back(dot);
     auto isLoaded = [&](Value v) {
+      if (auto trans = v.getDefiningOp<tile::TransOp>())
+        v = trans.getSrc();
       return llvm::any_of(loads, [&](tile::LoadOp l) { return l.getResult() == v; });
     };
     bool overlap = !dots.empty() && llvm::all_of(dots, [&](tile::DotOp dot) {
@@ -211,9 +241,9 @@ bool LoopPipeliner::run() {
   auto sharedType = [&](tile::LoadOp load) {
     auto t = cast<RankedTensorType>(load.getType());
     unsigned swizzle = 0;
-    bool wgmma = llvm::any_of(load->getUsers(), [](Operation *user) {
+    bool wgmma = llvm::any_of(dotsOf(load), [](tile::DotOp dot) {
       auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
-          cast<RankedTensorType>(cast<tile::DotOp>(user).getD().getType()).getEncoding());
+          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
       return mma && mma.getVersionMajor() == 3;
     });
     if (wgmma) {
@@ -225,7 +255,7 @@ bool LoopPipeliner::run() {
         }
     }
     return RankedTensorType::get(t.getShape(), t.getElementType(),
-                                 tessera::tilegpu::SharedEncodingAttr::get(ctx, swizzle));
+                                 tessera::tilegpu::SharedEncodingAttr::get(ctx, swizzle, false));
   };
 
   auto yield = cast<scf::YieldOp>(body->getTerminator());
@@ -352,10 +382,24 @@ bool LoopPipeliner::run() {
   SmallVector<Value> next = issue(ahead, ivAhead, inner, slotArg);
   IRMapping aheadNext = advance(ahead, inner);
 
-  // The dots use the tiles of this iteration.
+  // The dots use the tiles of this iteration; transposes of shared tiles
+  // become transposed views.
   for (auto [l, load] : llvm::enumerate(loads)) {
-    load.getResult().replaceAllUsesWith(tileArg(0, l));
+    Value tile = tileArg(0, l);
+    load.getResult().replaceAllUsesWith(tile);
     load->erase();
+    auto shared = dyn_cast_or_null<tessera::tilegpu::SharedEncodingAttr>(
+        cast<RankedTensorType>(tile.getType()).getEncoding());
+    if (!shared)
+      continue;
+    for (Operation *user : tile.getUsers())
+      if (auto trans = dyn_cast<tile::TransOp>(user)) {
+        auto t = cast<RankedTensorType>(trans.getType());
+        trans.getResult().setType(RankedTensorType::get(
+            t.getShape(), t.getElementType(),
+            tessera::tilegpu::SharedEncodingAttr::get(ctx, shared.getSwizzle(),
+                                                      !shared.getTransposed())));
+      }
   }
   // Yield: the original values, the tiles shifted by one stage, the new
   // tiles, the ahead address args advanced.

@@ -128,7 +128,10 @@ def TileGPU_SharedEncoding : TileGPU_Attr<"SharedEncoding", "shared"> {
     column blocks W bytes wide, each block row-major with rows of W bytes,
     and the 16-byte chunk c of row r is stored at chunk
     `c xor ((r / (128 / W)) mod (W / 16))`; such a buffer starts on a
-    1024-byte boundary. Such a tensor is produced by `tilegpu.async_load`
+    1024-byte boundary. `transposed` marks the view `tile.trans` gives of
+    such a tile: dimension 0 is then the contiguous one (the tile's
+    transpose is stored as described). Such a tensor is produced by
+    `tilegpu.async_load`
     and read by `tile.dot` as an operand; no thread holds its elements in
     registers.
 
@@ -139,7 +142,8 @@ def TileGPU_SharedEncoding : TileGPU_Attr<"SharedEncoding", "shared"> {
         : tensor<64x256x!tile.ptr<f16>, #blocked>, tensor<64x256xi1, #blocked> -> tensor<64x256xf16, #tilegpu.shared<swizzle = 128>>
     ```
   }];
-  let parameters = (ins DefaultValuedParameter<"unsigned", "0">:$swizzle);
+  let parameters = (ins DefaultValuedParameter<"unsigned", "0">:$swizzle,
+                        DefaultValuedParameter<"bool", "false">:$transposed);
   let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
 }

@@ -218,26 +218,36 @@ MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
 //===----------------------------------------------------------------------===//
 
 LogicalResult SharedEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                                         unsigned swizzle) {
+                                         unsigned swizzle, bool transposed) {
   if (swizzle != 0 && swizzle != 32 && swizzle != 64 && swizzle != 128)
     return emitError() << "swizzle must be 0, 32, 64 or 128 bytes, got " << swizzle;
+  if (transposed && !swizzle)
+    return emitError() << "only swizzled shared tiles have transposed views";
   return success();
 }
 
-/// `#tilegpu.shared` or `#tilegpu.shared<swizzle = W>`.
+/// `#tilegpu.shared`, `#tilegpu.shared<swizzle = W>` or
+/// `#tilegpu.shared<swizzle = W, transposed>`.
 Attribute SharedEncodingAttr::parse(AsmParser &parser, Type) {
   unsigned swizzle = 0;
+  bool transposed = false;
   if (succeeded(parser.parseOptionalLess())) {
-    if (parser.parseKeyword("swizzle") || parser.parseEqual() ||
-        parser.parseInteger(swizzle) || parser.parseGreater())
+    if (parser.parseKeyword("swizzle") || parser.parseEqual() || parser.parseInteger(swizzle))
+      return {};
+    if (succeeded(parser.parseOptionalComma())) {
+      if (parser.parseKeyword("transposed"))
+        return {};
+      transposed = true;
+    }
+    if (parser.parseGreater())
       return {};
   }
-  return parser.getChecked<SharedEncodingAttr>(parser.getContext(), swizzle);
+  return parser.getChecked<SharedEncodingAttr>(parser.getContext(), swizzle, transposed);
 }
 
 void SharedEncodingAttr::print(AsmPrinter &printer) const {
   if (getSwizzle())
-    printer << "<swizzle = " << getSwizzle() << ">";
+    printer << "<swizzle = " << getSwizzle() << (getTransposed() ? ", transposed" : "") << ">";
 }
 
 //===----------------------------------------------------------------------===//

@@ -177,6 +177,53 @@ def test_wgmma_dots(dtype, stages, scale_a, BM, BN, BK, warps):
 
 
 @tessera.jit
+def wgmma_trans_kernel(x_ptr, y_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+                       BK: tl.constexpr, A_T: tl.constexpr):
+    """C = A @ B with B given as Bt (N x K, row-major), or with A given as
+    At (K x M, row-major): tiles loaded row-major, transposed by tl.trans."""
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for k in range(0, K, BK):
+        if A_T:
+            at = tl.load(x_ptr + (k + rk)[:, None] * M + rm[None, :],
+                         mask=((k + rk)[:, None] < K) & (rm[None, :] < M), other=0.0)
+            b = tl.load(y_ptr + (k + rk)[:, None] * N + rn[None, :],
+                        mask=((k + rk)[:, None] < K) & (rn[None, :] < N), other=0.0)
+            acc += tl.dot(tl.trans(at), b)
+        else:
+            a = tl.load(x_ptr + rm[:, None] * K + (k + rk)[None, :],
+                        mask=(rm[:, None] < M) & ((k + rk)[None, :] < K), other=0.0)
+            bt = tl.load(y_ptr + rn[:, None] * K + (k + rk)[None, :],
+                         mask=(rn[:, None] < N) & ((k + rk)[None, :] < K), other=0.0)
+            acc += tl.dot(a, tl.trans(bt))
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@pytest.mark.parametrize("a_t", [False, True])
+@pytest.mark.parametrize("stages", [1, 3])
+@pytest.mark.parametrize("BM,BN,BK,warps", [(64, 64, 32, 4), (128, 128, 64, 8), (64, 256, 64, 4)])
+def test_wgmma_transposed_operands(a_t, stages, BM, BN, BK, warps):
+    """Transposes of copied tiles are views on sm_90a: a K-major B (Bt row-
+    major) and an M-major A (At row-major) read by wgmma's descriptors."""
+    if active().arch != "sm_90a":
+        pytest.skip("wgmma is sm_90a's")
+    M, N, K = 300, 280, 200
+    a = torch.randn(M, K, device="cuda").half()
+    b = torch.randn(K, N, device="cuda").half()
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    x = a.t().contiguous() if a_t else a
+    y = b if a_t else b.t().contiguous()
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_trans_kernel[grid](x, y, c, M, N, K, BM=BM, BN=BN, BK=BK, A_T=a_t, num_warps=warps,
+                             num_stages=stages)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-3,
+                               atol=1e-3 * np.abs(ref).max())
+
+
+@tessera.jit
 def dot_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
                BK: tl.constexpr, ACC: tl.constexpr, PREC: tl.constexpr):
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
