@@ -92,3 +92,8 @@ func.func @async_wait() {
   tilegpu.async_wait {pending = -1 : i32}
   return
 }
+
+// -----
+
+// expected-error @+1 {{only swizzled shared tiles have transposed views}}
+func.func @shared_transposed_unswizzled(%x: tensor<64x64xf16, #tilegpu.shared<swizzle = 0, transposed>>) { return }
