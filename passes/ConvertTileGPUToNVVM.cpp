@@ -1000,16 +1000,21 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     inFlight |= dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr);
   });
   if (inFlight) {
+    // The in-flight accumulators: the results the marked dots yield (the
+    // pipeliner marks only dots whose result goes straight to the yield).
+    SmallVector<Value> results;
+    for (OpOperand &use : op.getBody()->getTerminator()->getOpOperands())
+      if (auto dot = use.get().getDefiningOp<tile::DotOp>();
+          dot && dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+        results.push_back(op.getResult(use.getOperandNumber()));
     SmallVector<Value> accs;
-    for (Value r : op.getResults())
-      if (auto t = tensorOf(r); t && isa_and_nonnull<MmaEncodingAttr>(t.getEncoding()))
-        llvm::append_range(accs, elems(r));
+    for (Value r : results)
+      llvm::append_range(accs, elems(r));
     accs = wgmmaWait(accs, 0);
     size_t next = 0;
-    for (Value r : op.getResults())
-      if (auto t = tensorOf(r); t && isa_and_nonnull<MmaEncodingAttr>(t.getEncoding()))
-        for (Value &e : elems(r))
-          e = accs[next++];
+    for (Value r : results)
+      for (Value &e : elems(r))
+        e = accs[next++];
   }
   return success();
 }
@@ -1022,6 +1027,9 @@ SmallVector<Value> Expander::wgmmaWait(ArrayRef<Value> values, int pending) {
   SmallVector<Type> types;
   for (size_t i = 0; i < values.size(); ++i) {
     constraints += (i ? ",=" : "=");
+    // wgmma accumulators: fp32 ("f") or s32 ("r") registers.
+    assert((values[i].getType().isF32() || values[i].getType().isInteger(32)) &&
+           "wgmma accumulators are 32-bit");
     constraints += values[i].getType().isF32() ? "f" : "r";
     types.push_back(values[i].getType());
   }
@@ -1032,12 +1040,15 @@ SmallVector<Value> Expander::wgmmaWait(ArrayRef<Value> values, int pending) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, pending);
     return {};
   }
-  auto structType = LLVM::LLVMStructType::getLiteral(ctx, types);
+  // One output is returned as itself, several as a struct.
+  Type resultType = values.size() == 1 ? types[0] : LLVM::LLVMStructType::getLiteral(ctx, types);
   auto asmOp = LLVM::InlineAsmOp::create(
-      b, loc, structType, ValueRange(values), b.getStringAttr(text),
+      b, loc, resultType, ValueRange(values), b.getStringAttr(text),
       b.getStringAttr(constraints), /*has_side_effects=*/b.getUnitAttr(),
       /*is_align_stack=*/UnitAttr(), LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
       LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT), ArrayAttr());
+  if (values.size() == 1)
+    return {asmOp.getRes()};
   SmallVector<Value> out;
   for (size_t i = 0; i < values.size(); ++i)
     out.push_back(LLVM::ExtractValueOp::create(b, loc, asmOp.getRes(), ArrayRef<int64_t>{int64_t(i)}));
@@ -1653,6 +1664,11 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
           n = bType.getDimSize(1);
   Type elem = aType.getElementType();
   int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  for (RankedTensorType t : {aType, bType})
+    if (auto shared = dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding()))
+      if (shared.getSwizzle() || shared.getTransposed())
+        return op.emitOpError("mma.sync operands must be padded row-major shared tiles, not ")
+               << t;
   // The instruction: m16n8k16 for 16-bit types, m16n8k8 for tf32, m16n8k32
   // for int8; each k step is 32 bytes of a row.
   enum class Kind { F16, BF16, TF32, TF32x3, I8 } kind =
@@ -1899,10 +1915,7 @@ void Expander::writeSwizzled(Value old, Value base, unsigned swizzle) {
   ThreadView &v = view(type);
   auto &values = elems(old);
   Type elem = type.getElementType();
-  int64_t bytes = byteSize(elem), run = 1;
-  if (auto blocked = layoutOf(type))
-    if (blocked.getOrder()[0] == 1)
-      run = std::min<int64_t>(blocked.getSizePerThread()[1], 16 / bytes);
+  int64_t bytes = byteSize(elem), run = rowMajorRun(type);
   for (size_t e = 0; e < values.size(); e += run) {
     predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
       Value ptr = smemAtDynamic(swizzledOffset(v.coords[e][0], v.coords[e][1], type, swizzle),
@@ -1986,6 +1999,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   };
   bool aT = aShared && sharedOf(aType).getTransposed();
   bool bT = bShared && sharedOf(bType).getTransposed();
+  // Leading byte offsets are 14-bit fields of 16-byte units.
+  if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
+    return op.emitOpError("operand tile too large for a wgmma matrix descriptor (K = ") << k << ")";
   // A: this warpgroup's rows start at 64 g. K-major: 8-row groups 8 W
   // apart. M-major: column blocks of W bytes along M, K * W apart.
   Value group = arith::DivUIOp::create(b, loc, warp, cst(4));

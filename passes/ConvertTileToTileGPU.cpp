@@ -173,7 +173,8 @@ struct ConvertTileToTileGPUPass
     }
     // convert then narrow -> narrow then convert: fewer bytes move (a GEMM
     // epilogue's fp32 accumulator converted once it is fp16).
-    if (op->hasOneUse() && isa<arith::TruncFOp, arith::TruncIOp>(*op->user_begin())) {
+    if (op->hasOneUse() && isa<arith::TruncFOp, arith::TruncIOp>(*op->user_begin()) &&
+        op->user_begin()->getBlock() == op->getBlock()) {
       Operation *narrow = *op->user_begin();
       auto srcType = cast<RankedTensorType>(src.getType());
       auto narrowType = cast<RankedTensorType>(narrow->getResult(0).getType());

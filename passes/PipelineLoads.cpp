@@ -148,6 +148,13 @@ bool LoopPipeliner::canCopyAsync(tile::LoadOp load) {
   });
 }
 
+/// Whether `dot` has the version 3 (wgmma) layout.
+static bool isWgmmaDot(tile::DotOp dot) {
+  auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+      cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+  return mma && mma.getVersionMajor() == 3;
+}
+
 /// Whether `op` is a transpose a load's tile may reach a wgmma dot
 /// through: in shared memory it is a view of the same bytes.
 static bool isWgmmaTranspose(Operation *op) {
@@ -156,10 +163,7 @@ static bool isWgmmaTranspose(Operation *op) {
     return false;
   return llvm::all_of(trans->getUsers(), [&](Operation *user) {
     auto dot = dyn_cast<tile::DotOp>(user);
-    auto mma = dot ? dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
-                         cast<RankedTensorType>(dot.getD().getType()).getEncoding())
-                   : nullptr;
-    return mma && mma.getVersionMajor() == 3 && dot.getC() != trans.getResult();
+    return dot && isWgmmaDot(dot) && dot.getC() != trans.getResult();
   });
 }
 
@@ -200,6 +204,12 @@ bool LoopPipeliner::run() {
     return false;
   // Shared-memory stages for every load, or registers for all.
   asyncCopy = asyncCopy && llvm::all_of(loads, canCopyAsync);
+  // A tile read by wgmma and by mma.sync dots would need both a swizzled
+  // and a padded copy: such loops keep their tiles in registers.
+  asyncCopy = asyncCopy && llvm::all_of(loads, [&](tile::LoadOp load) {
+    SmallVector<tile::DotOp> dots = dotsOf(load);
+    return llvm::all_of(dots, isWgmmaDot) || llvm::none_of(dots, isWgmmaDot);
+  });
   MLIRContext *ctx = loop.getContext();
   // wgmma dots whose operands are all copied here may stay in flight while
   // the next iteration starts (they are marked so): the slot such a dot
@@ -216,13 +226,24 @@ bool LoopPipeliner::run() {
         v = trans.getSrc();
       return llvm::any_of(loads, [&](tile::LoadOp l) { return l.getResult() == v; });
     };
+    // A dot may stay in flight only when nothing reads its result before
+    // the next iteration's dot waits for it: the result goes straight to
+    // the loop's yield, and the iteration argument it becomes is only that
+    // dot's accumulator (the in-flight instructions keep writing the same
+    // registers).
+    auto chained = [&](tile::DotOp dot) {
+      if (!dot.getD().hasOneUse() || *dot.getD().user_begin() != body->getTerminator())
+        return false;
+      unsigned index = dot.getD().use_begin()->getOperandNumber();
+      Value arg = body->getArgument(1 + index);
+      return dot.getC() == arg && arg.hasOneUse();
+    };
     bool overlap = !dots.empty() && llvm::all_of(dots, [&](tile::DotOp dot) {
-      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
-          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
-      return mma && mma.getVersionMajor() == 3 && isLoaded(dot.getA()) && isLoaded(dot.getB());
+      return isWgmmaDot(dot) && chained(dot) && isLoaded(dot.getA()) && isLoaded(dot.getB());
     });
     // The spare slot must fit: sm_90's 227 KB of shared memory per block
-    // (wgmma exists on sm_90a only). Without it the dots wait at once.
+    // (wgmma exists on sm_90a only), with each slot rounded as the
+    // allocator rounds swizzled buffers. Without it the dots wait at once.
     constexpr int64_t kMaxSharedBytes = 232448;
     int64_t slotBytes = 0;
     for (tile::LoadOp load : loads) {
@@ -230,7 +251,9 @@ bool LoopPipeliner::run() {
       slotBytes += (t.getNumElements() * t.getElementType().getIntOrFloatBitWidth() / 8 + 1023) /
                    1024 * 1024;
     }
-    if (overlap && int64_t(stages + 1) * slotBytes <= kMaxSharedBytes) {
+    // Room for the epilogue's scratch and alignment of the first buffer.
+    constexpr int64_t kReserveBytes = 2048;
+    if (overlap && int64_t(stages + 1) * slotBytes + kReserveBytes <= kMaxSharedBytes) {
       slots = stages + 1;
       for (tile::DotOp dot : dots)
         dot->setAttr(tessera::tilegpu::kWgmmaInFlightAttr, UnitAttr::get(ctx));
@@ -241,12 +264,7 @@ bool LoopPipeliner::run() {
   auto sharedType = [&](tile::LoadOp load) {
     auto t = cast<RankedTensorType>(load.getType());
     unsigned swizzle = 0;
-    bool wgmma = llvm::any_of(dotsOf(load), [](tile::DotOp dot) {
-      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
-          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
-      return mma && mma.getVersionMajor() == 3;
-    });
-    if (wgmma) {
+    if (llvm::all_of(dotsOf(load), isWgmmaDot)) {
       int64_t rowBytes = t.getDimSize(1) * t.getElementType().getIntOrFloatBitWidth() / 8;
       for (unsigned w : {128u, 64u, 32u})
         if (rowBytes % w == 0) {

@@ -177,6 +177,58 @@ def test_wgmma_dots(dtype, stages, scale_a, BM, BN, BK, warps):
 
 
 @tessera.jit
+def wgmma_scaled_kernel(a_ptr, b_ptr, a2_ptr, c_ptr, c2_ptr, M, N, K, BM: tl.constexpr,
+                        BN: tl.constexpr, BK: tl.constexpr, BM2: tl.constexpr):
+    """acc += dot(a, b) * 0.5 (the dot's result read in the loop), and a
+    second, narrow dot (BM2 rows: mma.sync) sharing the B tile."""
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rm2 = tl.program_id(0) * BM2 + tl.arange(0, BM2)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    acc2 = tl.zeros((BM2, BN), dtype=tl.float32)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptr + rm[:, None] * K + (k + rk)[None, :],
+                    mask=(rm[:, None] < M) & ((k + rk)[None, :] < K), other=0.0)
+        a2 = tl.load(a2_ptr + rm2[:, None] * K + (k + rk)[None, :],
+                     mask=(rm2[:, None] < M) & ((k + rk)[None, :] < K), other=0.0)
+        b = tl.load(b_ptr + (k + rk)[:, None] * N + rn[None, :],
+                    mask=((k + rk)[:, None] < K) & (rn[None, :] < N), other=0.0)
+        acc += tl.dot(a, b) * 0.5
+        acc2 = tl.dot(a2, b, acc2)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+    tl.store(c2_ptr + rm2[:, None] * N + rn[None, :], acc2,
+             mask=(rm2[:, None] < M) & (rn[None, :] < N))
+
+
+@pytest.mark.parametrize("stages", [1, 3])
+@pytest.mark.parametrize("BM,BN,BK,BM2,warps", [(64, 64, 32, 16, 4), (128, 128, 64, 32, 8)])
+def test_wgmma_result_read_in_loop_and_shared_operand(stages, BM, BN, BK, BM2, warps):
+    """A wgmma dot whose result is read inside the loop waits for itself
+    (it may not stay in flight), and a B tile read by a wgmma dot and an
+    mma.sync dot is kept where both can read it; on every target."""
+    M, N, K = 300, 280, 200
+    a = torch.randn(M, K, device="cuda").half()
+    a2 = torch.randn(M, K, device="cuda").half()
+    b = torch.randn(K, N, device="cuda").half()
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    c2 = torch.zeros((M, N), device="cuda", dtype=torch.float32)
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_scaled_kernel[grid](a, b, a2, c, c2, M, N, K, BM=BM, BN=BN, BK=BK, BM2=BM2,
+                              num_warps=warps, num_stages=stages)
+    bd = b.double().cpu().numpy()
+    ref = 0.5 * (a.double().cpu().numpy() @ bd)
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-3,
+                               atol=1e-3 * np.abs(ref).max())
+    # The narrow dot covers rows [pid * BM2, pid * BM2 + BM2) of each program.
+    rows = np.concatenate([np.arange(p * BM2, p * BM2 + BM2) for p in range(grid[0])])
+    rows = rows[rows < M]
+    ref2 = a2.double().cpu().numpy()[rows] @ bd
+    np.testing.assert_allclose(c2.double().cpu().numpy()[rows], ref2, rtol=1e-3,
+                               atol=1e-3 * np.abs(ref2).max())
+
+
+@tessera.jit
 def wgmma_trans_kernel(x_ptr, y_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
                        BK: tl.constexpr, A_T: tl.constexpr):
     """C = A @ B with B given as Bt (N x K, row-major), or with A given as
