@@ -34,7 +34,7 @@ using namespace mlir;
 
 const std::vector<tessera::cpu::Stage> &tessera::cpu::stages() {
   static const std::vector<Stage> kStages = {
-      {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
+      {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,tile-lower-descriptors,"
                "tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
       {"tensor", "builtin.module(convert-tile-to-cpu,"
                  "convert-elementwise-to-linalg,canonicalize,cse)"},

@@ -56,8 +56,10 @@ unsigned tessera::nvidia::computeCapability(const std::string &arch) {
 
 std::vector<Stage> tessera::nvidia::stages(const Options &options) {
   return {
-      {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,"
-               "tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
+      {"tile", std::string("builtin.module(inline,symbol-dce,canonicalize,cse,"
+                           "tile-lower-descriptors{keep-tma=") +
+                   (options.arch == "sm_90a" && options.tma ? "1" : "0") +
+                   "},tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) + " compute-capability=" +
                       std::to_string(computeCapability(options.arch)) +

@@ -33,6 +33,24 @@ def TileCombine : Pass<"tile-combine"> {
                            "::tessera::tile::TileDialect"];
 }
 
+def TileLowerDescriptors : Pass<"tile-lower-descriptors"> {
+  let summary = "Lower tensor-descriptor loads and stores to element pointers";
+  let description = [{
+    `tile.descriptor_load` and `tile.descriptor_store` become a tensor of
+    element pointers (base + sum over d of (offsets[d] + i_d) * strides[d])
+    and a mask of the elements inside the array's shape; loads read zero
+    outside. With `keep-tma`, loads that may become TMA copies stay (2-D, in
+    a loop, read only by dots, described by function arguments and
+    constants); the sm_90a pipeline lowers them.
+  }];
+  let options = [
+    Option<"keepTma", "keep-tma", "bool", "false",
+           "keep descriptor loads the sm_90a pipeliner may turn into TMA copies">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::tessera::tile::TileDialect"];
+}
+
 def ConvertTileToCPU : Pass<"convert-tile-to-cpu", "mlir::ModuleOp"> {
   let summary = "Lower tile IR to tensor, linalg and scf ops for the CPU backend";
   let description = [{

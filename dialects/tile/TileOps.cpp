@@ -245,6 +245,46 @@ LogicalResult StoreOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// Tensor descriptors
+//===----------------------------------------------------------------------===//
+
+/// The checks shared by descriptor loads and stores: one shape, stride and
+/// offset per dimension of the block, which holds the base's element type.
+static LogicalResult verifyDescriptor(Operation *op, Value base, ValueRange shape,
+                                      ValueRange strides, ValueRange offsets,
+                                      RankedTensorType block) {
+  int64_t rank = block.getRank();
+  if (rank < 1 || rank > 5)
+    return op->emitOpError() << "blocks have 1 to 5 dimensions, got " << rank;
+  if (int64_t(shape.size()) != rank || int64_t(strides.size()) != rank ||
+      int64_t(offsets.size()) != rank)
+    return op->emitOpError() << "needs one shape, stride and offset per block dimension ("
+                             << rank << "), got " << shape.size() << ", " << strides.size()
+                             << " and " << offsets.size();
+  Type elem = cast<PointerType>(base.getType()).getPointeeType();
+  if (elem != block.getElementType())
+    return op->emitOpError() << "block elements are " << block.getElementType()
+                             << " but the base points to " << elem;
+  if (!elem.isIntOrFloat() || elem.isInteger(1))
+    return op->emitOpError() << "blocks hold numbers, not " << elem;
+  APInt last;
+  if (matchPattern(strides.back(), m_ConstantInt(&last)) && !last.isOne())
+    return op->emitOpError() << "the last stride must be 1 (contiguous rows), got "
+                             << last.getSExtValue();
+  return success();
+}
+
+LogicalResult DescriptorLoadOp::verify() {
+  return verifyDescriptor(*this, getBase(), getShape(), getStrides(), getOffsets(),
+                          getResult().getType());
+}
+
+LogicalResult DescriptorStoreOp::verify() {
+  return verifyDescriptor(*this, getBase(), getShape(), getStrides(), getOffsets(),
+                          getValue().getType());
+}
+
+//===----------------------------------------------------------------------===//
 // DotOp
 //===----------------------------------------------------------------------===//
 

@@ -257,6 +257,54 @@ def Tile_StoreOp : Tile_Op<"store", [
   let hasVerifier = 1;
 }
 
+def Tile_DescriptorLoadOp : Tile_Op<"descriptor_load", [
+    AttrSizedOperandSegments, MemoryEffects<[MemRead]>]> {
+  let summary = "load a block of a strided N-D array (a tensor descriptor)";
+  let description = [{
+    The block of the result's shape at `offsets` of the array of `shape`
+    (i32) and element `strides` (i64; the last one is 1) whose first
+    element is at `base`. Elements outside the array read as zero. This is
+    `tl.make_tensor_descriptor(base, shape, strides, block).load(offsets)`:
+    on sm_90a, loads of loops feeding tensor-core dots become TMA copies
+    (the array's description is then a kernel parameter the launcher
+    encodes); elsewhere they are element pointers with bounds masks.
+
+    ```mlir
+    %t = tile.descriptor_load %a[%m, %k] shape [%M, %K] strides [%sa, %c1]
+        : !tile.ptr<f16> -> tensor<128x64xf16>
+    ```
+  }];
+  let arguments = (ins Tile_Ptr:$base, Variadic<I32>:$shape, Variadic<I64>:$strides,
+                   Variadic<I32>:$offsets);
+  let results = (outs Tile_Tensor:$result);
+  let assemblyFormat = [{
+    $base `[` $offsets `]` `shape` ` ` `[` $shape `]` `strides` ` ` `[` $strides `]`
+    attr-dict `:` qualified(type($base)) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def Tile_DescriptorStoreOp : Tile_Op<"descriptor_store", [
+    AttrSizedOperandSegments, MemoryEffects<[MemWrite]>]> {
+  let summary = "store a block into a strided N-D array (a tensor descriptor)";
+  let description = [{
+    Stores `value` as the block at `offsets` of the array described as for
+    `tile.descriptor_load`; elements outside the array are not written.
+
+    ```mlir
+    tile.descriptor_store %c[%m, %n], %v shape [%M, %N] strides [%sc, %c1]
+        : !tile.ptr<f16>, tensor<128x128xf16>
+    ```
+  }];
+  let arguments = (ins Tile_Ptr:$base, Variadic<I32>:$shape, Variadic<I64>:$strides,
+                   Variadic<I32>:$offsets, Tile_Tensor:$value);
+  let assemblyFormat = [{
+    $base `[` $offsets `]` `,` $value `shape` ` ` `[` $shape `]` `strides` ` ` `[` $strides `]`
+    attr-dict `:` qualified(type($base)) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Matrix multiply
 //===----------------------------------------------------------------------===//

@@ -24,6 +24,8 @@ struct Options {
   unsigned numWarps = 4;
   /// Loop iterations whose dot operand loads are in flight (1: none).
   unsigned numStages = 3;
+  /// TMA copies for tensor-descriptor loads of pipelined loops (sm_90a).
+  bool tma = false;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
 };

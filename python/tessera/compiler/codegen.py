@@ -790,7 +790,7 @@ class CodeGenerator(ast.NodeVisitor):
             return self._call_builtin(fn, args, kwargs)
         if isinstance(fn, functools.partial) and fn.func in tlcore.BUILTINS:
             return self._call_builtin(fn, args, kwargs)
-        if inspect.ismethod(fn) and isinstance(fn.__self__, tensor):
+        if inspect.ismethod(fn) and isinstance(fn.__self__, (tensor, S.tensor_descriptor)):
             return self._call_builtin(fn, args, kwargs)
         if fn is constexpr:
             return _unwrap(args[0])

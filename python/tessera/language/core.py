@@ -151,6 +151,11 @@ def make_block_ptr(base, shape, strides, offsets, block_shape, order):
 
 
 @builtin
+def make_tensor_descriptor(base, shape, strides, block_shape):
+    return S.make_tensor_descriptor(base, shape, strides, block_shape)
+
+
+@builtin
 def advance(base, offsets):
     return S.advance(base, offsets)
 

@@ -1086,3 +1086,107 @@ def store_block(ptr, value, boundary_check, cache_modifier, eviction_policy):
         raise SemanticError(f"tl.store: a {list(value.shape)} value into a block pointer of "
                             f"block_shape {ptr.block_shape}")
     store(pointers, value, mask, cache_modifier, eviction_policy)
+
+
+# -- tensor descriptors ----------------------------------------------------------------
+
+class tensor_descriptor:
+    """`tl.make_tensor_descriptor`: blocks of a strided N-D array whose last
+    dimension is contiguous. A value of the front end: `load` and `store`
+    become `tile.descriptor_load` / `tile.descriptor_store`, which carry the
+    base, shape and strides (TMA copies on sm_90a, element pointers with
+    bounds masks elsewhere). Out-of-bounds elements read as zero and are
+    not written."""
+
+    def __init__(self, base, shape, strides, block_shape):
+        self.base, self.shape, self.strides = base, list(shape), list(strides)
+        self.block_shape = list(block_shape)
+
+    @property
+    def dtype(self):
+        return self.base.dtype.element_ty
+
+    @property
+    def type(self):
+        return f"tensor_descriptor<{self.dtype}, {self.block_shape}>"
+
+    def __repr__(self):
+        return self.type
+
+    def _offsets(self, offsets, what):
+        offsets = list(_unwrap(offsets)) if isinstance(_unwrap(offsets), (list, tuple)) else None
+        if offsets is None or len(offsets) != len(self.block_shape):
+            raise SemanticError(f"{what}: give one offset per dimension of the "
+                                f"{len(self.block_shape)}-D block, as a list")
+        out = []
+        for o in offsets:
+            o = _unwrap(o)
+            t = o if isinstance(o, tensor) else to_tensor(o, T.int32)
+            if t.shape or not t.dtype.is_int():
+                raise SemanticError(f"{what}: offsets must be integer scalars, got {t.type}")
+            out.append(cast(t, T.int32) if t.dtype != T.int32 else t)
+        return out
+
+    def _operands(self, offsets):
+        return (f"{self.base.handle}[{', '.join(o.handle for o in offsets)}] shape ["
+                f"{', '.join(s.handle for s in self.shape)}] strides ["
+                f"{', '.join(s.handle for s in self.strides)}]")
+
+    def load(self, offsets) -> tensor:
+        offsets = self._offsets(offsets, "tensor descriptor load")
+        out = block_type(self.dtype, self.block_shape)
+        return tensor(builder().emit1(
+            f"tile.descriptor_load {self._operands(offsets)} : {self.base.type.mlir()} -> "
+            f"{out.mlir()}"), out)
+
+    def store(self, offsets, value):
+        offsets = self._offsets(offsets, "tensor descriptor store")
+        value = to_tensor(value, self.dtype) if not isinstance(value, tensor) else value
+        if value.shape and list(value.shape) != self.block_shape:
+            raise SemanticError(f"tensor descriptor store: a {list(value.shape)} value into "
+                                f"blocks of {self.block_shape}")
+        value = broadcast_to(cast(value, self.dtype), self.block_shape)
+        builder().emit(f"tile.descriptor_store {self.base.handle}["
+                       f"{', '.join(o.handle for o in offsets)}], {value.handle} shape ["
+                       f"{', '.join(s.handle for s in self.shape)}] strides ["
+                       f"{', '.join(s.handle for s in self.strides)}] : "
+                       f"{self.base.type.mlir()}, {value.type.mlir()}")
+
+
+def make_tensor_descriptor(base, shape, strides, block_shape) -> tensor_descriptor:
+    what = "tl.make_tensor_descriptor"
+    base = to_tensor(_unwrap(base))
+    if not base.dtype.is_ptr() or base.shape:
+        raise SemanticError(f"{what}: base must be a scalar pointer, got {base.type}")
+    elem = base.dtype.element_ty
+    if elem.is_bool() or elem.is_ptr():
+        raise SemanticError(f"{what}: blocks of {elem} are not supported")
+    block_shape = [_unwrap(b) for b in _unwrap(block_shape)]
+    shape, strides = list(_unwrap(shape)), list(_unwrap(strides))
+    n = len(block_shape)
+    if not 1 <= n <= 5:
+        raise SemanticError(f"{what}: blocks have 1 to 5 dimensions, got {n}")
+    for name, seq in (("shape", shape), ("strides", strides)):
+        if len(seq) != n:
+            raise SemanticError(f"{what}: {name} has {len(seq)} entries but block_shape has {n}")
+    for b in block_shape:
+        if not isinstance(b, int) or b <= 0 or b & (b - 1):
+            raise SemanticError(f"{what}: block_shape {block_shape} must be compile-time "
+                                "powers of two")
+    last = _unwrap(strides[-1])
+    if not (isinstance(last, int) and last == 1):
+        raise SemanticError(f"{what}: the last stride must be the constant 1 (contiguous rows), "
+                            f"got {getattr(last, 'type', last)}")
+
+    def ints(values, name, ty):
+        out = []
+        for v in values:
+            v = _unwrap(v)
+            t = v if isinstance(v, tensor) else to_tensor(v, ty)
+            if t.shape or not t.dtype.is_int():
+                raise SemanticError(f"{what}: {name} must be integer scalars, got {t.type}")
+            out.append(cast(t, ty) if t.dtype != ty else t)
+        return out
+
+    return tensor_descriptor(base, ints(shape, "shape", T.int32), ints(strides, "strides", T.int64),
+                             block_shape)

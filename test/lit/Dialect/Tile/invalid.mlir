@@ -732,3 +732,28 @@ func.func @assert_not_bool(%c: tensor<16xi32>) {
   tile.assert %c, "bad" : tensor<16xi32>
   return
 }
+
+// -----
+
+func.func @descriptor_rank(%p: !tile.ptr<f16>, %m: i32, %x: i32, %s: i64) {
+  // expected-error @+1 {{needs one shape, stride and offset per block dimension (2), got 1, 1 and 1}}
+  %t = tile.descriptor_load %p[%x] shape [%m] strides [%s] : !tile.ptr<f16> -> tensor<64x32xf16>
+  return
+}
+
+// -----
+
+func.func @descriptor_elem(%p: !tile.ptr<f32>, %m: i32, %x: i32, %s: i64) {
+  // expected-error @+1 {{block elements are 'f16' but the base points to 'f32'}}
+  %t = tile.descriptor_load %p[%x, %x] shape [%m, %m] strides [%s, %s] : !tile.ptr<f32> -> tensor<64x32xf16>
+  return
+}
+
+// -----
+
+func.func @descriptor_last_stride(%p: !tile.ptr<f16>, %m: i32, %x: i32, %s: i64, %v: tensor<64x32xf16>) {
+  %c2 = arith.constant 2 : i64
+  // expected-error @+1 {{the last stride must be 1 (contiguous rows), got 2}}
+  tile.descriptor_store %p[%x, %x], %v shape [%m, %m] strides [%s, %c2] : !tile.ptr<f16>, tensor<64x32xf16>
+  return
+}

@@ -1,0 +1,58 @@
+// Tensor-descriptor accesses become element pointers with bounds masks:
+// rows' offsets in 64 bits times the row stride, the contiguous last
+// dimension's in 32 bits; loads read zero outside the array.
+// RUN: tessera-opt %s --tile-lower-descriptors | FileCheck %s
+// With keep-tma (sm_90a) the loop's loads read by a dot and described by
+// arguments stay for the pipeliner; the others are lowered as before.
+// RUN: tessera-opt %s --tile-lower-descriptors=keep-tma=1 | FileCheck %s --check-prefix=TMA
+
+// CHECK-LABEL: func.func @copy
+// CHECK-NOT: tile.descriptor
+// CHECK: %[[R0:.*]] = tile.make_range 0 to 64 : tensor<64xi32>
+// CHECK: %[[I0:.*]] = arith.addi %{{.*}}, %[[R0]] : tensor<64xi32>
+// CHECK: arith.cmpi sge, %[[I0]]
+// CHECK: arith.cmpi slt, %[[I0]]
+// CHECK: tile.expand_dims %{{.*}}, axis = 1 : tensor<64xi1> -> tensor<64x1xi1>
+// CHECK: %[[W:.*]] = arith.extsi %[[I0]] : tensor<64xi32> to tensor<64xi64>
+// CHECK: arith.muli %[[W]], %{{.*}} : tensor<64xi64>
+// CHECK: tile.addptr %{{.*}}, %{{.*}} : tensor<64x32x!tile.ptr<f16>>, tensor<64x32xi64>
+// CHECK: tile.make_range 0 to 32 : tensor<32xi32>
+// CHECK: tile.expand_dims %{{.*}}, axis = 0 : tensor<32xi1> -> tensor<1x32xi1>
+// CHECK-NOT: arith.muli
+// CHECK: tile.addptr %{{.*}}, %{{.*}} : tensor<64x32x!tile.ptr<f16>>, tensor<64x32xi32>
+// CHECK: %[[V:.*]] = tile.load %{{.*}}, %{{.*}}, %{{.*}} : tensor<64x32x!tile.ptr<f16>>
+// CHECK: tile.store %{{.*}}, %[[V]], %{{.*}} : tensor<64x32x!tile.ptr<f16>>
+// TMA-LABEL: func.func @copy
+// TMA-NOT: tile.descriptor
+func.func @copy(%src: !tile.ptr<f16>, %dst: !tile.ptr<f16>, %m: i32, %n: i32, %x: i32, %y: i32, %s: i64) {
+  %c1 = arith.constant 1 : i64
+  %t = tile.descriptor_load %src[%x, %y] shape [%m, %n] strides [%s, %c1] : !tile.ptr<f16> -> tensor<64x32xf16>
+  tile.descriptor_store %dst[%x, %y], %t shape [%m, %n] strides [%s, %c1] : !tile.ptr<f16>, tensor<64x32xf16>
+  return
+}
+
+// TMA-LABEL: func.func @gemm
+// TMA: scf.for
+// TMA: tile.descriptor_load %arg0
+// TMA: tile.descriptor_load %arg1
+// TMA-NOT: tile.descriptor_load
+// TMA: tile.dot
+// TMA: tile.load
+// TMA: tile.dot
+func.func @gemm(%a: !tile.ptr<f16>, %b: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64, %sb: i64) -> (tensor<64x64xf32>, tensor<64x64xf32>) {
+  %c0 = arith.constant 0 : i32
+  %c32 = arith.constant 32 : i32
+  %c1 = arith.constant 1 : i64
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %r:2 = scf.for %i = %c0 to %k step %c32 iter_args(%acc = %zero, %acc2 = %zero) -> (tensor<64x64xf32>, tensor<64x64xf32>) : i32 {
+    %ta = tile.descriptor_load %a[%x, %i] shape [%m, %k] strides [%sa, %c1] : !tile.ptr<f16> -> tensor<64x32xf16>
+    %tb = tile.descriptor_load %b[%i, %x] shape [%k, %m] strides [%sb, %c1] : !tile.ptr<f16> -> tensor<32x64xf16>
+    %d = tile.dot %ta, %tb, %acc : tensor<64x32xf16> * tensor<32x64xf16> -> tensor<64x64xf32>
+    // An offset base: not a function argument, so no TMA.
+    %a2 = tile.addptr %a, %c32 : !tile.ptr<f16>, i32
+    %tc = tile.descriptor_load %a2[%x, %i] shape [%m, %k] strides [%sa, %c1] : !tile.ptr<f16> -> tensor<64x32xf16>
+    %d2 = tile.dot %tc, %tb, %acc2 : tensor<64x32xf16> * tensor<32x64xf16> -> tensor<64x64xf32>
+    scf.yield %d, %d2 : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  return %r#0, %r#1 : tensor<64x64xf32>, tensor<64x64xf32>
+}
