@@ -142,6 +142,13 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   llvm::raw_ostream &diagOS = session.diag();
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
     result.sharedBytes = shared.getInt();
+  (*module)->walk([&](Operation *op) {
+    if (auto maps = op->getAttrOfType<ArrayAttr>("tilegpu.tma_maps")) {
+      for (Attribute map : maps)
+        result.tmaMaps.push_back(cast<StringAttr>(map).str());
+      op->removeAttr("tilegpu.tma_maps");
+    }
+  });
 
   static std::once_flag once;
   std::call_once(once, [] {

@@ -526,6 +526,25 @@ private:
   void writeSwizzled(Value old, Value base, unsigned swizzle);
   SmallVector<Value> wgmmaWait(ArrayRef<Value> values, int pending);
   LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
+  LogicalResult expandTmaLoad(tessera::tilegpu::TmaLoadOp op);
+  LogicalResult expandDescriptorLoad(tile::DescriptorLoadOp op);
+  /// The TMA pipeline's mbarriers (8 bytes per slot) and slot `slot`'s.
+  Value tmaBarrier(Value slot, int64_t slots) {
+    Value base = bufferBase(kTmaBarrierBuffer, 8 * slots);
+    return smemAtDynamic(slot, b.getI64Type(), base);
+  }
+  static constexpr int64_t kTmaBarrierBuffer = 1 << 20;
+  /// The tensor maps the kernel takes after its own parameters: one per
+  /// distinct (array, box rows, swizzle), as `tilegpu.tma_load`s use them.
+  struct TensorMap {
+    tessera::tilegpu::TmaLoadOp first;
+    int64_t rows;
+    unsigned swizzle;
+  };
+  SmallVector<TensorMap> tensorMaps;
+  SmallVector<Value> tensorMapArgs;
+  int tensorMapOf(tessera::tilegpu::TmaLoadOp op);
+  std::string tensorMapRecipe(TensorMap map);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
   LogicalResult expandAtomic(Operation *op);
@@ -599,12 +618,30 @@ LogicalResult Expander::run() {
              << t;
     argTypes.push_back(scalarType(t));
   }
+  // TMA tensor maps: 128-byte parameters passed by value, read in place
+  // (grid constants).
+  kernel.walk([&](tessera::tilegpu::TmaLoadOp op) { (void)tensorMapOf(op); });
+  size_t numArgs = argTypes.size();
+  for (size_t i = 0; i < tensorMaps.size(); ++i)
+    argTypes.push_back(LLVM::LLVMPointerType::get(ctx));
   b.setInsertionPoint(kernel);
   // An llvm.func from the start: nvvm.kernel belongs on one.
   auto simt = LLVM::LLVMFuncOp::create(
       b, kernel.getLoc(), kernel.getName(),
       LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), argTypes));
   Block *entry = simt.addEntryBlock(b);
+  SmallVector<Attribute> recipes;
+  for (size_t i = 0; i < tensorMaps.size(); ++i) {
+    unsigned arg = unsigned(numArgs + i);
+    simt.setArgAttr(arg, LLVM::LLVMDialect::getByValAttrName(),
+                    TypeAttr::get(LLVM::LLVMArrayType::get(b.getI8Type(), 128)));
+    simt.setArgAttr(arg, LLVM::LLVMDialect::getAlignAttrName(), b.getI64IntegerAttr(64));
+    simt.setArgAttr(arg, NVVM::NVVMDialect::getGridConstantAttrName(), b.getUnitAttr());
+    tensorMapArgs.push_back(entry->getArgument(arg));
+    recipes.push_back(b.getStringAttr(tensorMapRecipe(tensorMaps[i])));
+  }
+  if (!recipes.empty())
+    simt->setAttr("tilegpu.tma_maps", b.getArrayAttr(recipes));
   b.setInsertionPointToStart(entry);
   loc = kernel.getLoc();
   tid = NVVM::ThreadIdXOp::create(b, loc, i32());
@@ -612,7 +649,7 @@ LogicalResult Expander::run() {
   warp = arith::DivUIOp::create(b, loc, tid, cst(32));
   // Index computations go before this marker, the body after it.
   prologueEnd = arith::ConstantIntOp::create(b, loc, 0, 32);
-  for (auto [old, arg] : llvm::zip(kernel.getArguments(), entry->getArguments()))
+  for (auto [old, arg] : llvm::zip(kernel.getArguments(), entry->getArguments().take_front(numArgs)))
     map.map(old, arg);
   kernel.walk([&](tile::DotOp dot) {
     if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding()))
@@ -772,6 +809,52 @@ LogicalResult Expander::expandOp(Operation *op) {
   // Asynchronous copies to shared memory.
   if (auto load = dyn_cast<tessera::tilegpu::AsyncLoadOp>(op))
     return expandAsyncLoad(load);
+  if (auto load = dyn_cast<tile::DescriptorLoadOp>(op))
+    return expandDescriptorLoad(load);
+  if (isa<tile::DescriptorStoreOp>(op))
+    return op->emitOpError("must be lowered to element pointers first (tile-lower-descriptors)");
+  // TMA: mbarriers per slot, armed by the first thread with the bytes its
+  // copies bring, waited for by every thread.
+  if (auto init = dyn_cast<tessera::tilegpu::TmaInitOp>(op)) {
+    int64_t slots = init.getSlots();
+    Value first = tmaBarrier(cst(0), slots);
+    (void)first;
+    if (!buffersLive)
+      barrier(); // the buffers may share bytes with earlier scratch reads
+    buffersLive = true;
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
+      for (int64_t s = 0; s < slots; ++s)
+        NVVM::MBarrierInitOp::create(b, loc, tmaBarrier(cst(s), slots), cst(1), Value());
+      NVVM::FenceMbarrierInitOp::create(b, loc);
+    });
+    barrier();
+    return success();
+  }
+  if (auto expect = dyn_cast<tessera::tilegpu::TmaExpectOp>(op)) {
+    Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+    predicated(andPred(scalar(expect.getPred()), leader), [&] {
+      NVVM::MBarrierArriveExpectTxOp::create(
+          b, loc, Type(), tmaBarrier(scalar(expect.getSlot()), expect.getSlots()),
+          cst(expect.getBytes()), NVVM::MemScopeKind::CTA, false, Value());
+    });
+    return success();
+  }
+  if (auto load = dyn_cast<tessera::tilegpu::TmaLoadOp>(op))
+    return expandTmaLoad(load);
+  if (auto wait = dyn_cast<tessera::tilegpu::TmaWaitOp>(op)) {
+    NVVM::MBarrierTryWaitParityOp::create(b, loc, tmaBarrier(scalar(wait.getSlot()), wait.getSlots()),
+                                          scalar(wait.getPhase()), cst(0x989680));
+    barrier();
+    return success();
+  }
+  if (auto done = dyn_cast<tessera::tilegpu::TmaDoneOp>(op)) {
+    barrier();
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
+      for (int64_t s = 0; s < int64_t(done.getSlots()); ++s)
+        NVVM::MBarrierInvalOp::create(b, loc, tmaBarrier(cst(s), done.getSlots()));
+    });
+    return success();
+  }
   if (isa<tessera::tilegpu::AsyncCommitOp>(op)) {
     NVVM::CpAsyncCommitGroupOp::create(b, loc);
     return success();
@@ -1648,6 +1731,127 @@ LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
   }
   tensors[op.getResult()] = {slotBase};
   buffersLive = true;
+  return success();
+}
+
+/// The index of `op`'s tensor map, made on first use: one per array (base,
+/// shape, strides), box rows and swizzle.
+int Expander::tensorMapOf(tessera::tilegpu::TmaLoadOp op) {
+  auto type = op.getResult().getType();
+  int64_t rows = type.getDimSize(0);
+  unsigned swizzle = swizzleOf(type);
+  for (auto [i, map] : llvm::enumerate(tensorMaps))
+    if (map.first.getBase() == op.getBase() && map.first.getShape() == op.getShape() &&
+        map.first.getStrides() == op.getStrides() && map.rows == rows && map.swizzle == swizzle)
+      return int(i);
+  tensorMaps.push_back({op, rows, swizzle});
+  return int(tensorMaps.size() - 1);
+}
+
+/// How the launcher encodes a tensor map (cuTensorMapEncodeTiled), as
+/// "dtype,base,dim0,dim1,stride1,box0,box1,swizzle": dims innermost
+/// first, the row stride in elements; a value is "a<parameter index>" or
+/// "c<constant>"; dtype is CUtensorMapDataType's number.
+std::string Expander::tensorMapRecipe(TensorMap map) {
+  auto spec = [&](Value v) -> std::string {
+    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+      v = ext.getIn();
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return "a" + std::to_string(arg.getArgNumber());
+    APInt c;
+    if (matchPattern(v, m_ConstantInt(&c)))
+      return "c" + std::to_string(c.getSExtValue());
+    return "?";
+  };
+  Type elem = map.first.getResult().getType().getElementType();
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  int dtype = elem.isF16() ? 6 : elem.isBF16() ? 9 : elem.isF32() ? 7 : bytes == 4 ? 3 : bytes == 2 ? 1 : 0;
+  std::string out = std::to_string(dtype) + "," + spec(map.first.getBase()) + "," +
+                    spec(map.first.getShape()[1]) + "," + spec(map.first.getShape()[0]) + "," +
+                    spec(map.first.getStrides()[0]) + "," +
+                    std::to_string(map.swizzle / bytes) + "," + std::to_string(map.rows) + "," +
+                    std::to_string(map.swizzle);
+  return out;
+}
+
+/// TMA copies of a block into a swizzled slot, one per column block of W
+/// bytes (the box's width) at `rows * W` bytes apart, issued by the first
+/// thread and completing on the slot's mbarrier.
+LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
+  auto type = op.getResult().getType();
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+  unsigned w = swizzleOf(type);
+  int64_t slotBytes = sharedSlotBytes(type);
+  Value base = bufferBase(op.getBuffer(), slotBytes * op.getSlots());
+  if (!buffersLive)
+    barrier();
+  buffersLive = true;
+  Value slotBase = arith::AddIOp::create(
+      b, loc, base, arith::MulIOp::create(b, loc, scalar(op.getSlot()), cst(slotBytes)));
+  for (Value v : llvm::concat<Value>(op.getShape(), op.getStrides())) {
+    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+      v = ext.getIn();
+    if (!isa<BlockArgument>(v) && !matchPattern(v, m_Constant()))
+      return op.emitOpError("the array must be described by kernel arguments or constants");
+  }
+  if (!isa<BlockArgument>(op.getBase()))
+    return op.emitOpError("the base must be a kernel argument");
+  Value tensorMap = tensorMapArgs[tensorMapOf(op)];
+  Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+  Value bar = tmaBarrier(scalar(op.getSlot()), op.getSlots());
+  predicated(andPred(scalar(op.getPred()), leader), [&] {
+    int64_t boxCols = w / bytes;
+    for (int64_t j = 0; j < cols / boxCols; ++j) {
+      // A CTA's shared address is its address in the cluster's window.
+      Value dst = LLVM::AddrSpaceCastOp::create(
+          b, loc, LLVM::LLVMPointerType::get(ctx, 7),
+          smemAtDynamic(cst(j * rows * w), b.getI8Type(), slotBase));
+      Value col = arith::AddIOp::create(b, loc, scalar(op.getOffsets()[1]), cst(j * boxCols));
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, loc, dst, tensorMap, ValueRange{col, scalar(op.getOffsets()[0])}, bar, ValueRange{},
+          Value(), Value(), NVVM::TMALoadMode::TILE, false, NVVM::CTAGroupKindAttr(), Value());
+    }
+  });
+  tensors[op.getResult()] = {slotBase};
+  return success();
+}
+
+/// A descriptor load left in registers (not copied by TMA): each element
+/// read on its own where it lies inside the array, zero elsewhere.
+LogicalResult Expander::expandDescriptorLoad(tile::DescriptorLoadOp op) {
+  auto type = op.getResult().getType();
+  ThreadView &v = view(type);
+  Type elem = type.getElementType();
+  auto i64 = b.getI64Type();
+  Value base = scalar(op.getBase());
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elem));
+  SmallVector<Value> out;
+  for (size_t e = 0; e < v.coords.size(); ++e) {
+    Value inside, index = arith::ConstantIntOp::create(b, loc, 0, 64);
+    for (size_t d = 0; d < v.coords[e].size(); ++d) {
+      Value i = arith::AddIOp::create(b, loc, scalar(op.getOffsets()[d]), v.coords[e][d]);
+      Value ok = arith::AndIOp::create(
+          b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, cst(0)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, scalar(op.getShape()[d])));
+      inside = andPred(inside, ok);
+      Value term = arith::MulIOp::create(b, loc, arith::ExtSIOp::create(b, loc, i64, i),
+                                         scalar(op.getStrides()[d]));
+      index = arith::AddIOp::create(b, loc, index, term);
+    }
+    auto ifOp = scf::IfOp::create(b, loc, TypeRange{elem}, inside, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+      Value ptr = LLVM::GEPOp::create(b, loc, base.getType(), memoryType(elem), base,
+                                      ValueRange{index});
+      scf::YieldOp::create(b, loc, Value(LLVM::LoadOp::create(b, loc, memoryType(elem), ptr)));
+      b.setInsertionPointToStart(&ifOp.getElseRegion().front());
+      scf::YieldOp::create(b, loc, zero);
+    }
+    out.push_back(ifOp.getResult(0));
+  }
+  tensors[op.getResult()] = out;
   return success();
 }
 

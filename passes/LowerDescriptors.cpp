@@ -92,6 +92,8 @@ std::pair<Value, Value> pointersOf(OpBuilder &b, Location loc, Value base, Value
 /// Whether `v` is known before the kernel runs: a function argument or a
 /// constant (the launcher can then describe the array to the TMA unit).
 bool isLaunchValue(Value v) {
+  if (auto ext = v.getDefiningOp<arith::ExtSIOp>()) // an i32 argument as i64
+    v = ext.getIn();
   if (isa<BlockArgument>(v))
     return isa<func::FuncOp>(cast<BlockArgument>(v).getOwner()->getParentOp());
   return matchPattern(v, m_Constant());

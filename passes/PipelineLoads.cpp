@@ -68,7 +68,7 @@ private:
   /// tensor-core dots.
   static bool canCopyAsync(tile::LoadOp load);
   /// The dots a load feeds, directly or through a transpose.
-  static SmallVector<tile::DotOp> dotsOf(tile::LoadOp load);
+  static SmallVector<tile::DotOp> dotsOf(Operation *load);
 
   scf::ForOp loop;
   unsigned stages;
@@ -76,6 +76,9 @@ private:
   Block *body = nullptr;
   llvm::SetVector<unsigned> addressArgs; // iter arg numbers
   SmallVector<tile::LoadOp> loads;
+  /// Tensor-descriptor loads copied by TMA (sm_90a), after `loads` in the
+  /// tiles the loop carries.
+  SmallVector<tile::DescriptorLoadOp> tmaLoads;
 };
 
 bool LoopPipeliner::addSlice(Value v, llvm::SetVector<Operation *> &slice) {
@@ -167,7 +170,7 @@ static bool isWgmmaTranspose(Operation *op) {
   });
 }
 
-SmallVector<tile::DotOp> LoopPipeliner::dotsOf(tile::LoadOp load) {
+SmallVector<tile::DotOp> LoopPipeliner::dotsOf(Operation *load) {
   SmallVector<tile::DotOp> dots;
   for (Operation *user : load->getUsers()) {
     if (auto dot = dyn_cast<tile::DotOp>(user))
@@ -200,8 +203,6 @@ bool LoopPipeliner::run() {
     if (ok)
       loads.push_back(load);
   }
-  if (loads.empty())
-    return false;
   // Shared-memory stages for every load, or registers for all.
   asyncCopy = asyncCopy && llvm::all_of(loads, canCopyAsync);
   // A tile read by wgmma and by mma.sync dots would need both a swizzled
@@ -211,6 +212,31 @@ bool LoopPipeliner::run() {
     return llvm::all_of(dots, isWgmmaDot) || llvm::none_of(dots, isWgmmaDot);
   });
   MLIRContext *ctx = loop.getContext();
+  // Tensor-descriptor loads feeding wgmma dots only, of tiles whose rows
+  // are whole swizzle blocks: TMA copies into the same swizzled slots.
+  if (asyncCopy)
+    for (Operation &op : *body) {
+      auto load = dyn_cast<tile::DescriptorLoadOp>(&op);
+      if (!load || load->use_empty())
+        continue;
+      auto t = load.getResult().getType();
+      unsigned bits = t.getElementType().getIntOrFloatBitWidth();
+      if (t.getRank() != 2 || t.getDimSize(0) > 256 || (bits != 8 && bits != 16 && bits != 32) ||
+          (t.getDimSize(1) * bits / 8) % 32)
+        continue;
+      bool feedsWgmma = llvm::all_of(load->getUsers(), [&](Operation *u) {
+        auto dot = dyn_cast<tile::DotOp>(u);
+        return (dot && isWgmmaDot(dot) && dot.getC() != load.getResult()) || isWgmmaTranspose(u);
+      });
+      llvm::SetVector<Operation *> slice;
+      bool ok = feedsWgmma;
+      for (Value operand : load->getOperands())
+        ok = ok && addSlice(operand, slice);
+      if (ok)
+        tmaLoads.push_back(load);
+    }
+  if (loads.empty() && tmaLoads.empty())
+    return false;
   // wgmma dots whose operands are all copied here may stay in flight while
   // the next iteration starts (they are marked so): the slot such a dot
   // reads is then free only one iteration later, so the loads get one more
@@ -224,7 +250,8 @@ bool LoopPipeliner::run() {
     auto isLoaded = [&](Value v) {
       if (auto trans = v.getDefiningOp<tile::TransOp>())
         v = trans.getSrc();
-      return llvm::any_of(loads, [&](tile::LoadOp l) { return l.getResult() == v; });
+      return llvm::any_of(loads, [&](tile::LoadOp l) { return l.getResult() == v; }) ||
+             llvm::any_of(tmaLoads, [&](tile::DescriptorLoadOp l) { return l.getResult() == v; });
     };
     // A dot may stay in flight only when nothing reads its result before
     // the next iteration's dot waits for it: the result goes straight to
@@ -246,8 +273,12 @@ bool LoopPipeliner::run() {
     // allocator rounds swizzled buffers. Without it the dots wait at once.
     constexpr int64_t kMaxSharedBytes = 232448;
     int64_t slotBytes = 0;
-    for (tile::LoadOp load : loads) {
-      auto t = cast<RankedTensorType>(load.getType());
+    SmallVector<RankedTensorType> tileTypes;
+    for (tile::LoadOp load : loads)
+      tileTypes.push_back(cast<RankedTensorType>(load.getType()));
+    for (tile::DescriptorLoadOp load : tmaLoads)
+      tileTypes.push_back(load.getResult().getType());
+    for (RankedTensorType t : tileTypes) {
       slotBytes += (t.getNumElements() * t.getElementType().getIntOrFloatBitWidth() / 8 + 1023) /
                    1024 * 1024;
     }
@@ -261,10 +292,9 @@ bool LoopPipeliner::run() {
   }
   // Operands of wgmma dots go to swizzled tiles (rows cut into blocks of
   // the widest swizzle atom that divides them), the others to padded ones.
-  auto sharedType = [&](tile::LoadOp load) {
-    auto t = cast<RankedTensorType>(load.getType());
+  auto sharedTypeOf = [&](RankedTensorType t, ArrayRef<tile::DotOp> dots) {
     unsigned swizzle = 0;
-    if (llvm::all_of(dotsOf(load), isWgmmaDot)) {
+    if (llvm::all_of(dots, isWgmmaDot)) {
       int64_t rowBytes = t.getDimSize(1) * t.getElementType().getIntOrFloatBitWidth() / 8;
       for (unsigned w : {128u, 64u, 32u})
         if (rowBytes % w == 0) {
@@ -274,6 +304,9 @@ bool LoopPipeliner::run() {
     }
     return RankedTensorType::get(t.getShape(), t.getElementType(),
                                  tessera::tilegpu::SharedEncodingAttr::get(ctx, swizzle, false));
+  };
+  auto sharedType = [&](tile::LoadOp load) {
+    return sharedTypeOf(cast<RankedTensorType>(load.getType()), dotsOf(load));
   };
 
   auto yield = cast<scf::YieldOp>(body->getTerminator());
@@ -328,15 +361,42 @@ bool LoopPipeliner::run() {
       for (auto &[from, to] : local.getValueMap())
         at.map(from, to);
     }
-    if (asyncCopy)
+    if (asyncCopy && !loads.empty())
       tessera::tilegpu::AsyncCommitOp::create(builder, loc);
+    if (!tmaLoads.empty()) {
+      // One arrival per slot and phase, expecting every TMA tile's bytes.
+      int64_t bytes = 0;
+      for (tile::DescriptorLoadOp load : tmaLoads) {
+        auto t = load.getResult().getType();
+        bytes += t.getNumElements() * t.getElementType().getIntOrFloatBitWidth() / 8;
+      }
+      tessera::tilegpu::TmaExpectOp::create(builder, loc, slot, inRange,
+                                            builder.getI32IntegerAttr(int32_t(bytes)),
+                                            builder.getI32IntegerAttr(int32_t(slots)));
+      for (tile::DescriptorLoadOp load : tmaLoads) {
+        IRMapping local = at;
+        SmallVector<Value> offsets;
+        for (Value o : load.getOffsets())
+          offsets.push_back(cloneSlice(o, local, builder));
+        auto copy = tessera::tilegpu::TmaLoadOp::create(
+            builder, loc, sharedTypeOf(load.getResult().getType(), dotsOf(load)),
+            load.getBase(), load.getShape(), load.getStrides(), offsets, slot, inRange,
+            builder.getI32IntegerAttr(int32_t(tiles.size())),
+            builder.getI32IntegerAttr(int32_t(slots)));
+        tiles.push_back(copy.getResult());
+        for (auto &[from, to] : local.getValueMap())
+          at.map(from, to);
+      }
+    }
     return tiles;
   };
   auto i32 = [&](OpBuilder &builder, int64_t v) -> Value {
     return arith::ConstantIntOp::create(builder, loc, v, 32);
   };
 
-  // Prologue: iterations 0 .. S-2.
+  // Prologue: iterations 0 .. S-2 (after the TMA pipeline's mbarriers).
+  if (!tmaLoads.empty())
+    tessera::tilegpu::TmaInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
   IRMapping at;
   for (unsigned i : addressArgs)
     at.map(body->getArgument(1 + i), loop.getInitArgs()[i]);
@@ -359,10 +419,14 @@ bool LoopPipeliner::run() {
     inits.push_back(at.lookup(body->getArgument(1 + i)));
   if (asyncCopy) // the slot of iteration i + S - 1
     inits.push_back(i32(b, stages - 1));
+  if (!tmaLoads.empty()) { // the slot of iteration i and its mbarrier's phase
+    inits.push_back(i32(b, 0));
+    inits.push_back(i32(b, 0));
+  }
   auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
   newLoop.setUnsignedCmp(loop.getUnsignedCmp());
   Block *newBody = newLoop.getBody();
-  unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size();
+  unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size() + tmaLoads.size();
   // Move the old body in, then add the new arguments.
   newBody->getOperations().splice(newBody->begin(), body->getOperations());
   loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
@@ -388,12 +452,26 @@ bool LoopPipeliner::run() {
                                                       IntegerAttr::get(ivType, stages - 1))));
   // With async copies: wait for iteration i's tiles (and for every thread
   // to be done reading the slot the next copies overwrite).
-  Value slotArg, nextSlot;
+  // With TMA: wait for the phase of iteration i's slot.
+  unsigned slotIndex = aheadBase + addressArgs.size();
+  Value slotArg, nextSlot, nextReadSlot, nextPhase;
   if (asyncCopy) {
-    tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
-    slotArg = args.back();
+    if (!loads.empty())
+      tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
+    slotArg = args[slotIndex];
     Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
     nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, slots));
+  }
+  if (!tmaLoads.empty()) {
+    Value readSlot = args[slotIndex + 1], phase = args[slotIndex + 2];
+    tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, phase,
+                                        inner.getI32IntegerAttr(int32_t(slots)));
+    Value plusOne = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
+    Value wraps = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, plusOne,
+                                        i32(inner, slots));
+    nextReadSlot = arith::SelectOp::create(inner, loc, wraps, i32(inner, 0), plusOne);
+    nextPhase = arith::SelectOp::create(
+        inner, loc, wraps, arith::XOrIOp::create(inner, loc, phase, i32(inner, 1)), phase);
   }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.
@@ -402,9 +480,11 @@ bool LoopPipeliner::run() {
 
   // The dots use the tiles of this iteration; transposes of shared tiles
   // become transposed views.
-  for (auto [l, load] : llvm::enumerate(loads)) {
+  SmallVector<Operation *> pipelined(loads.begin(), loads.end());
+  pipelined.append(tmaLoads.begin(), tmaLoads.end());
+  for (auto [l, load] : llvm::enumerate(pipelined)) {
     Value tile = tileArg(0, l);
-    load.getResult().replaceAllUsesWith(tile);
+    load->getResult(0).replaceAllUsesWith(tile);
     load->erase();
     auto shared = dyn_cast_or_null<tessera::tilegpu::SharedEncodingAttr>(
         cast<RankedTensorType>(tile.getType()).getEncoding());
@@ -430,12 +510,18 @@ bool LoopPipeliner::run() {
     yields.push_back(aheadNext.lookup(newBody->getArgument(1 + i)));
   if (asyncCopy)
     yields.push_back(nextSlot);
+  if (!tmaLoads.empty()) {
+    yields.push_back(nextReadSlot);
+    yields.push_back(nextPhase);
+  }
   OpBuilder end(yield);
   scf::YieldOp::create(end, loc, yields);
   yield->erase();
   if (asyncCopy) { // nothing in flight after the loop
     OpBuilder after(newLoop->getContext());
     after.setInsertionPointAfter(newLoop);
+    if (!tmaLoads.empty())
+      tessera::tilegpu::TmaDoneOp::create(after, loc, after.getI32IntegerAttr(int32_t(slots)));
     tessera::tilegpu::AsyncWaitOp::create(after, loc, 0);
   }
 

@@ -204,4 +204,66 @@ def TileGPU_AsyncWaitOp : TileGPU_Op<"async_wait"> {
   let hasVerifier = 1;
 }
 
+def TileGPU_TmaInitOp : TileGPU_Op<"tma_init"> {
+  let summary = "set up the mbarriers of a TMA pipeline";
+  let description = [{
+    One mbarrier per slot (arrival count 1), initialized by the first
+    thread and made visible to the async proxy before the program's threads
+    go on. `tilegpu.tma_done` ends their use.
+  }];
+  let arguments = (ins I32Attr:$slots);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
+}
+
+def TileGPU_TmaExpectOp : TileGPU_Op<"tma_expect"> {
+  let summary = "arm a slot's mbarrier for the bytes the next TMA copies bring";
+  let description = [{
+    When `pred` holds, the first thread arrives at the mbarrier of `slot`,
+    expecting `bytes` bytes of TMA copies (the `tilegpu.tma_load`s into that
+    slot that follow).
+  }];
+  let arguments = (ins I32:$slot, I1:$pred, I32Attr:$bytes, I32Attr:$slots);
+  let assemblyFormat = "$slot `,` $pred attr-dict";
+}
+
+def TileGPU_TmaLoadOp : TileGPU_Op<"tma_load", [AttrSizedOperandSegments]> {
+  let summary = "copy a block of a tensor descriptor into a shared slot with TMA";
+  let description = [{
+    When `pred` holds, the first thread starts TMA copies of the block at
+    `offsets` of the array `base`/`shape`/`strides` (a tile.descriptor_load's
+    operands, function arguments or constants: the launcher encodes the
+    array's tensor map as a kernel parameter) into slot `slot` of shared
+    buffer `buffer`, in the swizzled layout of the result, completing on the
+    slot's mbarrier. Elements outside the array are zero. The tile may be
+    read after a `tilegpu.tma_wait` on the slot.
+  }];
+  let arguments = (ins AnyType:$base, Variadic<I32>:$shape, Variadic<I64>:$strides,
+                       Variadic<I32>:$offsets, I32:$slot, I1:$pred,
+                       I32Attr:$buffer, I32Attr:$slots);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $base `[` $offsets `]` `shape` ` ` `[` $shape `]` `strides` ` ` `[` $strides `]`
+    `slot` $slot `,` $pred attr-dict `:` type($base) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def TileGPU_TmaWaitOp : TileGPU_Op<"tma_wait"> {
+  let summary = "wait for a slot's TMA copies";
+  let description = [{
+    Every thread waits for the phase `phase` (0 or 1) of the slot's
+    mbarrier to complete, then the program's threads synchronize (they are
+    done reading the slots that later copies overwrite).
+  }];
+  let arguments = (ins I32:$slot, I32:$phase, I32Attr:$slots);
+  let assemblyFormat = "$slot `,` $phase attr-dict";
+}
+
+def TileGPU_TmaDoneOp : TileGPU_Op<"tma_done"> {
+  let summary = "end a TMA pipeline: its mbarriers are invalidated";
+  let arguments = (ins I32Attr:$slots);
+  let assemblyFormat = "attr-dict";
+}
+
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPU_TD

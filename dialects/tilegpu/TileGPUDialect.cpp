@@ -304,3 +304,32 @@ LogicalResult AsyncWaitOp::verify() {
     return emitOpError() << "pending must be >= 0, got " << int32_t(getPending());
   return success();
 }
+
+LogicalResult TmaInitOp::verify() {
+  if (int32_t(getSlots()) < 1)
+    return emitOpError() << "slots must be >= 1, got " << int32_t(getSlots());
+  return success();
+}
+
+LogicalResult TmaLoadOp::verify() {
+  auto result = getResult().getType();
+  auto shared = dyn_cast_or_null<SharedEncodingAttr>(result.getEncoding());
+  if (!shared || !shared.getSwizzle() || shared.getTransposed())
+    return emitOpError() << "result must be a swizzled #tilegpu.shared tile, got " << result;
+  if (result.getRank() != 2)
+    return emitOpError() << "copies rank-2 tiles, got rank " << result.getRank();
+  if (getShape().size() != 2 || getStrides().size() != 2 || getOffsets().size() != 2)
+    return emitOpError() << "needs two shapes, strides and offsets";
+  auto base = dyn_cast<tessera::tile::PointerType>(getBase().getType());
+  if (!base || base.getPointeeType() != result.getElementType())
+    return emitOpError() << "base must point to " << result.getElementType();
+  int64_t rowBytes = result.getDimSize(1) * result.getElementType().getIntOrFloatBitWidth() / 8;
+  if (rowBytes % shared.getSwizzle())
+    return emitOpError() << "rows of " << rowBytes << " bytes are not whole "
+                         << shared.getSwizzle() << "-byte swizzle blocks";
+  if (result.getDimSize(0) > 256)
+    return emitOpError() << "TMA boxes have at most 256 rows, got " << result.getDimSize(0);
+  if (int32_t(getSlots()) < 1 || int32_t(getBuffer()) < 0)
+    return emitOpError() << "needs slots >= 1 and buffer >= 0";
+  return success();
+}

@@ -25,7 +25,7 @@ struct Options {
   /// Loop iterations whose dot operand loads are in flight (1: none).
   unsigned numStages = 3;
   /// TMA copies for tensor-descriptor loads of pipelined loops (sm_90a).
-  bool tma = false;
+  bool tma = true;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
 };
@@ -45,6 +45,9 @@ struct CompileResult {
   std::string cubin;
   /// Dynamic shared memory the kernel needs, in bytes.
   int64_t sharedBytes = 0;
+  /// The TMA tensor maps the kernel takes after its parameters, as the
+  /// launcher encodes them ("dtype,base,dim0,dim1,stride1,box0,box1,swizzle").
+  std::vector<std::string> tmaMaps;
   std::string diagnostics;
   std::vector<std::pair<std::string, std::string>> dumps;
 };

@@ -33,6 +33,19 @@ struct CudaKernel {
   rt::CUfunction function;
   unsigned threads;
   unsigned shared;
+  /// TMA tensor maps, passed after the kernel's own parameters.
+  std::vector<rt::TensorMapRecipe> maps;
+
+  static constexpr size_t kMaxMaps = 8;
+  /// Encodes the tensor maps for parameters `cells` (`count` of them) into
+  /// `storage` and points `params[count + i]` at them.
+  void addTensorMaps(const uint64_t *cells, size_t count, rt::TensorMap *storage,
+                     void **params) const {
+    for (size_t i = 0; i < maps.size(); ++i) {
+      rt::encodeTensorMap(maps[i], cells, count, storage[i]);
+      params[count + i] = &storage[i];
+    }
+  }
 };
 
 /// The launch fast path of one @jit kernel on the CUDA backend: binds the
@@ -272,7 +285,7 @@ public:
     }
     size_t count = entry.positions.size();
     uint64_t cells[64];
-    void *params[64];
+    void *params[64 + CudaKernel::kMaxMaps];
     for (size_t j = 0; j < count; ++j) {
       int i = entry.positions[j];
       uint64_t v = values[i];
@@ -302,6 +315,14 @@ public:
       if (!stream)
         throw py::error_already_set();
       config.stream = reinterpret_cast<rt::CUstream>(PyLong_AsUnsignedLongLong(stream.ptr()));
+    }
+    rt::TensorMap maps[CudaKernel::kMaxMaps];
+    if (!kernel.maps.empty()) {
+      try {
+        kernel.addTensorMaps(cells, count, maps, params);
+      } catch (const rt::Error &e) {
+        throw std::invalid_argument(e.what());
+      }
     }
     if (!dryRun)
       rt::launch(kernel.function, config, params);
@@ -633,12 +654,13 @@ PYBIND11_MODULE(_C, m) {
       "compile",
       [](const std::string &source, const std::string &name,
          const std::string &arch, unsigned numWarps, bool cubin, bool dump,
-         unsigned numStages) {
+         unsigned numStages, bool tma) {
         tessera::nvidia::Options options;
         options.arch = arch;
         options.numWarps = numWarps;
         options.numStages = numStages;
         options.cubin = cubin;
+        options.tma = tma;
         tessera::nvidia::CompileResult result;
         {
           py::gil_scoped_release release;
@@ -646,12 +668,13 @@ PYBIND11_MODULE(_C, m) {
         }
         return py::make_tuple(result.ok, result.ptx, py::bytes(result.cubin),
                               result.sharedBytes, result.diagnostics,
-                              result.dumps);
+                              result.dumps, result.tmaMaps);
       },
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
-      py::arg("num_stages") = 3,
-      "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps).");
+      py::arg("num_stages") = 3, py::arg("tma") = true,
+      "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
+      "tensor map recipes).");
 
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");
   static py::exception<rt::Error> cudaError(cuda, "CudaError", PyExc_RuntimeError);
@@ -689,13 +712,19 @@ PYBIND11_MODULE(_C, m) {
   });
   py::class_<CudaKernel>(cuda, "Kernel")
       .def(py::init([](py::bytes image, const std::string &name,
-                       unsigned numWarps, unsigned sharedBytes) {
+                       unsigned numWarps, unsigned sharedBytes,
+                       const std::vector<std::string> &maps) {
+             if (maps.size() > CudaKernel::kMaxMaps)
+               throw std::invalid_argument("a kernel takes at most 8 TMA tensor maps");
              auto module = rt::ModuleCache::get().load(std::string(image));
-             return CudaKernel{module, module->function(name), 32 * numWarps,
-                               sharedBytes};
+             CudaKernel kernel{module, module->function(name), 32 * numWarps,
+                               sharedBytes, {}};
+             for (const std::string &map : maps)
+               kernel.maps.push_back(rt::TensorMapRecipe::parse(map));
+             return kernel;
            }),
            py::arg("image"), py::arg("name"), py::arg("num_warps"),
-           py::arg("shared_bytes"))
+           py::arg("shared_bytes"), py::arg("tma_maps") = std::vector<std::string>())
       .def(
           "launch",
           [](const CudaKernel &k, std::array<unsigned, 3> grid, uint64_t stream,
@@ -706,7 +735,7 @@ PYBIND11_MODULE(_C, m) {
             if (size_t(py::len(args)) != n)
               throw std::invalid_argument("launch: argument count mismatch");
             std::vector<uint64_t> cells(n);
-            std::vector<void *> params(n);
+            std::vector<void *> params(n + k.maps.size());
             for (size_t i = 0; i < n; ++i) {
               py::handle a = args[i];
               switch (kinds[i]) {
@@ -724,6 +753,14 @@ PYBIND11_MODULE(_C, m) {
                 cells[i] = uint64_t(a.cast<long long>());
               }
               params[i] = &cells[i];
+            }
+            rt::TensorMap maps[CudaKernel::kMaxMaps];
+            if (!k.maps.empty()) {
+              try {
+                k.addTensorMaps(cells.data(), n, maps, params.data());
+              } catch (const rt::Error &e) {
+                throw std::invalid_argument(e.what());
+              }
             }
             rt::LaunchConfig config;
             config.grid[0] = grid[0];

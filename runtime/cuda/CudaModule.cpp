@@ -2,7 +2,10 @@
 
 #include "cuda/CudaModule.h"
 
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <vector>
 #include <unordered_set>
 
 using namespace tessera::runtime;
@@ -230,4 +233,103 @@ void tessera::runtime::launch(CUfunction function, const LaunchConfig &config,
                              config.block[2], config.sharedBytes, config.stream,
                              params, nullptr),
            "cuLaunchKernel");
+}
+
+//===----------------------------------------------------------------------===//
+// TMA tensor maps
+//===----------------------------------------------------------------------===//
+
+TensorMapRecipe TensorMapRecipe::parse(const std::string &text) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    fields.push_back(text.substr(start, comma == std::string::npos ? comma : comma - start));
+    if (comma == std::string::npos)
+      break;
+    start = comma + 1;
+  }
+  auto bad = [&]() { return Error("malformed tensor map recipe '" + text + "'"); };
+  if (fields.size() != 8)
+    throw bad();
+  auto number = [&](const std::string &f) -> int64_t {
+    if (f.empty())
+      throw bad();
+    size_t used = 0;
+    int64_t v = std::stoll(f, &used);
+    if (used != f.size())
+      throw bad();
+    return v;
+  };
+  auto value = [&](const std::string &f) {
+    if (f.size() < 2 || (f[0] != 'a' && f[0] != 'c'))
+      throw bad();
+    return Value{f[0] == 'a', number(f.substr(1))};
+  };
+  TensorMapRecipe r;
+  r.dataType = int(number(fields[0]));
+  static const unsigned bytesOf[] = {1, 2, 4, 4, 8, 8, 2, 4, 8, 2, 4, 4, 4};
+  if (r.dataType < 0 || r.dataType > 12)
+    throw bad();
+  r.elementBytes = bytesOf[r.dataType];
+  Value base = value(fields[1]);
+  if (!base.isParam)
+    throw bad();
+  r.base = unsigned(base.v);
+  r.dims[0] = value(fields[2]);
+  r.dims[1] = value(fields[3]);
+  r.rowStride = value(fields[4]);
+  r.box[0] = unsigned(number(fields[5]));
+  r.box[1] = unsigned(number(fields[6]));
+  r.swizzle = unsigned(number(fields[7]));
+  if (r.swizzle != 32 && r.swizzle != 64 && r.swizzle != 128)
+    throw bad();
+  return r;
+}
+
+void tessera::runtime::encodeTensorMap(const TensorMapRecipe &recipe, const uint64_t *cells,
+                                       size_t count, TensorMap &out) {
+  auto get = [&](const TensorMapRecipe::Value &v, const char *what) -> int64_t {
+    if (!v.isParam)
+      return v.v;
+    if (size_t(v.v) >= count)
+      throw Error(std::string("tensor map ") + what + " refers to parameter " +
+                  std::to_string(v.v) + " of " + std::to_string(count));
+    // Integer parameters are 32-bit unless the kernel declared them wider;
+    // the cell holds the value sign-extended either way.
+    return int64_t(cells[v.v]);
+  };
+  if (recipe.base >= count)
+    throw Error("tensor map base refers to parameter " + std::to_string(recipe.base));
+  uint64_t base = cells[recipe.base];
+  int64_t inner = get(recipe.dims[0], "width"), rows = get(recipe.dims[1], "height");
+  int64_t stride = get(recipe.rowStride, "row stride");
+  int64_t strideBytes = stride * int64_t(recipe.elementBytes);
+  if (base % 16)
+    throw Error("a TMA tensor descriptor's base must be 16-byte aligned, got address 0x" +
+                [&] {
+                  char buf[32];
+                  std::snprintf(buf, sizeof buf, "%llx", (unsigned long long)base);
+                  return std::string(buf);
+                }(),
+                cu::kErrorInvalidValue);
+  if (inner < 1 || rows < 1 || inner > (int64_t(1) << 32) || rows > (int64_t(1) << 32))
+    throw Error("a TMA tensor descriptor's shape must be 1 to 2^32 per dimension, got [" +
+                    std::to_string(rows) + ", " + std::to_string(inner) + "]",
+                cu::kErrorInvalidValue);
+  if (strideBytes <= 0 || strideBytes % 16 || strideBytes >= (int64_t(1) << 40))
+    throw Error("a TMA tensor descriptor's row stride must be a positive multiple of 16 bytes "
+                "below 2^40, got " + std::to_string(stride) + " elements (" +
+                    std::to_string(strideBytes) + " bytes)",
+                cu::kErrorInvalidValue);
+  unsigned long long dims[2] = {(unsigned long long)inner, (unsigned long long)rows};
+  unsigned long long strides[1] = {(unsigned long long)strideBytes};
+  unsigned elementStrides[2] = {1, 1};
+  int swizzle = recipe.swizzle == 128 ? 3 : recipe.swizzle == 64 ? 2 : 1;
+  CudaDriver &cu = CudaDriver::get();
+  cu.check(cu.cuTensorMapEncodeTiled(&out, recipe.dataType, 2, reinterpret_cast<void *>(base),
+                                     dims, strides, recipe.box, elementStrides,
+                                     /*interleave=*/0, swizzle, /*l2Promotion 128B=*/2,
+                                     /*oobFill zeros=*/0),
+           "cuTensorMapEncodeTiled");
 }

@@ -92,6 +92,38 @@ struct LaunchConfig {
 /// holds a pointer to each argument, as cuLaunchKernel takes them.
 void launch(CUfunction function, const LaunchConfig &config, void **params);
 
+/// How to describe a 2-D array to the TMA unit from a launch's parameters:
+/// the compiler's recipe "dtype,base,dim0,dim1,stride1,box0,box1,swizzle"
+/// (dims innermost first, the row stride in elements; a value is
+/// "a<parameter index>" or "c<constant>").
+struct TensorMapRecipe {
+  struct Value {
+    bool isParam = false;
+    int64_t v = 0; // the parameter index or the constant
+  };
+  int dataType = 0; // CUtensorMapDataType
+  unsigned elementBytes = 0;
+  unsigned base = 0;
+  Value dims[2], rowStride;
+  unsigned box[2] = {0, 0};
+  unsigned swizzle = 0; // bytes: 32, 64, 128
+
+  /// Parses a recipe; throws Error when it is malformed.
+  static TensorMapRecipe parse(const std::string &text);
+};
+
+/// A CUtensorMap: 128 opaque bytes, 64-byte aligned.
+struct alignas(64) TensorMap {
+  unsigned char bytes[128];
+};
+
+/// Encodes `recipe` for the launch whose 8-byte parameter cells are
+/// `cells` (`count` of them). Throws Error naming the problem when the
+/// array cannot be described (base not 16-byte aligned, a row stride not a
+/// multiple of 16 bytes, an empty or too large dimension).
+void encodeTensorMap(const TensorMapRecipe &recipe, const uint64_t *cells, size_t count,
+                     TensorMap &out);
+
 } // namespace tessera::runtime
 
 #endif // TESSERA_RUNTIME_CUDA_CUDAMODULE_H

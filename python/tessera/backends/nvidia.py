@@ -53,8 +53,10 @@ class NVIDIABackend:
         num_stages = int((options or {}).get("num_stages", 3))
         if not 1 <= num_stages <= 8:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
-        ok, ptx, cubin, shared, diagnostics, dumps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages)
+        # TESSERA_TMA=0 keeps tensor-descriptor loads off TMA (sm_90a).
+        tma = os.environ.get("TESSERA_TMA", "1") != "0"
+        ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, tma)
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
@@ -62,15 +64,17 @@ class NVIDIABackend:
         if not ok:
             raise compile_failure(diagnostics, IR_BUFFER, kernel_name, self.arch)
         binary = cubin if cubin else ptx.encode()
-        # The launch needs the block size and shared memory: keep them with
-        # the binary (the first bytes, so the disk cache carries them too).
-        header = f"tessera:{num_warps}:{shared}\n".encode()
+        # The launch needs the block size, shared memory and the recipes of
+        # the TMA tensor maps it passes: keep them with the binary (the first
+        # bytes, so the disk cache carries them too).
+        header = f"tessera:{num_warps}:{shared}:{'|'.join(maps)}\n".encode()
         return header + binary
 
     def load(self, binary: bytes, kernel_name: str):
         header, _, image = binary.partition(b"\n")
-        _, num_warps, shared = header.decode().split(":")
-        return _C.cuda.Kernel(image, kernel_name, int(num_warps), int(shared))
+        _, num_warps, shared, maps = header.decode().split(":")
+        return _C.cuda.Kernel(image, kernel_name, int(num_warps), int(shared),
+                              maps.split("|") if maps else [])
 
     # -- arguments -------------------------------------------------------------
     def pointer(self, value, name: str, kernel_name: str) -> int:

@@ -257,4 +257,17 @@ CUresult cuMemcpyDtoH_v2(void *d, unsigned long long s, size_t n) {
   std::memcpy(d, reinterpret_cast<void *>(s), n);
   return 0;
 }
+// Writes the arguments it was given into the map's bytes, for the tests.
+CUresult cuTensorMapEncodeTiled(void *map, int dataType, unsigned rank, void *address,
+                                const unsigned long long *dims,
+                                const unsigned long long *strides, const unsigned *box,
+                                const unsigned *elementStrides, int interleave, int swizzle,
+                                int l2, int oob) {
+  MOCK_ENTER("cuTensorMapEncodeTiled");
+  unsigned long long words[16] = {(unsigned long long)dataType, rank,
+                                  (unsigned long long)address, dims[0], dims[1], strides[0],
+                                  box[0], box[1], (unsigned long long)swizzle};
+  std::memcpy(map, words, sizeof words);
+  return 0;
+}
 }

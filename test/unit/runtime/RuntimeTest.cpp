@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <dlfcn.h>
 
 using namespace tessera::runtime;
@@ -211,4 +212,61 @@ int main(int argc, char **argv) {
   setenv("TESSERA_LIBCUDA", TESSERA_MOCK_LIBCUDA, 1);
   ::testing::InitGoogleTest(&argc, argv);
   return RUN_ALL_TESTS();
+}
+
+TEST(RuntimeTest, TensorMapRecipes) {
+  TensorMapRecipe r = TensorMapRecipe::parse("6,a0,a4,c300,a6,64,128,128");
+  EXPECT_EQ(r.dataType, 6);
+  EXPECT_EQ(r.elementBytes, 2u);
+  EXPECT_EQ(r.base, 0u);
+  EXPECT_TRUE(r.dims[0].isParam);
+  EXPECT_EQ(r.dims[0].v, 4);
+  EXPECT_FALSE(r.dims[1].isParam);
+  EXPECT_EQ(r.dims[1].v, 300);
+  EXPECT_EQ(r.box[0], 64u);
+  EXPECT_EQ(r.box[1], 128u);
+  EXPECT_EQ(r.swizzle, 128u);
+  for (const char *bad : {"", "6,a0", "6,c0,a4,c300,a6,64,128,128", "6,a0,x4,c300,a6,64,128,128",
+                          "6,a0,a4,c300,a6,64,128,16", "13,a0,a4,c300,a6,64,128,128"})
+    EXPECT_THROW(TensorMapRecipe::parse(bad), Error) << bad;
+}
+
+TEST(RuntimeTest, TensorMapsAreEncodedFromTheLaunchsParameters) {
+  TensorMapRecipe r = TensorMapRecipe::parse("9,a0,a1,c300,a2,64,128,128");
+  uint64_t cells[3] = {0x10000, 200, 256};
+  TensorMap map;
+  encodeTensorMap(r, cells, 3, map);
+  unsigned long long words[9];
+  std::memcpy(words, map.bytes, sizeof words);
+  EXPECT_EQ(words[0], 9u);        // bf16
+  EXPECT_EQ(words[1], 2u);        // rank
+  EXPECT_EQ(words[2], 0x10000u);  // base
+  EXPECT_EQ(words[3], 200u);      // inner dimension
+  EXPECT_EQ(words[4], 300u);      // rows
+  EXPECT_EQ(words[5], 512u);      // row stride in bytes
+  EXPECT_EQ(words[6], 64u);       // box
+  EXPECT_EQ(words[7], 128u);
+  EXPECT_EQ(words[8], 3u);        // 128-byte swizzle
+  // Misaligned base, a row stride that is not a multiple of 16 bytes, an
+  // empty dimension: errors that say so.
+  uint64_t misaligned[3] = {0x10008, 200, 256};
+  try {
+    encodeTensorMap(r, misaligned, 3, map);
+    ADD_FAILURE() << "misaligned base accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("16-byte aligned"), std::string::npos) << e.what();
+  }
+  uint64_t oddStride[3] = {0x10000, 200, 100};
+  try {
+    encodeTensorMap(r, oddStride, 3, map);
+    ADD_FAILURE() << "row stride of 200 bytes accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("multiple of 16 bytes below 2^40, got 100 elements (200 bytes)"),
+              std::string::npos)
+        << e.what();
+  }
+  uint64_t empty[3] = {0x10000, 0, 256};
+  EXPECT_THROW(encodeTensorMap(r, empty, 3, map), Error);
+  failNext("cuTensorMapEncodeTiled", 1);
+  EXPECT_THROW(encodeTensorMap(r, cells, 3, map), Error);
 }
