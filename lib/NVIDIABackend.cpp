@@ -172,7 +172,7 @@ CompileResult tessera::nvidia::compile(const std::string &source,
     return result;
   }
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, options.arch, "+ptx80", llvm::TargetOptions(), std::nullopt,
+      triple, options.arch, "+ptx84", llvm::TargetOptions(), std::nullopt,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine) {
     diagOS << "error: NVPTX does not know " << options.arch << "\n";

@@ -57,6 +57,8 @@ public:
 
   LogicalResult run();
   int64_t sharedBytes() const { return smemBytes; }
+  /// The target's (0: unknown, nothing checked).
+  unsigned computeCapability = 0;
 
 private:
   //===--------------------------------------------------------------------===//
@@ -66,8 +68,14 @@ private:
   Type scalarType(Type t) {
     if (isa<tile::PointerType>(t))
       return LLVM::LLVMPointerType::get(ctx, kGlobal);
+    if (isFp8(t)) // their bytes: LLVM has no fp8 types
+      return b.getI8Type();
     return t;
   }
+  static bool isFp8(Type t) {
+    return isa<Float8E4M3FNType, Float8E5M2Type>(getElementTypeOrSelf(t));
+  }
+  LogicalResult expandFp8(Operation *op);
   Type i32() { return b.getI32Type(); }
   Value cst(int64_t v) { return arith::ConstantIntOp::create(b, loc, v, 32); }
   Value cstAt(OpBuilder &builder, int64_t v) {
@@ -477,7 +485,7 @@ private:
     // From the mma layout (whose lanes write 8 rows at once) rows are
     // padded by 16 bytes, so those rows start in different banks.
     int64_t rowPad = 0;
-    Type elem = dstType.getElementType();
+    Type elem = scalarType(dstType.getElementType());
     if (isa_and_nonnull<MmaEncodingAttr>(tensorOf(src).getEncoding()) && !elem.isInteger(1))
       rowPad = 16 / byteSize(elem);
     barrier(); // earlier readers of the buffer are done
@@ -762,6 +770,13 @@ LogicalResult Expander::expandOp(Operation *op) {
   if (auto constant = dyn_cast<arith::ConstantOp>(op)) {
     auto type = tensorOf(constant.getResult());
     if (!type) {
+      if (auto f = dyn_cast<FloatAttr>(constant.getValue()); f && isFp8(f.getType())) {
+        map.map(constant.getResult(),
+                arith::ConstantOp::create(b, loc,
+                                          b.getIntegerAttr(b.getI8Type(),
+                                                           f.getValue().bitcastToAPInt().getZExtValue())));
+        return success();
+      }
       map.map(constant.getResult(), b.clone(*op)->getResult(0));
       return success();
     }
@@ -769,8 +784,12 @@ LogicalResult Expander::expandOp(Operation *op) {
     if (!dense || !dense.isSplat())
       return op->emitOpError("only splat tensor constants are supported on "
                              "the GPU yet");
-    Value s = arith::ConstantOp::create(
-        b, loc, cast<TypedAttr>(dense.getSplatValue<Attribute>()));
+    Value s;
+    if (auto f = dyn_cast<FloatAttr>(dense.getSplatValue<Attribute>()); f && isFp8(f.getType()))
+      s = arith::ConstantOp::create(
+          b, loc, b.getIntegerAttr(b.getI8Type(), f.getValue().bitcastToAPInt().getZExtValue()));
+    else
+      s = arith::ConstantOp::create(b, loc, cast<TypedAttr>(dense.getSplatValue<Attribute>()));
     tensors[constant.getResult()] =
         SmallVector<Value>(view(type).coords.size(), s);
     return success();
@@ -954,6 +973,8 @@ LogicalResult Expander::expandOp(Operation *op) {
   // Everything else (arith on scalars or tensors) element by element.
   if (op->getNumRegions())
     return op->emitOpError("with regions has no GPU lowering");
+  if (llvm::any_of(op->getOperandTypes(), isFp8) || llvm::any_of(op->getResultTypes(), isFp8))
+    return expandFp8(op);
   if (!anyTensor(op->getOperandTypes()) && !anyTensor(op->getResultTypes())) {
     b.clone(*op, map);
     return success();
@@ -981,6 +1002,97 @@ LogicalResult Expander::expandElementwise(Operation *op) {
   for (unsigned r = 0; r < op->getNumResults(); ++r)
     tensors[op->getResult(r)] = results[r];
   return success();
+}
+
+/// fp8 values live as their bytes: conversions to and from f16/f32 are
+/// the sm_89+ cvt instructions, two elements at a time; bitcasts and
+/// selects move bytes; nothing else takes fp8 operands.
+LogicalResult Expander::expandFp8(Operation *op) {
+  if (computeCapability && computeCapability < 89 && isa<arith::ExtFOp, arith::TruncFOp>(op))
+    return op->emitOpError("converts fp8 values: that needs sm_89 or newer, the target is sm_")
+           << computeCapability;
+  bool tensor = isa<RankedTensorType>(op->getResult(0).getType());
+  auto valuesOf = [&](Value v) -> SmallVector<Value> {
+    if (isa<RankedTensorType>(v.getType()))
+      return elems(v);
+    return {scalar(v)};
+  };
+  auto bind = [&](Value result, SmallVector<Value> values) {
+    if (tensor)
+      tensors[result] = std::move(values);
+    else
+      map.map(result, values[0]);
+  };
+  auto i8 = b.getI8Type();
+  if (isa<arith::BitcastOp>(op)) {
+    SmallVector<Value> in = valuesOf(op->getOperand(0)), out;
+    Type to = scalarType(getElementTypeOrSelf(op->getResult(0).getType()));
+    for (Value v : in)
+      out.push_back(v.getType() == to ? v : Value(LLVM::BitcastOp::create(b, loc, to, v)));
+    bind(op->getResult(0), out);
+    return success();
+  }
+  if (isa<arith::SelectOp>(op)) {
+    Value cond = op->getOperand(0);
+    SmallVector<Value> c = valuesOf(cond), x = valuesOf(op->getOperand(1)),
+                       y = valuesOf(op->getOperand(2)), out;
+    for (size_t e = 0; e < x.size(); ++e)
+      out.push_back(arith::SelectOp::create(b, loc, c[c.size() == 1 ? 0 : e], x[e], y[e]));
+    bind(op->getResult(0), out);
+    return success();
+  }
+  if (auto ext = dyn_cast<arith::ExtFOp>(op)) {
+    Type from = getElementTypeOrSelf(ext.getIn().getType());
+    Type to = getElementTypeOrSelf(ext.getType());
+    if (!to.isF16() && !to.isF32())
+      return op->emitOpError("converts fp8 only to f16 or f32");
+    SmallVector<Value> in = valuesOf(ext.getIn()), out;
+    auto pair = VectorType::get({2}, i8);
+    auto halves = VectorType::get({2}, b.getF16Type());
+    for (size_t e = 0; e < in.size(); e += 2) {
+      Value v = LLVM::UndefOp::create(b, loc, pair);
+      v = LLVM::InsertElementOp::create(b, loc, v, in[e], cst(0));
+      v = LLVM::InsertElementOp::create(b, loc, v, e + 1 < in.size() ? in[e + 1] : in[e], cst(1));
+      Value h = NVVM::ConvertF8x2ToF16x2Op::create(b, loc, halves, v, b.getBoolAttr(false),
+                                                   TypeAttr::get(from));
+      for (int64_t j = 0; j < 2 && e + j < in.size(); ++j) {
+        Value x = LLVM::ExtractElementOp::create(b, loc, h, cst(j));
+        out.push_back(to.isF32() ? Value(arith::ExtFOp::create(b, loc, to, x)) : x);
+      }
+    }
+    bind(op->getResult(0), out);
+    return success();
+  }
+  if (auto trunc = dyn_cast<arith::TruncFOp>(op)) {
+    Type from = getElementTypeOrSelf(trunc.getIn().getType());
+    Type to = getElementTypeOrSelf(trunc.getType());
+    if (!from.isF16() && !from.isF32())
+      return op->emitOpError("converts to fp8 only from f16 or f32");
+    SmallVector<Value> in = valuesOf(trunc.getIn()), out;
+    auto f32 = b.getF32Type();
+    for (size_t e = 0; e < in.size(); e += 2) {
+      Value x = in[e], y = e + 1 < in.size() ? in[e + 1] : in[e];
+      if (from.isF16()) {
+        x = arith::ExtFOp::create(b, loc, f32, x);
+        y = arith::ExtFOp::create(b, loc, f32, y);
+      }
+      // The first operand lands in the high byte: put element e + 1 there.
+      Value packed = NVVM::ConvertF32x2ToF8x2Op::create(
+          b, loc, b.getI16Type(), y, x,
+          NVVM::FPRoundingModeAttr::get(ctx, NVVM::FPRoundingMode::RN),
+          NVVM::SaturationModeAttr::get(ctx, NVVM::SaturationMode::SATFINITE),
+          b.getBoolAttr(false), TypeAttr::get(to));
+      out.push_back(arith::TruncIOp::create(b, loc, i8, packed));
+      if (e + 1 < in.size())
+        out.push_back(arith::TruncIOp::create(
+            b, loc, i8,
+            arith::ShRUIOp::create(b, loc, packed,
+                                   arith::ConstantIntOp::create(b, loc, 8, 16))));
+    }
+    bind(op->getResult(0), out);
+    return success();
+  }
+  return op->emitOpError("on fp8 values is not supported; convert them to f16 or f32 first");
 }
 
 /// The NVPTX back end has no libcalls for exp/log and friends: f32
@@ -1190,7 +1302,7 @@ LogicalResult Expander::expandWhile(scf::WhileOp op) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult Expander::expandLoad(tile::LoadOp op) {
-  Type elem = getElementTypeOrSelf(op.getType());
+  Type elem = scalarType(getElementTypeOrSelf(op.getType()));
   bool isVolatile = op.getIsVolatile();
   auto loadOne = [&](Value ptr, Value mask, Value other) -> Value {
     auto doLoad = [&]() -> Value {
@@ -1668,7 +1780,7 @@ static int64_t sharedSlotBytes(RankedTensorType type) {
 LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
   auto ptrType = op.getPtr().getType();
   auto type = op.getResult().getType();
-  Type elem = type.getElementType();
+  Type elem = scalarType(type.getElementType());
   int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
   int64_t slotBytes = sharedSlotBytes(type), stride = sharedRowStride(type);
   Value base = bufferBase(op.getBuffer(), slotBytes * op.getSlots());
@@ -1822,7 +1934,7 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
 LogicalResult Expander::expandDescriptorLoad(tile::DescriptorLoadOp op) {
   auto type = op.getResult().getType();
   ThreadView &v = view(type);
-  Type elem = type.getElementType();
+  Type elem = scalarType(type.getElementType());
   auto i64 = b.getI64Type();
   Value base = scalar(op.getBase());
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(elem));
@@ -1880,7 +1992,15 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       : elem.isBF16() ? Kind::BF16
       : elem.isF32()  ? (op.getInputPrecision() == tile::InputPrecision::TF32x3 ? Kind::TF32x3
                                                                                : Kind::TF32)
-                      : Kind::I8;
+                      : Kind::I8; // also fp8: the same m16n8k32 fragments of bytes
+  auto fp8Type = [](Type t) -> std::optional<NVVM::MMATypes> {
+    if (isa<Float8E4M3FNType>(t))
+      return NVVM::MMATypes::e4m3;
+    if (isa<Float8E5M2Type>(t))
+      return NVVM::MMATypes::e5m2;
+    return std::nullopt;
+  };
+  std::optional<NVVM::MMATypes> fp8A = fp8Type(elem), fp8B = fp8Type(bType.getElementType());
   int64_t kStep = 32 / bytes;
   int64_t pad = 16 / bytes; // 16 bytes per row
   // Operand tiles go to shared memory row-major with rows padded by 16
@@ -2001,14 +2121,35 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
                                                 : NVVM::MMATypes::tf32;
   int64_t instrK = kind == Kind::I8 ? 32 : (kind == Kind::TF32 || kind == Kind::TF32x3) ? 8 : 16;
   auto mmaInto = [&](ArrayRef<Value> a, ArrayRef<Value> bv, size_t base) {
+    if (fp8A) {
+      // fp8: NVVM's mma op does not take e4m3/e5m2, so the instruction is
+      // inline PTX with the accumulators tied to the results.
+      auto name = [](NVVM::MMATypes t) { return t == NVVM::MMATypes::e4m3 ? "e4m3" : "e5m2"; };
+      std::string text = std::string("mma.sync.aligned.m16n8k32.row.col.f32.") + name(*fp8A) +
+                         "." + name(*fp8B) +
+                         ".f32 {$0,$1,$2,$3}, {$4,$5,$6,$7}, {$8,$9}, {$10,$11,$12,$13};";
+      SmallVector<Value> operands(a.begin(), a.end());
+      operands.append(bv.begin(), bv.end());
+      for (int64_t i = 0; i < 4; ++i)
+        operands.push_back(acc[base + i]);
+      auto asmOp = LLVM::InlineAsmOp::create(
+          b, loc, resultType, operands, b.getStringAttr(text),
+          b.getStringAttr("=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3"), UnitAttr(), UnitAttr(),
+          LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
+          LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT), ArrayAttr());
+      for (int64_t i = 0; i < 4; ++i)
+        acc[base + i] = LLVM::ExtractValueOp::create(b, loc, asmOp.getRes(),
+                                                     ArrayRef<int64_t>{i});
+      return;
+    }
     std::optional<NVVM::MMAIntOverflow> overflow;
-    if (kind == Kind::I8)
+    if (kind == Kind::I8 && !fp8A)
       overflow = NVVM::MMAIntOverflow::wrapped;
     auto mmaOp = NVVM::MmaOp::create(
         b, loc, resultType, ValueRange(a), ValueRange(bv),
         ValueRange(ArrayRef<Value>(acc).slice(base, 4)),
         ArrayRef<int64_t>{16, 8, instrK}, std::nullopt, overflow,
-        std::array<NVVM::MMATypes, 2>{ptxType, ptxType},
+        std::array<NVVM::MMATypes, 2>{fp8A.value_or(ptxType), fp8B.value_or(ptxType)},
         std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row, NVVM::MMALayout::col});
     for (int64_t i = 0; i < 4; ++i)
       acc[base + i] = LLVM::ExtractValueOp::create(b, loc, mmaOp.getResult(),
@@ -2268,6 +2409,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
 LogicalResult Expander::expandDot(tile::DotOp op) {
   if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(op.getD()).getEncoding()))
     return mma.getVersionMajor() == 3 ? expandWgmmaDot(op, mma) : expandMmaDot(op, mma);
+  if (isFp8(op.getA().getType()) || isFp8(op.getB().getType()))
+    return op.emitOpError("on fp8 needs tensor cores: sm_89 or newer, M a multiple of 16, "
+                          "K of 32 and N of 8, an fp32 accumulator");
   auto aType = op.getA().getType(), bType = op.getB().getType();
   auto cType = tensorOf(op.getD());
   bool batched = aType.getRank() == 3;
@@ -2353,6 +2497,9 @@ struct ConvertTileGPUToNVVMPass
     int64_t shared = 0;
     for (func::FuncOp kernel : kernels) {
       Expander expander(kernel, numWarpsAttr.getInt());
+      if (auto cc = module->getAttrOfType<IntegerAttr>(
+              tessera::tilegpu::kComputeCapabilityAttr))
+        expander.computeCapability = unsigned(cc.getInt());
       if (failed(expander.run()))
         return signalPassFailure();
       shared = std::max(shared, expander.sharedBytes());

@@ -693,9 +693,19 @@ struct ConvertTileToCPUPass
 
     // What the CPU backend cannot run, reported once and before converting.
     bool supported = true;
+    auto fp8 = [](Type t) {
+      t = getElementTypeOrSelf(t);
+      if (auto p = dyn_cast<tile::PointerType>(t))
+        t = p.getPointeeType();
+      return isa<Float8E4M3FNType, Float8E5M2Type>(t);
+    };
     module.walk([&](Operation *op) {
       if (isa<tile::PrintOp, tile::AssertOp>(op)) {
         op->emitOpError("is not supported by the CPU backend yet");
+        supported = false;
+      } else if (supported && (llvm::any_of(op->getOperandTypes(), fp8) ||
+                               llvm::any_of(op->getResultTypes(), fp8))) {
+        op->emitOpError("on fp8 values needs the NVIDIA backend (sm_89 or newer)");
         supported = false;
       } else if (isa<tile::ProgramIdOp, tile::NumProgramsOp>(op)) {
         auto func = op->getParentOfType<func::FuncOp>();

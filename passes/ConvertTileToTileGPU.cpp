@@ -47,6 +47,8 @@ struct ConvertTileToTileGPUPass
     MLIRContext *ctx = &getContext();
     module->setAttr(tessera::tilegpu::kNumWarpsAttr,
                     IntegerAttr::get(IntegerType::get(ctx, 32), numWarps));
+    module->setAttr(tessera::tilegpu::kComputeCapabilityAttr,
+                    IntegerAttr::get(IntegerType::get(ctx, 32), computeCapability));
     module.walk([&](Operation *op) {
       for (Region &region : op->getRegions())
         for (Block &block : region)
@@ -76,15 +78,20 @@ struct ConvertTileToTileGPUPass
   /// Whether `dot` runs on mma.sync: rank 2, whole 16 x 8 accumulator
   /// tiles, and one of fp16/bf16 -> fp32 (m16n8k16), fp32 with tf32 or
   /// tf32x3 precision -> fp32 (m16n8k8), int8 -> int32 (m16n8k32).
-  static bool isMmaDot(tessera::tile::DotOp dot) {
+  static bool isMmaDot(tessera::tile::DotOp dot, unsigned computeCapability) {
     auto a = cast<RankedTensorType>(dot.getA().getType());
     auto bTy = cast<RankedTensorType>(dot.getB().getType());
     auto d = cast<RankedTensorType>(dot.getD().getType());
     Type ea = a.getElementType(), ed = d.getElementType();
-    if (a.getRank() != 2 || ea != bTy.getElementType() || a.getDimSize(0) % 16 ||
-        bTy.getDimSize(1) % 8)
+    auto fp8 = [](Type t) { return isa<Float8E4M3FNType, Float8E5M2Type>(t); };
+    if (a.getRank() != 2 || a.getDimSize(0) % 16 || bTy.getDimSize(1) % 8)
       return false;
     int64_t k = a.getDimSize(1);
+    // fp8 (e4m3/e5m2, mixed too) -> fp32 on m16n8k32, sm_89+.
+    if (fp8(ea) && fp8(bTy.getElementType()))
+      return computeCapability >= 89 && ed.isF32() && k % 32 == 0;
+    if (ea != bTy.getElementType())
+      return false;
     if ((ea.isF16() || ea.isBF16()) && ed.isF32())
       return k % 16 == 0;
     if (ea.isF32() && ed.isF32() &&
@@ -118,7 +125,7 @@ struct ConvertTileToTileGPUPass
     MLIRContext *ctx = &getContext();
     OpBuilder b(ctx);
     module.walk([&](tessera::tile::DotOp dot) {
-      if (!isMmaDot(dot))
+      if (!isMmaDot(dot, computeCapability))
         return;
       auto dType = cast<RankedTensorType>(dot.getD().getType());
       auto mma = wgmma && isWgmmaDot(dot, numWarps)

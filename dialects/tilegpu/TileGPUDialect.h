@@ -21,6 +21,8 @@
 namespace tessera::tilegpu {
 /// The module attribute holding the number of warps per program.
 constexpr const char *kNumWarpsAttr = "tilegpu.num_warps";
+/// The target's compute capability (80, 89, 90), set with the layouts.
+constexpr const char *kComputeCapabilityAttr = "tilegpu.compute_capability";
 /// On a tile.dot with the wgmma layout in a pipelined loop: its
 /// instructions may still run while the next iteration starts (the loop's
 /// copies have a slot to spare); the NVVM lowering waits for them one

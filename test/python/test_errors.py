@@ -257,3 +257,34 @@ def unpack_scalar(x_ptr):
 
 def test_unpack_non_tuple():
     check(unpack_scalar, lambda: unpack_scalar[(1,)](X), "cannot unpack a non-tuple value")
+
+
+@tessera.jit
+def fp8_on_cpu(x_ptr, y_ptr):
+    offs = tl.arange(0, 16)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs).to(tl.float8e4nv))  # <- here
+
+
+def test_fp8_on_the_cpu_backend():
+    """fp8 compiles to tile IR, but the CPU backend cannot run it: the error
+    names the line and what is needed."""
+    with pytest.raises(tessera.CompilationError) as info:
+        fp8_on_cpu.warmup("*fp32:16", "*fp8e4nv:16", grid=(1,))
+    lineno, _ = marked_line(fp8_on_cpu)
+    assert info.value.lineno == lineno, str(info.value)
+    assert "needs the NVIDIA backend (sm_89 or newer)" in info.value.message
+
+
+@tessera.jit
+def fp8_arithmetic(x_ptr):
+    offs = tl.arange(0, 16)
+    x = tl.load(x_ptr + offs)
+    tl.store(x_ptr + offs, x + x)  # <- here
+
+
+def test_fp8_arithmetic_is_refused():
+    with pytest.raises(tessera.CompilationError) as info:
+        fp8_arithmetic.warmup("*fp8e5:16", grid=(1,))
+    lineno, _ = marked_line(fp8_arithmetic)
+    assert info.value.lineno == lineno, str(info.value)
+    assert "arithmetic on tl.float8e5 values is not supported" in info.value.message

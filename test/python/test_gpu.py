@@ -643,3 +643,71 @@ def test_descriptor_3d_on_gpu():
     o = [20 + v for v in offsets]
     ref = 2 * padded[o[0]:o[0] + D[0], o[1]:o[1] + D[1], o[2]:o[2] + D[2]]
     np.testing.assert_array_equal(y.cpu().numpy(), ref.astype(np.float32))
+
+
+@tessera.jit
+def fp8_roundtrip(x_ptr, y_ptr, z_ptr, n, DT: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n)
+    f8 = x.to(DT)
+    tl.store(y_ptr + offs, f8, mask=offs < n)
+    tl.store(z_ptr + offs, f8.to(tl.float32), mask=offs < n)
+
+
+def needs_sm89():
+    if active().arch in ("sm_80",):
+        pytest.skip("fp8 needs sm_89 or newer")
+
+
+@pytest.mark.parametrize("name", ["float8e4nv", "float8e5"])
+@pytest.mark.parametrize("src", ["float32", "float16"])
+def test_fp8_conversions(name, src):
+    """fp32/fp16 -> fp8 (round to nearest even, saturating) -> fp32, against
+    torch's own fp8 conversion of the same values (in range) and its bytes."""
+    needs_sm89()
+    tdt = {"float8e4nv": torch.float8_e4m3fn, "float8e5": torch.float8_e5m2}[name]
+    n = 5000
+    x = (torch.randn(n, device="cuda") * 50).to(getattr(torch, src))
+    y = torch.empty(n, device="cuda", dtype=tdt)
+    z = torch.empty(n, device="cuda")
+    fp8_roundtrip[(tessera.cdiv(n, 1024),)](x, y, z, n, DT=getattr(tl, name), BLOCK=1024)
+    ref = x.float().to(tdt)
+    assert torch.equal(y.view(torch.uint8), ref.view(torch.uint8))
+    np.testing.assert_array_equal(z.cpu().numpy(), ref.float().cpu().numpy())
+    # Out of range saturates to the largest finite value (as Triton's cvt does).
+    big = torch.tensor([1e6, -1e6], device="cuda")
+    yb, zb = torch.empty(2, device="cuda", dtype=tdt), torch.empty(2, device="cuda")
+    fp8_roundtrip[(1,)](big, yb, zb, 2, DT=getattr(tl, name), BLOCK=1024)
+    top = 448.0 if name == "float8e4nv" else 57344.0
+    assert zb.tolist() == [top, -top]
+
+
+@pytest.mark.parametrize("ta,tb", [("float8_e4m3fn", "float8_e4m3fn"), ("float8_e5m2", "float8_e5m2"),
+                                   ("float8_e4m3fn", "float8_e5m2")])
+@pytest.mark.parametrize("BM,BN,BK,warps,stages", [(64, 64, 64, 4, 3), (128, 128, 64, 8, 3),
+                                                   (32, 64, 32, 2, 1)])
+def test_fp8_dots(ta, tb, BM, BN, BK, warps, stages):
+    """fp8 dots (e4m3, e5m2 and mixed) on mma.sync m16n8k32 with fp32
+    accumulation, operands through cp.async stages or the threads, against
+    float64 products of the same fp8 values."""
+    needs_sm89()
+    M, N, K = 300, 280, 200
+    a = (torch.randn(M, K, device="cuda") * 4).to(getattr(torch, ta))
+    b = (torch.randn(K, N, device="cuda") * 4).to(getattr(torch, tb))
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_kernel[grid](a, b, c, M, N, K, BM=BM, BN=BN, BK=BK, SCALE_A=False, num_warps=warps,
+                       num_stages=stages)
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-4,
+                               atol=1e-4 * np.abs(ref).max())
+
+
+def test_fp8_on_sm80_is_a_clear_error():
+    """Compiled for sm_80, an fp8 conversion names its line and the need."""
+    from tessera.backends.nvidia import NVIDIABackend
+    from tessera.compiler import ASTSource
+    ir = ASTSource(fp8_roundtrip, {"x_ptr": "*fp32:16", "y_ptr": "*fp8e4nv:16", "z_ptr": "*fp32:16",
+                                   "n": "i32"}, {"DT": tl.float8e4nv, "BLOCK": 1024}).make_ir()
+    with pytest.raises(tessera.CompilationError, match="needs sm_89 or newer"):
+        NVIDIABackend(arch="sm_80").compile(ir, "fp8_roundtrip", False, {"num_warps": 4})

@@ -8,11 +8,11 @@ changing its imports to ``import tessera as triton`` and
 from . import core as _core
 from .core import *  # noqa: F401,F403
 from .core import range, static_range  # noqa: F401  (shadow the builtin)
-from .dtypes import (bfloat16, block_type, dtype, float16, float32, float64, int1, int8,  # noqa: F401
-                     int16, int32, int64, pointer_type, uint8, uint16, uint32, uint64, void)
+from .dtypes import (bfloat16, block_type, dtype, float8e4nv, float8e5, float16,  # noqa: F401
+                     float32, float64, int1, int8, int16, int32, int64, pointer_type, uint8,
+                     uint16, uint32, uint64, void)
 from .semantic import constexpr, tensor  # noqa: F401
 
-float8e4nv = None  # fp8 is not supported yet
 bool = int1  # noqa: A001 - as in triton.language
 
 

@@ -12,7 +12,7 @@ __all__ = [
     "dtype", "pointer_type", "block_type",
     "int1", "int8", "int16", "int32", "int64",
     "uint8", "uint16", "uint32", "uint64",
-    "float16", "bfloat16", "float32", "float64", "void",
+    "float8e4nv", "float8e5", "float16", "bfloat16", "float32", "float64", "void",
 ]
 
 
@@ -21,13 +21,15 @@ class dtype:
 
     SINT_TYPES = ("int8", "int16", "int32", "int64")
     UINT_TYPES = ("int1", "uint8", "uint16", "uint32", "uint64")
-    FP_TYPES = ("fp16", "bf16", "fp32", "fp64")
+    FP_TYPES = ("fp8e4nv", "fp8e5", "fp16", "bf16", "fp32", "fp64")
     _MLIR = {"int1": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
              "uint8": "i8", "uint16": "i16", "uint32": "i32", "uint64": "i64",
+             "fp8e4nv": "f8E4M3FN", "fp8e5": "f8E5M2",
              "fp16": "f16", "bf16": "bf16", "fp32": "f32", "fp64": "f64", "void": "none"}
     _BITS = {"int1": 1, "int8": 8, "int16": 16, "int32": 32, "int64": 64,
              "uint8": 8, "uint16": 16, "uint32": 32, "uint64": 64,
-             "fp16": 16, "bf16": 16, "fp32": 32, "fp64": 64, "void": 0}
+             "fp8e4nv": 8, "fp8e5": 8, "fp16": 16, "bf16": 16, "fp32": 32, "fp64": 64,
+             "void": 0}
 
     def __init__(self, name: str):
         if name not in self._MLIR:
@@ -49,6 +51,9 @@ class dtype:
 
     def is_floating(self) -> bool:
         return self.name in self.FP_TYPES
+
+    def is_fp8(self) -> bool:
+        return self.name in ("fp8e4nv", "fp8e5")
 
     def is_fp16(self) -> bool:
         return self.name == "fp16"
@@ -118,6 +123,13 @@ class dtype:
             return bits32
         if self.name == "fp16":
             return struct.unpack("<H", struct.pack("<e", value))[0]
+        if self.is_fp8():  # the nearest value (ties to even), saturating
+            table = _fp8_values(self.name)
+            if value != value:
+                return 0x7F
+            best = min(range(256), key=lambda b: (table[b] != table[b], abs(table[b] - value),
+                                                  b & 1))
+            return best
         if self.name == "bf16":  # round to nearest even from fp32
             if value != value:
                 return 0x7FC0
@@ -204,7 +216,27 @@ class block_type(dtype):
         return self.name
 
 
-_PUBLIC_NAMES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
+def _fp8_values(name: str) -> list:
+    """The 256 values of an fp8 format by bit pattern (NaN where none)."""
+    exp_bits, man_bits, bias = (4, 3, 7) if name == "fp8e4nv" else (5, 2, 15)
+    out = []
+    for bits in range(256):
+        sign = -1.0 if bits & 0x80 else 1.0
+        e = (bits >> man_bits) & ((1 << exp_bits) - 1)
+        m = bits & ((1 << man_bits) - 1)
+        if name == "fp8e4nv" and e == 15 and m == 7:
+            out.append(float("nan"))
+        elif name == "fp8e5" and e == 31:
+            out.append(float("nan") if m else sign * float("inf"))
+        elif e == 0:
+            out.append(sign * m * 2.0 ** (1 - bias - man_bits))
+        else:
+            out.append(sign * (1 + m / (1 << man_bits)) * 2.0 ** (e - bias))
+    return out
+
+
+_PUBLIC_NAMES = {"fp8e4nv": "float8e4nv", "fp8e5": "float8e5", "fp16": "float16",
+                 "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
 
 int1 = dtype("int1")
 int8 = dtype("int8")
@@ -215,6 +247,8 @@ uint8 = dtype("uint8")
 uint16 = dtype("uint16")
 uint32 = dtype("uint32")
 uint64 = dtype("uint64")
+float8e4nv = dtype("fp8e4nv")  # e4m3, no infinities (torch.float8_e4m3fn)
+float8e5 = dtype("fp8e5")  # e5m2 (torch.float8_e5m2)
 float16 = dtype("fp16")
 bfloat16 = dtype("bf16")
 float32 = dtype("fp32")
@@ -224,6 +258,7 @@ void = dtype("void")
 BY_NAME = {
     "i1": int1, "i8": int8, "i16": int16, "i32": int32, "i64": int64,
     "u8": uint8, "u16": uint16, "u32": uint32, "u64": uint64,
+    "fp8e4nv": float8e4nv, "fp8e5": float8e5,
     "fp16": float16, "bf16": bfloat16, "fp32": float32, "fp64": float64,
 }
 

@@ -235,6 +235,12 @@ def cast(x, dst: dtype, bitcast: bool = False) -> tensor:
     if src.is_ptr() or dst.is_ptr():
         raise SemanticError(f"casts between pointers and other types ({src} to {dst}) "
                             "are not supported yet")
+    # float8 converts to and from float16 and float32 directly (the GPU's
+    # cvt instructions); other types go through them.
+    if src.is_fp8() and dst not in (T.float16, T.float32):
+        return cast(cast(x, T.float16 if not dst.is_fp64() else T.float32), dst)
+    if dst.is_fp8() and src not in (T.float16, T.float32):
+        return cast(cast(x, T.float32), dst)
     if src.is_floating() and dst.is_floating():
         if src.primitive_bitwidth == dst.primitive_bitwidth:  # fp16 <-> bf16
             return cast(cast(x, T.float32), dst)
@@ -329,6 +335,9 @@ def computation_type(a: dtype, a_is_scalar: bool, b: dtype, b_is_scalar: bool,
             if div_or_mod and tensor_ty in (T.float16, T.bfloat16):
                 return T.float32
             return tensor_ty
+    if a.is_fp8() or b.is_fp8():
+        raise SemanticError(f"arithmetic on {a if a.is_fp8() else b} values is not supported; "
+                            "convert them first, e.g. x.to(tl.float16)")
     if a.is_fp64() or b.is_fp64():
         return T.float64
     if a.is_fp32() or b.is_fp32():
