@@ -228,6 +228,43 @@ def main():
         row(f"GEMM {size}^3 {name}, autotuned ({describe(ours_tuned.best_config)})",
             flops / ours / 1e9, peers, "TFLOP/s")
 
+    # fp8 e4m3 (sm_89+): examples/04 with fp8 operands and an fp16 result;
+    # cuBLAS through torch._scaled_mm (unit scales, B column-major as it needs).
+    if torch.cuda.get_device_capability() >= (8, 9):
+        size = 4096
+        a = torch.randn(size, size, device="cuda").to(torch.float8_e4m3fn)
+        b = torch.randn(size, size, device="cuda").to(torch.float8_e4m3fn)
+        c = torch.empty(size, size, device="cuda", dtype=torch.float16)
+        args = (a, b, c, size, size, size, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                c.stride(0), c.stride(1))
+        flops = 2 * size ** 3
+        fp8_space = [cfg for cfg in configs(tessera.Config) if cfg.kwargs["BLOCK_SIZE_K"] >= 64]
+        fp8_tuned = tessera.autotune(fp8_space, key=["M", "N", "K"])(mm.matmul_kernel)
+        ours = bench(lambda: fp8_tuned[grid_of(size)](*args, GROUP_SIZE_M=8, ACTIVATION=""),
+                     reps=20)
+        ref = a.double() @ b.double()
+        err = ((c.double() - ref).abs().max() / ref.abs().max()).item()
+        assert err < 1e-2, err
+        peers = {}
+        bt = b.t().contiguous().t()
+        one = torch.tensor(1.0, device="cuda")
+        try:
+            peers["torch._scaled_mm (cuBLAS)"] = flops / bench(
+                lambda: torch._scaled_mm(a, bt, scale_a=one, scale_b=one,
+                                         out_dtype=torch.float16), reps=20) / 1e9
+        except (RuntimeError, TypeError) as e:
+            print(f"(cuBLAS fp8 unavailable: {e})")
+        if triton is not None:
+            theirs_fp8 = triton.autotune([cfg for cfg in configs(triton.Config)
+                                          if cfg.kwargs["BLOCK_SIZE_K"] >= 64],
+                                         key=["M", "N", "K"])(as_triton(mm.matmul_kernel))
+            t = bench(lambda: theirs_fp8[grid_of(size)](*args, GROUP_SIZE_M=8, ACTIVATION=""),
+                      reps=20)
+            peers[f"triton (same kernel and space; {describe(theirs_fp8.best_config)})"] = (
+                flops / t / 1e9)
+        row(f"GEMM {size}^3 float8_e4m3fn -> fp16, autotuned ({describe(fp8_tuned.best_config)})",
+            flops / ours / 1e9, peers, "TFLOP/s")
+
     # -- launch overhead: rounds of k launches, the candidates interleaved round by
     # round (this host's speed drifts), synchronized between rounds; medians --
     small = torch.randn(1024, device="cuda")

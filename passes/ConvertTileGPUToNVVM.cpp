@@ -531,7 +531,8 @@ private:
   LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
   LogicalResult expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma);
   Value swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle);
-  void writeSwizzled(Value old, Value base, unsigned swizzle);
+  /// `transposed`: the rank-2 tile's transpose (element (r, c) at (c, r)).
+  void writeSwizzled(Value old, Value base, unsigned swizzle, bool transposed = false);
   SmallVector<Value> wgmmaWait(ArrayRef<Value> values, int pending);
   LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
   LogicalResult expandTmaLoad(tessera::tilegpu::TmaLoadOp op);
@@ -2255,16 +2256,18 @@ Value Expander::swizzledOffset(Value row, Value col, RankedTensorType type, unsi
 /// Writes a register tile to shared memory at byte `base` in the swizzled
 /// layout, runs of a row's contiguous elements as one vector store (never
 /// across a 16-byte chunk).
-void Expander::writeSwizzled(Value old, Value base, unsigned swizzle) {
+void Expander::writeSwizzled(Value old, Value base, unsigned swizzle, bool transposed) {
   auto type = tensorOf(old);
   ThreadView &v = view(type);
   auto &values = elems(old);
   Type elem = type.getElementType();
-  int64_t bytes = byteSize(elem), run = rowMajorRun(type);
+  int64_t bytes = byteSize(elem), run = transposed ? 1 : rowMajorRun(type);
+  auto stored = transposed ? RankedTensorType::get({type.getDimSize(1), type.getDimSize(0)}, elem)
+                           : type;
   for (size_t e = 0; e < values.size(); e += run) {
     predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
-      Value ptr = smemAtDynamic(swizzledOffset(v.coords[e][0], v.coords[e][1], type, swizzle),
-                                b.getI8Type(), base);
+      Value row = v.coords[e][transposed ? 1 : 0], col = v.coords[e][transposed ? 0 : 1];
+      Value ptr = smemAtDynamic(swizzledOffset(row, col, stored, swizzle), b.getI8Type(), base);
       if (run == 1) {
         LLVM::StoreOp::create(b, loc, values[e], ptr);
         return;
@@ -2287,6 +2290,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
   Type elem = aType.getElementType();
   int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  // fp8 (k32 instructions) reads both operands K-major: B in registers is
+  // written transposed; in shared memory it must be a transposed view.
+  bool fp8 = isFp8(elem);
   auto widest = [&](int64_t rowBytes) -> unsigned {
     for (unsigned w : {128u, 64u, 32u})
       if (rowBytes % w == 0)
@@ -2297,9 +2303,13 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // ones are read where they are.
   bool aShared = isShared(aType), bShared = isShared(bType);
   unsigned swA = aShared ? swizzleOf(aType) : widest(k * bytes);
-  unsigned swB = bShared ? swizzleOf(bType) : widest(n * bytes);
+  unsigned swB = bShared ? swizzleOf(bType) : widest((fp8 ? k : n) * bytes);
   if (!swA || !swB)
     return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
+  if (fp8 && ((aShared && cast<SharedEncodingAttr>(aType.getEncoding()).getTransposed()) ||
+              (bShared && !cast<SharedEncodingAttr>(bType.getEncoding()).getTransposed())))
+    return op.emitOpError("fp8 wgmma reads both operands K-major: A row-major, B a transposed "
+                          "view (tl.dot(a, tl.trans(bt)))");
   int64_t aBytes = aShared ? 0 : (m * k * bytes + 1023) / 1024 * 1024;
   Value aBase = aShared ? elems(op.getA())[0] : cst(0);
   Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
@@ -2308,7 +2318,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     if (!aShared)
       writeSwizzled(op.getA(), aBase, swA);
     if (!bShared)
-      writeSwizzled(op.getB(), bBase, swB);
+      writeSwizzled(op.getB(), bBase, swB, /*transposed=*/fp8);
     smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
     scratchWhileBuffersLive |= buffersLive;
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
@@ -2343,7 +2353,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     return dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding());
   };
   bool aT = aShared && sharedOf(aType).getTransposed();
-  bool bT = bShared && sharedOf(bType).getTransposed();
+  bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && fp8);
   // Leading byte offsets are 14-bit fields of 16-byte units.
   if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
     return op.emitOpError("operand tile too large for a wgmma matrix descriptor (K = ") << k << ")";
@@ -2366,7 +2376,14 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   SmallVector<Value> acc(elems(op.getC()));
   auto f32 = b.getF32Type();
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(chunkN / 2, f32));
-  auto wgType = elem.isF16() ? NVVM::WGMMATypes::f16 : NVVM::WGMMATypes::bf16;
+  auto wgTypeOf = [](Type t) {
+    return t.isF16()                      ? NVVM::WGMMATypes::f16
+           : t.isBF16()                   ? NVVM::WGMMATypes::bf16
+           : isa<Float8E4M3FNType>(t)     ? NVVM::WGMMATypes::e4m3
+                                          : NVVM::WGMMATypes::e5m2;
+  };
+  auto wgType = wgTypeOf(elem), wgTypeB = wgTypeOf(bType.getElementType());
+  int64_t kStep = 32 / bytes; // 32 bytes of K per instruction
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t rm = 0; rm < reps[0]; ++rm) {
     int64_t row0 = rm * 16 * wm; // + 64 g, in descA
@@ -2375,7 +2392,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       Value inout = LLVM::UndefOp::create(b, loc, structType);
       for (int64_t i = 0; i < chunkN / 2; ++i)
         inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
-      for (int64_t kk = 0; kk < k; kk += 16) {
+      for (int64_t kk = 0; kk < k; kk += kStep) {
         int64_t kb = kk * bytes;
         Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
                      : plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
@@ -2384,8 +2401,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         // layoutA col = A transposed (M-major); layoutB row = B transposed
         // (N-major), as PTX's imm-trans-a / imm-trans-b.
         inout = NVVM::WgmmaMmaAsyncOp::create(
-            b, loc, structType, inout, a, bd, NVVM::MMAShapeAttr::get(ctx, 64, chunkN, 16),
-            wgType, wgType, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+            b, loc, structType, inout, a, bd, NVVM::MMAShapeAttr::get(ctx, 64, chunkN, kStep),
+            wgType, wgTypeB, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
             NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
             aT ? NVVM::MMALayout::col : NVVM::MMALayout::row,
             bT ? NVVM::MMALayout::col : NVVM::MMALayout::row, NVVM::MMAIntOverflowAttr());

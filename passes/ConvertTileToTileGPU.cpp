@@ -110,7 +110,14 @@ struct ConvertTileToTileGPUPass
     auto a = cast<RankedTensorType>(dot.getA().getType());
     auto bTy = cast<RankedTensorType>(dot.getB().getType());
     Type ea = a.getElementType();
-    if (!(ea.isF16() || ea.isBF16()) || numWarps % 4)
+    auto fp8 = [](Type t) { return isa<Float8E4M3FNType, Float8E5M2Type>(t); };
+    // fp8 (k32) reads both operands K-major: B must be the transpose of a
+    // row-major tile (a transposed view once in shared memory), A not one.
+    if (fp8(ea) && (!fp8(bTy.getElementType()) || a.getDimSize(1) % 32 ||
+                    !dot.getB().getDefiningOp<tessera::tile::TransOp>() ||
+                    dot.getA().getDefiningOp<tessera::tile::TransOp>()))
+      return false;
+    if (!(ea.isF16() || ea.isBF16() || fp8(ea)) || numWarps % 4)
       return false;
     int64_t m = a.getDimSize(0), n = bTy.getDimSize(1);
     return m % (16 * numWarps) == 0 && n % 16 == 0 && n <= 256;

@@ -711,3 +711,24 @@ def test_fp8_on_sm80_is_a_clear_error():
                                    "n": "i32"}, {"DT": tl.float8e4nv, "BLOCK": 1024}).make_ir()
     with pytest.raises(tessera.CompilationError, match="needs sm_89 or newer"):
         NVIDIABackend(arch="sm_80").compile(ir, "fp8_roundtrip", False, {"num_warps": 4})
+
+
+@pytest.mark.parametrize("ta,tb", [("float8_e4m3fn", "float8_e4m3fn"), ("float8_e5m2", "float8_e5m2"),
+                                   ("float8_e5m2", "float8_e4m3fn")])
+@pytest.mark.parametrize("BM,BN,BK,warps,stages", [(64, 64, 64, 4, 3), (64, 128, 32, 4, 1),
+                                                   (128, 128, 128, 8, 3)])
+def test_fp8_dots_with_k_major_b(ta, tb, BM, BN, BK, warps, stages):
+    """fp8 with B given K-major (tl.dot(a, tl.trans(bt))): wgmma k32 on
+    sm_90a (both operands K-major, B a transposed view of its copied tile or
+    written transposed by the threads), mma.sync on sm_89."""
+    needs_sm89()
+    M, N, K = 300, 280, 200
+    a = (torch.randn(M, K, device="cuda") * 4).to(getattr(torch, ta))
+    bt = (torch.randn(N, K, device="cuda") * 4).to(getattr(torch, tb))
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_trans_kernel[grid](a, bt, c, M, N, K, BM=BM, BN=BN, BK=BK, A_T=False, num_warps=warps,
+                             num_stages=stages)
+    ref = a.double().cpu().numpy() @ bt.double().cpu().numpy().T
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-4,
+                               atol=1e-4 * np.abs(ref).max())

@@ -848,8 +848,9 @@ def dot(a, b, acc=None, input_precision=None, max_num_imprecise_acc=None,
             raise SemanticError(f"tl.dot: integer inputs must both be int8, got {a.dtype} and {b.dtype}")
         ret = T.int32
     else:
-        if a.dtype != b.dtype:
-            raise SemanticError(f"tl.dot: both inputs must have the same dtype, got "
+        if a.dtype != b.dtype and not (a.dtype.is_fp8() and b.dtype.is_fp8()):
+            raise SemanticError(f"tl.dot: both inputs must have the same dtype (or both be "
+                                f"float8), got "
                                 f"{a.dtype} and {b.dtype}")
         ret = T.float64 if a.dtype.is_fp64() else out_dtype
         if ret == T.float16 and not a.dtype.is_fp16():
