@@ -730,5 +730,8 @@ def test_fp8_dots_with_k_major_b(ta, tb, BM, BN, BK, warps, stages):
     wgmma_trans_kernel[grid](a, bt, c, M, N, K, BM=BM, BN=BN, BK=BK, A_T=False, num_warps=warps,
                              num_stages=stages)
     ref = a.double().cpu().numpy() @ bt.double().cpu().numpy().T
-    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-4,
-                               atol=1e-4 * np.abs(ref).max())
+    # Hopper's fp8 wgmma adds its products with less than fp32 precision
+X
+    tol = 2e-3 if active().arch == "sm_90a" else 1e-4
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=tol,
+                               atol=tol * np.abs(ref).max())
