@@ -11,6 +11,8 @@
 #include "mlir/IR/Matchers.h"
 #include "llvm/Support/MathExtras.h"
 
+#include <set>
+
 namespace tessera {
 #define GEN_PASS_DEF_CONVERTTILETOTILEGPU
 #include "passes/Passes.h.inc"
@@ -31,11 +33,16 @@ struct ConvertTileToTileGPUPass
     auto tensor = dyn_cast<RankedTensorType>(type);
     if (!tensor || tensor.getEncoding() || tensor.getRank() == 0)
       return type;
+    // Layouts depend on the shape only (a load's pointers, mask and result
+    // share one); tiles as wide as those that memory accesses of bytes use
+    // get 16 per thread, so bytes move in 16-byte vectors too (keyed by rank
+    // and width: a row broadcast to such a tile keeps the same layout).
+    unsigned run = byteShapes.count({tensor.getRank(), tensor.getShape().back()}) ? 16 : 8;
     return RankedTensorType::get(
         tensor.getShape(), tensor.getElementType(),
-        BlockedEncodingAttr::getDefault(&getContext(), tensor.getShape(),
-                                        numWarps));
+        BlockedEncodingAttr::getDefault(&getContext(), tensor.getShape(), numWarps, run));
   }
+  std::set<std::pair<int64_t, int64_t>> byteShapes; // (rank, last dimension)
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
@@ -45,6 +52,15 @@ struct ConvertTileToTileGPUPass
       return signalPassFailure();
     }
     MLIRContext *ctx = &getContext();
+    module.walk([&](Operation *op) {
+      if (!isa<tessera::tile::LoadOp, tessera::tile::StoreOp, tessera::tile::DescriptorLoadOp>(op))
+        return;
+      for (Type t : llvm::concat<Type>(op->getResultTypes(), op->getOperandTypes()))
+        if (auto tensor = dyn_cast<RankedTensorType>(t))
+          if (tensor.getRank() >= 2 && tensor.getElementType().isIntOrFloat() &&
+              tensor.getElementType().getIntOrFloatBitWidth() == 8)
+            byteShapes.insert({tensor.getRank(), tensor.getShape().back()});
+    });
     module->setAttr(tessera::tilegpu::kNumWarpsAttr,
                     IntegerAttr::get(IntegerType::get(ctx, 32), numWarps));
     module->setAttr(tessera::tilegpu::kComputeCapabilityAttr,

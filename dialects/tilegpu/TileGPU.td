@@ -64,11 +64,12 @@ def TileGPU_BlockedEncoding : TileGPU_Attr<"BlockedEncoding", "blocked"> {
     /// The number of elements one block covers along each dimension.
     ::llvm::SmallVector<int64_t> getShapePerCTA() const;
     /// The default layout of a tensor of `shape` with `numWarps` warps: the
-    /// last dimension fastest, up to 4 elements per thread along it, lanes
-    /// then warps spread from the fastest dimension.
+    /// last dimension fastest, up to 4 elements per thread along it (1-D)
+    /// or `tileRun` (tiles; 16 where the tiles hold bytes), lanes then
+    /// warps spread from the fastest dimension.
     static BlockedEncodingAttr getDefault(::mlir::MLIRContext *context,
                                           ::llvm::ArrayRef<int64_t> shape,
-                                          unsigned numWarps);
+                                          unsigned numWarps, unsigned tileRun = 8);
   }];
 }
 

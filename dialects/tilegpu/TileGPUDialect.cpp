@@ -124,18 +124,19 @@ int64_t BlockedEncodingAttr::getTotalElemsPerThread(ArrayRef<int64_t> shape) con
 
 BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
                                                     ArrayRef<int64_t> shape,
-                                                    unsigned numWarps) {
+                                                    unsigned numWarps, unsigned tileRun) {
   unsigned rank = shape.size();
   SmallVector<unsigned> spt(rank, 1), tpw(rank, 1), wpc(rank, 1), order;
   for (int d = rank - 1; d >= 0; --d)
     order.push_back(d);
   // Contiguous elements per thread along the fastest dimension: for 1-D
   // tensors up to 4 (16 bytes of fp32) while all 32 lanes get some; for
-  // tiles up to 8 while 4 lanes share a row (16 bytes of fp16: the operand
-  // tiles of dots load and reach shared memory in 16-byte vectors).
+  // tiles up to `tileRun` while 4 lanes share a row (8: 16 bytes of fp16,
+  // 16: of fp8/int8; the operand tiles of dots load and reach shared memory
+  // in 16-byte vectors).
   int64_t fastest = shape[rank - 1];
   spt[rank - 1] = rank == 1 ? unsigned(std::clamp<int64_t>(fastest / 32, 1, 4))
-                            : unsigned(std::clamp<int64_t>(fastest / 4, 1, 8));
+                            : unsigned(std::clamp<int64_t>(fastest / 4, 1, tileRun));
   // Lanes, then warps, from the fastest dimension to the slowest.
   SmallVector<int64_t> remaining;
   for (unsigned d = 0; d < rank; ++d)
