@@ -2,6 +2,7 @@
 
 #include "tessera/InitAll.h"
 
+#include "dialects/tgraph/TGraphDialect.h"
 #include "dialects/tile/TileDialect.h"
 #include "dialects/tilegpu/TileGPUDialect.h"
 #include "passes/Passes.h"
@@ -36,7 +37,7 @@
 
 void tessera::registerAllDialects(mlir::DialectRegistry &registry) {
   using namespace mlir;
-  registry.insert<tile::TileDialect, tilegpu::TileGPUDialect,
+  registry.insert<tile::TileDialect, tilegpu::TileGPUDialect, tgraph::TGraphDialect,
                   arith::ArithDialect, math::MathDialect,
                   scf::SCFDialect, func::FuncDialect, cf::ControlFlowDialect,
                   // The CPU backend's lowering path.
