@@ -3,6 +3,7 @@
 #ifndef TESSERA_PASSES_PASSES_H
 #define TESSERA_PASSES_PASSES_H
 
+#include "dialects/tgraph/TGraphDialect.h"
 #include "dialects/tile/TileDialect.h"
 #include "dialects/tilegpu/TileGPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -51,6 +51,55 @@ def TileLowerDescriptors : Pass<"tile-lower-descriptors"> {
                            "::tessera::tile::TileDialect"];
 }
 
+def TGraphReorderContractions : Pass<"tgraph-reorder-contractions"> {
+  let summary = "Evaluate n-ary contractions in the order of least cost";
+  let description = [{
+    Each `tgraph.contract` of three or more operands becomes a tree of
+    binary contractions in the order of least estimated time, found exactly
+    by dynamic programming over subsets of its operands (opt_einsum's
+    optimal/dp). A pairwise product of operands with indices I and J costs
+    FLOPs = 2 x the product of the sizes of I and J together (2 M N K for a
+    matrix product) and bytes = its operands and result; its time is
+    max(FLOPs / peak FLOP/s, bytes / peak bandwidth), so memory-bound
+    products (decode) are judged by their bytes. Products of weights alone
+    are computed once ahead of time and charged the time to read their
+    result.
+
+    With dynamic sizes the best order may depend on them: the pass finds the
+    orders that are best for some sizes (over a grid of powers of two for
+    each dynamic index), emits each in a region of an `scf.index_switch`,
+    and a guard that evaluates every candidate's cost on the actual sizes
+    and takes the cheapest (MLA's prefill/decode switch).
+
+    `print-costs` reports, as remarks, the cost of every order (up to six
+    operands) or the candidates and where each wins.
+
+    Before (MLA's scores, prefill):
+    ```mlir
+    %s = tgraph.contract "bsq,hdq,btk,hdk->bhst" %cq, %wuq, %ckv, %wuk ...
+    ```
+    After:
+    ```mlir
+    %q = tgraph.contract "bsq,hdq->bshd" %cq, %wuq ...
+    %k = tgraph.contract "btk,hdk->bthd" %ckv, %wuk ...
+    %s = tgraph.contract "bshd,bthd->bhst" %q, %k ...
+    ```
+  }];
+  let options = [
+    Option<"peakTflops", "peak-tflops", "double", "989.0",
+           "peak tensor FLOP/s of the target, in TFLOP/s">,
+    Option<"peakTbps", "peak-tbps", "double", "4.8",
+           "peak memory bandwidth of the target, in TB/s">,
+    Option<"precomputeWeights", "precompute-weights", "bool", "true",
+           "compute products of weights alone once (charged by their size)">,
+    Option<"printCosts", "print-costs", "bool", "false",
+           "report the cost table as remarks">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::tessera::tgraph::TGraphDialect"];
+}
+
 def ConvertTileToCPU : Pass<"convert-tile-to-cpu", "mlir::ModuleOp"> {
   let summary = "Lower tile IR to tensor, linalg and scf ops for the CPU backend";
   let description = [{
