@@ -10,6 +10,7 @@
 #include "tessera/NVIDIABackend.h"
 
 #include "cuda/CudaModule.h"
+#include "passes/ContractionCost.h"
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -597,6 +599,80 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("source"), py::arg("name"), py::arg("pipeline"),
       "Run a textual pass pipeline: (ok, printed IR, diagnostics).");
+
+  py::module_ contraction = m.def_submodule(
+      "contraction", "The cost model of tgraph-reorder-contractions");
+  contraction.def(
+      "plan",
+      [](const std::vector<std::string> &inputs, const std::string &output,
+         const std::vector<bool> &weights, const std::map<std::string, int64_t> &sizes,
+         double peakTflops, double peakTbps, int64_t elementBytes, bool precompute) {
+        namespace cc = tessera::contraction;
+        cc::Einsum e{inputs, output, weights};
+        e.weight.resize(inputs.size(), false);
+        if (inputs.size() < 2 || inputs.size() > 16)
+          throw std::invalid_argument("plan: 2 to 16 operands, got " +
+                                      std::to_string(inputs.size()));
+        cc::Sizes z;
+        for (auto &[k, v] : sizes) {
+          if (k.size() != 1 || v < 1)
+            throw std::invalid_argument("plan: sizes map single letters to positive sizes");
+          z[k[0]] = v;
+        }
+        for (const std::string &in : inputs)
+          for (char c : in)
+            if (!z.count(c))
+              throw std::invalid_argument(std::string("plan: no size for index '") + c + "'");
+        cc::Machine m;
+        m.peakFlops = peakTflops * 1e12;
+        m.peakBytes = peakTbps * 1e12;
+        m.elementBytes = elementBytes;
+        m.precomputeWeights = precompute;
+        cc::Plan best = cc::optimalPlan(e, z, m);
+        py::list steps;
+        for (const cc::Step &s : cc::stepsOf(e, best))
+          steps.append(py::make_tuple(s.lhs, s.rhs, s.out, s.weightsOnly));
+        return py::make_tuple(best.pairs, steps, cc::describe(e, best),
+                              cc::totalFlops(e, best, z), cc::timeOf(e, best, z, m));
+      },
+      py::arg("inputs"), py::arg("output"), py::arg("weights"), py::arg("sizes"),
+      py::arg("peak_tflops") = 989.0, py::arg("peak_tbps") = 4.8, py::arg("element_bytes") = 2,
+      py::arg("precompute_weights") = true,
+      "The order of least estimated time: (pairs, steps (lhs, rhs, out, weights "
+      "only), description, FLOPs, seconds).");
+  contraction.def(
+      "cost",
+      [](const std::vector<std::string> &inputs, const std::string &output,
+         const std::vector<bool> &weights, const std::map<std::string, int64_t> &sizes,
+         const std::vector<std::pair<int, int>> &pairs, double peakTflops, double peakTbps,
+         int64_t elementBytes, bool precompute) {
+        namespace cc = tessera::contraction;
+        cc::Einsum e{inputs, output, weights};
+        e.weight.resize(inputs.size(), false);
+        cc::Sizes z;
+        for (auto &[k, v] : sizes)
+          z[k[0]] = v;
+        cc::Plan plan{pairs};
+        size_t n = inputs.size();
+        for (auto [i, j] : pairs) {
+          if (i < 0 || j <= i || size_t(j) >= n)
+            throw std::invalid_argument("cost: a pair is not (i, j), i < j < operands left");
+          --n;
+        }
+        if (n != 1)
+          throw std::invalid_argument("cost: the pairs do not reduce to one operand");
+        cc::Machine m;
+        m.peakFlops = peakTflops * 1e12;
+        m.peakBytes = peakTbps * 1e12;
+        m.elementBytes = elementBytes;
+        m.precomputeWeights = precompute;
+        return py::make_tuple(cc::totalFlops(e, plan, z), cc::timeOf(e, plan, z, m),
+                              cc::describe(e, plan));
+      },
+      py::arg("inputs"), py::arg("output"), py::arg("weights"), py::arg("sizes"),
+      py::arg("pairs"), py::arg("peak_tflops") = 989.0, py::arg("peak_tbps") = 4.8,
+      py::arg("element_bytes") = 2, py::arg("precompute_weights") = true,
+      "(FLOPs, seconds, description) of the order `pairs`.");
 
   py::module_ cpu = m.def_submodule("cpu", "The CPU backend");
   cpu.def("host_target", &tessera::cpu::hostTarget);

@@ -15,7 +15,7 @@
 Kernels run on the CPU backend when no GPU backend is available.
 """
 
-from . import ir, language
+from . import ir, language, ops
 from ._C import version as _version
 from .compiler.errors import CompilationError
 from .language.core import cdiv
@@ -33,4 +33,4 @@ def next_power_of_2(n: int) -> int:
 
 
 __all__ = ["jit", "JITFunction", "autotune", "heuristics", "Config", "CompilationError", "cdiv",
-           "next_power_of_2", "constexpr", "language", "ir", "__version__"]
+           "next_power_of_2", "constexpr", "language", "ir", "ops", "__version__"]
