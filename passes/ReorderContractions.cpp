@@ -69,7 +69,84 @@ struct ReorderContractionsPass
     return m;
   }
 
+  /// Chains: a contract whose operand is the only use of another contract
+  /// becomes one n-ary contract (the inner one's letters renamed into the
+  /// outer one's: its result's letters to the outer operand's, its summed
+  /// letters to fresh ones), so the whole chain is ordered at once.
+  void mergeChains() {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      getOperation()->walk([&](ContractOp outer) {
+        if (changed)
+          return;
+        SmallVector<std::string> outIn = outer.getInputIndices();
+        for (auto [k, operand] : llvm::enumerate(outer.getOperands())) {
+          auto inner = operand.getDefiningOp<ContractOp>();
+          if (!inner || !operand.hasOneUse() ||
+              outIn.size() + inner.getOperands().size() - 1 > 16)
+            continue;
+          SmallVector<std::string> inIn = inner.getInputIndices();
+          std::string inOut = inner.getOutputIndices();
+          std::set<char> used;
+          for (auto &x : outIn)
+            used.insert(x.begin(), x.end());
+          std::map<char, char> rename;
+          for (size_t d = 0; d < inOut.size(); ++d)
+            rename[inOut[d]] = outIn[k][d];
+          char next = 'a';
+          bool ok = true;
+          for (auto &x : inIn)
+            for (char c : x) {
+              if (rename.count(c))
+                continue;
+              while (next <= 'z' && (used.count(next) || rename.count(next) ||
+                                     llvm::any_of(rename, [&](auto &p) { return p.second == next; })))
+                ++next;
+              if (next > 'z') {
+                ok = false;
+                break;
+              }
+              rename[c] = next++;
+            }
+          if (!ok)
+            continue;
+          SmallVector<std::string> inputs;
+          SmallVector<Value> operands;
+          SmallVector<bool> weights;
+          for (auto [i, v] : llvm::enumerate(outer.getOperands())) {
+            if (i != k) {
+              inputs.push_back(outIn[i]);
+              operands.push_back(v);
+              weights.push_back(outer.isWeight(i));
+              continue;
+            }
+            for (auto [j, w] : llvm::enumerate(inner.getOperands())) {
+              std::string x;
+              for (char c : inIn[j])
+                x += rename[c];
+              inputs.push_back(x);
+              operands.push_back(w);
+              weights.push_back(inner.isWeight(j));
+            }
+          }
+          std::string spec = llvm::join(inputs, ",") + "->" + outer.getOutputIndices();
+          OpBuilder b(outer);
+          auto merged = ContractOp::create(b, outer.getLoc(), outer.getType(),
+                                           b.getStringAttr(spec), operands,
+                                           b.getDenseBoolArrayAttr(weights));
+          outer.replaceAllUsesWith(merged.getResult());
+          outer.erase();
+          inner.erase();
+          changed = true;
+          return;
+        }
+      });
+    }
+  }
+
   void runOnOperation() override {
+    mergeChains();
     SmallVector<ContractOp> ops;
     getOperation()->walk([&](ContractOp op) {
       if (op.getOperands().size() > 2)

@@ -39,7 +39,8 @@ def TGraph_ContractOp : TGraph_Op<"contract", [Pure]> {
 
     With more than two operands the op is an n-ary contraction whose
     evaluation order is open: `tgraph-reorder-contractions` picks it by
-    cost and leaves binary contractions.
+    cost and leaves binary contractions (a chain of contracts, each the only
+    user of the previous one, is merged into one first).
 
     ```mlir
     %scores = tgraph.contract "bsq,hdq,btk,hdk->bhst" %cq, %wuq, %ckv, %wuk

@@ -95,3 +95,20 @@ func.func @chain(%a: tensor<1000x10xf32>, %b: tensor<10x1000xf32>, %c: tensor<10
   %r = tgraph.contract "mn,np,pq->mq" %a, %b, %c : tensor<1000x10xf32>, tensor<10x1000xf32>, tensor<1000x10xf32> -> tensor<1000x10xf32>
   return %r : tensor<1000x10xf32>
 }
+
+// -----
+
+// A chain written left to right, ((A B) C) D, each contract the only user of
+// the one before: merged, then ordered as a whole (A (B (C D))) when the
+// sizes shrink to the right.
+// CHECK-LABEL: func.func @chain_of_contracts
+// CHECK: %[[CD:.*]] = tgraph.contract "{{.*}}" %arg2, %arg3
+// CHECK: %[[BCD:.*]] = tgraph.contract "{{.*}}" %arg1, %[[CD]]
+// CHECK: tgraph.contract "{{.*}}" %arg0, %[[BCD]]
+// CHECK-NOT: tgraph.contract
+func.func @chain_of_contracts(%a: tensor<10x1000xf32>, %b: tensor<1000x1000xf32>, %c: tensor<1000x1000xf32>, %d: tensor<1000x2xf32>) -> tensor<10x2xf32> {
+  %ab = tgraph.contract "ij,jk->ik" %a, %b : tensor<10x1000xf32>, tensor<1000x1000xf32> -> tensor<10x1000xf32>
+  %abc = tgraph.contract "mn,np->mp" %ab, %c : tensor<10x1000xf32>, tensor<1000x1000xf32> -> tensor<10x1000xf32>
+  %abcd = tgraph.contract "xy,yz->xz" %abc, %d : tensor<10x1000xf32>, tensor<1000x2xf32> -> tensor<10x2xf32>
+  return %abcd : tensor<10x2xf32>
+}
