@@ -15,10 +15,16 @@ charged once. ``contraction_plan`` returns that order and its cost.
 The pairwise products run with the array library of the operands
 (``torch.einsum`` for torch tensors, ``numpy.einsum`` for numpy arrays);
 they are not yet lowered to Tessera kernels.
+
+``attention(q, k, v, causal)`` and ``block_sparse_attention(q, k, v,
+kv_index, kv_count)`` run a flash-attention kernel written in the DSL
+(``tessera.kernels.attention``) that visits only the listed key/value blocks
+of each query block.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from . import _C
@@ -116,3 +122,111 @@ def contract(spec: str, *operands, weights=None, **machine):
         import numpy
         einsum = numpy.einsum
     return evaluate(plan, operands, einsum)
+
+
+# -- attention -------------------------------------------------------------------------
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _strides(t):
+    if _is_torch(t):
+        return list(t.stride())
+    return [s // t.itemsize for s in t.strides]
+
+
+def _check_attention_inputs(q, k, v):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if len(t.shape) != 4:
+            raise ValueError(f"attention: {name} must be (batch, heads, tokens, head_dim), got "
+                             f"shape {tuple(t.shape)}")
+    if q.dtype != k.dtype or q.dtype != v.dtype:
+        raise ValueError(f"attention: q, k and v must share a dtype, got {q.dtype}, {k.dtype}, "
+                         f"{v.dtype}")
+    if str(q.dtype).replace("torch.", "") not in ("float16", "bfloat16", "float32"):
+        raise ValueError(f"attention: dtype {q.dtype} is not supported (float16, bfloat16, "
+                         "float32)")
+    Z, H, _, D = q.shape
+    if tuple(k.shape) != tuple(v.shape) or k.shape[0] != Z or k.shape[1] != H or k.shape[3] != D:
+        raise ValueError(f"attention: k and v must be ({Z}, {H}, kv tokens, {D}), got "
+                         f"{tuple(k.shape)} and {tuple(v.shape)}")
+    if D not in (16, 32, 64, 128, 256):
+        raise ValueError(f"attention: head dim {D} is not supported (16, 32, 64, 128 or 256)")
+
+
+def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
+                           sm_scale=None, causal=False, num_warps=4, num_stages=2):
+    """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
+    attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
+    (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
+    kv_index: (Z, H, cdiv(Nq, block_m), L) integers; kv_count: (Z, H,
+    cdiv(Nq, block_m)) (default: the entries before the first negative one).
+    numpy arrays run on the CPU backend, CUDA tensors on the GPU. A row with
+    no valid key (all its blocks masked by `causal`) is zero."""
+    from .kernels.attention import block_sparse_attention_fwd
+    import numpy as np
+
+    _check_attention_inputs(q, k, v)
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    for name, b in (("block_m", block_m), ("block_n", block_n)):
+        if b not in (16, 32, 64, 128):
+            raise ValueError(f"attention: {name} must be 16, 32, 64 or 128, got {b}")
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
+    index = kv_index.detach().cpu().numpy() if _is_torch(kv_index) else np.asarray(kv_index)
+    if index.ndim != 4 or index.shape[:3] != (Z, H, QB) or not np.issubdtype(index.dtype,
+                                                                                np.integer):
+        raise ValueError(f"attention: kv_index must be integers of shape ({Z}, {H}, {QB}, L), "
+                         f"got {index.dtype} {index.shape}")
+    if kv_count is None:
+        negative = index < 0
+        count = np.where(negative.any(-1), negative.argmax(-1), index.shape[3])
+    else:
+        count = kv_count.detach().cpu().numpy() if _is_torch(kv_count) else np.asarray(kv_count)
+        if count.shape != (Z, H, QB):
+            raise ValueError(f"attention: kv_count must have shape ({Z}, {H}, {QB}), got "
+                             f"{count.shape}")
+        if (count < 0).any() or (count > index.shape[3]).any():
+            raise ValueError(f"attention: kv_count entries must be in [0, {index.shape[3]}]")
+    used = np.arange(index.shape[3]) < count[..., None]
+    bad = used & ((index < 0) | (index >= KB))
+    if bad.any():
+        z, h, qb, i = (int(x) for x in np.argwhere(bad)[0])
+        raise ValueError(f"attention: kv_index[{z}, {h}, {qb}, {i}] = {int(index[z, h, qb, i])} "
+                         f"is not a key/value block (0 to {KB - 1})")
+    index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
+    count = np.ascontiguousarray(count, dtype=np.int32)
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    if _is_torch(q):
+        import torch
+        out = torch.empty_like(q)
+        index_t = torch.from_numpy(index).to(q.device)
+        count_t = torch.from_numpy(count).to(q.device)
+        s_i, s_c = list(index_t.stride()), list(count_t.stride())
+    else:
+        out = np.empty_like(q)
+        index_t, count_t = index, count
+        s_i, s_c = _strides(index), _strides(count)
+    options = {"num_warps": num_warps, "num_stages": num_stages}
+    block_sparse_attention_fwd[(QB, Z * H)](
+        q, k, v, out, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
+        *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], H, NQ, NKV, HEAD_DIM=D,
+        BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=bool(causal), **options)
+    return out
+
+
+def attention(q, k, v, causal=False, sm_scale=None, *, block_m=64, block_n=64, **options):
+    """Dense (or causal) attention: block_sparse_attention with every block
+    (causal: every block up to the diagonal) listed."""
+    import numpy as np
+    _check_attention_inputs(q, k, v)
+    Z, H, NQ, _ = q.shape
+    QB, KB = -(-NQ // block_m), -(-k.shape[2] // block_n)
+    index = np.broadcast_to(np.arange(KB, dtype=np.int32), (Z, H, QB, KB))
+    count = np.full((Z, H, QB), KB, np.int32)
+    if causal:
+        last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
+        count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
+    return block_sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
+                                  sm_scale=sm_scale, causal=causal, **options)

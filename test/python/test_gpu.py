@@ -736,3 +736,36 @@ def test_fp8_dots_with_k_major_b(ta, tb, BM, BN, BK, warps, stages):
     tol = 2e-3 if active().arch == "sm_90a" else 1e-4
     np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=tol,
                                atol=tol * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("NQ,NKV,D,BM,BN,warps", [(300, 300, 64, 64, 64, 4),
+                                                  (256, 512, 128, 128, 64, 8),
+                                                  (200, 130, 32, 32, 32, 4)])
+def test_block_sparse_attention_on_gpu(dtype, NQ, NKV, D, BM, BN, warps):
+    """tessera.ops.block_sparse_attention (DSL kernel visiting only the
+    listed KV blocks) against float64 dense attention with the same mask."""
+    import test_attention as ta
+    Z, H = 2, 3
+    ty = getattr(torch, dtype)
+    q = torch.randn(Z, H, NQ, D, device="cuda").to(ty)
+    k = torch.randn(Z, H, NKV, D, device="cuda").to(ty)
+    v = torch.randn(Z, H, NKV, D, device="cuda").to(ty)
+    index, mask = ta.random_blocks(Z, H, NQ, NKV, BM, BN, L=3)
+    out = tessera.ops.block_sparse_attention(q, k, v, torch.from_numpy(index).cuda(),
+                                             block_m=BM, block_n=BN, num_warps=warps)
+    ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
+                       v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
+    np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_dense_attention_on_gpu(causal):
+    import test_attention as ta
+    Z, H, N, D = 1, 4, 1000, 64
+    q, k, v = (torch.randn(Z, H, N, D, device="cuda").half() for _ in range(3))
+    out = tessera.ops.attention(q, k, v, causal=causal)
+    mask = np.tril(np.ones((N, N), bool)) if causal else np.ones((N, N), bool)
+    ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
+                       v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
+    np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=1e-2, atol=1e-2)

@@ -1,0 +1,1 @@
+"""Kernels Tessera's graph-level ops run, written in the DSL."""

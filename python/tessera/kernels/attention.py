@@ -1,0 +1,69 @@
+"""Flash attention over a block-sparse set of key/value blocks, in the DSL.
+
+One program per (query block, batch x head): it walks only the KV blocks
+listed for its query block (`kv_index[z, h, qb, :kv_count[z, h, qb]]`), with
+the online softmax of flash attention (exp2, running max and sum), and
+writes its rows of the output. Dense attention is the case where every
+block is listed (causal: every block up to the diagonal).
+"""
+
+import tessera
+import tessera.language as tl
+
+
+@tessera.jit
+def block_sparse_attention_fwd(
+        Q, K, V, Out, KV_INDEX, KV_COUNT, sm_scale,
+        stride_qz, stride_qh, stride_qm, stride_qk,
+        stride_kz, stride_kh, stride_kn, stride_kk,
+        stride_vz, stride_vh, stride_vn, stride_vk,
+        stride_oz, stride_oh, stride_om, stride_ok,
+        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+        H, N_Q, N_KV,
+        HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+        CAUSAL: tl.constexpr):
+    qb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    offs_m = qb * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+
+    q = tl.load(Q + off_z * stride_qz + off_h * stride_qh + offs_m[:, None] * stride_qm
+                + offs_d[None, :] * stride_qk, mask=offs_m[:, None] < N_Q, other=0.0)
+    k_base = K + off_z * stride_kz + off_h * stride_kh
+    v_base = V + off_z * stride_vz + off_h * stride_vh
+    index = KV_INDEX + off_z * stride_iz + off_h * stride_ih + qb * stride_iq
+    count = tl.load(KV_COUNT + off_z * stride_cz + off_h * stride_ch + qb)
+
+    m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
+    for i in range(0, count):
+        start_n = tl.load(index + i) * BLOCK_N
+        cols = start_n + offs_n
+        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kk,
+                    mask=cols[None, :] < N_KV, other=0.0)
+        qk = tl.dot(q, k) * qk_scale
+        valid = cols[None, :] < N_KV
+        if CAUSAL:
+            valid = valid & (offs_m[:, None] >= cols[None, :])
+        qk = tl.where(valid, qk, float("-inf"))
+        m_ij = tl.maximum(m_i, tl.max(qk, 1))
+        # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
+        m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+        p = tl.math.exp2(qk - m_safe[:, None])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None]
+        v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
+                    mask=cols[:, None] < N_KV, other=0.0)
+        acc = tl.dot(p.to(v.dtype), v, acc)
+        m_i = m_ij
+    # Rows that saw no valid key (all their blocks masked) are zero.
+    acc = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    tl.store(Out + off_z * stride_oz + off_h * stride_oh + offs_m[:, None] * stride_om
+             + offs_d[None, :] * stride_ok, acc.to(Out.dtype.element_ty),
+             mask=offs_m[:, None] < N_Q)

@@ -1,0 +1,99 @@
+"""tessera.ops.attention and block_sparse_attention (a DSL flash-attention
+kernel that visits only the listed key/value blocks) against a float64
+dense reference with the equivalent mask, on fresh random data (CPU backend
+here; test_gpu.py runs them on the GPU)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import tessera
+
+rng = np.random.default_rng()
+
+
+def reference(q, k, v, mask, scale):
+    q, k, v = (t.astype(np.float64) for t in (q, k, v))
+    s = np.where(mask, q @ np.swapaxes(k, -1, -2) * scale, -np.inf)
+    m = s.max(-1, keepdims=True)
+    p = np.exp(s - np.where(np.isfinite(m), m, 0))
+    total = p.sum(-1, keepdims=True)
+    return (p / np.where(total == 0, 1, total)) @ v
+
+
+def random_blocks(Z, H, NQ, NKV, BM, BN, L):
+    """Random KV block lists (1..L distinct blocks per query block, -1
+    padded) and the token mask they mean."""
+    QB, KB = -(-NQ // BM), -(-NKV // BN)
+    index = np.full((Z, H, QB, L), -1, np.int64)
+    mask = np.zeros((Z, H, NQ, NKV), bool)
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                chosen = rng.choice(KB, rng.integers(1, min(L, KB) + 1), replace=False)
+                index[z, h, qb, :len(chosen)] = chosen
+                for kb in chosen:
+                    mask[z, h, qb * BM:(qb + 1) * BM, kb * BN:(kb + 1) * BN] = True
+    return index, mask
+
+
+@pytest.mark.parametrize("Z,H,NQ,NKV,D,BM,BN", [(1, 2, 100, 100, 16, 32, 16),
+                                                (2, 1, 64, 130, 32, 16, 32),
+                                                (1, 1, 33, 47, 64, 16, 16)])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_block_sparse_attention(Z, H, NQ, NKV, D, BM, BN, dtype):
+    q = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
+    k, v = (rng.standard_normal((Z, H, NKV, D)).astype(dtype) for _ in range(2))
+    index, mask = random_blocks(Z, H, NQ, NKV, BM, BN, L=3)
+    out = tessera.ops.block_sparse_attention(q, k, v, index, block_m=BM, block_n=BN)
+    ref = reference(q, k, v, mask, 1 / math.sqrt(D))
+    tol = 2e-3 if dtype == np.float16 else 1e-5
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_dense_attention(causal):
+    Z, H, N, D = 1, 2, 90, 32
+    q, k, v = (rng.standard_normal((Z, H, N, D)).astype(np.float32) for _ in range(3))
+    mask = np.tril(np.ones((N, N), bool)) if causal else np.ones((N, N), bool)
+    out = tessera.ops.attention(q, k, v, causal=causal, block_m=32, block_n=16, sm_scale=0.3)
+    np.testing.assert_allclose(out, reference(q, k, v, mask, 0.3), rtol=1e-5, atol=1e-5)
+
+
+def test_explicit_counts_and_causal_blocks():
+    """kv_count given (entries past it ignored, even out of range), causal
+    masking inside the listed blocks; a query block listing only later
+    blocks gets zero rows."""
+    Z, H, N, D, B = 1, 1, 64, 16, 16
+    q, k, v = (rng.standard_normal((Z, H, N, D)).astype(np.float32) for _ in range(3))
+    index = np.array([[[[3, 99], [0, 1], [2, 0], [3, 1]]]])
+    count = np.array([[[1, 2, 2, 1]]])
+    out = tessera.ops.block_sparse_attention(q, k, v, index, count, block_m=B, block_n=B,
+                                             causal=True)
+    mask = np.zeros((N, N), bool)
+    for qb, blocks in enumerate([[3], [0, 1], [2, 0], [3]]):
+        for kb in blocks:
+            mask[qb * B:(qb + 1) * B, kb * B:(kb + 1) * B] = True
+    mask &= np.tril(np.ones((N, N), bool))
+    np.testing.assert_allclose(out, reference(q, k, v, mask, 1 / math.sqrt(D)), rtol=1e-5,
+                               atol=1e-5)
+    assert not out[0, 0, :16].any()  # query block 0 only lists block 3: all masked
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda q: dict(q=q[:, :, :, :8]), "must be \\(1, 2, kv tokens, 8\\)"),
+    (lambda q: dict(k=np.zeros((1, 2, 64, 24), np.float32), v=np.zeros((1, 2, 64, 24), np.float32),
+                    q=np.zeros((1, 2, 64, 24), np.float32)), "head dim 24 is not supported"),
+    (lambda q: dict(q=q.astype(np.float64)), "must share a dtype"),
+    (lambda q: dict(index=np.array([[[[0], [7]], [[0], [1]]]])), "is not a key/value block"),
+    (lambda q: dict(index=np.zeros((1, 2, 3, 1), np.int64)), "kv_index must be integers of shape"),
+    (lambda q: dict(block_m=24), "block_m must be 16, 32, 64 or 128"),
+])
+def test_attention_errors(make, message):
+    q = np.zeros((1, 2, 64, 16), np.float32)
+    args = dict(q=q, k=q, v=q, index=np.zeros((1, 2, 2, 1), np.int64), block_m=32)
+    args.update(make(q))
+    with pytest.raises(ValueError, match=message):
+        tessera.ops.block_sparse_attention(args["q"], args["k"], args["v"], args["index"],
+                                           block_m=args["block_m"], block_n=32)
