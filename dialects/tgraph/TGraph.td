@@ -65,4 +65,107 @@ def TGraph_ContractOp : TGraph_Op<"contract", [Pure]> {
   }];
 }
 
+def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]> {
+  let summary = "attention, dense or over listed key/value blocks";
+  let description = [{
+    `softmax(q k^T * scale) v` per batch and head: q is (Z, H, Nq, D), k and
+    v are (Z, H, Nkv, D), the result has q's shape. Queries and keys are
+    cut into blocks of `block_m` and `block_n` tokens. Without `kv_index`
+    every query attends to every key (`causal`: to keys at or before its
+    position); with it, query block qb attends only to the key blocks
+    `kv_index[z, h, qb, :kv_count[z, h, qb]]` (BSA's KV sparsity). With
+    `q_index`, only the queries `q_index[z, h, qb, :q_count[z, h, qb]]`
+    (positions inside the block) are computed; each pruned query takes the
+    output of the kept query listed first in its block (BSA's query
+    sparsity). `scale` defaults to 1 / sqrt(D).
+
+    ```mlir
+    %o = tgraph.attention %q, %k, %v, kv %idx, %cnt {block_m = 128, block_n = 128}
+        : tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
+          tensor<1x12x23296x128xbf16>, tensor<1x12x182x16xi32>, tensor<1x12x182xi32>
+          -> tensor<1x12x23296x128xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
+                       Optional<AnyRankedTensor>:$kv_index, Optional<AnyRankedTensor>:$kv_count,
+                       Optional<AnyRankedTensor>:$q_index, Optional<AnyRankedTensor>:$q_count,
+                       I64Attr:$block_m, I64Attr:$block_n, UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`,` `kv` $kv_index^ `,` $kv_count)? (`,` `queries` $q_index^ `,` $q_count)?
+    attr-dict `:` type($q) `,` type($k) `,` type($v)
+    (`,` type($kv_index)^ `,` type($kv_count))? (`,` type($q_index)^ `,` type($q_count))?
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def TGraph_BlockSelectOp : TGraph_Op<"block_select", [Pure]> {
+  let summary = "BSA's key/value block selection";
+  let description = [{
+    Mean-pools q and k over blocks of `block_m` / `block_n` tokens, scores
+    the blocks (softmax over key blocks of the pooled q k^T / sqrt(D)), and
+    keeps for each query block either the fewest key blocks whose score
+    mass reaches `mass` (top-p, 0 < p <= 1) or those scoring above
+    mean + `threshold` x std; at least `min_blocks` and at most L (the
+    index result's last dimension). Results: the kept blocks' indices
+    (Z, H, Nq/block_m, L) and their count (Z, H, Nq/block_m).
+
+    ```mlir
+    %idx, %cnt = tgraph.block_select %q, %k {block_m = 128, block_n = 128, mass = 0.9 : f32, min_blocks = 1}
+        : tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>
+          -> tensor<1x12x182x32xi32>, tensor<1x12x182xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, I64Attr:$block_m,
+                       I64Attr:$block_n, OptionalAttr<F32Attr>:$mass,
+                       OptionalAttr<F32Attr>:$threshold, DefaultValuedAttr<I64Attr, "1">:$min_blocks);
+  let results = (outs AnyRankedTensor:$index, AnyRankedTensor:$count);
+  let assemblyFormat = [{
+    $q `,` $k attr-dict `:` type($q) `,` type($k) `->` type($index) `,` type($count)
+  }];
+  let hasVerifier = 1;
+}
+
+def TGraph_TokenSelectOp : TGraph_Op<"token_select", [Pure]> {
+  let summary = "BSA's query selection inside blocks";
+  let description = [{
+    Inside each block of `block` tokens, ranks the queries by cosine
+    similarity to the block's centre token and keeps the ceil(`keep_ratio` x
+    block) least similar (the least redundant). Results: the kept positions
+    in their block (Z, H, N/block, K) and their count (Z, H, N/block).
+
+    ```mlir
+    %kept, %n = tgraph.token_select %q {block = 128, keep_ratio = 0.5 : f32}
+        : tensor<1x12x23296x128xbf16> -> tensor<1x12x182x64xi32>, tensor<1x12x182xi32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$q, I64Attr:$block, F32Attr:$keep_ratio);
+  let results = (outs AnyRankedTensor:$index, AnyRankedTensor:$count);
+  let assemblyFormat = "$q attr-dict `:` type($q) `->` type($index) `,` type($count)";
+  let hasVerifier = 1;
+}
+
+def TGraph_CubeReorderOp : TGraph_Op<"cube_reorder", [Pure]> {
+  let summary = "reorder a video's tokens so each cube is contiguous (or back)";
+  let description = [{
+    x is (Z, S, C) with S = T x Hv x Wv tokens of a latent video in (t, h, w)
+    order. The tokens are reordered cube by cube (cubes of `cube` = [ct, ch,
+    cw] tokens, in (t, h, w) order of cubes, each cube's tokens in (t, h, w)
+    order), so a cube is a contiguous block of the sequence; `inverse` puts
+    them back. Each video dimension must be a multiple of the cube's.
+
+    ```mlir
+    %y = tgraph.cube_reorder %x {video = array<i64: 61, 56, 104>, cube = array<i64: 1, 8, 8>}
+        : tensor<1x355264x1536xbf16> -> tensor<1x355264x1536xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$x, DenseI64ArrayAttr:$video, DenseI64ArrayAttr:$cube,
+                       UnitAttr:$inverse);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 #endif // TESSERA_DIALECTS_TGRAPH_TGRAPH_TD

@@ -6,6 +6,9 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/StringExtras.h"
 
+#include <cmath>
+#include <map>
+
 using namespace mlir;
 using namespace tessera::tgraph;
 
@@ -119,6 +122,147 @@ LogicalResult ContractOp::verify() {
                      "operand #" + std::to_string(i))))
       return failure();
   return visit(getResult().getType(), output, "the result");
+}
+
+//===----------------------------------------------------------------------===//
+// Attention and BSA selection
+//===----------------------------------------------------------------------===//
+
+static bool isBlockSize(int64_t b) { return b >= 16 && b <= 256 && (b & (b - 1)) == 0; }
+
+static int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Checks a (Z, H, tokens, D) tensor; sets the sizes.
+static LogicalResult checkTokens(Operation *op, Value v, StringRef name, int64_t &z, int64_t &h,
+                                 int64_t &n, int64_t &d) {
+  auto t = cast<RankedTensorType>(v.getType());
+  if (t.getRank() != 4)
+    return op->emitOpError() << name << " must be (batch, heads, tokens, head_dim), got " << t;
+  if (!isa<FloatType>(t.getElementType()))
+    return op->emitOpError() << name << " must hold floats, got " << t.getElementType();
+  z = t.getDimSize(0), h = t.getDimSize(1), n = t.getDimSize(2), d = t.getDimSize(3);
+  return success();
+}
+
+/// Checks index lists (Z, H, blocks, L) of i32 and counts (Z, H, blocks).
+static LogicalResult checkLists(Operation *op, Value index, Value count, StringRef what,
+                                int64_t z, int64_t h, int64_t blocks) {
+  auto it = cast<RankedTensorType>(index.getType());
+  auto ct = cast<RankedTensorType>(count.getType());
+  auto sameOrDynamic = [](int64_t a, int64_t b) {
+    return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+  };
+  if (!it.getElementType().isInteger(32) || !ct.getElementType().isInteger(32))
+    return op->emitOpError() << what << " lists and counts are i32, got " << it << " and " << ct;
+  if (it.getRank() != 4 || !sameOrDynamic(it.getDimSize(0), z) ||
+      !sameOrDynamic(it.getDimSize(1), h) || !sameOrDynamic(it.getDimSize(2), blocks))
+    return op->emitOpError() << what << " lists must be (" << z << ", " << h << ", " << blocks
+                             << ", L), got " << it;
+  if (ct.getRank() != 3 || !sameOrDynamic(ct.getDimSize(0), z) ||
+      !sameOrDynamic(ct.getDimSize(1), h) || !sameOrDynamic(ct.getDimSize(2), blocks))
+    return op->emitOpError() << what << " counts must be (" << z << ", " << h << ", " << blocks
+                             << "), got " << ct;
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t z, h, n, d, zk, hk, nk, dk, zv, hv, nv, dv;
+  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)) ||
+      failed(checkTokens(*this, getK(), "k", zk, hk, nk, dk)) ||
+      failed(checkTokens(*this, getV(), "v", zv, hv, nv, dv)))
+    return failure();
+  auto q = cast<RankedTensorType>(getQ().getType());
+  if (getK().getType() != getV().getType() || zk != z || hk != h || dk != d)
+    return emitOpError() << "k and v must both be (" << z << ", " << h << ", kv tokens, " << d
+                         << ") like q, got " << getK().getType() << " and " << getV().getType();
+  if (cast<RankedTensorType>(getK().getType()).getElementType() != q.getElementType())
+    return emitOpError() << "q, k and v must share an element type";
+  if (getResult().getType() != q)
+    return emitOpError() << "the result must have q's type " << q << ", got "
+                         << getResult().getType();
+  if (!ShapedType::isDynamic(d) && !isBlockSize(d))
+    return emitOpError() << "head dim " << d << " is not supported (16 to 256, a power of two)";
+  if (!isBlockSize(getBlockM()) || !isBlockSize(getBlockN()))
+    return emitOpError() << "block sizes are powers of two from 16 to 256, got " << getBlockM()
+                         << " and " << getBlockN();
+  if (auto scale = getScale(); scale && !(scale->convertToFloat() > 0))
+    return emitOpError() << "scale must be positive";
+  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlockM());
+  if (getKvIndex() && failed(checkLists(*this, getKvIndex(), getKvCount(), "kv", z, h, blocks)))
+    return failure();
+  if (getQIndex() && failed(checkLists(*this, getQIndex(), getQCount(), "query", z, h, blocks)))
+    return failure();
+  return success();
+}
+
+LogicalResult BlockSelectOp::verify() {
+  int64_t z, h, n, d, zk, hk, nk, dk;
+  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)) ||
+      failed(checkTokens(*this, getK(), "k", zk, hk, nk, dk)))
+    return failure();
+  if (zk != z || hk != h || dk != d)
+    return emitOpError() << "k must be (" << z << ", " << h << ", kv tokens, " << d << ") like q";
+  if (!isBlockSize(getBlockM()) || !isBlockSize(getBlockN()))
+    return emitOpError() << "block sizes are powers of two from 16 to 256, got " << getBlockM()
+                         << " and " << getBlockN();
+  if (bool(getMass()) == bool(getThreshold()))
+    return emitOpError() << "takes exactly one of mass (top-p) and threshold (mean + k std)";
+  if (auto p = getMass(); p && !(p->convertToFloat() > 0 && p->convertToFloat() <= 1))
+    return emitOpError() << "mass must be in (0, 1], got " << p->convertToFloat();
+  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlockM());
+  if (failed(checkLists(*this, getIndex(), getCount(), "selected", z, h, blocks)))
+    return failure();
+  int64_t l = cast<RankedTensorType>(getIndex().getType()).getDimSize(3);
+  if (getMinBlocks() < 1 || (!ShapedType::isDynamic(l) && getMinBlocks() > l))
+    return emitOpError() << "min_blocks must be from 1 to the lists' length " << l << ", got "
+                         << getMinBlocks();
+  if (!ShapedType::isDynamic(nk) && !ShapedType::isDynamic(l) && l > ceilDiv(nk, getBlockN()))
+    return emitOpError() << "lists of " << l << " blocks, but k has only "
+                         << ceilDiv(nk, getBlockN());
+  return success();
+}
+
+LogicalResult TokenSelectOp::verify() {
+  int64_t z, h, n, d;
+  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)))
+    return failure();
+  if (!isBlockSize(getBlock()))
+    return emitOpError() << "block is a power of two from 16 to 256, got " << getBlock();
+  float ratio = getKeepRatio().convertToFloat();
+  if (!(ratio > 0 && ratio <= 1))
+    return emitOpError() << "keep_ratio must be in (0, 1], got " << ratio;
+  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlock());
+  if (failed(checkLists(*this, getIndex(), getCount(), "kept query", z, h, blocks)))
+    return failure();
+  int64_t k = cast<RankedTensorType>(getIndex().getType()).getDimSize(3);
+  int64_t keep = int64_t(std::ceil(double(ratio) * double(getBlock())));
+  if (!ShapedType::isDynamic(k) && k != keep)
+    return emitOpError() << "keeps ceil(keep_ratio x " << getBlock() << ") = " << keep
+                         << " queries per block, the lists hold " << k;
+  return success();
+}
+
+LogicalResult CubeReorderOp::verify() {
+  auto t = cast<RankedTensorType>(getX().getType());
+  if (t.getRank() != 3)
+    return emitOpError() << "x must be (batch, tokens, channels), got " << t;
+  if (getResult().getType() != t)
+    return emitOpError() << "the result must have x's type";
+  ArrayRef<int64_t> video = getVideo(), cube = getCube();
+  if (video.size() != 3 || cube.size() != 3)
+    return emitOpError() << "video and cube are (t, h, w) sizes";
+  for (int i = 0; i < 3; ++i) {
+    if (video[i] < 1 || cube[i] < 1)
+      return emitOpError() << "video and cube sizes must be positive";
+    if (video[i] % cube[i])
+      return emitOpError() << "video dimension " << i << " (" << video[i]
+                           << ") is not a multiple of the cube's (" << cube[i] << ")";
+  }
+  int64_t tokens = video[0] * video[1] * video[2];
+  if (!ShapedType::isDynamic(t.getDimSize(1)) && t.getDimSize(1) != tokens)
+    return emitOpError() << "x has " << t.getDimSize(1) << " tokens, the video "
+                         << video[0] << "x" << video[1] << "x" << video[2] << " has " << tokens;
+  return success();
 }
 
 #define GET_OP_CLASSES

@@ -86,3 +86,123 @@ func.func @ints(%a: tensor<4x8xi32>, %b: tensor<8x2xi32>) {
   %r = tgraph.contract "mn,np->mp" %a, %b : tensor<4x8xi32>, tensor<8x2xi32> -> tensor<4x2xi32>
   return
 }
+
+// -----
+
+func.func @attn_rank(%q: tensor<2x256x64xf16>, %k: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{q must be (batch, heads, tokens, head_dim), got 'tensor<2x256x64xf16>'}}
+  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : tensor<2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @attn_kv_shape(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x32xf16>) {
+  // expected-error @+1 {{k and v must both be (1, 2, kv tokens, 64) like q}}
+  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x32xf16>, tensor<1x2x256x32xf16> -> tensor<1x2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @attn_head_dim(%q: tensor<1x2x256x24xf16>) {
+  // expected-error @+1 {{head dim 24 is not supported (16 to 256, a power of two)}}
+  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64} : tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16> -> tensor<1x2x256x24xf16>
+  return
+}
+
+// -----
+
+func.func @attn_block(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{block sizes are powers of two from 16 to 256, got 48 and 64}}
+  %o = tgraph.attention %q, %q, %q {block_m = 48, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @attn_scale(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{scale must be positive}}
+  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64, scale = -1.0 : f32} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @attn_lists(%q: tensor<1x2x256x64xf16>, %i: tensor<1x2x3x8xi32>, %c: tensor<1x2x4xi32>) {
+  // expected-error @+1 {{kv lists must be (1, 2, 4, L), got 'tensor<1x2x3x8xi32>'}}
+  %o = tgraph.attention %q, %q, %q, kv %i, %c {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x3x8xi32>, tensor<1x2x4xi32> -> tensor<1x2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @attn_counts(%q: tensor<1x2x256x64xf16>, %i: tensor<1x2x4x8xi32>, %c: tensor<1x2x4xi64>) {
+  // expected-error @+1 {{kv lists and counts are i32}}
+  %o = tgraph.attention %q, %q, %q, kv %i, %c {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x4x8xi32>, tensor<1x2x4xi64> -> tensor<1x2x256x64xf16>
+  return
+}
+
+// -----
+
+func.func @select_both(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{takes exactly one of mass (top-p) and threshold (mean + k std)}}
+  %i, %c = tgraph.block_select %q, %q {block_m = 64, block_n = 64, mass = 0.9 : f32, threshold = 1.0 : f32} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x4x4xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_mass(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{mass must be in (0, 1], got 1.5}}
+  %i, %c = tgraph.block_select %q, %q {block_m = 64, block_n = 64, mass = 1.5 : f32} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x4x4xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_min(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{min_blocks must be from 1 to the lists' length 4, got 5}}
+  %i, %c = tgraph.block_select %q, %q {block_m = 64, block_n = 64, mass = 0.5 : f32, min_blocks = 5} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x4x4xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @select_too_long(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{lists of 8 blocks, but k has only 4}}
+  %i, %c = tgraph.block_select %q, %q {block_m = 64, block_n = 64, mass = 0.5 : f32} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x4x8xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @token_ratio(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{keep_ratio must be in (0, 1], got 0}}
+  %i, %c = tgraph.token_select %q {block = 64, keep_ratio = 0.0 : f32} : tensor<1x2x256x64xf16> -> tensor<1x2x4x32xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @token_count(%q: tensor<1x2x256x64xf16>) {
+  // expected-error @+1 {{keeps ceil(keep_ratio x 64) = 32 queries per block, the lists hold 16}}
+  %i, %c = tgraph.token_select %q {block = 64, keep_ratio = 0.5 : f32} : tensor<1x2x256x64xf16> -> tensor<1x2x4x16xi32>, tensor<1x2x4xi32>
+  return
+}
+
+// -----
+
+func.func @cube_multiple(%x: tensor<1x48x16xf32>) {
+  // expected-error @+1 {{video dimension 1 (4) is not a multiple of the cube's (3)}}
+  %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 3, 2>} : tensor<1x48x16xf32> -> tensor<1x48x16xf32>
+  return
+}
+
+// -----
+
+func.func @cube_tokens(%x: tensor<1x50x16xf32>) {
+  // expected-error @+1 {{x has 50 tokens, the video 2x4x6 has 48}}
+  %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 2, 2>} : tensor<1x50x16xf32> -> tensor<1x50x16xf32>
+  return
+}
