@@ -230,3 +230,117 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=64, block_n=64, *
         count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
     return block_sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
                                   sm_scale=sm_scale, causal=causal, **options)
+
+
+# -- BSA (block-sparse attention for video) --------------------------------------------
+
+def _empty(like, shape, dtype=None):
+    if _is_torch(like):
+        import torch
+        return torch.empty(shape, device=like.device,
+                           dtype=dtype if dtype is not None else like.dtype)
+    import numpy as np
+    return np.empty(shape, dtype=dtype if dtype is not None else like.dtype)
+
+
+def cube_reorder(x, video_shape, cube, inverse=False):
+    """x (Z, S, C) with S = T*H*W tokens in (t, h, w) order -> the tokens
+    cube by cube (each cube of t*h*w tokens contiguous); `inverse` undoes it."""
+    from .kernels.bsa import cube_reorder_kernel
+    T, HV, WV = (int(v) for v in video_shape)
+    CT, CH, CW = (int(v) for v in cube)
+    if len(x.shape) != 3:
+        raise ValueError(f"cube_reorder: x must be (batch, tokens, channels), got {tuple(x.shape)}")
+    Z, S, C = x.shape
+    for name, a, b in (("T", T, CT), ("H", HV, CH), ("W", WV, CW)):
+        if b < 1 or a % b:
+            raise ValueError(f"cube_reorder: video {name} = {a} is not a multiple of the cube's {b}")
+    if S != T * HV * WV:
+        raise ValueError(f"cube_reorder: x has {S} tokens, the video {T}x{HV}x{WV} has "
+                         f"{T * HV * WV}")
+    y = _empty(x, (Z, S, C))
+    xs, ys = _strides(x), _strides(y)
+    if xs[2] != 1:
+        raise ValueError("cube_reorder: x's channels must be contiguous")
+    BT, BC = 32, min(128, 1 << (max(C, 1) - 1).bit_length())
+    cube_reorder_kernel[(-(-S // BT), Z, -(-C // BC))](
+        x, y, xs[0], xs[1], ys[0], ys[1], S, C, T=T, HV=HV, WV=WV, CT=CT, CH=CH, CW=CW,
+        INVERSE=bool(inverse), BLOCK_T=BT, BLOCK_C=BC)
+    return y
+
+
+def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1,
+                 max_blocks=None):
+    """BSA's KV-block selection: mean-pool q and k per block, softmax over key
+    blocks of the pooled scores / sqrt(D), then per query block the fewest
+    blocks whose mass reaches `mass` (top-p) or those above mean +
+    `threshold` x std, at least `min_blocks`, at most `max_blocks`, highest
+    first. Returns (kv_index (Z, H, QB, L) int32, kv_count (Z, H, QB) int32)."""
+    from .kernels.bsa import block_pool_kernel, block_select_kernel
+    _check_attention_inputs(q, k, k)
+    if (mass is None) == (threshold is None):
+        raise ValueError("block_select: give exactly one of mass (top-p) and threshold")
+    if mass is not None and not 0 < mass <= 1:
+        raise ValueError(f"block_select: mass (p) must be in (0, 1], got {mass}")
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
+    L = KB if max_blocks is None else int(max_blocks)
+    if not 1 <= min_blocks <= L <= KB:
+        raise ValueError(f"block_select: need 1 <= min_blocks ({min_blocks}) <= max_blocks ({L}) "
+                         f"<= key blocks ({KB})")
+    KB_P = 1 << (KB - 1).bit_length()
+    if KB_P > 1024:
+        raise ValueError(f"block_select: {KB} key blocks; at most 1024 are supported")
+    import numpy as np
+    f32 = np.float32 if not _is_torch(q) else __import__("torch").float32
+    i32 = np.int32 if not _is_torch(q) else __import__("torch").int32
+    pooled = []
+    for x, n, blk, nb in ((q, NQ, block_m, QB), (k, NKV, block_n, KB)):
+        out = _empty(x, (Z, H, nb, D), f32)
+        xs, os_ = _strides(x), _strides(out)
+        if xs[3] != 1:
+            raise ValueError("block_select: the head dimension must be contiguous")
+        block_pool_kernel[(nb, Z * H)](x, out, xs[0], xs[1], xs[2], os_[0], os_[1], os_[2], H, n,
+                                       BLOCK=blk, HEAD_DIM=D)
+        pooled.append(out)
+    index = _empty(q, (Z, H, QB, L), i32)
+    index[...] = -1  # past each count
+    count = _empty(q, (Z, H, QB), i32)
+    qs, ks, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], index, count))
+    param = float(mass if mass is not None else threshold)
+    block_select_kernel[(QB, Z * H)](
+        pooled[0], pooled[1], index, count, 1.0 / math.sqrt(D), param, qs[0], qs[1], qs[2],
+        ks[0], ks[1], ks[2], ix[0], ix[1], ix[2], cs[0], cs[1], H, KB, L, int(min_blocks),
+        MODE=0 if mass is not None else 1, KB_P=KB_P, HEAD_DIM=D)
+    return index, count
+
+
+def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks=1,
+                  max_blocks=None, keep_ratio=1.0, sm_scale=None, **options):
+    """Block-sparse attention for video (BSA): q, k, v (Z, H, S, D) with the
+    S = T*H*W tokens of a latent video in (t, h, w) order. Tokens are
+    reordered cube by cube (one cube = one block of t*h*w tokens, a power of
+    two from 16 to 128), each query block keeps the key blocks that
+    `block_select` picks (top-p `p` or `threshold`), attention runs over
+    those, and the output goes back to (t, h, w) order."""
+    if keep_ratio != 1.0:
+        raise NotImplementedError("bsa_attention: query sparsity (keep_ratio < 1) is not "
+                                  "implemented yet")
+    _check_attention_inputs(q, k, v)
+    Z, H, S, D = q.shape
+    block = int(cube[0]) * int(cube[1]) * int(cube[2])
+    if block not in (16, 32, 64, 128):
+        raise ValueError(f"bsa_attention: a cube of {block} tokens; cubes of 16, 32, 64 or 128 "
+                         "tokens are supported")
+
+    def to_cubes(x, inverse=False):
+        flat = x.reshape(Z * H, S, D)
+        return cube_reorder(flat, video_shape, cube, inverse).reshape(Z, H, S, D)
+
+    qc, kc, vc = (to_cubes(x) for x in (q, k, v))
+    index, count = block_select(qc, kc, block, block, mass=p, threshold=threshold,
+                                min_blocks=min_blocks, max_blocks=max_blocks)
+    out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
+                                 sm_scale=sm_scale, **options)
+    return to_cubes(out, inverse=True)

@@ -769,3 +769,34 @@ def test_dense_attention_on_gpu(causal):
     ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
                        v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
     np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=1e-2, atol=1e-2)
+
+
+def test_bsa_on_gpu():
+    """Cube reordering, block selection and bsa_attention on the GPU (fp16)
+    against the numpy references of test_bsa.py."""
+    import test_attention as ta
+    import test_bsa as tb
+    video, cube = (4, 8, 16), (2, 4, 4)
+    Z, H, D = 1, 2, 64
+    S = 4 * 8 * 16
+    q, k, v = (torch.randn(Z, H, S, D, device="cuda").half() for _ in range(3))
+    x = q.reshape(Z * H, S, D)
+    np.testing.assert_array_equal(tessera.ops.cube_reorder(x, video, cube).cpu().numpy(),
+                                  tb.reorder_reference(x.cpu().numpy(), video, cube))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.7, min_blocks=2)
+    qn, kn, vn = (tb.reorder_reference(t.reshape(Z * H, S, D).float().cpu().numpy(), video,
+                                       cube).reshape(Z, H, S, D) for t in (q, k, v))
+    index, count = tessera.ops.block_select(torch.from_numpy(qn).cuda().half(),
+                                            torch.from_numpy(kn).cuda().half(), 32, 32, mass=0.7,
+                                            min_blocks=2)
+    want = tb.select_reference(qn, kn, 32, 32, mass=0.7, min_blocks=2)
+    index, count = index.cpu().numpy(), count.cpu().numpy()
+    agree = sum(sorted(index[key][:count[key]]) == sorted(b) for key, b in want.items())
+    assert agree >= len(want) - 1, (agree, len(want))  # fp16 pooling may flip one boundary
+    mask = np.zeros((Z, H, S, S), bool)
+    for (z, h, qb) in want:
+        for kb in index[z, h, qb, :count[z, h, qb]]:
+            mask[z, h, qb * 32:(qb + 1) * 32, kb * 32:(kb + 1) * 32] = True
+    ref_tokens = tb.unreorder_reference(ta.reference(qn, kn, vn, mask, 1 / math.sqrt(D))
+                                        .reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    np.testing.assert_allclose(out.float().cpu().numpy(), ref_tokens, rtol=1e-2, atol=1e-2)

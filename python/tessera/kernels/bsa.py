@@ -1,0 +1,101 @@
+"""BSA's selection and token reordering (arXiv 2509.01085), in the DSL.
+
+- `cube_reorder`: tokens of a (T, H, W) latent video reordered cube by cube
+  (and back), so a cube is one contiguous block of the sequence.
+- `block_pool`: the mean of each block of tokens (queries or keys).
+- `block_select`: per query block, softmax over key blocks of the pooled
+  scores, then the fewest blocks whose mass reaches p (MODE 0) or the blocks
+  above mean + k std (MODE 1), at least MIN and at most L, highest first.
+"""
+
+import tessera
+import tessera.language as tl
+
+
+@tessera.jit
+def cube_reorder_kernel(X, Y, stride_xz, stride_xs, stride_yz, stride_ys, S, C,
+                        T: tl.constexpr, HV: tl.constexpr, WV: tl.constexpr,
+                        CT: tl.constexpr, CH: tl.constexpr, CW: tl.constexpr,
+                        INVERSE: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
+    z = tl.program_id(1)
+    o = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)  # position in cube order
+    ch = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    volume = CT * CH * CW
+    cube = o // volume
+    within = o % volume
+    nh = HV // CH
+    nw = WV // CW
+    t = (cube // (nh * nw)) * CT + within // (CH * CW)
+    h = ((cube // nw) % nh) * CH + (within // CW) % CH
+    w = (cube % nw) * CW + within % CW
+    src = (t * HV + h) * WV + w  # position in (t, h, w) order
+    mask = (o[:, None] < S) & (ch[None, :] < C)
+    if INVERSE:
+        x = tl.load(X + z * stride_xz + o[:, None] * stride_xs + ch[None, :], mask=mask)
+        tl.store(Y + z * stride_yz + src[:, None] * stride_ys + ch[None, :], x, mask=mask)
+    else:
+        x = tl.load(X + z * stride_xz + src[:, None] * stride_xs + ch[None, :], mask=mask)
+        tl.store(Y + z * stride_yz + o[:, None] * stride_ys + ch[None, :], x, mask=mask)
+
+
+@tessera.jit
+def block_pool_kernel(X, Out, stride_xz, stride_xh, stride_xn, stride_oz, stride_oh, stride_ob,
+                      H, N, BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
+    b = tl.program_id(0)
+    zh = tl.program_id(1)
+    z = zh // H
+    h = zh % H
+    rows = b * BLOCK + tl.arange(0, BLOCK)
+    d = tl.arange(0, HEAD_DIM)
+    x = tl.load(X + z * stride_xz + h * stride_xh + rows[:, None] * stride_xn + d[None, :],
+                mask=rows[:, None] < N, other=0.0).to(tl.float32)
+    count = tl.minimum(N - b * BLOCK, BLOCK).to(tl.float32)
+    tl.store(Out + z * stride_oz + h * stride_oh + b * stride_ob + d, tl.sum(x, 0) / count)
+
+
+@tessera.jit
+def block_select_kernel(QP, KP, Index, Count, scale, param,
+                        stride_qz, stride_qh, stride_qb, stride_kz, stride_kh, stride_kb,
+                        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+                        H, KB, L, MIN,
+                        MODE: tl.constexpr, KB_P: tl.constexpr, HEAD_DIM: tl.constexpr):
+    qb = tl.program_id(0)
+    zh = tl.program_id(1)
+    z = zh // H
+    h = zh % H
+    d = tl.arange(0, HEAD_DIM)
+    kbs = tl.arange(0, KB_P)
+    valid = kbs < KB
+    q = tl.load(QP + z * stride_qz + h * stride_qh + qb * stride_qb + d)
+    kp = tl.load(KP + z * stride_kz + h * stride_kh + kbs[:, None] * stride_kb + d[None, :],
+                 mask=valid[:, None], other=0.0)
+    s = tl.where(valid, tl.sum(kp * q[None, :], 1) * scale, float("-inf"))
+    e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
+    prob = e / tl.sum(e, 0)
+    target = MIN
+    if MODE == 1:  # above mean + param * std of this query block's scores
+        mean = tl.sum(prob, 0) / KB
+        dev = tl.where(valid, prob - mean, 0.0)
+        std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
+        target = tl.maximum(tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0), MIN)
+    work = tl.where(valid, prob, -1.0)
+    index = Index + z * stride_iz + h * stride_ih + qb * stride_iq
+    count = 0
+    mass = 0.0
+    more = count < MIN
+    if MODE == 0:
+        more = more | (mass < param)
+    else:
+        more = more | (count < target)
+    while (count < L) & more:
+        j = tl.argmax(work, 0)
+        tl.store(index + count, j)
+        mass += tl.sum(tl.where(kbs == j, prob, 0.0), 0)
+        work = tl.where(kbs == j, -1.0, work)
+        count += 1
+        more = count < MIN
+        if MODE == 0:
+            more = more | (mass < param)
+        else:
+            more = more | (count < target)
+    tl.store(Count + z * stride_cz + h * stride_ch + qb, count)

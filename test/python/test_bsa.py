@@ -1,0 +1,122 @@
+"""BSA pieces as DSL kernels (cube reordering, block selection) and
+bsa_attention end to end, against numpy references in float64 on fresh
+random data (CPU backend; test_gpu.py runs them on the GPU)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import tessera
+from test_attention import reference
+
+rng = np.random.default_rng()
+
+
+def reorder_reference(x, video, cube):
+    Z, S, C = x.shape
+    T, H, W = video
+    t, h, w = cube
+    y = x.reshape(Z, T // t, t, H // h, h, W // w, w, C)
+    return y.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(Z, S, C)
+
+
+def unreorder_reference(y, video, cube):
+    Z, S, C = y.shape
+    T, H, W = video
+    t, h, w = cube
+    x = y.reshape(Z, T // t, H // h, W // w, t, h, w, C)
+    return x.transpose(0, 1, 4, 2, 5, 3, 6, 7).reshape(Z, S, C)
+
+
+@pytest.mark.parametrize("video,cube", [((2, 4, 8), (1, 2, 4)), ((3, 4, 4), (3, 2, 2)),
+                                        ((4, 8, 8), (2, 4, 4))])
+def test_cube_reorder(video, cube):
+    x = rng.standard_normal((2, int(np.prod(video)), 5)).astype(np.float32)
+    y = tessera.ops.cube_reorder(x, video, cube)
+    np.testing.assert_array_equal(y, reorder_reference(x, video, cube))
+    np.testing.assert_array_equal(tessera.ops.cube_reorder(y, video, cube, inverse=True), x)
+    np.testing.assert_array_equal(unreorder_reference(y, video, cube), x)
+
+
+def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_blocks=None):
+    """Per query block: the chosen key blocks, highest score first."""
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    QB, KB = -(-NQ // bm), -(-NKV // bn)
+    L = KB if max_blocks is None else max_blocks
+
+    def pool(x, n, b, nb):
+        x = x.astype(np.float64)
+        return np.stack([x[:, :, i * b:min((i + 1) * b, n)].mean(2) for i in range(nb)], 2)
+
+    qp, kp = pool(q, NQ, bm, QB), pool(k, NKV, bn, KB)
+    s = qp @ np.swapaxes(kp, -1, -2) / math.sqrt(D)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    chosen = {}
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                row = p[z, h, qb]
+                order = np.argsort(-row, kind="stable")
+                if mass is not None:
+                    n = int(np.searchsorted(np.cumsum(row[order]), mass - 1e-12) + 1)
+                else:
+                    n = int((row > row.mean() + threshold * row.std()).sum())
+                chosen[z, h, qb] = list(order[:min(max(n, min_blocks), L)])
+    return chosen
+
+
+@pytest.mark.parametrize("mode", [dict(mass=0.5, min_blocks=1), dict(mass=0.9, min_blocks=2),
+                                  dict(mass=1.0), dict(threshold=0.5, min_blocks=1),
+                                  dict(threshold=0.0, min_blocks=3, max_blocks=5)])
+def test_block_select(mode):
+    q = (rng.standard_normal((1, 2, 100, 16)) * 3).astype(np.float32)
+    k = (rng.standard_normal((1, 2, 130, 16)) * 3).astype(np.float32)
+    index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
+    want = select_reference(q, k, 16, 16, **mode)
+    for (z, h, qb), blocks in want.items():
+        got = list(index[z, h, qb, :count[z, h, qb]])
+        assert sorted(got) == sorted(blocks), ((z, h, qb), got, blocks)
+        assert (index[z, h, qb, count[z, h, qb]:] == -1).all()
+
+
+def test_bsa_attention_matches_masked_dense():
+    """bsa_attention = dense attention under the mask its selection means,
+    in the video's own token order."""
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    q, k, v = (rng.standard_normal((Z, H, S, D)).astype(np.float32) for _ in range(3))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6)
+    # The same selection on the reordered tokens, as a token mask.
+    def to_cubes(x):
+        return reorder_reference(x.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    qc, kc, vc = to_cubes(q), to_cubes(k), to_cubes(v)
+    mask = np.zeros((Z, H, S, S), bool)
+    for (z, h, qb), blocks in select_reference(qc, kc, 16, 16, mass=0.6).items():
+        for kb in blocks:
+            mask[z, h, qb * 16:(qb + 1) * 16, kb * 16:(kb + 1) * 16] = True
+    ref_cubes = reference(qc, kc, vc, mask, 1 / math.sqrt(D))
+    ref = unreorder_reference(ref_cubes.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(mass=0.5, threshold=1.0), "exactly one of mass"),
+    (dict(mass=1.5), "must be in \\(0, 1\\]"),
+    (dict(mass=0.5, min_blocks=0), "need 1 <= min_blocks"),
+])
+def test_block_select_errors(kwargs, message):
+    q = np.zeros((1, 1, 64, 16), np.float32)
+    with pytest.raises(ValueError, match=message):
+        tessera.ops.block_select(q, q, 16, 16, **kwargs)
+
+
+def test_bsa_errors():
+    q = np.zeros((1, 1, 48, 16), np.float32)
+    with pytest.raises(ValueError, match="not a multiple of the cube's"):
+        tessera.ops.bsa_attention(q, q, q, (2, 4, 6), (1, 4, 4), p=0.5)
+    with pytest.raises(NotImplementedError, match="query sparsity"):
+        tessera.ops.bsa_attention(q, q, q, (3, 4, 4), (1, 4, 4), p=0.5, keep_ratio=0.5)
