@@ -96,3 +96,22 @@ def test_block_ptr_matmul(rng, M, N, K, tmp_path, monkeypatch):
     c = ex.matmul(a, b)
     np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
     assert ex.matmul_kernel.best_config in ex.matmul_kernel.configs
+
+
+@pytest.mark.parametrize("frame_tokens,frames,D", [(16, 2, 16), (32, 3, 32), (64, 2, 16)])
+def test_videomaker_reference_injection(rng, frame_tokens, frames, D):
+    ex = load("08_videomaker_reference_attention")
+    q, k, v = (rng.standard_normal((1, 2, (frames + 1) * frame_tokens, D)).astype(np.float32)
+               for _ in range(3))
+    out = ex.reference_injection(q, k, v, frame_tokens)
+    np.testing.assert_allclose(out, ex.dense_reference(q, k, v, frame_tokens), rtol=1e-5,
+                               atol=1e-5)
+
+
+@pytest.mark.parametrize("S,D", [(16, 16), (80, 32), (130, 16)])
+def test_rar_permuted_causal(rng, S, D):
+    ex = load("09_rar_permuted_causal")
+    q, k, v = (rng.standard_normal((2, 1, S, D)).astype(np.float32) for _ in range(3))
+    order = rng.permutation(S)
+    out = ex.permuted_causal_attention(q, k, v, order)
+    np.testing.assert_allclose(out, ex.dense_reference(q, k, v, order), rtol=1e-5, atol=1e-5)
