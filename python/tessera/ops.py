@@ -316,6 +316,35 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     return index, count
 
 
+def token_select(q, block, keep_ratio):
+    """BSA's query sparsity: per block of `block` tokens, the ceil(keep_ratio
+    x tokens) queries least similar (cosine) to the block's centre token, as
+    positions in the block from least to most similar. Returns (index (Z, H,
+    blocks, ceil(keep_ratio x block)) int32 with -1 past each count, count
+    (Z, H, blocks) int32)."""
+    from .kernels.bsa import token_select_kernel
+    _check_attention_inputs(q, q, q)
+    if not 0 < keep_ratio <= 1:
+        raise ValueError(f"token_select: keep_ratio must be in (0, 1], got {keep_ratio}")
+    if block not in (16, 32, 64, 128):
+        raise ValueError(f"token_select: block must be 16, 32, 64 or 128, got {block}")
+    Z, H, N, D = q.shape
+    nb = -(-N // block)
+    keep = math.ceil(keep_ratio * block)
+    import numpy as np
+    i32 = np.int32 if not _is_torch(q) else __import__("torch").int32
+    index = _empty(q, (Z, H, nb, keep), i32)
+    index[...] = -1
+    count = _empty(q, (Z, H, nb), i32)
+    qs, ix, cs = _strides(q), _strides(index), _strides(count)
+    if qs[3] != 1:
+        raise ValueError("token_select: the head dimension must be contiguous")
+    token_select_kernel[(nb, Z * H)](q, index, count, qs[0], qs[1], qs[2], ix[0], ix[1], ix[2],
+                                     cs[0], cs[1], H, N, float(keep_ratio), BLOCK=block,
+                                     HEAD_DIM=D)
+    return index, count
+
+
 def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks=1,
                   max_blocks=None, keep_ratio=1.0, sm_scale=None, **options):
     """Block-sparse attention for video (BSA): q, k, v (Z, H, S, D) with the

@@ -120,3 +120,35 @@ def test_bsa_errors():
         tessera.ops.bsa_attention(q, q, q, (2, 4, 6), (1, 4, 4), p=0.5)
     with pytest.raises(NotImplementedError, match="query sparsity"):
         tessera.ops.bsa_attention(q, q, q, (3, 4, 4), (1, 4, 4), p=0.5, keep_ratio=0.5)
+
+
+def block_similarities(q, block):
+    """Per block: float64 cosine similarity of each token to the centre token."""
+    Z, H, N, D = q.shape
+    out = {}
+    for z in range(Z):
+        for h in range(H):
+            for b in range(-(-N // block)):
+                x = q[z, h, b * block:(b + 1) * block].astype(np.float64)
+                c = x[len(x) // 2]
+                out[z, h, b] = x @ c / (np.linalg.norm(x, axis=1) * np.linalg.norm(c) + 1e-12)
+    return out
+
+
+@pytest.mark.parametrize("N,block,ratio", [(64, 16, 0.5), (100, 32, 0.3), (40, 16, 1.0),
+                                           (128, 64, 0.125)])
+def test_token_select(N, block, ratio):
+    """The kept tokens are the ceil(ratio x tokens) least similar to the
+    centre, listed from least to most similar (up to fp32 rounding: 1e-5)."""
+    q = rng.standard_normal((2, 2, N, 16)).astype(np.float32)
+    index, count = tessera.ops.token_select(q, block, ratio)
+    for key, sim in block_similarities(q, block).items():
+        keep = math.ceil(ratio * len(sim))
+        assert count[key] == keep
+        kept = list(index[key][:keep])
+        assert len(set(kept)) == keep and all(0 <= i < len(sim) for i in kept)
+        assert (index[key][keep:] == -1).all()
+        dropped = [i for i in range(len(sim)) if i not in kept]
+        if dropped:
+            assert sim[kept].max() <= sim[dropped].min() + 1e-5, key
+        assert (np.diff(sim[kept]) >= -1e-5).all(), key

@@ -99,3 +99,36 @@ def block_select_kernel(QP, KP, Index, Count, scale, param,
         else:
             more = more | (count < target)
     tl.store(Count + z * stride_cz + h * stride_ch + qb, count)
+
+
+@tessera.jit
+def token_select_kernel(X, Index, Count, stride_xz, stride_xh, stride_xn, stride_iz, stride_ih,
+                        stride_ib, stride_cz, stride_ch, H, N, ratio,
+                        BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """Per block: cosine similarity of each token to the block's centre
+    token; keep the ceil(ratio x tokens) least similar, listed from least to
+    most similar (ties: lower position first)."""
+    b = tl.program_id(0)
+    zh = tl.program_id(1)
+    z = zh // H
+    h = zh % H
+    r = tl.arange(0, BLOCK)
+    rows = b * BLOCK + r
+    d = tl.arange(0, HEAD_DIM)
+    valid = rows < N
+    x = tl.load(X + z * stride_xz + h * stride_xh + rows[:, None] * stride_xn + d[None, :],
+                mask=valid[:, None], other=0.0).to(tl.float32)
+    n = tl.minimum(N - b * BLOCK, BLOCK)
+    centre = tl.sum(tl.where((r == n // 2)[:, None], x, 0.0), 0)
+    norm = tl.sqrt(tl.sum(x * x, 1)) * tl.sqrt(tl.sum(centre * centre, 0)) + 1e-12
+    sim = tl.where(valid, tl.sum(x * centre[None, :], 1) / norm, float("inf"))
+    # rank = how many tokens come before this one (less similar, or equally
+    # similar at a lower position).
+    si = sim[:, None]
+    sj = tl.reshape(sim, (1, BLOCK))
+    before = (sj < si) | ((sj == si) & (r[None, :] < r[:, None]))
+    rank = tl.sum(tl.where(before, 1, 0), 1)
+    keep = tl.ceil(ratio * n.to(tl.float32)).to(tl.int32)
+    index = Index + z * stride_iz + h * stride_ih + b * stride_ib
+    tl.store(index + rank, r, mask=valid & (rank < keep))
+    tl.store(Count + z * stride_cz + h * stride_ch + b, keep)
