@@ -182,6 +182,9 @@ Plan tessera::contraction::optimalPlan(const Einsum &e, const Sizes &sizes,
       order.push_back(s);
       continue;
     }
+    assert(split[s] && "no finite cost for a subset");
+    if (!split[s]) // NaN costs: fall back to the first split
+      split[s] = s & -s;
     work.push_back({s, true});
     work.push_back({s ^ split[s], false});
     work.push_back({split[s], false});

@@ -837,10 +837,13 @@ LogicalResult Expander::expandOp(Operation *op) {
   // copies bring, waited for by every thread.
   if (auto init = dyn_cast<tessera::tilegpu::TmaInitOp>(op)) {
     int64_t slots = init.getSlots();
-    Value first = tmaBarrier(cst(0), slots);
-    (void)first;
-    if (!buffersLive)
-      barrier(); // the buffers may share bytes with earlier scratch reads
+    if (!buffersLive) {
+      // The slots may share bytes with scratch the threads wrote: make those
+      // writes visible to (ordered before) the async proxy's copies.
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      barrier();
+    }
     buffersLive = true;
     predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
       for (int64_t s = 0; s < slots; ++s)

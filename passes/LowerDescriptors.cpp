@@ -109,6 +109,10 @@ bool mayUseTma(DescriptorLoadOp op) {
   auto type = op.getResult().getType();
   if (type.getRank() != 2)
     return false;
+  // TMA reads rows as contiguous: the last stride must be the constant 1.
+  APInt last;
+  if (!matchPattern(op.getStrides().back(), m_ConstantInt(&last)) || !last.isOne())
+    return false;
   return llvm::all_of(op->getUsers(), [&](Operation *user) {
     if (auto dot = dyn_cast<DotOp>(user))
       return dot.getC() != op.getResult();

@@ -130,6 +130,16 @@ struct ReorderContractionsPass
               weights.push_back(inner.isWeight(j));
             }
           }
+          // Keep what the ordering can take: at most 4 dynamic sizes.
+          std::set<char> dynamicLetters;
+          for (auto [i, v] : llvm::enumerate(operands)) {
+            auto t = cast<RankedTensorType>(v.getType());
+            for (int64_t d = 0; d < t.getRank(); ++d)
+              if (ShapedType::isDynamic(t.getDimSize(d)))
+                dynamicLetters.insert(inputs[i][d]);
+          }
+          if (dynamicLetters.size() > 4)
+            continue;
           std::string spec = llvm::join(inputs, ",") + "->" + outer.getOutputIndices();
           OpBuilder b(outer);
           auto merged = ContractOp::create(b, outer.getLoc(), outer.getType(),
@@ -146,6 +156,11 @@ struct ReorderContractionsPass
   }
 
   void runOnOperation() override {
+    if (!(peakTflops > 0 && peakTflops < 1e30) || !(peakTbps > 0 && peakTbps < 1e30)) {
+      getOperation()->emitError("tgraph-reorder-contractions: peak-tflops and peak-tbps must be "
+                                "positive and finite");
+      return signalPassFailure();
+    }
     mergeChains();
     SmallVector<ContractOp> ops;
     getOperation()->walk([&](ContractOp op) {

@@ -623,6 +623,9 @@ PYBIND11_MODULE(_C, m) {
           for (char c : in)
             if (!z.count(c))
               throw std::invalid_argument(std::string("plan: no size for index '") + c + "'");
+        if (!(peakTflops > 0 && peakTflops < 1e30) || !(peakTbps > 0 && peakTbps < 1e30) ||
+            elementBytes < 1)
+          throw std::invalid_argument("plan: peaks and element bytes must be positive and finite");
         cc::Machine m;
         m.peakFlops = peakTflops * 1e12;
         m.peakBytes = peakTbps * 1e12;
@@ -649,9 +652,21 @@ PYBIND11_MODULE(_C, m) {
         namespace cc = tessera::contraction;
         cc::Einsum e{inputs, output, weights};
         e.weight.resize(inputs.size(), false);
+        if (weights.size() != inputs.size())
+          throw std::invalid_argument("cost: one weight flag per operand");
+        if (!(peakTflops > 0 && peakTflops < 1e30) || !(peakTbps > 0 && peakTbps < 1e30) ||
+            elementBytes < 1)
+          throw std::invalid_argument("cost: peaks and element bytes must be positive and finite");
         cc::Sizes z;
-        for (auto &[k, v] : sizes)
+        for (auto &[k, v] : sizes) {
+          if (k.size() != 1 || v < 1)
+            throw std::invalid_argument("cost: sizes map single letters to positive sizes");
           z[k[0]] = v;
+        }
+        for (const std::string &in : inputs)
+          for (char c : in)
+            if (!z.count(c))
+              throw std::invalid_argument(std::string("cost: no size for index '") + c + "'");
         cc::Plan plan{pairs};
         size_t n = inputs.size();
         for (auto [i, j] : pairs) {

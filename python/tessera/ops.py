@@ -161,9 +161,11 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
     kv_index: (Z, H, cdiv(Nq, block_m), L) integers; kv_count: (Z, H,
-    cdiv(Nq, block_m)) (default: the entries before the first negative one).
-    numpy arrays run on the CPU backend, CUDA tensors on the GPU. A row with
-    no valid key (all its blocks masked by `causal`) is zero."""
+    cdiv(Nq, block_m)) (default: the entries before the first negative one);
+    a block may be listed once per query block. `causal` masks key positions
+    after the query's (top-left aligned when Nq != Nkv). numpy arrays run on
+    the CPU backend, CUDA tensors on the GPU. A row with no valid key (all
+    its blocks masked by `causal`) is zero."""
     from .kernels.attention import block_sparse_attention_fwd
     import numpy as np
 
@@ -195,6 +197,11 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         z, h, qb, i = (int(x) for x in np.argwhere(bad)[0])
         raise ValueError(f"attention: kv_index[{z}, {h}, {qb}, {i}] = {int(index[z, h, qb, i])} "
                          f"is not a key/value block (0 to {KB - 1})")
+    listed = np.sort(np.where(used, index, -1 - np.arange(index.shape[3])), axis=-1)
+    repeated = (listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)
+    if repeated.any():
+        z, h, qb, _ = (int(x) for x in np.argwhere(repeated)[0])
+        raise ValueError(f"attention: kv_index[{z}, {h}, {qb}] lists a key/value block twice")
     index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
     count = np.ascontiguousarray(count, dtype=np.int32)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)

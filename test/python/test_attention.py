@@ -97,3 +97,10 @@ def test_attention_errors(make, message):
     with pytest.raises(ValueError, match=message):
         tessera.ops.block_sparse_attention(args["q"], args["k"], args["v"], args["index"],
                                            block_m=args["block_m"], block_n=32)
+
+
+def test_repeated_block_is_an_error():
+    q = np.zeros((1, 1, 64, 16), np.float32)
+    with pytest.raises(ValueError, match="lists a key/value block twice"):
+        tessera.ops.block_sparse_attention(q, q, q, np.array([[[[0, 0], [1, -1]]]]), block_m=32,
+                                           block_n=32)

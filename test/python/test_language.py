@@ -422,3 +422,14 @@ def test_atomic_cas_lock():
     counter = np.zeros(1, np.int32)
     cas_kernel[(500,)](lock, counter)
     assert counter[0] == 500 and lock[0] == 0
+
+
+def test_fp8_constant_bits():
+    """fp8 constants round to the nearest value and saturate like the GPU's
+    cvt.satfinite (infinities to the largest finite value), keeping -0."""
+    import tessera.language as tl
+    e4, e5 = tl.float8e4nv, tl.float8e5
+    assert [e4.to_bits(v) for v in (1.0, -2.5, 448.0, 1e9, float("inf"), float("-inf"), -0.0)] == \
+        [0x38, 0xC2, 0x7E, 0x7E, 0x7E, 0xFE, 0x80]
+    assert [e5.to_bits(v) for v in (1.0, 1000.0, 57344.0, float("inf"), float("-inf"), -0.0)] == \
+        [0x3C, 0x64, 0x7B, 0x7B, 0xFB, 0x80]

@@ -70,3 +70,24 @@ def test_contract_chain_and_torch():
 def test_contract_errors(spec, shapes, message):
     with pytest.raises(ValueError, match=message):
         tessera.ops.contraction_plan(spec, shapes)
+
+
+def test_plan_and_cost_reject_bad_machines_and_sizes():
+    shapes = [(2, 3), (3, 4), (4, 5)]
+    with pytest.raises(ValueError, match="positive and finite"):
+        tessera.ops.contraction_plan("mn,np,pq->mq", shapes, peak_tflops=float("nan"))
+    with pytest.raises(ValueError, match="positive and finite"):
+        tessera.ops.order_cost("mn,np,pq->mq", shapes, [(0, 1), (0, 1)], peak_tbps=0.0)
+    with pytest.raises(ValueError, match="one weight flag per operand"):
+        tessera.ops.order_cost("mn,np,pq->mq", shapes, [(0, 1), (0, 1)], weights=[True])
+    with pytest.raises(ValueError, match="do not reduce to one operand"):
+        tessera.ops.order_cost("mn,np,pq->mq", shapes, [(0, 1)])
+
+
+def test_tma_switch_is_part_of_the_target(monkeypatch):
+    """TESSERA_TMA=0 changes the backend's target, which the cache keys on."""
+    from tessera.backends.nvidia import NVIDIABackend
+    with_tma = NVIDIABackend(arch="sm_90a").target
+    monkeypatch.setenv("TESSERA_TMA", "0")
+    without = NVIDIABackend(arch="sm_90a")
+    assert without.target != with_tma and not without.tma

@@ -41,7 +41,10 @@ class NVIDIABackend:
         # else PTX, which the driver compiles when it loads it.
         # TESSERA_PTXAS=none (a path that does not exist) forces the JIT.
         self.cubin = arch == device_arch and bool(_C.nvidia.find_ptxas())
-        self.target = f"cuda:{arch}" + ("" if self.cubin else ":ptx")
+        # TESSERA_TMA=0 keeps tensor-descriptor loads off TMA (sm_90a); it is
+        # part of the target, so cached binaries of the other kind are not used.
+        self.tma = os.environ.get("TESSERA_TMA", "1") != "0"
+        self.target = f"cuda:{arch}" + ("" if self.cubin else ":ptx") + ("" if self.tma else ":notma")
 
     def stages(self, num_warps=4):
         return [name for name, _ in _C.nvidia.stages(num_warps)]
@@ -53,10 +56,8 @@ class NVIDIABackend:
         num_stages = int((options or {}).get("num_stages", 3))
         if not 1 <= num_stages <= 8:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
-        # TESSERA_TMA=0 keeps tensor-descriptor loads off TMA (sm_90a).
-        tma = os.environ.get("TESSERA_TMA", "1") != "0"
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, tma)
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma)
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

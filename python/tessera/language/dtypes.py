@@ -123,10 +123,15 @@ class dtype:
             return bits32
         if self.name == "fp16":
             return struct.unpack("<H", struct.pack("<e", value))[0]
-        if self.is_fp8():  # the nearest value (ties to even), saturating
+        if self.is_fp8():  # the nearest value (ties to even), saturating like cvt.satfinite
             table = _fp8_values(self.name)
             if value != value:
                 return 0x7F
+            sign = 0x80 if struct.pack("<d", value)[7] & 0x80 else 0  # also -0.0
+            if value in (float("inf"), float("-inf")):
+                return sign | (0x7E if self.name == "fp8e4nv" else 0x7B)
+            if value == 0:
+                return sign
             best = min(range(256), key=lambda b: (table[b] != table[b], abs(table[b] - value),
                                                   b & 1))
             return best

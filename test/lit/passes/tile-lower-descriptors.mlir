@@ -56,3 +56,21 @@ func.func @gemm(%a: !tile.ptr<f16>, %b: !tile.ptr<f16>, %m: i32, %k: i32, %x: i3
   }
   return %r#0, %r#1 : tensor<64x64xf32>, tensor<64x64xf32>
 }
+
+// -----
+
+// A last stride that is an argument (not the constant 1): never TMA.
+// TMA-LABEL: func.func @strided_last
+// TMA-NOT: tile.descriptor_load
+func.func @strided_last(%a: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64, %s1: i64) -> tensor<64x64xf32> {
+  %c0 = arith.constant 0 : i32
+  %c32 = arith.constant 32 : i32
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %b = arith.constant dense<1.0> : tensor<32x64xf16>
+  %r = scf.for %i = %c0 to %k step %c32 iter_args(%acc = %zero) -> (tensor<64x64xf32>) : i32 {
+    %ta = tile.descriptor_load %a[%x, %i] shape [%m, %k] strides [%sa, %s1] : !tile.ptr<f16> -> tensor<64x32xf16>
+    %d = tile.dot %ta, %b, %acc : tensor<64x32xf16> * tensor<32x64xf16> -> tensor<64x64xf32>
+    scf.yield %d : tensor<64x64xf32>
+  }
+  return %r : tensor<64x64xf32>
+}
