@@ -76,7 +76,8 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
     `kv_index[z, h, qb, :kv_count[z, h, qb]]` (BSA's KV sparsity). With
     `q_index`, only the queries `q_index[z, h, qb, :q_count[z, h, qb]]`
     (positions inside the block) are computed; each pruned query takes the
-    output of the kept query listed first in its block (BSA's query
+    output of the kept query listed last in its block (token_select lists
+    them from least to most similar to the block's centre) (BSA's query
     sparsity). `scale` defaults to 1 / sqrt(D).
 
     ```mlir

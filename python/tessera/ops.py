@@ -156,7 +156,8 @@ def _check_attention_inputs(q, k, v):
 
 
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
-                           sm_scale=None, causal=False, num_warps=4, num_stages=2):
+                           sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
+                           num_stages=2):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -165,7 +166,11 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     a block may be listed once per query block. `causal` masks key positions
     after the query's (top-left aligned when Nq != Nkv). numpy arrays run on
     the CPU backend, CUDA tensors on the GPU. A row with no valid key (all
-    its blocks masked by `causal`) is zero."""
+    its blocks masked by `causal`) is zero.
+
+    With `q_index` (Z, H, QB, K) and `q_count` (Z, H, QB) (as token_select
+    gives them), only the listed positions of each query block are computed;
+    the other rows take the output of the block's last listed query."""
     from .kernels.attention import block_sparse_attention_fwd
     import numpy as np
 
@@ -204,22 +209,52 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         raise ValueError(f"attention: kv_index[{z}, {h}, {qb}] lists a key/value block twice")
     index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
     count = np.ascontiguousarray(count, dtype=np.int32)
+    q_sparse = q_index is not None
+    if q_sparse:
+        qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
+        qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
+        if qi.ndim != 4 or qi.shape[:3] != (Z, H, QB) or qc.shape != (Z, H, QB):
+            raise ValueError(f"attention: q_index must be ({Z}, {H}, {QB}, K) and q_count "
+                             f"({Z}, {H}, {QB}), got {qi.shape} and {qc.shape}")
+        if (qc < 1).any() or (qc > qi.shape[3]).any():
+            raise ValueError(f"attention: q_count entries must be in [1, {qi.shape[3]}]")
+        qused = np.arange(qi.shape[3]) < qc[..., None]
+        if (qused & ((qi < 0) | (qi >= block_m))).any():
+            raise ValueError(f"attention: q_index entries are positions in a block (0 to "
+                             f"{block_m - 1})")
+        listed = np.sort(np.where(qused, qi, -1 - np.arange(qi.shape[3])), axis=-1)
+        if ((listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)).any():
+            raise ValueError("attention: q_index lists a query twice in a block")
+        qi = np.ascontiguousarray(np.where(qused, qi, 0), dtype=np.int32)
+        qc = np.ascontiguousarray(qc, dtype=np.int32)
+        rows = max(16, 1 << (int(qi.shape[3]) - 1).bit_length())
+    else:
+        qi = np.zeros((1, 1, 1, 1), np.int32)
+        qc = np.zeros((1, 1, 1), np.int32)
+        rows = block_m
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
     if _is_torch(q):
         import torch
         out = torch.empty_like(q)
-        index_t = torch.from_numpy(index).to(q.device)
-        count_t = torch.from_numpy(count).to(q.device)
-        s_i, s_c = list(index_t.stride()), list(count_t.stride())
+        index_t, count_t, qi_t, qc_t = (torch.from_numpy(a).to(q.device)
+                                        for a in (index, count, qi, qc))
     else:
         out = np.empty_like(q)
-        index_t, count_t = index, count
-        s_i, s_c = _strides(index), _strides(count)
+        index_t, count_t, qi_t, qc_t = index, count, qi, qc
+    s_i, s_c, s_qi, s_qc = (_strides(a) for a in (index_t, count_t, qi_t, qc_t))
     options = {"num_warps": num_warps, "num_stages": num_stages}
     block_sparse_attention_fwd[(QB, Z * H)](
         q, k, v, out, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
-        *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], H, NQ, NKV, HEAD_DIM=D,
-        BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=bool(causal), **options)
+        *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t, s_qi[0], s_qi[1],
+        s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, HEAD_DIM=D, BLOCK_M=rows, BLOCK_N=block_n,
+        CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m, **options)
+    if q_sparse:
+        from .kernels.attention import fill_pruned_queries
+        so = _strides(out)
+        fill_pruned_queries[(QB, Z * H)](out, qi_t, qc_t, so[0], so[1], so[2], s_qi[0], s_qi[1],
+                                         s_qi[2], s_qc[0], s_qc[1], H, NQ, HEAD_DIM=D,
+                                         Q_BLOCK=block_m,
+                                         KEPT_P=1 << (int(qi.shape[3]) - 1).bit_length())
     return out
 
 
@@ -359,10 +394,10 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
     reordered cube by cube (one cube = one block of t*h*w tokens, a power of
     two from 16 to 128), each query block keeps the key blocks that
     `block_select` picks (top-p `p` or `threshold`), attention runs over
-    those, and the output goes back to (t, h, w) order."""
-    if keep_ratio != 1.0:
-        raise NotImplementedError("bsa_attention: query sparsity (keep_ratio < 1) is not "
-                                  "implemented yet")
+    those, and the output goes back to (t, h, w) order. With `keep_ratio` < 1
+    only the least redundant queries of each cube (token_select) are
+    computed; the others take the output of the cube's kept query most
+    similar to its centre token."""
     _check_attention_inputs(q, k, v)
     Z, H, S, D = q.shape
     block = int(cube[0]) * int(cube[1]) * int(cube[2])
@@ -377,6 +412,9 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
     qc, kc, vc = (to_cubes(x) for x in (q, k, v))
     index, count = block_select(qc, kc, block, block, mass=p, threshold=threshold,
                                 min_blocks=min_blocks, max_blocks=max_blocks)
+    q_index = q_count = None
+    if keep_ratio != 1.0:  # query sparsity: the least redundant queries of each cube
+        q_index, q_count = token_select(qc, block, keep_ratio)
     out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
-                                 sm_scale=sm_scale, **options)
+                                 sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
     return to_cubes(out, inverse=True)

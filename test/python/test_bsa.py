@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tessera
-from test_attention import reference
+from test_attention import random_blocks, reference
 
 rng = np.random.default_rng()
 
@@ -118,8 +118,63 @@ def test_bsa_errors():
     q = np.zeros((1, 1, 48, 16), np.float32)
     with pytest.raises(ValueError, match="not a multiple of the cube's"):
         tessera.ops.bsa_attention(q, q, q, (2, 4, 6), (1, 4, 4), p=0.5)
-    with pytest.raises(NotImplementedError, match="query sparsity"):
-        tessera.ops.bsa_attention(q, q, q, (3, 4, 4), (1, 4, 4), p=0.5, keep_ratio=0.5)
+    with pytest.raises(ValueError, match="keep_ratio must be in"):
+        tessera.ops.bsa_attention(q, q, q, (3, 4, 4), (1, 4, 4), p=0.5, keep_ratio=0.0)
+
+
+@pytest.mark.parametrize("NQ,B,kept,causal", [(64, 16, 5, False), (100, 32, 9, True),
+                                              (48, 16, 16, False)])
+def test_query_sparse_attention(NQ, B, kept, causal):
+    """Only the listed queries of each block are computed (equal to dense
+    attention under the KV mask on those rows); the others copy the block's
+    last listed query's output."""
+    Z, H, D = 1, 2, 16
+    q, k, v = (rng.standard_normal((Z, H, NQ, D)).astype(np.float32) for _ in range(3))
+    index, mask = random_blocks(Z, H, NQ, NQ, B, B, L=3)
+    QB = -(-NQ // B)
+    q_index = np.full((Z, H, QB, kept), -1, np.int64)
+    q_count = np.zeros((Z, H, QB), np.int64)
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                n = min(B, NQ - qb * B)
+                c = int(rng.integers(1, min(kept, n) + 1))
+                q_index[z, h, qb, :c] = rng.choice(n, c, replace=False)
+                q_count[z, h, qb] = c
+    out = tessera.ops.block_sparse_attention(q, k, v, index, block_m=B, block_n=B, causal=causal,
+                                             q_index=q_index, q_count=q_count)
+    if causal:
+        mask = mask & np.tril(np.ones((NQ, NQ), bool))
+    ref = reference(q, k, v, mask, 1 / math.sqrt(D))
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                rows = [qb * B + int(r) for r in q_index[z, h, qb, :q_count[z, h, qb]]]
+                np.testing.assert_allclose(out[z, h, rows], ref[z, h, rows], rtol=1e-5, atol=1e-5)
+                proxy = out[z, h, rows[-1]]
+                for r in range(qb * B, min((qb + 1) * B, NQ)):
+                    if r not in rows:
+                        np.testing.assert_array_equal(out[z, h, r], proxy)
+
+
+def test_bsa_with_query_sparsity():
+    """bsa_attention(keep_ratio=0.5) = its pieces composed by hand."""
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    q, k, v = (rng.standard_normal((Z, H, S, D)).astype(np.float32) for _ in range(3))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6, keep_ratio=0.5)
+
+    def to_cubes(x):
+        return reorder_reference(x.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    qc, kc, vc = to_cubes(q), to_cubes(k), to_cubes(v)
+    index, count = tessera.ops.block_select(qc, kc, 16, 16, mass=0.6)
+    qi, qn = tessera.ops.token_select(qc, 16, 0.5)
+    assert (qn == 8).all()
+    by_hand = tessera.ops.block_sparse_attention(qc, kc, vc, index, count, block_m=16,
+                                                 block_n=16, q_index=qi, q_count=qn)
+    want = unreorder_reference(by_hand.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    np.testing.assert_array_equal(out, want)
 
 
 def block_similarities(q, block):

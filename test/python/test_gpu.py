@@ -800,3 +800,39 @@ def test_bsa_on_gpu():
     ref_tokens = tb.unreorder_reference(ta.reference(qn, kn, vn, mask, 1 / math.sqrt(D))
                                         .reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
     np.testing.assert_allclose(out.float().cpu().numpy(), ref_tokens, rtol=1e-2, atol=1e-2)
+
+
+def test_query_sparse_bsa_on_gpu():
+    """bsa_attention with keep_ratio = 0.5 (token_select's lists consumed by
+    the attention kernel, pruned rows filled) equals its pieces composed by
+    hand, and the kept rows equal float64 attention under the KV mask."""
+    import test_attention as ta
+    video, cube = (4, 8, 16), (2, 4, 4)
+    Z, H, D = 1, 2, 64
+    S = 4 * 8 * 16
+    q, k, v = (torch.randn(Z, H, S, D, device="cuda").half() for _ in range(3))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.7, keep_ratio=0.5)
+
+    def to_cubes(x):
+        return tessera.ops.cube_reorder(x.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    qc, kc, vc = to_cubes(q), to_cubes(k), to_cubes(v)
+    index, count = tessera.ops.block_select(qc, kc, 32, 32, mass=0.7)
+    qi, qn = tessera.ops.token_select(qc, 32, 0.5)
+    by_hand = tessera.ops.block_sparse_attention(qc, kc, vc, index, count, block_m=32,
+                                                 block_n=32, q_index=qi, q_count=qn)
+    back = tessera.ops.cube_reorder(by_hand.reshape(Z * H, S, D), video, cube, inverse=True)
+    assert torch.equal(out, back.reshape(Z, H, S, D))
+    index, count, qi, qn = (t.cpu().numpy() for t in (index, count, qi, qn))
+    mask = np.zeros((Z, H, S, S), bool)
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(S // 32):
+                for kb in index[z, h, qb, :count[z, h, qb]]:
+                    mask[z, h, qb * 32:(qb + 1) * 32, kb * 32:(kb + 1) * 32] = True
+    ref = ta.reference(*(t.double().cpu().numpy() for t in (qc, kc, vc)), mask, 1 / math.sqrt(D))
+    got = by_hand.double().cpu().numpy()
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(S // 32):
+                rows = [qb * 32 + int(r) for r in qi[z, h, qb, :qn[z, h, qb]]]
+                np.testing.assert_allclose(got[z, h, rows], ref[z, h, rows], rtol=1e-2, atol=1e-2)

@@ -19,19 +19,32 @@ def block_sparse_attention_fwd(
         stride_vz, stride_vh, stride_vn, stride_vk,
         stride_oz, stride_oh, stride_om, stride_ok,
         stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+        Q_INDEX, Q_COUNT, stride_qiz, stride_qih, stride_qiq, stride_qcz, stride_qch,
         H, N_Q, N_KV,
         HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-        CAUSAL: tl.constexpr):
+        CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr):
+    """Q_SPARSE: the program computes only its query block's kept rows
+    (Q_INDEX positions inside the Q_BLOCK-token block, Q_COUNT of them, at
+    most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows."""
     qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
     off_h = off_hz % H
-    offs_m = qb * BLOCK_M + tl.arange(0, BLOCK_M)
+    r = tl.arange(0, BLOCK_M)
+    if Q_SPARSE:
+        kept = tl.load(Q_COUNT + off_z * stride_qcz + off_h * stride_qch + qb)
+        pos = tl.load(Q_INDEX + off_z * stride_qiz + off_h * stride_qih + qb * stride_qiq + r,
+                      mask=r < kept, other=0)
+        offs_m = qb * Q_BLOCK + pos
+        rows_valid = (r < kept) & (offs_m < N_Q)
+    else:
+        offs_m = qb * Q_BLOCK + r
+        rows_valid = offs_m < N_Q
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
 
     q = tl.load(Q + off_z * stride_qz + off_h * stride_qh + offs_m[:, None] * stride_qm
-                + offs_d[None, :] * stride_qk, mask=offs_m[:, None] < N_Q, other=0.0)
+                + offs_d[None, :] * stride_qk, mask=rows_valid[:, None], other=0.0)
     k_base = K + off_z * stride_kz + off_h * stride_kh
     v_base = V + off_z * stride_vz + off_h * stride_vh
     index = KV_INDEX + off_z * stride_iz + off_h * stride_ih + qb * stride_iq
@@ -66,4 +79,30 @@ def block_sparse_attention_fwd(
     acc = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     tl.store(Out + off_z * stride_oz + off_h * stride_oh + offs_m[:, None] * stride_om
              + offs_d[None, :] * stride_ok, acc.to(Out.dtype.element_ty),
-             mask=offs_m[:, None] < N_Q)
+             mask=rows_valid[:, None])
+
+
+@tessera.jit
+def fill_pruned_queries(Out, Q_INDEX, Q_COUNT, stride_oz, stride_oh, stride_om,
+                        stride_qiz, stride_qih, stride_qiq, stride_qcz, stride_qch, H, N_Q,
+                        HEAD_DIM: tl.constexpr, Q_BLOCK: tl.constexpr, KEPT_P: tl.constexpr):
+    """The rows of a query block that were not kept take the output of the
+    block's last kept query (the one most similar to the block's centre)."""
+    qb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    kept = tl.load(Q_COUNT + off_z * stride_qcz + off_h * stride_qch + qb)
+    j = tl.arange(0, KEPT_P)
+    pos = tl.load(Q_INDEX + off_z * stride_qiz + off_h * stride_qih + qb * stride_qiq + j,
+                  mask=j < kept, other=-1)
+    r = tl.arange(0, Q_BLOCK)
+    is_kept = tl.sum(tl.where(r[:, None] == pos[None, :], 1, 0), 1) > 0
+    proxy = qb * Q_BLOCK + tl.sum(tl.where(j == kept - 1, pos, 0), 0)
+    d = tl.arange(0, HEAD_DIM)
+    base = Out + off_z * stride_oz + off_h * stride_oh
+    row = tl.load(base + proxy * stride_om + d)
+    rows = qb * Q_BLOCK + r
+    fill = (~is_kept) & (rows < N_Q)
+    tl.store(base + rows[:, None] * stride_om + d[None, :],
+             tl.broadcast_to(row[None, :], (Q_BLOCK, HEAD_DIM)), mask=fill[:, None])
