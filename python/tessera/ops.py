@@ -106,8 +106,72 @@ def evaluate(plan: ContractionPlan, operands, einsum):
     return ops[0]
 
 
-def contract(spec: str, *operands, weights=None, **machine):
-    """`spec` over `operands`, in the order of least estimated time."""
+def pairwise(spec: str, a, b):
+    """One pairwise product `spec` ("lhs,rhs->out") on Tessera's batched GEMM
+    kernel: indices shared by both operands and the result are the batch,
+    those of one operand and the result M or N, those of both operands only
+    K; an index of one operand alone is summed first."""
+    lhs, rest = spec.split(",")
+    rhs, out = rest.split("->")
+
+    def lib(x):
+        if _is_torch(x):
+            import torch
+            return torch
+        import numpy
+        return numpy
+
+    # Indices only one operand has and the result drops: sum them first.
+    for name in ("a", "b"):
+        x, idx, other = (a, lhs, rhs) if name == "a" else (b, rhs, lhs)
+        alone = [i for i, c in enumerate(idx) if c not in other and c not in out]
+        if alone:
+            x = x.sum(axis=tuple(alone)) if not _is_torch(x) else x.sum(dim=tuple(alone))
+            idx = "".join(c for c in idx if c in other or c in out)
+            if name == "a":
+                a, lhs = x, idx
+            else:
+                b, rhs = x, idx
+    batch = [c for c in lhs if c in rhs and c in out]
+    ms = [c for c in lhs if c not in rhs]
+    ns = [c for c in rhs if c not in lhs]
+    ks = [c for c in lhs if c in rhs and c not in out]
+    size = {c: int(n) for idx, x in ((lhs, a), (rhs, b)) for c, n in zip(idx, x.shape)}
+
+    def prod(cs):
+        p = 1
+        for c in cs:
+            p *= size[c]
+        return p
+
+    def arrange(x, idx, order, shape):
+        perm = [idx.index(c) for c in order]
+        x = x.permute(*perm) if _is_torch(x) else x.transpose(perm)
+        x = x.reshape(shape)
+        return x.contiguous() if _is_torch(x) else lib(x).ascontiguousarray(x)
+
+    nb, m, n, k = prod(batch), prod(ms), prod(ns), prod(ks)
+    a3 = arrange(a, lhs, batch + ms + ks, (nb, m, k))
+    b3 = arrange(b, rhs, batch + ks + ns, (nb, k, n))
+    c3 = _empty(a3, (nb, m, n))
+    from .kernels.gemm import batched_matmul_kernel
+    bm = 64 if m > 32 else 32 if m > 16 else 16
+    bn = 64 if n > 32 else 32 if n > 16 else 16
+    grid = (-(-m // bm), -(-n // bn), nb)
+    if k == 0 or m == 0 or n == 0:
+        c3[...] = 0
+    else:
+        batched_matmul_kernel[grid](a3, b3, c3, m, n, k, *_strides(a3), *_strides(b3),
+                                    *_strides(c3), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=32)
+    c = c3.reshape([size[c] for c in batch + ms + ns])
+    perm = [(batch + ms + ns).index(ch) for ch in out]
+    return c.permute(*perm) if _is_torch(c) else c.transpose(perm)
+
+
+def contract(spec: str, *operands, weights=None, kernels=False, **machine):
+    """`spec` over `operands`, in the order of least estimated time. Each
+    pairwise product runs with the operands' einsum, or with `kernels=True`
+    on Tessera's batched GEMM kernel (float32/float16/bfloat16)."""
     if len(operands) < 2:
         raise ValueError("contract: give at least two operands")
     itemsize = getattr(operands[0], "itemsize", None)
@@ -115,7 +179,9 @@ def contract(spec: str, *operands, weights=None, **machine):
         itemsize = operands[0].element_size()
     plan = contraction_plan(spec, [tuple(o.shape) for o in operands], weights,
                             element_bytes=int(itemsize), **machine)
-    if type(operands[0]).__module__.startswith("torch"):
+    if kernels:
+        einsum = pairwise
+    elif type(operands[0]).__module__.startswith("torch"):
         import torch
         einsum = torch.einsum
     else:

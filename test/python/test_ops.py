@@ -91,3 +91,31 @@ def test_tma_switch_is_part_of_the_target(monkeypatch):
     monkeypatch.setenv("TESSERA_TMA", "0")
     without = NVIDIABackend(arch="sm_90a")
     assert without.target != with_tma and not without.tma
+
+
+@pytest.mark.parametrize("spec,shapes", [
+    ("mk,kn->mn", [(30, 20), (20, 50)]),
+    ("bsq,hdq->bshd", [(2, 3, 40), (4, 8, 40)]),
+    ("hdk,bshd->hkbs", [(4, 8, 12), (2, 3, 4, 8)]),
+    ("bhst,btk->bhsk", [(2, 4, 3, 5), (2, 5, 12)]),
+    ("ab,cd->ac", [(3, 4), (5, 6)]),  # b and d summed alone, then an outer product
+    ("ijk,kj->ji", [(7, 5, 3), (3, 5)]),
+])
+def test_pairwise_on_the_gemm_kernel(spec, shapes):
+    """One pairwise product on Tessera's batched GEMM kernel (the operands
+    permuted to batch x M x K and batch x K x N) against float64 einsum."""
+    ops = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    got = tessera.ops.pairwise(spec, *ops)
+    np.testing.assert_allclose(got, np.einsum(spec, *(o.astype(np.float64) for o in ops)),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (1, 1, 7)])
+def test_contract_on_tessera_kernels(shape):
+    """The planned MLA scores chain with every product on the GEMM kernel."""
+    b, s, t = shape
+    ops = [rng.standard_normal(sh).astype(np.float32)
+           for sh in mla_shapes(b, s, t, 4, 8, 16, 12)]
+    got = tessera.ops.contract(SCORES, *ops, weights=W, kernels=True)
+    np.testing.assert_allclose(got, np.einsum(SCORES, *(o.astype(np.float64) for o in ops)),
+                               rtol=1e-5, atol=1e-5)
