@@ -484,3 +484,113 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
     out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                  sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
     return to_cubes(out, inverse=True)
+
+
+def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
+                                    block_n=64, sm_scale=None, causal=False, num_warps=4):
+    """Gradients (dq, dk, dv) of block_sparse_attention at (q, k, v) given
+    its output `out` and the output's gradient `dout`, over the same block
+    lists (DSL kernels: a log-sum-exp pass, dQ per query block, dK and dV per
+    key block over the query blocks that list it)."""
+    from .kernels.attention import bsa_bwd_dkdv, bsa_bwd_dq, bsa_bwd_preprocess
+    import numpy as np
+    _check_attention_inputs(q, k, v)
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
+    index = kv_index.detach().cpu().numpy() if _is_torch(kv_index) else np.asarray(kv_index)
+    if kv_count is None:
+        negative = index < 0
+        count = np.where(negative.any(-1), negative.argmax(-1), index.shape[3])
+    else:
+        count = kv_count.detach().cpu().numpy() if _is_torch(kv_count) else np.asarray(kv_count)
+    used = np.arange(index.shape[3]) < count[..., None]
+    if (used & ((index < 0) | (index >= KB))).any():
+        raise ValueError(f"attention backward: kv_index entries must be key/value blocks "
+                         f"(0 to {KB - 1})")
+    # The transposed lists: for each key block, the query blocks listing it.
+    lists = [[[[] for _ in range(KB)] for _ in range(H)] for _ in range(Z)]
+    for z, h, qb, i in zip(*np.nonzero(used)):
+        lists[z][h][int(index[z, h, qb, i])].append(int(qb))
+    width = max(1, max(len(x) for zz in lists for hh in zz for x in hh))
+    q_of_kv = np.zeros((Z, H, KB, width), np.int32)
+    q_of_kv_count = np.zeros((Z, H, KB), np.int32)
+    for z in range(Z):
+        for h in range(H):
+            for kb in range(KB):
+                q_of_kv[z, h, kb, :len(lists[z][h][kb])] = lists[z][h][kb]
+                q_of_kv_count[z, h, kb] = len(lists[z][h][kb])
+    index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
+    count = np.ascontiguousarray(count, dtype=np.int32)
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    qk_scale = sm_scale * 1.4426950408889634
+    if _is_torch(q):
+        import torch
+        q, k, v, out, dout = (t.contiguous() for t in (q, k, v, out, dout))
+        dev = q.device
+        index, count, q_of_kv, q_of_kv_count = (torch.from_numpy(a).to(dev) for a in
+                                                (index, count, q_of_kv, q_of_kv_count))
+        lse = torch.empty((Z * H * NQ,), device=dev, dtype=torch.float32)
+        delta = torch.empty_like(lse)
+        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    else:
+        q, k, v, out, dout = (np.ascontiguousarray(t) for t in (q, k, v, out, dout))
+        lse = np.empty((Z * H * NQ,), np.float32)
+        delta = np.empty_like(lse)
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    sq, sk = _strides(q), _strides(k)
+    si, sc = _strides(index), _strides(count)
+    common = dict(HEAD_DIM=D, BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=bool(causal),
+                  num_warps=num_warps)
+    bsa_bwd_preprocess[(QB, Z * H)](q, k, out, dout, lse, delta, index, count, qk_scale,
+                                    sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1],
+                                    si[2], sc[0], sc[1], H, NQ, NKV, **common)
+    bsa_bwd_dq[(QB, Z * H)](q, k, v, dout, dq, lse, delta, index, count, qk_scale, sm_scale,
+                            sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1], si[2],
+                            sc[0], sc[1], H, NQ, NKV, **common)
+    st, stc = _strides(q_of_kv), _strides(q_of_kv_count)
+    bsa_bwd_dkdv[(KB, Z * H)](q, k, v, dout, dk, dv, lse, delta, q_of_kv, q_of_kv_count,
+                              qk_scale, sm_scale, sq[0], sq[1], sq[2], sk[0], sk[1], sk[2],
+                              st[0], st[1], st[2], stc[0], stc[1], H, NQ, NKV, **common)
+    return dq, dk, dv
+
+
+def _attention_autograd():
+    """A torch.autograd.Function over block_sparse_attention and its
+    backward (made on first use: torch is optional)."""
+    global _AttentionFunction
+    if "_AttentionFunction" in globals():
+        return _AttentionFunction
+    import torch
+
+    class _AttentionFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, q, k, v, kv_index, kv_count, options):
+            out = block_sparse_attention(q, k, v, kv_index, kv_count, **options)
+            ctx.save_for_backward(q, k, v, out)
+            ctx.lists = (kv_index, kv_count)
+            ctx.options = options
+            return out
+
+        @staticmethod
+        def backward(ctx, dout):
+            q, k, v, out = ctx.saved_tensors
+            o = ctx.options
+            dq, dk, dv = block_sparse_attention_backward(
+                q, k, v, out, dout, *ctx.lists, block_m=o["block_m"], block_n=o["block_n"],
+                sm_scale=o.get("sm_scale"), causal=o.get("causal", False))
+            return dq, dk, dv, None, None, None
+
+    globals()["_AttentionFunction"] = _AttentionFunction
+    return _AttentionFunction
+
+
+def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
+                     sm_scale=None, causal=False):
+    """block_sparse_attention that torch autograd differentiates (dq, dk, dv
+    by the backward kernels); numpy arrays and tensors without gradients go
+    straight to the forward."""
+    options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal)
+    if _is_torch(q) and any(getattr(t, "requires_grad", False) for t in (q, k, v)):
+        return _attention_autograd().apply(q, k, v, kv_index, kv_count, options)
+    return block_sparse_attention(q, k, v, kv_index, kv_count, **options)

@@ -106,3 +106,138 @@ def fill_pruned_queries(Out, Q_INDEX, Q_COUNT, stride_oz, stride_oh, stride_om,
     fill = (~is_kept) & (rows < N_Q)
     tl.store(base + rows[:, None] * stride_om + d[None, :],
              tl.broadcast_to(row[None, :], (Q_BLOCK, HEAD_DIM)), mask=fill[:, None])
+
+
+# -- backward ---------------------------------------------------------------------------
+# Flash attention's backward over the same block lists: a pass that recomputes
+# each query row's log-sum-exp (base 2) and delta = rowsum(dO * O), then dQ per
+# query block over its key blocks, and dK, dV per key block over the query
+# blocks that list it (the transposed lists).
+
+
+@tessera.jit
+def bsa_bwd_preprocess(Q, K, O, DO, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale,
+                       stride_qz, stride_qh, stride_qm, stride_kz, stride_kh, stride_kn,
+                       stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+                       H, N_Q, N_KV, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+                       BLOCK_N: tl.constexpr, CAUSAL: tl.constexpr):
+    qb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    offs_m = qb * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = off_z * stride_qz + off_h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :]
+    row_ok = offs_m[:, None] < N_Q
+    q = tl.load(Q + rows, mask=row_ok, other=0.0)
+    k_base = K + off_z * stride_kz + off_h * stride_kh
+    index = KV_INDEX + off_z * stride_iz + off_h * stride_ih + qb * stride_iq
+    count = tl.load(KV_COUNT + off_z * stride_cz + off_h * stride_ch + qb)
+    m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    for i in range(0, count):
+        cols = tl.load(index + i) * BLOCK_N + offs_n
+        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None],
+                    mask=cols[None, :] < N_KV, other=0.0)
+        qk = tl.dot(q, k) * qk_scale
+        valid = cols[None, :] < N_KV
+        if CAUSAL:
+            valid = valid & (offs_m[:, None] >= cols[None, :])
+        qk = tl.where(valid, qk, float("-inf"))
+        m_ij = tl.maximum(m_i, tl.max(qk, 1))
+        m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+        l_i = l_i * tl.math.exp2(m_i - m_safe) + tl.sum(tl.math.exp2(qk - m_safe[:, None]), 1)
+        m_i = m_ij
+    lse = tl.where(l_i == 0.0, float("inf"), m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i)))
+    stat = off_hz * N_Q + offs_m
+    tl.store(LSE + stat, lse, mask=offs_m < N_Q)
+    o = tl.load(O + rows, mask=row_ok, other=0.0).to(tl.float32)
+    do = tl.load(DO + rows, mask=row_ok, other=0.0).to(tl.float32)
+    tl.store(DELTA + stat, tl.sum(o * do, 1), mask=offs_m < N_Q)
+
+
+@tessera.jit
+def bsa_bwd_dq(Q, K, V, DO, DQ, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale, sm_scale,
+               stride_qz, stride_qh, stride_qm, stride_kz, stride_kh, stride_kn,
+               stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+               H, N_Q, N_KV, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+               BLOCK_N: tl.constexpr, CAUSAL: tl.constexpr):
+    qb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    offs_m = qb * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = off_z * stride_qz + off_h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :]
+    row_ok = offs_m[:, None] < N_Q
+    q = tl.load(Q + rows, mask=row_ok, other=0.0)
+    do = tl.load(DO + rows, mask=row_ok, other=0.0)
+    stat = off_hz * N_Q + offs_m
+    lse = tl.load(LSE + stat, mask=offs_m < N_Q, other=float("inf"))
+    delta = tl.load(DELTA + stat, mask=offs_m < N_Q, other=0.0)
+    k_base = K + off_z * stride_kz + off_h * stride_kh
+    v_base = V + off_z * stride_kz + off_h * stride_kh
+    index = KV_INDEX + off_z * stride_iz + off_h * stride_ih + qb * stride_iq
+    count = tl.load(KV_COUNT + off_z * stride_cz + off_h * stride_ch + qb)
+    dq = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    for i in range(0, count):
+        cols = tl.load(index + i) * BLOCK_N + offs_n
+        kt = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None],
+                     mask=cols[None, :] < N_KV, other=0.0)
+        vt = tl.load(v_base + cols[None, :] * stride_kn + offs_d[:, None],
+                     mask=cols[None, :] < N_KV, other=0.0)
+        valid = cols[None, :] < N_KV
+        if CAUSAL:
+            valid = valid & (offs_m[:, None] >= cols[None, :])
+        p = tl.where(valid, tl.math.exp2(tl.dot(q, kt) * qk_scale - lse[:, None]), 0.0)
+        dp = tl.dot(do, vt)
+        ds = p * (dp - delta[:, None])
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :],
+                    mask=cols[:, None] < N_KV, other=0.0)
+        dq = tl.dot(ds.to(k.dtype), k, dq)
+    tl.store(DQ + rows, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok)
+
+
+@tessera.jit
+def bsa_bwd_dkdv(Q, K, V, DO, DK, DV, LSE, DELTA, Q_OF_KV, Q_OF_KV_COUNT, qk_scale, sm_scale,
+                 stride_qz, stride_qh, stride_qm, stride_kz, stride_kh, stride_kn,
+                 stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+                 H, N_Q, N_KV, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr,
+                 BLOCK_N: tl.constexpr, CAUSAL: tl.constexpr):
+    kb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    cols = kb * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    kv_rows = off_z * stride_kz + off_h * stride_kh + cols[:, None] * stride_kn + offs_d[None, :]
+    col_ok = cols[:, None] < N_KV
+    k = tl.load(K + kv_rows, mask=col_ok, other=0.0)
+    v = tl.load(V + kv_rows, mask=col_ok, other=0.0)
+    index = Q_OF_KV + off_z * stride_iz + off_h * stride_ih + kb * stride_iq
+    count = tl.load(Q_OF_KV_COUNT + off_z * stride_cz + off_h * stride_ch + kb)
+    dk = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
+    dv = tl.zeros([BLOCK_N, HEAD_DIM], dtype=tl.float32)
+    for i in range(0, count):
+        rows_m = tl.load(index + i) * BLOCK_M + offs_m
+        q_off = off_z * stride_qz + off_h * stride_qh + rows_m[:, None] * stride_qm \
+            + offs_d[None, :]
+        row_ok = rows_m[:, None] < N_Q
+        q = tl.load(Q + q_off, mask=row_ok, other=0.0)
+        do = tl.load(DO + q_off, mask=row_ok, other=0.0)
+        stat = off_hz * N_Q + rows_m
+        lse = tl.load(LSE + stat, mask=rows_m < N_Q, other=float("inf"))
+        delta = tl.load(DELTA + stat, mask=rows_m < N_Q, other=0.0)
+        valid = (cols[None, :] < N_KV) & (rows_m[:, None] < N_Q)
+        if CAUSAL:
+            valid = valid & (rows_m[:, None] >= cols[None, :])
+        p = tl.where(valid, tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None]), 0.0)
+        dv = tl.dot(tl.trans(p).to(do.dtype), do, dv)
+        dp = tl.dot(do, tl.trans(v))
+        ds = p * (dp - delta[:, None])
+        dk = tl.dot(tl.trans(ds).to(q.dtype), q, dk)
+    tl.store(DK + kv_rows, (dk * sm_scale).to(DK.dtype.element_ty), mask=col_ok)
+    tl.store(DV + kv_rows, dv.to(DV.dtype.element_ty), mask=col_ok)
