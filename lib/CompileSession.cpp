@@ -56,7 +56,11 @@ LogicalResult tessera::CompileSession::runStages(
       return failure();
     PassManager pm(&context, parsed->getOpAnchorName());
     static_cast<OpPassManager &>(pm) = std::move(*parsed);
+    size_t before = diagOS.tell();
     if (failed(pm.run(module))) {
+      if (diagOS.tell() == before) // a pass failed without saying why
+        diagOS << "error: a pass of the '" << name << "' stage failed without a diagnostic "
+               << "(pipeline: " << pipeline << "); please report this kernel\n";
       diagOS << "(in the " << backend << " backend's '" << name << "' stage)\n";
       return failure();
     }
