@@ -336,8 +336,18 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=64, block_n=64, *
     if causal:
         last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
         count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
+    if _requires_grad(q, k, v):
+        return sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
+                                sm_scale=sm_scale, causal=causal)
     return block_sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
                                   sm_scale=sm_scale, causal=causal, **options)
+
+
+def _requires_grad(*tensors):
+    if not _is_torch(tensors[0]):
+        return False
+    import torch
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 # -- BSA (block-sparse attention for video) --------------------------------------------
@@ -471,19 +481,55 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
         raise ValueError(f"bsa_attention: a cube of {block} tokens; cubes of 16, 32, 64 or 128 "
                          "tokens are supported")
 
+    grad = _requires_grad(q, k, v)
+    if grad and keep_ratio != 1.0:
+        raise NotImplementedError("bsa_attention: gradients with query sparsity (keep_ratio < 1) "
+                                  "are not implemented yet")
+
     def to_cubes(x, inverse=False):
         flat = x.reshape(Z * H, S, D)
+        if grad:
+            return _reorder_autograd().apply(flat, tuple(video_shape), tuple(cube),
+                                             inverse).reshape(Z, H, S, D)
         return cube_reorder(flat, video_shape, cube, inverse).reshape(Z, H, S, D)
 
     qc, kc, vc = (to_cubes(x) for x in (q, k, v))
-    index, count = block_select(qc, kc, block, block, mass=p, threshold=threshold,
+    sel_q, sel_k = (qc.detach(), kc.detach()) if grad else (qc, kc)
+    index, count = block_select(sel_q, sel_k, block, block, mass=p, threshold=threshold,
                                 min_blocks=min_blocks, max_blocks=max_blocks)
+    if grad:  # selection is not differentiated (as in BSA)
+        out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
+                               sm_scale=sm_scale)
+        return to_cubes(out, inverse=True)
     q_index = q_count = None
     if keep_ratio != 1.0:  # query sparsity: the least redundant queries of each cube
         q_index, q_count = token_select(qc, block, keep_ratio)
     out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                  sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
     return to_cubes(out, inverse=True)
+
+
+def _reorder_autograd():
+    """cube_reorder as a torch.autograd.Function: its gradient is the
+    inverse reordering."""
+    global _ReorderFunction
+    if "_ReorderFunction" in globals():
+        return _ReorderFunction
+    import torch
+
+    class _ReorderFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, video, cube, inverse):
+            ctx.args = (video, cube, inverse)
+            return cube_reorder(x.contiguous(), video, cube, inverse)
+
+        @staticmethod
+        def backward(ctx, grad):
+            video, cube, inverse = ctx.args
+            return cube_reorder(grad.contiguous(), video, cube, not inverse), None, None, None
+
+    globals()["_ReorderFunction"] = _ReorderFunction
+    return _ReorderFunction
 
 
 def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
@@ -591,6 +637,6 @@ def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64
     by the backward kernels); numpy arrays and tensors without gradients go
     straight to the forward."""
     options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal)
-    if _is_torch(q) and any(getattr(t, "requires_grad", False) for t in (q, k, v)):
+    if _requires_grad(q, k, v):
         return _attention_autograd().apply(q, k, v, kv_index, kv_count, options)
     return block_sparse_attention(q, k, v, kv_index, kv_count, **options)

@@ -207,3 +207,44 @@ def test_token_select(N, block, ratio):
         if dropped:
             assert sim[kept].max() <= sim[dropped].min() + 1e-5, key
         assert (np.diff(sim[kept]) >= -1e-5).all(), key
+
+
+def test_bsa_attention_autograd_on_cpu_tensors():
+    """Gradients through bsa_attention (reordering and attention; selection
+    fixed) against float64 gradients of masked attention in cube order."""
+    torch = pytest.importorskip("torch")
+    from test_attention import reference_grads
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    q, k, v = (torch.randn(Z, H, S, D, dtype=torch.float32, requires_grad=True)
+               for _ in range(3))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+
+    def to_cubes(x):
+        return reorder_reference(x.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    qc, kc, vc = (to_cubes(t.detach().numpy()) for t in (q, k, v))
+    mask = np.zeros((Z, H, S, S), bool)
+    for (z, h, qb), blocks in select_reference(qc, kc, 16, 16, mass=0.6).items():
+        for kb in blocks:
+            mask[z, h, qb * 16:(qb + 1) * 16, kb * 16:(kb + 1) * 16] = True
+    grads = reference_grads(qc, kc, vc, mask, to_cubes(dout.numpy()), 1 / math.sqrt(D))
+    for t, g in zip((q, k, v), grads):
+        want = unreorder_reference(g.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+        np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+def test_dense_attention_autograd_on_cpu_tensors():
+    torch = pytest.importorskip("torch")
+    from test_attention import reference_grads
+    q, k, v = (torch.randn(1, 2, 48, 16, requires_grad=True) for _ in range(3))
+    out = tessera.ops.attention(q, k, v, causal=True, block_m=16, block_n=16)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+    mask = np.tril(np.ones((48, 48), bool))
+    grads = reference_grads(q.detach().numpy(), k.detach().numpy(), v.detach().numpy(), mask,
+                            dout.numpy(), 0.25)
+    for t, g in zip((q, k, v), grads):
+        np.testing.assert_allclose(t.grad.numpy(), g, rtol=1e-4, atol=1e-4)
