@@ -221,32 +221,10 @@ def _check_attention_inputs(q, k, v):
         raise ValueError(f"attention: head dim {D} is not supported (16, 32, 64, 128 or 256)")
 
 
-def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
-                           sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
-                           num_stages=2):
-    """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
-    attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
-    (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
-    kv_index: (Z, H, cdiv(Nq, block_m), L) integers; kv_count: (Z, H,
-    cdiv(Nq, block_m)) (default: the entries before the first negative one);
-    a block may be listed once per query block. `causal` masks key positions
-    after the query's (top-left aligned when Nq != Nkv). numpy arrays run on
-    the CPU backend, CUDA tensors on the GPU. A row with no valid key (all
-    its blocks masked by `causal`) is zero.
-
-    With `q_index` (Z, H, QB, K) and `q_count` (Z, H, QB) (as token_select
-    gives them), only the listed positions of each query block are computed;
-    the other rows take the output of the block's last listed query."""
-    from .kernels.attention import block_sparse_attention_fwd
+def _kv_lists(kv_index, kv_count, Z, H, QB, KB):
+    """Checked key/value block lists as numpy: (index, count, used), `used`
+    marking the entries before each count."""
     import numpy as np
-
-    _check_attention_inputs(q, k, v)
-    Z, H, NQ, D = q.shape
-    NKV = k.shape[2]
-    for name, b in (("block_m", block_m), ("block_n", block_n)):
-        if b not in (16, 32, 64, 128):
-            raise ValueError(f"attention: {name} must be 16, 32, 64 or 128, got {b}")
-    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     index = kv_index.detach().cpu().numpy() if _is_torch(kv_index) else np.asarray(kv_index)
     if index.ndim != 4 or index.shape[:3] != (Z, H, QB) or not np.issubdtype(index.dtype,
                                                                                 np.integer):
@@ -273,6 +251,36 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     if repeated.any():
         z, h, qb, _ = (int(x) for x in np.argwhere(repeated)[0])
         raise ValueError(f"attention: kv_index[{z}, {h}, {qb}] lists a key/value block twice")
+    return index, count, used
+
+
+def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
+                           sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
+                           num_stages=2):
+    """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
+    attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
+    (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
+    kv_index: (Z, H, cdiv(Nq, block_m), L) integers; kv_count: (Z, H,
+    cdiv(Nq, block_m)) (default: the entries before the first negative one);
+    a block may be listed once per query block. `causal` masks key positions
+    after the query's (top-left aligned when Nq != Nkv). numpy arrays run on
+    the CPU backend, CUDA tensors on the GPU. A row with no valid key (all
+    its blocks masked by `causal`) is zero.
+
+    With `q_index` (Z, H, QB, K) and `q_count` (Z, H, QB) (as token_select
+    gives them), only the listed positions of each query block are computed;
+    the other rows take the output of the block's last listed query."""
+    from .kernels.attention import block_sparse_attention_fwd
+    import numpy as np
+
+    _check_attention_inputs(q, k, v)
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    for name, b in (("block_m", block_m), ("block_n", block_n)):
+        if b not in (16, 32, 64, 128):
+            raise ValueError(f"attention: {name} must be 16, 32, 64 or 128, got {b}")
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
+    index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
     index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
     count = np.ascontiguousarray(count, dtype=np.int32)
     q_sparse = q_index is not None
@@ -544,16 +552,7 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     Z, H, NQ, D = q.shape
     NKV = k.shape[2]
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
-    index = kv_index.detach().cpu().numpy() if _is_torch(kv_index) else np.asarray(kv_index)
-    if kv_count is None:
-        negative = index < 0
-        count = np.where(negative.any(-1), negative.argmax(-1), index.shape[3])
-    else:
-        count = kv_count.detach().cpu().numpy() if _is_torch(kv_count) else np.asarray(kv_count)
-    used = np.arange(index.shape[3]) < count[..., None]
-    if (used & ((index < 0) | (index >= KB))).any():
-        raise ValueError(f"attention backward: kv_index entries must be key/value blocks "
-                         f"(0 to {KB - 1})")
+    index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
     # The transposed lists: for each key block, the query blocks listing it.
     lists = [[[[] for _ in range(KB)] for _ in range(H)] for _ in range(Z)]
     for z, h, qb, i in zip(*np.nonzero(used)):

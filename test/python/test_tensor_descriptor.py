@@ -3,25 +3,15 @@ blocks of strided N-D arrays with zeros read and nothing written outside
 them; checked against numpy on fresh random data on the CPU backend
 (test_gpu.py runs them on the GPU, TMA on sm_90a)."""
 
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
 
 import tessera
 import tessera.language as tl
 from tessera import CompilationError
+from test_block_ptr import load_example
 
 rng = np.random.default_rng()
-
-
-def load_example(name):
-    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("M,N,K", [(64, 64, 64), (70, 90, 50), (1, 33, 17), (129, 5, 200)])

@@ -12,6 +12,16 @@ import tessera.language as tl
 
 
 @tessera.jit
+def _key_mask(rows, cols, N_KV, CAUSAL: tl.constexpr):
+    """Keys that exist, and (causal) are at or before the query's position:
+    rows as a column, cols as a row."""
+    valid = cols[None, :] < N_KV
+    if CAUSAL:
+        valid = valid & (rows[:, None] >= cols[None, :])
+    return valid
+
+
+@tessera.jit
 def block_sparse_attention_fwd(
         Q, K, V, Out, KV_INDEX, KV_COUNT, sm_scale,
         stride_qz, stride_qh, stride_qm, stride_qk,
@@ -60,9 +70,7 @@ def block_sparse_attention_fwd(
         k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kk,
                     mask=cols[None, :] < N_KV, other=0.0)
         qk = tl.dot(q, k) * qk_scale
-        valid = cols[None, :] < N_KV
-        if CAUSAL:
-            valid = valid & (offs_m[:, None] >= cols[None, :])
+        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
         qk = tl.where(valid, qk, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
         # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
@@ -141,9 +149,7 @@ def bsa_bwd_preprocess(Q, K, O, DO, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale,
         k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None],
                     mask=cols[None, :] < N_KV, other=0.0)
         qk = tl.dot(q, k) * qk_scale
-        valid = cols[None, :] < N_KV
-        if CAUSAL:
-            valid = valid & (offs_m[:, None] >= cols[None, :])
+        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
         qk = tl.where(valid, qk, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
         m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
@@ -188,9 +194,7 @@ def bsa_bwd_dq(Q, K, V, DO, DQ, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale, sm_sca
                      mask=cols[None, :] < N_KV, other=0.0)
         vt = tl.load(v_base + cols[None, :] * stride_kn + offs_d[:, None],
                      mask=cols[None, :] < N_KV, other=0.0)
-        valid = cols[None, :] < N_KV
-        if CAUSAL:
-            valid = valid & (offs_m[:, None] >= cols[None, :])
+        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
         p = tl.where(valid, tl.math.exp2(tl.dot(q, kt) * qk_scale - lse[:, None]), 0.0)
         dp = tl.dot(do, vt)
         ds = p * (dp - delta[:, None])
@@ -231,9 +235,7 @@ def bsa_bwd_dkdv(Q, K, V, DO, DK, DV, LSE, DELTA, Q_OF_KV, Q_OF_KV_COUNT, qk_sca
         stat = off_hz * N_Q + rows_m
         lse = tl.load(LSE + stat, mask=rows_m < N_Q, other=float("inf"))
         delta = tl.load(DELTA + stat, mask=rows_m < N_Q, other=0.0)
-        valid = (cols[None, :] < N_KV) & (rows_m[:, None] < N_Q)
-        if CAUSAL:
-            valid = valid & (rows_m[:, None] >= cols[None, :])
+        valid = _key_mask(rows_m, cols, N_KV, CAUSAL) & (rows_m[:, None] < N_Q)
         p = tl.where(valid, tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None]), 0.0)
         dv = tl.dot(tl.trans(p).to(do.dtype), do, dv)
         dp = tl.dot(do, tl.trans(v))
