@@ -5,6 +5,7 @@
 #include "tessera/InitAll.h"
 
 #include "CompileSession.h"
+#include "dialects/tile/TileDialect.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -136,8 +137,28 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   OwningOpRef<ModuleOp> module = session.parse();
   if (!module)
     return result;
-  if (failed(session.runStages(*module, stages(options), "NVIDIA",
-                               dumpStages ? &result.dumps : nullptr)))
+  std::vector<Stage> all = stages(options);
+  std::vector<Stage> front(all.begin(), all.begin() + 2), back(all.begin() + 2, all.end());
+  if (failed(session.runStages(*module, front, "NVIDIA", dumpStages ? &result.dumps : nullptr)))
+    return result;
+  // Descriptor loads kept for TMA that the pipeliner did not make TMA
+  // copies (a dot on mma.sync, a loop it could not pipeline) would be read
+  // element by element: compile again with every descriptor lowered to
+  // pointers, which the pipeliner copies with cp.async like any load.
+  bool leftover = false;
+  (*module)->walk([&](tessera::tile::DescriptorLoadOp) { leftover = true; });
+  if (leftover) {
+    Options pointers = options;
+    pointers.tma = false;
+    all = stages(pointers);
+    front.assign(all.begin(), all.begin() + 2);
+    module = session.parse();
+    result.dumps.clear();
+    if (!module ||
+        failed(session.runStages(*module, front, "NVIDIA", dumpStages ? &result.dumps : nullptr)))
+      return result;
+  }
+  if (failed(session.runStages(*module, back, "NVIDIA", dumpStages ? &result.dumps : nullptr)))
     return result;
   llvm::raw_ostream &diagOS = session.diag();
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))

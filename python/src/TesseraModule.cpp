@@ -10,6 +10,7 @@
 #include "tessera/NVIDIABackend.h"
 
 #include "cuda/CudaModule.h"
+#include "cuda/Timing.h"
 #include "passes/ContractionCost.h"
 
 #include <pybind11/pybind11.h>
@@ -875,6 +876,19 @@ PYBIND11_MODULE(_C, m) {
            py::arg("cells"), py::arg("stream"), py::arg("count"),
            "Seconds per launch of `count` launches from C++ (a floor for "
            "the Python launch paths).");
+  py::class_<rt::EventTimer>(cuda, "EventTimer",
+                             "Device milliseconds between two events on a stream.")
+      .def(py::init<>())
+      .def("start", [](rt::EventTimer &t, uint64_t stream) {
+        t.start(reinterpret_cast<rt::CUstream>(stream));
+      }, py::arg("stream"))
+      .def("stop", [](rt::EventTimer &t, uint64_t stream) {
+        t.stop(reinterpret_cast<rt::CUstream>(stream));
+      }, py::arg("stream"))
+      .def("milliseconds", &rt::EventTimer::milliseconds);
+  cuda.def("flush_l2", [](uint64_t stream) {
+    rt::flushL2(reinterpret_cast<rt::CUstream>(stream));
+  }, py::arg("stream"), "Queues a 256 MiB write on `stream`: the next kernel starts with a cold L2.");
   cuda.def("synchronize", [] {
     auto &cu = rt::CudaDriver::get();
     cu.check(cu.cuCtxSynchronize(), "cuCtxSynchronize");

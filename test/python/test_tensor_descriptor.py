@@ -108,3 +108,28 @@ def test_descriptor_errors(kernel, message):
     marked = next(start + i for i, line in enumerate(lines) if "# <- here" in line)
     assert info.value.lineno == marked, str(info.value)
     assert message in info.value.message, str(info.value)
+
+
+@pytest.mark.parametrize("block,warps,stages,copies", [
+    ((128, 128, 64), 8, 4, "cp.async.bulk.tensor"),  # wgmma: TMA
+    ((32, 64, 32), 4, 3, "cp.async.cg"),  # mma.sync (M < 64 per warpgroup): cp.async
+    ((64, 64, 32), 4, 1, "ld.global.v4"),  # not pipelined: vector loads
+])
+def test_descriptor_loads_on_sm90a(block, warps, stages, copies):
+    """On sm_90a (compiled to PTX here, no GPU needed) descriptor loads
+    that do not become TMA copies are compiled like pointer loads (copied
+    asynchronously or loaded as vectors), not read element by element."""
+    from tessera.backends.nvidia import NVIDIABackend
+    from tessera.compiler.frontend import ASTSource
+    ex = load_example("07_descriptor_matmul")
+    sig = {"a_ptr": "*bf16:16", "b_ptr": "*bf16:16", "c_ptr": "*bf16:16", "M": "i32:16",
+           "N": "i32:16", "K": "i32:16"}
+    bm, bn, bk = block
+    ir = ASTSource(ex.matmul_kernel, sig,
+                   dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=8)).make_ir()
+    binary = NVIDIABackend(arch="sm_90a").compile(
+        ir, "matmul_kernel", False, {"num_warps": warps, "num_stages": stages})
+    ptx = binary.partition(b"\n")[2].decode()
+    assert copies in ptx
+    # Element by element, a 32 x 32 tile would be 1024 scalar loads.
+    assert ptx.count("ld.global.u16") + ptx.count("ld.global.b16") < 16, ptx.count("ld.global")

@@ -37,6 +37,10 @@ struct State {
   std::map<uintptr_t, size_t> allocations;
   std::vector<std::string> calls;
   int maxSharedOptin = 232448;
+  // A fake clock: each launch takes 0.5 ms and each memset 0.25 ms.
+  double clock = 0;
+  std::map<void *, double> events;
+  std::vector<size_t> memsets;
 };
 
 State &state() {
@@ -86,6 +90,7 @@ const char *mock_cuda_last_function() {
 int mock_cuda_max_dynamic_shared(const char *function) {
   return state().maxDynamicShared[function];
 }
+int mock_cuda_memset_bytes(int i) { return int(state().memsets.at(i) >> 20); }
 int mock_cuda_count_calls(const char *fn) {
   int n = 0;
   for (auto &c : state().calls)
@@ -225,6 +230,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
   for (int i = 0; params && params[i]; ++i)
     l.params.push_back(params[i]);
   state().launches.push_back(l);
+  state().clock += 0.5;
   return 0;
 }
 CUresult cuStreamSynchronize(void *) { return 0; }
@@ -268,6 +274,36 @@ CUresult cuTensorMapEncodeTiled(void *map, int dataType, unsigned rank, void *ad
                                   (unsigned long long)address, dims[0], dims[1], strides[0],
                                   box[0], box[1], (unsigned long long)swizzle};
   std::memcpy(map, words, sizeof words);
+  return 0;
+}
+CUresult cuMemsetD8Async(unsigned long long p, unsigned char value, size_t n, void *) {
+  MOCK_ENTER("cuMemsetD8Async");
+  std::memset(reinterpret_cast<void *>(p), value, n);
+  state().memsets.push_back(n);
+  state().clock += 0.25;
+  return 0;
+}
+CUresult cuEventCreate(void **event, unsigned) {
+  MOCK_ENTER("cuEventCreate");
+  *event = std::malloc(1);
+  state().events[*event] = -1;
+  return 0;
+}
+CUresult cuEventDestroy_v2(void *event) {
+  state().events.erase(event);
+  std::free(event);
+  return 0;
+}
+CUresult cuEventRecord(void *event, void *) {
+  state().events.at(event) = state().clock;
+  return 0;
+}
+CUresult cuEventSynchronize(void *) { return 0; }
+CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
+  MOCK_ENTER("cuEventElapsedTime");
+  if (state().events.at(start) < 0 || state().events.at(end) < 0)
+    return 600; // CUDA_ERROR_NOT_READY: an event never recorded
+  *ms = float(state().events.at(end) - state().events.at(start));
   return 0;
 }
 }

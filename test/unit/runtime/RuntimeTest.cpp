@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "cuda/CudaModule.h"
+#include "cuda/Timing.h"
 
 #include <gtest/gtest.h>
 
@@ -203,6 +204,30 @@ TEST(RuntimeTest, PointerKinds) {
   int host = 0;
   EXPECT_EQ(pointerKind(reinterpret_cast<CUdeviceptr>(&host)), MemoryKind::Unknown);
   cu.check(cu.cuMemFree(device), "cuMemFree");
+}
+
+TEST(RuntimeTest, EventTimersMeasureTheWorkBetweenThem) {
+  CUfunction f = ModuleCache::get().load(kPtx)->function("add_kernel");
+  void *params[] = {nullptr};
+  EventTimer timer;
+  flushL2(nullptr); // outside the timed region
+  int memsets = mock<int (*)(const char *)>("mock_cuda_count_calls")("cuMemsetD8Async");
+  EXPECT_EQ(mock<int (*)(int)>("mock_cuda_memset_bytes")(memsets - 1), 256);
+  timer.start(nullptr);
+  launch(f, LaunchConfig(), params);
+  launch(f, LaunchConfig(), params);
+  timer.stop(nullptr);
+  EXPECT_FLOAT_EQ(timer.milliseconds(), 1.0f); // the mock's two launches
+  flushL2(nullptr); // the buffer is kept: one allocation, another write
+  EXPECT_EQ(mock<int (*)(const char *)>("mock_cuda_count_calls")("cuMemsetD8Async"),
+            memsets + 1);
+  failNext("cuEventElapsedTime", 600);
+  try {
+    timer.milliseconds();
+    FAIL() << "a failing cuEventElapsedTime must throw";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("cuEventElapsedTime"), std::string::npos);
+  }
 }
 
 } // namespace
