@@ -30,10 +30,9 @@ def main():
     shapes = [tuple(int(x) for x in s.split("x")) for s in (argv[0].split(",") if argv else
                                                           ["128x1536x7168", "128x512x7168"])]
     try:
-        import triton
         theirs = as_triton(mm.matmul_kernel)
     except ImportError:
-        triton = theirs = None
+        theirs = None
     print(f"device: {torch.cuda.get_device_name()}; bf16 in, fp32 accumulate; TFLOP/s\n")
     print("| M x N x K | config | programs | tessera | descriptors | triton | tessera / triton "
           "| triton regs, spills |\n|---|---|---|---|---|---|---|---|")
