@@ -479,6 +479,93 @@ private:
     return out;
   }
 
+  /// Whether each element of `v` can be computed from its coordinates by
+  /// any thread: index arithmetic (ranges, splats of scalars, splat
+  /// constants, pure elementwise ops, expand_dims, broadcasts and pointer
+  /// offsets of those) of at most `budget` ops. Moving such a tensor to
+  /// another layout recomputes it there (as Triton's slice layouts let
+  /// `offs[:, None]` live in its consumer's layout) instead of a round trip
+  /// through shared memory with two barriers.
+  bool recomputable(Value v, int &budget) {
+    auto t = tensorOf(v);
+    if (!t || isShared(t) || isFp8(t) || --budget < 0)
+      return false;
+    Operation *def = v.getDefiningOp();
+    if (!def || def->getNumResults() != 1 || def->getNumRegions())
+      return false;
+    if (isa<tile::MakeRangeOp, tile::SplatOp>(def))
+      return true;
+    if (auto constant = dyn_cast<arith::ConstantOp>(def)) {
+      auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+      return dense && dense.isSplat();
+    }
+    bool elementwise = isa<arith::ArithDialect>(def->getDialect()) &&
+                       OpTrait::hasElementwiseMappableTraits(def) && isPure(def);
+    if (!elementwise && !isa<tile::ExpandDimsOp, tile::BroadcastOp, tile::AddPtrOp>(def))
+      return false;
+    for (Value operand : def->getOperands())
+      if (tensorOf(operand) && !recomputable(operand, budget))
+        return false;
+    return true;
+  }
+  bool recomputable(Value v) {
+    int budget = 16;
+    return recomputable(v, budget);
+  }
+
+  /// The element of a recomputable `v` at logical coordinates `c`,
+  /// computed at the insertion point.
+  Value elementAt(Value v, ArrayRef<Value> c) {
+    Operation *def = v.getDefiningOp();
+    if (auto range = dyn_cast<tile::MakeRangeOp>(def))
+      return arith::AddIOp::create(b, loc, c[0], cst(range.getStartAttr().getInt()));
+    if (auto splat = dyn_cast<tile::SplatOp>(def))
+      return scalar(splat.getSrc());
+    if (auto constant = dyn_cast<arith::ConstantOp>(def))
+      return arith::ConstantOp::create(
+          b, loc,
+          cast<TypedAttr>(cast<DenseElementsAttr>(constant.getValue()).getSplatValue<Attribute>()));
+    if (auto expand = dyn_cast<tile::ExpandDimsOp>(def)) {
+      SmallVector<Value> s(c.begin(), c.end());
+      s.erase(s.begin() + expand.getAxis());
+      return elementAt(expand.getSrc(), s);
+    }
+    if (auto bcast = dyn_cast<tile::BroadcastOp>(def)) {
+      ArrayRef<int64_t> srcShape = bcast.getSrc().getType().getShape();
+      SmallVector<Value> s(c.begin(), c.end());
+      for (size_t d = 0; d < s.size(); ++d)
+        if (srcShape[d] == 1)
+          s[d] = cst(0);
+      return elementAt(bcast.getSrc(), s);
+    }
+    if (auto addptr = dyn_cast<tile::AddPtrOp>(def)) {
+      Type pointee =
+          cast<tile::PointerType>(getElementTypeOrSelf(addptr.getPtr().getType())).getPointeeType();
+      Value p = tensorOf(addptr.getPtr()) ? elementAt(addptr.getPtr(), c) : scalar(addptr.getPtr());
+      Value off =
+          tensorOf(addptr.getOffset()) ? elementAt(addptr.getOffset(), c) : scalar(addptr.getOffset());
+      return LLVM::GEPOp::create(b, loc, scalarType(getElementTypeOrSelf(addptr.getPtr().getType())),
+                                 memoryType(pointee), p, ValueRange{off});
+    }
+    OperationState state(loc, def->getName());
+    for (Value operand : def->getOperands())
+      state.addOperands(tensorOf(operand) ? elementAt(operand, c) : scalar(operand));
+    state.addTypes(scalarType(getElementTypeOrSelf(v.getType())));
+    state.addAttributes(def->getAttrs());
+    return b.create(state)->getResult(0);
+  }
+
+  /// `src` (recomputable) at each element of `dstType`'s layout, whose
+  /// coordinates `sourceCoords` maps to the source's.
+  SmallVector<Value>
+  recompute(Value src, RankedTensorType dstType,
+            function_ref<SmallVector<Value>(ArrayRef<Value>)> sourceCoords) {
+    SmallVector<Value> out;
+    for (auto &coords : view(dstType).coords)
+      out.push_back(elementAt(src, sourceCoords(coords)));
+    return out;
+  }
+
   /// A layout conversion: the source's elements through shared memory in
   /// vectors of each side's row-major runs.
   SmallVector<Value> convertLayout(Value src, RankedTensorType dstType) {
@@ -897,8 +984,23 @@ LogicalResult Expander::expandOp(Operation *op) {
 
   // Moving elements between threads.
   if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op)) {
-    tensors[convert.getResult()] =
-        convertLayout(convert.getSrc(), tensorOf(convert.getResult()));
+    auto dst = tensorOf(convert.getResult());
+    if (!isShared(dst) && recomputable(convert.getSrc())) {
+      tensors[convert.getResult()] = recompute(
+          convert.getSrc(), dst, [](ArrayRef<Value> c) { return SmallVector<Value>(c); });
+      return success();
+    }
+    tensors[convert.getResult()] = convertLayout(convert.getSrc(), dst);
+    return success();
+  }
+  if (auto expand = dyn_cast<tile::ExpandDimsOp>(op); expand && recomputable(expand.getSrc())) {
+    unsigned axis = expand.getAxis();
+    tensors[expand.getResult()] =
+        recompute(expand.getSrc(), tensorOf(expand.getResult()), [&](ArrayRef<Value> c) {
+          SmallVector<Value> s(c);
+          s.erase(s.begin() + axis);
+          return s;
+        });
     return success();
   }
   if (isa<tile::ExpandDimsOp, tile::ReshapeOp>(op)) {
@@ -929,6 +1031,16 @@ LogicalResult Expander::expandOp(Operation *op) {
         out.push_back(src[index]);
       }
       tensors[bcast.getResult()] = out;
+      return success();
+    }
+    if (recomputable(bcast.getSrc())) {
+      tensors[bcast.getResult()] = recompute(bcast.getSrc(), dst, [&](ArrayRef<Value> c) {
+        SmallVector<Value> s(c);
+        for (size_t d = 0; d < s.size(); ++d)
+          if (srcShape[d] == 1)
+            s[d] = cst(0);
+        return s;
+      });
       return success();
     }
     tensors[bcast.getResult()] =
