@@ -2,8 +2,10 @@
 autotuned over the same configs, cuBLAS (torch.matmul) beside them.
 PYTHONPATH=python python3 benchmarks/gemm_shapes.py [--quick] [--only MxNxK,...]
 
-Two tessera columns: examples/04 (pointer loads, cp.async) and examples/07
-(tensor descriptors: TMA on sm_90a), both autotuned over the same space.
+Three tessera columns: examples/04 (pointer loads, cp.async), examples/07
+(tensor descriptors: TMA on sm_90a) and examples/10 (persistent: one
+program per SM looping over tiles, descriptors), all autotuned over the
+same space.
 
 Shapes: square 1024..8192, and M in {16, 128, 4096} against the (N, K) of
 Wan2.1-1.3B (1536 x 1536, 8960 x 1536, 1536 x 8960) and DeepSeek-V3
@@ -28,6 +30,9 @@ spec.loader.exec_module(mm)
 spec = importlib.util.spec_from_file_location("dm", ROOT / "examples" / "07_descriptor_matmul.py")
 dm = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(dm)
+spec = importlib.util.spec_from_file_location("pm", ROOT / "examples" / "10_persistent_matmul.py")
+pm = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(pm)
 
 SPACE = [(128, 256, 64, 8, 3), (128, 256, 32, 8, 3), (128, 128, 64, 8, 3), (128, 128, 64, 8, 4),
          (128, 128, 32, 8, 2), (64, 128, 32, 4, 3), (64, 64, 32, 4, 3), (32, 64, 32, 4, 3)]
@@ -52,6 +57,11 @@ def main():
         [tessera.Config({k.replace("_SIZE", ""): v for k, v in cfg.kwargs.items()},
                         num_warps=cfg.num_warps, num_stages=cfg.num_stages)
          for cfg in configs(tessera.Config)], key=["M", "N", "K"])(dm.matmul_kernel)
+    pers = tessera.autotune(
+        [tessera.Config({k.replace("_SIZE", ""): v for k, v in cfg.kwargs.items()},
+                        num_warps=cfg.num_warps, num_stages=cfg.num_stages)
+         for cfg in configs(tessera.Config)], key=["M", "N", "K"])(pm.matmul_persistent)
+    sms = pm.num_sms()
     theirs = None
     try:
         import triton
@@ -60,8 +70,9 @@ def main():
     except ImportError:
         pass
     print(f"device: {torch.cuda.get_device_name()}; bf16 in, fp32 accumulate, bf16 out\n")
-    print("| M x N x K | tessera | tessera, descriptors (TMA) | triton 3.6 | cuBLAS | "
-          "tessera / triton | configs (tessera, descriptors, triton) |\n|---|---|---|---|---|---|---|")
+    print("| M x N x K | tessera | tessera, descriptors (TMA) | tessera, persistent | triton 3.6 "
+          "| cuBLAS | tessera / triton | best tessera / triton "
+          "| configs (tessera, descriptors, persistent, triton) |\n|---|---|---|---|---|---|---|---|---|")
     for M, N, K in shapes:
         a = torch.randn(M, K, device="cuda").bfloat16()
         b = torch.randn(K, N, device="cuda").bfloat16()
@@ -87,7 +98,15 @@ def main():
         t_desc = bench(lambda: desc[dgrid](a, b, c, M, N, K, GROUP_M=8), reps=20)
         err = ((c.float() - ref).abs().max() / ref.abs().max()).item()
         assert err < 2e-2, ("descriptors", M, N, K, err)
-        tf = [flops / t / 1e9 for t in (t_ours, t_desc, t_tr, t_blas)]
+
+        def pgrid(meta):
+            return (min(sms, dgrid(meta)[0]),)
+
+        c.zero_()
+        t_pers = bench(lambda: pers[pgrid](a, b, c, M, N, K, GROUP_M=8, NUM_SMS=sms), reps=20)
+        err = ((c.float() - ref).abs().max() / ref.abs().max()).item()
+        assert err < 2e-2, ("persistent", M, N, K, err)
+        tf = [flops / t / 1e9 for t in (t_ours, t_desc, t_pers, t_tr, t_blas)]
 
         def cfg(tuner, prefix):
             if tuner is None or tuner.best_config is None:
@@ -96,7 +115,8 @@ def main():
             return (f"{kw[prefix + 'M']}x{kw[prefix + 'N']}x{kw[prefix + 'K']} "
                     f"w{tuner.best_config.num_warps} s{tuner.best_config.num_stages}")
         print(f"| {M}x{N}x{K} | {tf[0]:.0f} | {tf[1]:.0f} | {tf[2]:.0f} | {tf[3]:.0f} | "
-              f"{tf[0] / tf[2]:.2f} | {cfg(ours, 'BLOCK_SIZE_')}, {cfg(desc, 'BLOCK_')}, "
+              f"{tf[4]:.0f} | {tf[0] / tf[3]:.2f} | {max(tf[:3]) / tf[3]:.2f} | "
+              f"{cfg(ours, 'BLOCK_SIZE_')}, {cfg(desc, 'BLOCK_')}, {cfg(pers, 'BLOCK_')}, "
               f"{cfg(theirs, 'BLOCK_SIZE_')} |", flush=True)
 
 

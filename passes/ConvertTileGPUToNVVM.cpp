@@ -975,9 +975,11 @@ LogicalResult Expander::expandOp(Operation *op) {
       NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                  NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();
-    // After a wait for all, at the top level of the kernel, no copy is in
-    // flight and (the pipeliner's loops being done) no tile is read again.
-    if (wait.getPending() == 0 && isa<func::FuncOp>(op->getParentOp()))
+    // After the wait for all that ends a pipelined loop no copy is in
+    // flight and no tile is read again (until the next pipelined loop, in
+    // a persistent kernel's next tile; expandFor checks that a loop body
+    // ends as it began).
+    if (wait.getPending() == 0 && wait->hasAttr(tessera::tilegpu::kPipelineDrainedAttr))
       buffersLive = false;
     return success();
   }
@@ -1300,8 +1302,14 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     b.setInsertionPointToEnd(body);
     map.map(op.getInductionVar(), forOp.getInductionVar());
     bind(op.getRegionIterArgs(), forOp.getRegionIterArgs());
+    bool liveBefore = buffersLive;
     if (failed(expandBlock(*op.getBody())))
       return failure();
+    // The next iteration starts with the buffers as this one ends: if they
+    // are live at the end but were not at the start, the scratch area used
+    // early in the body may overlap copies still in flight.
+    if (buffersLive && !liveBefore)
+      scratchWhileBuffersLive = true;
   }
   bind(op.getResults(), forOp.getResults());
   // wgmma dots left in flight by the loop: wait for them, the accumulators

@@ -522,7 +522,10 @@ bool LoopPipeliner::run() {
     after.setInsertionPointAfter(newLoop);
     if (!tmaLoads.empty())
       tessera::tilegpu::TmaDoneOp::create(after, loc, after.getI32IntegerAttr(int32_t(slots)));
-    tessera::tilegpu::AsyncWaitOp::create(after, loc, 0);
+    // Marked: after it no copy is in flight and no slot is read again (the
+    // expansion lets the scratch area share the slots' bytes from here).
+    tessera::tilegpu::AsyncWaitOp::create(after, loc, 0)->setAttr(
+        tessera::tilegpu::kPipelineDrainedAttr, after.getUnitAttr());
   }
 
   for (unsigned i = 0; i < numOrig; ++i)

@@ -8,7 +8,7 @@ tessera_install_deps
 tessera_build
 
 tessera_log "Example: the kernels of examples/, run on the CPU backend (TESSERA_BACKEND=cpu)"
-for example in "$TESSERA_ROOT"/examples/0*.py; do
+for example in "$TESSERA_ROOT"/examples/[0-9]*.py; do
   TESSERA_BACKEND=cpu PYTHONPATH="$TESSERA_BUILD_DIR/python" "$TESSERA_PYTHON" "$example"
 done
 

@@ -28,6 +28,9 @@ constexpr const char *kComputeCapabilityAttr = "tilegpu.compute_capability";
 /// copies have a slot to spare); the NVVM lowering waits for them one
 /// iteration later.
 constexpr const char *kWgmmaInFlightAttr = "tilegpu.wgmma_in_flight";
+/// On the tilegpu.async_wait (pending 0) after a pipelined loop: its copies
+/// are done and its shared slots are not read again.
+constexpr const char *kPipelineDrainedAttr = "tilegpu.pipeline_drained";
 } // namespace tessera::tilegpu
 
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H

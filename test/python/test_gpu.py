@@ -593,6 +593,22 @@ def test_descriptor_matmul(dtype, BM, BN, BK, warps, stages, M, N, K):
                                    atol=1e-2 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("BM,BN,BK,warps,stages", [(64, 64, 32, 4, 3), (128, 128, 64, 8, 4),
+                                                   (128, 256, 64, 8, 3), (32, 64, 32, 4, 3)])
+@pytest.mark.parametrize("M,N,K", [(1000, 1100, 300), (128, 64, 64), (4096, 2048, 512)])
+def test_persistent_matmul(BM, BN, BK, warps, stages, M, N, K):
+    """examples/10: one program per SM looping over tiles; each program's
+    pipelined loop (TMA on sm_90a, cp.async for the mma.sync config) runs
+    once per tile and the epilogue's scratch shares the slots' bytes."""
+    ex = load("10_persistent_matmul")
+    a = torch.randn(M, K, device="cuda").bfloat16()
+    b = torch.randn(K, N, device="cuda").bfloat16()
+    ref = a.double().cpu().numpy() @ b.double().cpu().numpy()
+    c = ex.matmul(a, b, BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, num_warps=warps, num_stages=stages)
+    np.testing.assert_allclose(c.double().cpu().numpy(), ref, rtol=1e-2,
+                               atol=1e-2 * np.abs(ref).max())
+
+
 def test_descriptor_matmul_uses_tma_on_sm90a():
     """The sm_90a binary of examples/07 copies with TMA (the PTX's
     cp.async.bulk.tensor; UTMALDG in the SASS when cuobjdump is there) and

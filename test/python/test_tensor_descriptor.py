@@ -133,3 +133,37 @@ def test_descriptor_loads_on_sm90a(block, warps, stages, copies):
     assert copies in ptx
     # Element by element, a 32 x 32 tile would be 1024 scalar loads.
     assert ptx.count("ld.global.u16") + ptx.count("ld.global.b16") < 16, ptx.count("ld.global")
+
+
+@pytest.mark.parametrize("M,N,K,block", [(300, 200, 100, (32, 32, 16)), (64, 64, 64, (32, 32, 32)),
+                                         (1, 130, 40, (16, 64, 16))])
+def test_persistent_matmul(M, N, K, block):
+    """examples/10: programs looping over tiles (more tiles than programs,
+    a ragged last tile, fewer tiles than programs) against float64."""
+    ex = load_example("10_persistent_matmul")
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    bm, bn, bk = block
+    c = ex.matmul(a, b, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=2)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_persistent_matmul_shares_shared_memory():
+    """The persistent kernel's pipelined loop (inside the tile loop) and its
+    epilogue use shared memory one after the other: the same bytes as the
+    one-tile kernel (examples/07), not both added up (which would not fit
+    128 x 256 x 64 tiles in three stages on an H100/H200)."""
+    from tessera.backends.nvidia import NVIDIABackend
+    from tessera.compiler.frontend import ASTSource
+    sig = {"a_ptr": "*bf16:16", "b_ptr": "*bf16:16", "c_ptr": "*bf16:16", "M": "i32:16",
+           "N": "i32:16", "K": "i32:16"}
+    blocks = dict(BLOCK_M=128, BLOCK_N=256, BLOCK_K=64, GROUP_M=8)
+    shared = []
+    for name, kernel, extra in [("07_descriptor_matmul", "matmul_kernel", {}),
+                                ("10_persistent_matmul", "matmul_persistent", {"NUM_SMS": 132})]:
+        fn = getattr(load_example(name), kernel)
+        ir = ASTSource(fn, sig, dict(blocks, **extra)).make_ir()
+        header = NVIDIABackend(arch="sm_90a").compile(
+            ir, kernel, False, {"num_warps": 8, "num_stages": 3}).partition(b"\n")[0]
+        shared.append(int(header.split(b":")[2]))
+    assert shared[1] == shared[0] <= 232448, shared

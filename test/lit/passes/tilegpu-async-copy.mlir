@@ -14,7 +14,7 @@
 // CHECK: tilegpu.async_load %{{.*}}[%[[SLOT]]]
 // CHECK: tilegpu.async_commit
 // CHECK: tile.dot %[[T0]], %{{.*}}, %[[ACC]] : tensor<32x16xf16, #[[SH]]>
-// CHECK: tilegpu.async_wait {pending = 0 : i32}
+// CHECK: tilegpu.async_wait {pending = 0 : i32, tilegpu.pipeline_drained}
 // 32 x 16 halves over 128 threads: one 8-byte copy each.
 // NVVM: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 8, cache = ca
 // NVVM: nvvm.cp.async.commit.group
