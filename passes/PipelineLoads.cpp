@@ -475,15 +475,8 @@ bool LoopPipeliner::run() {
   }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.
-  // With wgmma left in flight (a spare slot), the copies of iteration
-  // i + S - 1 go after iteration i's dots, as Triton orders them: the
-  // tensor cores start as soon as the tiles are there, and the slot the
-  // copies overwrite was freed by the previous iteration's wait.
-  OpBuilder issueAt = inner;
-  if (slots > stages)
-    issueAt.setInsertionPoint(newBody->getTerminator());
-  SmallVector<Value> next = issue(ahead, ivAhead, issueAt, slotArg);
-  IRMapping aheadNext = advance(ahead, issueAt);
+  SmallVector<Value> next = issue(ahead, ivAhead, inner, slotArg);
+  IRMapping aheadNext = advance(ahead, inner);
 
   // The dots use the tiles of this iteration; transposes of shared tiles
   // become transposed views.
