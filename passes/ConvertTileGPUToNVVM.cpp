@@ -486,6 +486,21 @@ private:
   /// another layout recomputes it there (as Triton's slice layouts let
   /// `offs[:, None]` live in its consumer's layout) instead of a round trip
   /// through shared memory with two barriers.
+  /// Whether `trans` transposes a register tile read only as the B operand
+  /// of wgmma dots, which then take its source as a K-major operand.
+  static bool transposedForWgmmaOnly(tile::TransOp trans) {
+    auto src = tensorOf(trans.getSrc());
+    if (!src || isShared(src) || src.getRank() != 2 || trans.getResult().use_empty())
+      return false;
+    return llvm::all_of(trans.getResult().getUses(), [](OpOperand &use) {
+      auto dot = dyn_cast<tile::DotOp>(use.getOwner());
+      if (!dot || use.getOperandNumber() != 1)
+        return false;
+      auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding());
+      return mma && mma.getVersionMajor() == 3;
+    });
+  }
+
   bool recomputable(Value v, int &budget) {
     auto t = tensorOf(v);
     if (!t || isShared(t) || isFp8(t) || --budget < 0)
@@ -1056,6 +1071,8 @@ LogicalResult Expander::expandOp(Operation *op) {
     return success();
   }
   if (auto trans = dyn_cast<tile::TransOp>(op)) {
+    if (transposedForWgmmaOnly(trans))
+      return success(); // the dots write the source K-major themselves
     auto dst = tensorOf(trans.getResult());
     if (isShared(dst)) { // a view of the same shared tile
       tensors[trans.getResult()] = {elems(trans.getSrc())[0]};
@@ -2425,8 +2442,16 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // Operands in registers go to the scratch area, swizzled; async-loaded
   // ones are read where they are.
   bool aShared = isShared(aType), bShared = isShared(bType);
+  // B = tl.trans(x) of a register tile: x's rows are B's columns, K-major
+  // for the instruction, written as they are (the transpose is never made).
+  Value bSource = op.getB();
+  bool bFromTrans = false;
+  if (auto trans = op.getB().getDefiningOp<tile::TransOp>(); trans && transposedForWgmmaOnly(trans)) {
+    bSource = trans.getSrc();
+    bFromTrans = true;
+  }
   unsigned swA = aShared ? swizzleOf(aType) : widest(k * bytes);
-  unsigned swB = bShared ? swizzleOf(bType) : widest((fp8 ? k : n) * bytes);
+  unsigned swB = bShared ? swizzleOf(bType) : widest((fp8 || bFromTrans ? k : n) * bytes);
   if (!swA || !swB)
     return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
   if (fp8 && ((aShared && cast<SharedEncodingAttr>(aType.getEncoding()).getTransposed()) ||
@@ -2440,7 +2465,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     barrier(); // earlier readers of the scratch area are done
     if (!aShared)
       writeSwizzled(op.getA(), aBase, swA);
-    if (!bShared)
+    if (bFromTrans)
+      writeSwizzled(bSource, bBase, swB);
+    else if (!bShared)
       writeSwizzled(op.getB(), bBase, swB, /*transposed=*/fp8);
     smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
     scratchWhileBuffersLive |= buffersLive;
@@ -2476,7 +2503,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     return dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding());
   };
   bool aT = aShared && sharedOf(aType).getTransposed();
-  bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && fp8);
+  bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && (fp8 || bFromTrans));
   // Leading byte offsets are 14-bit fields of 16-byte units.
   if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
     return op.emitOpError("operand tile too large for a wgmma matrix descriptor (K = ") << k << ")";

@@ -67,9 +67,11 @@ def block_sparse_attention_fwd(
     for i in range(0, count):
         start_n = tl.load(index + i) * BLOCK_N
         cols = start_n + offs_n
-        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kk,
-                    mask=cols[None, :] < N_KV, other=0.0)
-        qk = tl.dot(q, k) * qk_scale
+        # K's rows (contiguous along d, read as vectors); the dot takes
+        # their transpose, a K-major operand for the tensor cores.
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
+                    mask=cols[:, None] < N_KV, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
         valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
         qk = tl.where(valid, qk, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
@@ -146,9 +148,9 @@ def bsa_bwd_preprocess(Q, K, O, DO, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale,
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     for i in range(0, count):
         cols = tl.load(index + i) * BLOCK_N + offs_n
-        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None],
-                    mask=cols[None, :] < N_KV, other=0.0)
-        qk = tl.dot(q, k) * qk_scale
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :],
+                    mask=cols[:, None] < N_KV, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
         valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
         qk = tl.where(valid, qk, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
@@ -190,16 +192,14 @@ def bsa_bwd_dq(Q, K, V, DO, DQ, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale, sm_sca
     dq = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
     for i in range(0, count):
         cols = tl.load(index + i) * BLOCK_N + offs_n
-        kt = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None],
-                     mask=cols[None, :] < N_KV, other=0.0)
-        vt = tl.load(v_base + cols[None, :] * stride_kn + offs_d[:, None],
-                     mask=cols[None, :] < N_KV, other=0.0)
-        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
-        p = tl.where(valid, tl.math.exp2(tl.dot(q, kt) * qk_scale - lse[:, None]), 0.0)
-        dp = tl.dot(do, vt)
-        ds = p * (dp - delta[:, None])
         k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :],
                     mask=cols[:, None] < N_KV, other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_kn + offs_d[None, :],
+                    mask=cols[:, None] < N_KV, other=0.0)
+        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
+        p = tl.where(valid, tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None]), 0.0)
+        dp = tl.dot(do, tl.trans(v))
+        ds = p * (dp - delta[:, None])
         dq = tl.dot(ds.to(k.dtype), k, dq)
     tl.store(DQ + rows, (dq * sm_scale).to(DQ.dtype.element_ty), mask=row_ok)
 
