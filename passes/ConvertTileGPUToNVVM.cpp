@@ -1050,6 +1050,23 @@ LogicalResult Expander::expandOp(Operation *op) {
       tensors[bcast.getResult()] = out;
       return success();
     }
+    // Same mma layout: each thread holds the source elements of its rows
+    // (or columns), replicated across the broadcast dimension.
+    if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(dst.getEncoding());
+        mma && mma == bcast.getSrc().getType().getEncoding()) {
+      SmallVector<int64_t> dstReps = mma.getRepetitions(dst.getShape());
+      SmallVector<int64_t> srcReps = mma.getRepetitions(srcShape);
+      auto &src = elems(bcast.getSrc());
+      SmallVector<Value> out;
+      for (int64_t rm = 0; rm < dstReps[0]; ++rm)
+        for (int64_t rn = 0; rn < dstReps[1]; ++rn)
+          for (int64_t i = 0; i < 4; ++i) {
+            int64_t sm = srcShape[0] == 1 ? 0 : rm, sn = srcShape[1] == 1 ? 0 : rn;
+            out.push_back(src[(sm * srcReps[1] + sn) * 4 + i]);
+          }
+      tensors[bcast.getResult()] = out;
+      return success();
+    }
     if (recomputable(bcast.getSrc())) {
       tensors[bcast.getResult()] = recompute(bcast.getSrc(), dst, [&](ArrayRef<Value> c) {
         SmallVector<Value> s(c);

@@ -220,6 +220,62 @@ struct ConvertTileToTileGPUPass
       op->erase();
       return true;
     }
+    // Into an mma layout (a dot's accumulator): an elementwise op used only
+    // here whose tensor operands are loop iteration arguments, broadcasts or
+    // splats (flash attention's acc * alpha[:, None]) is done in the mma
+    // layout instead, as is a broadcast used only here; the loop can then
+    // carry the accumulator in the mma layout, and only the broadcast's
+    // small source (a column) changes layout.
+    if (isa<MmaEncodingAttr>(op.getType().getEncoding()) && src.hasOneUse()) {
+      Operation *def = src.getDefiningOp();
+      auto mmaOf = [&](Type t) {
+        return withEncoding(t, op.getType().getEncoding());
+      };
+      auto movable = [&](Value v) {
+        if (!isa<RankedTensorType>(v.getType()))
+          return true;
+        if (auto arg = dyn_cast<BlockArgument>(v))
+          return isa<scf::ForOp>(arg.getOwner()->getParentOp());
+        return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
+            v.getDefiningOp());
+      };
+      if (def && def->getBlock() == op->getBlock() && def->getNumResults() == 1 &&
+          def->getNumRegions() == 0 && OpTrait::hasElementwiseMappableTraits(def) &&
+          isPure(def) && llvm::all_of(def->getOperands(), movable)) {
+        b.setInsertionPoint(op);
+        SmallVector<Value> operands;
+        for (Value v : def->getOperands())
+          operands.push_back(isa<RankedTensorType>(v.getType())
+                                 ? ConvertLayoutOp::create(b, op.getLoc(), mmaOf(v.getType()), v)
+                                 : v);
+        OperationState state(def->getLoc(), def->getName(), operands, {op.getType()},
+                             def->getAttrs());
+        Value moved = b.create(state)->getResult(0);
+        op.replaceAllUsesWith(moved);
+        op->erase();
+        def->erase();
+        return true;
+      }
+      if (auto bcast = dyn_cast_or_null<tessera::tile::BroadcastOp>(def);
+          bcast && bcast->getBlock() == op->getBlock()) {
+        b.setInsertionPoint(op);
+        Value small = ConvertLayoutOp::create(b, op.getLoc(), mmaOf(bcast.getSrc().getType()),
+                                              bcast.getSrc());
+        Value moved = tessera::tile::BroadcastOp::create(b, bcast.getLoc(), op.getType(), small);
+        op.replaceAllUsesWith(moved);
+        op->erase();
+        bcast->erase();
+        return true;
+      }
+      if (auto splat = dyn_cast_or_null<tessera::tile::SplatOp>(def)) {
+        b.setInsertionPoint(op);
+        Value moved = tessera::tile::SplatOp::create(b, splat.getLoc(), op.getType(), splat.getSrc());
+        op.replaceAllUsesWith(moved);
+        op->erase();
+        splat->erase();
+        return true;
+      }
+    }
     DenseElementsAttr dense;
     if (matchPattern(src, m_Constant(&dense)) && dense.isSplat()) {
       b.setInsertionPoint(op);
