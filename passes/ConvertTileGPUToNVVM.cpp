@@ -645,6 +645,11 @@ private:
     return smemAtDynamic(slot, b.getI64Type(), base);
   }
   static constexpr int64_t kTmaBarrierBuffer = 1 << 20;
+  /// Buffers of loop-invariant wgmma operands written before their loop
+  /// (ids from here), by operand; the expanded loop of each original loop.
+  static constexpr int64_t kHoistedOperandBuffer = 1 << 21;
+  DenseMap<void *, Value> hoistedOperands;
+  DenseMap<Operation *, Operation *> expandedLoops;
   /// The tensor maps the kernel takes after its own parameters: one per
   /// distinct (array, box rows, swizzle), as `tilegpu.tma_load`s use them.
   struct TensorMap {
@@ -1328,6 +1333,7 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
   auto forOp = scf::ForOp::create(b, loc, scalar(op.getLowerBound()),
                                   scalar(op.getUpperBound()),
                                   scalar(op.getStep()), inits);
+  expandedLoops[op] = forOp;
   Block *body = forOp.getBody();
   if (!body->empty() && isa<scf::YieldOp>(body->back()))
     body->back().erase();
@@ -2475,12 +2481,40 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
               (bShared && !cast<SharedEncodingAttr>(bType.getEncoding()).getTransposed())))
     return op.emitOpError("fp8 wgmma reads both operands K-major: A row-major, B a transposed "
                           "view (tl.dot(a, tl.trans(bt)))");
-  int64_t aBytes = aShared ? 0 : (m * k * bytes + 1023) / 1024 * 1024;
-  Value aBase = aShared ? elems(op.getA())[0] : cst(0);
+  // A register tile A from outside the loop the dot is in (attention's q)
+  // is written once, before the loop, to a buffer of its own that lives
+  // through the loop: not rewritten every iteration, nor kept in registers.
+  bool aHoisted = false;
+  Value aBase;
+  if (!aShared)
+    if (auto loop = op->getParentOfType<scf::ForOp>();
+        loop && !loop->isAncestor(op.getA().getParentBlock()->getParentOp()) &&
+        expandedLoops.count(loop)) {
+      auto [it, fresh] = hoistedOperands.try_emplace(op.getA().getAsOpaquePointer(), Value());
+      if (fresh) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(expandedLoops[loop]);
+        int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
+        Value base = bufferBase(id, (m * k * bytes + 1023) / 1024 * 1024);
+        barrier(); // earlier readers of these bytes (scratch) are done
+        writeSwizzled(op.getA(), base, swA);
+        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                   NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+        barrier();
+        it->second = base;
+      }
+      // It is live across the loop: the scratch area may not share its bytes.
+      scratchWhileBuffersLive = true;
+      aHoisted = true;
+      aBase = it->second;
+    }
+  int64_t aBytes = aShared || aHoisted ? 0 : (m * k * bytes + 1023) / 1024 * 1024;
+  if (!aHoisted)
+    aBase = aShared ? elems(op.getA())[0] : cst(0);
   Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
-  if (!aShared || !bShared) {
+  if ((!aShared && !aHoisted) || !bShared) {
     barrier(); // earlier readers of the scratch area are done
-    if (!aShared)
+    if (!aShared && !aHoisted)
       writeSwizzled(op.getA(), aBase, swA);
     if (bFromTrans)
       writeSwizzled(bSource, bBase, swB);

@@ -26,6 +26,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace tessera {
@@ -59,9 +61,12 @@ private:
   /// Collects the body ops `v` depends on into `slice` (in body order);
   /// false if it reaches something that is not a pure address op, or an
   /// iteration argument that is not an address argument.
-  bool addSlice(Value v, llvm::SetVector<Operation *> &slice);
+  bool addSlice(Value v, llvm::SetVector<Operation *> &slice, bool scalarLoads = false);
   bool findAddressArgs();
   Value cloneSlice(Value v, IRMapping &mapping, OpBuilder &b);
+  /// While loads of an iteration ahead are issued: whether that iteration
+  /// is in the loop (scalar index loads in their slices are masked by it).
+  Value slicePredicate;
 
   /// Whether `load` can become a tilegpu.async_load: a rank-2 tile of
   /// 1-, 2- or 4-byte elements whose masked-off elements are zero, feeding
@@ -81,7 +86,16 @@ private:
   SmallVector<tile::DescriptorLoadOp> tmaLoads;
 };
 
-bool LoopPipeliner::addSlice(Value v, llvm::SetVector<Operation *> &slice) {
+/// A scalar load whose pointer is an address (block-sparse attention's
+/// `tl.load(kv_index + i)`): loads of iterations ahead may read it early,
+/// masked off past the end of the loop.
+static bool isScalarIndexLoad(Operation *op) {
+  auto load = dyn_cast<tile::LoadOp>(op);
+  return load && !isa<RankedTensorType>(load.getType()) && !load.getIsVolatile() &&
+         load.getType().isSignlessInteger();
+}
+
+bool LoopPipeliner::addSlice(Value v, llvm::SetVector<Operation *> &slice, bool scalarLoads) {
   if (auto arg = dyn_cast<BlockArgument>(v)) {
     if (arg.getOwner() != body)
       return true; // from outside the loop
@@ -94,10 +108,10 @@ bool LoopPipeliner::addSlice(Value v, llvm::SetVector<Operation *> &slice) {
     return !loop->isAncestor(def); // defined outside the loop
   if (slice.contains(def))
     return true;
-  if (!isPureAddressOp(def))
+  if (!isPureAddressOp(def) && !(scalarLoads && isScalarIndexLoad(def)))
     return false;
   for (Value operand : def->getOperands())
-    if (!addSlice(operand, slice))
+    if (!addSlice(operand, slice, scalarLoads))
       return false;
   slice.insert(def);
   return true;
@@ -131,6 +145,22 @@ Value LoopPipeliner::cloneSlice(Value v, IRMapping &mapping, OpBuilder &b) {
     return v; // loop-invariant
   for (Value operand : def->getOperands())
     cloneSlice(operand, mapping, b);
+  if (auto load = dyn_cast<tile::LoadOp>(def); load && slicePredicate) {
+    // An index read ahead: nothing is read past the end of the loop.
+    Value mask = slicePredicate;
+    if (load.getMask())
+      mask = arith::AndIOp::create(b, load.getLoc(), mapping.lookupOrDefault(load.getMask()), mask);
+    Value other = load.getOther() ? mapping.lookupOrDefault(load.getOther())
+                                  : arith::ConstantOp::create(b, load.getLoc(),
+                                                              b.getZeroAttr(load.getType()))
+                                        .getResult();
+    auto copy = tile::LoadOp::create(b, load.getLoc(), load.getType(),
+                                     mapping.lookupOrDefault(load.getPtr()), mask, other,
+                                     load.getCacheAttr(), load.getEvictAttr(),
+                                     load.getIsVolatileAttr());
+    mapping.map(load.getResult(), copy.getResult());
+    return copy.getResult();
+  }
   Operation *copy = b.clone(*def, mapping);
   return copy->getResult(cast<OpResult>(v).getResultNumber());
 }
@@ -199,7 +229,7 @@ bool LoopPipeliner::run() {
     llvm::SetVector<Operation *> slice;
     bool ok = true;
     for (Value operand : load->getOperands())
-      ok = ok && addSlice(operand, slice);
+      ok = ok && addSlice(operand, slice, /*scalarLoads=*/true);
     if (ok)
       loads.push_back(load);
   }
@@ -231,7 +261,7 @@ bool LoopPipeliner::run() {
       llvm::SetVector<Operation *> slice;
       bool ok = feedsWgmma;
       for (Value operand : load->getOperands())
-        ok = ok && addSlice(operand, slice);
+        ok = ok && addSlice(operand, slice, /*scalarLoads=*/true);
       if (ok)
         tmaLoads.push_back(load);
     }
@@ -332,6 +362,8 @@ bool LoopPipeliner::run() {
     Value inRange = arith::CmpIOp::create(
         builder, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
         iv, ub);
+    slicePredicate = inRange;
+    auto done = llvm::make_scope_exit([&] { slicePredicate = Value(); });
     SmallVector<Value> tiles;
     for (tile::LoadOp load : loads) {
       IRMapping local = at;
