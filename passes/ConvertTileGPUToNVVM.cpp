@@ -625,6 +625,19 @@ private:
   LogicalResult expandWhile(scf::WhileOp op);
   LogicalResult expandReduce(tile::ReduceOp op);
   LogicalResult expandReduceInRegisters(tile::ReduceOp op);
+  LogicalResult expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma);
+  /// A thread's combined values of the elements that differ only along the
+  /// reduction axis (`first`: one of them, for its coordinates).
+  struct Partial {
+    int64_t first;
+    SmallVector<Value> acc;
+  };
+  /// The last step of a reduction in registers: the partials of the `warps`
+  /// warps along the axis meet in shared memory (written by the lanes where
+  /// `writer` holds, at their warp's slot `warpCoord`) and each result
+  /// element reads and combines its slots.
+  void reduceAcrossWarps(tile::ReduceOp op, ArrayRef<Partial> partials, ThreadView &v,
+                         int64_t warps, Value warpCoord, Value writer);
   Value shuffleXor(Value v, int64_t offset);
   SmallVector<int64_t> localIndex(BlockedEncodingAttr layout,
                                   ArrayRef<int64_t> shape, int64_t e);
@@ -1741,10 +1754,6 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
     key[axis] = 0;
     groups[key].push_back(e);
   }
-  struct Partial {
-    int64_t first;
-    SmallVector<Value> acc;
-  };
   SmallVector<Partial> partials;
   for (auto &[key, members] : groups) {
     SmallVector<Value> acc;
@@ -1773,8 +1782,72 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
         other.push_back(shuffleXor(a, k));
       p.acc = combine(op.getCombineOp(), p.acc, other);
     }
+  Value laneCoord = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, lane, cst(laneStride)), cst(tpw[axis]));
+  Value warpCoord = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, warp, cst(warpStride)), cst(wpc[axis]));
+  Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, laneCoord, cst(0));
+  reduceAcrossWarps(op, partials, v, wpc[axis], warpCoord, writer);
+  return success();
+}
+
+/// A reduction of a tensor in an mma layout (attention's row max and sum
+/// of q k^T): in the thread over its elements of each row (column), then
+/// across the lanes of a quad (the 8 row groups) by shuffles, then across
+/// the warps along the axis.
+LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) {
+  auto srcType = tensorOf(op.getSrcs()[0]);
+  ArrayRef<int64_t> shape = srcType.getShape();
+  int64_t axis = op.getAxisAttr().getInt();
+  SmallVector<int64_t> reps = mma.getRepetitions(shape);
+  ThreadView &v = view(srcType);
+  // Element (rm, rn, i) is at row 16 rm' + l/4 + 8 (i/2), column 8 rn' + 2 (l%4) + i%2.
+  std::map<std::pair<int64_t, int64_t>, SmallVector<int64_t>> groups;
+  for (int64_t rm = 0; rm < reps[0]; ++rm)
+    for (int64_t rn = 0; rn < reps[1]; ++rn)
+      for (int64_t i = 0; i < 4; ++i) {
+        auto key = axis == 1 ? std::make_pair(rm, i / 2) : std::make_pair(rn, i % 2);
+        groups[key].push_back((rm * reps[1] + rn) * 4 + i);
+      }
+  SmallVector<Partial> partials;
+  for (auto &[key, members] : groups) {
+    SmallVector<Value> acc;
+    for (Value src : op.getSrcs())
+      acc.push_back(elems(src)[members[0]]);
+    for (size_t i = 1; i < members.size(); ++i) {
+      SmallVector<Value> next;
+      for (Value src : op.getSrcs())
+        next.push_back(elems(src)[members[i]]);
+      acc = combine(op.getCombineOp(), acc, next);
+    }
+    partials.push_back({members[0], acc});
+  }
+  // Lanes: columns by l % 4 (axis 1), rows by l / 4 (axis 0).
+  int64_t from = axis == 1 ? 1 : 4, to = axis == 1 ? 4 : 32;
+  for (int64_t k = from; k < to; k *= 2)
+    for (Partial &p : partials) {
+      SmallVector<Value> other;
+      for (Value a : p.acc)
+        other.push_back(shuffleXor(a, k));
+      p.acc = combine(op.getCombineOp(), p.acc, other);
+    }
+  unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+  Value warpCoord = axis == 1 ? arith::RemUIOp::create(b, loc, warp, cst(wn)).getResult()
+                              : arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)),
+                                                       cst(wm)).getResult();
+  Value laneCoord = axis == 1 ? arith::RemUIOp::create(b, loc, lane, cst(4)).getResult()
+                              : arith::DivUIOp::create(b, loc, lane, cst(4)).getResult();
+  Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, laneCoord, cst(0));
+  reduceAcrossWarps(op, partials, v, axis == 1 ? wn : wm, warpCoord, writer);
+  return success();
+}
+
+void Expander::reduceAcrossWarps(tile::ReduceOp op, ArrayRef<Partial> partials, ThreadView &v,
+                                 int64_t warps, Value warpCoord, Value writer) {
+  ArrayRef<int64_t> shape = tensorOf(op.getSrcs()[0]).getShape();
+  int64_t axis = op.getAxisAttr().getInt();
+  size_t num = op.getSrcs().size();
   // 3. Across warps, through shared memory: slot (output index, warp).
-  int64_t warps = wpc[axis];
   SmallVector<int64_t> outShape(shape);
   outShape.erase(outShape.begin() + axis);
   int64_t outNumel = 1;
@@ -1789,16 +1862,8 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
     offset += (bytes + 15) / 16 * 16;
   }
   smemBytes = std::max(smemBytes, offset);
-  Value laneCoord = arith::RemUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, lane, cst(laneStride)),
-      cst(tpw[axis]));
-  Value warpCoord = arith::RemUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, warp, cst(warpStride)),
-      cst(warps));
-  Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
-                                       laneCoord, cst(0));
   barrier();
-  for (Partial &p : partials) {
+  for (const Partial &p : partials) {
     SmallVector<Value> outCoords(v.coords[p.first]);
     outCoords.erase(outCoords.begin() + axis);
     Value slot = arith::AddIOp::create(
@@ -1829,13 +1894,18 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
   bindReduced(op.getResult(), outShape, [&](ArrayRef<Value> coords) {
     return readOut(coords.empty() ? cst(0) : linear(coords, outShape));
   });
-  return success();
 }
 
 LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   auto srcType = tensorOf(op.getSrcs()[0]);
   ArrayRef<int64_t> shape = srcType.getShape();
   int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
+  if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(srcType.getEncoding())) {
+    SmallVector<int64_t> perCTA = mma.getShapePerCTA();
+    if (shape[0] % perCTA[0] || shape[1] % perCTA[1])
+      return op.emitOpError("reduces a tensor smaller than its mma layout's tile");
+    return expandMmaReduce(op, mma);
+  }
   // Without replicated elements along the axis, the partials of different
   // threads are disjoint and can be combined in registers.
   if (layoutOf(srcType) && layoutOf(srcType).getShapePerCTA()[axis] <= n)

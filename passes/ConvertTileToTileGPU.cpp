@@ -276,6 +276,82 @@ struct ConvertTileToTileGPUPass
         return true;
       }
     }
+    // Out of an mma layout: elementwise users whose other operands are
+    // cheap to bring into it (splats, constants, broadcasts, other values
+    // of the same layout) run in the mma layout, the conversion after them;
+    // reductions read the mma layout directly. A dot's result then stays in
+    // its layout through attention's scaling, masking, row max, exponent
+    // and row sum, up to the next dot's operand.
+    if (auto mma = dyn_cast<MmaEncodingAttr>(
+            cast<RankedTensorType>(src.getType()).getEncoding());
+        mma && isa<BlockedEncodingAttr>(op.getType().getEncoding())) {
+      auto mmaOf = [&](Type t) { return withEncoding(t, mma); };
+      auto cheap = [&](Value v) {
+        if (!isa<RankedTensorType>(v.getType()))
+          return true;
+        if (auto c = v.getDefiningOp<ConvertLayoutOp>())
+          return c.getSrc().getType().getEncoding() == mma;
+        Attribute value;
+        return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
+                   v.getDefiningOp()) ||
+               matchPattern(v, m_Constant(&value));
+      };
+      // A wgmma dot writes its register operands to shared memory from any
+      // layout: it takes the mma-layout value as it is.
+      if (llvm::all_of(op->getUses(), [](OpOperand &use) {
+            auto dot = dyn_cast<tessera::tile::DotOp>(use.getOwner());
+            if (!dot || use.getOperandNumber() == 2)
+              return false;
+            auto d = dyn_cast_or_null<MmaEncodingAttr>(
+                cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+            return d && d.getVersionMajor() == 3;
+          })) {
+        op.replaceAllUsesWith(src);
+        op->erase();
+        return true;
+      }
+      for (OpOperand &use : op->getUses()) {
+        Operation *user = use.getOwner();
+        if (auto reduce = dyn_cast<tessera::tile::ReduceOp>(user)) {
+          if (!llvm::all_of(reduce.getSrcs(), [&](Value v) {
+                auto c = v.getDefiningOp<ConvertLayoutOp>();
+                return c && c.getSrc().getType().getEncoding() == mma;
+              }))
+            continue;
+          for (OpOperand &operand : reduce->getOpOperands())
+            operand.set(operand.get().getDefiningOp<ConvertLayoutOp>().getSrc());
+          if (op->use_empty())
+            op->erase();
+          return true;
+        }
+        if (user->getBlock() != op->getBlock() || user->getNumResults() != 1 ||
+            user->getNumRegions() || !OpTrait::hasElementwiseMappableTraits(user) ||
+            !isPure(user) || !llvm::all_of(user->getOperands(), cheap))
+          continue;
+        b.setInsertionPoint(user);
+        SmallVector<Value> operands;
+        for (Value v : user->getOperands()) {
+          if (!isa<RankedTensorType>(v.getType())) {
+            operands.push_back(v);
+          } else if (auto c = v.getDefiningOp<ConvertLayoutOp>();
+                     c && c.getSrc().getType().getEncoding() == mma) {
+            operands.push_back(c.getSrc());
+          } else {
+            operands.push_back(ConvertLayoutOp::create(b, user->getLoc(), mmaOf(v.getType()), v));
+          }
+        }
+        Type resultType = user->getResult(0).getType();
+        OperationState state(user->getLoc(), user->getName(), operands, {mmaOf(resultType)},
+                             user->getAttrs());
+        Value moved = b.create(state)->getResult(0);
+        Value back = ConvertLayoutOp::create(b, user->getLoc(), resultType, moved);
+        user->getResult(0).replaceAllUsesWith(back);
+        user->erase();
+        if (op->use_empty())
+          op->erase();
+        return true;
+      }
+    }
     DenseElementsAttr dense;
     if (matchPattern(src, m_Constant(&dense)) && dense.isSplat()) {
       b.setInsertionPoint(op);
