@@ -524,7 +524,7 @@ private:
     return true;
   }
   bool recomputable(Value v) {
-    int budget = 16;
+    int budget = 32;
     return recomputable(v, budget);
   }
 

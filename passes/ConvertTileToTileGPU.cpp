@@ -182,6 +182,28 @@ struct ConvertTileToTileGPUPass
     }
   }
 
+  /// Whether `v` is computed from coordinates alone (ranges, splats,
+  /// constants, expand_dims, broadcasts and pure elementwise arith of
+  /// those, at most `budget` ops): a mask or index tensor the NVVM lowering
+  /// recomputes in any layout instead of moving it.
+  static bool isIndexArithmetic(Value v, int &budget) {
+    if (!isa<RankedTensorType>(v.getType()))
+      return true;
+    Operation *def = v.getDefiningOp();
+    if (!def || --budget < 0 || def->getNumResults() != 1 || def->getNumRegions())
+      return false;
+    Attribute value;
+    if (isa<tessera::tile::MakeRangeOp, tessera::tile::SplatOp>(def) ||
+        matchPattern(v, m_Constant(&value)))
+      return true;
+    bool elementwise = isa<arith::ArithDialect>(def->getDialect()) &&
+                       OpTrait::hasElementwiseMappableTraits(def) && isPure(def);
+    if (!elementwise && !isa<tessera::tile::ExpandDimsOp, tessera::tile::BroadcastOp>(def))
+      return false;
+    return llvm::all_of(def->getOperands(),
+                        [&](Value operand) { return isIndexArithmetic(operand, budget); });
+  }
+
   /// convert(convert(x)) -> convert(x) or x; convert(splat constant) -> a
   /// constant; a convert with no uses goes.
   static bool simplify(ConvertLayoutOp op, OpBuilder &b) {
@@ -291,10 +313,11 @@ struct ConvertTileToTileGPUPass
           return true;
         if (auto c = v.getDefiningOp<ConvertLayoutOp>())
           return c.getSrc().getType().getEncoding() == mma;
-        Attribute value;
-        return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
-                   v.getDefiningOp()) ||
-               matchPattern(v, m_Constant(&value));
+        // Broadcasts (of a small source, which moves instead) and splats.
+        if (isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(v.getDefiningOp()))
+          return true;
+        int budget = 32;
+        return isIndexArithmetic(v, budget);
       };
       // A wgmma dot writes its register operands to shared memory from any
       // layout: it takes the mma-layout value as it is.
