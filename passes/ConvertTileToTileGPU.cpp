@@ -336,6 +336,11 @@ struct ConvertTileToTileGPUPass
       for (OpOperand &use : op->getUses()) {
         Operation *user = use.getOwner();
         if (auto reduce = dyn_cast<tessera::tile::ReduceOp>(user)) {
+          // Whole tiles of the layout only (no element held twice).
+          ArrayRef<int64_t> shape = cast<RankedTensorType>(src.getType()).getShape();
+          SmallVector<int64_t> tile = mma.getShapePerCTA();
+          if (shape[0] % tile[0] || shape[1] % tile[1])
+            continue;
           if (!llvm::all_of(reduce.getSrcs(), [&](Value v) {
                 auto c = v.getDefiningOp<ConvertLayoutOp>();
                 return c && c.getSrc().getType().getEncoding() == mma;

@@ -894,3 +894,43 @@ def test_sparse_attention_backward_on_gpu(causal):
     for t, w in zip((q, k, v), want):
         np.testing.assert_allclose(t.grad.double().cpu().numpy(), w, rtol=5e-2,
                                    atol=5e-2 * np.abs(w).max())
+
+
+@tessera.jit
+def dot_softmax_dot(Q, K, V, O, L, n_keys, BM: tl.constexpr, BN: tl.constexpr, D: tl.constexpr):
+    """One attention block: the row max and row sum of q k^T (keys past
+    n_keys masked) and P V, all after a dot (in its mma layout on GPUs)."""
+    rm = tl.arange(0, BM)
+    rn = tl.arange(0, BN)
+    d = tl.arange(0, D)
+    q = tl.load(Q + rm[:, None] * D + d[None, :])
+    k = tl.load(K + rn[:, None] * D + d[None, :])
+    v = tl.load(V + rn[:, None] * D + d[None, :])
+    s = tl.dot(q, tl.trans(k)) * 0.125
+    s = tl.where(rn[None, :] < n_keys, s, float("-inf"))
+    m = tl.max(s, 1)
+    p = tl.math.exp2(s - m[:, None])
+    tl.store(L + rm, tl.sum(p, 1))
+    tl.store(O + rm[:, None] * D + d[None, :], tl.dot(p.to(v.dtype), v))
+
+
+@pytest.mark.parametrize("BM,BN,D,warps", [(64, 64, 64, 4), (128, 128, 128, 8), (128, 64, 64, 4),
+                                           (64, 128, 32, 4), (16, 16, 16, 1)])
+def test_softmax_between_dots(BM, BN, D, warps):
+    """Row reductions, exponents and masks of a dot's result in its mma
+    layout (wgmma on sm_90a, mma.sync elsewhere) against float64."""
+    q = torch.randn(BM, D, device="cuda").half()
+    k = torch.randn(BN, D, device="cuda").half()
+    v = torch.randn(BN, D, device="cuda").half()
+    o = torch.empty(BM, D, device="cuda")
+    lsum = torch.empty(BM, device="cuda")
+    n_keys = BN - 3
+    dot_softmax_dot[(1,)](q, k, v, o, lsum, n_keys, BM=BM, BN=BN, D=D, num_warps=warps)
+    qd, kd, vd = (t.double().cpu().numpy() for t in (q, k, v))
+    s = qd @ kd.T * 0.125
+    s[:, n_keys:] = -np.inf
+    p = np.exp2(s - s.max(1, keepdims=True))
+    np.testing.assert_allclose(lsum.cpu().numpy(), p.sum(1), rtol=2e-3)
+    ref = p.astype(np.float16).astype(np.float64) @ vd
+    np.testing.assert_allclose(o.double().cpu().numpy(), ref, rtol=1e-2,
+                               atol=1e-2 * np.abs(ref).max())

@@ -1,0 +1,77 @@
+// RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=4 compute-capability=90 wgmma=1" | FileCheck %s
+// RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=4 compute-capability=90 wgmma=1" --convert-tilegpu-to-nvvm | FileCheck %s --check-prefix=NVVM
+
+// Attention's softmax after a wgmma dot stays in the dot's mma layout: the
+// scaling (a splat), the key mask (index arithmetic, recomputed in the mma
+// layout), the row max and row sum (reductions of the mma layout), the
+// exponent and the cast; the next wgmma dot takes P in that layout. Only
+// the 64 x 1 column of row maxima changes layout.
+// CHECK-LABEL: func.func @softmax_rows
+// CHECK-NOT: tilegpu.convert_layout %{{.*}} : tensor<64x64xf32
+// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA:mma]]>)
+// CHECK: tilegpu.convert_layout %{{.*}} : tensor<64x1xf32, #{{.*}}> -> tensor<64x1xf32, #[[MMA]]>
+// CHECK: math.exp2 %{{.*}} : tensor<64x64xf32, #[[MMA]]>
+// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA]]>)
+// CHECK: arith.truncf %{{.*}} : tensor<64x64xf32, #[[MMA]]> to tensor<64x64xf16, #[[MMA]]>
+// CHECK: tile.dot %{{.*}}, %{{.*}}, %{{.*}} : tensor<64x64xf16, #[[MMA]]> *
+// NVVM-LABEL: llvm.func @softmax_rows
+// Row reductions: across the 4 lanes of a quad (lane offsets 1 and 2).
+// NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c1_i32{{.*}}, %{{.*}} : i32 -> i32
+// NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c2_i32{{.*}}, %{{.*}} : i32 -> i32
+// NVVM: nvvm.wgmma.mma_async
+func.func @softmax_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                        %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                        %vp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                        %op: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+                        %lp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %scale: f32, %n: i32) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %ks = tile.splat %kp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %ka = tile.addptr %ks, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %k = tile.load %ka : tensor<64x64x!tile.ptr<f16>>
+  %vs = tile.splat %vp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %va = tile.addptr %vs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %v = tile.load %va : tensor<64x64x!tile.ptr<f16>>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %ninf = arith.constant dense<0xFF800000> : tensor<64x64xf32>
+  %s0 = tile.dot %q, %k, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+  %sc = tile.splat %scale : f32 -> tensor<64x64xf32>
+  %s = arith.mulf %s0, %sc : tensor<64x64xf32>
+  %row = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ns = tile.splat %n : i32 -> tensor<1x64xi32>
+  %ok = arith.cmpi slt, %row, %ns : tensor<1x64xi32>
+  %okb = tile.broadcast %ok : tensor<1x64xi1> -> tensor<64x64xi1>
+  %masked = arith.select %okb, %s, %ninf : tensor<64x64xi1>, tensor<64x64xf32>
+  %m = tile.reduce(%masked) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+  ^bb0(%x: f32, %y: f32):
+    %mx = arith.maxnumf %x, %y : f32
+    tile.reduce.return %mx : f32
+  }
+  %mc = tile.expand_dims %m, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+  %mb = tile.broadcast %mc : tensor<64x1xf32> -> tensor<64x64xf32>
+  %d = arith.subf %masked, %mb : tensor<64x64xf32>
+  %p = math.exp2 %d : tensor<64x64xf32>
+  %l = tile.reduce(%p) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+  ^bb0(%x: f32, %y: f32):
+    %sum = arith.addf %x, %y : f32
+    tile.reduce.return %sum : f32
+  }
+  %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+  %o = tile.dot %ph, %v, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %o : tensor<64x64x!tile.ptr<f32>>
+  %ls = tile.splat %lp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
+  %la = tile.addptr %ls, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
+  tile.store %la, %l : tensor<64x!tile.ptr<f32>>
+  return
+}
