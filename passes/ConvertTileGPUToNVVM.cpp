@@ -661,7 +661,10 @@ private:
   /// Buffers of loop-invariant wgmma operands written before their loop
   /// (ids from here), by operand; the expanded loop of each original loop.
   static constexpr int64_t kHoistedOperandBuffer = 1 << 21;
-  DenseMap<void *, Value> hoistedOperands;
+  /// (operand, loop) -> its buffer: written before that loop (another loop
+  /// reading the same operand writes its own, as the first write need not
+  /// dominate it).
+  DenseMap<std::pair<void *, Operation *>, Value> hoistedOperands;
   DenseMap<Operation *, Operation *> expandedLoops;
   /// The tensor maps the kernel takes after its own parameters: one per
   /// distinct (array, box rows, swizzle), as `tilegpu.tma_load`s use them.
@@ -1358,10 +1361,12 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     bool liveBefore = buffersLive;
     if (failed(expandBlock(*op.getBody())))
       return failure();
-    // The next iteration starts with the buffers as this one ends: if they
-    // are live at the end but were not at the start, the scratch area used
-    // early in the body may overlap copies still in flight.
-    if (buffersLive && !liveBefore)
+    // The next iteration starts with the buffers as this one ends: if that
+    // differs from how the body was expanded (live at the end but not at
+    // the start: scratch used early in the body may overlap copies in
+    // flight; the other way round: no barrier before the next iteration's
+    // first copies), the scratch area gets bytes of its own.
+    if (buffersLive != liveBefore)
       scratchWhileBuffersLive = true;
   }
   bind(op.getResults(), forOp.getResults());
@@ -1462,12 +1467,15 @@ LogicalResult Expander::expandWhile(scf::WhileOp op) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToEnd(before);
     bind(op.getBeforeArguments(), before->getArguments());
+    bool liveBefore = buffersLive;
     if (failed(expandBlock(op.getBefore().front())))
       return failure();
     b.setInsertionPointToEnd(after);
     bind(op.getAfterArguments(), after->getArguments());
     if (failed(expandBlock(op.getAfter().front())))
       return failure();
+    if (buffersLive != liveBefore) // as in expandFor
+      scratchWhileBuffersLive = true;
   }
   b.setInsertionPointAfter(whileOp);
   bind(op.getResults(), whileOp.getResults());
@@ -2560,7 +2568,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     if (auto loop = op->getParentOfType<scf::ForOp>();
         loop && !loop->isAncestor(op.getA().getParentBlock()->getParentOp()) &&
         expandedLoops.count(loop)) {
-      auto [it, fresh] = hoistedOperands.try_emplace(op.getA().getAsOpaquePointer(), Value());
+      auto [it, fresh] = hoistedOperands.try_emplace(
+          std::make_pair(op.getA().getAsOpaquePointer(), loop.getOperation()), Value());
       if (fresh) {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPoint(expandedLoops[loop]);

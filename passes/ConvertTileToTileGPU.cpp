@@ -163,8 +163,16 @@ struct ConvertTileToTileGPUPass
       auto back = ConvertLayoutOp::create(b, dot.getLoc(), dType, dot.getD());
       dot.getD().replaceAllUsesExcept(back.getResult(), back);
     });
-    // Remove the conversions that cancel, until none does.
+    // Remove the conversions that cancel, until none does (each rule
+    // moves conversions one way; the bound only guards against a pair of
+    // rules undoing each other).
+    unsigned rounds = 0;
     for (bool changed = true; changed;) {
+      if (++rounds > 100000) {
+        module.emitError("layout conversions did not settle (internal error; please report "
+                         "this kernel)");
+        return signalPassFailure();
+      }
       changed = false;
       SmallVector<ConvertLayoutOp> converts;
       module.walk([&](ConvertLayoutOp op) { converts.push_back(op); });
@@ -225,7 +233,10 @@ struct ConvertTileToTileGPUPass
     }
     // convert then narrow -> narrow then convert: fewer bytes move (a GEMM
     // epilogue's fp32 accumulator converted once it is fp16).
-    if (op->hasOneUse() && isa<arith::TruncFOp, arith::TruncIOp>(*op->user_begin()) &&
+    // (Not into an mma layout: the rule below moves those conversions the
+    // other way, and the two would undo each other forever.)
+    if (!isa<MmaEncodingAttr>(op.getType().getEncoding()) && op->hasOneUse() &&
+        isa<arith::TruncFOp, arith::TruncIOp>(*op->user_begin()) &&
         op->user_begin()->getBlock() == op->getBlock()) {
       Operation *narrow = *op->user_begin();
       auto srcType = cast<RankedTensorType>(src.getType());

@@ -2,6 +2,7 @@
 
 #include "cuda/Timing.h"
 
+#include <map>
 #include <mutex>
 
 using namespace tessera::runtime;
@@ -41,10 +42,14 @@ float EventTimer::milliseconds() {
 }
 
 void tessera::runtime::flushL2(CUstream stream) {
+  // One buffer per context (the memory of one context is not another's).
   static std::mutex mutex;
-  static CUdeviceptr buffer = 0;
+  static std::map<CUcontext, CUdeviceptr> buffers;
   CudaDriver &cu = CudaDriver::get();
+  CUcontext context = nullptr;
+  cu.check(cu.cuCtxGetCurrent(&context), "cuCtxGetCurrent");
   std::lock_guard<std::mutex> lock(mutex);
+  CUdeviceptr &buffer = buffers[context];
   if (!buffer)
     cu.check(cu.cuMemAlloc(&buffer, kFlushBytes), "cuMemAlloc (the L2 flush buffer)");
   cu.check(cu.cuMemsetD8Async(buffer, 0, kFlushBytes, stream), "cuMemsetD8Async");

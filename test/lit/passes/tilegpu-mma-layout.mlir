@@ -79,3 +79,21 @@ func.func @rescaled_accumulator(%a: tensor<16x16xf16>, %b: tensor<16x8xf16>, %al
   }
   return %r : tensor<16x8xf32>
 }
+
+// -----
+
+// A dot's result plus a narrowed splat: the sum runs in the mma layout and
+// the rewrites settle (moving the conversion into the mma layout back
+// through the truncf, and the narrowing rule moving it forward again,
+// used to undo each other forever).
+// CHECK-LABEL: func.func @narrowed_operand
+// CHECK: %[[D:.*]] = tile.dot {{.*}} -> tensor<16x8xf32, #[[M4:mma.*]]>
+// CHECK: arith.addf %[[D]], %{{.*}} : tensor<16x8xf32, #[[M4]]>
+func.func @narrowed_operand(%a: tensor<16x16xf16>, %b: tensor<16x8xf16>, %x: f64) -> tensor<16x8xf32> {
+  %zero = arith.constant dense<0.0> : tensor<16x8xf32>
+  %d = tile.dot %a, %b, %zero : tensor<16x16xf16> * tensor<16x8xf16> -> tensor<16x8xf32>
+  %s = tile.splat %x : f64 -> tensor<16x8xf64>
+  %t = arith.truncf %s : tensor<16x8xf64> to tensor<16x8xf32>
+  %r = arith.addf %d, %t : tensor<16x8xf32>
+  return %r : tensor<16x8xf32>
+}
