@@ -296,6 +296,10 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         if (qused & ((qi < 0) | (qi >= block_m))).any():
             raise ValueError(f"attention: q_index entries are positions in a block (0 to "
                              f"{block_m - 1})")
+        past = (np.arange(QB) * block_m)[None, None, :, None] + qi >= NQ
+        if (qused & past).any():
+            raise ValueError(f"attention: q_index lists a query past the end of the sequence "
+                             f"({NQ} queries)")
         listed = np.sort(np.where(qused, qi, -1 - np.arange(qi.shape[3])), axis=-1)
         if ((listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)).any():
             raise ValueError("attention: q_index lists a query twice in a block")
@@ -490,9 +494,6 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
                          "tokens are supported")
 
     grad = _requires_grad(q, k, v)
-    if grad and keep_ratio != 1.0:
-        raise NotImplementedError("bsa_attention: gradients with query sparsity (keep_ratio < 1) "
-                                  "are not implemented yet")
 
     def to_cubes(x, inverse=False):
         flat = x.reshape(Z * H, S, D)
@@ -505,13 +506,13 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
     sel_q, sel_k = (qc.detach(), kc.detach()) if grad else (qc, kc)
     index, count = block_select(sel_q, sel_k, block, block, mass=p, threshold=threshold,
                                 min_blocks=min_blocks, max_blocks=max_blocks)
-    if grad:  # selection is not differentiated (as in BSA)
-        out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
-                               sm_scale=sm_scale)
-        return to_cubes(out, inverse=True)
     q_index = q_count = None
     if keep_ratio != 1.0:  # query sparsity: the least redundant queries of each cube
-        q_index, q_count = token_select(qc, block, keep_ratio)
+        q_index, q_count = token_select(sel_q, block, keep_ratio)
+    if grad:  # selection (of blocks and of queries) is not differentiated (as in BSA)
+        out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
+                               sm_scale=sm_scale, q_index=q_index, q_count=q_count)
+        return to_cubes(out, inverse=True)
     out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                  sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
     return to_cubes(out, inverse=True)
@@ -610,10 +611,12 @@ def _attention_autograd():
 
     class _AttentionFunction(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, q, k, v, kv_index, kv_count, options):
-            out = block_sparse_attention(q, k, v, kv_index, kv_count, **options)
+        def forward(ctx, q, k, v, kv_index, kv_count, options, q_index, q_count):
+            out = block_sparse_attention(q, k, v, kv_index, kv_count, q_index=q_index,
+                                         q_count=q_count, **options)
             ctx.save_for_backward(q, k, v, out)
             ctx.lists = (kv_index, kv_count)
+            ctx.queries = (q_index, q_count)
             ctx.options = options
             return out
 
@@ -621,21 +624,55 @@ def _attention_autograd():
         def backward(ctx, dout):
             q, k, v, out = ctx.saved_tensors
             o = ctx.options
+            if ctx.queries[0] is not None:
+                # A pruned query's output is its block's proxy query's: its
+                # gradient flows to the proxy's row, and its own q gets none.
+                target = _query_targets(*ctx.queries, q.shape, o["block_m"])
+                ZH, S, D = q.shape[0] * q.shape[1], q.shape[2], q.shape[3]
+                index = torch.from_numpy(target).to(dout.device).reshape(ZH, S, 1).expand(ZH, S, D)
+                dout = torch.zeros_like(dout).reshape(ZH, S, D).scatter_add_(
+                    1, index, dout.reshape(ZH, S, D)).reshape(dout.shape)
             dq, dk, dv = block_sparse_attention_backward(
                 q, k, v, out, dout, *ctx.lists, block_m=o["block_m"], block_n=o["block_n"],
                 sm_scale=o.get("sm_scale"), causal=o.get("causal", False))
-            return dq, dk, dv, None, None, None
+            return dq, dk, dv, None, None, None, None, None
 
     globals()["_AttentionFunction"] = _AttentionFunction
     return _AttentionFunction
 
 
+def _query_targets(q_index, q_count, shape, block_m):
+    """For each query row (Z*H, S) of a query-sparse attention, the row
+    whose output it has: itself when listed in q_index, else its block's
+    last listed query (its proxy)."""
+    import numpy as np
+    Z, H, S, _ = shape
+    qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
+    qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
+    QB = qc.shape[2]
+    qi = qi.astype(np.int64)
+    # Default: every row of a block maps to the block's proxy.
+    proxy = np.take_along_axis(qi, (qc.astype(np.int64) - 1)[..., None], axis=3)[..., 0]
+    blocks = np.arange(QB) * block_m
+    target = np.repeat(blocks[None, None, :] + proxy, block_m, axis=2)[:, :, :QB * block_m]
+    kept = np.arange(qi.shape[3]) < qc[..., None]
+    z, h, b, j = np.nonzero(kept)
+    r = b * block_m + qi[z, h, b, j]
+    target[z, h, r] = r
+    return np.ascontiguousarray(target[:, :, :S]).reshape(Z * H, S)
+
+
 def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
-                     sm_scale=None, causal=False):
+                     sm_scale=None, causal=False, q_index=None, q_count=None):
     """block_sparse_attention that torch autograd differentiates (dq, dk, dv
     by the backward kernels); numpy arrays and tensors without gradients go
-    straight to the forward."""
+    straight to the forward. With query sparsity (q_index, q_count), a
+    pruned query's output is its block's proxy query's, and so is its
+    gradient: dout of pruned rows is added to their proxies' rows, and
+    pruned rows of q get a zero gradient."""
     options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal)
     if _requires_grad(q, k, v):
-        return _attention_autograd().apply(q, k, v, kv_index, kv_count, options)
-    return block_sparse_attention(q, k, v, kv_index, kv_count, **options)
+        return _attention_autograd().apply(q, k, v, kv_index, kv_count, options, q_index,
+                                           q_count)
+    return block_sparse_attention(q, k, v, kv_index, kv_count, q_index=q_index,
+                                  q_count=q_count, **options)

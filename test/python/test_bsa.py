@@ -248,3 +248,73 @@ def test_dense_attention_autograd_on_cpu_tensors():
                             dout.numpy(), 0.25)
     for t, g in zip((q, k, v), grads):
         np.testing.assert_allclose(t.grad.numpy(), g, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("NQ,B,kept", [(64, 16, 5), (100, 32, 9)])
+def test_query_sparse_attention_autograd_on_cpu_tensors(NQ, B, kept):
+    """Gradients with query sparsity: out[r] = attention of r's proxy query
+    (itself when kept) under the KV mask, differentiated in float64 by torch
+    on that definition; pruned rows of q get no gradient."""
+    torch = pytest.importorskip("torch")
+    Z, H, D = 1, 2, 16
+    q, k, v = (torch.randn(Z, H, NQ, D, dtype=torch.float32, requires_grad=True)
+               for _ in range(3))
+    index, mask = random_blocks(Z, H, NQ, NQ, B, B, L=3)
+    QB = -(-NQ // B)
+    q_index = np.full((Z, H, QB, kept), -1, np.int64)
+    q_count = np.zeros((Z, H, QB), np.int64)
+    target = np.zeros((Z, H, NQ), np.int64)
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                n = min(B, NQ - qb * B)
+                c = int(rng.integers(1, min(kept, n) + 1))
+                q_index[z, h, qb, :c] = rng.choice(n, c, replace=False)
+                q_count[z, h, qb] = c
+                rows = [qb * B + int(r) for r in q_index[z, h, qb, :c]]
+                for r in range(qb * B, qb * B + n):
+                    target[z, h, r] = r if r in rows else rows[-1]
+    out = tessera.ops.sparse_attention(q, k, v, torch.from_numpy(index), block_m=B, block_n=B,
+                                       q_index=q_index, q_count=q_count)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+    q64, k64, v64 = (t.detach().double().requires_grad_() for t in (q, k, v))
+    s = (q64 @ k64.transpose(-1, -2)) / math.sqrt(D)
+    s = s.masked_fill(~torch.from_numpy(mask), float("-inf"))
+    full = torch.softmax(s, -1) @ v64
+    ref = torch.gather(full, 2, torch.from_numpy(target)[..., None].expand(Z, H, NQ, D))
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+    ref.backward(dout.double())
+    for t, t64 in zip((q, k, v), (q64, k64, v64)):
+        np.testing.assert_allclose(t.grad.numpy(), t64.grad.numpy(), rtol=1e-4, atol=1e-4)
+    pruned = target != np.arange(NQ)
+    assert (q.grad.numpy()[pruned] == 0).all()
+
+
+def test_bsa_attention_autograd_with_query_sparsity():
+    """bsa_attention(keep_ratio=0.5) differentiates (selection fixed): the
+    same gradients as sparse_attention over its own selection, in cube order."""
+    torch = pytest.importorskip("torch")
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    q, k, v = (torch.randn(Z, H, S, D, dtype=torch.float32, requires_grad=True)
+               for _ in range(3))
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6, keep_ratio=0.5)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+    with torch.no_grad():
+        want = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6, keep_ratio=0.5)
+    np.testing.assert_allclose(out.detach().numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    qc, kc, vc = (tessera.ops.cube_reorder(t.detach().reshape(Z * H, S, D), video, cube)
+                  .reshape(Z, H, S, D).requires_grad_() for t in (q, k, v))
+    index, count = tessera.ops.block_select(qc.detach(), kc.detach(), 16, 16, mass=0.6)
+    qi, qn = tessera.ops.token_select(qc.detach(), 16, 0.5)
+    by_hand = tessera.ops.sparse_attention(qc, kc, vc, index, count, block_m=16, block_n=16,
+                                           q_index=qi, q_count=qn)
+    dc = tessera.ops.cube_reorder(dout.reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
+    by_hand.backward(dc)
+    for t, tc in zip((q, k, v), (qc, kc, vc)):
+        want = tessera.ops.cube_reorder(tc.grad.reshape(Z * H, S, D), video, cube,
+                                        inverse=True).reshape(Z, H, S, D)
+        np.testing.assert_allclose(t.grad.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
