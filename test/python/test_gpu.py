@@ -934,3 +934,37 @@ def test_softmax_between_dots(BM, BN, D, warps):
     ref = p.astype(np.float16).astype(np.float64) @ vd
     np.testing.assert_allclose(o.double().cpu().numpy(), ref, rtol=1e-2,
                                atol=1e-2 * np.abs(ref).max())
+
+
+def test_query_sparse_attention_backward_on_gpu():
+    """Gradients with query sparsity on the GPU (bf16): pruned queries'
+    output gradients flow to their proxies; against float64 torch autograd
+    of the definition (out[r] = attention of r's proxy query)."""
+    import test_attention as ta
+    Z, H, N, D, B, kept = 1, 2, 256, 64, 64, 24
+    q, k, v = (torch.randn(Z, H, N, D, device="cuda").bfloat16().requires_grad_()
+               for _ in range(3))
+    index, mask = ta.random_blocks(Z, H, N, N, B, B, L=2)
+    QB = N // B
+    rng = np.random.default_rng()
+    q_index = np.stack([[[rng.permutation(B)[:kept] for _ in range(QB)] for _ in range(H)]])
+    q_count = np.full((Z, H, QB), kept)
+    target = np.zeros((Z, H, N), np.int64)
+    for h in range(H):
+        for qb in range(QB):
+            rows = [qb * B + int(r) for r in q_index[0, h, qb]]
+            for r in range(qb * B, (qb + 1) * B):
+                target[0, h, r] = r if r in rows else rows[-1]
+    out = tessera.ops.sparse_attention(q, k, v, torch.from_numpy(index).cuda(), block_m=B,
+                                       block_n=B, q_index=q_index, q_count=q_count)
+    dout = torch.randn_like(out)
+    out.backward(dout)
+    q64, k64, v64 = (t.detach().double().cpu().requires_grad_() for t in (q, k, v))
+    s = (q64 @ k64.transpose(-1, -2)) / math.sqrt(D)
+    full = torch.softmax(s.masked_fill(~torch.from_numpy(mask), float("-inf")), -1) @ v64
+    ref = torch.gather(full, 2, torch.from_numpy(target)[..., None].expand(Z, H, N, D))
+    ref.backward(dout.double().cpu())
+    for t, t64 in zip((q, k, v), (q64, k64, v64)):
+        w = t64.grad.numpy()
+        np.testing.assert_allclose(t.grad.double().cpu().numpy(), w, rtol=5e-2,
+                                   atol=5e-2 * np.abs(w).max())
