@@ -676,3 +676,112 @@ def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64
                                            q_count)
     return block_sparse_attention(q, k, v, kv_index, kv_count, q_index=q_index,
                                   q_count=q_count, **options)
+
+
+def _device_programs(backend_name):
+    """Programs that fill the machine: 2 per SM on a GPU, the CPU's cores."""
+    import os
+    if backend_name == "cuda":
+        return 2 * _C.cuda.device()["multiprocessors"]
+    return os.cpu_count() or 1
+
+
+def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
+               num_splits=None, block_h=16, num_warps=4, num_stages=2):
+    """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
+    `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
+    query (the first `head_dim_v` = 512 values: q_nope W_UK) and its rope
+    part (D - head_dim_v = 64); kv_cache (pages, page_size, D) (or with a
+    KV-head axis of 1 before D) holds the shared latent KV per token;
+    block_table (B, max_pages) maps entry b's j-th page; cache_seqlens (B,)
+    the tokens of each entry. Returns (o (B, H, head_dim_v) in q's dtype,
+    lse (B, H) float32, natural log; -inf for an empty sequence).
+
+    The sequence is split over `num_splits` programs per (entry, block of
+    `block_h` heads) (default: enough to fill the device) and the splits are
+    merged by a second kernel. numpy arrays run on the CPU backend, CUDA
+    tensors on the GPU."""
+    import numpy as np
+    from .backends import active
+    from .kernels.mla import mla_decode_combine, mla_decode_split
+
+    if len(q.shape) != 3:
+        raise ValueError(f"mla_decode: q must be (batch, heads, head_dim), got {tuple(q.shape)}")
+    B, H, D = q.shape
+    if len(kv_cache.shape) == 4:
+        if kv_cache.shape[2] != 1:
+            raise ValueError(f"mla_decode: one latent KV head, got kv_cache {tuple(kv_cache.shape)}")
+        kv_cache = kv_cache.reshape(kv_cache.shape[0], kv_cache.shape[1], kv_cache.shape[3])
+    if len(kv_cache.shape) != 3 or kv_cache.shape[2] != D:
+        raise ValueError(f"mla_decode: kv_cache must be (pages, page_size, {D}), got "
+                         f"{tuple(kv_cache.shape)}")
+    if q.dtype != kv_cache.dtype:
+        raise ValueError(f"mla_decode: q and kv_cache must share a dtype, got {q.dtype} and "
+                         f"{kv_cache.dtype}")
+    if str(q.dtype).replace("torch.", "") not in ("float16", "bfloat16", "float32"):
+        raise ValueError(f"mla_decode: dtype {q.dtype} is not supported (float16, bfloat16, "
+                         "float32)")
+    rope = D - head_dim_v
+    pow2 = (lambda n: n >= 16 and n & (n - 1) == 0)
+    if not (pow2(head_dim_v) and pow2(rope)):
+        raise ValueError(f"mla_decode: latent ({head_dim_v}) and rope ({rope}) sizes must be "
+                         "powers of two of at least 16")
+    pages, page = int(kv_cache.shape[0]), int(kv_cache.shape[1])
+    if not pow2(page):
+        raise ValueError(f"mla_decode: page size {page} must be a power of two of at least 16")
+    if block_h not in (16, 32, 64):
+        raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
+    if (q.stride(2) if _is_torch(q) else q.strides[2] // q.itemsize) != 1 or \
+            _strides(kv_cache)[2] != 1:
+        raise ValueError("mla_decode: q and kv_cache must be contiguous along head_dim")
+    table = block_table.detach().cpu().numpy() if _is_torch(block_table) else \
+        np.asarray(block_table)
+    lens = cache_seqlens.detach().cpu().numpy() if _is_torch(cache_seqlens) else \
+        np.asarray(cache_seqlens)
+    if table.ndim != 2 or table.shape[0] != B or lens.shape != (B,):
+        raise ValueError(f"mla_decode: block_table must be ({B}, max_pages) and cache_seqlens "
+                         f"({B},), got {table.shape} and {lens.shape}")
+    if (lens < 0).any() or (lens > table.shape[1] * page).any():
+        raise ValueError(f"mla_decode: cache_seqlens must be in [0, {table.shape[1] * page}] "
+                         f"(max_pages x page_size)")
+    used = np.arange(table.shape[1])[None, :] < -(-lens[:, None] // page)
+    if (used & ((table < 0) | (table >= pages))).any():
+        raise ValueError(f"mla_decode: block_table entries in use must be pages 0 to {pages - 1}")
+    max_pages = max(1, int(-(-lens.max() // page)) if B else 1)
+    head_blocks = -(-H // block_h)
+    if num_splits is None:
+        num_splits = max(1, min(max_pages, -(-_device_programs(active().name) //
+                                             max(1, B * head_blocks))))
+    num_splits = int(num_splits)
+    if not 1 <= num_splits <= 64:
+        raise ValueError(f"mla_decode: num_splits must be 1 to 64, got {num_splits}")
+    per_split = -(-max_pages // num_splits)
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    table = np.ascontiguousarray(np.where(used, table, 0), dtype=np.int32)
+    lens = np.ascontiguousarray(lens, dtype=np.int32)
+    if _is_torch(q):
+        import torch
+        table_t, lens_t = (torch.from_numpy(a).to(q.device) for a in (table, lens))
+        o_part = torch.empty((B, H, num_splits, head_dim_v), dtype=torch.float32, device=q.device)
+        lse_part = torch.empty((B, H, num_splits), dtype=torch.float32, device=q.device)
+        out = torch.empty((B, H, head_dim_v), dtype=q.dtype, device=q.device)
+        lse = torch.empty((B, H), dtype=torch.float32, device=q.device)
+    else:
+        table_t, lens_t = table, lens
+        o_part = np.empty((B, H, num_splits, head_dim_v), np.float32)
+        lse_part = np.empty((B, H, num_splits), np.float32)
+        out = np.empty((B, H, head_dim_v), q.dtype)
+        lse = np.empty((B, H), np.float32)
+    if B == 0 or H == 0:
+        return out, lse
+    sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
+    sp, sl = _strides(o_part), _strides(lse_part)
+    mla_decode_split[(B, head_blocks, num_splits)](
+        q, kv_cache, table_t, lens_t, o_part, lse_part, float(sm_scale), sq[0], sq[1], skv[0],
+        skv[1], sbt[0], sp[0], sp[1], sp[2], sl[0], sl[1], H, per_split, D_LAT=head_dim_v,
+        D_ROPE=rope, PAGE=page, BLOCK_H=block_h, num_warps=num_warps, num_stages=num_stages)
+    so, ss = _strides(out), _strides(lse)
+    mla_decode_combine[(B, H)](
+        o_part, lse_part, out, lse, sp[0], sp[1], sp[2], sl[0], sl[1], so[0], so[1], ss[0], H,
+        num_splits, D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))
+    return out, lse

@@ -968,3 +968,23 @@ def test_query_sparse_attention_backward_on_gpu():
         w = t64.grad.numpy()
         np.testing.assert_allclose(t.grad.double().cpu().numpy(), w, rtol=5e-2,
                                    atol=5e-2 * np.abs(w).max())
+
+
+@pytest.mark.parametrize("H,block_h,warps", [(16, 16, 4), (128, 64, 4)])
+def test_mla_decode_on_gpu(H, block_h, warps):
+    """tessera.ops.mla_decode with DeepSeek-V3's shapes (latent 512 + rope
+    64, pages of 64 tokens), bf16, ragged sequence lengths, split and
+    combined, against float64."""
+    import test_mla as tm
+    B, page = 3, 64
+    lens = [700, 1, 130]
+    q, kv, table, lens = tm.random_cache(B, H, 512, 64, page, lens, pages=40)
+    qg, kvg = (torch.from_numpy(a).cuda().bfloat16() for a in (q, kv))
+    out, lse = tessera.ops.mla_decode(qg, kvg, torch.from_numpy(table).cuda(),
+                                      torch.from_numpy(lens).cuda(), block_h=block_h,
+                                      num_warps=warps)
+    qd, kvd = (t.double().cpu().numpy() for t in (qg, kvg))
+    want, want_lse = tm.reference(qd, kvd, table, lens, 512, 1 / math.sqrt(576))
+    np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,
+                               atol=2e-2 * np.abs(want).max())
+    np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)

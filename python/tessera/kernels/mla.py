@@ -1,0 +1,85 @@
+"""MLA decode in absorbed form (DeepSeek-V2/V3, as FlashMLA), in the DSL.
+
+Each query head's vector is its absorbed latent query (q_nope W_UK: D_LAT =
+512) and its rope part (D_ROPE = 64); all heads share one latent KV head: a
+cache of D_LAT + D_ROPE values per token, paged in pages of PAGE tokens
+(`block_table[b, j]` is the page of batch entry b's tokens j*PAGE ..). The
+scores are q_lat . c_kv + q_rope . k_rope, the output the softmax-weighted
+sum of c_kv (the latent values; W_UV is applied after).
+
+`mla_decode_split`: one program per (batch entry, block of heads, split);
+split s walks pages s*PAGES_PER_SPLIT .. of its entry (up to its sequence
+length) with the online softmax and writes its normalized partial output
+and log-sum-exp (base 2). `mla_decode_combine` merges the splits of each
+(entry, head): weights 2^(lse_s - max), the natural-log LSE out.
+"""
+
+import tessera
+import tessera.language as tl
+
+
+@tessera.jit
+def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
+                     stride_qb, stride_qh, stride_kvp, stride_kvt, stride_btb,
+                     stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
+                     H, PAGES_PER_SPLIT,
+                     D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
+                     BLOCK_H: tl.constexpr):
+    b = tl.program_id(0)
+    heads = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    split = tl.program_id(2)
+    head_ok = heads < H
+    dl = tl.arange(0, D_LAT)
+    dr = tl.arange(0, D_ROPE)
+    t = tl.arange(0, PAGE)
+    q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
+    q_lat = tl.load(q_rows + dl[None, :], mask=head_ok[:, None], other=0.0)
+    q_rope = tl.load(q_rows + D_LAT + dr[None, :], mask=head_ok[:, None], other=0.0)
+    seqlen = tl.load(SEQLENS + b)
+    first = split * PAGES_PER_SPLIT
+    last = min(first + PAGES_PER_SPLIT, tl.cdiv(seqlen, PAGE))
+    m_i = tl.zeros([BLOCK_H], dtype=tl.float32) - float("inf")
+    l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_H, D_LAT], dtype=tl.float32)
+    qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
+    for j in range(first, last):
+        page = tl.load(BLOCK_TABLE + b * stride_btb + j)
+        rows = KV + page * stride_kvp + t[:, None] * stride_kvt
+        c_kv = tl.load(rows + dl[None, :])
+        k_rope = tl.load(rows + D_LAT + dr[None, :])
+        s = tl.dot(q_lat, tl.trans(c_kv)) + tl.dot(q_rope, tl.trans(k_rope))
+        s = tl.where((j * PAGE + t)[None, :] < seqlen, s * qk_scale, float("-inf"))
+        m_ij = tl.maximum(m_i, tl.max(s, 1))
+        m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+        p = tl.math.exp2(s - m_safe[:, None])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = tl.dot(p.to(c_kv.dtype), c_kv, acc * alpha[:, None])
+        m_i = m_ij
+    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i)))
+    tl.store(O_PART + b * stride_ob + heads[:, None] * stride_oh + split * stride_os + dl[None, :],
+             out, mask=head_ok[:, None])
+    tl.store(LSE_PART + b * stride_lb + heads * stride_lh + split, lse, mask=head_ok)
+
+
+@tessera.jit
+def mla_decode_combine(O_PART, LSE_PART, O, LSE, stride_pb, stride_ph, stride_ps, stride_lb,
+                       stride_lh, stride_ob, stride_oh, stride_sb, H, SPLITS,
+                       D_LAT: tl.constexpr, SPLITS_P2: tl.constexpr):
+    b = tl.program_id(0)
+    h = tl.program_id(1)
+    s = tl.arange(0, SPLITS_P2)
+    dl = tl.arange(0, D_LAT)
+    lse = tl.load(LSE_PART + b * stride_lb + h * stride_lh + s, mask=s < SPLITS,
+                  other=float("-inf"))
+    m = tl.max(lse, 0)
+    m_safe = tl.where(m == float("-inf"), 0.0, m)
+    w = tl.math.exp2(lse - m_safe)
+    total = tl.sum(w, 0)
+    parts = tl.load(O_PART + b * stride_pb + h * stride_ph + s[:, None] * stride_ps + dl[None, :],
+                    mask=(s < SPLITS)[:, None], other=0.0)
+    out = tl.sum(parts * w[:, None], 0) / tl.where(total == 0.0, 1.0, total)
+    tl.store(O + b * stride_ob + h * stride_oh + dl, out.to(O.dtype.element_ty))
+    natural = (m_safe + tl.math.log2(tl.where(total == 0.0, 1.0, total))) * 0.6931471805599453
+    tl.store(LSE + b * stride_sb + h, tl.where(total == 0.0, float("-inf"), natural))
