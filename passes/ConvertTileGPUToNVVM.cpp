@@ -327,7 +327,6 @@ private:
   /// A pointer `index` elements of `type` into the shared buffer, starting
   /// at byte `offset`.
   Value smemAt(Value index, Type type, int64_t offset) {
-    scratchWhileBuffersLive |= buffersLive;
     auto ptrTy = LLVM::LLVMPointerType::get(ctx, kShared);
     Value basePtr = LLVM::AddressOfOp::create(b, loc, ptrTy, kSharedSymbol);
     if (offset)
@@ -362,9 +361,18 @@ private:
   }
   std::map<int64_t, std::pair<Operation *, int64_t>> buffers;
   // Whether async copies may be in flight or their tiles still read (from
-  // the first async load to a wait for all), and whether the scratch area
-  // was used meanwhile: if not, the buffers can share its bytes.
-  bool buffersLive = false, scratchWhileBuffersLive = false;
+  // the first async load to the wait for all after a pipelined loop). The
+  // buffers start after the scratch bytes used while they were live
+  // (`smemWhileLive`, the largest extent of an op's scratch use at such a
+  // time): scratch used only when no buffer is live (a GEMM's epilogue
+  // after its loop) shares their bytes. `separate`: when that bookkeeping
+  // cannot tell (a loop body that ends with the buffers live differently
+  // from how it began; a hoisted operand before a loop with no copies in
+  // flight), the buffers go after all scratch.
+  bool buffersLive = false, separate = false;
+  int64_t smemWhileLive = 0;
+  /// Whether the buffers were live when each expanded loop started.
+  DenseMap<Operation *, bool> loopLiveAtStart;
   // Whether the kernel has wgmma dots: shared tiles written by threads or
   // cp.async are then fenced for the async proxy before a barrier, and
   // buffers start on 1024-byte boundaries (the swizzle's period).
@@ -793,8 +801,7 @@ LogicalResult Expander::run() {
   // needs both at once (a GEMM: the loop's copies, then the epilogue's
   // relayout), after it otherwise.
   int64_t align = usesWgmma ? 1024 : 128;
-  int64_t start =
-      (buffersLive || scratchWhileBuffersLive) ? (smemBytes + align - 1) / align * align : 0;
+  int64_t start = ((separate ? smemBytes : smemWhileLive) + align - 1) / align * align;
   int64_t end = start;
   for (auto &[id, entry] : buffers) {
     auto &[placeholder, bytes] = entry;
@@ -812,9 +819,22 @@ LogicalResult Expander::run() {
 }
 
 LogicalResult Expander::expandBlock(Block &block) {
-  for (Operation &op : block)
+  for (Operation &op : block) {
+    // Each op's scratch extent, and whether buffers were live around it
+    // (loops, ifs and whiles are accounted by the ops inside them).
+    bool structural = isa<scf::ForOp, scf::IfOp, scf::WhileOp>(op);
+    int64_t before = smemBytes;
+    bool liveBefore = buffersLive;
+    if (!structural)
+      smemBytes = 0;
     if (failed(expandOp(&op)))
       return failure();
+    if (!structural) {
+      if (liveBefore || buffersLive)
+        smemWhileLive = std::max(smemWhileLive, smemBytes);
+      smemBytes = std::max(before, smemBytes);
+    }
+  }
   return success();
 }
 
@@ -1359,6 +1379,7 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     map.map(op.getInductionVar(), forOp.getInductionVar());
     bind(op.getRegionIterArgs(), forOp.getRegionIterArgs());
     bool liveBefore = buffersLive;
+    loopLiveAtStart[op] = liveBefore;
     if (failed(expandBlock(*op.getBody())))
       return failure();
     // The next iteration starts with the buffers as this one ends: if that
@@ -1367,7 +1388,7 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     // flight; the other way round: no barrier before the next iteration's
     // first copies), the scratch area gets bytes of its own.
     if (buffersLive != liveBefore)
-      scratchWhileBuffersLive = true;
+      separate = true;
   }
   bind(op.getResults(), forOp.getResults());
   // wgmma dots left in flight by the loop: wait for them, the accumulators
@@ -1475,7 +1496,7 @@ LogicalResult Expander::expandWhile(scf::WhileOp op) {
     if (failed(expandBlock(op.getAfter().front())))
       return failure();
     if (buffersLive != liveBefore) // as in expandFor
-      scratchWhileBuffersLive = true;
+      separate = true;
   }
   b.setInsertionPointAfter(whileOp);
   bind(op.getResults(), whileOp.getResults());
@@ -2582,8 +2603,11 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         barrier();
         it->second = base;
       }
-      // It is live across the loop: the scratch area may not share its bytes.
-      scratchWhileBuffersLive = true;
+      // It is live across the loop. In a loop whose copies are in flight
+      // from its start, every scratch use in the loop is counted as used
+      // while buffers live; otherwise keep all scratch apart.
+      if (!loopLiveAtStart.lookup(loop))
+        separate = true;
       aHoisted = true;
       aBase = it->second;
     }
@@ -2600,7 +2624,6 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     else if (!bShared)
       writeSwizzled(op.getB(), bBase, swB, /*transposed=*/fp8);
     smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
-    scratchWhileBuffersLive |= buffersLive;
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();

@@ -687,7 +687,8 @@ def _device_programs(backend_name):
 
 
 def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
-               num_splits=None, block_h=16, num_warps=4, num_stages=2):
+               num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=4,
+               num_stages=2):
     """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
     `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
     query (the first `head_dim_v` = 512 values: q_nope W_UK) and its rope
@@ -699,8 +700,13 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
 
     The sequence is split over `num_splits` programs per (entry, block of
     `block_h` heads) (default: enough to fill the device) and the splits are
-    merged by a second kernel. numpy arrays run on the CPU backend, CUDA
-    tensors on the GPU."""
+    merged by a second kernel. `block_h` heads go to a program (default 64
+    when there are 64 or more: on sm_90a every dot is then a wgmma and the
+    tiles are copied ahead; else 16). Each program takes `block_n` tokens
+    per step (default: a page, at most 32) and accumulates `out_block` of the
+    head_dim_v output values (default: all up to 256, else 256; programs
+    over the other parts recompute the scores). numpy arrays run on the CPU
+    backend, CUDA tensors on the GPU."""
     import numpy as np
     from .backends import active
     from .kernels.mla import mla_decode_combine, mla_decode_split
@@ -729,8 +735,17 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     pages, page = int(kv_cache.shape[0]), int(kv_cache.shape[1])
     if not pow2(page):
         raise ValueError(f"mla_decode: page size {page} must be a power of two of at least 16")
+    block_h = block_h or (64 if H >= 64 else 16)
     if block_h not in (16, 32, 64):
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
+    block_n = block_n or min(page, 32)
+    if not pow2(block_n) or page % block_n:
+        raise ValueError(f"mla_decode: block_n ({block_n}) must be a power of two of at least 16 "
+                         f"dividing the page size {page}")
+    out_block = out_block or min(head_dim_v, 256)
+    if not pow2(out_block) or head_dim_v % out_block:
+        raise ValueError(f"mla_decode: out_block ({out_block}) must be a power of two of at "
+                         f"least 16 dividing {head_dim_v}")
     if (q.stride(2) if _is_torch(q) else q.strides[2] // q.itemsize) != 1 or \
             _strides(kv_cache)[2] != 1:
         raise ValueError("mla_decode: q and kv_cache must be contiguous along head_dim")
@@ -776,10 +791,11 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         return out, lse
     sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
     sp, sl = _strides(o_part), _strides(lse_part)
-    mla_decode_split[(B, head_blocks, num_splits)](
+    mla_decode_split[(B, head_blocks * (head_dim_v // out_block), num_splits)](
         q, kv_cache, table_t, lens_t, o_part, lse_part, float(sm_scale), sq[0], sq[1], skv[0],
         skv[1], sbt[0], sp[0], sp[1], sp[2], sl[0], sl[1], H, per_split, D_LAT=head_dim_v,
-        D_ROPE=rope, PAGE=page, BLOCK_H=block_h, num_warps=num_warps, num_stages=num_stages)
+        D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block,
+        num_warps=num_warps, num_stages=num_stages)
     so, ss = _strides(out), _strides(lse)
     mla_decode_combine[(B, H)](
         o_part, lse_part, out, lse, sp[0], sp[1], sp[2], sl[0], sl[1], so[0], so[1], ss[0], H,

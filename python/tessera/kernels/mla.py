@@ -7,10 +7,11 @@ cache of D_LAT + D_ROPE values per token, paged in pages of PAGE tokens
 scores are q_lat . c_kv + q_rope . k_rope, the output the softmax-weighted
 sum of c_kv (the latent values; W_UV is applied after).
 
-`mla_decode_split`: one program per (batch entry, block of heads, split);
-split s walks pages s*PAGES_PER_SPLIT .. of its entry (up to its sequence
-length) with the online softmax and writes its normalized partial output
-and log-sum-exp (base 2). `mla_decode_combine` merges the splits of each
+`mla_decode_split`: one program per (batch entry, block of heads x part of
+the output dims, split); split s walks pages s*PAGES_PER_SPLIT .. of its
+entry (up to its sequence length), BLOCK_N tokens at a time, with the
+online softmax and writes its normalized partial output and log-sum-exp
+(base 2). `mla_decode_combine` merges the splits of each
 (entry, head): weights 2^(lse_s - max), the natural-log LSE out.
 """
 
@@ -24,43 +25,54 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
                      H, PAGES_PER_SPLIT,
                      D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
-                     BLOCK_H: tl.constexpr):
+                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr):
+    """Program (b, head block x output part, split). Scores use all D_LAT +
+    D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
+    latent split over programs keeps each accumulator D_OUT wide: at most
+    256, one wgmma instruction). Tokens go BLOCK_N at a time (a page is
+    PAGE / BLOCK_N steps)."""
     b = tl.program_id(0)
-    heads = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)
+    parts = D_LAT // D_OUT
+    heads = (tl.program_id(1) // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
+    d0 = (tl.program_id(1) % parts) * D_OUT
     split = tl.program_id(2)
     head_ok = heads < H
     dl = tl.arange(0, D_LAT)
     dr = tl.arange(0, D_ROPE)
-    t = tl.arange(0, PAGE)
+    do = tl.arange(0, D_OUT)
+    t = tl.arange(0, BLOCK_N)
     q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
     q_lat = tl.load(q_rows + dl[None, :], mask=head_ok[:, None], other=0.0)
     q_rope = tl.load(q_rows + D_LAT + dr[None, :], mask=head_ok[:, None], other=0.0)
     seqlen = tl.load(SEQLENS + b)
-    first = split * PAGES_PER_SPLIT
-    last = min(first + PAGES_PER_SPLIT, tl.cdiv(seqlen, PAGE))
+    steps = PAGE // BLOCK_N
+    first = split * PAGES_PER_SPLIT * steps
+    last = min(first + PAGES_PER_SPLIT * steps, tl.cdiv(seqlen, BLOCK_N))
     m_i = tl.zeros([BLOCK_H], dtype=tl.float32) - float("inf")
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
-    acc = tl.zeros([BLOCK_H, D_LAT], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_H, D_OUT], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
     for j in range(first, last):
-        page = tl.load(BLOCK_TABLE + b * stride_btb + j)
-        rows = KV + page * stride_kvp + t[:, None] * stride_kvt
+        page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
+        rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N + t)[:, None] * stride_kvt
         c_kv = tl.load(rows + dl[None, :])
         k_rope = tl.load(rows + D_LAT + dr[None, :])
         s = tl.dot(q_lat, tl.trans(c_kv)) + tl.dot(q_rope, tl.trans(k_rope))
-        s = tl.where((j * PAGE + t)[None, :] < seqlen, s * qk_scale, float("-inf"))
+        s = tl.where((j * BLOCK_N + t)[None, :] < seqlen, s * qk_scale, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(s, 1))
         m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
         p = tl.math.exp2(s - m_safe[:, None])
         alpha = tl.math.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, 1)
-        acc = tl.dot(p.to(c_kv.dtype), c_kv, acc * alpha[:, None])
+        c_val = tl.load(rows + d0 + do[None, :])
+        acc = tl.dot(p.to(c_val.dtype), c_val, acc * alpha[:, None])
         m_i = m_ij
     out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i)))
-    tl.store(O_PART + b * stride_ob + heads[:, None] * stride_oh + split * stride_os + dl[None, :],
-             out, mask=head_ok[:, None])
-    tl.store(LSE_PART + b * stride_lb + heads * stride_lh + split, lse, mask=head_ok)
+    tl.store(O_PART + b * stride_ob + heads[:, None] * stride_oh + split * stride_os + d0
+             + do[None, :], out, mask=head_ok[:, None])
+    if d0 == 0:
+        tl.store(LSE_PART + b * stride_lb + heads * stride_lh + split, lse, mask=head_ok)
 
 
 @tessera.jit
