@@ -442,7 +442,8 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     block_select_kernel[(QB, Z * H)](
         pooled[0], pooled[1], index, count, 1.0 / math.sqrt(D), param, qs[0], qs[1], qs[2],
         ks[0], ks[1], ks[2], ix[0], ix[1], ix[2], cs[0], cs[1], H, KB, L, int(min_blocks),
-        MODE=0 if mass is not None else 1, KB_P=KB_P, HEAD_DIM=D)
+        MODE=0 if mass is not None else 1, KB_P=KB_P, HEAD_DIM=D, CHUNK=min(KB_P, 16),
+        num_warps=4 if KB_P <= 256 else 8)
     return index, count
 
 

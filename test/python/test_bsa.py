@@ -71,9 +71,10 @@ def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_
 @pytest.mark.parametrize("mode", [dict(mass=0.5, min_blocks=1), dict(mass=0.9, min_blocks=2),
                                   dict(mass=1.0), dict(threshold=0.5, min_blocks=1),
                                   dict(threshold=0.0, min_blocks=3, max_blocks=5)])
-def test_block_select(mode):
+@pytest.mark.parametrize("nkv", [130, 1600])  # 9 key blocks; 100 (ranked in 8 chunks of 16)
+def test_block_select(mode, nkv):
     q = (rng.standard_normal((1, 2, 100, 16)) * 3).astype(np.float32)
-    k = (rng.standard_normal((1, 2, 130, 16)) * 3).astype(np.float32)
+    k = (rng.standard_normal((1, 2, nkv, 16)) * 3).astype(np.float32)
     index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
     want = select_reference(q, k, 16, 16, **mode)
     for (z, h, qb), blocks in want.items():

@@ -58,7 +58,14 @@ def block_select_kernel(QP, KP, Index, Count, scale, param,
                         stride_qz, stride_qh, stride_qb, stride_kz, stride_kh, stride_kb,
                         stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
                         H, KB, L, MIN,
-                        MODE: tl.constexpr, KB_P: tl.constexpr, HEAD_DIM: tl.constexpr):
+                        MODE: tl.constexpr, KB_P: tl.constexpr, HEAD_DIM: tl.constexpr,
+                        CHUNK: tl.constexpr):
+    """The selected blocks in one pass, without a loop over them: each key
+    block's rank (how many blocks come first: higher probability, or equal at
+    a lower index, as repeated argmax would take them) and the mass ranked
+    before it, from CHUNK x KB_P comparisons at a time; block j is kept when
+    rank < L and (rank < MIN, or the mass before it < p (MODE 0), or rank <
+    the count above mean + param * std (MODE 1)), and stored at its rank."""
     qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
@@ -67,38 +74,50 @@ def block_select_kernel(QP, KP, Index, Count, scale, param,
     kbs = tl.arange(0, KB_P)
     valid = kbs < KB
     q = tl.load(QP + z * stride_qz + h * stride_qh + qb * stride_qb + d)
-    kp = tl.load(KP + z * stride_kz + h * stride_kh + kbs[:, None] * stride_kb + d[None, :],
-                 mask=valid[:, None], other=0.0)
-    s = tl.where(valid, tl.sum(kp * q[None, :], 1) * scale, float("-inf"))
-    e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
-    prob = e / tl.sum(e, 0)
+    k_rows = KP + z * stride_kz + h * stride_kh
+    c = tl.arange(0, CHUNK)
+    # Scores CHUNK key blocks at a time (the pooled keys never all in
+    # registers), placed into the KB_P-vector by position.
+    s = tl.zeros([KB_P], dtype=tl.float32)
+    for i0 in range(0, KB_P, CHUNK):
+        ci = i0 + c
+        kc = tl.load(k_rows + ci[:, None] * stride_kb + d[None, :], mask=(ci < KB)[:, None],
+                     other=0.0)
+        sc = tl.sum(kc * q[None, :], 1) * scale
+        s += tl.sum(tl.where(ci[:, None] == kbs[None, :], sc[:, None], 0.0), 0)
+    s = tl.where(valid, s, float("-inf"))
+    s_max = tl.max(s, 0)
+    total = tl.sum(tl.where(valid, tl.exp(s - s_max), 0.0), 0)
+    prob = tl.where(valid, tl.exp(s - s_max) / total, -1.0)
     target = MIN
     if MODE == 1:  # above mean + param * std of this query block's scores
-        mean = tl.sum(prob, 0) / KB
+        p_valid = tl.where(valid, prob, 0.0)
+        mean = tl.sum(p_valid, 0) / KB
         dev = tl.where(valid, prob - mean, 0.0)
         std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
         target = tl.maximum(tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0), MIN)
-    work = tl.where(valid, prob, -1.0)
-    index = Index + z * stride_iz + h * stride_ih + qb * stride_iq
-    count = 0
-    mass = 0.0
-    more = count < MIN
+    rank = tl.zeros([KB_P], dtype=tl.int32)
+    before = tl.zeros([KB_P], dtype=tl.float32)
+    for i0 in range(0, KB_P, CHUNK):
+        # The probabilities of blocks i0 .. i0 + CHUNK, recomputed.
+        ci = i0 + c
+        ok = ci < KB
+        kc = tl.load(k_rows + ci[:, None] * stride_kb + d[None, :], mask=ok[:, None], other=0.0)
+        sc = tl.sum(kc * q[None, :], 1) * scale
+        pc = tl.where(ok, tl.exp(sc - s_max) / total, -1.0)
+        first = (pc[:, None] > prob[None, :]) | ((pc[:, None] == prob[None, :]) &
+                                                 (ci[:, None] < kbs[None, :]))
+        first = first & ok[:, None]
+        rank += tl.sum(tl.where(first, 1, 0), 0)
+        before += tl.sum(tl.where(first, pc[:, None], 0.0), 0)
     if MODE == 0:
-        more = more | (mass < param)
+        keep = (rank < MIN) | (before < param)
     else:
-        more = more | (count < target)
-    while (count < L) & more:
-        j = tl.argmax(work, 0)
-        tl.store(index + count, j)
-        mass += tl.sum(tl.where(kbs == j, prob, 0.0), 0)
-        work = tl.where(kbs == j, -1.0, work)
-        count += 1
-        more = count < MIN
-        if MODE == 0:
-            more = more | (mass < param)
-        else:
-            more = more | (count < target)
-    tl.store(Count + z * stride_cz + h * stride_ch + qb, count)
+        keep = rank < target
+    keep = keep & valid & (rank < L)
+    index = Index + z * stride_iz + h * stride_ih + qb * stride_iq
+    tl.store(index + rank, kbs, mask=keep)
+    tl.store(Count + z * stride_cz + h * stride_ch + qb, tl.sum(tl.where(keep, 1, 0), 0))
 
 
 @tessera.jit
