@@ -797,9 +797,9 @@ LogicalResult Expander::run() {
   });
   if (failed(expandBlock(kernel.front())))
     return failure();
-  // The async-load buffers: over the scratch area when the kernel never
-  // needs both at once (a GEMM: the loop's copies, then the epilogue's
-  // relayout), after it otherwise.
+  // The buffers (copy slots, mbarriers, hoisted operands) start after the
+  // scratch bytes used while any buffer was live; scratch used only when
+  // none is (a GEMM's epilogue after its loop) shares their bytes.
   int64_t align = usesWgmma ? 1024 : 128;
   int64_t start = ((separate ? smemBytes : smemWhileLive) + align - 1) / align * align;
   int64_t end = start;
@@ -1457,18 +1457,28 @@ LogicalResult Expander::expandIf(scf::IfOp op) {
   SmallVector<Type> types = flatTypes(op.getResultTypes());
   auto ifOp = scf::IfOp::create(b, loc, types, scalar(op.getCondition()),
                                 /*withElseRegion=*/!op.getElseRegion().empty());
+  // Each branch starts with the buffers as they are before the if; the
+  // state after it is either branch's end (both the same, or keep all
+  // scratch apart from the buffers).
+  bool liveBefore = buffersLive;
+  SmallVector<bool> ends;
   for (auto [oldRegion, newRegion] :
        {std::pair<Region *, Region *>{&op.getThenRegion(), &ifOp.getThenRegion()},
         {&op.getElseRegion(), &ifOp.getElseRegion()}}) {
-    if (oldRegion->empty())
-      continue;
-    Block *block = &newRegion->front();
-    block->clear();
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToEnd(block);
-    if (failed(expandBlock(oldRegion->front())))
-      return failure();
+    buffersLive = liveBefore;
+    if (!oldRegion->empty()) {
+      Block *block = &newRegion->front();
+      block->clear();
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToEnd(block);
+      if (failed(expandBlock(oldRegion->front())))
+        return failure();
+    }
+    ends.push_back(buffersLive);
   }
+  if (ends[0] != ends[1])
+    separate = true;
+  buffersLive = ends[0] || ends[1];
   bind(op.getResults(), ifOp.getResults());
   return success();
 }
@@ -1491,12 +1501,14 @@ LogicalResult Expander::expandWhile(scf::WhileOp op) {
     bool liveBefore = buffersLive;
     if (failed(expandBlock(op.getBefore().front())))
       return failure();
+    bool liveAtCondition = buffersLive; // the loop exits from here
     b.setInsertionPointToEnd(after);
     bind(op.getAfterArguments(), after->getArguments());
     if (failed(expandBlock(op.getAfter().front())))
       return failure();
-    if (buffersLive != liveBefore) // as in expandFor
+    if (buffersLive != liveBefore || liveAtCondition != liveBefore) // as in expandFor
       separate = true;
+    buffersLive = liveAtCondition;
   }
   b.setInsertionPointAfter(whileOp);
   bind(op.getResults(), whileOp.getResults());
@@ -2159,8 +2171,13 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
   unsigned w = swizzleOf(type);
   int64_t slotBytes = sharedSlotBytes(type);
   Value base = bufferBase(op.getBuffer(), slotBytes * op.getSlots());
-  if (!buffersLive)
+  if (!buffersLive) {
+    // Scratch the threads wrote may share these bytes: order those writes
+    // before the async proxy's copies (as tma_init does).
+    NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                               NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();
+  }
   buffersLive = true;
   Value slotBase = arith::AddIOp::create(
       b, loc, base, arith::MulIOp::create(b, loc, scalar(op.getSlot()), cst(slotBytes)));
