@@ -2569,9 +2569,10 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
   Type elem = aType.getElementType();
   int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
-  // fp8 (k32 instructions) reads both operands K-major: B in registers is
-  // written transposed; in shared memory it must be a transposed view.
-  bool fp8 = isFp8(elem);
+  // fp8 (k32 instructions) and tf32 (k8) read both operands K-major: B in
+  // registers is written transposed; in shared memory it must be a
+  // transposed view.
+  bool kMajor = isFp8(elem) || elem.isF32();
   auto widest = [&](int64_t rowBytes) -> unsigned {
     for (unsigned w : {128u, 64u, 32u})
       if (rowBytes % w == 0)
@@ -2590,13 +2591,13 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     bFromTrans = true;
   }
   unsigned swA = aShared ? swizzleOf(aType) : widest(k * bytes);
-  unsigned swB = bShared ? swizzleOf(bType) : widest((fp8 || bFromTrans ? k : n) * bytes);
+  unsigned swB = bShared ? swizzleOf(bType) : widest((kMajor || bFromTrans ? k : n) * bytes);
   if (!swA || !swB)
     return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
-  if (fp8 && ((aShared && cast<SharedEncodingAttr>(aType.getEncoding()).getTransposed()) ||
+  if (kMajor && ((aShared && cast<SharedEncodingAttr>(aType.getEncoding()).getTransposed()) ||
               (bShared && !cast<SharedEncodingAttr>(bType.getEncoding()).getTransposed())))
-    return op.emitOpError("fp8 wgmma reads both operands K-major: A row-major, B a transposed "
-                          "view (tl.dot(a, tl.trans(bt)))");
+    return op.emitOpError("fp8 and tf32 wgmma read both operands K-major: A row-major, B a "
+                          "transposed view (tl.dot(a, tl.trans(bt)))");
   // A register tile A from outside the loop the dot is in (attention's q)
   // is written once, before the loop, to a buffer of its own that lives
   // through the loop: not rewritten every iteration, nor kept in registers.
@@ -2639,7 +2640,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     if (bFromTrans)
       writeSwizzled(bSource, bBase, swB);
     else if (!bShared)
-      writeSwizzled(op.getB(), bBase, swB, /*transposed=*/fp8);
+      writeSwizzled(op.getB(), bBase, swB, /*transposed=*/kMajor);
     smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
@@ -2673,7 +2674,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     return dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding());
   };
   bool aT = aShared && sharedOf(aType).getTransposed();
-  bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && (fp8 || bFromTrans));
+  bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && (kMajor || bFromTrans));
   // Leading byte offsets are 14-bit fields of 16-byte units.
   if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
     return op.emitOpError("operand tile too large for a wgmma matrix descriptor (K = ") << k << ")";
@@ -2699,6 +2700,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   auto wgTypeOf = [](Type t) {
     return t.isF16()                      ? NVVM::WGMMATypes::f16
            : t.isBF16()                   ? NVVM::WGMMATypes::bf16
+           : t.isF32()                    ? NVVM::WGMMATypes::tf32
            : isa<Float8E4M3FNType>(t)     ? NVVM::WGMMATypes::e4m3
                                           : NVVM::WGMMATypes::e5m2;
   };

@@ -133,7 +133,15 @@ struct ConvertTileToTileGPUPass
                     !dot.getB().getDefiningOp<tessera::tile::TransOp>() ||
                     dot.getA().getDefiningOp<tessera::tile::TransOp>()))
       return false;
-    if (!(ea.isF16() || ea.isBF16() || fp8(ea)) || numWarps % 4)
+    // tf32 (k8) reads both operands K-major too: fp32 -> fp32 with TF32
+    // precision (not tf32x3, which splits each operand on mma.sync), B the
+    // transpose of a row-major tile.
+    bool tf32 = ea.isF32() && bTy.getElementType().isF32() &&
+                dot.getInputPrecision() == tessera::tile::InputPrecision::TF32;
+    if (tf32 && (a.getDimSize(1) % 8 || !dot.getB().getDefiningOp<tessera::tile::TransOp>() ||
+                 dot.getA().getDefiningOp<tessera::tile::TransOp>()))
+      return false;
+    if (!(ea.isF16() || ea.isBF16() || fp8(ea) || tf32) || numWarps % 4)
       return false;
     int64_t m = a.getDimSize(0), n = bTy.getDimSize(1);
     return m % (16 * numWarps) == 0 && n % 16 == 0 && n <= 256;

@@ -774,6 +774,25 @@ def test_fp8_dots_with_k_major_b(ta, tb, BM, BN, BK, warps, stages):
                                atol=tol * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("BM,BN,BK,warps,stages", [(64, 64, 32, 4, 3), (128, 128, 32, 8, 3),
+                                                   (128, 256, 32, 8, 3), (64, 128, 64, 4, 1)])
+def test_tf32_dots_with_k_major_b(BM, BN, BK, warps, stages):
+    """fp32 dots (TF32 precision, the default) with B given K-major: wgmma
+    m64nNk8 on sm_90a (operands copied or written K-major), mma.sync m16n8k8
+    elsewhere. The error is a TF32 product's (more than 1e-6 of the largest
+    value, so an exact fp32 fallback would show; less than 5e-3)."""
+    M, N, K = 300, 280, 200
+    a = torch.randn(M, K, device="cuda")
+    bt = torch.randn(N, K, device="cuda")
+    c = torch.empty((M, N), device="cuda", dtype=torch.float32)
+    grid = (tessera.cdiv(M, BM), tessera.cdiv(N, BN))
+    wgmma_trans_kernel[grid](a, bt, c, M, N, K, BM=BM, BN=BN, BK=BK, A_T=False, num_warps=warps,
+                             num_stages=stages)
+    ref = a.double().cpu().numpy() @ bt.double().cpu().numpy().T
+    err = np.abs(c.double().cpu().numpy() - ref).max() / np.abs(ref).max()
+    assert 1e-6 < err < 5e-3, err
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("NQ,NKV,D,BM,BN,warps", [(300, 300, 64, 64, 64, 4),
                                                   (256, 512, 128, 128, 64, 8),
