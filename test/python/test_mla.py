@@ -102,3 +102,31 @@ def test_mla_decode_errors():
         tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=64, block_n=32)
     with pytest.raises(ValueError, match="out_block"):
         tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=64, out_block=48)
+
+
+def test_mla_decode_fits_sm90a():
+    """At DeepSeek's shapes (512 + 64, pages of 64) and 64 heads per program,
+    the sm_90a kernel (compiled to PTX here, no GPU needed) runs every dot
+    on wgmma, copies its tiles ahead with cp.async and fits in an H100/H200's
+    227 KB of shared memory: the epilogue's scratch shares the dead slots'
+    bytes."""
+    from tessera.backends.nvidia import NVIDIABackend
+    from tessera.compiler.frontend import ASTSource
+    from tessera.kernels.mla import mla_decode_split as f
+    sig = {n: "i32" for n in f.arg_names}
+    sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16",
+                "SEQLENS": "*i32:16", "O_PART": "*fp32:16", "LSE_PART": "*fp32:16",
+                "sm_scale": "fp32"})
+    consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=32, D_OUT=256)
+    for c in consts:
+        sig.pop(c)
+    for n in ("stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"):
+        sig[n] = "i32:16"
+    binary = NVIDIABackend(arch="sm_90a").compile(ASTSource(f, sig, consts).make_ir(),
+                                                  "mla_decode_split", False,
+                                                  {"num_warps": 4, "num_stages": 2})
+    header, _, ptx = binary.partition(b"\n")
+    assert int(header.split(b":")[2]) <= 232448, header
+    ptx = ptx.decode()
+    assert "wgmma.mma_async" in ptx and "mma.sync" not in ptx
+    assert "cp.async.cg" in ptx
