@@ -246,17 +246,20 @@ def _kv_lists(kv_index, kv_count, Z, H, QB, KB):
         z, h, qb, i = (int(x) for x in np.argwhere(bad)[0])
         raise ValueError(f"attention: kv_index[{z}, {h}, {qb}, {i}] = {int(index[z, h, qb, i])} "
                          f"is not a key/value block (0 to {KB - 1})")
-    listed = np.sort(np.where(used, index, -1 - np.arange(index.shape[3])), axis=-1)
-    repeated = (listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)
-    if repeated.any():
-        z, h, qb, _ = (int(x) for x in np.argwhere(repeated)[0])
+    # A block listed twice in a row: some (row, block) pair counted twice.
+    rows = np.arange(Z * H * QB, dtype=np.int64).reshape(Z, H, QB, 1) * KB
+    dump = Z * H * QB * KB  # entries past the counts go to one extra bin
+    pairs = np.where(used, rows + index, dump).ravel()
+    seen = np.bincount(pairs, minlength=dump + 1)[:dump]
+    if (seen > 1).any():
+        z, h, qb = np.unravel_index(int(np.argmax(seen > 1)) // KB, (Z, H, QB))
         raise ValueError(f"attention: kv_index[{z}, {h}, {qb}] lists a key/value block twice")
     return index, count, used
 
 
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
-                           num_stages=2):
+                           num_stages=2, _lists=None):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -280,9 +283,10 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         if b not in (16, 32, 64, 128):
             raise ValueError(f"attention: {name} must be 16, 32, 64 or 128, got {b}")
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
-    index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
-    index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
-    count = np.ascontiguousarray(count, dtype=np.int32)
+    if _lists is None:
+        index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
+        index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
+        count = np.ascontiguousarray(count, dtype=np.int32)
     q_sparse = q_index is not None
     if q_sparse:
         qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
@@ -314,12 +318,19 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     if _is_torch(q):
         import torch
         out = torch.empty_like(q)
-        index_t, count_t, qi_t, qc_t = (torch.from_numpy(a).to(q.device)
-                                        for a in (index, count, qi, qc))
+        qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
+        if _lists is None:
+            index_t, count_t = (torch.from_numpy(a).to(q.device) for a in (index, count))
     else:
         out = np.empty_like(q)
-        index_t, count_t, qi_t, qc_t = index, count, qi, qc
-    s_i, s_c, s_qi, s_qc = (_strides(a) for a in (index_t, count_t, qi_t, qc_t))
+        qi_t, qc_t = qi, qc
+        if _lists is None:
+            index_t, count_t = index, count
+    if _lists is None:
+        s_i, s_c = _strides(index_t), _strides(count_t)
+    else:  # made by attention(): lists shared by every (batch, head), on the device
+        index_t, count_t, s_i, s_c = _lists
+    s_qi, s_qc = _strides(qi_t), _strides(qc_t)
     options = {"num_warps": num_warps, "num_stages": num_stages}
     block_sparse_attention_fwd[(QB, Z * H)](
         q, k, v, out, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
@@ -351,8 +362,22 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=64, block_n=64, *
     if _requires_grad(q, k, v):
         return sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
                                 sm_scale=sm_scale, causal=causal)
-    return block_sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
-                                  sm_scale=sm_scale, causal=causal, **options)
+    # The lists are the same for every (batch, head): one row of block
+    # numbers and one row of counts, read with zero strides, made once per
+    # device and shape (no per-call checks or copies).
+    key = (str(getattr(q, "device", "cpu")), QB, KB, bool(causal), block_m, block_n)
+    lists = _DENSE_LISTS.get(key)
+    if lists is None:
+        row = np.ascontiguousarray(np.arange(KB, dtype=np.int32))
+        counts = np.ascontiguousarray(count[0, 0], dtype=np.int32)
+        if _is_torch(q):
+            row, counts = (__import__("torch").from_numpy(a).to(q.device) for a in (row, counts))
+        lists = _DENSE_LISTS[key] = (row, counts, [0, 0, 0], [0, 0])
+    return block_sparse_attention(q, k, v, None, None, block_m=block_m, block_n=block_n,
+                                  sm_scale=sm_scale, causal=causal, _lists=lists, **options)
+
+
+_DENSE_LISTS: dict = {}
 
 
 def _requires_grad(*tensors):
