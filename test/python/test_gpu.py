@@ -1007,3 +1007,22 @@ def test_mla_decode_on_gpu(H, block_h, warps):
     np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,
                                atol=2e-2 * np.abs(want).max())
     np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)
+
+
+def test_mla_module_on_gpu():
+    """tessera.models.MLA on CUDA tensors (fp32): prefill through contract,
+    decode through mla_decode (TF32 dots: 1e-2), against the float64
+    definition."""
+    import test_mla_module as tm
+    m = tm.small_mla().cuda()
+    B, S, steps = 2, 40, 3
+    x = torch.randn(B, S + steps, 64, device="cuda")
+    want = tm.reference(m.cpu(), x.cpu())
+    m.cuda()
+    with torch.no_grad():
+        out, cache = m.prefill(x[:, :S])
+        np.testing.assert_allclose(out.cpu().numpy(), want[:, :S].numpy(), rtol=1e-2, atol=1e-2)
+        for t in range(S, S + steps):
+            out, cache = m.decode(x[:, t:t + 1], cache)
+            np.testing.assert_allclose(out[:, 0].cpu().numpy(), want[:, t].numpy(), rtol=1e-2,
+                                       atol=1e-2)

@@ -1,0 +1,139 @@
+"""DeepSeek-V2/V3 multi-head latent attention (MLA) as a torch module whose
+two phases are evaluated in the orders Tessera's cost model picks.
+
+    mla = tessera.models.MLA(dim=7168, heads=128)          # DeepSeek-V3 sizes
+    out, cache = mla.prefill(x)                              # x (B, S, dim)
+    out, cache = mla.decode(x_t, cache)                      # x_t (B, 1, dim)
+
+Names follow the MLA note: c_Q = x W_DQ (q_lora), c_KV = x W_DKV
+(kv_lora), per head q = W_UQ c_Q (d_nope), k = W_UK c_KV, v = W_UV c_KV,
+plus the decoupled rope parts q_pe = rope(W_QR c_Q) per head and k_pe =
+rope(x W_KR) shared by the heads; out = W_O [softmax((q.k + q_pe.k_pe) *
+scale) v].
+
+- Prefill: the scores `bshq,hdq,btk,hdk->bhst` (c_Q, W_UQ, c_KV, W_UK) and
+  the output `bhst,btk,hvk->bshv` go through `tessera.ops.contract`, which
+  orders each chain by FLOPs and bytes (for prefill: order 1, project then
+  multiply).
+- Decode: the absorbed order (the MLA note's order 2: q_nope W_UK per head,
+  attention over the latent cache, W_UV after), with the attention on
+  `tessera.ops.mla_decode` over a paged cache of c_KV and k_pe (576 values
+  per token for DeepSeek's sizes).
+
+The layer norms of c_Q and c_KV, and YaRN scaling, are left out: they do not
+change the contraction orders or the kernels.
+"""
+
+import math
+
+import torch
+
+from .. import ops
+
+
+def _rope(x, positions, base=10000.0):
+    """Rotary embedding on the last dim (pairs (2i, 2i+1)) of x (B, S, d) or
+    (B, S, H, d) at `positions` (S,) or (B, S)."""
+    d = x.shape[-1]
+    freqs = base ** (-torch.arange(0, d, 2, dtype=torch.float64, device=x.device) / d)
+    angles = positions.to(torch.float64)[..., None] * freqs  # (S | B S, d/2)
+    cos, sin = torch.cos(angles).to(x.dtype), torch.sin(angles).to(x.dtype)
+    if x.dim() == 4:  # per head: the same angle for every head
+        cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out
+
+
+class MLACache:
+    """The latent KV of each sequence, in pages: `pages` (num_pages,
+    page_size, kv_lora + d_rope), `block_table` (B, max_pages) int32 and
+    `seqlens` (B,) int32, as `tessera.ops.mla_decode` takes them."""
+
+    def __init__(self, pages, block_table, seqlens):
+        self.pages, self.block_table, self.seqlens = pages, block_table, seqlens
+
+
+class MLA(torch.nn.Module):
+    def __init__(self, dim=7168, heads=128, q_lora=1536, kv_lora=512, d_nope=128, d_rope=64,
+                 d_v=128, page_size=64, max_pages=64, dtype=torch.float32, device=None):
+        super().__init__()
+        self.heads, self.q_lora, self.kv_lora = heads, q_lora, kv_lora
+        self.d_nope, self.d_rope, self.d_v = d_nope, d_rope, d_v
+        self.page_size, self.max_pages = page_size, max_pages
+        self.scale = 1.0 / math.sqrt(d_nope + d_rope)
+
+        def weight(*shape, fan_in):
+            return torch.nn.Parameter(torch.randn(*shape, dtype=dtype, device=device) /
+                                      math.sqrt(fan_in))
+        self.w_dq = weight(dim, q_lora, fan_in=dim)
+        self.w_uq = weight(heads, d_nope, q_lora, fan_in=q_lora)
+        self.w_qr = weight(heads, d_rope, q_lora, fan_in=q_lora)
+        self.w_dkv = weight(dim, kv_lora, fan_in=dim)
+        self.w_kr = weight(dim, d_rope, fan_in=dim)
+        self.w_uk = weight(heads, d_nope, kv_lora, fan_in=kv_lora)
+        self.w_uv = weight(heads, d_v, kv_lora, fan_in=kv_lora)
+        self.w_o = weight(heads, d_v, dim, fan_in=heads * d_v)
+
+    def _latents(self, x, positions):
+        c_q = x @ self.w_dq
+        q_pe = _rope(torch.einsum("bsq,hrq->bshr", c_q, self.w_qr), positions)
+        c_kv = x @ self.w_dkv
+        k_pe = _rope(x @ self.w_kr, positions)
+        return c_q, q_pe, c_kv, k_pe
+
+    def prefill(self, x):
+        """Causal attention over x (B, S, dim); returns (out (B, S, dim),
+        the MLACache of the S tokens)."""
+        B, S, _ = x.shape
+        positions = torch.arange(S, device=x.device)
+        c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
+        weights = [False, True, False, True]
+        scores = ops.contract("bsq,hdq,btk,hdk->bhst", c_q, self.w_uq, c_kv, self.w_uk,
+                              weights=weights)
+        scores = scores + torch.einsum("bshr,btr->bhst", q_pe, k_pe)
+        causal = torch.ones(S, S, dtype=torch.bool, device=x.device).tril()
+        p = torch.softmax((scores * self.scale).masked_fill(~causal, float("-inf")), -1)
+        o = ops.contract("bhst,btk,hvk->bshv", p, c_kv, self.w_uv, weights=[False, False, True])
+        out = torch.einsum("bshv,hve->bse", o, self.w_o)
+        return out, self._cache(torch.cat([c_kv, k_pe], -1))
+
+    def _cache(self, latent):
+        """Pages of `latent` (B, S, kv_lora + d_rope): entry b's pages are
+        b * max_pages, b * max_pages + 1, ... (a simple allocator)."""
+        B, S, W = latent.shape
+        if S > self.page_size * self.max_pages:
+            raise ValueError(f"MLA: {S} tokens exceed the cache ({self.max_pages} pages of "
+                             f"{self.page_size})")
+        pages = latent.new_zeros(B * self.max_pages, self.page_size, W)
+        view = pages.view(B, self.max_pages * self.page_size, W)
+        view[:, :S] = latent
+        table = torch.arange(B * self.max_pages, dtype=torch.int32,
+                             device=latent.device).view(B, self.max_pages)
+        seqlens = torch.full((B,), S, dtype=torch.int32, device=latent.device)
+        return MLACache(pages, table, seqlens)
+
+    def decode(self, x, cache):
+        """One new token per sequence: x (B, 1, dim) at position seqlens[b];
+        appends its latent KV to `cache` and attends over all of it with the
+        absorbed weights. Returns (out (B, 1, dim), cache)."""
+        B = x.shape[0]
+        positions = cache.seqlens.long()[:, None]  # (B, 1)
+        c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
+        slot = cache.seqlens.long()
+        if (slot >= self.max_pages * self.page_size).any():
+            raise ValueError("MLA: the cache is full")
+        page = cache.block_table.long()[torch.arange(B, device=x.device), slot // self.page_size]
+        cache.pages[page, slot % self.page_size] = torch.cat([c_kv, k_pe], -1)[:, 0]
+        cache.seqlens = cache.seqlens + 1
+        # Absorbed queries: q_nope W_UK per head, in the latent space.
+        q_nope = torch.einsum("bsq,hdq->bshd", c_q, self.w_uq)[:, 0]
+        q_lat = torch.einsum("bhd,hdk->bhk", q_nope, self.w_uk)
+        q = torch.cat([q_lat, q_pe[:, 0]], -1).contiguous()
+        o_lat, _ = ops.mla_decode(q, cache.pages, cache.block_table, cache.seqlens,
+                                  head_dim_v=self.kv_lora, sm_scale=self.scale)
+        o = torch.einsum("bhk,hvk->bhv", o_lat.to(x.dtype), self.w_uv)
+        out = torch.einsum("bhv,hve->be", o, self.w_o)[:, None]
+        return out, cache
