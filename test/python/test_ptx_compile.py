@@ -1,0 +1,97 @@
+"""The library's DSL kernels (attention forward and backward, BSA
+selection, MLA decode) compiled for sm_90a and sm_80 on this machine (no
+GPU needed) and assembled by ptxas: every configuration the ops use must
+compile, pass ptxas, and fit in 227 KB of shared memory. (The GPU tests run
+them; this catches a compiler change that breaks one before a GPU does.)"""
+
+import os
+import subprocess
+
+import pytest
+
+from tessera.backends.nvidia import NVIDIABackend
+from tessera.compiler.frontend import ASTSource
+from tessera.kernels import attention as A
+from tessera.kernels import bsa as S
+from tessera.kernels import mla as M
+
+PTXAS = next((p for p in (os.environ.get("TESSERA_PTXAS", ""), "/usr/local/cuda/bin/ptxas")
+              if p and os.path.exists(p)), None)
+
+
+def signature(fn, ptrs, floats=(), divisible=()):
+    return {n: ptrs.get(n, "fp32" if n in floats else "i32:16" if n in divisible else "i32")
+            for n in fn.arg_names}
+
+
+def compile_and_assemble(fn, sig, consts, options, arch, tmp_path):
+    for c in consts:
+        sig.pop(c, None)
+    binary = NVIDIABackend(arch=arch).compile(ASTSource(fn, sig, consts).make_ir(), fn.__name__,
+                                              False, options)
+    header, _, ptx = binary.partition(b"\n")
+    assert int(header.split(b":")[2]) <= 232448, (fn.__name__, consts, header)
+    if PTXAS:
+        path = tmp_path / "k.ptx"
+        path.write_bytes(ptx)
+        r = subprocess.run([PTXAS, f"-arch={arch}", str(path), "-o", str(tmp_path / "k.cubin")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+ARCHS = ["sm_90a", "sm_80"]
+ATTN = {"Q": "*bf16:16", "K": "*bf16:16", "V": "*bf16:16", "Out": "*bf16:16",
+        "KV_INDEX": "*i32:16", "KV_COUNT": "*i32:16", "Q_INDEX": "*i32:16", "Q_COUNT": "*i32:16"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("bm,bn,warps,causal,q_sparse", [
+    (128, 128, 8, False, False), (128, 128, 8, True, False), (64, 64, 4, False, True),
+    (128, 64, 8, True, True), (16, 16, 1, False, False)])
+def test_attention_forward(arch, bm, bn, warps, causal, q_sparse, tmp_path):
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    compile_and_assemble(f, signature(f, ATTN, ["sm_scale"], strides),
+                         dict(HEAD_DIM=128, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=causal,
+                              Q_SPARSE=q_sparse, Q_BLOCK=bm, stride_qk=1, stride_kk=1,
+                              stride_vk=1, stride_ok=1, stride_iq=1),
+                         {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("kernel", ["bsa_bwd_preprocess", "bsa_bwd_dq", "bsa_bwd_dkdv"])
+@pytest.mark.parametrize("bm,bn,warps,causal", [(64, 64, 4, False), (128, 64, 8, True)])
+def test_attention_backward(arch, kernel, bm, bn, warps, causal, tmp_path):
+    f = getattr(A, kernel)
+    ptrs = {n: "*bf16:16" for n in ("Q", "K", "V", "O", "DO", "DQ", "DK", "DV")}
+    ptrs.update({n: "*fp32:16" for n in ("LSE", "DELTA")})
+    ptrs.update({n: "*i32:16" for n in ("KV_INDEX", "KV_COUNT", "Q_OF_KV", "Q_OF_KV_COUNT")})
+    compile_and_assemble(f, signature(f, ptrs, ["qk_scale", "sm_scale"]),
+                         dict(HEAD_DIM=64, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=causal),
+                         {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("kb_p,mode", [(256, 0), (1024, 1)])
+def test_block_select(arch, kb_p, mode, tmp_path):
+    f = S.block_select_kernel
+    ptrs = {"QP": "*fp32:16", "KP": "*fp32:16", "Index": "*i32:16", "Count": "*i32:16"}
+    compile_and_assemble(f, signature(f, ptrs, ["scale", "param"]),
+                         dict(MODE=mode, KB_P=kb_p, HEAD_DIM=128, CHUNK=16),
+                         {"num_warps": 4 if kb_p <= 256 else 8}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("block_h,block_n,out_block", [(64, 32, 256), (16, 32, 256)])
+def test_mla_decode(arch, block_h, block_n, out_block, tmp_path):
+    f = M.mla_decode_split
+    ptrs = {"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
+            "O_PART": "*fp32:16", "LSE_PART": "*fp32:16"}
+    divisible = ["stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"]
+    compile_and_assemble(f, signature(f, ptrs, ["sm_scale"], divisible),
+                         dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=block_h, BLOCK_N=block_n,
+                              D_OUT=out_block), {"num_warps": 4, "num_stages": 2}, arch, tmp_path)
+    g = M.mla_decode_combine
+    compile_and_assemble(g, signature(g, {"O_PART": "*fp32:16", "LSE_PART": "*fp32:16",
+                                          "O": "*bf16:16", "LSE": "*fp32:16"}),
+                         dict(D_LAT=512, SPLITS_P2=8), {"num_warps": 4}, arch, tmp_path)
