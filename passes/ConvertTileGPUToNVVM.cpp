@@ -500,9 +500,12 @@ private:
     auto src = tensorOf(trans.getSrc());
     if (!src || isShared(src) || src.getRank() != 2 || trans.getResult().use_empty())
       return false;
-    return llvm::all_of(trans.getResult().getUses(), [](OpOperand &use) {
+    // As A (M-major: the source's rows run along M), only for 16-bit types:
+    // fp8 and tf32 read A K-major only.
+    bool kMajorOnly = isFp8(src.getElementType()) || src.getElementType().isF32();
+    return llvm::all_of(trans.getResult().getUses(), [&](OpOperand &use) {
       auto dot = dyn_cast<tile::DotOp>(use.getOwner());
-      if (!dot || use.getOperandNumber() != 1)
+      if (!dot || use.getOperandNumber() > 1 || (use.getOperandNumber() == 0 && kMajorOnly))
         return false;
       auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding());
       return mma && mma.getVersionMajor() == 3;
@@ -2590,7 +2593,15 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     bSource = trans.getSrc();
     bFromTrans = true;
   }
-  unsigned swA = aShared ? swizzleOf(aType) : widest(k * bytes);
+  // Likewise A = tl.trans(x) (the backward's p^T): x's rows are A's
+  // columns, M-major, written as they are.
+  Value aSource = op.getA();
+  bool aFromTrans = false;
+  if (auto trans = op.getA().getDefiningOp<tile::TransOp>(); trans && transposedForWgmmaOnly(trans)) {
+    aSource = trans.getSrc();
+    aFromTrans = true;
+  }
+  unsigned swA = aShared ? swizzleOf(aType) : widest((aFromTrans ? m : k) * bytes);
   unsigned swB = bShared ? swizzleOf(bType) : widest((kMajor || bFromTrans ? k : n) * bytes);
   if (!swA || !swB)
     return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
@@ -2615,7 +2626,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
         Value base = bufferBase(id, (m * k * bytes + 1023) / 1024 * 1024);
         barrier(); // earlier readers of these bytes (scratch) are done
-        writeSwizzled(op.getA(), base, swA);
+        writeSwizzled(aSource, base, swA);
         NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                    NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
         barrier();
@@ -2636,7 +2647,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   if ((!aShared && !aHoisted) || !bShared) {
     barrier(); // earlier readers of the scratch area are done
     if (!aShared && !aHoisted)
-      writeSwizzled(op.getA(), aBase, swA);
+      writeSwizzled(aSource, aBase, swA);
     if (bFromTrans)
       writeSwizzled(bSource, bBase, swB);
     else if (!bShared)
@@ -2673,7 +2684,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   auto sharedOf = [](RankedTensorType t) {
     return dyn_cast_or_null<SharedEncodingAttr>(t.getEncoding());
   };
-  bool aT = aShared && sharedOf(aType).getTransposed();
+  bool aT = (aShared && sharedOf(aType).getTransposed()) || aFromTrans;
   bool bT = (bShared && sharedOf(bType).getTransposed()) || (!bShared && (kMajor || bFromTrans));
   // Leading byte offsets are 14-bit fields of 16-byte units.
   if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
