@@ -2,7 +2,11 @@
 block_sparse_attention (random block lists at a given density) against
 torch's scaled_dot_product_attention (flash) on the same inputs, bf16.
 PYTHONPATH=python python3 benchmarks/attention.py [--seq S] [--heads H]
-    [--configs BMxBNxWxS,...]
+    [--configs BMxBNxWxS,...] [--backward] [--flex]
+
+--backward adds forward + backward rows (tessera's autograd through its
+backward kernels, SDPA's, and with --flex FlexAttention's, compiled), each
+checked against SDPA's gradients first.
 
 Default shape: Wan2.1-1.3B's self-attention at 480p, 81 frames (a 16 x 28 x 52
 latent of 2x2 patches: S = 23296 tokens), 12 heads of 128. Each row is
@@ -90,6 +94,47 @@ def main():
     sparse_flops = 4 * S * keep * bn * D * H
     print(f"| tessera block-sparse, {keep} of {KB} blocks per query block, {bm}x{bn} w{w} "
           f"s{st} | {t:.2f} | {sparse_flops / t / 1e9:.0f} |", flush=True)
+    if "--backward" in sys.argv:
+        backward_rows(q, k, v, configs, "--flex" in sys.argv)
+
+
+def backward_rows(q, k, v, configs, flex):
+    """Forward + backward of dense attention: ms and TFLOP/s (2.5x the
+    forward's FLOPs, as FlashAttention counts them)."""
+    H, S, D = q.shape[1], q.shape[2], q.shape[3]
+    flops = 4 * S * S * D * H * 3.5
+    qg, kg, vg = (t.detach().clone().requires_grad_() for t in (q, k, v))
+    dout = torch.randn_like(q)
+
+    def run(f):
+        def step():
+            for t in (qg, kg, vg):
+                t.grad = None
+            f(qg, kg, vg).backward(dout)
+        return step
+
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    run(sdpa)()
+    want = [t.grad.float().clone() for t in (qg, kg, vg)]
+    t = bench(run(sdpa), reps=5)
+    print(f"| torch SDPA, dense, forward + backward | {t:.2f} | {flops / t / 1e9:.0f} |",
+          flush=True)
+    if flex:
+        from torch.nn.attention.flex_attention import flex_attention
+        compiled = torch.compile(flex_attention)
+        t = bench(run(compiled), reps=5)
+        print(f"| FlexAttention (compiled), dense, forward + backward | {t:.2f} | "
+              f"{flops / t / 1e9:.0f} |", flush=True)
+    for bm, bn, w, st in configs:
+        def ours(a, b, c):
+            return ops.attention(a, b, c, block_m=bm, block_n=bn)
+        run(ours)()
+        for got, ref in zip((qg.grad, kg.grad, vg.grad), want):
+            err = ((got.float() - ref).abs().max() / ref.abs().max()).item()
+            assert err < 5e-2, (bm, bn, err)
+        t = bench(run(ours), reps=5)
+        print(f"| tessera dense, {bm}x{bn}, forward + backward | {t:.2f} | "
+              f"{flops / t / 1e9:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
