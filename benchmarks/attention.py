@@ -19,7 +19,6 @@ import sys
 
 import torch
 
-import tessera
 import tessera.ops as ops
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
