@@ -46,9 +46,10 @@ def _attn_fwd(Q, K, V, sm_scale, Out,
         hi = min((start_m + 1) * BLOCK_M, N_CTX)
     for start_n in range(0, hi, BLOCK_N):
         cols = start_n + offs_n
-        k = tl.load(k_base + cols[None, :] * stride_kn + offs_d[:, None] * stride_kk,
-                    mask=cols[None, :] < N_CTX, other=0.0)
-        qk = tl.dot(q, k) * qk_scale
+        # K's rows (contiguous along d); the dot takes their transpose.
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
+                    mask=cols[:, None] < N_CTX, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
         valid = cols[None, :] < N_CTX
         if CAUSAL:
             valid = valid & (offs_m[:, None] >= cols[None, :])
