@@ -100,8 +100,10 @@ def main():
     if "--flex" in sys.argv and bm == bn:
         from torch.nn.attention.flex_attention import BlockMask, flex_attention
         compiled = torch.compile(flex_attention)
-        mask = BlockMask.from_kv_blocks(torch.zeros_like(count), index,
-                                        full_kv_num_blocks=count, full_kv_indices=index,
+        wide = torch.zeros(1, H, QB, KB, dtype=torch.int32, device="cuda")
+        wide[..., :keep] = index  # one column per key block, as BlockMask keeps them
+        mask = BlockMask.from_kv_blocks(torch.zeros_like(count), wide,
+                                        full_kv_num_blocks=count, full_kv_indices=wide,
                                         BLOCK_SIZE=bm)
         got = compiled(q, k, v, block_mask=mask)
         err = (got[:, h_check].float() - ref).abs().max().item()
