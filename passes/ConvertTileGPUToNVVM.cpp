@@ -649,6 +649,20 @@ private:
   /// element reads and combines its slots.
   void reduceAcrossWarps(tile::ReduceOp op, ArrayRef<Partial> partials, ThreadView &v,
                          int64_t warps, Value warpCoord, Value writer);
+  /// The thread's elements `members` (indices into each source's values)
+  /// combined into one partial.
+  Partial combineInThread(tile::ReduceOp op, ArrayRef<int64_t> members) {
+    SmallVector<Value> acc;
+    for (Value src : op.getSrcs())
+      acc.push_back(elems(src)[members[0]]);
+    for (size_t i = 1; i < members.size(); ++i) {
+      SmallVector<Value> next;
+      for (Value src : op.getSrcs())
+        next.push_back(elems(src)[members[i]]);
+      acc = combine(op.getCombineOp(), acc, next);
+    }
+    return {members[0], acc};
+  }
   Value shuffleXor(Value v, int64_t offset);
   SmallVector<int64_t> localIndex(BlockedEncodingAttr layout,
                                   ArrayRef<int64_t> shape, int64_t e);
@@ -1799,18 +1813,8 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
     groups[key].push_back(e);
   }
   SmallVector<Partial> partials;
-  for (auto &[key, members] : groups) {
-    SmallVector<Value> acc;
-    for (Value src : op.getSrcs())
-      acc.push_back(elems(src)[members[0]]);
-    for (size_t i = 1; i < members.size(); ++i) {
-      SmallVector<Value> next;
-      for (Value src : op.getSrcs())
-        next.push_back(elems(src)[members[i]]);
-      acc = combine(op.getCombineOp(), acc, next);
-    }
-    partials.push_back({members[0], acc});
-  }
+  for (auto &[key, members] : groups)
+    partials.push_back(combineInThread(op, members));
   // 2. Across the lanes that hold other positions along the axis.
   unsigned laneStride = 1, warpStride = 1;
   for (unsigned d : layout.getOrder()) {
@@ -1854,18 +1858,8 @@ LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) 
         groups[key].push_back((rm * reps[1] + rn) * 4 + i);
       }
   SmallVector<Partial> partials;
-  for (auto &[key, members] : groups) {
-    SmallVector<Value> acc;
-    for (Value src : op.getSrcs())
-      acc.push_back(elems(src)[members[0]]);
-    for (size_t i = 1; i < members.size(); ++i) {
-      SmallVector<Value> next;
-      for (Value src : op.getSrcs())
-        next.push_back(elems(src)[members[i]]);
-      acc = combine(op.getCombineOp(), acc, next);
-    }
-    partials.push_back({members[0], acc});
-  }
+  for (auto &[key, members] : groups)
+    partials.push_back(combineInThread(op, members));
   // Lanes: columns by l % 4 (axis 1), rows by l / 4 (axis 0).
   int64_t from = axis == 1 ? 1 : 4, to = axis == 1 ? 4 : 32;
   for (int64_t k = from; k < to; k *= 2)

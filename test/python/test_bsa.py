@@ -123,6 +123,27 @@ def test_bsa_errors():
         tessera.ops.bsa_attention(q, q, q, (3, 4, 4), (1, 4, 4), p=0.5, keep_ratio=0.0)
 
 
+def random_query_lists(Z, H, NQ, B, kept):
+    """Random kept-query lists (1..kept distinct positions per block, -1
+    padded), their counts, and for each row the row whose output it takes
+    (itself when listed, else its block's last listed query)."""
+    QB = -(-NQ // B)
+    q_index = np.full((Z, H, QB, kept), -1, np.int64)
+    q_count = np.zeros((Z, H, QB), np.int64)
+    target = np.zeros((Z, H, NQ), np.int64)
+    for z in range(Z):
+        for h in range(H):
+            for qb in range(QB):
+                n = min(B, NQ - qb * B)
+                c = int(rng.integers(1, min(kept, n) + 1))
+                q_index[z, h, qb, :c] = rng.choice(n, c, replace=False)
+                q_count[z, h, qb] = c
+                rows = [qb * B + int(r) for r in q_index[z, h, qb, :c]]
+                for r in range(qb * B, qb * B + n):
+                    target[z, h, r] = r if r in rows else rows[-1]
+    return q_index, q_count, target
+
+
 @pytest.mark.parametrize("NQ,B,kept,causal", [(64, 16, 5, False), (100, 32, 9, True),
                                               (48, 16, 16, False)])
 def test_query_sparse_attention(NQ, B, kept, causal):
@@ -133,15 +154,7 @@ def test_query_sparse_attention(NQ, B, kept, causal):
     q, k, v = (rng.standard_normal((Z, H, NQ, D)).astype(np.float32) for _ in range(3))
     index, mask = random_blocks(Z, H, NQ, NQ, B, B, L=3)
     QB = -(-NQ // B)
-    q_index = np.full((Z, H, QB, kept), -1, np.int64)
-    q_count = np.zeros((Z, H, QB), np.int64)
-    for z in range(Z):
-        for h in range(H):
-            for qb in range(QB):
-                n = min(B, NQ - qb * B)
-                c = int(rng.integers(1, min(kept, n) + 1))
-                q_index[z, h, qb, :c] = rng.choice(n, c, replace=False)
-                q_count[z, h, qb] = c
+    q_index, q_count, _ = random_query_lists(Z, H, NQ, B, kept)
     out = tessera.ops.block_sparse_attention(q, k, v, index, block_m=B, block_n=B, causal=causal,
                                              q_index=q_index, q_count=q_count)
     if causal:
@@ -261,20 +274,7 @@ def test_query_sparse_attention_autograd_on_cpu_tensors(NQ, B, kept):
     q, k, v = (torch.randn(Z, H, NQ, D, dtype=torch.float32, requires_grad=True)
                for _ in range(3))
     index, mask = random_blocks(Z, H, NQ, NQ, B, B, L=3)
-    QB = -(-NQ // B)
-    q_index = np.full((Z, H, QB, kept), -1, np.int64)
-    q_count = np.zeros((Z, H, QB), np.int64)
-    target = np.zeros((Z, H, NQ), np.int64)
-    for z in range(Z):
-        for h in range(H):
-            for qb in range(QB):
-                n = min(B, NQ - qb * B)
-                c = int(rng.integers(1, min(kept, n) + 1))
-                q_index[z, h, qb, :c] = rng.choice(n, c, replace=False)
-                q_count[z, h, qb] = c
-                rows = [qb * B + int(r) for r in q_index[z, h, qb, :c]]
-                for r in range(qb * B, qb * B + n):
-                    target[z, h, r] = r if r in rows else rows[-1]
+    q_index, q_count, target = random_query_lists(Z, H, NQ, B, kept)
     out = tessera.ops.sparse_attention(q, k, v, torch.from_numpy(index), block_m=B, block_n=B,
                                        q_index=q_index, q_count=q_count)
     dout = torch.randn_like(out)
