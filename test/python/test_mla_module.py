@@ -77,3 +77,15 @@ def test_mla_cache_full_is_an_error():
     m = small_mla()
     with torch.no_grad(), pytest.raises(ValueError, match="exceed the cache"):
         m.prefill(torch.randn(1, 65, 64))
+
+
+def test_mla_shape_errors():
+    m = small_mla()
+    with torch.no_grad():
+        _, cache = m.prefill(torch.randn(2, 5, 64))
+        with pytest.raises(ValueError, match="one new token per sequence"):
+            m.decode(torch.randn(2, 2, 64), cache)
+        with pytest.raises(ValueError, match="holds 2 sequences"):
+            m.decode(torch.randn(3, 1, 64), cache)
+        with pytest.raises(ValueError, match="S >= 1"):
+            m.prefill(torch.randn(2, 0, 64))

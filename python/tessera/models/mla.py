@@ -87,6 +87,8 @@ class MLA(torch.nn.Module):
     def prefill(self, x):
         """Causal attention over x (B, S, dim); returns (out (B, S, dim),
         the MLACache of the S tokens)."""
+        if x.dim() != 3 or x.shape[1] == 0:
+            raise ValueError(f"MLA.prefill: x must be (B, S >= 1, dim); got {tuple(x.shape)}")
         B, S, _ = x.shape
         positions = torch.arange(S, device=x.device)
         c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
@@ -120,6 +122,12 @@ class MLA(torch.nn.Module):
         appends its latent KV to `cache` and attends over all of it with the
         absorbed weights. Returns (out (B, 1, dim), cache)."""
         B = x.shape[0]
+        if x.dim() != 3 or x.shape[1] != 1:
+            raise ValueError(f"MLA.decode: one new token per sequence, x (B, 1, dim); got "
+                             f"{tuple(x.shape)}")
+        if cache.seqlens.shape[0] != B:
+            raise ValueError(f"MLA.decode: the cache holds {cache.seqlens.shape[0]} sequences, "
+                             f"x {B}")
         positions = cache.seqlens.long()[:, None]  # (B, 1)
         c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
         slot = cache.seqlens.long()
