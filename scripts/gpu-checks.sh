@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One GPU run for a session's changes, inside the device tool's 10-minute
+# limit: the GPU tests (sm_90a cubins, then sm_80 PTX through the driver
+# JIT) and the benchmarks the open issues track, each under its own time
+# limit; full logs under $OUT (or ./gpu-logs), the tables last.
+#   rm -rf /tmp/pkg && mkdir -p /tmp/pkg && tar -xJf build/gpu-package.tar.xz -C /tmp/pkg &&
+#   cd /tmp/pkg && OUT=$OUT ./scripts/gpu-checks.sh
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${OUT:-$here/gpu-logs}"
+mkdir -p "$out"
+export PYTHONPATH="$here/python"
+export TESSERA_CACHE_DIR="${TESSERA_CACHE_DIR:-$(mktemp -d)}"
+step() {  # name, seconds, command...
+  local name=$1 limit=$2
+  shift 2
+  local start=$(date +%s)
+  timeout "$limit" "$@" > "$out/$name.txt" 2>&1
+  echo "== $name: rc=$? in $(( $(date +%s) - start )) s"
+}
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+step gpu-tests 170 python3 -m pytest -q -x "$here/test/python/test_gpu.py"
+tail -n 3 "$out/gpu-tests.txt"
+TESSERA_CUDA_ARCH=sm_80 step gpu-tests-sm80 130 python3 -m pytest -q "$here/test/python/test_gpu.py"
+tail -n 3 "$out/gpu-tests-sm80.txt"
+step attention 110 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2,64x64x4x2
+step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
+step gemm-tf32 50 python3 "$here/benchmarks/gemm_fp8.py" 4096 3 tf32
+for f in attention mla-decode gemm-tf32; do echo "--- $f"; tail -n 16 "$out/$f.txt"; done
+grep -h -A15 "^___\|^FAILED\|Error" "$out"/gpu-tests*.txt | head -60
