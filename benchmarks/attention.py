@@ -76,6 +76,13 @@ def main():
         t = bench(lambda: ops.attention(q, k, v, causal=True, **opts), reps=5)
         print(f"| tessera causal, {bm}x{bn} w{w} s{st} | {t:.2f} | {flops / 2 / t / 1e9:.0f} |",
               flush=True)
+    for causal in (False, True):  # the configuration tessera.ops.attention picks itself
+        ops.attention(q, k, v, causal=causal)
+        t = bench(lambda: ops.attention(q, k, v, causal=causal), reps=5)
+        choice = ops._ATTENTION_CHOICE[(str(q.device), tuple(q.shape), S, str(q.dtype), causal)]
+        print(f"| tessera {'causal' if causal else 'dense'}, picked {choice[0]}x{choice[1]} "
+              f"w{choice[2]} s{choice[3]} | {t:.2f} | {flops / (2 if causal else 1) / t / 1e9:.0f} |",
+              flush=True)
     # Block-sparse: each query block keeps 1 - sparsity of the key blocks
     # (random, the diagonal always).
     bm, bn, w, st = configs[0]

@@ -355,11 +355,46 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     return out
 
 
-def attention(q, k, v, causal=False, sm_scale=None, *, block_m=64, block_n=64, **options):
+# Configurations tried for dense attention on a GPU: (block_m, block_n,
+# num_warps, num_stages).
+ATTENTION_CONFIGS = [(128, 128, 8, 2), (64, 64, 4, 2), (128, 64, 8, 2)]
+_ATTENTION_CHOICE: dict = {}
+
+
+def _tuned_attention_config(q, k, v, causal, sm_scale):
+    """On a GPU, the fastest of ATTENTION_CONFIGS for this shape, dtype and
+    mask, timed once per process (cold L2, as the autotuner times);
+    TESSERA_PRINT_AUTOTUNING=1 prints the timings."""
+    import os
+    import sys
+    from .runtime.autotuner import do_bench
+    key = (str(q.device), tuple(q.shape), k.shape[2], str(q.dtype), bool(causal))
+    if key not in _ATTENTION_CHOICE:
+        times = {}
+        for bm, bn, w, st in ATTENTION_CONFIGS:
+            run = (lambda bm=bm, bn=bn, w=w, st=st: attention(
+                q, k, v, causal, sm_scale, block_m=bm, block_n=bn, num_warps=w, num_stages=st))
+            times[(bm, bn, w, st)] = do_bench(run, warmup=1, rep=3)
+        _ATTENTION_CHOICE[key] = min(times, key=times.get)
+        if os.environ.get("TESSERA_PRINT_AUTOTUNING", "0") not in ("", "0"):
+            print(f"[tessera] attention {key}: " + ", ".join(
+                f"{c}: {t:.3f} ms" for c, t in times.items()), file=sys.stderr)
+    return _ATTENTION_CHOICE[key]
+
+
+def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=None, **options):
     """Dense (or causal) attention: block_sparse_attention with every block
-    (causal: every block up to the diagonal) listed."""
+    (causal: every block up to the diagonal) listed. Without block_m and
+    block_n, a GPU call picks the fastest of ATTENTION_CONFIGS for the
+    shape (timed on first use) and the CPU backend takes 64 x 64."""
     import numpy as np
     _check_attention_inputs(q, k, v)
+    if block_m is None and block_n is None and not options and not _requires_grad(q, k, v) \
+            and _is_torch(q) and q.is_cuda:
+        bm, bn, w, st = _tuned_attention_config(q, k, v, causal, sm_scale)
+        block_m, block_n, options = bm, bn, {"num_warps": w, "num_stages": st}
+    block_m = block_m or 64
+    block_n = block_n or 64
     Z, H, NQ, _ = q.shape
     QB, KB = -(-NQ // block_m), -(-k.shape[2] // block_n)
     index = np.broadcast_to(np.arange(KB, dtype=np.int32), (Z, H, QB, KB))
