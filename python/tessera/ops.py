@@ -320,15 +320,14 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         out = torch.empty_like(q)
         qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
         if _lists is None:
-            index_t, count_t = (torch.from_numpy(a).to(q.device) for a in (index, count))
             # Lists already on the device as int32 are used as they are
             # (checked above; entries past a count are never read).
-            if (_is_torch(kv_index) and kv_index.dtype == torch.int32 and
-                    kv_index.device == q.device and kv_index.stride(-1) == 1):
-                index_t = kv_index
-            if (_is_torch(kv_count) and kv_count.dtype == torch.int32 and
-                    kv_count.device == q.device and kv_count.stride(-1) == 1):
-                count_t = kv_count
+            def on_device(given, checked):
+                if (_is_torch(given) and given.dtype == torch.int32 and
+                        given.device == q.device and given.stride(-1) == 1):
+                    return given
+                return torch.from_numpy(checked).to(q.device)
+            index_t, count_t = on_device(kv_index, index), on_device(kv_count, count)
     else:
         out = np.empty_like(q)
         qi_t, qc_t = qi, qc
