@@ -34,6 +34,7 @@ namespace tile = tessera::tile;
 using tessera::tilegpu::BlockedEncodingAttr;
 using tessera::tilegpu::MmaEncodingAttr;
 using tessera::tilegpu::SharedEncodingAttr;
+using tessera::tilegpu::SliceEncodingAttr;
 
 namespace {
 
@@ -154,6 +155,10 @@ private:
       views.emplace_back(key, mmaView(type, mma));
       return views.back().second;
     }
+    if (auto slice = dyn_cast_or_null<SliceEncodingAttr>(type.getEncoding())) {
+      views.emplace_back(key, sliceView(type, slice));
+      return views.back().second;
+    }
     auto layout = layoutOf(type);
     assert(layout && "tensor without a blocked layout");
     OpBuilder::InsertionGuard guard(b);
@@ -265,6 +270,60 @@ private:
             v.owner.push_back(owner ? owner
                                     : arith::ConstantIntOp::create(b, loc, 1, 1));
         }
+    return v;
+  }
+
+  /// A slice of the mma layout: the rows (dim = 1) or columns (dim = 0)
+  /// the thread holds in the parent, each once, in the order of the
+  /// parent's repetitions and then its two rows (l/4, +8) or columns
+  /// (2 (l%4), +1). The first lane and warp holding an element own it.
+  ThreadView sliceView(RankedTensorType type, SliceEncodingAttr slice) {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(prologueEnd);
+    MmaEncodingAttr mma = slice.getParent();
+    unsigned keep = 1 - slice.getDim(); // the parent dimension kept
+    int64_t n = type.getShape()[0];
+    unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+    SmallVector<int64_t> perCTA = mma.getShapePerCTA();
+    int64_t reps = std::max<int64_t>(1, n / perCTA[keep]);
+    Value warpM = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
+    Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+    Value base, step = cst(keep == 0 ? 8 : 1), owner;
+    if (keep == 0) {
+      base = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)),
+                                   arith::DivUIOp::create(b, loc, lane, cst(4)));
+      owner = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                arith::RemUIOp::create(b, loc, lane, cst(4)), cst(0)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpN, cst(0)));
+    } else {
+      base = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, warpN, cst(8)),
+          arith::MulIOp::create(b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2)));
+      owner = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, lane, cst(4)),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpM, cst(0)));
+    }
+    ThreadView v;
+    v.shape = SmallVector<int64_t>(type.getShape());
+    for (int64_t r = 0; r < reps; ++r)
+      for (int64_t h = 0; h < 2; ++h) {
+        Value c = arith::AddIOp::create(
+            b, loc, base,
+            arith::AddIOp::create(b, loc, cst(r * perCTA[keep]),
+                                  arith::MulIOp::create(b, loc, step, cst(h))));
+        Value own = owner;
+        if (perCTA[keep] > n) {
+          own = arith::AndIOp::create(
+              b, loc, own, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, c, cst(n)));
+          c = arith::RemUIOp::create(b, loc, c, cst(n));
+        }
+        v.coords.push_back({c});
+        v.owner.push_back(own);
+      }
     return v;
   }
 
@@ -1078,6 +1137,27 @@ LogicalResult Expander::expandOp(Operation *op) {
         });
     return success();
   }
+  if (auto expand = dyn_cast<tile::ExpandDimsOp>(op)) {
+    // From a slice of an mma layout to the parent (whole tiles): each
+    // thread already holds its rows' (columns') values.
+    auto slice = dyn_cast_or_null<SliceEncodingAttr>(tensorOf(expand.getSrc()).getEncoding());
+    auto dst = tensorOf(expand.getResult());
+    if (slice && slice.getParent() == dst.getEncoding() && slice.getDim() == expand.getAxis()) {
+      unsigned keep = 1 - slice.getDim();
+      MmaEncodingAttr mma = slice.getParent();
+      if (dst.getShape()[keep] % mma.getShapePerCTA()[keep] == 0) {
+        SmallVector<int64_t> reps = mma.getRepetitions(dst.getShape());
+        auto &src = elems(expand.getSrc());
+        SmallVector<Value> out;
+        for (int64_t rm = 0; rm < reps[0]; ++rm)
+          for (int64_t rn = 0; rn < reps[1]; ++rn)
+            for (int64_t i = 0; i < 4; ++i)
+              out.push_back(keep == 0 ? src[rm * 2 + i / 2] : src[rn * 2 + i % 2]);
+        tensors[expand.getResult()] = out;
+        return success();
+      }
+    }
+  }
   if (isa<tile::ExpandDimsOp, tile::ReshapeOp>(op)) {
     // Both keep the row-major order of the elements.
     auto dst = tensorOf(op->getResult(0));
@@ -1870,6 +1950,19 @@ LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) 
       p.acc = combine(op.getCombineOp(), p.acc, other);
     }
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+  // Into the slice layout with one warp along the axis: each thread's
+  // partials are its elements (rows or columns, in the same order).
+  auto slice = dyn_cast_or_null<SliceEncodingAttr>(tensorOf(op->getResult(0)).getEncoding());
+  if (slice && slice.getParent() == mma && int64_t(slice.getDim()) == axis &&
+      (axis == 1 ? wn : wm) == 1) {
+    for (size_t r = 0; r < op.getNumResults(); ++r) {
+      SmallVector<Value> out;
+      for (Partial &p : partials)
+        out.push_back(p.acc[r]);
+      tensors[op->getResult(r)] = out;
+    }
+    return success();
+  }
   Value warpCoord = axis == 1 ? arith::RemUIOp::create(b, loc, warp, cst(wn)).getResult()
                               : arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)),
                                                        cst(wm)).getResult();

@@ -22,6 +22,7 @@ using namespace mlir;
 using tessera::tilegpu::BlockedEncodingAttr;
 using tessera::tilegpu::ConvertLayoutOp;
 using tessera::tilegpu::MmaEncodingAttr;
+using tessera::tilegpu::SliceEncodingAttr;
 
 namespace {
 
@@ -323,15 +324,21 @@ struct ConvertTileToTileGPUPass
     // reductions read the mma layout directly. A dot's result then stays in
     // its layout through attention's scaling, masking, row max, exponent
     // and row sum, up to the next dot's operand.
-    if (auto mma = dyn_cast<MmaEncodingAttr>(
-            cast<RankedTensorType>(src.getType()).getEncoding());
-        mma && isa<BlockedEncodingAttr>(op.getType().getEncoding())) {
+    Attribute srcEncoding = cast<RankedTensorType>(src.getType()).getEncoding();
+    if (isa_and_nonnull<MmaEncodingAttr, SliceEncodingAttr>(srcEncoding) &&
+        isa<BlockedEncodingAttr>(op.getType().getEncoding())) {
+      // `mma` below: the source's layout (an mma layout or a slice of one).
+      Attribute mma = srcEncoding;
       auto mmaOf = [&](Type t) { return withEncoding(t, mma); };
       auto cheap = [&](Value v) {
         if (!isa<RankedTensorType>(v.getType()))
           return true;
         if (auto c = v.getDefiningOp<ConvertLayoutOp>())
           return c.getSrc().getType().getEncoding() == mma;
+        // Row statistics carried by a loop (flash attention's running max
+        // and sum): the loop then carries them in the slice layout.
+        if (auto arg = dyn_cast<BlockArgument>(v))
+          return isa<SliceEncodingAttr>(mma) && isa<scf::ForOp>(arg.getOwner()->getParentOp());
         // Broadcasts (of a small source, which moves instead) and splats.
         if (isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(v.getDefiningOp()))
           return true;
@@ -340,7 +347,7 @@ struct ConvertTileToTileGPUPass
       };
       // A wgmma dot writes its register operands to shared memory from any
       // layout: it takes the mma-layout value as it is.
-      if (llvm::all_of(op->getUses(), [](OpOperand &use) {
+      if (isa<MmaEncodingAttr>(mma) && llvm::all_of(op->getUses(), [](OpOperand &use) {
             auto dot = dyn_cast<tessera::tile::DotOp>(use.getOwner());
             if (!dot || use.getOperandNumber() == 2)
               return false;
@@ -354,10 +361,30 @@ struct ConvertTileToTileGPUPass
       }
       for (OpOperand &use : op->getUses()) {
         Operation *user = use.getOwner();
+        // expand_dims of a slice along its dimension: the parent layout.
+        if (auto expand = dyn_cast<tessera::tile::ExpandDimsOp>(user)) {
+          auto slice = dyn_cast<SliceEncodingAttr>(mma);
+          if (!slice || expand.getAxis() != slice.getDim())
+            continue;
+          b.setInsertionPoint(expand);
+          Type resultType = expand.getResult().getType();
+          Value moved = tessera::tile::ExpandDimsOp::create(
+              b, expand.getLoc(), withEncoding(resultType, slice.getParent()), src,
+              expand.getAxis());
+          Value back = ConvertLayoutOp::create(b, expand.getLoc(), resultType, moved);
+          expand.getResult().replaceAllUsesWith(back);
+          expand->erase();
+          if (op->use_empty())
+            op->erase();
+          return true;
+        }
         if (auto reduce = dyn_cast<tessera::tile::ReduceOp>(user)) {
+          auto parent = dyn_cast<MmaEncodingAttr>(mma);
+          if (!parent)
+            continue;
           // Whole tiles of the layout only (no element held twice).
           ArrayRef<int64_t> shape = cast<RankedTensorType>(src.getType()).getShape();
-          SmallVector<int64_t> tile = mma.getShapePerCTA();
+          SmallVector<int64_t> tile = parent.getShapePerCTA();
           if (shape[0] % tile[0] || shape[1] % tile[1])
             continue;
           if (!llvm::all_of(reduce.getSrcs(), [&](Value v) {
@@ -367,6 +394,19 @@ struct ConvertTileToTileGPUPass
             continue;
           for (OpOperand &operand : reduce->getOpOperands())
             operand.set(operand.get().getDefiningOp<ConvertLayoutOp>().getSrc());
+          // A rank-2 reduction leaves its rank-1 result in the slice of
+          // the mma layout (no data movement); a conversion follows.
+          if (shape.size() == 2) {
+            auto slice = SliceEncodingAttr::get(
+                op.getContext(), unsigned(reduce.getAxisAttr().getInt()), parent);
+            b.setInsertionPointAfter(reduce);
+            for (OpResult result : reduce->getResults()) {
+              Type outer = result.getType();
+              result.setType(withEncoding(outer, slice));
+              auto back = ConvertLayoutOp::create(b, reduce.getLoc(), outer, result);
+              result.replaceAllUsesExcept(back.getResult(), back);
+            }
+          }
           if (op->use_empty())
             op->erase();
           return true;
@@ -422,7 +462,7 @@ struct ConvertTileToTileGPUPass
     for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i) {
       BlockArgument arg = loop.getRegionIterArgs()[i];
       auto yielded = yield.getOperand(i).getDefiningOp<ConvertLayoutOp>();
-      if (!yielded || !isa_and_nonnull<MmaEncodingAttr>(
+      if (!yielded || !isa_and_nonnull<MmaEncodingAttr, SliceEncodingAttr>(
                           yielded.getSrc().getType().getEncoding()))
         continue;
       Type inner = yielded.getSrc().getType();

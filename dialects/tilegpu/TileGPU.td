@@ -10,6 +10,7 @@
 
 include "mlir/IR/OpBase.td"
 include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/TensorEncoding.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def TileGPU_Dialect : Dialect {
@@ -25,7 +26,8 @@ def TileGPU_Dialect : Dialect {
   let useDefaultAttributePrinterParser = 1;
 }
 
-class TileGPU_Attr<string name, string attrMnemonic> : AttrDef<TileGPU_Dialect, name> {
+class TileGPU_Attr<string name, string attrMnemonic, list<Trait> traits = []>
+    : AttrDef<TileGPU_Dialect, name, traits> {
   let mnemonic = attrMnemonic;
 }
 
@@ -115,6 +117,34 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
     static MmaEncodingAttr getForShape(::mlir::MLIRContext *context,
                                        ::llvm::ArrayRef<int64_t> shape,
                                        unsigned numWarps);
+  }];
+}
+
+def TileGPU_SliceEncoding : TileGPU_Attr<"SliceEncoding", "slice",
+    [DeclareAttrInterfaceMethods<VerifiableTensorEncoding>]> {
+  let summary = "a tensor of one rank less, held as one slice of a parent layout";
+  let description = [{
+    The layout a reduction along `dim` of a `parent`-layout tensor leaves
+    its result in: each thread holds the elements of the rows (dim = 1) or
+    columns (dim = 0) it held in the parent, once each; the threads that
+    held other elements of the same row hold copies. `tile.expand_dims`
+    along `dim` gives the parent layout back with no data movement, so
+    flash attention's row statistics (max, sum, rescale factors) stay in
+    registers next to the mma accumulator. The parent is an mma layout.
+
+    ```mlir
+    // The row maxima of a 128 x 128 wgmma accumulator: 2 per thread.
+    tensor<128xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>>
+    ```
+  }];
+  let parameters = (ins "unsigned":$dim, "MmaEncodingAttr":$parent);
+  let assemblyFormat = [{
+    `<` `dim` `=` $dim `,` `parent` `=` $parent `>`
+  }];
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The parent tensor's shape for a tensor of `shape` (1 along `dim`).
+    ::llvm::SmallVector<int64_t> getParentShape(::llvm::ArrayRef<int64_t> shape) const;
   }];
 }
 

@@ -33,6 +33,10 @@ struct TileGPUOpAsmInterface : OpAsmDialectInterface {
       os << "mma";
       return AliasResult::FinalAlias;
     }
+    if (isa<SliceEncodingAttr>(attr)) {
+      os << "slice";
+      return AliasResult::FinalAlias;
+    }
     if (isa<SharedEncodingAttr>(attr)) {
       os << "shared";
       return AliasResult::FinalAlias;
@@ -212,6 +216,32 @@ MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
       wm *= 2; // replicated
   }
   return MmaEncodingAttr::get(context, 2, {wm, wn});
+}
+
+//===----------------------------------------------------------------------===//
+// SliceEncodingAttr
+//===----------------------------------------------------------------------===//
+
+LogicalResult SliceEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                        unsigned dim, MmaEncodingAttr parent) {
+  if (dim > 1)
+    return emitError() << "a slice of an mma layout drops dimension 0 or 1, got " << dim;
+  return success();
+}
+
+LogicalResult
+SliceEncodingAttr::verifyEncoding(ArrayRef<int64_t> shape, Type,
+                                  function_ref<InFlightDiagnostic()> emitError) const {
+  if (shape.size() != 1)
+    return emitError() << "a slice of an mma layout holds rank-1 tensors, got rank "
+                       << shape.size();
+  return success();
+}
+
+SmallVector<int64_t> SliceEncodingAttr::getParentShape(ArrayRef<int64_t> shape) const {
+  SmallVector<int64_t> parent(shape);
+  parent.insert(parent.begin() + getDim(), 1);
+  return parent;
 }
 
 //===----------------------------------------------------------------------===//

@@ -4,20 +4,27 @@
 // Attention's softmax after a wgmma dot stays in the dot's mma layout: the
 // scaling (a splat), the key mask (index arithmetic, recomputed in the mma
 // layout), the row max and row sum (reductions of the mma layout), the
-// exponent and the cast; the next wgmma dot takes P in that layout. Only
-// the 64 x 1 column of row maxima changes layout.
+// exponent and the cast; the next wgmma dot takes P in that layout. The
+// row maxima are a slice of the mma layout, expanded back to a column of it
+// with no conversion.
 // CHECK-LABEL: func.func @softmax_rows
 // CHECK-NOT: tilegpu.convert_layout %{{.*}} : tensor<64x64xf32
-// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA:mma]]>)
-// CHECK: tilegpu.convert_layout %{{.*}} : tensor<64x1xf32, #{{.*}}> -> tensor<64x1xf32, #[[MMA]]>
+// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA:mma]]>) -> tensor<64xf32, #[[SLICE:slice]]>
+// CHECK-NOT: tilegpu.convert_layout
+// CHECK: tile.expand_dims %{{.*}}, axis = 1 : tensor<64xf32, #[[SLICE]]> -> tensor<64x1xf32, #[[MMA]]>
+// CHECK-NOT: tilegpu.convert_layout
 // CHECK: math.exp2 %{{.*}} : tensor<64x64xf32, #[[MMA]]>
-// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA]]>)
+// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA]]>) -> tensor<64xf32, #[[SLICE]]>
 // CHECK: arith.truncf %{{.*}} : tensor<64x64xf32, #[[MMA]]> to tensor<64x64xf16, #[[MMA]]>
 // CHECK: tile.dot %{{.*}}, %{{.*}}, %{{.*}} : tensor<64x64xf16, #[[MMA]]> *
 // NVVM-LABEL: llvm.func @softmax_rows
 // Row reductions: across the 4 lanes of a quad (lane offsets 1 and 2).
 // NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c1_i32{{.*}}, %{{.*}} : i32 -> i32
 // NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c2_i32{{.*}}, %{{.*}} : i32 -> i32
+// The row max is read back by the exponent with no barrier in between.
+// NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c2_i32{{.*}}, %{{.*}} : i32 -> i32
+// NVVM-NOT: nvvm.barrier
+// NVVM: arith.subf
 // NVVM: nvvm.wgmma.mma_async
 func.func @softmax_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                         %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
@@ -73,5 +80,76 @@ func.func @softmax_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
   %ls = tile.splat %lp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
   %la = tile.addptr %ls, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
   tile.store %la, %l : tensor<64x!tile.ptr<f32>>
+  return
+}
+
+// -----
+
+// Flash attention's online softmax: the running row max and row sum are
+// carried by the loop in the slice of the accumulator's mma layout; the
+// loop body converts nothing.
+// CHECK-LABEL: func.func @online_softmax
+// CHECK: scf.for {{.*}} -> (tensor<64xf32, #[[SLICE:slice]]>, tensor<64xf32, #[[SLICE]]>, tensor<64x64xf32, #[[MMA:mma]]>)
+// CHECK-NOT: tilegpu.convert_layout
+// CHECK: scf.yield
+// NVVM-LABEL: llvm.func @online_softmax
+func.func @online_softmax(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                          %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                          %op: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+                          %lp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %n: i32) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %ks = tile.splat %kp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %ka = tile.addptr %ks, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %m0 = arith.constant dense<0xFF800000> : tensor<64xf32>
+  %l0 = arith.constant dense<0.0> : tensor<64xf32>
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %res:3 = scf.for %i = %c0 to %n step %c1 iter_args(%m = %m0, %l = %l0, %acc = %zero)
+      -> (tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>) : i32 {
+    %k = tile.load %ka : tensor<64x64x!tile.ptr<f16>>
+    %s = tile.dot %q, %k, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    %mx = tile.reduce(%s) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+    ^bb0(%x: f32, %y: f32):
+      %v = arith.maxnumf %x, %y : f32
+      tile.reduce.return %v : f32
+    }
+    %mn = arith.maxnumf %m, %mx : tensor<64xf32>
+    %mc = tile.expand_dims %mn, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+    %mb = tile.broadcast %mc : tensor<64x1xf32> -> tensor<64x64xf32>
+    %d = arith.subf %s, %mb : tensor<64x64xf32>
+    %p = math.exp2 %d : tensor<64x64xf32>
+    %dm = arith.subf %m, %mn : tensor<64xf32>
+    %alpha = math.exp2 %dm : tensor<64xf32>
+    %sum = tile.reduce(%p) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+    ^bb0(%x: f32, %y: f32):
+      %v = arith.addf %x, %y : f32
+      tile.reduce.return %v : f32
+    }
+    %ls = arith.mulf %l, %alpha : tensor<64xf32>
+    %ln = arith.addf %ls, %sum : tensor<64xf32>
+    %ac = tile.expand_dims %alpha, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+    %ab = tile.broadcast %ac : tensor<64x1xf32> -> tensor<64x64xf32>
+    %scaled = arith.mulf %acc, %ab : tensor<64x64xf32>
+    %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+    %o = tile.dot %ph, %k, %scaled : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    scf.yield %mn, %ln, %o : tensor<64xf32>, tensor<64xf32>, tensor<64x64xf32>
+  }
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %res#2 : tensor<64x64x!tile.ptr<f32>>
+  %lps = tile.splat %lp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
+  %la = tile.addptr %lps, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
+  tile.store %la, %res#1 : tensor<64x!tile.ptr<f32>>
   return
 }

@@ -97,3 +97,13 @@ func.func @async_wait() {
 
 // expected-error @+1 {{only swizzled shared tiles have transposed views}}
 func.func @shared_transposed_unswizzled(%x: tensor<64x64xf16, #tilegpu.shared<swizzle = 0, transposed>>) { return }
+
+// -----
+
+// expected-error @+1 {{a slice of an mma layout drops dimension 0 or 1, got 2}}
+func.func @slice_dim(%x: tensor<64xf32, #tilegpu.slice<dim = 2, parent = #tilegpu.mma<version = 3, warpsPerCTA = [4, 1]>>>) { return }
+
+// -----
+
+// expected-error @+1 {{a slice of an mma layout holds rank-1 tensors, got rank 2}}
+func.func @slice_rank(%x: tensor<64x1xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [4, 1]>>>) { return }

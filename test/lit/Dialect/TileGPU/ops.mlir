@@ -7,6 +7,7 @@
 // CHECK-DAG: #[[MMA3:.*]] = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>
 // CHECK-DAG: #[[SW128:.*]] = #tilegpu.shared<swizzle = 128>
 // CHECK-DAG: #[[SH:.*]] = #tilegpu.shared{{$}}
+// CHECK-DAG: #[[SLICE:.*]] = #tilegpu.slice<dim = 1, parent = #[[MMA3]]>
 #l = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
 #m = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 #n = #tilegpu.blocked<sizePerThread = [1, 1], threadsPerWarp = [32, 1], warpsPerCTA = [1, 4], order = [0, 1]>
@@ -36,3 +37,8 @@ func.func @mma_layout(%x: tensor<64x64xf32, #acc>) -> tensor<64x64xf32, #l2> {
 func.func @wgmma_layouts(%acc: tensor<128x256xf32, #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>,
                          %a: tensor<128x64xf16, #tilegpu.shared<swizzle = 128>>,
                          %b: tensor<64x256xf16, #tilegpu.shared<swizzle = 0>>) { return }
+
+// Row statistics of an mma accumulator: its slice along dimension 1.
+// CHECK-LABEL: func.func @slice_layout
+// CHECK-SAME: tensor<128xf32, #[[SLICE]]>
+func.func @slice_layout(%rows: tensor<128xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>>) { return }
