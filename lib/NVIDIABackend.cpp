@@ -192,8 +192,12 @@ CompileResult tessera::nvidia::compile(const std::string &source,
     diagOS << "error: no NVPTX target: " << error << "\n";
     return result;
   }
+  // Multiplies and adds fuse into fma (as nvcc's default --fmad=true and
+  // Triton's enable_fp_fusion): softmax's x * scale - max is one instruction.
+  llvm::TargetOptions targetOptions;
+  targetOptions.AllowFPOpFusion = llvm::FPOpFusion::Fast;
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, options.arch, "+ptx84", llvm::TargetOptions(), std::nullopt,
+      triple, options.arch, "+ptx84", targetOptions, std::nullopt,
       std::nullopt, llvm::CodeGenOptLevel::Aggressive));
   if (!machine) {
     diagOS << "error: NVPTX does not know " << options.arch << "\n";

@@ -710,17 +710,25 @@ private:
                          int64_t warps, Value warpCoord, Value writer);
   /// The thread's elements `members` (indices into each source's values)
   /// combined into one partial.
+  /// Combined as a balanced tree of adjacent pairs (left the earlier
+  /// elements, as in order): dependency chains of log2(n) instead of n - 1.
   Partial combineInThread(tile::ReduceOp op, ArrayRef<int64_t> members) {
-    SmallVector<Value> acc;
-    for (Value src : op.getSrcs())
-      acc.push_back(elems(src)[members[0]]);
-    for (size_t i = 1; i < members.size(); ++i) {
-      SmallVector<Value> next;
+    SmallVector<SmallVector<Value>> level;
+    for (int64_t m : members) {
+      SmallVector<Value> values;
       for (Value src : op.getSrcs())
-        next.push_back(elems(src)[members[i]]);
-      acc = combine(op.getCombineOp(), acc, next);
+        values.push_back(elems(src)[m]);
+      level.push_back(values);
     }
-    return {members[0], acc};
+    while (level.size() > 1) {
+      SmallVector<SmallVector<Value>> next;
+      for (size_t i = 0; i + 1 < level.size(); i += 2)
+        next.push_back(combine(op.getCombineOp(), level[i], level[i + 1]));
+      if (level.size() % 2)
+        next.push_back(level.back());
+      level = std::move(next);
+    }
+    return {members[0], level[0]};
   }
   Value shuffleXor(Value v, int64_t offset);
   SmallVector<int64_t> localIndex(BlockedEncodingAttr layout,
@@ -729,6 +737,12 @@ private:
   LogicalResult expandDot(tile::DotOp op);
   LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
   LogicalResult expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma);
+  /// The four 32-bit A registers of a register-A wgmma for rows of
+  /// repetition `rm`, K step `kk` of `a` (in the dot's accumulator layout).
+  SmallVector<Value> aRegisters(Value a, MmaEncodingAttr mma, int64_t rm, int64_t kk);
+  /// One register-A wgmma (m64 x n x k16, fp32 accumulate) on `inout`.
+  Value wgmmaRegisterA(Value inout, int64_t n, ArrayRef<Value> a, Value descB, StringRef type,
+                       bool transB);
   Value swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle);
   /// `transposed`: the rank-2 tile's transpose (element (r, c) at (c, r)).
   void writeSwizzled(Value old, Value base, unsigned swizzle, bool transposed = false);
@@ -2688,7 +2702,16 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     aSource = trans.getSrc();
     aFromTrans = true;
   }
-  unsigned swA = aShared ? swizzleOf(aType) : widest((aFromTrans ? m : k) * bytes);
+  // A in registers (the instruction's register form): a 16-bit tile in
+  // this dot's accumulator layout (flash attention's P, the previous dot's
+  // result) is already in A's fragment layout: rows l/4 (+8), columns
+  // 2 (l%4) (+1, +8, +9) of each 16-column step.
+  bool aRegs = false;
+  if (auto aMma = dyn_cast_or_null<MmaEncodingAttr>(aType.getEncoding());
+      aMma && aMma == mma && !aFromTrans && (elem.isF16() || elem.isBF16()) &&
+      m % (16 * mma.getWarpsPerCTA()[0]) == 0 && k % 16 == 0)
+    aRegs = true;
+  unsigned swA = aShared ? swizzleOf(aType) : aRegs ? 128 : widest((aFromTrans ? m : k) * bytes);
   unsigned swB = bShared ? swizzleOf(bType) : widest((kMajor || bFromTrans ? k : n) * bytes);
   if (!swA || !swB)
     return op.emitOpError("wgmma operands need swizzled shared tiles (rows a multiple of 32 bytes)");
@@ -2701,7 +2724,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // through the loop: not rewritten every iteration, nor kept in registers.
   bool aHoisted = false;
   Value aBase;
-  if (!aShared)
+  if (!aShared && !aRegs)
     if (auto loop = op->getParentOfType<scf::ForOp>();
         loop && !loop->isAncestor(op.getA().getParentBlock()->getParentOp()) &&
         expandedLoops.count(loop)) {
@@ -2727,13 +2750,14 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       aHoisted = true;
       aBase = it->second;
     }
-  int64_t aBytes = aShared || aHoisted ? 0 : (m * k * bytes + 1023) / 1024 * 1024;
+  bool aWritten = !aShared && !aHoisted && !aRegs;
+  int64_t aBytes = aWritten ? (m * k * bytes + 1023) / 1024 * 1024 : 0;
   if (!aHoisted)
     aBase = aShared ? elems(op.getA())[0] : cst(0);
   Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
-  if ((!aShared && !aHoisted) || !bShared) {
+  if (aWritten || !bShared) {
     barrier(); // earlier readers of the scratch area are done
-    if (!aShared && !aHoisted)
+    if (aWritten)
       writeSwizzled(aSource, aBase, swA);
     if (bFromTrans)
       writeSwizzled(bSource, bBase, swB);
@@ -2814,10 +2838,15 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
       for (int64_t kk = 0; kk < k; kk += kStep) {
         int64_t kb = kk * bytes;
-        Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
-                     : plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
         Value bd = bT ? plus(descB, (kb / swB) * n * swB + n0 * swB + kb % swB)
                       : plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
+        if (aRegs) {
+          inout = wgmmaRegisterA(inout, chunkN, aRegisters(op.getA(), mma, rm, kk), bd,
+                                 elem.isBF16() ? "bf16" : "f16", /*transB=*/!bT);
+          continue;
+        }
+        Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
+                     : plus(descA, (kb / swA) * m * swA + row0 * swA + kb % swA);
         // layoutA col = A transposed (M-major); layoutB row = B transposed
         // (N-major), as PTX's imm-trans-a / imm-trans-b.
         inout = NVVM::WgmmaMmaAsyncOp::create(
@@ -2841,6 +2870,57 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     acc = wgmmaWait(acc, 0);
   tensors[op.getD()] = acc;
   return success();
+}
+
+SmallVector<Value> Expander::aRegisters(Value a, MmaEncodingAttr mma, int64_t rm, int64_t kk) {
+  auto type = tensorOf(a);
+  SmallVector<int64_t> reps = mma.getRepetitions(type.getShape());
+  auto &values = elems(a);
+  Type pair = VectorType::get({2}, type.getElementType());
+  SmallVector<Value> regs;
+  // a0: rows l/4, columns 2 (l%4) +0/+1 of the step's first 8 columns (the
+  // tile's c0, c1); a1: rows +8 (c2, c3); a2, a3: the same of the next 8.
+  for (int64_t half = 0; half < 2; ++half)
+    for (int64_t rows = 0; rows < 2; ++rows) {
+      size_t e = size_t((rm * reps[1] + kk / 8 + half) * 4 + 2 * rows);
+      Value vec = LLVM::UndefOp::create(b, loc, pair);
+      for (int64_t i = 0; i < 2; ++i)
+        vec = LLVM::InsertElementOp::create(b, loc, vec, values[e + i],
+                                            arith::ConstantIntOp::create(b, loc, i, 32));
+      regs.push_back(LLVM::BitcastOp::create(b, loc, i32(), vec));
+    }
+  return regs;
+}
+
+Value Expander::wgmmaRegisterA(Value inout, int64_t n, ArrayRef<Value> a, Value descB,
+                               StringRef type, bool transB) {
+  // wgmma.mma_async with A from registers: d, {a0..a3}, b-desc, scale-d,
+  // imm-scale-a, imm-scale-b, imm-trans-b (no imm-trans-a in this form).
+  int64_t outs = n / 2;
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+     << "wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << type << "." << type << " {";
+  for (int64_t i = 0; i < outs; ++i)
+    os << (i ? ", " : "") << "$" << i;
+  os << "}, {$" << outs << ", $" << outs + 1 << ", $" << outs + 2 << ", $" << outs + 3
+     << "}, $" << outs + 4 << ", p, 1, 1, " << (transB ? 1 : 0) << ";\n}";
+  std::string constraints;
+  for (int64_t i = 0; i < outs; ++i)
+    constraints += "=f,";
+  constraints += "r,r,r,r,l";
+  for (int64_t i = 0; i < outs; ++i)
+    constraints += "," + std::to_string(i);
+  SmallVector<Value> operands(a.begin(), a.end());
+  operands.push_back(descB);
+  for (int64_t i = 0; i < outs; ++i)
+    operands.push_back(LLVM::ExtractValueOp::create(b, loc, inout, ArrayRef<int64_t>{i}));
+  auto asmOp = LLVM::InlineAsmOp::create(
+      b, loc, inout.getType(), operands, b.getStringAttr(text), b.getStringAttr(constraints),
+      /*has_side_effects=*/b.getUnitAttr(), UnitAttr(),
+      LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
+      LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT), ArrayAttr());
+  return asmOp.getRes();
 }
 
 LogicalResult Expander::expandDot(tile::DotOp op) {

@@ -315,6 +315,8 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         qc = np.zeros((1, 1, 1), np.int32)
         rows = block_m
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    if not (math.isfinite(float(sm_scale)) and float(sm_scale) > 0):
+        raise ValueError(f"sm_scale must be a positive finite number, got {sm_scale}")
     if _is_torch(q):
         import torch
         out = torch.empty_like(q)
@@ -343,7 +345,8 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         q, k, v, out, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
         *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t, s_qi[0], s_qi[1],
         s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, HEAD_DIM=D, BLOCK_M=rows, BLOCK_N=block_n,
-        CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m, **options)
+        CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m, EVEN_N=NKV % block_n == 0,
+        **options)
     if q_sparse:
         from .kernels.attention import fill_pruned_queries
         so = _strides(out)

@@ -32,10 +32,13 @@ def block_sparse_attention_fwd(
         Q_INDEX, Q_COUNT, stride_qiz, stride_qih, stride_qiq, stride_qcz, stride_qch,
         H, N_Q, N_KV,
         HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-        CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr):
+        CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr,
+        EVEN_N: tl.constexpr = False):
     """Q_SPARSE: the program computes only its query block's kept rows
     (Q_INDEX positions inside the Q_BLOCK-token block, Q_COUNT of them, at
-    most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows."""
+    most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows. EVEN_N: N_KV is a
+    multiple of BLOCK_N (no key block runs past the end: no key mask
+    unless causal). sm_scale > 0 (the row max is taken before scaling)."""
     qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
@@ -69,20 +72,30 @@ def block_sparse_attention_fwd(
         cols = start_n + offs_n
         # K's rows (contiguous along d, read as vectors); the dot takes
         # their transpose, a K-major operand for the tensor cores.
-        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
-                    mask=cols[:, None] < N_KV, other=0.0)
-        qk = tl.dot(q, tl.trans(k)) * qk_scale
-        valid = _key_mask(offs_m, cols, N_KV, CAUSAL)
-        qk = tl.where(valid, qk, float("-inf"))
-        m_ij = tl.maximum(m_i, tl.max(qk, 1))
+        if EVEN_N:
+            k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk)
+        else:
+            k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
+                        mask=cols[:, None] < N_KV, other=0.0)
+        qk = tl.dot(q, tl.trans(k))
+        if EVEN_N:
+            if CAUSAL:
+                qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
+        else:
+            qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+        # The scale is applied with the max subtracted (one fma per score).
+        m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
         # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
         m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
-        p = tl.math.exp2(qk - m_safe[:, None])
+        p = tl.math.exp2(qk * qk_scale - m_safe[:, None])
         alpha = tl.math.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None]
-        v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
-                    mask=cols[:, None] < N_KV, other=0.0)
+        if EVEN_N:
+            v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk)
+        else:
+            v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
+                        mask=cols[:, None] < N_KV, other=0.0)
         acc = tl.dot(p.to(v.dtype), v, acc)
         m_i = m_ij
     # Rows that saw no valid key (all their blocks masked) are zero.

@@ -11,7 +11,7 @@
 // CHECK: mov.u32 {{.*}}%tid.x
 // CHECK: mov.u32 {{.*}}%ctaid.x
 // CHECK: ld.global.b32
-// CHECK: add.rn.f32
+// CHECK: add{{(.rn)?}}.f32
 // CHECK: st.global.b32
 func.func @add(%x: !tile.ptr<f32>, %y: !tile.ptr<f32>, %n: i32) {
   %pid = tile.program_id x : i32

@@ -25,7 +25,9 @@
 // NVVM: nvvm.shfl.sync bfly %{{.*}}, %{{.*}}, %c2_i32{{.*}}, %{{.*}} : i32 -> i32
 // NVVM-NOT: nvvm.barrier
 // NVVM: arith.subf
-// NVVM: nvvm.wgmma.mma_async
+// P (fp16, in the first dot's accumulator layout) is the second dot's A
+// in registers: four 32-bit registers per 16-column step, no shared memory.
+// NVVM: llvm.inline_asm has_side_effects {{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {{.*}}$31}, {$32, $33, $34, $35}, $36, p, 1, 1, 1;
 func.func @softmax_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                         %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                         %vp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
