@@ -89,14 +89,17 @@ def test_explicit_counts_and_causal_blocks():
     (lambda q: dict(index=np.array([[[[0], [7]], [[0], [1]]]])), "is not a key/value block"),
     (lambda q: dict(index=np.zeros((1, 2, 3, 1), np.int64)), "kv_index must be integers of shape"),
     (lambda q: dict(block_m=24), "block_m must be 16, 32, 64 or 128"),
+    (lambda q: dict(sm_scale=-0.5), "sm_scale must be a positive finite number, got -0.5"),
+    (lambda q: dict(sm_scale=float("nan")), "sm_scale must be a positive finite number"),
 ])
 def test_attention_errors(make, message):
     q = np.zeros((1, 2, 64, 16), np.float32)
-    args = dict(q=q, k=q, v=q, index=np.zeros((1, 2, 2, 1), np.int64), block_m=32)
+    args = dict(q=q, k=q, v=q, index=np.zeros((1, 2, 2, 1), np.int64), block_m=32, sm_scale=None)
     args.update(make(q))
     with pytest.raises(ValueError, match=message):
         tessera.ops.block_sparse_attention(args["q"], args["k"], args["v"], args["index"],
-                                           block_m=args["block_m"], block_n=32)
+                                           block_m=args["block_m"], block_n=32,
+                                           sm_scale=args["sm_scale"])
 
 
 def test_repeated_block_is_an_error():
