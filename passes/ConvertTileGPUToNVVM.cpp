@@ -764,6 +764,19 @@ private:
   /// dominate it).
   DenseMap<std::pair<void *, Operation *>, Value> hoistedOperands;
   DenseMap<Operation *, Operation *> expandedLoops;
+  /// wgmma dots whose wait is deferred to the first use of their result
+  /// (oldest first; each is one committed group), so that later dots and
+  /// register work overlap them: flash attention's P V runs while the next
+  /// softmax computes. Off in kernels with dots the pipeliner keeps in
+  /// flight across iterations (their groups would be counted too).
+  SmallVector<Value> pendingWgmma;
+  bool deferWgmmaWaits = false;
+  /// Whether `op` may run while wgmma groups are pending: it neither uses
+  /// their results nor touches shared memory or control flow.
+  bool runsBesideWgmma(Operation *op);
+  /// Waits for the pending groups up to index `upTo` (the others stay in
+  /// flight), their results passing through the wait.
+  void waitPendingWgmma(int64_t upTo);
   /// The tensor maps the kernel takes after its own parameters: one per
   /// distinct (array, box rows, swizzle), as `tilegpu.tma_load`s use them.
   struct TensorMap {
@@ -851,6 +864,11 @@ LogicalResult Expander::run() {
   // TMA tensor maps: 128-byte parameters passed by value, read in place
   // (grid constants).
   kernel.walk([&](tessera::tilegpu::TmaLoadOp op) { (void)tensorMapOf(op); });
+  deferWgmmaWaits = true;
+  kernel.walk([&](tile::DotOp dot) {
+    if (dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+      deferWgmmaWaits = false;
+  });
   size_t numArgs = argTypes.size();
   for (size_t i = 0; i < tensorMaps.size(); ++i)
     argTypes.push_back(LLVM::LLVMPointerType::get(ctx));
@@ -908,8 +926,72 @@ LogicalResult Expander::run() {
   return success();
 }
 
+bool Expander::runsBesideWgmma(Operation *op) {
+  if ((op->getNumRegions() && !isa<tile::ReduceOp>(op)) ||
+      op->hasTrait<OpTrait::IsTerminator>())
+    return false;
+  if (isa<arith::ArithDialect, math::MathDialect>(op->getDialect()) ||
+      isa<tile::SplatOp, tile::MakeRangeOp, tile::AddPtrOp, tile::LoadOp, tile::ProgramIdOp,
+          tile::NumProgramsOp>(op))
+    return true;
+  // Dots on wgmma (one writing operands to shared memory waits first).
+  if (auto dot = dyn_cast<tile::DotOp>(op)) {
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding());
+    return mma && mma.getVersionMajor() == 3;
+  }
+  // Reductions of an mma tile into its slice, in registers.
+  if (auto reduce = dyn_cast<tile::ReduceOp>(op)) {
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(reduce.getSrcs()[0]).getEncoding());
+    auto slice = dyn_cast_or_null<SliceEncodingAttr>(tensorOf(op->getResult(0)).getEncoding());
+    int64_t axis = reduce.getAxisAttr().getInt();
+    return mma && slice && slice.getParent() == mma && int64_t(slice.getDim()) == axis &&
+           mma.getWarpsPerCTA()[axis] == 1;
+  }
+  // Layout changes that move no data.
+  if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op))
+    return !isShared(tensorOf(convert.getResult())) && recomputable(convert.getSrc());
+  if (auto expand = dyn_cast<tile::ExpandDimsOp>(op)) {
+    auto slice = dyn_cast_or_null<SliceEncodingAttr>(tensorOf(expand.getSrc()).getEncoding());
+    return recomputable(expand.getSrc()) ||
+           (slice && slice.getParent() == tensorOf(expand.getResult()).getEncoding());
+  }
+  if (auto bcast = dyn_cast<tile::BroadcastOp>(op)) {
+    Attribute dst = tensorOf(bcast.getResult()).getEncoding();
+    return recomputable(bcast.getSrc()) ||
+           (dst == bcast.getSrc().getType().getEncoding() &&
+            isa_and_nonnull<MmaEncodingAttr, BlockedEncodingAttr>(dst));
+  }
+  return false;
+}
+
+void Expander::waitPendingWgmma(int64_t upTo) {
+  SmallVector<Value> values;
+  for (int64_t i = 0; i <= upTo; ++i)
+    llvm::append_range(values, elems(pendingWgmma[i]));
+  values = wgmmaWait(values, int(pendingWgmma.size()) - 1 - int(upTo));
+  size_t next = 0;
+  for (int64_t i = 0; i <= upTo; ++i)
+    for (Value &e : elems(pendingWgmma[i]))
+      e = values[next++];
+  pendingWgmma.erase(pendingWgmma.begin(), pendingWgmma.begin() + upTo + 1);
+}
+
 LogicalResult Expander::expandBlock(Block &block) {
   for (Operation &op : block) {
+    if (!pendingWgmma.empty()) {
+      loc = op.getLoc();
+      int64_t upTo = -1;
+      if (!runsBesideWgmma(&op)) {
+        upTo = int64_t(pendingWgmma.size()) - 1;
+      } else {
+        for (Value operand : op.getOperands())
+          for (int64_t i = 0; i < int64_t(pendingWgmma.size()); ++i)
+            if (pendingWgmma[i] == operand)
+              upTo = std::max(upTo, i);
+      }
+      if (upTo >= 0)
+        waitPendingWgmma(upTo);
+    }
     // Each op's scratch extent, and whether buffers were live around it
     // (loops, ifs and whiles are accounted by the ops inside them).
     bool structural = isa<scf::ForOp, scf::IfOp, scf::WhileOp>(op);
@@ -2756,6 +2838,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     aBase = aShared ? elems(op.getA())[0] : cst(0);
   Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
   if (aWritten || !bShared) {
+    if (!pendingWgmma.empty()) // they may read the scratch area
+      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
     barrier(); // earlier readers of the scratch area are done
     if (aWritten)
       writeSwizzled(aSource, aBase, swA);
@@ -2864,10 +2948,15 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // A dot the pipeliner let stay in flight waits only for the previous
   // iteration's (whose slots the next loads overwrite, after a barrier);
   // the wait for all comes with the async wait after the loop.
-  if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+  if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr)) {
     NVVM::WgmmaWaitGroupSyncOp::create(b, loc, 1);
-  else
+  } else if (deferWgmmaWaits) {
+    tensors[op.getD()] = acc;
+    pendingWgmma.push_back(op.getD());
+    return success();
+  } else {
     acc = wgmmaWait(acc, 0);
+  }
   tensors[op.getD()] = acc;
   return success();
 }

@@ -466,13 +466,26 @@ struct ConvertTileToTileGPUPass
                           yielded.getSrc().getType().getEncoding()))
         continue;
       Type inner = yielded.getSrc().getType();
-      if (arg.use_empty() || !llvm::all_of(arg.getUsers(), [&](Operation *user) {
-            auto c = dyn_cast<ConvertLayoutOp>(user);
-            return c && c.getType() == inner;
+      // Uses: converts into that layout, or operands of wgmma dots (which
+      // take A from the mma layout in registers, anything else as it is):
+      // flash attention's P, carried to the next step's P V dot.
+      auto wgmmaOperand = [&](OpOperand &use) {
+        auto dot = dyn_cast<tessera::tile::DotOp>(use.getOwner());
+        if (!dot || use.getOperandNumber() > 1)
+          return false;
+        auto d = dyn_cast_or_null<MmaEncodingAttr>(
+            cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+        return d && d.getVersionMajor() == 3;
+      };
+      if (arg.use_empty() || !llvm::all_of(arg.getUses(), [&](OpOperand &use) {
+            auto c = dyn_cast<ConvertLayoutOp>(use.getOwner());
+            return (c && c.getType() == inner) || wgmmaOperand(use);
           }))
         continue;
       Type outer = arg.getType();
       for (Operation *user : llvm::make_early_inc_range(arg.getUsers())) {
+        if (!isa<ConvertLayoutOp>(user))
+          continue;
         user->getResult(0).replaceAllUsesWith(arg);
         user->erase();
       }

@@ -155,3 +155,4 @@ func.func @online_softmax(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
   tile.store %la, %res#1 : tensor<64x!tile.ptr<f32>>
   return
 }
+

@@ -58,7 +58,8 @@ func.func @gemm_bt(%a: !tile.ptr<f16> {tile.divisibility = 16 : i32}, %bt: !tile
 
 // A dot whose result is read in the loop (scaled before it is added) must
 // not stay in flight: no spare slot (3 slots for 3 stages), no mark, and
-// the lowering waits for the dot at once, its accumulators through the wait.
+// the lowering waits for the dot before the first use of its result, its
+// accumulators through the wait.
 // CHECK-LABEL: func.func @scaled_dot
 // CHECK: tilegpu.async_load {{.*}} {buffer = 0 : i32, slots = 3 : i32}
 // CHECK: scf.for
@@ -67,8 +68,10 @@ func.func @gemm_bt(%a: !tile.ptr<f16> {tile.divisibility = 16 : i32}, %bt: !tile
 // CHECK-LABEL: func.func @shared_b
 // NVVM-LABEL: llvm.func @scaled_dot
 // NVVM: nvvm.wgmma.commit.group.sync.aligned
-// NVVM-NEXT: llvm.inline_asm has_side_effects {{.*}}"wgmma.wait_group.sync.aligned 0;"
+// NVVM-NOT: arith.mulf
+// NVVM: llvm.inline_asm has_side_effects {{.*}}"wgmma.wait_group.sync.aligned 0;"
 // NVVM-NOT: nvvm.wgmma.wait.group.sync.aligned 1
+// NVVM: arith.mulf
 // NVVM-LABEL: llvm.func @shared_b
 func.func @scaled_dot(%a: !tile.ptr<f16> {tile.divisibility = 16 : i32}, %b: !tile.ptr<f16> {tile.divisibility = 16 : i32}, %c: !tile.ptr<f32>, %n: i32) {
   %zero = arith.constant dense<0.0> : tensor<64x64xf32>
