@@ -104,6 +104,7 @@ def main():
     sparse_flops = 4 * S * keep * bn * D * H
     print(f"| tessera block-sparse, {keep} of {KB} blocks per query block, {bm}x{bn} w{w} "
           f"s{st} | {t:.2f} | {sparse_flops / t / 1e9:.0f} |", flush=True)
+    mask = None
     if "--flex" in sys.argv and bm == bn:
         from torch.nn.attention.flex_attention import BlockMask, flex_attention
         compiled = torch.compile(flex_attention)
@@ -119,7 +120,47 @@ def main():
         print(f"| FlexAttention (compiled), same blocks | {t_flex:.2f} | "
               f"{sparse_flops / t_flex / 1e9:.0f} |", flush=True)
     if "--backward" in sys.argv:
+        sparse_backward_rows(q, k, v, index, count, opts, sparse_flops,
+                             mask if "--flex" in sys.argv and bm == bn else None)
         backward_rows(q, k, v, configs, "--flex" in sys.argv)
+
+
+def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
+    """Forward + backward of block-sparse attention (3.5x the forward's
+    FLOPs on the kept blocks), tessera and FlexAttention on the same
+    blocks, gradients checked against each other."""
+    qg, kg, vg = (t.detach().clone().requires_grad_() for t in (q, k, v))
+    dout = torch.randn_like(q)
+
+    def run(f):
+        def step():
+            for t in (qg, kg, vg):
+                t.grad = None
+            f(qg, kg, vg).backward(dout)
+        return step
+
+    def ours(a, b, c):
+        return ops.sparse_attention(a, b, c, index, count, block_m=opts["block_m"],
+                                    block_n=opts["block_n"])
+    run(ours)()
+    mine = [t.grad.float().clone() for t in (qg, kg, vg)]
+    t = bench(run(ours), reps=5)
+    flops = fwd_flops * 3.5
+    print(f"| tessera block-sparse, forward + backward | {t:.2f} | {flops / t / 1e9:.0f} |",
+          flush=True)
+    if flex_mask is not None:
+        from torch.nn.attention.flex_attention import flex_attention
+        compiled = torch.compile(flex_attention)
+
+        def flex(a, b, c):
+            return compiled(a, b, c, block_mask=flex_mask)
+        run(flex)()
+        for got, ref in zip((qg.grad, kg.grad, vg.grad), mine):
+            err = ((got.float() - ref).abs().max() / ref.abs().max()).item()
+            assert err < 5e-2, ("flex backward", err)
+        t = bench(run(flex), reps=5)
+        print(f"| FlexAttention (compiled), same blocks, forward + backward | {t:.2f} | "
+              f"{flops / t / 1e9:.0f} |", flush=True)
 
 
 def backward_rows(q, k, v, configs, flex):

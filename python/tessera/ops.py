@@ -625,18 +625,36 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     NKV = k.shape[2]
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
-    # The transposed lists: for each key block, the query blocks listing it.
-    lists = [[[[] for _ in range(KB)] for _ in range(H)] for _ in range(Z)]
-    for z, h, qb, i in zip(*np.nonzero(used)):
-        lists[z][h][int(index[z, h, qb, i])].append(int(qb))
-    width = max(1, max(len(x) for zz in lists for hh in zz for x in hh))
-    q_of_kv = np.zeros((Z, H, KB, width), np.int32)
-    q_of_kv_count = np.zeros((Z, H, KB), np.int32)
-    for z in range(Z):
-        for h in range(H):
-            for kb in range(KB):
-                q_of_kv[z, h, kb, :len(lists[z][h][kb])] = lists[z][h][kb]
-                q_of_kv_count[z, h, kb] = len(lists[z][h][kb])
+    # Blocks larger than 64 are cut into 64 x 64 sub-blocks (the backward
+    # kernels' tiles; larger ones exceed shared memory): each listed block
+    # becomes its sub-blocks, for each query sub-block.
+    if block_m > 64 or block_n > 64:
+        rm, rn = max(1, block_m // 64), max(1, block_n // 64)
+        block_m, block_n = block_m // rm, block_n // rn
+        QB2, KB2 = -(-NQ // block_m), -(-NKV // block_n)
+        sub = (index[..., None] * rn + np.arange(rn)).reshape(Z, H, QB, -1)
+        keep = (used[..., None] & (sub.reshape(Z, H, QB, -1, rn) < KB2)).reshape(Z, H, QB, -1)
+        # Listed sub-blocks first in each row, in order.
+        order = np.argsort(~keep, axis=-1, kind="stable")
+        sub = np.take_along_axis(np.where(keep, sub, 0), order, -1)
+        cnt = keep.sum(-1)
+        index = np.repeat(sub, rm, axis=2)[:, :, :QB2]
+        count = np.repeat(cnt, rm, axis=2)[:, :, :QB2]
+        QB, KB = QB2, KB2
+        used = np.arange(index.shape[3]) < count[..., None]
+    # The transposed lists: for each key block, the query blocks listing it
+    # (in increasing order), as (Z, H, KB, width) and counts.
+    z, h, qb, i = np.nonzero(used)
+    key = (z * H + h) * KB + index[z, h, qb, i]
+    order = np.lexsort((qb, key))
+    key, qb = key[order], qb[order]
+    per_key = np.bincount(key, minlength=Z * H * KB)
+    width = max(1, int(per_key.max()) if per_key.size else 1)
+    slot = np.arange(key.size) - (np.cumsum(per_key) - per_key)[key]
+    q_of_kv = np.zeros((Z * H * KB, width), np.int32)
+    q_of_kv[key, slot] = qb
+    q_of_kv = q_of_kv.reshape(Z, H, KB, width)
+    q_of_kv_count = per_key.reshape(Z, H, KB).astype(np.int32)
     index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
     count = np.ascontiguousarray(count, dtype=np.int32)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)

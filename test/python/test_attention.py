@@ -126,7 +126,10 @@ def reference_grads(q, k, v, mask, dout, scale):
 @pytest.mark.parametrize("Z,H,NQ,NKV,D,BM,BN,causal", [(1, 2, 100, 100, 16, 16, 16, False),
                                                        (1, 2, 100, 100, 16, 16, 16, True),
                                                        (2, 1, 64, 96, 32, 32, 16, False),
-                                                       (1, 1, 40, 70, 16, 16, 32, True)])
+                                                       (1, 1, 40, 70, 16, 16, 32, True),
+                                                       # blocks of 128: 64 x 64 sub-blocks
+                                                       (1, 1, 300, 200, 16, 128, 128, True),
+                                                       (1, 2, 256, 320, 16, 128, 64, False)])
 def test_block_sparse_attention_backward(Z, H, NQ, NKV, D, BM, BN, causal):
     """dq, dk, dv from the backward kernels against float64 gradients of
     attention under the same mask."""
