@@ -24,6 +24,7 @@ of each query block.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -612,6 +613,55 @@ def _reorder_autograd():
     return _ReorderFunction
 
 
+_BACKWARD_LISTS: dict = {}
+
+
+def _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n):
+    """The backward's block lists (numpy): blocks larger than 64 cut into
+    64 x 64 sub-blocks (the backward kernels' tiles; larger ones exceed
+    shared memory), and for each key block the query blocks listing it, in
+    increasing order. Returns (index, count, q_of_kv, q_of_kv_count,
+    block_m, block_n)."""
+    import numpy as np
+    QB, KB = index.shape[2], -(-NKV // block_n)
+    if block_m > 64 or block_n > 64:
+        rm, rn = max(1, block_m // 64), max(1, block_n // 64)
+        block_m, block_n = block_m // rm, block_n // rn
+        QB2, KB2 = -(-NQ // block_m), -(-NKV // block_n)
+        sub = (index[..., None] * rn + np.arange(rn)).reshape(Z, H, QB, -1)
+        keep = (used[..., None] & (sub.reshape(Z, H, QB, -1, rn) < KB2)).reshape(Z, H, QB, -1)
+        cnt = keep.sum(-1)
+        if not (keep == np.repeat(used, rn, axis=-1)).all():
+            # A last key block cut short: listed sub-blocks first, in order.
+            order = np.argsort(~keep, axis=-1, kind="stable")
+            sub = np.take_along_axis(np.where(keep, sub, 0), order, -1)
+        index = np.repeat(sub, rm, axis=2)[:, :, :QB2]
+        count = np.repeat(cnt, rm, axis=2)[:, :, :QB2]
+        QB, KB = QB2, KB2
+        used = np.arange(index.shape[3]) < count[..., None]
+    # The transposed lists from a (Z, H, KB, QB) table of listed pairs:
+    # its nonzeros come ordered by key block, then query block (no sort).
+    # (Flat indices throughout: numpy's multi-dimensional nonzero is slow.)
+    L = index.shape[3]
+    pos = np.flatnonzero(used)
+    row = pos // L  # (z, h, qb) flattened
+    zh, qb = row // QB, row % QB
+    table = np.zeros(Z * H * KB * QB, bool)
+    table[(zh * KB + index.reshape(-1)[pos]) * QB + qb] = True
+    per_key = table.reshape(Z, H, KB, QB).sum(-1)
+    pos = np.flatnonzero(table)
+    key, qb = pos // QB, pos % QB
+    width = max(1, int(per_key.max()) if per_key.size else 1)
+    flat_counts = per_key.ravel()
+    slot = np.arange(qb.size) - np.repeat(np.cumsum(flat_counts) - flat_counts, flat_counts)
+    q_of_kv = np.zeros(Z * H * KB * width, np.int32)
+    q_of_kv[key * width + slot] = qb
+    q_of_kv = q_of_kv.reshape(Z, H, KB, width)
+    index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
+    count = np.ascontiguousarray(count, dtype=np.int32)
+    return index, count, q_of_kv, per_key.astype(np.int32), block_m, block_n
+
+
 def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
                                     block_n=64, sm_scale=None, causal=False, num_warps=4):
     """Gradients (dq, dk, dv) of block_sparse_attention at (q, k, v) given
@@ -624,47 +674,36 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     Z, H, NQ, D = q.shape
     NKV = k.shape[2]
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
-    index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
-    # Blocks larger than 64 are cut into 64 x 64 sub-blocks (the backward
-    # kernels' tiles; larger ones exceed shared memory): each listed block
-    # becomes its sub-blocks, for each query sub-block.
-    if block_m > 64 or block_n > 64:
-        rm, rn = max(1, block_m // 64), max(1, block_n // 64)
-        block_m, block_n = block_m // rm, block_n // rn
-        QB2, KB2 = -(-NQ // block_m), -(-NKV // block_n)
-        sub = (index[..., None] * rn + np.arange(rn)).reshape(Z, H, QB, -1)
-        keep = (used[..., None] & (sub.reshape(Z, H, QB, -1, rn) < KB2)).reshape(Z, H, QB, -1)
-        # Listed sub-blocks first in each row, in order.
-        order = np.argsort(~keep, axis=-1, kind="stable")
-        sub = np.take_along_axis(np.where(keep, sub, 0), order, -1)
-        cnt = keep.sum(-1)
-        index = np.repeat(sub, rm, axis=2)[:, :, :QB2]
-        count = np.repeat(cnt, rm, axis=2)[:, :, :QB2]
-        QB, KB = QB2, KB2
-        used = np.arange(index.shape[3]) < count[..., None]
-    # The transposed lists: for each key block, the query blocks listing it
-    # (in increasing order), as (Z, H, KB, width) and counts.
-    z, h, qb, i = np.nonzero(used)
-    key = (z * H + h) * KB + index[z, h, qb, i]
-    order = np.lexsort((qb, key))
-    key, qb = key[order], qb[order]
-    per_key = np.bincount(key, minlength=Z * H * KB)
-    width = max(1, int(per_key.max()) if per_key.size else 1)
-    slot = np.arange(key.size) - (np.cumsum(per_key) - per_key)[key]
-    q_of_kv = np.zeros((Z * H * KB, width), np.int32)
-    q_of_kv[key, slot] = qb
-    q_of_kv = q_of_kv.reshape(Z, H, KB, width)
-    q_of_kv_count = per_key.reshape(Z, H, KB).astype(np.int32)
-    index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
-    count = np.ascontiguousarray(count, dtype=np.int32)
+    # The lists, checked and transposed, are cached by their content (a
+    # training loop reuses one mask across steps and layers).
+    raw = [None if t is None else (t.detach().cpu().numpy() if _is_torch(t) else np.asarray(t))
+           for t in (kv_index, kv_count)]
+    digest = hashlib.blake2b(digest_size=16)
+    for a in raw:
+        digest.update(b"-" if a is None else repr((a.shape, a.dtype.str)).encode())
+        if a is not None:
+            digest.update(np.ascontiguousarray(a).tobytes())
+    device = str(getattr(q, "device", "cpu")) if _is_torch(q) else "numpy"
+    key = (digest.hexdigest(), Z, H, NQ, NKV, block_m, block_n, device)
+    cached = _BACKWARD_LISTS.pop(key, None)
+    if cached is None:
+        index, count, used = _kv_lists(raw[0], raw[1], Z, H, QB, KB)
+        lists = _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n)
+        if _is_torch(q):
+            import torch
+            lists = tuple(torch.from_numpy(a).to(q.device) for a in lists[:4]) + lists[4:]
+        cached = lists
+    _BACKWARD_LISTS[key] = cached  # most recent last
+    while len(_BACKWARD_LISTS) > 16:
+        _BACKWARD_LISTS.pop(next(iter(_BACKWARD_LISTS)))
+    index, count, q_of_kv, q_of_kv_count, block_m, block_n = cached
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
     qk_scale = sm_scale * 1.4426950408889634
     if _is_torch(q):
         import torch
         q, k, v, out, dout = (t.contiguous() for t in (q, k, v, out, dout))
         dev = q.device
-        index, count, q_of_kv, q_of_kv_count = (torch.from_numpy(a).to(dev) for a in
-                                                (index, count, q_of_kv, q_of_kv_count))
         lse = torch.empty((Z * H * NQ,), device=dev, dtype=torch.float32)
         delta = torch.empty_like(lse)
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
