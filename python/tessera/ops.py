@@ -258,6 +258,40 @@ def _kv_lists(kv_index, kv_count, Z, H, QB, KB):
     return index, count, used
 
 
+# Block lists given as torch tensors, once checked: by (tensor, version), so
+# that a list changed in place (its version moves) or a new tensor is
+# checked again; weak references make sure the key's tensors are the same
+# objects (an id can be reused once a tensor is freed).
+_CHECKED_LISTS: dict = {}
+_NO_QUERY_LISTS: dict = {}
+
+
+def _checked_lists_key(kv_index, kv_count, Z, H, QB, KB, device):
+    return (id(kv_index), kv_index._version, id(kv_count),
+            None if kv_count is None else kv_count._version, Z, H, QB, KB, str(device))
+
+
+def _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, device):
+    hit = _CHECKED_LISTS.get(_checked_lists_key(kv_index, kv_count, Z, H, QB, KB, device))
+    if hit is None or hit[0]() is not kv_index or \
+            (kv_count is not None and hit[1]() is not kv_count):
+        return None
+    # None: the given tensor itself (not held here, so it can be freed).
+    return tuple(given if kept is None else kept
+                 for given, kept in zip((kv_index, kv_count), hit[2]))
+
+
+def _checked_lists_put(kv_index, kv_count, Z, H, QB, KB, device, lists):
+    import weakref
+    key = _checked_lists_key(kv_index, kv_count, Z, H, QB, KB, device)
+    lists = tuple(None if made is given else made
+                  for given, made in zip((kv_index, kv_count), lists))
+    _CHECKED_LISTS[key] = (weakref.ref(kv_index),
+                           None if kv_count is None else weakref.ref(kv_count), lists)
+    while len(_CHECKED_LISTS) > 64:
+        _CHECKED_LISTS.pop(next(iter(_CHECKED_LISTS)))
+
+
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
                            num_stages=2, _lists=None):
@@ -284,7 +318,11 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         if b not in (16, 32, 64, 128):
             raise ValueError(f"attention: {name} must be 16, 32, 64 or 128, got {b}")
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
-    if _lists is None:
+    checked = None
+    if _lists is None and _is_torch(q) and _is_torch(kv_index) and \
+            (kv_count is None or _is_torch(kv_count)):
+        checked = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, q.device)
+    if _lists is None and checked is None:
         index, count, used = _kv_lists(kv_index, kv_count, Z, H, QB, KB)
         index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
         count = np.ascontiguousarray(count, dtype=np.int32)
@@ -321,8 +359,16 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     if _is_torch(q):
         import torch
         out = torch.empty_like(q)
-        qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
-        if _lists is None:
+        if q_sparse:
+            qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
+        else:  # unused by the kernel: one pair of zeros per device
+            key = str(q.device)
+            if key not in _NO_QUERY_LISTS:
+                _NO_QUERY_LISTS[key] = tuple(torch.from_numpy(a).to(q.device) for a in (qi, qc))
+            qi_t, qc_t = _NO_QUERY_LISTS[key]
+        if checked is not None:
+            index_t, count_t = checked
+        elif _lists is None:
             # Lists already on the device as int32 are used as they are
             # (checked above; entries past a count are never read).
             def on_device(given, checked):
@@ -331,6 +377,9 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
                     return given
                 return torch.from_numpy(checked).to(q.device)
             index_t, count_t = on_device(kv_index, index), on_device(kv_count, count)
+            if _is_torch(kv_index) and (kv_count is None or _is_torch(kv_count)):
+                _checked_lists_put(kv_index, kv_count, Z, H, QB, KB, q.device,
+                                   (index_t, count_t))
     else:
         out = np.empty_like(q)
         qi_t, qc_t = qi, qc

@@ -175,3 +175,27 @@ def test_backward_lists_cache_follows_content():
                                                             block_m=B, block_n=B)
         for got, want in zip(grads, reference_grads(q, k, v, mask, dout, 1 / math.sqrt(D))):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_checked_lists_follow_in_place_changes():
+    """Torch block lists are checked once per (tensor, version): the same
+    tensor changed in place is checked again (an out-of-range block raises)
+    and its new blocks are the ones attended to."""
+    torch = pytest.importorskip("torch")
+    Z, H, N, D, B = 1, 1, 128, 16, 32
+    q, k, v = (rng.standard_normal((Z, H, N, D)).astype(np.float32) for _ in range(3))
+    qt, kt, vt = (torch.from_numpy(a) for a in (q, k, v))
+    index = torch.tensor([[[[0, 1], [1, 2], [2, 3], [3, 0]]]], dtype=torch.int32)
+    for _ in range(2):  # the second call takes the checked lists
+        out = tessera.ops.block_sparse_attention(qt, kt, vt, index, block_m=B, block_n=B)
+    index[0, 0, 0, 1] = 2  # query block 0 now attends to blocks 0 and 2
+    out = tessera.ops.block_sparse_attention(qt, kt, vt, index, block_m=B, block_n=B)
+    mask = np.zeros((Z, H, N, N), bool)
+    for qb, blocks in enumerate([[0, 2], [1, 2], [2, 3], [3, 0]]):
+        for kb in blocks:
+            mask[..., qb * B:(qb + 1) * B, kb * B:(kb + 1) * B] = True
+    np.testing.assert_allclose(out.numpy(), reference(q, k, v, mask, 1 / math.sqrt(D)),
+                               rtol=1e-5, atol=1e-5)
+    index[0, 0, 0, 1] = 9
+    with pytest.raises(ValueError, match="is not a key/value block"):
+        tessera.ops.block_sparse_attention(qt, kt, vt, index, block_m=B, block_n=B)
