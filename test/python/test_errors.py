@@ -288,3 +288,10 @@ def test_fp8_arithmetic_is_refused():
     lineno, _ = marked_line(fp8_arithmetic)
     assert info.value.lineno == lineno, str(info.value)
     assert "arithmetic on tl.float8e5 values is not supported" in info.value.message
+
+
+def test_kernel_without_source_file_says_why():
+    namespace = {}
+    exec("def made_in_a_string(x_ptr):\n    pass\n", namespace)
+    with pytest.raises(OSError, match="compiles a function from its source.*made_in_a_string"):
+        tessera.jit(namespace["made_in_a_string"])

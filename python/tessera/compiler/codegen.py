@@ -37,7 +37,12 @@ class FunctionSource:
     def __init__(self, fn):
         self.fn = fn
         self.name = fn.__name__
-        lines, start = inspect.getsourcelines(fn)
+        try:
+            lines, start = inspect.getsourcelines(fn)
+        except (OSError, TypeError) as e:
+            raise OSError(f"@tessera.jit compiles a function from its source, and the source of "
+                          f"{fn.__qualname__!r} cannot be read ({e}): define kernels in a "
+                          f"file (not `python -c` or an interactive prompt without one)") from None
         self.filename = inspect.getsourcefile(fn) or "<unknown>"
         self.start_line = start
         raw = "".join(lines)

@@ -36,17 +36,37 @@ def load(key: str):
     if not enabled():
         return None
     path = _entry(key)
+    if not os.path.isdir(path):
+        return None
+    # Entries appear whole (renamed into place), so one that is there but
+    # cannot be read, or whose checksum fails, was damaged after it was
+    # written (a truncated or edited file, a disk error): it is removed so
+    # that the next store writes a good one, and never served.
     try:
         with open(os.path.join(path, "meta.json"), encoding="utf-8") as f:
             meta = json.load(f)
+        if not isinstance(meta, dict) or os.path.basename(str(meta["binary"])) != meta["binary"]:
+            raise ValueError("malformed record")
         with open(os.path.join(path, meta["binary"]), "rb") as f:
             binary = f.read()
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
+        _remove(path)
         return None
     if hashlib.sha256(binary).hexdigest() != meta.get("sha256"):
-        shutil.rmtree(path, ignore_errors=True)
+        _remove(path)
         return None
     return binary, meta
+
+
+def _remove(path: str) -> None:
+    """Removes a damaged entry: renamed aside first (atomic), so a
+    concurrent store can put a good entry in its place at once."""
+    aside = f"{path}.bad-{os.getpid()}-{id(path)}"
+    try:
+        os.rename(path, aside)
+    except OSError:
+        return  # already gone (another process removed it)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def store(key: str, binary: bytes, meta: dict, filename: str = "kernel.bin") -> None:

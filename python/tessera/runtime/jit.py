@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import sys
+import threading
 
 from .. import _C
 from ..compiler.codegen import FunctionSource
@@ -251,6 +252,8 @@ class JITFunction(_C.Launchable):
             if ty is not None and name not in self.constexpr_names:
                 self.declared[name] = ty
         self.cache: dict = {}
+        self._compile_lock = threading.Lock()
+        self._key_locks: dict = {}
         self._source_hash = None
         self._fast = None  # the C++ FastLauncher, False when not used
 
@@ -482,8 +485,15 @@ class JITFunction(_C.Launchable):
                tuple(sorted(options.items())))
         kernel = self.cache.get(key)
         if kernel is None:
-            kernel = self.compile(runtime, constants, options, backend)
-            self.cache[key] = kernel
+            # One compile per key in a process: threads asking for the same
+            # kernel wait for the first one's result.
+            with self._compile_lock:
+                lock = self._key_locks.setdefault(key, threading.Lock())
+            with lock:
+                kernel = self.cache.get(key)
+                if kernel is None:
+                    kernel = self.compile(runtime, constants, options, backend)
+                    self.cache[key] = kernel
         return backend, options, bound, runtime, kernel
 
     def run(self, *args, grid, **kwargs):
