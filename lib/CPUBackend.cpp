@@ -35,7 +35,7 @@ using namespace mlir;
 const std::vector<tessera::cpu::Stage> &tessera::cpu::stages() {
   static const std::vector<Stage> kStages = {
       {"tile", "builtin.module(inline,symbol-dce,canonicalize,cse,tile-lower-descriptors,"
-               "tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
+               "tile-widen-offsets,tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
       {"tensor", "builtin.module(convert-tile-to-cpu,"
                  "convert-elementwise-to-linalg,canonicalize,cse)"},
       {"buffer", "builtin.module(one-shot-bufferize{allow-return-allocs-from-loops},"

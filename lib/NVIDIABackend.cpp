@@ -60,7 +60,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
       {"tile", std::string("builtin.module(inline,symbol-dce,canonicalize,cse,"
                            "tile-lower-descriptors{keep-tma=") +
                    (options.arch == "sm_90a" && options.tma ? "1" : "0") +
-                   "},tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
+                   "},tile-widen-offsets,tile-combine,canonicalize,loop-invariant-code-motion,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) + " compute-capability=" +
                       std::to_string(computeCapability(options.arch)) +

@@ -33,6 +33,37 @@ def TileCombine : Pass<"tile-combine"> {
                            "::tessera::tile::TileDialect"];
 }
 
+def TileWidenOffsets : Pass<"tile-widen-offsets"> {
+  let summary = "Compute the pointer offsets of large arrays in 64 bits";
+  let description = [{
+    Every `tile.addptr` whose pointer derives from a function argument
+    marked `tile.large` (an array of 2^31 elements or more, as the launcher
+    marks it) gets its offset recomputed in 64 bits: `arith.addi`, `subi`
+    and `muli` are rebuilt on 64-bit operands, constants and splats are
+    made 64-bit, and other values (ranges, program ids, divisions, loads,
+    arguments) are sign-extended where they meet that arithmetic. A
+    `row * stride` past 2^31 then addresses the right element instead of
+    wrapping. Pointers are followed through splats, broadcasts, shape ops,
+    selects, `tile.addptr` and loop-carried values.
+
+    Before:
+    ```mlir
+    func.func @f(%p: !tile.ptr<i8> {tile.large}, %row: i32, %stride: i32) {
+      %o = arith.muli %row, %stride : i32
+      %q = tile.addptr %p, %o : !tile.ptr<i8>, i32
+    ```
+    After:
+    ```mlir
+      %r = arith.extsi %row : i32 to i64
+      %s = arith.extsi %stride : i32 to i64
+      %o = arith.muli %r, %s : i64
+      %q = tile.addptr %p, %o : !tile.ptr<i8>, i64
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::tessera::tile::TileDialect"];
+}
+
 def TileLowerDescriptors : Pass<"tile-lower-descriptors"> {
   let summary = "Lower tensor-descriptor loads and stores to element pointers";
   let description = [{

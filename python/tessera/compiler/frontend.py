@@ -7,9 +7,12 @@ from . import codegen
 
 
 def _attr_text(hints) -> str:
+    attrs = []
     if "D" in hints:
-        return " {tile.divisibility = 16 : i32}"
-    return ""
+        attrs.append("tile.divisibility = 16 : i32")
+    if "L" in hints:
+        attrs.append("tile.large")  # offsets in 64 bits: tile-widen-offsets
+    return " {" + ", ".join(attrs) + "}" if attrs else ""
 
 
 class ASTSource:
@@ -17,8 +20,9 @@ class ASTSource:
 
     ``signature`` maps each run-time parameter to a type, as a dtype or in
     Triton's spelling (``'*fp32'``, ``'i32'``); a ``':16'`` suffix says the
-    integer or pointer is divisible by 16. ``constexprs`` maps the other
-    parameters to their values.
+    integer or pointer is divisible by 16, ``':i64'`` that a pointer's
+    array spans 2^31 elements or more (its offsets are computed in 64
+    bits). ``constexprs`` maps the other parameters to their values.
 
     >>> ASTSource(add_kernel, {"x": "*fp32", "n": "i32:16"}, {"BLOCK": 128}).make_ir()
     """
@@ -30,9 +34,11 @@ class ASTSource:
         for name, ty in signature.items():
             hints = ""
             if isinstance(ty, str):
-                ty, _, div = ty.partition(":")
-                if div == "16":
-                    hints = "D"
+                ty, *marks = ty.split(":")
+                if "16" in marks:
+                    hints += "D"
+                if "i64" in marks:
+                    hints += "L"
                 ty = T.parse_type(ty)
             self.signature[name] = ty
             self.hints[name] = hints

@@ -139,6 +139,36 @@ def _tensor_dtype(value):
     return None
 
 
+def _signature_text(ty, hints) -> str:
+    """A run-time parameter in Triton's spelling, with tessera's hints:
+    ':16' (aligned / divisible by 16), ':i64' (64-bit offsets)."""
+    return (T.short_name(ty) + (":16" if "D" in hints else "") +
+            (":i64" if "L" in hints else ""))
+
+
+def _extent(value) -> int:
+    """How many elements a tensor argument's addresses span from its base
+    (a strided view spans more than it holds); 0 when unknown."""
+    shape, strides = getattr(value, "shape", None), None
+    if shape is None:
+        return 0
+    if callable(getattr(value, "stride", None)):
+        strides = value.stride()  # torch: in elements
+    elif getattr(value, "strides", None) is not None and getattr(value, "itemsize", 0):
+        strides = [st // value.itemsize for st in value.strides]  # numpy: in bytes
+    shape = tuple(int(d) for d in shape)
+    if not shape:
+        return 1
+    if any(d == 0 for d in shape):
+        return 0
+    if strides is None:
+        n = 1
+        for d in shape:
+            n *= d
+        return n
+    return 1 + sum((d - 1) * abs(int(st)) for d, st in zip(shape, strides))
+
+
 class CompiledKernel:
     """A kernel specialized and compiled for one signature on one backend.
 
@@ -162,7 +192,7 @@ class CompiledKernel:
         self.options = options or {}
 
     def __repr__(self):
-        sig = ", ".join(f"{n}: {T.short_name(t)}{':16' if h else ''}"
+        sig = ", ".join(f"{n}: {_signature_text(t, h)}"
                         for n, (t, h) in self.signature.items())
         return f"CompiledKernel({self.name}({sig}), constants={self.constants})"
 
@@ -195,9 +225,13 @@ class CompiledKernel:
                 if got != ty:
                     raise TypeError(f"{where} was compiled for {T.short_name(ty.element_ty)} "
                                     f"tensors, got a tensor of {T.short_name(got.element_ty)}")
-                if hints and value % 16:
+                if "D" in hints and value % 16:
                     raise ValueError(f"{where} is at address {value:#x}, which is not 16-byte "
                                      "aligned, but the kernel was compiled assuming it is")
+                if "L" in runtime[name][1] and "L" not in hints:
+                    raise ValueError(f"{where} spans 2^31 elements or more, but the kernel was "
+                                     "compiled with 32-bit offsets for it (warm it up with a "
+                                     "tensor as large, or with the type '*T:i64')")
             elif got.is_ptr():
                 raise TypeError(f"{where} must be a {T.short_name(ty)} scalar, got a tensor")
             elif ty.is_floating():
@@ -210,7 +244,7 @@ class CompiledKernel:
                 if not lo <= int(value) < hi:
                     raise ValueError(f"{where} = {value} does not fit the compiled type "
                                      f"{T.short_name(ty)}")
-                if hints and int(value) % 16:
+                if "D" in hints and int(value) % 16:
                     raise ValueError(f"{where} = {value} is not divisible by 16, but the kernel "
                                      "was compiled assuming it is")
             values.append(value)
@@ -383,6 +417,8 @@ class JITFunction(_C.Launchable):
                                     "array, a DLPack array, an int, a float or a bool")
                 address = backend.pointer(value, name, self.__name__)
                 hints = "D" if specialize and address % 16 == 0 else ""
+                if _extent(value) >= 2**31:
+                    hints += "L"  # 64-bit offsets (tile-widen-offsets)
                 runtime[name] = (T.pointer_type(elem), hints, address)
         for name, ty in self.declared.items():
             if not (typed and name in typed):
@@ -442,8 +478,7 @@ class JITFunction(_C.Launchable):
 
         names = [n for n in self.arg_names if n in runtime]
         types = [runtime[n][0] for n in names]
-        signature = {n: T.short_name(runtime[n][0]) + (":16" if runtime[n][1] else "")
-                     for n in names}
+        signature = {n: _signature_text(runtime[n][0], runtime[n][1]) for n in names}
         dump = os.environ.get("TESSERA_DUMP_IR", "0") not in ("", "0")
         key = self._disk_key(backend, signature, constants, options)
         hit = None if dump else disk_cache.load(key)
@@ -512,10 +547,13 @@ class JITFunction(_C.Launchable):
         params = list(self.signature.parameters)
         for name, value in list(zip(params, args)) + list(kwargs.items()):
             if isinstance(value, str) and name in params and name not in self.constexpr_names:
-                text, _, hint = value.partition(":")
-                if hint not in ("", "16"):
-                    raise ValueError(f"warmup: {name}={value!r}: the only hint is ':16'")
-                typed[name] = (T.parse_type(text), "D" if hint else "")
+                text, *hints = value.split(":")
+                if any(h not in ("16", "i64") for h in hints):
+                    raise ValueError(f"warmup: {name}={value!r}: the hints are ':16' (aligned "
+                                     "or divisible by 16) and ':i64' (a pointer to 2^31 "
+                                     "elements or more)")
+                typed[name] = (T.parse_type(text),
+                               ("D" if "16" in hints else "") + ("L" if "i64" in hints else ""))
         return self._bind(list(args), dict(kwargs), typed)[4]
 
     def _resolve_grid(self, grid, bound, options):
