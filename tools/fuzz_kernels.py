@@ -2,7 +2,10 @@
 """Runs random well-typed kernels (tessera.testing.fuzz) on the active
 backend (the CPU one without a GPU) against float64 numpy references.
 
-    PYTHONPATH=build/python /usr/bin/python3 tools/fuzz_kernels.py [--seeds A:B] [--stop]
+    PYTHONPATH=build/python /usr/bin/python3 tools/fuzz_kernels.py [--seeds A:B] [--stop] [--ptx]
+
+--ptx also compiles each kernel for sm_90a and sm_80 (PTX and, with ptxas,
+a cubin) without running it.
 
 Prints each failing seed with its kernel and a summary line; exit status 1
 when any failed. A failing seed goes into test/fuzz/seeds.txt once fixed,
@@ -26,6 +29,9 @@ def main():
     for seed in range(first, last):
         try:
             fuzz.check(seed, folder)
+            if "--ptx" in sys.argv:
+                for arch in ("sm_90a", "sm_80"):
+                    fuzz.compile_ptx(seed, arch, folder)
         except Exception:  # noqa: BLE001 - every failure is reported
             failed.append(seed)
             print(f"--- seed {seed}\n{traceback.format_exc()}", flush=True)

@@ -40,3 +40,10 @@ def test_fuzz_seed(seed, folder):
 def test_generator_is_deterministic():
     assert fuzz.program(123).source == fuzz.program(123).source
     assert fuzz.program(123).source != fuzz.program(124).source
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_fuzz_kernels_compile_for_the_gpu(seed, folder):
+    """The same kernels through the NVIDIA pipeline (and ptxas when there)."""
+    for arch in ("sm_90a", "sm_80"):
+        fuzz.compile_ptx(seed, arch, folder)

@@ -42,6 +42,26 @@ def fuzz_kernel(X0, X1, X2, OUT, n, c, flag, BLOCK: tl.constexpr):
 '''
 
 
+TEMPLATE_2D = '''\
+import tessera
+import tessera.language as tl
+
+
+@tessera.jit
+def fuzz_kernel(X0, X1, X2, OUT, n, c, flag, BLOCK: tl.constexpr, COLS: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    cols = tl.arange(0, COLS)
+    offs = rows[:, None] * COLS + cols[None, :]
+    mask = (rows < n)[:, None]
+    x0 = tl.load(X0 + offs, mask=mask, other=0.0)
+    x1 = tl.load(X1 + offs, mask=mask, other=0.0)
+    x2 = tl.load(X2 + offs, mask=mask, other=0.0)
+    pos = offs.to(tl.float32) * 0.001
+{body}
+    tl.store(OUT + offs, y, mask=mask)
+'''
+
+
 @dataclass
 class Program:
     seed: int
@@ -49,6 +69,7 @@ class Program:
     reference: str   # numpy statements computing `y` from x0, x1, x2, pos, c, flag
     block: int
     n: int
+    cols: int = 0  # 2-D programs: BLOCK rows x COLS columns per program
 
 
 class _Gen:
@@ -137,8 +158,56 @@ class _Gen:
         return dsl, ref
 
 
+class _Gen2D(_Gen):
+    """Tiles of BLOCK rows x COLS columns (numpy: (programs, BLOCK, COLS)):
+    reductions along either axis broadcast back, and dots of fp16 tiles
+    (square tiles only)."""
+
+    def __init__(self, rng, square):
+        super().__init__(rng)
+        self.square = square
+
+    def expr(self, depth: int):
+        if depth > 0 and self.rng.random() < 0.3:
+            kind = self.rng.choice(["rows", "cols"] + (["dot", "dot_t"] if self.square else []))
+            if kind in ("rows", "cols"):
+                (a, ra), (b, rb) = self.expr(depth - 1), self.expr(depth - 1)
+                axis = 1 if kind == "rows" else 0
+                op = self.rng.choice(["sum", "max", "min"])
+                scale = "0.01" if op == "sum" else "1.0"
+                np_op = {"sum": "np.sum", "max": "np.max", "min": "np.min"}[op]
+                index = "[:, None]" if axis == 1 else "[None, :]"
+                return (f"(tl.{op}({a} + pos * 0.0, {axis}){index} * {scale} + {b})",
+                        f"({np_op}({ra} + 0 * pos, axis={axis + 1}, keepdims=True) * {scale}"
+                        f" + {rb})")
+            (a, ra), (b, rb) = self.expr(depth - 1), self.expr(depth - 1)
+            h = "np.float16"
+            if kind == "dot":
+                return (f"(tl.dot(({a} + pos * 0.0).to(tl.float16), ({b} + pos * 0.0)"
+                        f".to(tl.float16)) * 0.05)",
+                        f"(np.matmul(({ra} + 0 * pos).astype({h}).astype(np.float64), "
+                        f"({rb} + 0 * pos).astype({h}).astype(np.float64)) * 0.05)")
+            return (f"(tl.dot(({a} + pos * 0.0).to(tl.float16), tl.trans(({b} + pos * 0.0)"
+                    f".to(tl.float16))) * 0.05)",
+                    f"(np.matmul(({ra} + 0 * pos).astype({h}).astype(np.float64), "
+                    f"np.swapaxes(({rb} + 0 * pos).astype({h}).astype(np.float64), 1, 2))"
+                    f" * 0.05)")
+        return super().expr(depth)
+
+    # The base generator's block reductions and scans (axis 0 in the DSL:
+    # along the rows) are axis 1 of the numpy arrays here too.
+
+
 def program(seed: int) -> Program:
     rng = random.Random(seed)
+    if rng.random() < 0.4:
+        block = rng.choice([16, 32, 64])
+        cols = rng.choice([16, 32, 64])
+        gen = _Gen2D(rng, square=block == cols)
+        dsl, ref = gen.body()
+        source = TEMPLATE_2D.format(body=textwrap.indent("\n".join(dsl), " " * 4))
+        n = rng.randint(1, 3 * block)
+        return Program(seed, source, "\n".join(ref), block, n, cols)
     dsl, ref = _Gen(rng).body()
     source = TEMPLATE.format(body=textwrap.indent("\n".join(dsl), " " * 4))
     block = rng.choice([16, 32, 64, 128])
@@ -147,26 +216,31 @@ def program(seed: int) -> Program:
 
 
 def reference(prog: Program, x0, x1, x2, c: float, flag: int) -> np.ndarray:
-    """The float64 result of `prog` on the inputs (length n)."""
+    """The float64 result of `prog` on the inputs (n elements, or n rows of
+    COLS for 2-D programs)."""
     grid = -(-prog.n // prog.block)
-    total = grid * prog.block
+    width = max(prog.cols, 1)
+    shape = (grid, prog.block, prog.cols) if prog.cols else (grid, prog.block)
+    total = grid * prog.block * width
 
     def blocks(x):
         padded = np.zeros(total, np.float64)
-        padded[:prog.n] = x
-        return padded.reshape(grid, prog.block)
+        padded[:x.size] = x
+        return padded.reshape(shape)
+    offs = np.arange(total).reshape(shape)
     scope = {"np": np, "x0": blocks(x0), "x1": blocks(x1), "x2": blocks(x2), "c": float(c),
-             "flag": int(flag),
-             "offs": np.arange(total).reshape(grid, prog.block),
-             "pos": np.arange(total, dtype=np.float64).reshape(grid, prog.block) * 0.01}
+             "flag": int(flag), "offs": offs,
+             "pos": offs.astype(np.float64) * (0.001 if prog.cols else 0.01)}
     with np.errstate(all="ignore"):
         exec(prog.reference, scope)  # noqa: S102 - our own generated text
-    return np.asarray(scope["y"], np.float64).reshape(-1)[:prog.n]
+    y = np.broadcast_to(np.asarray(scope["y"], np.float64), shape)
+    return y.reshape(-1)[:prog.n * width]
 
 
 def load(prog: Program, folder: str | None = None):
     """The kernel of `prog`, from a module file (@jit reads the source)."""
     folder = folder or tempfile.mkdtemp(prefix="tessera-fuzz-")
+    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"fuzz_{prog.seed}.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write(prog.source)
@@ -185,18 +259,43 @@ def check(seed: int, folder: str | None = None) -> Program:
     prog = program(seed)
     kernel = load(prog, folder)
     rng = np.random.default_rng(seed)
-    x0, x1, x2 = (rng.standard_normal(prog.n).astype(np.float32) for _ in range(3))
+    size = prog.n * max(prog.cols, 1)
+    x0, x1, x2 = (rng.standard_normal(size).astype(np.float32) for _ in range(3))
     c = float(rng.standard_normal())
     flag = int(rng.integers(-1, 2))
-    out = np.zeros(prog.n, np.float32)
+    out = np.zeros(size, np.float32)
+    extra = {"COLS": prog.cols} if prog.cols else {}
     kernel[(tessera.cdiv(prog.n, prog.block),)](x0, x1, x2, out, prog.n, c, flag,
-                                                 BLOCK=prog.block)
+                                                 BLOCK=prog.block, **extra)
     want = reference(prog, x0, x1, x2, c, flag)
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
     bad = ~np.isclose(out, want, rtol=2e-3, atol=2e-3 * scale)
     if bad.any():
         i = int(np.argmax(bad))
         raise AssertionError(
-            f"fuzz seed {seed}: element {i} of {prog.n} is {out[i]!r}, float64 reference "
-            f"{want[i]!r} (BLOCK {prog.block}, c {c}, flag {flag}); kernel:\n{prog.source}")
+            f"fuzz seed {seed}: element {i} of {size} is {out[i]!r}, float64 reference "
+            f"{want[i]!r} (BLOCK {prog.block}, COLS {prog.cols}, c {c}, flag {flag}); "
+            f"kernel:\n{prog.source}")
     return prog
+
+
+def compile_ptx(seed: int, arch: str = "sm_90a", folder: str | None = None, num_warps: int = 4):
+    """Compiles program `seed` for an NVIDIA target (PTX, and a cubin when
+    ptxas is found) without running it: the GPU pipeline must accept every
+    kernel the CPU backend runs. Raises on a compiler error."""
+    from ..backends.nvidia import NVIDIABackend
+    from ..compiler.frontend import ASTSource
+
+    prog = program(seed)
+    kernel = load(prog, folder)
+    signature = {"X0": "*fp32:16", "X1": "*fp32:16", "X2": "*fp32:16", "OUT": "*fp32:16",
+                 "n": "i32", "c": "fp32", "flag": "i32"}
+    constants = {"BLOCK": prog.block, **({"COLS": prog.cols} if prog.cols else {})}
+    ir = ASTSource(kernel, signature, constants).make_ir()
+    from .. import _C
+
+    backend = NVIDIABackend(arch=arch)
+    backend.cubin = bool(_C.nvidia.find_ptxas())  # validate the PTX with ptxas when found
+    backend.compile(ir, "fuzz_kernel", False, {"num_warps": num_warps, "num_stages": 2})
+    return prog
+
