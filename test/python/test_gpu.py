@@ -1026,3 +1026,13 @@ def test_mla_module_on_gpu():
             out, cache = m.decode(x[:, t:t + 1], cache)
             np.testing.assert_allclose(out[:, 0].cpu().numpy(), want[:, t].numpy(), rtol=1e-2,
                                        atol=1e-2)
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("warps", [4, 8])
+def test_fuzz_kernels_on_gpu(seed, warps, tmp_path):
+    """The kernel fuzzer's programs (tessera.testing.fuzz: 1-D and 2-D
+    tiles, reductions, scans, fp16 dots, loops, branches, masks) on the GPU
+    against their float64 numpy references."""
+    from tessera.testing import fuzz
+    fuzz.check(seed, str(tmp_path), device="cuda", num_warps=warps)

@@ -250,10 +250,12 @@ def load(prog: Program, folder: str | None = None):
     return module.fuzz_kernel
 
 
-def check(seed: int, folder: str | None = None) -> Program:
+def check(seed: int, folder: str | None = None, device: str | None = None,
+          num_warps: int | None = None) -> Program:
     """Runs program `seed` on the active backend against its float64
     reference; raises AssertionError with the kernel's source on a
-    mismatch."""
+    mismatch. `device` ('cuda'): the arrays are torch tensors there (the
+    GPU lane)."""
     import tessera
 
     prog = program(seed)
@@ -265,8 +267,16 @@ def check(seed: int, folder: str | None = None) -> Program:
     flag = int(rng.integers(-1, 2))
     out = np.zeros(size, np.float32)
     extra = {"COLS": prog.cols} if prog.cols else {}
-    kernel[(tessera.cdiv(prog.n, prog.block),)](x0, x1, x2, out, prog.n, c, flag,
-                                                 BLOCK=prog.block, **extra)
+    if num_warps:
+        extra["num_warps"] = num_warps
+    args = [x0, x1, x2, out]
+    if device is not None:
+        import torch
+        args = [torch.from_numpy(a).to(device) for a in args]
+    kernel[(tessera.cdiv(prog.n, prog.block),)](*args, prog.n, c, flag, BLOCK=prog.block,
+                                                 **extra)
+    if device is not None:
+        out = args[3].cpu().numpy()
     want = reference(prog, x0, x1, x2, c, flag)
     scale = max(1.0, float(np.max(np.abs(want))) if want.size else 1.0)
     bad = ~np.isclose(out, want, rtol=2e-3, atol=2e-3 * scale)
