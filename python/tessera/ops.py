@@ -455,7 +455,17 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
         last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
         count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
     if _requires_grad(q, k, v):
-        return sparse_attention(q, k, v, index, count, block_m=block_m, block_n=block_n,
+        # The same lists every step: cached views on the device, checked
+        # (forward) and transposed (backward) once.
+        key = ("grad", str(q.device), Z, H, QB, KB, bool(causal), block_m, block_n)
+        views = _DENSE_LISTS.get(key)
+        if views is None:
+            import torch
+            views = _DENSE_LISTS[key] = (
+                torch.from_numpy(np.arange(KB, dtype=np.int32)).to(q.device)
+                .expand(Z, H, QB, KB),
+                torch.from_numpy(np.array(count, np.int32)).to(q.device))
+        return sparse_attention(q, k, v, views[0], views[1], block_m=block_m, block_n=block_n,
                                 sm_scale=sm_scale, causal=causal)
     # The lists are the same for every (batch, head): one row of block
     # numbers and one row of counts, read with zero strides, made once per
@@ -463,8 +473,8 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
     key = (str(getattr(q, "device", "cpu")), QB, KB, bool(causal), block_m, block_n)
     lists = _DENSE_LISTS.get(key)
     if lists is None:
-        row = np.ascontiguousarray(np.arange(KB, dtype=np.int32))
-        counts = np.ascontiguousarray(count[0, 0], dtype=np.int32)
+        row = np.arange(KB, dtype=np.int32)
+        counts = np.array(count[0, 0], np.int32)  # a writable copy (count may be a view)
         if _is_torch(q):
             row, counts = (__import__("torch").from_numpy(a).to(q.device) for a in (row, counts))
         lists = _DENSE_LISTS[key] = (row, counts, [0, 0, 0], [0, 0])
@@ -725,16 +735,28 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     # The lists, checked and transposed, are cached by their content (a
     # training loop reuses one mask across steps and layers).
+    # Torch lists are known by (tensor, version) first (no copy, no hash).
+    by_tensor = _is_torch(kv_index) and (kv_count is None or _is_torch(kv_count))
+    cached = None
+    if by_tensor:
+        hit = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, ("backward", block_m,
+                                                                       block_n, str(q.device)))
+        if hit is not None:
+            cached = _BACKWARD_LISTS.get(hit[0])
     raw = [None if t is None else (t.detach().cpu().numpy() if _is_torch(t) else np.asarray(t))
-           for t in (kv_index, kv_count)]
+           for t in (kv_index, kv_count)] if cached is None else [None, None]
     digest = hashlib.blake2b(digest_size=16)
     for a in raw:
         digest.update(b"-" if a is None else repr((a.shape, a.dtype.str)).encode())
         if a is not None:
             digest.update(np.ascontiguousarray(a).tobytes())
     device = str(getattr(q, "device", "cpu")) if _is_torch(q) else "numpy"
-    key = (digest.hexdigest(), Z, H, NQ, NKV, block_m, block_n, device)
-    cached = _BACKWARD_LISTS.pop(key, None)
+    key = hit[0] if cached is not None else (digest.hexdigest(), Z, H, NQ, NKV, block_m,
+                                              block_n, device)
+    if cached is None:
+        cached = _BACKWARD_LISTS.pop(key, None)
+    else:
+        _BACKWARD_LISTS.pop(key, None)
     if cached is None:
         index, count, used = _kv_lists(raw[0], raw[1], Z, H, QB, KB)
         lists = _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n)
@@ -745,6 +767,9 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     _BACKWARD_LISTS[key] = cached  # most recent last
     while len(_BACKWARD_LISTS) > 16:
         _BACKWARD_LISTS.pop(next(iter(_BACKWARD_LISTS)))
+    if by_tensor:  # the content key, remembered for these tensors
+        _checked_lists_put(kv_index, kv_count, Z, H, QB, KB,
+                           ("backward", block_m, block_n, str(q.device)), (key, None))
     index, count, q_of_kv, q_of_kv_count, block_m, block_n = cached
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)

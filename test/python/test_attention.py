@@ -199,3 +199,26 @@ def test_checked_lists_follow_in_place_changes():
     index[0, 0, 0, 1] = 9
     with pytest.raises(ValueError, match="is not a key/value block"):
         tessera.ops.block_sparse_attention(qt, kt, vt, index, block_m=B, block_n=B)
+
+
+def test_backward_lists_follow_in_place_changes():
+    """The backward's lists for torch block lists are found by (tensor,
+    version): the same tensor changed in place gets the new blocks'
+    gradients."""
+    torch = pytest.importorskip("torch")
+    Z, H, N, D, B = 1, 1, 64, 16, 16
+    q, k, v, dout = (rng.standard_normal((Z, H, N, D)).astype(np.float32) for _ in range(4))
+    index = torch.tensor([[[[0, 1], [1, 2], [2, 3], [3, 0]]]], dtype=torch.int32)
+    for blocks in ([[0, 1], [1, 2], [2, 3], [3, 0]], [[0, 1], [1, 2], [2, 3], [3, 0]],
+                   [[0, 2], [1, 2], [2, 3], [3, 0]]):
+        if int(index[0, 0, 0, 1]) != blocks[0][1]:  # the second step: unchanged, a hit
+            index[0, 0, 0, 1] = blocks[0][1]
+        qt, kt, vt = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
+        out = tessera.ops.sparse_attention(qt, kt, vt, index, block_m=B, block_n=B)
+        out.backward(torch.from_numpy(dout))
+        mask = np.zeros((Z, H, N, N), bool)
+        for qb, kbs in enumerate(blocks):
+            for kb in kbs:
+                mask[..., qb * B:(qb + 1) * B, kb * B:(kb + 1) * B] = True
+        for t, want in zip((qt, kt, vt), reference_grads(q, k, v, mask, dout, 1 / math.sqrt(D))):
+            np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-4, atol=1e-4)
