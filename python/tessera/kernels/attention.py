@@ -99,7 +99,9 @@ def block_sparse_attention_fwd(
         acc = tl.dot(p.to(v.dtype), v, acc)
         m_i = m_ij
     # Rows that saw no valid key (all their blocks masked) are zero.
-    acc = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    # One division per row, then multiplications (a division is ~10
+    # instructions per element on the GPU).
+    acc = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[:, None]
     tl.store(Out + off_z * stride_oz + off_h * stride_oh + offs_m[:, None] * stride_om
              + offs_d[None, :] * stride_ok, acc.to(Out.dtype.element_ty),
              mask=rows_valid[:, None])

@@ -67,7 +67,7 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
         c_val = tl.load(rows + d0 + do[None, :])
         acc = tl.dot(p.to(c_val.dtype), c_val, acc * alpha[:, None])
         m_i = m_ij
-    out = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    out = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[:, None]  # a division per row
     lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i)))
     tl.store(O_PART + b * stride_ob + heads[:, None] * stride_oh + split * stride_os + d0
              + do[None, :], out, mask=head_ok[:, None])
