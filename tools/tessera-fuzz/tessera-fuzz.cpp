@@ -90,6 +90,47 @@ std::string mutate(const std::string &text, std::mt19937 &rng) {
   int edits = 1 + int(rng() % 3);
   for (int e = 0; e < edits; ++e) {
     size_t i = rng() % lines.size();
+    // Half the edits keep the IR valid (ops swapped for others of the same
+    // signature, other constants, other comparison predicates), so that
+    // mutants reach the passes rather than stop at the verifier.
+    if (rng() % 2) {
+      for (int tries = 0; tries < 20; ++tries, i = rng() % lines.size()) {
+        std::string &line = lines[i];
+        bool done = false;
+        switch (rng() % 4) {
+        case 0:
+          done = replaceToken(line, {"arith.addf", "arith.subf", "arith.mulf", "arith.maxnumf",
+                                     "arith.minnumf"},
+                              {"arith.addf", "arith.subf", "arith.mulf", "arith.maxnumf",
+                               "arith.minnumf", "arith.divf"},
+                              rng);
+          break;
+        case 1:
+          done = replaceToken(line, {"arith.addi", "arith.subi", "arith.muli", "arith.maxsi",
+                                     "arith.minsi"},
+                              {"arith.addi", "arith.subi", "arith.muli", "arith.maxsi",
+                               "arith.minsi", "arith.divsi", "arith.remsi", "arith.andi",
+                               "arith.ori", "arith.xori"},
+                              rng);
+          break;
+        case 2:
+          done = replaceToken(line, {" slt,", " sle,", " sgt,", " sge,", " eq,", " ne,",
+                                     " olt,", " ogt,", " oeq,", " une,"},
+                              {" slt,", " sle,", " sgt,", " sge,", " eq,", " ne,"}, rng) ||
+                 false;
+          // (a float predicate replaced by an integer one is rejected: fine)
+          break;
+        default:
+          if (line.find("arith.constant") != std::string::npos)
+            done = replaceToken(line, {"0", "1", "2", "4", "8", "16", "32", "64", "128"},
+                                {"0", "1", "3", "7", "31", "63", "65", "127", "1024"}, rng);
+          break;
+        }
+        if (done)
+          break;
+      }
+      continue;
+    }
     switch (rng() % 7) {
     case 0: // delete a line
       if (lines.size() > 1)
