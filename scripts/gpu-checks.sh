@@ -24,7 +24,11 @@ tail -n 3 "$out/gpu-tests.txt"
 TESSERA_CUDA_ARCH=sm_80 step gpu-tests-sm80 130 python3 -m pytest -q "$here/test/python/test_gpu.py"
 tail -n 3 "$out/gpu-tests-sm80.txt"
 step attention 110 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2,64x64x4x2
+step attention-sparse 150 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2 \
+  --sparsity 0.93 --flex --backward
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
-step gemm-tf32 50 python3 "$here/benchmarks/gemm_fp8.py" 4096 3 tf32
-for f in attention mla-decode gemm-tf32; do echo "--- $f"; tail -n 16 "$out/$f.txt"; done
+step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
+for f in attention attention-sparse mla-decode gemm-configs; do
+  echo "--- $f"; grep -v "Warning\|row, counts" "$out/$f.txt" | tail -n 18
+done
 grep -h -A15 "^___\|^FAILED\|Error" "$out"/gpu-tests*.txt | head -60
