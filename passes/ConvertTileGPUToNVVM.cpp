@@ -763,6 +763,8 @@ private:
   /// reading the same operand writes its own, as the first write need not
   /// dominate it).
   DenseMap<std::pair<void *, Operation *>, Value> hoistedOperands;
+  /// The same for B operands: (source, loop, written from a tl.trans view).
+  std::map<std::tuple<void *, Operation *, bool>, Value> hoistedBOperands;
   DenseMap<Operation *, Operation *> expandedLoops;
   /// wgmma dots whose wait is deferred to the first use of their result
   /// (oldest first; each is one committed group), so that later dots and
@@ -2832,22 +2834,57 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       aHoisted = true;
       aBase = it->second;
     }
+  // Likewise a register tile B from outside the loop (the backward's k and
+  // v, read as tl.trans(k) every iteration): written once before the loop,
+  // as it would be written every iteration (K-major for a transposed view
+  // or fp8/tf32).
+  bool bHoisted = false;
+  Value bBase;
+  if (!bShared)
+    if (auto loop = op->getParentOfType<scf::ForOp>();
+        loop && !loop->isAncestor(bSource.getParentBlock()->getParentOp()) &&
+        expandedLoops.count(loop)) {
+      auto [it, fresh] = hoistedBOperands.try_emplace(
+          std::make_tuple(bSource.getAsOpaquePointer(), loop.getOperation(), bFromTrans),
+          Value());
+      if (fresh) {
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPoint(expandedLoops[loop]);
+        int64_t id = kHoistedOperandBuffer + (1 << 10) + int64_t(hoistedBOperands.size());
+        Value base = bufferBase(id, (k * n * bytes + 1023) / 1024 * 1024);
+        barrier(); // earlier readers of these bytes (scratch) are done
+        if (bFromTrans)
+          writeSwizzled(bSource, base, swB);
+        else
+          writeSwizzled(op.getB(), base, swB, /*transposed=*/kMajor);
+        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                   NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+        barrier();
+        it->second = base;
+      }
+      if (!loopLiveAtStart.lookup(loop))
+        separate = true;
+      bHoisted = true;
+      bBase = it->second;
+    }
   bool aWritten = !aShared && !aHoisted && !aRegs;
+  bool bWritten = !bShared && !bHoisted;
   int64_t aBytes = aWritten ? (m * k * bytes + 1023) / 1024 * 1024 : 0;
   if (!aHoisted)
     aBase = aShared ? elems(op.getA())[0] : cst(0);
-  Value bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
-  if (aWritten || !bShared) {
+  if (!bHoisted)
+    bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
+  if (aWritten || bWritten) {
     if (!pendingWgmma.empty()) // they may read the scratch area
       waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
     barrier(); // earlier readers of the scratch area are done
     if (aWritten)
       writeSwizzled(aSource, aBase, swA);
-    if (bFromTrans)
+    if (bWritten && bFromTrans)
       writeSwizzled(bSource, bBase, swB);
-    else if (!bShared)
+    else if (bWritten)
       writeSwizzled(op.getB(), bBase, swB, /*transposed=*/kMajor);
-    smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * n * bytes));
+    smemBytes = std::max(smemBytes, aBytes + (bWritten ? k * n * bytes : 0));
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();
