@@ -361,6 +361,33 @@ struct ConvertTileToTileGPUPass
       }
       for (OpOperand &use : op->getUses()) {
         Operation *user = use.getOwner();
+        // tl.trans of an mma tile read only by wgmma dots (the backward's
+        // P^T and dS^T): the dots write the source to shared memory in the
+        // transposed order themselves, from any layout.
+        if (auto trans = dyn_cast<tessera::tile::TransOp>(user);
+            trans && isa<MmaEncodingAttr>(mma) &&
+            cast<RankedTensorType>(src.getType()).getRank() == 2 &&
+            llvm::all_of(trans.getResult().getUses(), [](OpOperand &use) {
+              auto dot = dyn_cast<tessera::tile::DotOp>(use.getOwner());
+              if (!dot || use.getOperandNumber() > 1)
+                return false;
+              auto d = dyn_cast_or_null<MmaEncodingAttr>(
+                  cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+              Type elem = cast<RankedTensorType>(use.get().getType()).getElementType();
+              // As A (M-major) only 16-bit types; fp8/tf32 read A K-major.
+              return d && d.getVersionMajor() == 3 &&
+                     (use.getOperandNumber() == 1 || elem.isF16() || elem.isBF16());
+            })) {
+          b.setInsertionPoint(trans);
+          Type resultType = trans.getResult().getType();
+          auto moved = tessera::tile::TransOp::create(b, trans.getLoc(), mmaOf(resultType), src,
+                                                      trans.getOrderAttr());
+          trans.getResult().replaceAllUsesWith(moved.getResult());
+          trans->erase();
+          if (op->use_empty())
+            op->erase();
+          return true;
+        }
         // expand_dims of a slice along its dimension: the parent layout.
         if (auto expand = dyn_cast<tessera::tile::ExpandDimsOp>(user)) {
           auto slice = dyn_cast<SliceEncodingAttr>(mma);

@@ -156,3 +156,38 @@ func.func @online_softmax(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
   return
 }
 
+
+// -----
+
+// The backward's dV += P^T dO: tl.trans of a tile in an mma layout, read
+// only by a wgmma dot, stays in that layout (the dot writes it transposed
+// to shared memory itself): no conversion of the 64 x 64 tile.
+// CHECK-LABEL: func.func @transposed_p
+// CHECK-NOT: tilegpu.convert_layout %{{.*}} : tensor<64x64xf16
+// CHECK: tile.trans %{{.*}}, order = [1, 0] : tensor<64x64xf16, #[[MMA2:mma]]> -> tensor<64x64xf16, #[[MMA2]]>
+// CHECK: tile.dot
+// NVVM-LABEL: llvm.func @transposed_p
+func.func @transposed_p(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                        %op: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %s = tile.dot %q, %q, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+  %p = math.exp2 %s : tensor<64x64xf32>
+  %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+  %pt = tile.trans %ph, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+  %dv = tile.dot %pt, %q, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %dv : tensor<64x64x!tile.ptr<f32>>
+  return
+}
