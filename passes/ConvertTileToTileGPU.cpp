@@ -215,7 +215,8 @@ struct ConvertTileToTileGPUPass
       return true;
     bool elementwise = isa<arith::ArithDialect>(def->getDialect()) &&
                        OpTrait::hasElementwiseMappableTraits(def) && isPure(def);
-    if (!elementwise && !isa<tessera::tile::ExpandDimsOp, tessera::tile::BroadcastOp>(def))
+    if (!elementwise && !isa<tessera::tile::ExpandDimsOp, tessera::tile::BroadcastOp,
+                             tessera::tile::AddPtrOp>(def))
       return false;
     return llvm::all_of(def->getOperands(),
                         [&](Value operand) { return isIndexArithmetic(operand, budget); });
@@ -307,6 +308,25 @@ struct ConvertTileToTileGPUPass
         op.replaceAllUsesWith(moved);
         op->erase();
         bcast->erase();
+        return true;
+      }
+      // expand_dims of a rank-1 value (a column of row statistics, such as
+      // the backward's log-sum-exp): the value moves into the slice of the
+      // mma layout, which expands into it for free.
+      if (auto expand = dyn_cast_or_null<tessera::tile::ExpandDimsOp>(def);
+          expand && expand->getBlock() == op->getBlock() &&
+          cast<RankedTensorType>(expand.getSrc().getType()).getRank() == 1 &&
+          cast<RankedTensorType>(op.getType()).getRank() == 2) {
+        auto slice = SliceEncodingAttr::get(op.getContext(), unsigned(expand.getAxis()),
+                                            cast<MmaEncodingAttr>(op.getType().getEncoding()));
+        b.setInsertionPoint(op);
+        Value small = ConvertLayoutOp::create(
+            b, op.getLoc(), withEncoding(expand.getSrc().getType(), slice), expand.getSrc());
+        Value moved = tessera::tile::ExpandDimsOp::create(b, expand.getLoc(), op.getType(), small,
+                                                          expand.getAxis());
+        op.replaceAllUsesWith(moved);
+        op->erase();
+        expand->erase();
         return true;
       }
       if (auto splat = dyn_cast_or_null<tessera::tile::SplatOp>(def)) {
@@ -466,6 +486,29 @@ struct ConvertTileToTileGPUPass
         return true;
       }
     }
+    // Into a slice layout: a load read only here whose pointers, mask and
+    // fill value are index arithmetic (recomputed in any layout) is done in
+    // the slice layout: each thread loads the rows it needs.
+    if (isa<SliceEncodingAttr>(op.getType().getEncoding()) && src.hasOneUse())
+      if (auto load = src.getDefiningOp<tessera::tile::LoadOp>();
+          load && load->getBlock() == op->getBlock() && !load.getIsVolatile() &&
+          llvm::all_of(load->getOperands(), [](Value v) {
+            int budget = 32;
+            return isIndexArithmetic(v, budget);
+          })) {
+        b.setInsertionPoint(load);
+        SmallVector<Value> operands;
+        for (Value v : load->getOperands())
+          operands.push_back(ConvertLayoutOp::create(
+              b, load.getLoc(), withEncoding(v.getType(), op.getType().getEncoding()), v));
+        OperationState state(load.getLoc(), load->getName(), operands, {op.getType()},
+                             load->getAttrs());
+        Value moved = b.create(state)->getResult(0);
+        op.replaceAllUsesWith(moved);
+        op->erase();
+        load->erase();
+        return true;
+      }
     DenseElementsAttr dense;
     if (matchPattern(src, m_Constant(&dense)) && dense.isSplat()) {
       b.setInsertionPoint(op);

@@ -54,13 +54,15 @@ func.func @mixed(%a: tensor<16x16xbf16>, %b: tensor<16x8xbf16>, %af: tensor<16x1
 // -----
 
 // Flash attention's acc * alpha[:, None] before the dot: the product is
-// done in the mma layout (only the column alpha[:, None] changes layout,
-// then broadcasts in registers) and the loop carries the accumulator in the
-// mma layout: no 16 x 8 conversion inside the loop.
+// done in the mma layout (only alpha changes layout, into the slice of the
+// mma layout, then expands and broadcasts in registers) and the loop
+// carries the accumulator in the mma layout: no 16 x 8 conversion inside
+// the loop.
 // CHECK-LABEL: func.func @rescaled_accumulator
 // CHECK: scf.for {{.*}} -> (tensor<16x8xf32, #[[M3:mma.*]]>)
 // CHECK-NOT: tilegpu.convert_layout %{{.*}} : tensor<16x8xf32
-// CHECK: tilegpu.convert_layout %{{.*}} : tensor<16x1xf32, #{{.*}}> -> tensor<16x1xf32, #[[M3]]>
+// CHECK: tilegpu.convert_layout %{{.*}} : tensor<16xf32, #{{.*}}> -> tensor<16xf32, #[[S:slice.*]]>
+// CHECK-NEXT: tile.expand_dims %{{.*}}, axis = 1 : tensor<16xf32, #[[S]]> -> tensor<16x1xf32, #[[M3]]>
 // CHECK-NEXT: tile.broadcast %{{.*}} : tensor<16x1xf32, #[[M3]]> -> tensor<16x8xf32, #[[M3]]>
 // CHECK-NEXT: arith.mulf %{{.*}}, %{{.*}} : tensor<16x8xf32, #[[M3]]>
 // CHECK-NOT: tilegpu.convert_layout %{{.*}} : tensor<16x8xf32
