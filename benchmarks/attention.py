@@ -125,10 +125,9 @@ def main():
         backward_rows(q, k, v, configs, "--flex" in sys.argv)
 
 
-def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
-    """Forward + backward of block-sparse attention (3.5x the forward's
-    FLOPs on the kept blocks), tessera and FlexAttention on the same
-    blocks, gradients checked against each other."""
+def training_step(q, k, v):
+    """(run, grads): run(f) is a step computing f(q, k, v) and its backward
+    on copies of q, k, v that need gradients; grads() gives them."""
     qg, kg, vg = (t.detach().clone().requires_grad_() for t in (q, k, v))
     dout = torch.randn_like(q)
 
@@ -138,12 +137,20 @@ def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
                 t.grad = None
             f(qg, kg, vg).backward(dout)
         return step
+    return run, lambda: (qg.grad, kg.grad, vg.grad)
+
+
+def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
+    """Forward + backward of block-sparse attention (3.5x the forward's
+    FLOPs on the kept blocks), tessera and FlexAttention on the same
+    blocks, gradients checked against each other."""
+    run, grads = training_step(q, k, v)
 
     def ours(a, b, c):
         return ops.sparse_attention(a, b, c, index, count, block_m=opts["block_m"],
                                     block_n=opts["block_n"])
     run(ours)()
-    mine = [t.grad.float().clone() for t in (qg, kg, vg)]
+    mine = [g.float().clone() for g in grads()]
     t = bench(run(ours), reps=5)
     flops = fwd_flops * 3.5
     print(f"| tessera block-sparse, forward + backward | {t:.2f} | {flops / t / 1e9:.0f} |",
@@ -155,7 +162,7 @@ def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
         def flex(a, b, c):
             return compiled(a, b, c, block_mask=flex_mask)
         run(flex)()
-        for got, ref in zip((qg.grad, kg.grad, vg.grad), mine):
+        for got, ref in zip(grads(), mine):
             err = ((got.float() - ref).abs().max() / ref.abs().max()).item()
             assert err < 5e-2, ("flex backward", err)
         t = bench(run(flex), reps=5)
@@ -168,19 +175,10 @@ def backward_rows(q, k, v, configs, flex):
     forward's FLOPs, as FlashAttention counts them)."""
     H, S, D = q.shape[1], q.shape[2], q.shape[3]
     flops = 4 * S * S * D * H * 3.5
-    qg, kg, vg = (t.detach().clone().requires_grad_() for t in (q, k, v))
-    dout = torch.randn_like(q)
-
-    def run(f):
-        def step():
-            for t in (qg, kg, vg):
-                t.grad = None
-            f(qg, kg, vg).backward(dout)
-        return step
-
+    run, grads = training_step(q, k, v)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     run(sdpa)()
-    want = [t.grad.float().clone() for t in (qg, kg, vg)]
+    want = [g.float().clone() for g in grads()]
     t = bench(run(sdpa), reps=5)
     print(f"| torch SDPA, dense, forward + backward | {t:.2f} | {flops / t / 1e9:.0f} |",
           flush=True)
@@ -194,7 +192,7 @@ def backward_rows(q, k, v, configs, flex):
         def ours(a, b, c):
             return ops.attention(a, b, c, block_m=bm, block_n=bn)
         run(ours)()
-        for got, ref in zip((qg.grad, kg.grad, vg.grad), want):
+        for got, ref in zip(grads(), want):
             err = ((got.float() - ref).abs().max() / ref.abs().max()).item()
             assert err < 5e-2, (bm, bn, err)
         t = bench(run(ours), reps=5)

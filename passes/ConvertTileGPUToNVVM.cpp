@@ -759,12 +759,10 @@ private:
   /// Buffers of loop-invariant wgmma operands written before their loop
   /// (ids from here), by operand; the expanded loop of each original loop.
   static constexpr int64_t kHoistedOperandBuffer = 1 << 21;
-  /// (operand, loop) -> its buffer: written before that loop (another loop
-  /// reading the same operand writes its own, as the first write need not
-  /// dominate it).
-  DenseMap<std::pair<void *, Operation *>, Value> hoistedOperands;
-  /// The same for B operands: (source, loop, written from a tl.trans view).
-  std::map<std::tuple<void *, Operation *, bool>, Value> hoistedBOperands;
+  /// (operand, loop, role: 0 A, 1 B, 2 B from tl.trans) -> its buffer:
+  /// written before that loop (another loop reading the same operand writes
+  /// its own, as the first write need not dominate it).
+  std::map<std::tuple<void *, Operation *, int>, Value> hoistedOperands;
   DenseMap<Operation *, Operation *> expandedLoops;
   /// wgmma dots whose wait is deferred to the first use of their result
   /// (oldest first; each is one committed group), so that later dots and
@@ -2803,70 +2801,54 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
               (bShared && !cast<SharedEncodingAttr>(bType.getEncoding()).getTransposed())))
     return op.emitOpError("fp8 and tf32 wgmma read both operands K-major: A row-major, B a "
                           "transposed view (tl.dot(a, tl.trans(bt)))");
-  // A register tile A from outside the loop the dot is in (attention's q)
-  // is written once, before the loop, to a buffer of its own that lives
-  // through the loop: not rewritten every iteration, nor kept in registers.
-  bool aHoisted = false;
-  Value aBase;
+  // A register operand from outside the loop the dot is in (attention's q
+  // as A; the backward's k and v as B, read through tl.trans) is written
+  // once, before the loop, to a buffer of its own that lives through the
+  // loop, as it would be written every iteration; not rewritten each time,
+  // nor kept in registers. `role` tells apart the ways one value may be
+  // written (0: A, 1: B, 2: B from a tl.trans view). Null: not hoisted.
+  auto hoisted = [&](Value source, int role, int64_t size,
+                     function_ref<void(Value)> write) -> Value {
+    auto loop = op->getParentOfType<scf::ForOp>();
+    if (!loop || loop->isAncestor(source.getParentBlock()->getParentOp()) ||
+        !expandedLoops.count(loop))
+      return Value();
+    auto [it, fresh] = hoistedOperands.try_emplace(
+        std::make_tuple(source.getAsOpaquePointer(), loop.getOperation(), role), Value());
+    if (fresh) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(expandedLoops[loop]);
+      int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
+      Value base = bufferBase(id, (size + 1023) / 1024 * 1024);
+      barrier(); // earlier readers of these bytes (scratch) are done
+      write(base);
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      barrier();
+      it->second = base;
+    }
+    // It is live across the loop. In a loop whose copies are in flight
+    // from its start, every scratch use in the loop is counted as used
+    // while buffers live; otherwise keep all scratch apart.
+    if (!loopLiveAtStart.lookup(loop))
+      separate = true;
+    return it->second;
+  };
+  // Register operands into shared memory (B = tl.trans(x) as x's rows;
+  // K-major B for fp8/tf32).
+  auto writeA = [&](Value base) { writeSwizzled(aSource, base, swA); };
+  auto writeB = [&](Value base) {
+    if (bFromTrans)
+      writeSwizzled(bSource, base, swB);
+    else
+      writeSwizzled(op.getB(), base, swB, /*transposed=*/kMajor);
+  };
+  Value aBase, bBase;
   if (!aShared && !aRegs)
-    if (auto loop = op->getParentOfType<scf::ForOp>();
-        loop && !loop->isAncestor(op.getA().getParentBlock()->getParentOp()) &&
-        expandedLoops.count(loop)) {
-      auto [it, fresh] = hoistedOperands.try_emplace(
-          std::make_pair(op.getA().getAsOpaquePointer(), loop.getOperation()), Value());
-      if (fresh) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(expandedLoops[loop]);
-        int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
-        Value base = bufferBase(id, (m * k * bytes + 1023) / 1024 * 1024);
-        barrier(); // earlier readers of these bytes (scratch) are done
-        writeSwizzled(aSource, base, swA);
-        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                                   NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-        barrier();
-        it->second = base;
-      }
-      // It is live across the loop. In a loop whose copies are in flight
-      // from its start, every scratch use in the loop is counted as used
-      // while buffers live; otherwise keep all scratch apart.
-      if (!loopLiveAtStart.lookup(loop))
-        separate = true;
-      aHoisted = true;
-      aBase = it->second;
-    }
-  // Likewise a register tile B from outside the loop (the backward's k and
-  // v, read as tl.trans(k) every iteration): written once before the loop,
-  // as it would be written every iteration (K-major for a transposed view
-  // or fp8/tf32).
-  bool bHoisted = false;
-  Value bBase;
+    aBase = hoisted(op.getA(), 0, m * k * bytes, writeA);
   if (!bShared)
-    if (auto loop = op->getParentOfType<scf::ForOp>();
-        loop && !loop->isAncestor(bSource.getParentBlock()->getParentOp()) &&
-        expandedLoops.count(loop)) {
-      auto [it, fresh] = hoistedBOperands.try_emplace(
-          std::make_tuple(bSource.getAsOpaquePointer(), loop.getOperation(), bFromTrans),
-          Value());
-      if (fresh) {
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPoint(expandedLoops[loop]);
-        int64_t id = kHoistedOperandBuffer + (1 << 10) + int64_t(hoistedBOperands.size());
-        Value base = bufferBase(id, (k * n * bytes + 1023) / 1024 * 1024);
-        barrier(); // earlier readers of these bytes (scratch) are done
-        if (bFromTrans)
-          writeSwizzled(bSource, base, swB);
-        else
-          writeSwizzled(op.getB(), base, swB, /*transposed=*/kMajor);
-        NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                                   NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-        barrier();
-        it->second = base;
-      }
-      if (!loopLiveAtStart.lookup(loop))
-        separate = true;
-      bHoisted = true;
-      bBase = it->second;
-    }
+    bBase = hoisted(bSource, bFromTrans ? 2 : 1, k * n * bytes, writeB);
+  bool aHoisted = bool(aBase), bHoisted = bool(bBase);
   bool aWritten = !aShared && !aHoisted && !aRegs;
   bool bWritten = !bShared && !bHoisted;
   int64_t aBytes = aWritten ? (m * k * bytes + 1023) / 1024 * 1024 : 0;
@@ -2879,11 +2861,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
     barrier(); // earlier readers of the scratch area are done
     if (aWritten)
-      writeSwizzled(aSource, aBase, swA);
-    if (bWritten && bFromTrans)
-      writeSwizzled(bSource, bBase, swB);
-    else if (bWritten)
-      writeSwizzled(op.getB(), bBase, swB, /*transposed=*/kMajor);
+      writeA(aBase);
+    if (bWritten)
+      writeB(bBase);
     smemBytes = std::max(smemBytes, aBytes + (bWritten ? k * n * bytes : 0));
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));

@@ -6,11 +6,7 @@
 #   rm -rf /tmp/pkg && mkdir -p /tmp/pkg && tar -xJf build/gpu-package.tar.xz -C /tmp/pkg &&
 #   cd /tmp/pkg && OUT=$OUT ./scripts/gpu-checks.sh
 set -uo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${OUT:-$here/gpu-logs}"
-mkdir -p "$out"
-export PYTHONPATH="$here/python"
-export TESSERA_CACHE_DIR="${TESSERA_CACHE_DIR:-$(mktemp -d)}"
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
 step() {  # name, seconds, command...
   local name=$1 limit=$2
   shift 2

@@ -3,11 +3,7 @@
 # unpacked at the top of this tree: GPU tests, then the benchmarks; full logs
 # under $OUT (or ./gpu-logs), a short table last.
 set -uo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${OUT:-$here/gpu-logs}"
-mkdir -p "$out"
-export PYTHONPATH="$here/python"
-export TESSERA_CACHE_DIR="${TESSERA_CACHE_DIR:-$(mktemp -d)}"
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader > "$out/device.txt" 2>&1
 python3 -c "import tessera, tessera.backends as b; print('backend', b.active().name, b.active().target)" \
   > "$out/backend.txt" 2>&1

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# The GPU lane under compute-sanitizer (issue 11): memcheck on a sample of
-# the GPU tests (every kernel family: elementwise, reductions, GEMMs on
-# mma.sync and wgmma, TMA, attention forward and backward, MLA, the fuzz
-# programs), racecheck on the kernels that share data through shared
-# memory. Run from an unpacked gpu-package on the GPU machine:
+# The GPU lane under compute-sanitizer (issue 11): memcheck, then
+# racecheck, on a sample of the GPU tests (every kernel family: elementwise,
+# reductions, GEMMs on mma.sync and wgmma, TMA, attention forward and
+# backward, MLA, the fuzz programs). Run from an unpacked gpu-package on the GPU machine:
 #   OUT=$OUT ./scripts/gpu-sanitize.sh
 set -uo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${OUT:-$here/gpu-logs}"
-mkdir -p "$out"
-export PYTHONPATH="$here/python"
-export TESSERA_CACHE_DIR="${TESSERA_CACHE_DIR:-$(mktemp -d)}"
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-env.sh"
 sanitizer="${COMPUTE_SANITIZER:-$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)}"
 sample="vector_add or fused_softmax or layer_norm or test_matmul or descriptor or dense_attention or sparse_attention or mla_decode or fuzz_kernels_on_gpu"
 for tool in memcheck racecheck; do

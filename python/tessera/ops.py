@@ -449,7 +449,6 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
     block_n = block_n or 64
     Z, H, NQ, _ = q.shape
     QB, KB = -(-NQ // block_m), -(-k.shape[2] // block_n)
-    index = np.broadcast_to(np.arange(KB, dtype=np.int32), (Z, H, QB, KB))
     count = np.full((Z, H, QB), KB, np.int32)
     if causal:
         last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
@@ -721,6 +720,44 @@ def _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n):
     return index, count, q_of_kv, per_key.astype(np.int32), block_m, block_n
 
 
+def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n):
+    """_backward_lists of the given lists, on q's device, computed once per
+    list (a training loop reuses one mask across steps and layers): torch
+    lists are found by (tensor, version), any list by a digest of its
+    content (the last 16 kept)."""
+    import numpy as np
+    device = str(q.device) if _is_torch(q) else "numpy"
+    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
+    tag = ("backward", block_m, block_n, device)
+    by_tensor = _is_torch(kv_index) and (kv_count is None or _is_torch(kv_count))
+    if by_tensor:
+        hit = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, tag)
+        if hit is not None and hit[0] in _BACKWARD_LISTS:
+            _BACKWARD_LISTS[hit[0]] = _BACKWARD_LISTS.pop(hit[0])  # most recent last
+            return _BACKWARD_LISTS[hit[0]]
+    raw = [None if t is None else (t.detach().cpu().numpy() if _is_torch(t) else np.asarray(t))
+           for t in (kv_index, kv_count)]
+    digest = hashlib.blake2b(digest_size=16)
+    for a in raw:
+        digest.update(b"-" if a is None else repr((a.shape, a.dtype.str)).encode())
+        if a is not None:
+            digest.update(np.ascontiguousarray(a).tobytes())
+    key = (digest.hexdigest(), Z, H, NQ, NKV, block_m, block_n, device)
+    lists = _BACKWARD_LISTS.pop(key, None)
+    if lists is None:
+        index, count, used = _kv_lists(raw[0], raw[1], Z, H, QB, KB)
+        lists = _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n)
+        if _is_torch(q):
+            import torch
+            lists = tuple(torch.from_numpy(a).to(q.device) for a in lists[:4]) + lists[4:]
+    _BACKWARD_LISTS[key] = lists  # most recent last
+    while len(_BACKWARD_LISTS) > 16:
+        _BACKWARD_LISTS.pop(next(iter(_BACKWARD_LISTS)))
+    if by_tensor:  # remember the content key for these tensors
+        _checked_lists_put(kv_index, kv_count, Z, H, QB, KB, tag, (key, None))
+    return lists
+
+
 def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
                                     block_n=64, sm_scale=None, causal=False, num_warps=4):
     """Gradients (dq, dk, dv) of block_sparse_attention at (q, k, v) given
@@ -732,45 +769,8 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     _check_attention_inputs(q, k, v)
     Z, H, NQ, D = q.shape
     NKV = k.shape[2]
-    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
-    # The lists, checked and transposed, are cached by their content (a
-    # training loop reuses one mask across steps and layers).
-    # Torch lists are known by (tensor, version) first (no copy, no hash).
-    by_tensor = _is_torch(kv_index) and (kv_count is None or _is_torch(kv_count))
-    cached = None
-    if by_tensor:
-        hit = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, ("backward", block_m,
-                                                                       block_n, str(q.device)))
-        if hit is not None:
-            cached = _BACKWARD_LISTS.get(hit[0])
-    raw = [None if t is None else (t.detach().cpu().numpy() if _is_torch(t) else np.asarray(t))
-           for t in (kv_index, kv_count)] if cached is None else [None, None]
-    digest = hashlib.blake2b(digest_size=16)
-    for a in raw:
-        digest.update(b"-" if a is None else repr((a.shape, a.dtype.str)).encode())
-        if a is not None:
-            digest.update(np.ascontiguousarray(a).tobytes())
-    device = str(getattr(q, "device", "cpu")) if _is_torch(q) else "numpy"
-    key = hit[0] if cached is not None else (digest.hexdigest(), Z, H, NQ, NKV, block_m,
-                                              block_n, device)
-    if cached is None:
-        cached = _BACKWARD_LISTS.pop(key, None)
-    else:
-        _BACKWARD_LISTS.pop(key, None)
-    if cached is None:
-        index, count, used = _kv_lists(raw[0], raw[1], Z, H, QB, KB)
-        lists = _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n)
-        if _is_torch(q):
-            import torch
-            lists = tuple(torch.from_numpy(a).to(q.device) for a in lists[:4]) + lists[4:]
-        cached = lists
-    _BACKWARD_LISTS[key] = cached  # most recent last
-    while len(_BACKWARD_LISTS) > 16:
-        _BACKWARD_LISTS.pop(next(iter(_BACKWARD_LISTS)))
-    if by_tensor:  # the content key, remembered for these tensors
-        _checked_lists_put(kv_index, kv_count, Z, H, QB, KB,
-                           ("backward", block_m, block_n, str(q.device)), (key, None))
-    index, count, q_of_kv, q_of_kv_count, block_m, block_n = cached
+    index, count, q_of_kv, q_of_kv_count, block_m, block_n = _cached_backward_lists(
+        q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n)
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
     qk_scale = sm_scale * 1.4426950408889634

@@ -34,13 +34,6 @@ def run_scale(kernel, n=300, block=64, factor=3.0):
     np.testing.assert_allclose(out, x * np.float32(factor), rtol=1e-6)
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("TESSERA_CACHE", "1")
-    return tmp_path
-
-
 def entries(root):
     return [p for p in pathlib.Path(root).glob("*/*") if p.is_dir()]
 

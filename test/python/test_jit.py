@@ -45,13 +45,6 @@ def test_specialization_keys():
     assert len(kernel.cache) == 4
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("TESSERA_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("TESSERA_CACHE", "1")
-    return tmp_path
-
-
 def entries(root):
     return [p for p in pathlib.Path(root).glob("*/*") if p.is_dir()]
 

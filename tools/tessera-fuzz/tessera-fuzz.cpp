@@ -116,8 +116,7 @@ std::string mutate(const std::string &text, std::mt19937 &rng) {
         case 2:
           done = replaceToken(line, {" slt,", " sle,", " sgt,", " sge,", " eq,", " ne,",
                                      " olt,", " ogt,", " oeq,", " une,"},
-                              {" slt,", " sle,", " sgt,", " sge,", " eq,", " ne,"}, rng) ||
-                 false;
+                              {" slt,", " sle,", " sgt,", " sge,", " eq,", " ne,"}, rng);
           // (a float predicate replaced by an integer one is rejected: fine)
           break;
         default:
