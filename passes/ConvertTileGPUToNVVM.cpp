@@ -1373,6 +1373,33 @@ LogicalResult Expander::expandElementwise(Operation *op) {
     return op->emitOpError("on tensors has no GPU lowering");
   auto type = tensorOf(op->getResult(0));
   size_t n = view(type).coords.size();
+  // f32 -> f16/bf16 two elements at a time (cvt.rn.f16x2.f32, sm_80+): half
+  // the instructions, and ptxas does not take a scalar cvt.rn.f16.f32 read
+  // of a wgmma accumulator for a read inside the wgmma pipeline (C7514,
+  // which serializes every wgmma of the kernel).
+  if (auto trunc = dyn_cast<arith::TruncFOp>(op);
+      trunc && n >= 2 && computeCapability >= 80 &&
+      getElementTypeOrSelf(trunc.getIn().getType()).isF32() &&
+      (type.getElementType().isF16() || type.getElementType().isBF16()) &&
+      !trunc.getRoundingmodeAttr()) {
+    Type half = scalarType(type.getElementType());
+    auto pair = VectorType::get({2}, half);
+    StringRef name = half.isF16() ? "llvm.nvvm.ff2f16x2.rn" : "llvm.nvvm.ff2bf16x2.rn";
+    auto &in = elems(trunc.getIn());
+    SmallVector<Value> out;
+    for (size_t e = 0; e < n; e += 2) {
+      Value x = in[e], y = e + 1 < n ? in[e + 1] : in[e];
+      // cvt.rn.f16x2.f32 d, a, b puts a in the high half: element 1.
+      Value packed = LLVM::CallIntrinsicOp::create(b, loc, pair, b.getStringAttr(name),
+                                                   ValueRange{y, x})
+                         .getResult(0);
+      out.push_back(LLVM::ExtractElementOp::create(b, loc, packed, cst(0)));
+      if (e + 1 < n)
+        out.push_back(LLVM::ExtractElementOp::create(b, loc, packed, cst(1)));
+    }
+    tensors[op->getResult(0)] = out;
+    return success();
+  }
   SmallVector<SmallVector<Value>> results(op->getNumResults());
   for (size_t e = 0; e < n; ++e) {
     OperationState state(loc, op->getName());

@@ -22,10 +22,13 @@ spec = importlib.util.spec_from_file_location("mm", sys.argv[1])
 mm = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mm)
 
-signature = {"a_ptr": "*fp16:16", "b_ptr": "*fp16:16", "c_ptr": "*fp16:16", "M": "i32:16",
+# Optional: the operands' type and BLOCK_SIZE_K (fp16, 32 by default).
+dtype = sys.argv[4] if len(sys.argv) > 4 else "fp16"
+block_k = int(sys.argv[5]) if len(sys.argv) > 5 else 32
+signature = {"a_ptr": f"*{dtype}:16", "b_ptr": f"*{dtype}:16", "c_ptr": f"*{dtype}:16", "M": "i32:16",
              "N": "i32:16", "K": "i32:16", "stride_am": "i32:16", "stride_bk": "i32:16",
              "stride_cm": "i32:16"}
-constants = dict(BLOCK_SIZE_M=128, BLOCK_SIZE_N=128, BLOCK_SIZE_K=32, GROUP_SIZE_M=8,
+constants = dict(BLOCK_SIZE_M=128, BLOCK_SIZE_N=128, BLOCK_SIZE_K=block_k, GROUP_SIZE_M=8,
                  ACTIVATION="", stride_ak=1, stride_bn=1, stride_cn=1)
 ir = ASTSource(mm.matmul_kernel, signature, constants).make_ir()
 binary = NVIDIABackend(arch=sys.argv[3]).compile(ir, "matmul_kernel", False,
