@@ -1036,3 +1036,35 @@ def test_fuzz_kernels_on_gpu(seed, warps, tmp_path):
     against their float64 numpy references."""
     from tessera.testing import fuzz
     fuzz.check(seed, str(tmp_path), device="cuda", num_warps=warps)
+
+
+@tessera.jit
+def _row_scale(x_ptr, out_ptr, rows, stride, BLOCK: tl.constexpr):
+    # Each program reads one of the rows listed in `rows` and writes it
+    # back doubled, in place of the next row: row * stride passes 2^31.
+    row = tl.load(rows + tl.program_id(0))
+    cols = tl.arange(0, BLOCK)
+    v = tl.load(x_ptr + row * stride + cols)
+    tl.store(x_ptr + (row + 1) * stride + cols, v * 2)
+    tl.store(out_ptr + tl.program_id(0) * BLOCK + cols, v)
+
+
+def test_offsets_past_two_to_the_31():
+    # 2^31 + 2^21 bytes of int8: offsets past 2^31 wrap negative in 32 bits
+    # (an illegal address, or a silent read of the wrong row); the pointer
+    # is specialized ':i64' and its offsets computed in 64 bits.
+    stride, nrows = 2**12, 2**19 + 2**9
+    try:
+        x = torch.zeros(nrows, stride, dtype=torch.int8, device="cuda")
+    except RuntimeError:
+        pytest.skip("cannot allocate 2 GiB on the GPU")
+    # No row is another's row + 1: each program writes a row nobody reads.
+    rows = np.array([3, 2**19 - 2, 2**19, 2**19 + 100, nrows - 2], np.int32)
+    data = rng.integers(-60, 60, size=(len(rows), 256), dtype=np.int8)
+    for r, d in zip(rows, data):
+        x[int(r), :256] = cuda(d)
+    out = torch.zeros(len(rows), 256, dtype=torch.int8, device="cuda")
+    _row_scale[(len(rows),)](x, out, cuda(rows), stride, BLOCK=256)
+    np.testing.assert_array_equal(out.cpu().numpy(), data)
+    for r, d in zip(rows, data):
+        np.testing.assert_array_equal(x[int(r) + 1, :256].cpu().numpy(), d.astype(np.int64) * 2)
