@@ -69,7 +69,8 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       std::to_string(options.numStages) + " async-copy=" +
                       (computeCapability(options.arch) >= 80 ? "1" : "0") +
                       "},canonicalize,cse)"},
-      {"nvvm", "builtin.module(convert-tilegpu-to-nvvm,canonicalize,cse)"},
+      {"nvvm", std::string("builtin.module(convert-tilegpu-to-nvvm{ping-pong=") +
+                   (options.pingPong ? "1" : "0") + "},canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"
                "convert-cf-to-llvm,convert-ub-to-llvm,convert-nvvm-to-llvm,"

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "llvm/ADT/ScopeExit.h"
 
 #include <map>
 
@@ -60,6 +61,8 @@ public:
   int64_t sharedBytes() const { return smemBytes; }
   /// The target's (0: unknown, nothing checked).
   unsigned computeCapability = 0;
+  /// Ping-pong scheduling of loops with several wgmma dots (ringEligible).
+  bool pingPong = false;
 
 private:
   //===--------------------------------------------------------------------===//
@@ -771,6 +774,18 @@ private:
   /// flight across iterations (their groups would be counted too).
   SmallVector<Value> pendingWgmma;
   bool deferWgmmaWaits = false;
+  /// Ping-pong (FlashAttention-3's warpgroup scheduling): with two
+  /// warpgroups, the wgmma dots of a loop body with several take turns,
+  /// warpgroup 0's first, then 1's, then 0's second...: a warpgroup waits
+  /// on named barrier 1 + g before it issues a dot and, once it has,
+  /// arrives at the other's (2 - g). One warpgroup's softmax then runs
+  /// while the other's dots keep the tensor cores busy, instead of both
+  /// computing it at once. Before the loop warpgroup 1 arrives at 1 (0
+  /// goes first); after it warpgroup 0 takes 1's last arrival, so both
+  /// barriers end empty.
+  scf::ForOp ringLoop;
+  Value ringGroup;
+  bool ringEligible(scf::ForOp op);
   /// Whether `op` may run while wgmma groups are pending: it neither uses
   /// their results nor touches shared memory or control flow.
   bool runsBesideWgmma(Operation *op);
@@ -1533,10 +1548,13 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
     return b.create(state)->getResult(0);
   }
   if (f32) {
+    // ex2.approx.ftz: results below 2^-126 flush to zero. The plain form
+    // is four instructions around the MUFU (scale the input, square the
+    // result) that softmax pays per element.
     if (isa<math::ExpOp>(op))
-      return Value(math::Exp2Op::create(b, loc, scaled(x[0], 1.4426950408889634), afn));
+      return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", scaled(x[0], 1.4426950408889634));
     if (isa<math::Exp2Op>(op))
-      return Value(math::Exp2Op::create(b, loc, x[0], afn));
+      return intrinsic("llvm.nvvm.ex2.approx.ftz.f32", x[0]);
     if (isa<math::SinOp>(op))
       return Value(math::SinOp::create(b, loc, x[0], afn));
     if (isa<math::CosOp>(op))
@@ -1582,7 +1600,34 @@ LogicalResult Expander::expandMath(Operation *op) {
 // Control flow
 //===----------------------------------------------------------------------===//
 
+/// A loop whose body (itself, not nested regions) holds two or more wgmma
+/// dots waited for within it (not left in flight by the pipeliner), in a
+/// kernel of two warpgroups, each over its own rows.
+bool Expander::ringEligible(scf::ForOp op) {
+  if (!pingPong || numWarps != 8 || ringLoop)
+    return false;
+  int dots = 0;
+  bool ok = true;
+  op.getBody()->walk([&](tile::DotOp dot) {
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(
+        cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+    if (dot->getParentOp() != op.getOperation() || !mma || mma.getVersionMajor() != 3 ||
+        mma.getWarpsPerCTA()[0] != 8 || dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+      ok = false;
+    ++dots;
+  });
+  return ok && dots >= 2;
+}
+
 LogicalResult Expander::expandFor(scf::ForOp op) {
+  bool ring = ringEligible(op);
+  Value group;
+  if (ring) { // warpgroup 1 lets 0 issue first
+    group = arith::DivUIOp::create(b, loc, warp, cst(4));
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, group, cst(1)), [&] {
+      NVVM::BarrierArriveOp::create(b, loc, cst(1), cst(32 * numWarps));
+    });
+  }
   SmallVector<Value> inits;
   for (Value v : op.getInitArgs())
     llvm::append_range(inits, flat(v));
@@ -1600,6 +1645,14 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
     bind(op.getRegionIterArgs(), forOp.getRegionIterArgs());
     bool liveBefore = buffersLive;
     loopLiveAtStart[op] = liveBefore;
+    if (ring) {
+      ringLoop = op;
+      ringGroup = group;
+    }
+    auto ringDone = llvm::make_scope_exit([&] {
+      if (ring)
+        ringLoop = scf::ForOp();
+    });
     if (failed(expandBlock(*op.getBody())))
       return failure();
     // The next iteration starts with the buffers as this one ends: if that
@@ -1611,6 +1664,10 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
       separate = true;
   }
   bind(op.getResults(), forOp.getResults());
+  if (ring) // warpgroup 0 takes 1's last arrival
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, group, cst(0)), [&] {
+      NVVM::BarrierOp::create(b, loc, Type(), cst(1), cst(32 * numWarps), {}, Value());
+    });
   // wgmma dots left in flight by the loop: wait for them, the accumulators
   // passing through the wait so that nothing reads them earlier.
   bool inFlight = false;
@@ -2956,6 +3013,12 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   };
   auto wgType = wgTypeOf(elem), wgTypeB = wgTypeOf(bType.getElementType());
   int64_t kStep = 32 / bytes; // 32 bytes of K per instruction
+  // Ping-pong: this warpgroup's turn (after anything above that may wait
+  // at a CTA barrier, which the other warpgroup must be able to reach).
+  bool ring = ringLoop && op->getParentOp() == ringLoop.getOperation();
+  if (ring)
+    NVVM::BarrierOp::create(b, loc, Type(), arith::AddIOp::create(b, loc, ringGroup, cst(1)),
+                            cst(32 * numWarps), {}, Value());
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t rm = 0; rm < reps[0]; ++rm) {
     int64_t row0 = rm * 16 * wm; // + 64 g, in descA
@@ -2989,6 +3052,9 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     }
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
+  if (ring) // the other warpgroup's turn
+    NVVM::BarrierArriveOp::create(b, loc, arith::SubIOp::create(b, loc, cst(2), ringGroup),
+                                  cst(32 * numWarps));
   // A dot the pipeliner let stay in flight waits only for the previous
   // iteration's (whose slots the next loads overwrite, after a barrier);
   // the wait for all comes with the async wait after the loop.
@@ -3125,6 +3191,7 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
 
 struct ConvertTileGPUToNVVMPass
     : tessera::impl::ConvertTileGPUToNVVMBase<ConvertTileGPUToNVVMPass> {
+  using ConvertTileGPUToNVVMBase::ConvertTileGPUToNVVMBase;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     auto numWarpsAttr =
@@ -3147,6 +3214,7 @@ struct ConvertTileGPUToNVVMPass
     int64_t shared = 0;
     for (func::FuncOp kernel : kernels) {
       Expander expander(kernel, numWarpsAttr.getInt());
+      expander.pingPong = pingPong;
       if (auto cc = module->getAttrOfType<IntegerAttr>(
               tessera::tilegpu::kComputeCapabilityAttr))
         expander.computeCapability = unsigned(cc.getInt());

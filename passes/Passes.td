@@ -265,6 +265,11 @@ def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect"];
+  let options = [
+    Option<"pingPong", "ping-pong", "bool", /*default=*/"false",
+           "With 8 warps, the two warpgroups take turns issuing the wgmma "
+           "dots of a loop body with two or more (named barriers 1 and 2)">,
+  ];
 }
 
 def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {

@@ -26,6 +26,10 @@ struct Options {
   unsigned numStages = 3;
   /// TMA copies for tensor-descriptor loads of pipelined loops (sm_90a).
   bool tma = true;
+  /// Two warpgroups take turns issuing the wgmma dots of a loop with
+  /// several (named barriers), so one's softmax runs beside the other's
+  /// dots.
+  bool pingPong = false;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
 };

@@ -746,13 +746,14 @@ PYBIND11_MODULE(_C, m) {
       "compile",
       [](const std::string &source, const std::string &name,
          const std::string &arch, unsigned numWarps, bool cubin, bool dump,
-         unsigned numStages, bool tma) {
+         unsigned numStages, bool tma, bool pingPong) {
         tessera::nvidia::Options options;
         options.arch = arch;
         options.numWarps = numWarps;
         options.numStages = numStages;
         options.cubin = cubin;
         options.tma = tma;
+        options.pingPong = pingPong;
         tessera::nvidia::CompileResult result;
         {
           py::gil_scoped_release release;
@@ -764,7 +765,7 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
-      py::arg("num_stages") = 3, py::arg("tma") = true,
+      py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = false,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
       "tensor map recipes).");
 

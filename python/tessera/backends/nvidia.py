@@ -25,7 +25,11 @@ def arch_of(major: int, minor: int) -> str:
 class NVIDIABackend:
     name = "cuda"
     binary_name = "kernel.cubin"
-    default_options = {"num_warps": 4, "num_stages": 3}
+    # pingpong: with 8 warps, the two warpgroups take turns issuing the
+    # wgmma dots of a loop that has several (FlashAttention-3's schedule).
+    # Off by default: with the CTA barrier the cp.async pipeline puts at
+    # the top of each iteration it made attention slower (docs/performance.md).
+    default_options = {"num_warps": 4, "num_stages": 3, "pingpong": False}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -57,7 +61,8 @@ class NVIDIABackend:
         if not 1 <= num_stages <= 8:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma)
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma,
+            bool((options or {}).get("pingpong", False)))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
