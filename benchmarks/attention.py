@@ -8,8 +8,9 @@ PYTHONPATH=python python3 benchmarks/attention.py [--seq S] [--heads H]
 query block (default 0.7; the issue's cases are 0.93 and 0.96).
 --flex adds FlexAttention (torch.compile'd) rows on the same block lists.
 
---pingpong compiles the kernels with ping-pong warpgroup scheduling (the
-NVIDIA backend's `pingpong` option, off by default), for an A/B comparison.
+--no-pingpong compiles the kernels without ping-pong warpgroup scheduling
+and slot mbarriers (the NVIDIA backend's `pingpong` option), for an A/B
+comparison.
 
 --backward adds forward + backward rows (tessera's autograd through its
 backward kernels, SDPA's, and with --flex FlexAttention's, compiled), each
@@ -51,9 +52,9 @@ def sparse_reference(q, k, v, index, count, bm, bn, scale):
 
 
 def main():
-    if "--pingpong" in sys.argv:
+    if "--no-pingpong" in sys.argv:
         from tessera.backends.nvidia import NVIDIABackend
-        NVIDIABackend.default_options["pingpong"] = True
+        NVIDIABackend.default_options["pingpong"] = False
     S = int(arg("--seq", 23296))
     H = int(arg("--heads", 12))
     D = 128

@@ -68,6 +68,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       "},tilegpu-pipeline-loads{num-stages=" +
                       std::to_string(options.numStages) + " async-copy=" +
                       (computeCapability(options.arch) >= 80 ? "1" : "0") +
+                      " ping-pong=" + (options.pingPong ? "1" : "0") +
                       "},canonicalize,cse)"},
       {"nvvm", std::string("builtin.module(convert-tilegpu-to-nvvm{ping-pong=") +
                    (options.pingPong ? "1" : "0") + "},canonicalize,cse)"},

@@ -759,6 +759,15 @@ private:
     return smemAtDynamic(slot, b.getI64Type(), base);
   }
   static constexpr int64_t kTmaBarrierBuffer = 1 << 20;
+  /// An async-copy pipeline's mbarriers: `full` of slot s at s, `empty` at
+  /// slots + s.
+  Value slotBarrier(Value slot, int64_t slots, bool empty) {
+    Value base = bufferBase(kSlotBarrierBuffer, 16 * slots);
+    if (empty)
+      slot = arith::AddIOp::create(b, loc, slot, cst(slots));
+    return smemAtDynamic(slot, b.getI64Type(), base);
+  }
+  static constexpr int64_t kSlotBarrierBuffer = (1 << 20) + 1;
   /// Buffers of loop-invariant wgmma operands written before their loop
   /// (ids from here), by operand; the expanded loop of each original loop.
   static constexpr int64_t kHoistedOperandBuffer = 1 << 21;
@@ -1200,6 +1209,57 @@ LogicalResult Expander::expandOp(Operation *op) {
     barrier();
     return success();
   }
+  // Async copies on per-slot mbarriers: every thread arrives at a slot's
+  // full barrier when its copies into it are done, and at its empty
+  // barrier when it has finished reading it.
+  if (auto init = dyn_cast<tessera::tilegpu::SlotBarriersInitOp>(op)) {
+    int64_t slots = init.getSlots();
+    if (!buffersLive) {
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+      barrier();
+    }
+    buffersLive = true;
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
+      for (int64_t s = 0; s < slots; ++s)
+        for (bool empty : {false, true})
+          NVVM::MBarrierInitOp::create(b, loc, slotBarrier(cst(s), slots, empty),
+                                       cst(32 * numWarps), Value());
+      NVVM::FenceMbarrierInitOp::create(b, loc);
+    });
+    barrier();
+    return success();
+  }
+  if (auto arrive = dyn_cast<tessera::tilegpu::AsyncArriveOp>(op)) {
+    NVVM::CpAsyncMBarrierArriveOp::create(
+        b, loc, slotBarrier(scalar(arrive.getSlot()), arrive.getSlots(), false),
+        /*noinc=*/true);
+    return success();
+  }
+  if (auto wait = dyn_cast<tessera::tilegpu::SlotWaitOp>(op)) {
+    NVVM::MBarrierTryWaitParityOp::create(
+        b, loc, slotBarrier(scalar(wait.getSlot()), wait.getSlots(), wait.getEmpty()),
+        scalar(wait.getPhase()), cst(0x989680));
+    if (!wait.getEmpty() && usesWgmma) // the copied tiles, for wgmma's async-proxy reads
+      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+    return success();
+  }
+  if (auto release = dyn_cast<tessera::tilegpu::SlotReleaseOp>(op)) {
+    NVVM::MBarrierArriveOp::create(
+        b, loc, Type(), slotBarrier(scalar(release.getSlot()), release.getSlots(), true), Value(),
+        NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
+    return success();
+  }
+  if (auto done = dyn_cast<tessera::tilegpu::SlotBarriersDoneOp>(op)) {
+    barrier();
+    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
+      for (int64_t s = 0; s < int64_t(done.getSlots()); ++s)
+        for (bool empty : {false, true})
+          NVVM::MBarrierInvalOp::create(b, loc, slotBarrier(cst(s), done.getSlots(), empty));
+    });
+    return success();
+  }
   if (auto done = dyn_cast<tessera::tilegpu::TmaDoneOp>(op)) {
     barrier();
     predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
@@ -1605,6 +1665,13 @@ LogicalResult Expander::expandMath(Operation *op) {
 /// kernel of two warpgroups, each over its own rows.
 bool Expander::ringEligible(scf::ForOp op) {
   if (!pingPong || numWarps != 8 || ringLoop)
+    return false;
+  // Only without a barrier of all threads per iteration (the pipeliner's
+  // slot barriers): with one, the turns cost more than they overlap.
+  bool slotBarriers = false;
+  for (Operation &o : *op.getBody())
+    slotBarriers |= isa<tessera::tilegpu::SlotWaitOp>(o);
+  if (!slotBarriers)
     return false;
   int dots = 0;
   bool ok = true;

@@ -293,10 +293,23 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     `tilegpu.async_wait {pending = S - 2}` (its tiles have landed, and the
     slot about to be overwritten has been read), and the dot reads its
     operands from shared memory directly.
+
+    With `ping-pong`, a loop whose body holds two or more wgmma dots of a
+    two-warpgroup layout (the loops convert-tilegpu-to-nvvm schedules
+    ping-pong) keeps no barrier of all threads per iteration: each thread's
+    copies into a slot complete on the slot's `full` mbarrier
+    (`tilegpu.async_arrive`), readers wait on it (`tilegpu.slot_wait`) and
+    release the slot on its `empty` mbarrier at the end of the iteration
+    (`tilegpu.slot_release`), and copies into a slot wait for its release.
+    Such loops get S + 1 slots, so that the release awaited is an
+    iteration older than the one the slowest warpgroup may still be in.
   }];
   let options = [
     Option<"numStages", "num-stages", "unsigned", /*default=*/"3",
            "loop iterations in flight (1 or 2 to 8; 1 turns pipelining off)">,
+    Option<"pingPong", "ping-pong", "bool", /*default=*/"false",
+           "per-slot mbarriers instead of a thread barrier per iteration in "
+           "loops with two or more two-warpgroup wgmma dots">,
     Option<"asyncCopy", "async-copy", "bool", /*default=*/"false",
            "copy tiles for tensor-core dots with tilegpu.async_load into "
            "num-stages shared-memory slots (cp.async, sm_80+) instead of "

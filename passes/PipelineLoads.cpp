@@ -52,8 +52,8 @@ bool isPureAddressOp(Operation *op) {
 
 class LoopPipeliner {
 public:
-  LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy)
-      : loop(loop), stages(stages), asyncCopy(asyncCopy) {}
+  LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy, bool pingPong)
+      : loop(loop), stages(stages), asyncCopy(asyncCopy), pingPong(pingPong) {}
 
   bool run();
 
@@ -78,6 +78,9 @@ private:
   scf::ForOp loop;
   unsigned stages;
   bool asyncCopy;
+  bool pingPong;
+  /// Copies complete on per-slot mbarriers; no thread barrier per iteration.
+  bool slotBarriers = false;
   Block *body = nullptr;
   llvm::SetVector<unsigned> addressArgs; // iter arg numbers
   SmallVector<tile::LoadOp> loads;
@@ -272,6 +275,21 @@ bool LoopPipeliner::run() {
   // reads is then free only one iteration later, so the loads get one more
   // slot than stages.
   unsigned slots = stages;
+  // Ping-pong loops (two or more dots of a two-warpgroup wgmma layout,
+  // directly in the body): per-slot mbarriers, so that one warpgroup may
+  // run half an iteration ahead of the other.
+  if (pingPong && asyncCopy && tmaLoads.empty() && !loads.empty()) {
+    int dots = 0;
+    bool ok = true;
+    body->walk([&](tile::DotOp dot) {
+      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+      ok &= dot->getParentOp() == loop.getOperation() && mma && mma.getVersionMajor() == 3 &&
+            mma.getWarpsPerCTA()[0] == 8;
+      ++dots;
+    });
+    slotBarriers = ok && dots >= 2;
+  }
   if (asyncCopy) {
     SmallVector<tile::DotOp> dots;
     for (Operation &op : *body)
@@ -295,7 +313,7 @@ bool LoopPipeliner::run() {
       Value arg = body->getArgument(1 + index);
       return dot.getC() == arg && arg.hasOneUse();
     };
-    bool overlap = !dots.empty() && llvm::all_of(dots, [&](tile::DotOp dot) {
+    bool overlap = !slotBarriers && !dots.empty() && llvm::all_of(dots, [&](tile::DotOp dot) {
       return isWgmmaDot(dot) && chained(dot) && isLoaded(dot.getA()) && isLoaded(dot.getB());
     });
     // The spare slot must fit: sm_90's 227 KB of shared memory per block
@@ -318,6 +336,14 @@ bool LoopPipeliner::run() {
       slots = stages + 1;
       for (tile::DotOp dot : dots)
         dot->setAttr(tessera::tilegpu::kWgmmaInFlightAttr, UnitAttr::get(ctx));
+    }
+    // The slot iteration i's copies overwrite was last read in iteration
+    // i - 2, not i - 1: its release does not wait for the warpgroup behind.
+    if (slotBarriers) {
+      if (int64_t(stages + 1) * slotBytes + kReserveBytes <= kMaxSharedBytes)
+        slots = stages + 1;
+      else
+        slotBarriers = false;
     }
   }
   // Operands of wgmma dots go to swizzled tiles (rows cut into blocks of
@@ -395,6 +421,9 @@ bool LoopPipeliner::run() {
     }
     if (asyncCopy && !loads.empty())
       tessera::tilegpu::AsyncCommitOp::create(builder, loc);
+    if (slotBarriers)
+      tessera::tilegpu::AsyncArriveOp::create(builder, loc, slot,
+                                              builder.getI32IntegerAttr(int32_t(slots)));
     if (!tmaLoads.empty()) {
       // One arrival per slot and phase, expecting every TMA tile's bytes.
       int64_t bytes = 0;
@@ -429,6 +458,8 @@ bool LoopPipeliner::run() {
   // Prologue: iterations 0 .. S-2 (after the TMA pipeline's mbarriers).
   if (!tmaLoads.empty())
     tessera::tilegpu::TmaInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
+  if (slotBarriers)
+    tessera::tilegpu::SlotBarriersInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
   IRMapping at;
   for (unsigned i : addressArgs)
     at.map(body->getArgument(1 + i), loop.getInitArgs()[i]);
@@ -454,6 +485,14 @@ bool LoopPipeliner::run() {
   if (!tmaLoads.empty()) { // the slot of iteration i and its mbarrier's phase
     inits.push_back(i32(b, 0));
     inits.push_back(i32(b, 0));
+  }
+  // Slot barriers: the slot of iteration i and its full barrier's phase,
+  // the phase of the empty barrier of the slot copied into (1 at first:
+  // the phase before a fresh barrier's first counts as complete).
+  if (slotBarriers) {
+    inits.push_back(i32(b, 0));
+    inits.push_back(i32(b, 0));
+    inits.push_back(i32(b, 1));
   }
   auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
   newLoop.setUnsignedCmp(loop.getUnsignedCmp());
@@ -487,12 +526,36 @@ bool LoopPipeliner::run() {
   // With TMA: wait for the phase of iteration i's slot.
   unsigned slotIndex = aheadBase + addressArgs.size();
   Value slotArg, nextSlot, nextReadSlot, nextPhase;
+  unsigned slotBarrierIndex = slotIndex + 1 + (tmaLoads.empty() ? 0 : 2);
+  Value readSlot, nextReadSlotB, nextReadPhaseB, nextWritePhase;
   if (asyncCopy) {
-    if (!loads.empty())
-      tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
     slotArg = args[slotIndex];
     Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
     nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, slots));
+    if (slotBarriers) {
+      // Iteration i's tiles have landed (every thread's copies); the slot
+      // the copies below overwrite has been released by every thread.
+      readSlot = args[slotBarrierIndex];
+      Value readPhase = args[slotBarrierIndex + 1], writePhase = args[slotBarrierIndex + 2];
+      auto slotsAttr = inner.getI32IntegerAttr(int32_t(slots));
+      tessera::tilegpu::SlotWaitOp::create(inner, loc, readSlot, readPhase, slotsAttr, UnitAttr());
+      tessera::tilegpu::SlotWaitOp::create(inner, loc, slotArg, writePhase, slotsAttr,
+                                           inner.getUnitAttr());
+      Value readNext = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
+      Value wraps = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, readNext,
+                                          i32(inner, slots));
+      nextReadSlotB = arith::SelectOp::create(inner, loc, wraps, i32(inner, 0), readNext);
+      nextReadPhaseB = arith::SelectOp::create(
+          inner, loc, wraps, arith::XOrIOp::create(inner, loc, readPhase, i32(inner, 1)),
+          readPhase);
+      Value writeWraps =
+          arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
+      nextWritePhase = arith::SelectOp::create(
+          inner, loc, writeWraps, arith::XOrIOp::create(inner, loc, writePhase, i32(inner, 1)),
+          writePhase);
+    } else if (!loads.empty()) {
+      tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
+    }
   }
   if (!tmaLoads.empty()) {
     Value readSlot = args[slotIndex + 1], phase = args[slotIndex + 2];
@@ -546,7 +609,15 @@ bool LoopPipeliner::run() {
     yields.push_back(nextReadSlot);
     yields.push_back(nextPhase);
   }
+  if (slotBarriers) {
+    yields.push_back(nextReadSlotB);
+    yields.push_back(nextReadPhaseB);
+    yields.push_back(nextWritePhase);
+  }
   OpBuilder end(yield);
+  if (slotBarriers) // every dot of the iteration is done with its slot
+    tessera::tilegpu::SlotReleaseOp::create(end, loc, readSlot,
+                                            end.getI32IntegerAttr(int32_t(slots)));
   scf::YieldOp::create(end, loc, yields);
   yield->erase();
   if (asyncCopy) { // nothing in flight after the loop
@@ -554,6 +625,25 @@ bool LoopPipeliner::run() {
     after.setInsertionPointAfter(newLoop);
     if (!tmaLoads.empty())
       tessera::tilegpu::TmaDoneOp::create(after, loc, after.getI32IntegerAttr(int32_t(slots)));
+    if (slotBarriers) {
+      // The S - 1 fills issued past the end complete on their full
+      // barriers too: wait for them before the barriers go.
+      Value r = newLoop.getResult(slotBarrierIndex),
+            p = newLoop.getResult(slotBarrierIndex + 1);
+      for (unsigned t = 0; t + 1 < stages; ++t) {
+        Value w = arith::AddIOp::create(after, loc, r, i32(after, t));
+        Value wraps = arith::CmpIOp::create(after, loc, arith::CmpIPredicate::uge, w,
+                                            i32(after, slots));
+        Value slot = arith::SelectOp::create(
+            after, loc, wraps, arith::SubIOp::create(after, loc, w, i32(after, slots)), w);
+        Value phase = arith::SelectOp::create(
+            after, loc, wraps, arith::XOrIOp::create(after, loc, p, i32(after, 1)), p);
+        tessera::tilegpu::SlotWaitOp::create(after, loc, slot, phase,
+                                             after.getI32IntegerAttr(int32_t(slots)), UnitAttr());
+      }
+      tessera::tilegpu::SlotBarriersDoneOp::create(after, loc,
+                                                   after.getI32IntegerAttr(int32_t(slots)));
+    }
     // Marked: after it no copy is in flight and no slot is read again (the
     // expansion lets the scratch area share the slots' bytes from here).
     tessera::tilegpu::AsyncWaitOp::create(after, loc, 0)->setAttr(
@@ -589,7 +679,7 @@ struct TileGPUPipelineLoadsPass
         loops.push_back(loop);
     });
     for (scf::ForOp loop : loops)
-      LoopPipeliner(loop, numStages, asyncCopy).run();
+      LoopPipeliner(loop, numStages, asyncCopy, pingPong).run();
   }
 };
 

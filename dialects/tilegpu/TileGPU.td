@@ -297,4 +297,59 @@ def TileGPU_TmaDoneOp : TileGPU_Op<"tma_done"> {
   let assemblyFormat = "attr-dict";
 }
 
+// Async copies completing on per-slot mbarriers (instead of a barrier of
+// the program's threads at each iteration): `full` barriers for the copies
+// into a slot, `empty` ones for the slot's readers being done with it.
+def TileGPU_SlotBarriersInitOp : TileGPU_Op<"slot_barriers_init"> {
+  let summary = "set up the full and empty mbarriers of an async-copy pipeline";
+  let description = [{
+    Two mbarriers per slot, each expecting an arrival of every thread of
+    the program: `full` (the thread's `cp.async` copies into the slot are
+    done, `tilegpu.async_arrive`) and `empty` (the thread is done reading
+    the slot, `tilegpu.slot_release`). `tilegpu.slot_barriers_done` ends
+    their use.
+  }];
+  let arguments = (ins I32Attr:$slots);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
+}
+
+def TileGPU_AsyncArriveOp : TileGPU_Op<"async_arrive"> {
+  let summary = "the slot's full mbarrier gets this thread's arrival when its copies are done";
+  let description = [{
+    `cp.async.mbarrier.arrive.noinc`: the arrival comes once every
+    `tilegpu.async_load` copy this thread started so far has completed.
+  }];
+  let arguments = (ins I32:$slot, I32Attr:$slots);
+  let assemblyFormat = "$slot attr-dict";
+}
+
+def TileGPU_SlotWaitOp : TileGPU_Op<"slot_wait"> {
+  let summary = "wait for a phase of a slot's full (or empty) mbarrier";
+  let description = [{
+    The thread waits for phase `phase` (0 or 1) of the slot's `full`
+    mbarrier (its tiles are copied; they may then be read, by wgmma too)
+    or, with `empty`, of its `empty` mbarrier (every thread is done reading
+    it; it may be overwritten). Parity 1 of a fresh barrier is complete.
+  }];
+  let arguments = (ins I32:$slot, I32:$phase, I32Attr:$slots, UnitAttr:$empty);
+  let assemblyFormat = "$slot `,` $phase attr-dict";
+}
+
+def TileGPU_SlotReleaseOp : TileGPU_Op<"slot_release"> {
+  let summary = "this thread is done reading a slot: it arrives at the slot's empty mbarrier";
+  let description = [{
+    After every dot that reads the slot's tiles has completed (pending
+    wgmma dots are waited for first).
+  }];
+  let arguments = (ins I32:$slot, I32Attr:$slots);
+  let assemblyFormat = "$slot attr-dict";
+}
+
+def TileGPU_SlotBarriersDoneOp : TileGPU_Op<"slot_barriers_done"> {
+  let summary = "end an async-copy pipeline's mbarriers: they are invalidated";
+  let arguments = (ins I32Attr:$slots);
+  let assemblyFormat = "attr-dict";
+}
+
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPU_TD

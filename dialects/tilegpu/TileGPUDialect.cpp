@@ -342,6 +342,12 @@ LogicalResult TmaInitOp::verify() {
   return success();
 }
 
+LogicalResult SlotBarriersInitOp::verify() {
+  if (int32_t(getSlots()) < 2)
+    return emitOpError() << "slots must be >= 2, got " << int32_t(getSlots());
+  return success();
+}
+
 LogicalResult TmaLoadOp::verify() {
   auto result = getResult().getType();
   auto shared = dyn_cast_or_null<SharedEncodingAttr>(result.getEncoding());

@@ -29,7 +29,7 @@ struct Options {
   /// Two warpgroups take turns issuing the wgmma dots of a loop with
   /// several (named barriers), so one's softmax runs beside the other's
   /// dots.
-  bool pingPong = false;
+  bool pingPong = true;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
 };

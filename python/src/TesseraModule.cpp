@@ -765,7 +765,7 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
-      py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = false,
+      py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = true,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
       "tensor map recipes).");
 

@@ -25,11 +25,12 @@ def arch_of(major: int, minor: int) -> str:
 class NVIDIABackend:
     name = "cuda"
     binary_name = "kernel.cubin"
-    # pingpong: with 8 warps, the two warpgroups take turns issuing the
-    # wgmma dots of a loop that has several (FlashAttention-3's schedule).
-    # Off by default: with the CTA barrier the cp.async pipeline puts at
-    # the top of each iteration it made attention slower (docs/performance.md).
-    default_options = {"num_warps": 4, "num_stages": 3, "pingpong": False}
+    # pingpong: with 8 warps, a loop with two or more wgmma dots (flash
+    # attention's q k^T and P V) copies its tiles on per-slot mbarriers (no
+    # barrier of all threads per iteration) and its two warpgroups take
+    # turns issuing the dots, so one's softmax runs beside the other's dots
+    # (FlashAttention-3's schedule). pingpong=False turns both off.
+    default_options = {"num_warps": 4, "num_stages": 3, "pingpong": True}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -62,7 +63,7 @@ class NVIDIABackend:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
             ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma,
-            bool((options or {}).get("pingpong", False)))
+            bool((options or {}).get("pingpong", True)))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

@@ -107,3 +107,11 @@ func.func @slice_dim(%x: tensor<64xf32, #tilegpu.slice<dim = 2, parent = #tilegp
 
 // expected-error @+1 {{a slice of an mma layout holds rank-1 tensors, got rank 2}}
 func.func @slice_rank(%x: tensor<64x1xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [4, 1]>>>) { return }
+
+// -----
+
+func.func @slot_barriers_one_slot() {
+  // expected-error @+1 {{slots must be >= 2, got 1}}
+  tilegpu.slot_barriers_init {slots = 1 : i32}
+  return
+}

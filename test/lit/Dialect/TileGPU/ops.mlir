@@ -42,3 +42,21 @@ func.func @wgmma_layouts(%acc: tensor<128x256xf32, #tilegpu.mma<version = 3, war
 // CHECK-LABEL: func.func @slice_layout
 // CHECK-SAME: tensor<128xf32, #[[SLICE]]>
 func.func @slice_layout(%rows: tensor<128xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>>) { return }
+
+// The slot-barrier ops of an async-copy pipeline round-trip.
+// CHECK-LABEL: func.func @slot_barriers
+// CHECK: tilegpu.slot_barriers_init {slots = 3 : i32}
+// CHECK: tilegpu.async_arrive %{{.*}} {slots = 3 : i32}
+// CHECK: tilegpu.slot_wait %{{.*}}, %{{.*}} {slots = 3 : i32}
+// CHECK: tilegpu.slot_wait %{{.*}}, %{{.*}} {empty, slots = 3 : i32}
+// CHECK: tilegpu.slot_release %{{.*}} {slots = 3 : i32}
+// CHECK: tilegpu.slot_barriers_done {slots = 3 : i32}
+func.func @slot_barriers(%slot: i32, %phase: i32) {
+  tilegpu.slot_barriers_init {slots = 3 : i32}
+  tilegpu.async_arrive %slot {slots = 3 : i32}
+  tilegpu.slot_wait %slot, %phase {slots = 3 : i32}
+  tilegpu.slot_wait %slot, %phase {empty, slots = 3 : i32}
+  tilegpu.slot_release %slot {slots = 3 : i32}
+  tilegpu.slot_barriers_done {slots = 3 : i32}
+  return
+}
