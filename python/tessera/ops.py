@@ -1003,3 +1003,53 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         o_part, lse_part, out, lse, sp[0], sp[1], sp[2], sl[0], sl[1], so[0], so[1], ss[0], H,
         num_splits, D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))
     return out, lse
+
+
+MLA_SCORES = "bsq,hdq,btk,hdk->bhst"
+MLA_OUTPUT = "bhst,btk,hvk->bshv"
+
+
+def mla_attention(c_q, q_pe, c_kv, k_pe, w_uq, w_uk, w_uv, *, sm_scale, causal=True,
+                  kv_lengths=None):
+    """Multi-head latent attention from the latents (torch tensors), each
+    contraction chain in the order the cost model picks for these sizes
+    (`contract`): scores (c_Q W_UQ) . (W_UK c_KV) + q_pe . k_pe, softmax,
+    times W_UV c_KV.
+
+    c_q (B, S, q_lora), q_pe (B, S, H, d_rope), c_kv (B, T, kv_lora),
+    k_pe (B, T, d_rope), w_uq (H, d_nope, q_lora), w_uk (H, d_nope,
+    kv_lora), w_uv (H, d_v, kv_lora). `causal`: the S queries are the last S
+    of the T positions (query s sees keys up to T - S + s). `kv_lengths`
+    (B,): entry b sees only its first kv_lengths[b] keys. Returns (B, S, H,
+    d_v); W_O is the caller's.
+    """
+    import torch
+    B, S, _ = c_q.shape
+    T = c_kv.shape[1]
+    if c_kv.shape[0] != B or q_pe.shape[:2] != (B, S) or k_pe.shape[:2] != (B, T):
+        raise ValueError(f"mla_attention: c_q {tuple(c_q.shape)}, q_pe {tuple(q_pe.shape)}, "
+                         f"c_kv {tuple(c_kv.shape)} and k_pe {tuple(k_pe.shape)} disagree on "
+                         "batch or length")
+    if causal and S > T:
+        raise ValueError(f"mla_attention: {S} causal queries over {T} keys")
+    scores = contract(MLA_SCORES, c_q, w_uq, c_kv, w_uk, weights=[False, True, False, True])
+    scores = (scores + torch.einsum("bshr,btr->bhst", q_pe, k_pe)) * sm_scale
+    keep = torch.ones(S, T, dtype=torch.bool, device=c_q.device)
+    if causal:
+        keep = keep.tril(T - S)
+    keep = keep.expand(B, 1, S, T)
+    if kv_lengths is not None:
+        t = torch.arange(T, device=c_q.device)
+        keep = keep & (t < kv_lengths.to(c_q.device).long()[:, None])[:, None, None, :]
+    p = torch.softmax(scores.masked_fill(~keep, float("-inf")), -1)
+    return contract(MLA_OUTPUT, p, c_kv, w_uv, weights=[False, False, True])
+
+
+def mla_scores_absorbed(batch, queries, keys, heads, q_lora, kv_lora, d_nope, element_bytes=2):
+    """Whether the cost model evaluates MLA's scores chain absorbed (the
+    MLA note's order 2 or 3: the latent cache multiplied last, by the query
+    already in the latent space) for these sizes."""
+    plan = contraction_plan(MLA_SCORES, [(batch, queries, q_lora), (heads, d_nope, q_lora),
+                                         (batch, keys, kv_lora), (heads, d_nope, kv_lora)],
+                            [False, True, False, True], element_bytes=element_bytes)
+    return all("btk" not in (lhs, rhs) for lhs, rhs, *_ in plan.steps[:-1])

@@ -15,10 +15,15 @@ scale) v].
   the output `bhst,btk,hvk->bshv` go through `tessera.ops.contract`, which
   orders each chain by FLOPs and bytes (for prefill: order 1, project then
   multiply).
-- Decode: the absorbed order (the MLA note's order 2: q_nope W_UK per head,
-  attention over the latent cache, W_UV after), with the attention on
+- Prefill: `tessera.ops.mla_attention` (the chains through
+  `tessera.ops.contract`).
+- Decode: the order the cost model picks for the decode sizes
+  (`tessera.ops.mla_scores_absorbed`). At DeepSeek's sizes that is the
+  absorbed order (the MLA note's order 2: q_nope W_UK per head, attention
+  over the latent cache, W_UV after), with the attention on
   `tessera.ops.mla_decode` over a paged cache of c_KV and k_pe (576 values
-  per token for DeepSeek's sizes).
+  per token); otherwise `tessera.ops.mla_attention` over the cache's
+  latents.
 
 The layer norms of c_Q and c_KV, and YaRN scaling, are left out: they do not
 change the contraction orders or the kernels.
@@ -92,13 +97,8 @@ class MLA(torch.nn.Module):
         B, S, _ = x.shape
         positions = torch.arange(S, device=x.device)
         c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
-        weights = [False, True, False, True]
-        scores = ops.contract("bsq,hdq,btk,hdk->bhst", c_q, self.w_uq, c_kv, self.w_uk,
-                              weights=weights)
-        scores = scores + torch.einsum("bshr,btr->bhst", q_pe, k_pe)
-        causal = torch.ones(S, S, dtype=torch.bool, device=x.device).tril()
-        p = torch.softmax((scores * self.scale).masked_fill(~causal, float("-inf")), -1)
-        o = ops.contract("bhst,btk,hvk->bshv", p, c_kv, self.w_uv, weights=[False, False, True])
+        o = ops.mla_attention(c_q, q_pe, c_kv, k_pe, self.w_uq, self.w_uk, self.w_uv,
+                              sm_scale=self.scale, causal=True)
         out = torch.einsum("bshv,hve->bse", o, self.w_o)
         return out, self._cache(torch.cat([c_kv, k_pe], -1))
 
@@ -117,10 +117,16 @@ class MLA(torch.nn.Module):
         seqlens = torch.full((B,), S, dtype=torch.int32, device=latent.device)
         return MLACache(pages, table, seqlens)
 
-    def decode(self, x, cache):
+    def decode(self, x, cache, absorbed=None):
         """One new token per sequence: x (B, 1, dim) at position seqlens[b];
-        appends its latent KV to `cache` and attends over all of it with the
-        absorbed weights. Returns (out (B, 1, dim), cache)."""
+        appends its latent KV to `cache` and attends over all of it, in the
+        order the cost model picks for these sizes
+        (`tessera.ops.mla_scores_absorbed`; `absorbed` True/False forces
+        one): absorbed (the query taken into the latent space, attention on
+        `tessera.ops.mla_decode` over the paged cache, W_UV after; what it
+        picks at DeepSeek's sizes) or not (`tessera.ops.mla_attention` over
+        the cache's latents, keys and values projected per head). Returns
+        (out (B, 1, dim), cache)."""
         B = x.shape[0]
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"MLA.decode: one new token per sequence, x (B, 1, dim); got "
@@ -136,9 +142,21 @@ class MLA(torch.nn.Module):
         page = cache.block_table.long()[torch.arange(B, device=x.device), slot // self.page_size]
         cache.pages[page, slot % self.page_size] = torch.cat([c_kv, k_pe], -1)[:, 0]
         cache.seqlens = cache.seqlens + 1
-        # Absorbed queries: q_nope W_UK per head, in the latent space.
-        q_nope = torch.einsum("bsq,hdq->bshd", c_q, self.w_uq)[:, 0]
-        q_lat = torch.einsum("bhd,hdk->bhk", q_nope, self.w_uk)
+        if absorbed is None:
+            absorbed = ops.mla_scores_absorbed(
+                B, 1, int(cache.seqlens.max()), self.heads, self.q_lora, self.kv_lora,
+                self.d_nope, element_bytes=x.element_size())
+        if not absorbed:
+            T = int(cache.seqlens.max())
+            latent = cache.pages[cache.block_table.long()].reshape(B, -1, cache.pages.shape[-1])
+            o = ops.mla_attention(c_q, q_pe, latent[:, :T, :self.kv_lora],
+                                  latent[:, :T, self.kv_lora:], self.w_uq, self.w_uk, self.w_uv,
+                                  sm_scale=self.scale, causal=False, kv_lengths=cache.seqlens)
+            return torch.einsum("bshv,hve->bse", o, self.w_o), cache
+        # Absorbed queries: c_Q W_UQ^T W_UK per head, in the latent space
+        # (the two products in the cost model's order).
+        q_lat = ops.contract("bsq,hdq,hdk->bhk", c_q[:, :1], self.w_uq, self.w_uk,
+                             weights=[False, True, True])
         q = torch.cat([q_lat, q_pe[:, 0]], -1).contiguous()
         o_lat, _ = ops.mla_decode(q, cache.pages, cache.block_table, cache.seqlens,
                                   head_dim_v=self.kv_lora, sm_scale=self.scale)
