@@ -1231,9 +1231,14 @@ LogicalResult Expander::expandOp(Operation *op) {
     return success();
   }
   if (auto arrive = dyn_cast<tessera::tilegpu::AsyncArriveOp>(op)) {
-    NVVM::CpAsyncMBarrierArriveOp::create(
-        b, loc, slotBarrier(scalar(arrive.getSlot()), arrive.getSlots(), false),
-        /*noinc=*/true);
+    // The counting form (the pending count goes up by one until the
+    // thread's copies are done) and then the thread's own arrival, which
+    // releases its ordinary shared stores too (copies narrower than 4
+    // bytes are ld.global + st.shared).
+    Value bar = slotBarrier(scalar(arrive.getSlot()), arrive.getSlots(), false);
+    NVVM::CpAsyncMBarrierArriveOp::create(b, loc, bar, /*noinc=*/false);
+    NVVM::MBarrierArriveOp::create(b, loc, Type(), bar, Value(),
+                                   NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
     return success();
   }
   if (auto wait = dyn_cast<tessera::tilegpu::SlotWaitOp>(op)) {

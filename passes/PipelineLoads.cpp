@@ -29,6 +29,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 namespace tessera {
 #define GEN_PASS_DEF_TILEGPUPIPELINELOADS
@@ -339,8 +340,30 @@ bool LoopPipeliner::run() {
     }
     // The slot iteration i's copies overwrite was last read in iteration
     // i - 2, not i - 1: its release does not wait for the warpgroup behind.
+    // The expander adds buffers of its own while the slots live: register
+    // operands of the dots from outside the loop, written once before it
+    // (attention's q), and the mbarriers.
     if (slotBarriers) {
-      if (int64_t(stages + 1) * slotBytes + kReserveBytes <= kMaxSharedBytes)
+      int64_t extra = 1024;
+      llvm::SmallPtrSet<void *, 4> hoisted;
+      for (Operation &op : *body) {
+        auto dot = dyn_cast<tile::DotOp>(&op);
+        if (!dot)
+          continue;
+        for (Value operand : {dot.getA(), dot.getB()}) {
+          if (auto trans = operand.getDefiningOp<tile::TransOp>())
+            operand = trans.getSrc();
+          Operation *owner = operand.getDefiningOp();
+          if (!owner)
+            owner = cast<BlockArgument>(operand).getOwner()->getParentOp();
+          auto t = cast<RankedTensorType>(operand.getType());
+          if (loop->isAncestor(owner) || !hoisted.insert(operand.getAsOpaquePointer()).second)
+            continue;
+          extra += (t.getNumElements() * t.getElementType().getIntOrFloatBitWidth() / 8 + 1023) /
+                   1024 * 1024;
+        }
+      }
+      if (int64_t(stages + 1) * slotBytes + kReserveBytes + extra <= kMaxSharedBytes)
         slots = stages + 1;
       else
         slotBarriers = false;

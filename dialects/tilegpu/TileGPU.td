@@ -317,8 +317,10 @@ def TileGPU_SlotBarriersInitOp : TileGPU_Op<"slot_barriers_init"> {
 def TileGPU_AsyncArriveOp : TileGPU_Op<"async_arrive"> {
   let summary = "the slot's full mbarrier gets this thread's arrival when its copies are done";
   let description = [{
-    `cp.async.mbarrier.arrive.noinc`: the arrival comes once every
-    `tilegpu.async_load` copy this thread started so far has completed.
+    `cp.async.mbarrier.arrive` (the pending count goes up until every
+    `tilegpu.async_load` copy this thread started so far has completed)
+    and the thread's arrival (`mbarrier.arrive`, a release of its other
+    shared stores): the phase completes when every thread's copies have.
   }];
   let arguments = (ins I32:$slot, I32Attr:$slots);
   let assemblyFormat = "$slot attr-dict";

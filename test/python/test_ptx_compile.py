@@ -67,6 +67,19 @@ def test_attention_forward(arch, bm, bn, warps, causal, q_sparse, tmp_path):
                          {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
 
 
+def test_attention_forward_head_dim_256_fits(tmp_path):
+    """128 x 64 blocks of head dim 256 on 8 warps: the ping-pong pipeline's
+    extra slot would not fit beside q, so the loop keeps two slots (and
+    the shared-memory check in compile_and_assemble holds)."""
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    compile_and_assemble(f, signature(f, ATTN, ["sm_scale"], strides),
+                         dict(HEAD_DIM=256, BLOCK_M=128, BLOCK_N=64, CAUSAL=False,
+                              Q_SPARSE=False, Q_BLOCK=128, stride_qk=1, stride_kk=1,
+                              stride_vk=1, stride_ok=1, stride_iq=1),
+                         {"num_warps": 8, "num_stages": 2}, "sm_90a", tmp_path)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("kernel", ["bsa_bwd_preprocess", "bsa_bwd_dq", "bsa_bwd_dkdv"])
 @pytest.mark.parametrize("bm,bn,warps,causal", [(64, 64, 4, False), (128, 64, 8, True)])
