@@ -82,6 +82,37 @@ def TileLowerDescriptors : Pass<"tile-lower-descriptors"> {
                            "::tessera::tile::TileDialect"];
 }
 
+def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
+  let summary = "Lower tgraph.attention to a flash-attention tile kernel and its launch";
+  let description = [{
+    Each `tgraph.attention` with static shapes (f16, bf16 or f32; dense,
+    causal, or over listed key blocks) becomes a tile kernel specialized for
+    its sizes, block sizes, scale and element type, added to the module, and
+    a `tgraph.launch` of it over (query blocks, Z x H, 1) in the op's place.
+    One program computes one query block of one head: it loads the block,
+    visits the key blocks (all of them; those up to the diagonal with
+    `causal`; `kv_index[z, h, qb, :kv_count[z, h, qb]]` with lists) with an
+    online softmax (columns past the keys, and above the diagonal with
+    `causal`, at -inf), and stores acc / l (zero for a row that saw no key).
+    Tensors are row-major and contiguous (the launch's contract).
+
+    Not lowered yet, with a diagnostic: query lists (BSA's query sparsity),
+    dynamic shapes, tensors of 2^31 elements or more.
+
+    ```mlir
+    %o = tgraph.attention %q, %k, %v {block_m = 32, block_n = 32, causal} : ...
+    ```
+    becomes
+    ```mlir
+    %o = tgraph.launch @f_attention_0 grid [4, 6, 1] (%q, %k, %v) : (...) -> ...
+    func.func @f_attention_0(%q: !tile.ptr<f16>, ..., %o: !tile.ptr<f16>) { ... }
+    ```
+  }];
+  let dependentDialects = ["::tessera::tile::TileDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 def TGraphReorderContractions : Pass<"tgraph-reorder-contractions"> {
   let summary = "Evaluate n-ary contractions in the order of least cost";
   let description = [{

@@ -10,6 +10,7 @@
 
 include "mlir/IR/OpBase.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/IR/SymbolInterfaces.td"
 
 def TGraph_Dialect : Dialect {
   let name = "tgraph";
@@ -166,6 +167,30 @@ def TGraph_CubeReorderOp : TGraph_Op<"cube_reorder", [Pure]> {
                        UnitAttr:$inverse);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = "$x attr-dict `:` type($x) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def TGraph_LaunchOp : TGraph_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserOpInterface>]> {
+  let summary = "a tile kernel run over a grid, on whole tensors";
+  let description = [{
+    Runs the tile kernel `kernel` (a `func.func` of the module) over `grid`
+    program instances (x, y, z). The kernel's parameters are pointers to
+    the elements of `args`, in order, then to the result's, each tensor
+    held row-major and contiguous; the kernel writes the result. What the
+    lowering of a graph op (`tgraph-lower-attention`) leaves in its place.
+
+    ```mlir
+    %o = tgraph.launch @attention_kernel grid [2, 12, 1] (%q, %k, %v)
+        : (tensor<1x12x100x64xf16>, tensor<1x12x100x64xf16>, tensor<1x12x100x64xf16>)
+          -> tensor<1x12x100x64xf16>
+    ```
+  }];
+  let arguments = (ins FlatSymbolRefAttr:$kernel, DenseI64ArrayAttr:$grid,
+                       Variadic<AnyRankedTensor>:$args);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $kernel `grid` $grid `(` $args `)` attr-dict `:` functional-type($args, $result)
+  }];
   let hasVerifier = 1;
 }
 

@@ -2,6 +2,8 @@
 
 #include "dialects/tgraph/TGraphDialect.h"
 
+#include "dialects/tile/TileDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/StringExtras.h"
@@ -192,6 +194,33 @@ LogicalResult AttentionOp::verify() {
     return failure();
   if (getQIndex() && failed(checkLists(*this, getQIndex(), getQCount(), "query", z, h, blocks)))
     return failure();
+  return success();
+}
+
+LogicalResult LaunchOp::verify() {
+  if (getGrid().size() != 3 || llvm::any_of(getGrid(), [](int64_t g) { return g < 1; }))
+    return emitOpError() << "grid must be three positive sizes (x, y, z)";
+  return success();
+}
+
+LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
+  auto kernel = symbols.lookupNearestSymbolFrom<func::FuncOp>(*this, getKernelAttr());
+  if (!kernel)
+    return emitOpError() << "kernel " << getKernelAttr() << " is not a function of the module";
+  SmallVector<Type> tensors(getArgs().getTypes());
+  tensors.push_back(getResult().getType());
+  if (kernel.getNumArguments() != tensors.size())
+    return emitOpError() << "kernel " << getKernelAttr() << " takes " << kernel.getNumArguments()
+                         << " pointers, the launch passes " << tensors.size()
+                         << " tensors (the arguments and the result)";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(kernel.getArgumentTypes(), tensors))) {
+    auto [param, tensor] = pair;
+    auto ptr = dyn_cast<tessera::tile::PointerType>(param);
+    Type elem = cast<RankedTensorType>(tensor).getElementType();
+    if (!ptr || tessera::tile::getPointeeType(ptr) != elem)
+      return emitOpError() << "kernel parameter " << i << " is " << param
+                           << ", the launch passes the elements of " << tensor;
+  }
   return success();
 }
 

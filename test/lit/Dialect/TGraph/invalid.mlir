@@ -206,3 +206,38 @@ func.func @cube_tokens(%x: tensor<1x50x16xf32>) {
   %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 2, 2>} : tensor<1x50x16xf32> -> tensor<1x50x16xf32>
   return
 }
+
+// -----
+
+func.func @launch_no_kernel(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{kernel @missing is not a function of the module}}
+  %o = tgraph.launch @missing grid [1, 1, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %o : tensor<4xf32>
+}
+
+// -----
+
+func.func @k1(%a: !tile.ptr<f32>) { return }
+func.func @launch_count(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{kernel @k1 takes 1 pointers, the launch passes 2 tensors (the arguments and the result)}}
+  %o = tgraph.launch @k1 grid [1, 1, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %o : tensor<4xf32>
+}
+
+// -----
+
+func.func @k2(%a: !tile.ptr<f16>, %b: !tile.ptr<f32>) { return }
+func.func @launch_types(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{kernel parameter 0 is '!tile.ptr<f16>', the launch passes the elements of 'tensor<4xf32>'}}
+  %o = tgraph.launch @k2 grid [1, 1, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %o : tensor<4xf32>
+}
+
+// -----
+
+func.func @k3(%a: !tile.ptr<f32>, %b: !tile.ptr<f32>) { return }
+func.func @launch_grid(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{grid must be three positive sizes (x, y, z)}}
+  %o = tgraph.launch @k3 grid [1, 0, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return %o : tensor<4xf32>
+}

@@ -1,0 +1,321 @@
+//===- LowerAttention.cpp - The tgraph-lower-attention pass ---------------===//
+//
+// `tgraph.attention` (dense, causal, or over listed key blocks) becomes a
+// flash-attention tile kernel, specialized for the op's shapes, block
+// sizes, scale and element type, and a `tgraph.launch` of it over
+// (query blocks, batch x heads). The kernel (one program per query block
+// and head): load the query block; for each visited key block (all, those
+// up to the diagonal, or those the lists name), s = q k^T * scale with
+// columns past the keys (and above the diagonal) at -inf, the online
+// softmax (running row max m and sum l, rescaling acc by exp(m_old -
+// m_new)), acc += p v; out = acc / l (0 for a row that saw no key).
+//
+// The kernel is written as tile IR text, with the op's sizes in it, and
+// parsed into the module: the same ops the DSL's flash attention
+// (python/tessera/kernels/attention.py) lowers to, so the tile pipelines
+// (CPU, NVIDIA) compile it as they compile that one.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/tgraph/TGraphDialect.h"
+#include "dialects/tile/TileDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+
+#include <cmath>
+#include <map>
+
+namespace tessera {
+#define GEN_PASS_DEF_TGRAPHLOWERATTENTION
+#include "passes/Passes.h.inc"
+} // namespace tessera
+
+using namespace mlir;
+
+namespace {
+
+// Lines starting with a tag are kept only when the tag's condition holds:
+// "?S " block-sparse (kv lists), "?D " dense (no lists), "?C " causal, "?N "
+// not causal, "?T " a 16-bit element type (p is truncated before P V),
+// "?F " f32. `$X` placeholders are the op's sizes and types.
+constexpr const char *kTemplate = R"(
+func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %o: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+  %qb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %cBM = arith.constant $BM : i32
+  %cBN = arith.constant $BN : i32
+  %cD = arith.constant $D : i32
+  %cNQ = arith.constant $NQ : i32
+  %cNKV = arith.constant $NKV : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %zE = arith.constant 0.000000e+00 : $E
+  %scale = arith.constant $SCALE : f32
+  %m0 = arith.muli %qb, %cBM : i32
+  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
+  %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
+  %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
+  %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+  %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
+  %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
+  %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
+  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
+  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
+  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
+  %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
+  %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+  %cQH = arith.constant $NQD : i32
+  %qhead = arith.muli %zh, %cQH : i32
+  %qbase = tile.addptr %q, %qhead : !tile.ptr<$E>, i32
+  %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %qptr = tile.addptr %qbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
+  %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %cKH = arith.constant $NKVD : i32
+  %khead = arith.muli %zh, %cKH : i32
+  %kbase = tile.addptr %k, %khead : !tile.ptr<$E>, i32
+  %vbase = tile.addptr %v, %khead : !tile.ptr<$E>, i32
+  %m_init = tile.splat %ninf : f32 -> tensor<$BMxf32>
+  %l_init = tile.splat %zf : f32 -> tensor<$BMxf32>
+  %acc_init = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?S %cQB = arith.constant $QB : i32
+?S %lz = arith.muli %zh, %cQB : i32
+?S %lid = arith.addi %lz, %qb : i32
+?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
+?S %trip = tile.load %cntp : !tile.ptr<i32>
+?S %cL = arith.constant $L : i32
+?S %lrow = arith.muli %lid, %cL : i32
+?S %idxrow = tile.addptr %idx, %lrow : !tile.ptr<i32>, i32
+?D %hi0 = arith.addi %m0, %cBM : i32
+?D %hi1 = arith.minsi %hi0, %cNKV : i32
+?D %cBN1 = arith.constant $BNM1 : i32
+?D %hi2 = arith.addi %hi1, %cBN1 : i32
+?D %ctrip = arith.divsi %hi2, %cBN : i32
+?D %all = arith.constant $KB : i32
+?C ?D %trip = arith.addi %ctrip, %c0 : i32
+?N ?D %trip = arith.addi %all, %c0 : i32
+  %res:3 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %acc = %acc_init, %m = %m_init) -> (tensor<$BMxf32>, tensor<$BMx$Dxf32>, tensor<$BMxf32>) : i32 {
+?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
+?S   %kb = tile.load %ip : !tile.ptr<i32>
+?D   %kb = arith.addi %j, %c0 : i32
+    %n0 = arith.muli %kb, %cBN : i32
+    %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
+    %n0s = tile.splat %n0 : i32 -> tensor<$BNxi32>
+    %offs_n = arith.addi %n0s, %rn : tensor<$BNxi32>
+    %on1 = tile.expand_dims %offs_n, axis = 1 : tensor<$BNxi32> -> tensor<$BNx1xi32>
+    %cDn = tile.splat %cD : i32 -> tensor<$BNx1xi32>
+    %krow = arith.muli %on1, %cDn : tensor<$BNx1xi32>
+    %krowb = tile.broadcast %krow : tensor<$BNx1xi32> -> tensor<$BNx$Dxi32>
+    %kcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BNx$Dxi32>
+    %koffs = arith.addi %krowb, %kcolb : tensor<$BNx$Dxi32>
+    %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
+    %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
+    %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
+    %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
+    %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+    %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+    %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+    %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
+    %zs = tile.splat %zf : f32 -> tensor<$BMx$BNxf32>
+    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMx$BNxf32>
+    %scs = tile.splat %scale : f32 -> tensor<$BMx$BNxf32>
+    %s1 = arith.mulf %s0, %scs : tensor<$BMx$BNxf32>
+    %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
+    %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
+    %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
+    %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMx$BNxi1>
+?C   %omb = tile.broadcast %om2 : tensor<$BMx1xi32> -> tensor<$BMx$BNxi32>
+?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMx$BNxi32>
+?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMx$BNxi32>
+?C   %keep = arith.andi %colokb, %below : tensor<$BMx$BNxi1>
+?N   %keep = arith.andi %colokb, %colokb : tensor<$BMx$BNxi1>
+    %ninfs = tile.splat %ninf : f32 -> tensor<$BMx$BNxf32>
+    %s = arith.select %keep, %s1, %ninfs : tensor<$BMx$BNxi1>, tensor<$BMx$BNxf32>
+    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    ^bb0(%x0: f32, %x1: f32):
+      %mx = arith.maxnumf %x0, %x1 : f32
+      tile.reduce.return %mx : f32
+    }
+    %mnew = arith.maxnumf %m, %rmax : tensor<$BMxf32>
+    %ninfm = tile.splat %ninf : f32 -> tensor<$BMxf32>
+    %zm = tile.splat %zf : f32 -> tensor<$BMxf32>
+    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMxf32>
+    %msafe = arith.select %none, %zm, %mnew : tensor<$BMxi1>, tensor<$BMxf32>
+    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+    %msb = tile.broadcast %ms1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
+    %sd = arith.subf %s, %msb : tensor<$BMx$BNxf32>
+    %p = math.exp %sd : tensor<$BMx$BNxf32>
+    %md = arith.subf %m, %msafe : tensor<$BMxf32>
+    %alpha = math.exp %md : tensor<$BMxf32>
+    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    ^bb0(%y0: f32, %y1: f32):
+      %sm = arith.addf %y0, %y1 : f32
+      tile.reduce.return %sm : f32
+    }
+    %ls = arith.mulf %l, %alpha : tensor<$BMxf32>
+    %lnew = arith.addf %ls, %psum : tensor<$BMxf32>
+    %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+    %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+    %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?T   %pe = arith.truncf %p : tensor<$BMx$BNxf32> to tensor<$BMx$BNx$E>
+?F   %pe = arith.addf %p, %zs : tensor<$BMx$BNxf32>
+    %za = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+    %pv = tile.dot %pe, %vt, %za : tensor<$BMx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMx$Dxf32>
+    %al1 = tile.expand_dims %alpha, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+    %alb = tile.broadcast %al1 : tensor<$BMx1xf32> -> tensor<$BMx$Dxf32>
+    %accs = arith.mulf %acc, %alb : tensor<$BMx$Dxf32>
+    %accn = arith.addf %accs, %pv : tensor<$BMx$Dxf32>
+    scf.yield %lnew, %accn, %mnew : tensor<$BMxf32>, tensor<$BMx$Dxf32>, tensor<$BMxf32>
+  }
+  %lf = tile.expand_dims %res#0, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+  %zl = tile.splat %zf : f32 -> tensor<$BMx1xf32>
+  %seen = arith.cmpf ogt, %lf, %zl : tensor<$BMx1xf32>
+  %seenb = tile.broadcast %seen : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+  %lb = tile.broadcast %lf : tensor<$BMx1xf32> -> tensor<$BMx$Dxf32>
+  %od = arith.divf %res#1, %lb : tensor<$BMx$Dxf32>
+  %zo = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+  %of = arith.select %seenb, %od, %zo : tensor<$BMx$Dxi1>, tensor<$BMx$Dxf32>
+?T  %oe = arith.truncf %of : tensor<$BMx$Dxf32> to tensor<$BMx$Dx$E>
+?F  %oe = arith.addf %of, %zo : tensor<$BMx$Dxf32>
+  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
+  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  tile.store %optr, %oe, %qmask : tensor<$BMx$Dx!tile.ptr<$E>>
+  func.return
+}
+)";
+
+std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+/// The kernel text for one op: tagged lines selected, placeholders filled
+/// (longest names first, so that $NQD is not read as $NQ).
+std::string kernelText(const std::map<std::string, bool> &tags,
+                       const std::vector<std::pair<std::string, std::string>> &values) {
+  std::string out;
+  for (StringRef line : llvm::split(StringRef(kTemplate), '\n')) {
+    bool keep = true;
+    StringRef rest = line.ltrim();
+    while (rest.starts_with("?") && rest.size() > 2 && rest[2] == ' ') {
+      keep &= tags.at(std::string(1, rest[1]));
+      rest = rest.drop_front(3).ltrim();
+    }
+    if (!keep)
+      continue;
+    std::string text = rest.str();
+    for (const auto &[name, value] : values) {
+      std::string key = "$" + name;
+      for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+        text.replace(at, key.size(), value);
+    }
+    out += text + "\n";
+  }
+  return out;
+}
+
+struct TGraphLowerAttentionPass
+    : tessera::impl::TGraphLowerAttentionBase<TGraphLowerAttentionPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<tessera::tgraph::AttentionOp> ops;
+    module.walk([&](tessera::tgraph::AttentionOp op) { ops.push_back(op); });
+    SymbolTable symbols(module);
+    unsigned counter = 0;
+    for (tessera::tgraph::AttentionOp op : ops) {
+      if (failed(lower(op, module, symbols, counter)))
+        return signalPassFailure();
+    }
+  }
+
+  LogicalResult lower(tessera::tgraph::AttentionOp op, ModuleOp module, SymbolTable &symbols,
+                      unsigned &counter) {
+    if (op.getQIndex())
+      return op.emitOpError("with query lists (BSA's query sparsity) is not lowered yet");
+    auto q = cast<RankedTensorType>(op.getQ().getType());
+    auto k = cast<RankedTensorType>(op.getK().getType());
+    if (!q.hasStaticShape() || !k.hasStaticShape() ||
+        (op.getKvIndex() && !cast<RankedTensorType>(op.getKvIndex().getType()).hasStaticShape()))
+      return op.emitOpError("needs static shapes to be lowered");
+    Type elem = q.getElementType();
+    if (!elem.isF16() && !elem.isBF16() && !elem.isF32())
+      return op.emitOpError() << "is lowered for f16, bf16 and f32 tensors, got " << elem;
+    int64_t z = q.getDimSize(0), h = q.getDimSize(1), nq = q.getDimSize(2), d = q.getDimSize(3);
+    int64_t nkv = k.getDimSize(2), bm = op.getBlockM(), bn = op.getBlockN();
+    int64_t qb = (nq + bm - 1) / bm, kb = (nkv + bn - 1) / bn;
+    // Offsets are 32-bit: the largest is (Z H - 1) N D + N D.
+    if (z * h * std::max(nq, nkv) * d >= (int64_t(1) << 31))
+      return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
+    bool sparse = bool(op.getKvIndex());
+    int64_t lists = sparse ? cast<RankedTensorType>(op.getKvIndex().getType()).getDimSize(3) : 0;
+    double scale = op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(d));
+
+    auto parent = op->getParentOfType<func::FuncOp>();
+    std::string name;
+    do {
+      name = (parent ? parent.getName().str() : std::string("graph")) + "_attention_" +
+             std::to_string(counter++);
+    } while (symbols.lookup(name));
+    std::string scaleText;
+    llvm::raw_string_ostream(scaleText) << llvm::format("%.9e", scale);
+    std::map<std::string, bool> tags = {{"S", sparse},      {"D", !sparse},
+                                        {"C", op.getCausal()}, {"N", !op.getCausal()},
+                                        {"T", !elem.isF32()}, {"F", elem.isF32()}};
+    std::vector<std::pair<std::string, std::string>> values = {
+        {"NAME", name},
+        {"NKVD", std::to_string(nkv * d)},
+        {"NQD", std::to_string(nq * d)},
+        {"NKV", std::to_string(nkv)},
+        {"NQ", std::to_string(nq)},
+        {"BNM1", std::to_string(bn - 1)},
+        {"BM", std::to_string(bm)},
+        {"BN", std::to_string(bn)},
+        {"QB", std::to_string(qb)},
+        {"KB", std::to_string(kb)},
+        {"SCALE", scaleText},
+        {"D", std::to_string(d)},
+        {"E", typeName(elem)},
+        {"L", std::to_string(lists)}};
+    std::string text = kernelText(tags, values);
+    ParserConfig config(module.getContext());
+    OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(text, config, "attention-kernel");
+    if (!parsed)
+      return op.emitOpError("internal error: the generated kernel does not parse");
+    auto kernel = cast<func::FuncOp>(parsed->getBody()->front());
+    kernel->remove();
+    symbols.insert(kernel);
+
+    OpBuilder b(op);
+    SmallVector<Value> args = {op.getQ(), op.getK(), op.getV()};
+    if (sparse) {
+      args.push_back(op.getKvIndex());
+      args.push_back(op.getKvCount());
+    }
+    auto launch = tessera::tgraph::LaunchOp::create(
+        b, op.getLoc(), op.getResult().getType(), FlatSymbolRefAttr::get(kernel.getNameAttr()),
+        b.getDenseI64ArrayAttr({qb, z * h, 1}), args);
+    op.getResult().replaceAllUsesWith(launch.getResult());
+    op->erase();
+    return success();
+  }
+};
+
+} // namespace

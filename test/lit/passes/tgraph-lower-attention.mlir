@@ -1,0 +1,49 @@
+// RUN: tessera-opt %s --split-input-file --tgraph-lower-attention | FileCheck %s
+
+// Block-sparse, causal: one program per query block (100 / 32 -> 4) and
+// head (1 x 2); the kernel reads the count of its row of the lists, loops
+// over the listed key blocks (q k^T, the online softmax, P V), and stores
+// acc / l.
+// CHECK-LABEL: func.func @f(
+// CHECK: %[[O:.*]] = tgraph.launch @f_attention_0 grid [4, 2, 1](%arg0, %arg1, %arg2, %arg3, %arg4)
+// CHECK: return %[[O]]
+// CHECK-LABEL: func.func @f_attention_0(
+// CHECK-SAME: !tile.ptr<bf16> {{.*}} !tile.ptr<bf16> {{.*}} !tile.ptr<bf16> {{.*}} !tile.ptr<i32> {{.*}} !tile.ptr<i32> {{.*}} !tile.ptr<bf16>
+// CHECK: tile.program_id x
+// CHECK: tile.program_id y
+// CHECK: %[[TRIP:.*]] = tile.load %{{.*}} : !tile.ptr<i32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[TRIP]]
+// CHECK: tile.load %{{.*}} : !tile.ptr<i32>
+// CHECK: tile.trans
+// CHECK: tile.dot {{.*}} : tensor<32x64xbf16> * tensor<64x32xbf16> -> tensor<32x32xf32>
+// CHECK: arith.cmpi sge
+// CHECK: tile.reduce
+// CHECK: math.exp
+// CHECK: arith.truncf {{.*}} to tensor<32x32xbf16>
+// CHECK: tile.dot {{.*}} : tensor<32x32xbf16> * tensor<32x64xbf16> -> tensor<32x64xf32>
+// CHECK: scf.yield
+// CHECK: arith.divf
+// CHECK: tile.store
+func.func @f(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x100x64xbf16>, %v: tensor<1x2x100x64xbf16>,
+             %i: tensor<1x2x4x3xi32>, %c: tensor<1x2x4xi32>) -> tensor<1x2x100x64xbf16> {
+  %o = tgraph.attention %q, %k, %v, kv %i, %c {block_m = 32, block_n = 32, causal}
+      : tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>,
+        tensor<1x2x4x3xi32>, tensor<1x2x4xi32> -> tensor<1x2x100x64xbf16>
+  return %o : tensor<1x2x100x64xbf16>
+}
+
+// -----
+
+// Dense: every key block (70 / 16 -> 5), the scale given.
+// CHECK-LABEL: func.func @dense(
+// CHECK: tgraph.launch @dense_attention_0 grid [3, 1, 1](%arg0, %arg1, %arg1)
+// CHECK-LABEL: func.func @dense_attention_0(
+// CHECK: arith.constant 2.500000e-01 : f32
+// CHECK: %[[ALL:.*]] = arith.constant 5 : i32
+// CHECK-NOT: arith.cmpi sge
+// CHECK: tile.store
+func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor<1x1x40x16xf32> {
+  %o = tgraph.attention %q, %k, %k {block_m = 16, block_n = 16, scale = 0.25 : f32}
+      : tensor<1x1x40x16xf32>, tensor<1x1x70x16xf32>, tensor<1x1x70x16xf32> -> tensor<1x1x40x16xf32>
+  return %o : tensor<1x1x40x16xf32>
+}
