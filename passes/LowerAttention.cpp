@@ -30,6 +30,7 @@
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 #include <map>
@@ -46,10 +47,14 @@ namespace {
 // Lines starting with a tag are kept only when the tag's condition holds:
 // "?S " block-sparse (kv lists), "?D " dense (no lists), "?C " causal, "?N "
 // not causal, "?T " a 16-bit element type (p is truncated before P V),
-// "?F " f32. `$X` placeholders are the op's sizes and types.
+// "?F " f32, "?Q " query lists (rows gathered by position; the pruned rows
+// of the block then take the last kept row's output), "?P " no query
+// lists. `$X` placeholders are the op's sizes and types; $BMR is the rows a
+// program computes ($BM, or the kept queries' bound with query lists).
 constexpr const char *kTemplate = R"(
 func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
 ?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+?Q %qi: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qc: !tile.ptr<i32> {tile.divisibility = 16 : i32},
   %o: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
   %qb = tile.program_id x : i32
   %zh = tile.program_id y : i32
@@ -64,38 +69,53 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %ninf = arith.constant 0xFF800000 : f32
   %zE = arith.constant 0.000000e+00 : $E
   %scale = arith.constant $SCALE : f32
+  %cQB = arith.constant $QB : i32
+  %lz = arith.muli %zh, %cQB : i32
+  %lid = arith.addi %lz, %qb : i32
   %m0 = arith.muli %qb, %cBM : i32
-  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
-  %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
-  %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
+  %rm = tile.make_range 0 to $BMR : tensor<$BMRxi32>
+  %zi = tile.splat %c0 : i32 -> tensor<$BMRxi32>
+?Q %cLQ = arith.constant $LQ : i32
+?Q %qrowl = arith.muli %lid, %cLQ : i32
+?Q %qcp = tile.addptr %qc, %lid : !tile.ptr<i32>, i32
+?Q %kept = tile.load %qcp : !tile.ptr<i32>
+?Q %keptr = tile.splat %kept : i32 -> tensor<$BMRxi32>
+?Q %rok = arith.cmpi slt, %rm, %keptr : tensor<$BMRxi32>
+?Q %qib = tile.addptr %qi, %qrowl : !tile.ptr<i32>, i32
+?Q %qibs = tile.splat %qib : !tile.ptr<i32> -> tensor<$BMRx!tile.ptr<i32>>
+?Q %qip = tile.addptr %qibs, %rm : tensor<$BMRx!tile.ptr<i32>>, tensor<$BMRxi32>
+?Q %pos = tile.load %qip, %rok, %zi : tensor<$BMRx!tile.ptr<i32>>
+?P %pos = arith.addi %rm, %zi : tensor<$BMRxi32>
+  %m0s = tile.splat %m0 : i32 -> tensor<$BMRxi32>
+  %offs_m = arith.addi %m0s, %pos : tensor<$BMRxi32>
   %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
-  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMRxi32> -> tensor<$BMRx1xi32>
   %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
-  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
-  %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
-  %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
-  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
-  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
-  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
-  %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
-  %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+  %cDm = tile.splat %cD : i32 -> tensor<$BMRx1xi32>
+  %qrow = arith.muli %om2, %cDm : tensor<$BMRx1xi32>
+  %qrowb = tile.broadcast %qrow : tensor<$BMRx1xi32> -> tensor<$BMRx$Dxi32>
+  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMRx$Dxi32>
+  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMRx$Dxi32>
+  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMRx1xi32>
+  %qok0 = arith.cmpi slt, %om2, %cNQm : tensor<$BMRx1xi32>
+?Q %rok2 = tile.expand_dims %rok, axis = 1 : tensor<$BMRxi1> -> tensor<$BMRx1xi1>
+?Q %qok = arith.andi %qok0, %rok2 : tensor<$BMRx1xi1>
+?P %qok = arith.andi %qok0, %qok0 : tensor<$BMRx1xi1>
+  %qmask = tile.broadcast %qok : tensor<$BMRx1xi1> -> tensor<$BMRx$Dxi1>
   %cQH = arith.constant $NQD : i32
   %qhead = arith.muli %zh, %cQH : i32
   %qbase = tile.addptr %q, %qhead : !tile.ptr<$E>, i32
-  %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %qptr = tile.addptr %qbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
-  %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMRx$Dx!tile.ptr<$E>>
+  %qptr = tile.addptr %qbs, %qoffs : tensor<$BMRx$Dx!tile.ptr<$E>>, tensor<$BMRx$Dxi32>
+  %zEq = tile.splat %zE : $E -> tensor<$BMRx$Dx$E>
+  %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMRx$Dx!tile.ptr<$E>>
   %cKH = arith.constant $NKVD : i32
   %khead = arith.muli %zh, %cKH : i32
   %kbase = tile.addptr %k, %khead : !tile.ptr<$E>, i32
   %vbase = tile.addptr %v, %khead : !tile.ptr<$E>, i32
-  %m_init = tile.splat %ninf : f32 -> tensor<$BMxf32>
-  %l_init = tile.splat %zf : f32 -> tensor<$BMxf32>
-  %acc_init = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
-?S %cQB = arith.constant $QB : i32
-?S %lz = arith.muli %zh, %cQB : i32
-?S %lid = arith.addi %lz, %qb : i32
+  %m_init = tile.splat %ninf : f32 -> tensor<$BMRxf32>
+  %l_init = tile.splat %zf : f32 -> tensor<$BMRxf32>
+  %acc_init = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
 ?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
 ?S %trip = tile.load %cntp : !tile.ptr<i32>
 ?S %cL = arith.constant $L : i32
@@ -109,7 +129,7 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?D %all = arith.constant $KB : i32
 ?C ?D %trip = arith.addi %ctrip, %c0 : i32
 ?N ?D %trip = arith.addi %all, %c0 : i32
-  %res:3 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %acc = %acc_init, %m = %m_init) -> (tensor<$BMxf32>, tensor<$BMx$Dxf32>, tensor<$BMxf32>) : i32 {
+  %res:3 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %acc = %acc_init, %m = %m_init) -> (tensor<$BMRxf32>, tensor<$BMRx$Dxf32>, tensor<$BMRxf32>) : i32 {
 ?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
 ?S   %kb = tile.load %ip : !tile.ptr<i32>
 ?D   %kb = arith.addi %j, %c0 : i32
@@ -131,71 +151,122 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
     %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
     %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
     %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
-    %zs = tile.splat %zf : f32 -> tensor<$BMx$BNxf32>
-    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMx$BNxf32>
-    %scs = tile.splat %scale : f32 -> tensor<$BMx$BNxf32>
-    %s1 = arith.mulf %s0, %scs : tensor<$BMx$BNxf32>
+    %zs = tile.splat %zf : f32 -> tensor<$BMRx$BNxf32>
+    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMRx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMRx$BNxf32>
+    %scs = tile.splat %scale : f32 -> tensor<$BMRx$BNxf32>
+    %s1 = arith.mulf %s0, %scs : tensor<$BMRx$BNxf32>
     %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
     %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
     %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
-    %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMx$BNxi1>
-?C   %omb = tile.broadcast %om2 : tensor<$BMx1xi32> -> tensor<$BMx$BNxi32>
-?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMx$BNxi32>
-?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMx$BNxi32>
-?C   %keep = arith.andi %colokb, %below : tensor<$BMx$BNxi1>
-?N   %keep = arith.andi %colokb, %colokb : tensor<$BMx$BNxi1>
-    %ninfs = tile.splat %ninf : f32 -> tensor<$BMx$BNxf32>
-    %s = arith.select %keep, %s1, %ninfs : tensor<$BMx$BNxi1>, tensor<$BMx$BNxf32>
-    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMRx$BNxi1>
+?C   %omb = tile.broadcast %om2 : tensor<$BMRx1xi32> -> tensor<$BMRx$BNxi32>
+?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMRx$BNxi32>
+?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMRx$BNxi32>
+?C   %keep = arith.andi %colokb, %below : tensor<$BMRx$BNxi1>
+?N   %keep = arith.andi %colokb, %colokb : tensor<$BMRx$BNxi1>
+    %ninfs = tile.splat %ninf : f32 -> tensor<$BMRx$BNxf32>
+    %s = arith.select %keep, %s1, %ninfs : tensor<$BMRx$BNxi1>, tensor<$BMRx$BNxf32>
+    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
     ^bb0(%x0: f32, %x1: f32):
       %mx = arith.maxnumf %x0, %x1 : f32
       tile.reduce.return %mx : f32
     }
-    %mnew = arith.maxnumf %m, %rmax : tensor<$BMxf32>
-    %ninfm = tile.splat %ninf : f32 -> tensor<$BMxf32>
-    %zm = tile.splat %zf : f32 -> tensor<$BMxf32>
-    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMxf32>
-    %msafe = arith.select %none, %zm, %mnew : tensor<$BMxi1>, tensor<$BMxf32>
-    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
-    %msb = tile.broadcast %ms1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
-    %sd = arith.subf %s, %msb : tensor<$BMx$BNxf32>
-    %p = math.exp %sd : tensor<$BMx$BNxf32>
-    %md = arith.subf %m, %msafe : tensor<$BMxf32>
-    %alpha = math.exp %md : tensor<$BMxf32>
-    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    %mnew = arith.maxnumf %m, %rmax : tensor<$BMRxf32>
+    %ninfm = tile.splat %ninf : f32 -> tensor<$BMRxf32>
+    %zm = tile.splat %zf : f32 -> tensor<$BMRxf32>
+    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMRxf32>
+    %msafe = arith.select %none, %zm, %mnew : tensor<$BMRxi1>, tensor<$BMRxf32>
+    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
+    %msb = tile.broadcast %ms1 : tensor<$BMRx1xf32> -> tensor<$BMRx$BNxf32>
+    %sd = arith.subf %s, %msb : tensor<$BMRx$BNxf32>
+    %p = math.exp %sd : tensor<$BMRx$BNxf32>
+    %md = arith.subf %m, %msafe : tensor<$BMRxf32>
+    %alpha = math.exp %md : tensor<$BMRxf32>
+    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
     ^bb0(%y0: f32, %y1: f32):
       %sm = arith.addf %y0, %y1 : f32
       tile.reduce.return %sm : f32
     }
-    %ls = arith.mulf %l, %alpha : tensor<$BMxf32>
-    %lnew = arith.addf %ls, %psum : tensor<$BMxf32>
+    %ls = arith.mulf %l, %alpha : tensor<$BMRxf32>
+    %lnew = arith.addf %ls, %psum : tensor<$BMRxf32>
     %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
     %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
-?T   %pe = arith.truncf %p : tensor<$BMx$BNxf32> to tensor<$BMx$BNx$E>
-?F   %pe = arith.addf %p, %zs : tensor<$BMx$BNxf32>
-    %za = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
-    %pv = tile.dot %pe, %vt, %za : tensor<$BMx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMx$Dxf32>
-    %al1 = tile.expand_dims %alpha, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
-    %alb = tile.broadcast %al1 : tensor<$BMx1xf32> -> tensor<$BMx$Dxf32>
-    %accs = arith.mulf %acc, %alb : tensor<$BMx$Dxf32>
-    %accn = arith.addf %accs, %pv : tensor<$BMx$Dxf32>
-    scf.yield %lnew, %accn, %mnew : tensor<$BMxf32>, tensor<$BMx$Dxf32>, tensor<$BMxf32>
+?T   %pe = arith.truncf %p : tensor<$BMRx$BNxf32> to tensor<$BMRx$BNx$E>
+?F   %pe = arith.addf %p, %zs : tensor<$BMRx$BNxf32>
+    %za = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
+    %pv = tile.dot %pe, %vt, %za : tensor<$BMRx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMRx$Dxf32>
+    %al1 = tile.expand_dims %alpha, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
+    %alb = tile.broadcast %al1 : tensor<$BMRx1xf32> -> tensor<$BMRx$Dxf32>
+    %accs = arith.mulf %acc, %alb : tensor<$BMRx$Dxf32>
+    %accn = arith.addf %accs, %pv : tensor<$BMRx$Dxf32>
+    scf.yield %lnew, %accn, %mnew : tensor<$BMRxf32>, tensor<$BMRx$Dxf32>, tensor<$BMRxf32>
   }
-  %lf = tile.expand_dims %res#0, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
-  %zl = tile.splat %zf : f32 -> tensor<$BMx1xf32>
-  %seen = arith.cmpf ogt, %lf, %zl : tensor<$BMx1xf32>
-  %seenb = tile.broadcast %seen : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
-  %lb = tile.broadcast %lf : tensor<$BMx1xf32> -> tensor<$BMx$Dxf32>
-  %od = arith.divf %res#1, %lb : tensor<$BMx$Dxf32>
-  %zo = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
-  %of = arith.select %seenb, %od, %zo : tensor<$BMx$Dxi1>, tensor<$BMx$Dxf32>
-?T  %oe = arith.truncf %of : tensor<$BMx$Dxf32> to tensor<$BMx$Dx$E>
-?F  %oe = arith.addf %of, %zo : tensor<$BMx$Dxf32>
+  %lf = tile.expand_dims %res#0, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
+  %zl = tile.splat %zf : f32 -> tensor<$BMRx1xf32>
+  %seen = arith.cmpf ogt, %lf, %zl : tensor<$BMRx1xf32>
+  %seenb = tile.broadcast %seen : tensor<$BMRx1xi1> -> tensor<$BMRx$Dxi1>
+  %lb = tile.broadcast %lf : tensor<$BMRx1xf32> -> tensor<$BMRx$Dxf32>
+  %od = arith.divf %res#1, %lb : tensor<$BMRx$Dxf32>
+  %zo = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
+  %of = arith.select %seenb, %od, %zo : tensor<$BMRx$Dxi1>, tensor<$BMRx$Dxf32>
+?T  %oe = arith.truncf %of : tensor<$BMRx$Dxf32> to tensor<$BMRx$Dx$E>
+?F  %oe = arith.addf %of, %zo : tensor<$BMRx$Dxf32>
   %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
-  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  tile.store %optr, %oe, %qmask : tensor<$BMx$Dx!tile.ptr<$E>>
+  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMRx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMRx$Dx!tile.ptr<$E>>, tensor<$BMRx$Dxi32>
+  tile.store %optr, %oe, %qmask : tensor<$BMRx$Dx!tile.ptr<$E>>
+?Q %c1r = tile.splat %c1 : i32 -> tensor<$BMRxi32>
+?Q %lastk = arith.subi %keptr, %c1r : tensor<$BMRxi32>
+?Q %islast = arith.cmpi eq, %rm, %lastk : tensor<$BMRxi32>
+?Q %isl2 = tile.expand_dims %islast, axis = 1 : tensor<$BMRxi1> -> tensor<$BMRx1xi1>
+?Q %islb = tile.broadcast %isl2 : tensor<$BMRx1xi1> -> tensor<$BMRx$Dxi1>
+?Q %lastrow = arith.select %islb, %of, %zo : tensor<$BMRx$Dxi1>, tensor<$BMRx$Dxf32>
+?Q %proxy = tile.reduce(%lastrow) axis = 0 : (tensor<$BMRx$Dxf32>) -> (tensor<$Dxf32>) {
+?Q ^bb0(%w0: f32, %w1: f32):
+?Q   %ws = arith.addf %w0, %w1 : f32
+?Q   tile.reduce.return %ws : f32
+?Q }
+?Q %rb = tile.make_range 0 to $BM : tensor<$BMxi32>
+?Q %cm1 = arith.constant -1 : i32
+?Q %m1r = tile.splat %cm1 : i32 -> tensor<$BMRxi32>
+?Q %posk = arith.select %rok, %pos, %m1r : tensor<$BMRxi1>, tensor<$BMRxi32>
+?Q %rb2 = tile.expand_dims %rb, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+?Q %rbb = tile.broadcast %rb2 : tensor<$BMx1xi32> -> tensor<$BMx$BMRxi32>
+?Q %pk2 = tile.expand_dims %posk, axis = 0 : tensor<$BMRxi32> -> tensor<1x$BMRxi32>
+?Q %pkb = tile.broadcast %pk2 : tensor<1x$BMRxi32> -> tensor<$BMx$BMRxi32>
+?Q %hit = arith.cmpi eq, %rbb, %pkb : tensor<$BMx$BMRxi32>
+?Q %ones = arith.constant dense<1> : tensor<$BMx$BMRxi32>
+?Q %zeros = arith.constant dense<0> : tensor<$BMx$BMRxi32>
+?Q %hits = arith.select %hit, %ones, %zeros : tensor<$BMx$BMRxi1>, tensor<$BMx$BMRxi32>
+?Q %nhit = tile.reduce(%hits) axis = 1 : (tensor<$BMx$BMRxi32>) -> (tensor<$BMxi32>) {
+?Q ^bb0(%h0: i32, %h1: i32):
+?Q   %hs = arith.addi %h0, %h1 : i32
+?Q   tile.reduce.return %hs : i32
+?Q }
+?Q %zb = tile.splat %c0 : i32 -> tensor<$BMxi32>
+?Q %pruned = arith.cmpi eq, %nhit, %zb : tensor<$BMxi32>
+?Q %m0b = tile.splat %m0 : i32 -> tensor<$BMxi32>
+?Q %rows = arith.addi %m0b, %rb : tensor<$BMxi32>
+?Q %cNQb = tile.splat %cNQ : i32 -> tensor<$BMxi32>
+?Q %inb = arith.cmpi slt, %rows, %cNQb : tensor<$BMxi32>
+?Q %fill = arith.andi %pruned, %inb : tensor<$BMxi1>
+?Q %fill2 = tile.expand_dims %fill, axis = 1 : tensor<$BMxi1> -> tensor<$BMx1xi1>
+?Q %fillb = tile.broadcast %fill2 : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+?Q %pr2 = tile.expand_dims %proxy, axis = 0 : tensor<$Dxf32> -> tensor<1x$Dxf32>
+?Q %prb = tile.broadcast %pr2 : tensor<1x$Dxf32> -> tensor<$BMx$Dxf32>
+?Q ?T %pre = arith.truncf %prb : tensor<$BMx$Dxf32> to tensor<$BMx$Dx$E>
+?Q ?F %zbf = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?Q ?F %pre = arith.addf %prb, %zbf : tensor<$BMx$Dxf32>
+?Q %cDb = tile.splat %cD : i32 -> tensor<$BMx1xi32>
+?Q %rows2 = tile.expand_dims %rows, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+?Q %frow = arith.muli %rows2, %cDb : tensor<$BMx1xi32>
+?Q %frowb = tile.broadcast %frow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
+?Q %fcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
+?Q %foffs = arith.addi %frowb, %fcolb : tensor<$BMx$Dxi32>
+?Q %fbs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+?Q %fptr = tile.addptr %fbs, %foffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+?Q tile.store %fptr, %pre, %fillb : tensor<$BMx$Dx!tile.ptr<$E>>
   func.return
 }
 )";
@@ -248,8 +319,6 @@ struct TGraphLowerAttentionPass
 
   LogicalResult lower(tessera::tgraph::AttentionOp op, ModuleOp module, SymbolTable &symbols,
                       unsigned &counter) {
-    if (op.getQIndex())
-      return op.emitOpError("with query lists (BSA's query sparsity) is not lowered yet");
     auto q = cast<RankedTensorType>(op.getQ().getType());
     auto k = cast<RankedTensorType>(op.getK().getType());
     if (!q.hasStaticShape() || !k.hasStaticShape() ||
@@ -266,6 +335,15 @@ struct TGraphLowerAttentionPass
       return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
     bool sparse = bool(op.getKvIndex());
     int64_t lists = sparse ? cast<RankedTensorType>(op.getKvIndex().getType()).getDimSize(3) : 0;
+    // With query lists a program computes the kept rows of its block (at
+    // most the lists' length, rounded up to a power of two, 16 at least).
+    bool queries = bool(op.getQIndex());
+    int64_t keptMax = queries ? cast<RankedTensorType>(op.getQIndex().getType()).getDimSize(3) : bm;
+    if (keptMax > bm)
+      return op.emitOpError() << "query lists of " << keptMax << " positions, but blocks of "
+                              << bm << " queries";
+    int64_t rows = queries ? std::min<int64_t>(bm, std::max<int64_t>(16, llvm::PowerOf2Ceil(keptMax)))
+                           : bm;
     double scale = op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(d));
 
     auto parent = op->getParentOfType<func::FuncOp>();
@@ -278,7 +356,8 @@ struct TGraphLowerAttentionPass
     llvm::raw_string_ostream(scaleText) << llvm::format("%.9e", scale);
     std::map<std::string, bool> tags = {{"S", sparse},      {"D", !sparse},
                                         {"C", op.getCausal()}, {"N", !op.getCausal()},
-                                        {"T", !elem.isF32()}, {"F", elem.isF32()}};
+                                        {"T", !elem.isF32()}, {"F", elem.isF32()},
+                                        {"Q", queries},         {"P", !queries}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NAME", name},
         {"NKVD", std::to_string(nkv * d)},
@@ -286,6 +365,7 @@ struct TGraphLowerAttentionPass
         {"NKV", std::to_string(nkv)},
         {"NQ", std::to_string(nq)},
         {"BNM1", std::to_string(bn - 1)},
+        {"BMR", std::to_string(rows)},
         {"BM", std::to_string(bm)},
         {"BN", std::to_string(bn)},
         {"QB", std::to_string(qb)},
@@ -293,6 +373,7 @@ struct TGraphLowerAttentionPass
         {"SCALE", scaleText},
         {"D", std::to_string(d)},
         {"E", typeName(elem)},
+        {"LQ", std::to_string(keptMax)},
         {"L", std::to_string(lists)}};
     std::string text = kernelText(tags, values);
     ParserConfig config(module.getContext());
@@ -308,6 +389,10 @@ struct TGraphLowerAttentionPass
     if (sparse) {
       args.push_back(op.getKvIndex());
       args.push_back(op.getKvCount());
+    }
+    if (queries) {
+      args.push_back(op.getQIndex());
+      args.push_back(op.getQCount());
     }
     auto launch = tessera::tgraph::LaunchOp::create(
         b, op.getLoc(), op.getResult().getType(), FlatSymbolRefAttr::get(kernel.getNameAttr()),

@@ -94,10 +94,13 @@ def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
     `causal`; `kv_index[z, h, qb, :kv_count[z, h, qb]]` with lists) with an
     online softmax (columns past the keys, and above the diagonal with
     `causal`, at -inf), and stores acc / l (zero for a row that saw no key).
-    Tensors are row-major and contiguous (the launch's contract).
+    With query lists (BSA's query sparsity) it computes only the listed
+    positions of its block and gives every other row of the block the
+    output of the last listed one (zeros when none is listed). Tensors are
+    row-major and contiguous (the launch's contract).
 
-    Not lowered yet, with a diagnostic: query lists (BSA's query sparsity),
-    dynamic shapes, tensors of 2^31 elements or more.
+    Not lowered yet, with a diagnostic: dynamic shapes, tensors of 2^31
+    elements or more.
 
     ```mlir
     %o = tgraph.attention %q, %k, %v {block_m = 32, block_n = 32, causal} : ...

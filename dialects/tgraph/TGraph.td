@@ -82,9 +82,9 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
     sparsity). `scale` defaults to 1 / sqrt(D).
 
     ```mlir
-    %o = tgraph.attention %q, %k, %v, kv %idx, %cnt {block_m = 128, block_n = 128}
-        : tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
-          tensor<1x12x23296x128xbf16>, tensor<1x12x182x16xi32>, tensor<1x12x182xi32>
+    %o = tgraph.attention %q, %k, %v kv(%idx, %cnt) {block_m = 128, block_n = 128}
+        : (tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
+           tensor<1x12x23296x128xbf16>, tensor<1x12x182x16xi32>, tensor<1x12x182xi32>)
           -> tensor<1x12x23296x128xbf16>
     ```
   }];
@@ -95,10 +95,8 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
                        OptionalAttr<F32Attr>:$scale);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $q `,` $k `,` $v (`,` `kv` $kv_index^ `,` $kv_count)? (`,` `queries` $q_index^ `,` $q_count)?
-    attr-dict `:` type($q) `,` type($k) `,` type($v)
-    (`,` type($kv_index)^ `,` type($kv_count))? (`,` type($q_index)^ `,` type($q_count))?
-    `->` type($result)
+    $q `,` $k `,` $v (`kv` `(` $kv_index^ `,` $kv_count `)`)?
+    (`queries` `(` $q_index^ `,` $q_count `)`)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

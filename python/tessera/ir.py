@@ -14,7 +14,7 @@ Example::
 
 from . import _C
 
-__all__ = ["IRError", "parse", "run_pipeline"]
+__all__ = ["IRError", "parse", "run_pipeline", "function", "launches"]
 
 
 class IRError(Exception):
@@ -46,3 +46,32 @@ def run_pipeline(text: str, pipeline: str, name: str = "<string>") -> str:
     if not ok:
         raise IRError(diagnostics)
     return ir
+
+
+def function(text: str, name: str) -> str:
+    """The text of ``func.func @name`` in the printed module ``text`` (for
+    instance a kernel a tgraph lowering added), ready for a backend's
+    ``compile``."""
+    start = text.find(f"func.func @{name}(")
+    if start < 0:
+        raise KeyError(f"no function @{name} in the module")
+    depth, i = 0, start
+    while True:  # past the signature's parentheses
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        i += 1
+        if depth == 0 and text[i - 1] == ")":
+            break
+    i = text.index("{", i)
+    while True:  # to the body's closing brace
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+        if depth == 0:
+            return text[start:i]
+
+
+def launches(text: str):
+    """The ``tgraph.launch`` ops of a printed module, in order: (kernel
+    name, grid (x, y, z))."""
+    import re
+    return [(m.group(1), tuple(int(g) for g in m.groups()[1:]))
+            for m in re.finditer(r"tgraph\.launch @(\w+) grid \[(\d+), (\d+), (\d+)\]", text)]

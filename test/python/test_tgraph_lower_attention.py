@@ -4,8 +4,6 @@ the kernel, compiled by the CPU backend and run over the launch's grid,
 against float64 numpy attention under the same mask, on fresh random
 data."""
 
-import re
-
 import numpy as np
 import pytest
 
@@ -14,23 +12,6 @@ from tessera import _C
 from tessera.backends.cpu import CPUBackend
 
 rng = np.random.default_rng()
-
-
-def function_text(module, name):
-    """The text of `func.func @name` in `module` (its braces matched)."""
-    start = module.index(f"func.func @{name}(")
-    depth, close = 0, start
-    for close in range(start, len(module)):  # the signature's closing parenthesis
-        depth += {"(": 1, ")": -1}.get(module[close], 0)
-        if depth == 0 and module[close] == ")":
-            break
-    i = module.index("{", close)
-    depth = 0
-    while True:
-        depth += {"{": 1, "}": -1}.get(module[i], 0)
-        i += 1
-        if depth == 0:
-            return module[start:i]
 
 
 def ttype(shape, dtype):
@@ -46,19 +27,20 @@ def lower_and_run(q, k, v, bm, bn, causal=False, scale=None, lists=None):
     if lists is not None:
         ti, tc = ttype(lists[0].shape, "i32"), ttype(lists[1].shape, "i32")
         args += f", %i: {ti}, %c: {tc}"
-        operands += ", kv %i, %c"
+        operands += " kv(%i, %c)"
         types += f", {ti}, {tc}"
     attrs = f"block_m = {bm}, block_n = {bn}" + (", causal" if causal else "")
     if scale is not None:
         attrs += f", scale = {scale!r} : f32"
     text = (f"func.func @f({args}) -> {tq} {{\n"
-            f"  %o = tgraph.attention {operands} {{{attrs}}} : {types} -> {tq}\n"
+            f"  %o = tgraph.attention {operands} {{{attrs}}} : ({types}) -> {tq}\n"
             f"  return %o : {tq}\n}}\n")
     module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    launch = re.search(r"tgraph.launch @(\w+) grid \[(\d+), (\d+), (\d+)\]", module)
-    assert launch and "tgraph.attention" not in module, module
-    name, grid = launch.group(1), [int(g) for g in launch.groups()[1:]]
-    kernel = _C.cpu.Kernel(CPUBackend().compile(function_text(module, name), name, False), name)
+    [(name, grid)] = tessera.ir.launches(module)
+    assert "tgraph.attention" not in module, module
+    grid = list(grid)
+    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
+                           name)
     out = np.full_like(q, np.nan)
     arrays = [q, k, v] + ([np.ascontiguousarray(x, np.int32) for x in lists] if lists else [])
     kernel.launch(grid, [a.ctypes.data for a in arrays + [out]], 0)
@@ -122,15 +104,90 @@ def test_block_sparse_lists(causal):
     assert not out[0, 0, :bm].any()
 
 
-def test_not_lowered_yet_is_a_located_error():
-    t = "tensor<1x1x32x16xf16>"
-    l, c = "tensor<1x1x1x2xi32>", "tensor<1x1x1xi32>"
-    text = (f"func.func @f(%q: {t}, %i: {l}, %c: {c}) -> {t} {{\n"
-            f"  %o = tgraph.attention %q, %q, %q, kv %i, %c, queries %i, %c"
-            f" {{block_m = 32, block_n = 32}} : {t}, {t}, {t}, {l}, {c}, {l}, {c} -> {t}\n"
-            f"  return %o : {t}\n}}\n")
-    with pytest.raises(tessera.ir.IRError, match=r"2:8: error: .*query lists .* not lowered yet"):
+def test_f64_is_a_located_error():
+    t = "tensor<1x1x32x16xf64>"
+    text = (f"func.func @f(%q: {t}) -> {t} {{\n"
+            f"  %o = tgraph.attention %q, %q, %q {{block_m = 32, block_n = 32}}"
+            f" : ({t}, {t}, {t}) -> {t}\n  return %o : {t}\n}}\n")
+    with pytest.raises(tessera.ir.IRError, match=r"2:8: error: .*lowered for f16, bf16 and f32"):
         tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
+
+
+@pytest.mark.parametrize("dtype,causal,sparse", [(np.float16, False, False),
+                                                 (np.float32, True, True)])
+def test_query_lists(dtype, causal, sparse):
+    """BSA's query sparsity: only the listed positions of each query block
+    are computed; the block's other rows take the output of the last listed
+    one; a block listing none is zeros."""
+    Z, H, N, D, bm, bn, LQ = 1, 2, 80, 16, 32, 16, 8
+    q, k, v = random_qkv(Z, H, N, N, D, dtype)
+    QB, KB = -(-N // bm), -(-N // bn)
+    qi = np.zeros((Z, H, QB, LQ), np.int32)
+    qc = rng.integers(1, LQ + 1, (Z, H, QB)).astype(np.int32)
+    qc[0, 1, 0] = 0
+    for h in range(H):
+        for b in range(QB):
+            size = min(bm, N - b * bm)
+            qc[0, h, b] = min(qc[0, h, b], size)
+            qi[0, h, b, :qc[0, h, b]] = rng.choice(size, qc[0, h, b], replace=False)
+    keep = np.ones((Z, H, N, N), bool)
+    if causal:
+        keep &= np.tril(np.ones((N, N), bool))
+    lists = None
+    if sparse:
+        L = 3
+        index = np.zeros((Z, H, QB, L), np.int32)
+        count = np.full((Z, H, QB), L, np.int32)
+        blocks = np.zeros((Z, H, N, N), bool)
+        for h in range(H):
+            for b in range(QB):
+                diag = min(b * bm // bn, KB - 1)
+                picked = [diag] + [j for j in rng.permutation(KB) if j != diag][:L - 1]
+                index[0, h, b] = picked
+                for j in picked:
+                    blocks[0, h, b * bm:(b + 1) * bm, j * bn:(j + 1) * bn] = True
+        keep &= blocks
+        lists = (index, count)
+    out, _ = lower_and_run_queries(q, k, v, bm, bn, causal, lists, (qi, qc))
+    full = reference(q, k, v, keep, D ** -0.5)
+    want = np.zeros_like(full)
+    for h in range(H):
+        for b in range(QB):
+            rows = range(b * bm, min((b + 1) * bm, N))
+            kept = [b * bm + int(p) for p in qi[0, h, b, :qc[0, h, b]]]
+            for r in rows:
+                src = r if r in kept else (kept[-1] if kept else None)
+                want[0, h, r] = full[0, h, src] if src is not None else 0
+    tol = 2e-3 if dtype == np.float16 else 1e-5
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
+
+
+def lower_and_run_queries(q, k, v, bm, bn, causal, lists, queries):
+    """lower_and_run with query lists (and optional key-block lists)."""
+    dtype = {np.float16: "f16", np.float32: "f32"}[q.dtype.type]
+    tq = ttype(q.shape, dtype)
+    args, operands, types = f"%q: {tq}", "%q, %k, %v", f"{tq}, {tq}, {tq}"
+    args += f", %k: {tq}, %v: {tq}"
+    arrays = [q, k, v]
+    for tag, pair in (("kv", lists), ("queries", queries)):
+        if pair is None:
+            continue
+        ti, tc = ttype(pair[0].shape, "i32"), ttype(pair[1].shape, "i32")
+        args += f", %{tag}i: {ti}, %{tag}c: {tc}"
+        operands += f" {tag}(%{tag}i, %{tag}c)"
+        types += f", {ti}, {tc}"
+        arrays += [np.ascontiguousarray(x, np.int32) for x in pair]
+    attrs = f"block_m = {bm}, block_n = {bn}" + (", causal" if causal else "")
+    text = (f"func.func @f({args}) -> {tq} {{\n"
+            f"  %o = tgraph.attention {operands} {{{attrs}}} : ({types}) -> {tq}\n"
+            f"  return %o : {tq}\n}}\n")
+    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
+    [(name, grid)] = tessera.ir.launches(module)
+    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
+                           name)
+    out = np.full_like(q, np.nan)
+    kernel.launch(list(grid), [a.ctypes.data for a in arrays + [out]], 0)
+    return out, grid
 
 
 @pytest.mark.parametrize("arch,warps", [("sm_90a", 8), ("sm_80", 4)])
@@ -143,10 +200,10 @@ def test_lowered_kernel_compiles_for_nvidia(arch, warps, tmp_path):
     t = "tensor<1x12x23296x128xbf16>"
     li, lc = "tensor<1x12x182x13xi32>", "tensor<1x12x182xi32>"
     text = (f"func.func @f(%q: {t}, %k: {t}, %v: {t}, %i: {li}, %c: {lc}) -> {t} {{\n"
-            f"  %o = tgraph.attention %q, %k, %v, kv %i, %c {{block_m = 128, block_n = 128}}"
-            f" : {t}, {t}, {t}, {li}, {lc} -> {t}\n  return %o : {t}\n}}\n")
+            f"  %o = tgraph.attention %q, %k, %v kv(%i, %c) {{block_m = 128, block_n = 128}}"
+            f" : ({t}, {t}, {t}, {li}, {lc}) -> {t}\n  return %o : {t}\n}}\n")
     module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    binary = NVIDIABackend(arch=arch).compile(function_text(module, "f_attention_0"),
+    binary = NVIDIABackend(arch=arch).compile(tessera.ir.function(module, "f_attention_0"),
                                               "f_attention_0", False,
                                               {"num_warps": warps, "num_stages": 2})
     header, _, ptx = binary.partition(b"\n")

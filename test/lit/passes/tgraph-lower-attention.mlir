@@ -26,9 +26,9 @@
 // CHECK: tile.store
 func.func @f(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x100x64xbf16>, %v: tensor<1x2x100x64xbf16>,
              %i: tensor<1x2x4x3xi32>, %c: tensor<1x2x4xi32>) -> tensor<1x2x100x64xbf16> {
-  %o = tgraph.attention %q, %k, %v, kv %i, %c {block_m = 32, block_n = 32, causal}
-      : tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>,
-        tensor<1x2x4x3xi32>, tensor<1x2x4xi32> -> tensor<1x2x100x64xbf16>
+  %o = tgraph.attention %q, %k, %v kv(%i, %c) {block_m = 32, block_n = 32, causal}
+      : (tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>, tensor<1x2x100x64xbf16>,
+        tensor<1x2x4x3xi32>, tensor<1x2x4xi32>) -> tensor<1x2x100x64xbf16>
   return %o : tensor<1x2x100x64xbf16>
 }
 
@@ -44,6 +44,6 @@ func.func @f(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x100x64xbf16>, %v: tenso
 // CHECK: tile.store
 func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor<1x1x40x16xf32> {
   %o = tgraph.attention %q, %k, %k {block_m = 16, block_n = 16, scale = 0.25 : f32}
-      : tensor<1x1x40x16xf32>, tensor<1x1x70x16xf32>, tensor<1x1x70x16xf32> -> tensor<1x1x40x16xf32>
+      : (tensor<1x1x40x16xf32>, tensor<1x1x70x16xf32>, tensor<1x1x70x16xf32>) -> tensor<1x1x40x16xf32>
   return %o : tensor<1x1x40x16xf32>
 }

@@ -91,7 +91,7 @@ func.func @ints(%a: tensor<4x8xi32>, %b: tensor<8x2xi32>) {
 
 func.func @attn_rank(%q: tensor<2x256x64xf16>, %k: tensor<1x2x256x64xf16>) {
   // expected-error @+1 {{q must be (batch, heads, tokens, head_dim), got 'tensor<2x256x64xf16>'}}
-  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : tensor<2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<2x256x64xf16>
+  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : (tensor<2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>) -> tensor<2x256x64xf16>
   return
 }
 
@@ -99,7 +99,7 @@ func.func @attn_rank(%q: tensor<2x256x64xf16>, %k: tensor<1x2x256x64xf16>) {
 
 func.func @attn_kv_shape(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x32xf16>) {
   // expected-error @+1 {{k and v must both be (1, 2, kv tokens, 64) like q}}
-  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x32xf16>, tensor<1x2x256x32xf16> -> tensor<1x2x256x64xf16>
+  %o = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : (tensor<1x2x256x64xf16>, tensor<1x2x256x32xf16>, tensor<1x2x256x32xf16>) -> tensor<1x2x256x64xf16>
   return
 }
 
@@ -107,7 +107,7 @@ func.func @attn_kv_shape(%q: tensor<1x2x256x64xf16>, %k: tensor<1x2x256x32xf16>)
 
 func.func @attn_head_dim(%q: tensor<1x2x256x24xf16>) {
   // expected-error @+1 {{head dim 24 is not supported (16 to 256, a power of two)}}
-  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64} : tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16> -> tensor<1x2x256x24xf16>
+  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64} : (tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16>, tensor<1x2x256x24xf16>) -> tensor<1x2x256x24xf16>
   return
 }
 
@@ -115,7 +115,7 @@ func.func @attn_head_dim(%q: tensor<1x2x256x24xf16>) {
 
 func.func @attn_block(%q: tensor<1x2x256x64xf16>) {
   // expected-error @+1 {{block sizes are powers of two from 16 to 256, got 48 and 64}}
-  %o = tgraph.attention %q, %q, %q {block_m = 48, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x256x64xf16>
+  %o = tgraph.attention %q, %q, %q {block_m = 48, block_n = 64} : (tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>) -> tensor<1x2x256x64xf16>
   return
 }
 
@@ -123,7 +123,7 @@ func.func @attn_block(%q: tensor<1x2x256x64xf16>) {
 
 func.func @attn_scale(%q: tensor<1x2x256x64xf16>) {
   // expected-error @+1 {{scale must be positive}}
-  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64, scale = -1.0 : f32} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16> -> tensor<1x2x256x64xf16>
+  %o = tgraph.attention %q, %q, %q {block_m = 64, block_n = 64, scale = -1.0 : f32} : (tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>) -> tensor<1x2x256x64xf16>
   return
 }
 
@@ -131,7 +131,7 @@ func.func @attn_scale(%q: tensor<1x2x256x64xf16>) {
 
 func.func @attn_lists(%q: tensor<1x2x256x64xf16>, %i: tensor<1x2x3x8xi32>, %c: tensor<1x2x4xi32>) {
   // expected-error @+1 {{kv lists must be (1, 2, 4, L), got 'tensor<1x2x3x8xi32>'}}
-  %o = tgraph.attention %q, %q, %q, kv %i, %c {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x3x8xi32>, tensor<1x2x4xi32> -> tensor<1x2x256x64xf16>
+  %o = tgraph.attention %q, %q, %q kv(%i, %c) {block_m = 64, block_n = 64} : (tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x3x8xi32>, tensor<1x2x4xi32>) -> tensor<1x2x256x64xf16>
   return
 }
 
@@ -139,7 +139,7 @@ func.func @attn_lists(%q: tensor<1x2x256x64xf16>, %i: tensor<1x2x3x8xi32>, %c: t
 
 func.func @attn_counts(%q: tensor<1x2x256x64xf16>, %i: tensor<1x2x4x8xi32>, %c: tensor<1x2x4xi64>) {
   // expected-error @+1 {{kv lists and counts are i32}}
-  %o = tgraph.attention %q, %q, %q, kv %i, %c {block_m = 64, block_n = 64} : tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x4x8xi32>, tensor<1x2x4xi64> -> tensor<1x2x256x64xf16>
+  %o = tgraph.attention %q, %q, %q kv(%i, %c) {block_m = 64, block_n = 64} : (tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x256x64xf16>, tensor<1x2x4x8xi32>, tensor<1x2x4xi64>) -> tensor<1x2x256x64xf16>
   return
 }
 

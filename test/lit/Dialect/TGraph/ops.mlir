@@ -18,14 +18,14 @@ func.func @matmul(%a: tensor<4x8xf32>, %b: tensor<8x2xf32>) -> tensor<4x2xf32> {
 // CHECK-LABEL: func.func @bsa
 // CHECK: %[[IDX:.*]], %[[CNT:.*]] = tgraph.block_select %arg0, %arg1 {block_m = 64 : i64, block_n = 64 : i64, mass = 0.899999976 : f32, min_blocks = 2 : i64} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16> -> tensor<1x2x4x3xi32>, tensor<1x2x4xi32>
 // CHECK: %[[KEPT:.*]], %[[N:.*]] = tgraph.token_select %arg0 {block = 64 : i64, keep_ratio = 5.000000e-01 : f32} : tensor<1x2x256x64xbf16> -> tensor<1x2x4x32xi32>, tensor<1x2x4xi32>
-// CHECK: tgraph.attention %arg0, %arg1, %arg2, kv %[[IDX]], %[[CNT]], queries %[[KEPT]], %[[N]] {block_m = 64 : i64, block_n = 64 : i64, causal, scale = 1.250000e-01 : f32} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x3xi32>, tensor<1x2x4xi32>, tensor<1x2x4x32xi32>, tensor<1x2x4xi32> -> tensor<1x2x256x64xbf16>
-// CHECK: tgraph.attention %arg0, %arg1, %arg2 {block_m = 128 : i64, block_n = 64 : i64} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16> -> tensor<1x2x256x64xbf16>
+// CHECK: tgraph.attention %arg0, %arg1, %arg2 kv(%[[IDX]], %[[CNT]]) queries(%[[KEPT]], %[[N]]) {block_m = 64 : i64, block_n = 64 : i64, causal, scale = 1.250000e-01 : f32} : (tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x3xi32>, tensor<1x2x4xi32>, tensor<1x2x4x32xi32>, tensor<1x2x4xi32>) -> tensor<1x2x256x64xbf16>
+// CHECK: tgraph.attention %arg0, %arg1, %arg2 {block_m = 128 : i64, block_n = 64 : i64} : (tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>) -> tensor<1x2x256x64xbf16>
 // CHECK: tgraph.cube_reorder %arg3 {cube = array<i64: 1, 2, 2>, inverse, video = array<i64: 2, 4, 6>} : tensor<1x48x16xf32> -> tensor<1x48x16xf32>
 func.func @bsa(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x256x64xbf16>, %v: tensor<1x2x256x64xbf16>, %x: tensor<1x48x16xf32>) {
   %idx, %cnt = tgraph.block_select %q, %k {block_m = 64, block_n = 64, mass = 0.9 : f32, min_blocks = 2} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16> -> tensor<1x2x4x3xi32>, tensor<1x2x4xi32>
   %kept, %n = tgraph.token_select %q {block = 64, keep_ratio = 0.5 : f32} : tensor<1x2x256x64xbf16> -> tensor<1x2x4x32xi32>, tensor<1x2x4xi32>
-  %o = tgraph.attention %q, %k, %v, kv %idx, %cnt, queries %kept, %n {block_m = 64, block_n = 64, causal, scale = 0.125 : f32} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x3xi32>, tensor<1x2x4xi32>, tensor<1x2x4x32xi32>, tensor<1x2x4xi32> -> tensor<1x2x256x64xbf16>
-  %d = tgraph.attention %q, %k, %v {block_m = 128, block_n = 64} : tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16> -> tensor<1x2x256x64xbf16>
+  %o = tgraph.attention %q, %k, %v kv(%idx, %cnt) queries(%kept, %n) {block_m = 64, block_n = 64, causal, scale = 0.125 : f32} : (tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x3xi32>, tensor<1x2x4xi32>, tensor<1x2x4x32xi32>, tensor<1x2x4xi32>) -> tensor<1x2x256x64xbf16>
+  %d = tgraph.attention %q, %k, %v {block_m = 128, block_n = 64} : (tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>) -> tensor<1x2x256x64xbf16>
   %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 2, 2>, inverse} : tensor<1x48x16xf32> -> tensor<1x48x16xf32>
   return
 }
