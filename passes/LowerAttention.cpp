@@ -271,6 +271,241 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 }
 )";
 
+// tgraph.cube_reorder: one program per BT tokens (in cube order) and BC
+// channels of one batch entry; "?I " the inverse (cube order back to
+// (t, h, w) order), "?O " the forward direction.
+constexpr const char *kCubeTemplate = R"(
+func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %y: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+  %pt = tile.program_id x : i32
+  %pz = tile.program_id y : i32
+  %pc = tile.program_id z : i32
+  %cBT = arith.constant $BT : i32
+  %cBC = arith.constant $BC : i32
+  %cS = arith.constant $S : i32
+  %cC = arith.constant $C : i32
+  %cSC = arith.constant $SC : i32
+  %t0 = arith.muli %pt, %cBT : i32
+  %rt = tile.make_range 0 to $BT : tensor<$BTxi32>
+  %t0s = tile.splat %t0 : i32 -> tensor<$BTxi32>
+  %o = arith.addi %t0s, %rt : tensor<$BTxi32>
+  %ch0 = arith.muli %pc, %cBC : i32
+  %rc = tile.make_range 0 to $BC : tensor<$BCxi32>
+  %ch0s = tile.splat %ch0 : i32 -> tensor<$BCxi32>
+  %ch = arith.addi %ch0s, %rc : tensor<$BCxi32>
+  %vol = arith.constant dense<$VOL> : tensor<$BTxi32>
+  %nhnw = arith.constant dense<$NHNW> : tensor<$BTxi32>
+  %chw = arith.constant dense<$CHW> : tensor<$BTxi32>
+  %nw = arith.constant dense<$NW> : tensor<$BTxi32>
+  %nh = arith.constant dense<$NH> : tensor<$BTxi32>
+  %ct = arith.constant dense<$CT> : tensor<$BTxi32>
+  %chh = arith.constant dense<$CH> : tensor<$BTxi32>
+  %cw = arith.constant dense<$CW> : tensor<$BTxi32>
+  %hv = arith.constant dense<$HV> : tensor<$BTxi32>
+  %wv = arith.constant dense<$WV> : tensor<$BTxi32>
+  %cube = arith.divsi %o, %vol : tensor<$BTxi32>
+  %within = arith.remsi %o, %vol : tensor<$BTxi32>
+  %ta = arith.divsi %cube, %nhnw : tensor<$BTxi32>
+  %tb = arith.muli %ta, %ct : tensor<$BTxi32>
+  %tc = arith.divsi %within, %chw : tensor<$BTxi32>
+  %t = arith.addi %tb, %tc : tensor<$BTxi32>
+  %ha = arith.divsi %cube, %nw : tensor<$BTxi32>
+  %hb = arith.remsi %ha, %nh : tensor<$BTxi32>
+  %hc = arith.muli %hb, %chh : tensor<$BTxi32>
+  %hd = arith.divsi %within, %cw : tensor<$BTxi32>
+  %he = arith.remsi %hd, %chh : tensor<$BTxi32>
+  %h = arith.addi %hc, %he : tensor<$BTxi32>
+  %wa = arith.remsi %cube, %nw : tensor<$BTxi32>
+  %wb = arith.muli %wa, %cw : tensor<$BTxi32>
+  %wc = arith.remsi %within, %cw : tensor<$BTxi32>
+  %w = arith.addi %wb, %wc : tensor<$BTxi32>
+  %sa = arith.muli %t, %hv : tensor<$BTxi32>
+  %sb = arith.addi %sa, %h : tensor<$BTxi32>
+  %sc = arith.muli %sb, %wv : tensor<$BTxi32>
+  %src = arith.addi %sc, %w : tensor<$BTxi32>
+  %cCt = tile.splat %cC : i32 -> tensor<$BTx1xi32>
+  %o1 = tile.expand_dims %o, axis = 1 : tensor<$BTxi32> -> tensor<$BTx1xi32>
+  %src1 = tile.expand_dims %src, axis = 1 : tensor<$BTxi32> -> tensor<$BTx1xi32>
+  %orow = arith.muli %o1, %cCt : tensor<$BTx1xi32>
+  %srow = arith.muli %src1, %cCt : tensor<$BTx1xi32>
+  %ch1 = tile.expand_dims %ch, axis = 0 : tensor<$BCxi32> -> tensor<1x$BCxi32>
+  %chb = tile.broadcast %ch1 : tensor<1x$BCxi32> -> tensor<$BTx$BCxi32>
+  %orowb = tile.broadcast %orow : tensor<$BTx1xi32> -> tensor<$BTx$BCxi32>
+  %srowb = tile.broadcast %srow : tensor<$BTx1xi32> -> tensor<$BTx$BCxi32>
+  %ooffs = arith.addi %orowb, %chb : tensor<$BTx$BCxi32>
+  %soffs = arith.addi %srowb, %chb : tensor<$BTx$BCxi32>
+  %cSt = tile.splat %cS : i32 -> tensor<$BTx1xi32>
+  %tok = arith.cmpi slt, %o1, %cSt : tensor<$BTx1xi32>
+  %cCc = tile.splat %cC : i32 -> tensor<1x$BCxi32>
+  %cok = arith.cmpi slt, %ch1, %cCc : tensor<1x$BCxi32>
+  %tokb = tile.broadcast %tok : tensor<$BTx1xi1> -> tensor<$BTx$BCxi1>
+  %cokb = tile.broadcast %cok : tensor<1x$BCxi1> -> tensor<$BTx$BCxi1>
+  %mask = arith.andi %tokb, %cokb : tensor<$BTx$BCxi1>
+  %zoff = arith.muli %pz, %cSC : i32
+  %xb = tile.addptr %x, %zoff : !tile.ptr<$E>, i32
+  %yb = tile.addptr %y, %zoff : !tile.ptr<$E>, i32
+  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$BTx$BCx!tile.ptr<$E>>
+  %ybs = tile.splat %yb : !tile.ptr<$E> -> tensor<$BTx$BCx!tile.ptr<$E>>
+?O %xp = tile.addptr %xbs, %soffs : tensor<$BTx$BCx!tile.ptr<$E>>, tensor<$BTx$BCxi32>
+?O %yp = tile.addptr %ybs, %ooffs : tensor<$BTx$BCx!tile.ptr<$E>>, tensor<$BTx$BCxi32>
+?I %xp = tile.addptr %xbs, %ooffs : tensor<$BTx$BCx!tile.ptr<$E>>, tensor<$BTx$BCxi32>
+?I %yp = tile.addptr %ybs, %soffs : tensor<$BTx$BCx!tile.ptr<$E>>, tensor<$BTx$BCxi32>
+  %v = tile.load %xp, %mask : tensor<$BTx$BCx!tile.ptr<$E>>
+  tile.store %yp, %v, %mask : tensor<$BTx$BCx!tile.ptr<$E>>
+  func.return
+}
+)";
+
+// tgraph.token_select: one program per block of one head. Cosine
+// similarity of each token to the block's centre token (position n / 2 of
+// the n tokens the block has); the ceil(keep_ratio x n) least similar are
+// listed from least to most similar (ties: lower position first), the
+// rest of the list is 0. "?X " a 16-bit element type (widened first).
+constexpr const char *kTokenTemplate = R"(
+func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %count: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
+  %b = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %c2 = arith.constant 2 : i32
+  %cB = arith.constant $B : i32
+  %cN = arith.constant $N : i32
+  %cD = arith.constant $D : i32
+  %cND = arith.constant $ND : i32
+  %cNB = arith.constant $NB : i32
+  %cL = arith.constant $L : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %eps = arith.constant 9.999999960e-13 : f32
+  %pinf = arith.constant 0x7F800000 : f32
+  %ratio = arith.constant $RATIO : f32
+  %r = tile.make_range 0 to $B : tensor<$Bxi32>
+  %b0 = arith.muli %b, %cB : i32
+  %b0s = tile.splat %b0 : i32 -> tensor<$Bxi32>
+  %rows = arith.addi %b0s, %r : tensor<$Bxi32>
+  %cNs = tile.splat %cN : i32 -> tensor<$Bxi32>
+  %valid = arith.cmpi slt, %rows, %cNs : tensor<$Bxi32>
+  %d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
+  %cDs = tile.splat %cD : i32 -> tensor<$Bx1xi32>
+  %roff = arith.muli %rows1, %cDs : tensor<$Bx1xi32>
+  %roffb = tile.broadcast %roff : tensor<$Bx1xi32> -> tensor<$Bx$Dxi32>
+  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$Bx$Dxi32>
+  %offs = arith.addi %roffb, %db : tensor<$Bx$Dxi32>
+  %hoff = arith.muli %zh, %cND : i32
+  %xb = tile.addptr %x, %hoff : !tile.ptr<$E>, i32
+  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$Bx$Dx!tile.ptr<$E>>
+  %xp = tile.addptr %xbs, %offs : tensor<$Bx$Dx!tile.ptr<$E>>, tensor<$Bx$Dxi32>
+  %valid1 = tile.expand_dims %valid, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
+  %vb = tile.broadcast %valid1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
+  %zE = arith.constant 0.000000e+00 : $E
+  %zEt = tile.splat %zE : $E -> tensor<$Bx$Dx$E>
+  %xe = tile.load %xp, %vb, %zEt : tensor<$Bx$Dx!tile.ptr<$E>>
+  %zBD = tile.splat %zf : f32 -> tensor<$Bx$Dxf32>
+?X %xx = arith.extf %xe : tensor<$Bx$Dx$E> to tensor<$Bx$Dxf32>
+?Y %xx = arith.addf %xe, %zBD : tensor<$Bx$Dxf32>
+  %left = arith.subi %cN, %b0 : i32
+  %n = arith.minsi %left, %cB : i32
+  %half = arith.divsi %n, %c2 : i32
+  %halfs = tile.splat %half : i32 -> tensor<$Bxi32>
+  %isc = arith.cmpi eq, %r, %halfs : tensor<$Bxi32>
+  %isc1 = tile.expand_dims %isc, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
+  %iscb = tile.broadcast %isc1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
+  %crow = arith.select %iscb, %xx, %zBD : tensor<$Bx$Dxi1>, tensor<$Bx$Dxf32>
+  %centre = tile.reduce(%crow) axis = 0 : (tensor<$Bx$Dxf32>) -> (tensor<$Dxf32>) {
+  ^bb0(%a0: f32, %a1: f32):
+    %as = arith.addf %a0, %a1 : f32
+    tile.reduce.return %as : f32
+  }
+  %sq = arith.mulf %xx, %xx : tensor<$Bx$Dxf32>
+  %sqs = tile.reduce(%sq) axis = 1 : (tensor<$Bx$Dxf32>) -> (tensor<$Bxf32>) {
+  ^bb0(%e0: f32, %e1: f32):
+    %es = arith.addf %e0, %e1 : f32
+    tile.reduce.return %es : f32
+  }
+  %nx = math.sqrt %sqs : tensor<$Bxf32>
+  %cc = arith.mulf %centre, %centre : tensor<$Dxf32>
+  %ccs = tile.reduce(%cc) axis = 0 : (tensor<$Dxf32>) -> (f32) {
+  ^bb0(%g0: f32, %g1: f32):
+    %gs = arith.addf %g0, %g1 : f32
+    tile.reduce.return %gs : f32
+  }
+  %nc = math.sqrt %ccs : f32
+  %ncs = tile.splat %nc : f32 -> tensor<$Bxf32>
+  %nn = arith.mulf %nx, %ncs : tensor<$Bxf32>
+  %epss = tile.splat %eps : f32 -> tensor<$Bxf32>
+  %norm = arith.addf %nn, %epss : tensor<$Bxf32>
+  %c1 = tile.expand_dims %centre, axis = 0 : tensor<$Dxf32> -> tensor<1x$Dxf32>
+  %cb = tile.broadcast %c1 : tensor<1x$Dxf32> -> tensor<$Bx$Dxf32>
+  %xc = arith.mulf %xx, %cb : tensor<$Bx$Dxf32>
+  %dots = tile.reduce(%xc) axis = 1 : (tensor<$Bx$Dxf32>) -> (tensor<$Bxf32>) {
+  ^bb0(%k0: f32, %k1: f32):
+    %ks = arith.addf %k0, %k1 : f32
+    tile.reduce.return %ks : f32
+  }
+  %cos = arith.divf %dots, %norm : tensor<$Bxf32>
+  %pinfs = tile.splat %pinf : f32 -> tensor<$Bxf32>
+  %sim = arith.select %valid, %cos, %pinfs : tensor<$Bxi1>, tensor<$Bxf32>
+  %si1 = tile.expand_dims %sim, axis = 1 : tensor<$Bxf32> -> tensor<$Bx1xf32>
+  %sj1 = tile.expand_dims %sim, axis = 0 : tensor<$Bxf32> -> tensor<1x$Bxf32>
+  %si = tile.broadcast %si1 : tensor<$Bx1xf32> -> tensor<$Bx$Bxf32>
+  %sj = tile.broadcast %sj1 : tensor<1x$Bxf32> -> tensor<$Bx$Bxf32>
+  %ri1 = tile.expand_dims %r, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
+  %rj1 = tile.expand_dims %r, axis = 0 : tensor<$Bxi32> -> tensor<1x$Bxi32>
+  %ri = tile.broadcast %ri1 : tensor<$Bx1xi32> -> tensor<$Bx$Bxi32>
+  %rj = tile.broadcast %rj1 : tensor<1x$Bxi32> -> tensor<$Bx$Bxi32>
+  %less = arith.cmpf olt, %sj, %si : tensor<$Bx$Bxf32>
+  %same = arith.cmpf oeq, %sj, %si : tensor<$Bx$Bxf32>
+  %lower = arith.cmpi slt, %rj, %ri : tensor<$Bx$Bxi32>
+  %tie = arith.andi %same, %lower : tensor<$Bx$Bxi1>
+  %before = arith.ori %less, %tie : tensor<$Bx$Bxi1>
+  %one = arith.constant dense<1> : tensor<$Bx$Bxi32>
+  %zero = arith.constant dense<0> : tensor<$Bx$Bxi32>
+  %bi = arith.select %before, %one, %zero : tensor<$Bx$Bxi1>, tensor<$Bx$Bxi32>
+  %rank = tile.reduce(%bi) axis = 1 : (tensor<$Bx$Bxi32>) -> (tensor<$Bxi32>) {
+  ^bb0(%m0: i32, %m1: i32):
+    %ms = arith.addi %m0, %m1 : i32
+    tile.reduce.return %ms : i32
+  }
+  %nf = arith.sitofp %n : i32 to f32
+  %kf = arith.mulf %ratio, %nf : f32
+  %kc = math.ceil %kf : f32
+  %keep = arith.fptosi %kc : f32 to i32
+  %j = tile.make_range 0 to $LP : tensor<$LPxi32>
+  %j1 = tile.expand_dims %j, axis = 1 : tensor<$LPxi32> -> tensor<$LPx1xi32>
+  %jb = tile.broadcast %j1 : tensor<$LPx1xi32> -> tensor<$LPx$Bxi32>
+  %rk1 = tile.expand_dims %rank, axis = 0 : tensor<$Bxi32> -> tensor<1x$Bxi32>
+  %rkb = tile.broadcast %rk1 : tensor<1x$Bxi32> -> tensor<$LPx$Bxi32>
+  %va1 = tile.expand_dims %valid, axis = 0 : tensor<$Bxi1> -> tensor<1x$Bxi1>
+  %vab = tile.broadcast %va1 : tensor<1x$Bxi1> -> tensor<$LPx$Bxi1>
+  %rr1 = tile.expand_dims %r, axis = 0 : tensor<$Bxi32> -> tensor<1x$Bxi32>
+  %rrb = tile.broadcast %rr1 : tensor<1x$Bxi32> -> tensor<$LPx$Bxi32>
+  %at = arith.cmpi eq, %rkb, %jb : tensor<$LPx$Bxi32>
+  %atv = arith.andi %at, %vab : tensor<$LPx$Bxi1>
+  %zLB = arith.constant dense<0> : tensor<$LPx$Bxi32>
+  %pick = arith.select %atv, %rrb, %zLB : tensor<$LPx$Bxi1>, tensor<$LPx$Bxi32>
+  %slot = tile.reduce(%pick) axis = 1 : (tensor<$LPx$Bxi32>) -> (tensor<$LPxi32>) {
+  ^bb0(%p0: i32, %p1: i32):
+    %ps = arith.addi %p0, %p1 : i32
+    tile.reduce.return %ps : i32
+  }
+  %keeps = tile.splat %keep : i32 -> tensor<$LPxi32>
+  %kept = arith.cmpi slt, %j, %keeps : tensor<$LPxi32>
+  %zL = arith.constant dense<0> : tensor<$LPxi32>
+  %entry = arith.select %kept, %slot, %zL : tensor<$LPxi1>, tensor<$LPxi32>
+  %lrow = arith.muli %zh, %cNB : i32
+  %lid = arith.addi %lrow, %b : i32
+  %loff = arith.muli %lid, %cL : i32
+  %ib = tile.addptr %index, %loff : !tile.ptr<i32>, i32
+  %ibs = tile.splat %ib : !tile.ptr<i32> -> tensor<$LPx!tile.ptr<i32>>
+  %ip = tile.addptr %ibs, %j : tensor<$LPx!tile.ptr<i32>>, tensor<$LPxi32>
+  %cLs = tile.splat %cL : i32 -> tensor<$LPxi32>
+  %inl = arith.cmpi slt, %j, %cLs : tensor<$LPxi32>
+  tile.store %ip, %entry, %inl : tensor<$LPx!tile.ptr<i32>>
+  %cp = tile.addptr %count, %lid : !tile.ptr<i32>, i32
+  tile.store %cp, %keep : !tile.ptr<i32>
+  func.return
+}
+)";
+
 std::string typeName(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -280,10 +515,10 @@ std::string typeName(Type t) {
 
 /// The kernel text for one op: tagged lines selected, placeholders filled
 /// (longest names first, so that $NQD is not read as $NQ).
-std::string kernelText(const std::map<std::string, bool> &tags,
+std::string kernelText(const char *source, const std::map<std::string, bool> &tags,
                        const std::vector<std::pair<std::string, std::string>> &values) {
   std::string out;
-  for (StringRef line : llvm::split(StringRef(kTemplate), '\n')) {
+  for (StringRef line : llvm::split(StringRef(source), '\n')) {
     bool keep = true;
     StringRef rest = line.ltrim();
     while (rest.starts_with("?") && rest.size() > 2 && rest[2] == ' ') {
@@ -307,14 +542,107 @@ struct TGraphLowerAttentionPass
     : tessera::impl::TGraphLowerAttentionBase<TGraphLowerAttentionPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<tessera::tgraph::AttentionOp> ops;
-    module.walk([&](tessera::tgraph::AttentionOp op) { ops.push_back(op); });
+    SmallVector<Operation *> ops;
+    module.walk([&](Operation *op) {
+      if (isa<tessera::tgraph::AttentionOp, tessera::tgraph::CubeReorderOp,
+              tessera::tgraph::TokenSelectOp>(op))
+        ops.push_back(op);
+    });
     SymbolTable symbols(module);
     unsigned counter = 0;
-    for (tessera::tgraph::AttentionOp op : ops) {
-      if (failed(lower(op, module, symbols, counter)))
+    for (Operation *op : ops) {
+      LogicalResult done = failure();
+      if (auto a = dyn_cast<tessera::tgraph::AttentionOp>(op))
+        done = lower(a, module, symbols, counter);
+      else if (auto c = dyn_cast<tessera::tgraph::CubeReorderOp>(op))
+        done = lowerCube(c, module, symbols, counter);
+      else
+        done = lowerTokens(cast<tessera::tgraph::TokenSelectOp>(op), module, symbols, counter);
+      if (failed(done))
         return signalPassFailure();
     }
+  }
+
+  /// A fresh kernel name from the op's function and `what`.
+  static std::string freshName(Operation *op, StringRef what, SymbolTable &symbols,
+                               unsigned &counter) {
+    auto parent = op->getParentOfType<func::FuncOp>();
+    std::string name;
+    do {
+      name = (parent ? parent.getName().str() : std::string("graph")) + "_" + what.str() + "_" +
+             std::to_string(counter++);
+    } while (symbols.lookup(name));
+    return name;
+  }
+
+  /// Parses `text` (one kernel), adds it to the module and replaces `op`
+  /// with its launch over `grid` on `args`.
+  static LogicalResult replaceWithKernel(Operation *op, const std::string &text,
+                                         ModuleOp module, SymbolTable &symbols,
+                                         ArrayRef<int64_t> grid, ValueRange args) {
+    ParserConfig config(module.getContext());
+    OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(text, config, "tgraph-kernel");
+    if (!parsed)
+      return op->emitOpError("internal error: the generated kernel does not parse");
+    auto kernel = cast<func::FuncOp>(parsed->getBody()->front());
+    kernel->remove();
+    symbols.insert(kernel);
+    OpBuilder b(op);
+    auto launch = tessera::tgraph::LaunchOp::create(
+        b, op->getLoc(), op->getResultTypes(), FlatSymbolRefAttr::get(kernel.getNameAttr()),
+        b.getDenseI64ArrayAttr(grid), args);
+    op->replaceAllUsesWith(launch.getResults());
+    op->erase();
+    return success();
+  }
+
+  LogicalResult lowerCube(tessera::tgraph::CubeReorderOp op, ModuleOp module,
+                          SymbolTable &symbols, unsigned &counter) {
+    auto x = cast<RankedTensorType>(op.getX().getType());
+    if (!x.hasStaticShape())
+      return op.emitOpError("needs static shapes to be lowered");
+    int64_t z = x.getDimSize(0), s = x.getDimSize(1), c = x.getDimSize(2);
+    if (z * s * c >= (int64_t(1) << 31))
+      return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
+    ArrayRef<int64_t> video = op.getVideo(), cube = op.getCube();
+    int64_t bt = 32, bc = std::min<int64_t>(128, llvm::PowerOf2Ceil(std::max<int64_t>(c, 1)));
+    int64_t nh = video[1] / cube[1], nw = video[2] / cube[2];
+    auto str = [](int64_t v) { return std::to_string(v); };
+    std::string text = kernelText(
+        kCubeTemplate, {{"I", op.getInverse()}, {"O", !op.getInverse()}},
+        {{"NAME", freshName(op, "cube_reorder", symbols, counter)},
+         {"NHNW", str(nh * nw)}, {"VOL", str(cube[0] * cube[1] * cube[2])},
+         {"CHW", str(cube[1] * cube[2])}, {"SC", str(s * c)}, {"BT", str(bt)}, {"BC", str(bc)},
+         {"NW", str(nw)}, {"NH", str(nh)}, {"CT", str(cube[0])}, {"CH", str(cube[1])},
+         {"CW", str(cube[2])}, {"HV", str(video[1])}, {"WV", str(video[2])}, {"S", str(s)},
+         {"C", str(c)}, {"E", typeName(x.getElementType())}});
+    return replaceWithKernel(op, text, module, symbols, {(s + bt - 1) / bt, z, (c + bc - 1) / bc},
+                             ValueRange{op.getX()});
+  }
+
+  LogicalResult lowerTokens(tessera::tgraph::TokenSelectOp op, ModuleOp module,
+                            SymbolTable &symbols, unsigned &counter) {
+    auto q = cast<RankedTensorType>(op.getQ().getType());
+    auto index = cast<RankedTensorType>(op.getIndex().getType());
+    if (!q.hasStaticShape() || !index.hasStaticShape())
+      return op.emitOpError("needs static shapes to be lowered");
+    Type elem = q.getElementType();
+    if (!elem.isF16() && !elem.isBF16() && !elem.isF32())
+      return op.emitOpError() << "is lowered for f16, bf16 and f32 tensors, got " << elem;
+    int64_t z = q.getDimSize(0), h = q.getDimSize(1), n = q.getDimSize(2), d = q.getDimSize(3);
+    if (z * h * n * d >= (int64_t(1) << 31))
+      return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
+    int64_t block = op.getBlock(), nb = (n + block - 1) / block, l = index.getDimSize(3);
+    auto str = [](int64_t v) { return std::to_string(v); };
+    std::string ratio;
+    llvm::raw_string_ostream(ratio) << llvm::format("%.9e", op.getKeepRatio().convertToDouble());
+    std::string text = kernelText(
+        kTokenTemplate, {{"X", !elem.isF32()}, {"Y", elem.isF32()}},
+        {{"NAME", freshName(op, "token_select", symbols, counter)}, {"RATIO", ratio},
+         {"ND", str(n * d)}, {"NB", str(nb)}, {"LP", str(llvm::PowerOf2Ceil(l))},
+         {"B", str(block)}, {"N", str(n)}, {"D", str(d)}, {"L", str(l)},
+         {"E", typeName(elem)}});
+    return replaceWithKernel(op, text, module, symbols, {nb, z * h, 1}, ValueRange{op.getQ()});
   }
 
   LogicalResult lower(tessera::tgraph::AttentionOp op, ModuleOp module, SymbolTable &symbols,
@@ -375,7 +703,7 @@ struct TGraphLowerAttentionPass
         {"E", typeName(elem)},
         {"LQ", std::to_string(keptMax)},
         {"L", std::to_string(lists)}};
-    std::string text = kernelText(tags, values);
+    std::string text = kernelText(kTemplate, tags, values);
     ParserConfig config(module.getContext());
     OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(text, config, "attention-kernel");
     if (!parsed)
@@ -395,9 +723,10 @@ struct TGraphLowerAttentionPass
       args.push_back(op.getQCount());
     }
     auto launch = tessera::tgraph::LaunchOp::create(
-        b, op.getLoc(), op.getResult().getType(), FlatSymbolRefAttr::get(kernel.getNameAttr()),
-        b.getDenseI64ArrayAttr({qb, z * h, 1}), args);
-    op.getResult().replaceAllUsesWith(launch.getResult());
+        b, op.getLoc(), TypeRange{op.getResult().getType()},
+        FlatSymbolRefAttr::get(kernel.getNameAttr()), b.getDenseI64ArrayAttr({qb, z * h, 1}),
+        args);
+    op.getResult().replaceAllUsesWith(launch.getResult(0));
     op->erase();
     return success();
   }

@@ -99,8 +99,14 @@ def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
     output of the last listed one (zeros when none is listed). Tensors are
     row-major and contiguous (the launch's contract).
 
+    BSA's `tgraph.cube_reorder` (one program per 32 tokens and up to 128
+    channels of a batch entry) and `tgraph.token_select` (one program per
+    block of a head: cosine similarity to the centre token, ranks by
+    pairwise comparison, the list's unused entries 0) are lowered the same
+    way; `tgraph.launch` takes several results.
+
     Not lowered yet, with a diagnostic: dynamic shapes, tensors of 2^31
-    elements or more.
+    elements or more. `tgraph.block_select` is not lowered yet.
 
     ```mlir
     %o = tgraph.attention %q, %k, %v {block_m = 32, block_n = 32, causal} : ...

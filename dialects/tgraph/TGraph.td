@@ -173,9 +173,10 @@ def TGraph_LaunchOp : TGraph_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
   let description = [{
     Runs the tile kernel `kernel` (a `func.func` of the module) over `grid`
     program instances (x, y, z). The kernel's parameters are pointers to
-    the elements of `args`, in order, then to the result's, each tensor
-    held row-major and contiguous; the kernel writes the result. What the
-    lowering of a graph op (`tgraph-lower-attention`) leaves in its place.
+    the elements of `args`, in order, then to the results', each tensor
+    held row-major and contiguous; the kernel writes every element of the
+    results. What the lowering of a graph op (`tgraph-lower-attention`)
+    leaves in its place.
 
     ```mlir
     %o = tgraph.launch @attention_kernel grid [2, 12, 1] (%q, %k, %v)
@@ -185,9 +186,9 @@ def TGraph_LaunchOp : TGraph_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, DenseI64ArrayAttr:$grid,
                        Variadic<AnyRankedTensor>:$args);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
   let assemblyFormat = [{
-    $kernel `grid` $grid `(` $args `)` attr-dict `:` functional-type($args, $result)
+    $kernel `grid` $grid `(` $args `)` attr-dict `:` functional-type($args, $results)
   }];
   let hasVerifier = 1;
 }

@@ -208,11 +208,11 @@ LogicalResult LaunchOp::verifySymbolUses(SymbolTableCollection &symbols) {
   if (!kernel)
     return emitOpError() << "kernel " << getKernelAttr() << " is not a function of the module";
   SmallVector<Type> tensors(getArgs().getTypes());
-  tensors.push_back(getResult().getType());
+  llvm::append_range(tensors, getResults().getTypes());
   if (kernel.getNumArguments() != tensors.size())
     return emitOpError() << "kernel " << getKernelAttr() << " takes " << kernel.getNumArguments()
                          << " pointers, the launch passes " << tensors.size()
-                         << " tensors (the arguments and the result)";
+                         << " tensors (the arguments and the results)";
   for (auto [i, pair] : llvm::enumerate(llvm::zip(kernel.getArgumentTypes(), tensors))) {
     auto [param, tensor] = pair;
     auto ptr = dyn_cast<tessera::tile::PointerType>(param);

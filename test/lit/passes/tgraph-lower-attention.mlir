@@ -47,3 +47,27 @@ func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor
       : (tensor<1x1x40x16xf32>, tensor<1x1x70x16xf32>, tensor<1x1x70x16xf32>) -> tensor<1x1x40x16xf32>
   return %o : tensor<1x1x40x16xf32>
 }
+
+// -----
+
+// BSA's other ops: the cube reordering (one program per 32 tokens and 32
+// channels of a batch entry) and the query selection (one program per
+// block of a head, two results: the lists and their counts).
+// CHECK-LABEL: func.func @bsa(
+// CHECK: tgraph.launch @bsa_cube_reorder_0 grid [2, 2, 1](%arg0) : (tensor<2x48x20xf16>) -> tensor<2x48x20xf16>
+// CHECK: tgraph.launch @bsa_token_select_1 grid [5, 2, 1](%arg1) : (tensor<1x2x70x16xf32>) -> (tensor<1x2x5x8xi32>, tensor<1x2x5xi32>)
+// CHECK-LABEL: func.func @bsa_cube_reorder_0(
+// CHECK: arith.divsi
+// CHECK: tile.load
+// CHECK: tile.store
+// CHECK-LABEL: func.func @bsa_token_select_1(
+// CHECK-SAME: %{{.*}}: !tile.ptr<f32> {{.*}}, %{{.*}}: !tile.ptr<i32> {{.*}}, %{{.*}}: !tile.ptr<i32>
+// CHECK: math.sqrt
+// CHECK: math.ceil
+// CHECK: tile.store %{{.*}} : tensor<8x!tile.ptr<i32>>
+// CHECK: tile.store %{{.*}} : !tile.ptr<i32>
+func.func @bsa(%x: tensor<2x48x20xf16>, %q: tensor<1x2x70x16xf32>) -> (tensor<2x48x20xf16>, tensor<1x2x5x8xi32>, tensor<1x2x5xi32>) {
+  %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 2, 2>} : tensor<2x48x20xf16> -> tensor<2x48x20xf16>
+  %i, %c = tgraph.token_select %q {block = 16, keep_ratio = 0.5 : f32} : tensor<1x2x70x16xf32> -> tensor<1x2x5x8xi32>, tensor<1x2x5xi32>
+  return %y, %i, %c : tensor<2x48x20xf16>, tensor<1x2x5x8xi32>, tensor<1x2x5xi32>
+}

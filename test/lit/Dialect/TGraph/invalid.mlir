@@ -219,7 +219,7 @@ func.func @launch_no_kernel(%x: tensor<4xf32>) -> tensor<4xf32> {
 
 func.func @k1(%a: !tile.ptr<f32>) { return }
 func.func @launch_count(%x: tensor<4xf32>) -> tensor<4xf32> {
-  // expected-error @+1 {{kernel @k1 takes 1 pointers, the launch passes 2 tensors (the arguments and the result)}}
+  // expected-error @+1 {{kernel @k1 takes 1 pointers, the launch passes 2 tensors (the arguments and the results)}}
   %o = tgraph.launch @k1 grid [1, 1, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
   return %o : tensor<4xf32>
 }
