@@ -506,6 +506,266 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile
 }
 )";
 
+// tgraph.block_select, first the mean pooling of q's and k's blocks (one
+// program per block of a head, f32 out), then the selection (one program
+// per query block of a head): softmax over the key blocks of the pooled
+// scores, each key block's rank (higher probability first, ties: lower
+// index) and the mass ranked before it from pairwise comparisons, kept
+// when rank < L and (rank < min_blocks, or the mass before it < p ("?M "),
+// or rank < the count above mean + k std, at least min_blocks ("?K ")),
+// listed by rank; the lists' unused entries -1. "?X " 16-bit input.
+constexpr const char *kPoolTemplate = R"(
+func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
+  %b = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %cB = arith.constant $B : i32
+  %cN = arith.constant $N : i32
+  %cD = arith.constant $D : i32
+  %cND = arith.constant $ND : i32
+  %cNB = arith.constant $NB : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %r = tile.make_range 0 to $B : tensor<$Bxi32>
+  %b0 = arith.muli %b, %cB : i32
+  %b0s = tile.splat %b0 : i32 -> tensor<$Bxi32>
+  %rows = arith.addi %b0s, %r : tensor<$Bxi32>
+  %cNs = tile.splat %cN : i32 -> tensor<$Bxi32>
+  %valid = arith.cmpi slt, %rows, %cNs : tensor<$Bxi32>
+  %d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
+  %cDs = tile.splat %cD : i32 -> tensor<$Bx1xi32>
+  %roff = arith.muli %rows1, %cDs : tensor<$Bx1xi32>
+  %roffb = tile.broadcast %roff : tensor<$Bx1xi32> -> tensor<$Bx$Dxi32>
+  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$Bx$Dxi32>
+  %offs = arith.addi %roffb, %db : tensor<$Bx$Dxi32>
+  %hoff = arith.muli %zh, %cND : i32
+  %xb = tile.addptr %x, %hoff : !tile.ptr<$E>, i32
+  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$Bx$Dx!tile.ptr<$E>>
+  %xp = tile.addptr %xbs, %offs : tensor<$Bx$Dx!tile.ptr<$E>>, tensor<$Bx$Dxi32>
+  %valid1 = tile.expand_dims %valid, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
+  %vb = tile.broadcast %valid1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
+  %zE = arith.constant 0.000000e+00 : $E
+  %zEt = tile.splat %zE : $E -> tensor<$Bx$Dx$E>
+  %xe = tile.load %xp, %vb, %zEt : tensor<$Bx$Dx!tile.ptr<$E>>
+  %zBD = tile.splat %zf : f32 -> tensor<$Bx$Dxf32>
+?X %xx = arith.extf %xe : tensor<$Bx$Dx$E> to tensor<$Bx$Dxf32>
+?Y %xx = arith.addf %xe, %zBD : tensor<$Bx$Dxf32>
+  %sum = tile.reduce(%xx) axis = 0 : (tensor<$Bx$Dxf32>) -> (tensor<$Dxf32>) {
+  ^bb0(%a0: f32, %a1: f32):
+    %as = arith.addf %a0, %a1 : f32
+    tile.reduce.return %as : f32
+  }
+  %left = arith.subi %cN, %b0 : i32
+  %n = arith.minsi %left, %cB : i32
+  %nf = arith.sitofp %n : i32 to f32
+  %nfs = tile.splat %nf : f32 -> tensor<$Dxf32>
+  %mean = arith.divf %sum, %nfs : tensor<$Dxf32>
+  %orow = arith.muli %zh, %cNB : i32
+  %orow2 = arith.addi %orow, %b : i32
+  %ooff = arith.muli %orow2, %cD : i32
+  %ob = tile.addptr %out, %ooff : !tile.ptr<f32>, i32
+  %obs = tile.splat %ob : !tile.ptr<f32> -> tensor<$Dx!tile.ptr<f32>>
+  %op = tile.addptr %obs, %d : tensor<$Dx!tile.ptr<f32>>, tensor<$Dxi32>
+  tile.store %op, %mean : tensor<$Dx!tile.ptr<f32>>
+  func.return
+}
+)";
+
+constexpr const char *kSelectTemplate = R"(
+func.func @$NAME(%qp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %kp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %count: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
+  %qb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %cD = arith.constant $D : i32
+  %cQB = arith.constant $QB : i32
+  %cKB = arith.constant $KB : i32
+  %cKBD = arith.constant $KBD : i32
+  %cL = arith.constant $L : i32
+  %cMIN = arith.constant $MIN : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %mone = arith.constant -1.000000e+00 : f32
+  %scale = arith.constant $SCALE : f32
+  %param = arith.constant $PARAM : f32
+  %d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %lid0 = arith.muli %zh, %cQB : i32
+  %lid = arith.addi %lid0, %qb : i32
+  %qoff = arith.muli %lid, %cD : i32
+  %qbp = tile.addptr %qp, %qoff : !tile.ptr<f32>, i32
+  %qbs = tile.splat %qbp : !tile.ptr<f32> -> tensor<$Dx!tile.ptr<f32>>
+  %qptr = tile.addptr %qbs, %d : tensor<$Dx!tile.ptr<f32>>, tensor<$Dxi32>
+  %q = tile.load %qptr : tensor<$Dx!tile.ptr<f32>>
+  %kbs = tile.make_range 0 to $KBP : tensor<$KBPxi32>
+  %cKBs = tile.splat %cKB : i32 -> tensor<$KBPxi32>
+  %valid = arith.cmpi slt, %kbs, %cKBs : tensor<$KBPxi32>
+  %k1 = tile.expand_dims %kbs, axis = 1 : tensor<$KBPxi32> -> tensor<$KBPx1xi32>
+  %cDs = tile.splat %cD : i32 -> tensor<$KBPx1xi32>
+  %krow = arith.muli %k1, %cDs : tensor<$KBPx1xi32>
+  %krowb = tile.broadcast %krow : tensor<$KBPx1xi32> -> tensor<$KBPx$Dxi32>
+  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$KBPx$Dxi32>
+  %koffs = arith.addi %krowb, %db : tensor<$KBPx$Dxi32>
+  %khead = arith.muli %zh, %cKBD : i32
+  %kb0 = tile.addptr %kp, %khead : !tile.ptr<f32>, i32
+  %kbsp = tile.splat %kb0 : !tile.ptr<f32> -> tensor<$KBPx$Dx!tile.ptr<f32>>
+  %kptr = tile.addptr %kbsp, %koffs : tensor<$KBPx$Dx!tile.ptr<f32>>, tensor<$KBPx$Dxi32>
+  %v1 = tile.expand_dims %valid, axis = 1 : tensor<$KBPxi1> -> tensor<$KBPx1xi1>
+  %vb = tile.broadcast %v1 : tensor<$KBPx1xi1> -> tensor<$KBPx$Dxi1>
+  %zKD = tile.splat %zf : f32 -> tensor<$KBPx$Dxf32>
+  %kt = tile.load %kptr, %vb, %zKD : tensor<$KBPx$Dx!tile.ptr<f32>>
+  %q1 = tile.expand_dims %q, axis = 0 : tensor<$Dxf32> -> tensor<1x$Dxf32>
+  %qbb = tile.broadcast %q1 : tensor<1x$Dxf32> -> tensor<$KBPx$Dxf32>
+  %kq = arith.mulf %kt, %qbb : tensor<$KBPx$Dxf32>
+  %dots = tile.reduce(%kq) axis = 1 : (tensor<$KBPx$Dxf32>) -> (tensor<$KBPxf32>) {
+  ^bb0(%a0: f32, %a1: f32):
+    %as = arith.addf %a0, %a1 : f32
+    tile.reduce.return %as : f32
+  }
+  %scs = tile.splat %scale : f32 -> tensor<$KBPxf32>
+  %s0 = arith.mulf %dots, %scs : tensor<$KBPxf32>
+  %ninfs = tile.splat %ninf : f32 -> tensor<$KBPxf32>
+  %s = arith.select %valid, %s0, %ninfs : tensor<$KBPxi1>, tensor<$KBPxf32>
+  %smax = tile.reduce(%s) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+  ^bb0(%b0: f32, %b1: f32):
+    %bm = arith.maxnumf %b0, %b1 : f32
+    tile.reduce.return %bm : f32
+  }
+  %smaxs = tile.splat %smax : f32 -> tensor<$KBPxf32>
+  %sd = arith.subf %s, %smaxs : tensor<$KBPxf32>
+  %e0 = math.exp %sd : tensor<$KBPxf32>
+  %zK = tile.splat %zf : f32 -> tensor<$KBPxf32>
+  %e = arith.select %valid, %e0, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+  %total = tile.reduce(%e) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+  ^bb0(%c0_: f32, %c1_: f32):
+    %cs = arith.addf %c0_, %c1_ : f32
+    tile.reduce.return %cs : f32
+  }
+  %totals = tile.splat %total : f32 -> tensor<$KBPxf32>
+  %p0 = arith.divf %e, %totals : tensor<$KBPxf32>
+  %mones = tile.splat %mone : f32 -> tensor<$KBPxf32>
+  %prob = arith.select %valid, %p0, %mones : tensor<$KBPxi1>, tensor<$KBPxf32>
+  %pi1 = tile.expand_dims %prob, axis = 1 : tensor<$KBPxf32> -> tensor<$KBPx1xf32>
+  %pj1 = tile.expand_dims %prob, axis = 0 : tensor<$KBPxf32> -> tensor<1x$KBPxf32>
+  %pi = tile.broadcast %pi1 : tensor<$KBPx1xf32> -> tensor<$KBPx$KBPxf32>
+  %pj = tile.broadcast %pj1 : tensor<1x$KBPxf32> -> tensor<$KBPx$KBPxf32>
+  %ki1 = tile.expand_dims %kbs, axis = 1 : tensor<$KBPxi32> -> tensor<$KBPx1xi32>
+  %kj1 = tile.expand_dims %kbs, axis = 0 : tensor<$KBPxi32> -> tensor<1x$KBPxi32>
+  %ki = tile.broadcast %ki1 : tensor<$KBPx1xi32> -> tensor<$KBPx$KBPxi32>
+  %kj = tile.broadcast %kj1 : tensor<1x$KBPxi32> -> tensor<$KBPx$KBPxi32>
+  %gt = arith.cmpf ogt, %pi, %pj : tensor<$KBPx$KBPxf32>
+  %eq = arith.cmpf oeq, %pi, %pj : tensor<$KBPx$KBPxf32>
+  %lo = arith.cmpi slt, %ki, %kj : tensor<$KBPx$KBPxi32>
+  %tie = arith.andi %eq, %lo : tensor<$KBPx$KBPxi1>
+  %first0 = arith.ori %gt, %tie : tensor<$KBPx$KBPxi1>
+  %vi = tile.broadcast %v1 : tensor<$KBPx1xi1> -> tensor<$KBPx$KBPxi1>
+  %first = arith.andi %first0, %vi : tensor<$KBPx$KBPxi1>
+  %one = arith.constant dense<1> : tensor<$KBPx$KBPxi32>
+  %zero = arith.constant dense<0> : tensor<$KBPx$KBPxi32>
+  %fi = arith.select %first, %one, %zero : tensor<$KBPx$KBPxi1>, tensor<$KBPx$KBPxi32>
+  %rank = tile.reduce(%fi) axis = 0 : (tensor<$KBPx$KBPxi32>) -> (tensor<$KBPxi32>) {
+  ^bb0(%d0: i32, %d1_: i32):
+    %ds = arith.addi %d0, %d1_ : i32
+    tile.reduce.return %ds : i32
+  }
+  %zKK = tile.splat %zf : f32 -> tensor<$KBPx$KBPxf32>
+  %fp = arith.select %first, %pi, %zKK : tensor<$KBPx$KBPxi1>, tensor<$KBPx$KBPxf32>
+  %before = tile.reduce(%fp) axis = 0 : (tensor<$KBPx$KBPxf32>) -> (tensor<$KBPxf32>) {
+  ^bb0(%f0: f32, %f1: f32):
+    %fs = arith.addf %f0, %f1 : f32
+    tile.reduce.return %fs : f32
+  }
+  %mins = tile.splat %cMIN : i32 -> tensor<$KBPxi32>
+  %belowmin = arith.cmpi slt, %rank, %mins : tensor<$KBPxi32>
+?M %params = tile.splat %param : f32 -> tensor<$KBPxf32>
+?M %under = arith.cmpf olt, %before, %params : tensor<$KBPxf32>
+?M %keep0 = arith.ori %belowmin, %under : tensor<$KBPxi1>
+?K %pv = arith.select %valid, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?K %psum = tile.reduce(%pv) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?K ^bb0(%g0: f32, %g1: f32):
+?K   %gs = arith.addf %g0, %g1 : f32
+?K   tile.reduce.return %gs : f32
+?K }
+?K %kbf = arith.constant $KBF : f32
+?K %mean = arith.divf %psum, %kbf : f32
+?K %means = tile.splat %mean : f32 -> tensor<$KBPxf32>
+?K %dev0 = arith.subf %prob, %means : tensor<$KBPxf32>
+?K %dev = arith.select %valid, %dev0, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?K %dev2 = arith.mulf %dev, %dev : tensor<$KBPxf32>
+?K %vsum = tile.reduce(%dev2) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?K ^bb0(%h0: f32, %h1: f32):
+?K   %hs = arith.addf %h0, %h1 : f32
+?K   tile.reduce.return %hs : f32
+?K }
+?K %var = arith.divf %vsum, %kbf : f32
+?K %std = math.sqrt %var : f32
+?K %ps = arith.mulf %param, %std : f32
+?K %cut = arith.addf %mean, %ps : f32
+?K %cuts = tile.splat %cut : f32 -> tensor<$KBPxf32>
+?K %above0 = arith.cmpf ogt, %prob, %cuts : tensor<$KBPxf32>
+?K %above = arith.andi %above0, %valid : tensor<$KBPxi1>
+?K %onek = arith.constant dense<1> : tensor<$KBPxi32>
+?K %zerok = arith.constant dense<0> : tensor<$KBPxi32>
+?K %ab = arith.select %above, %onek, %zerok : tensor<$KBPxi1>, tensor<$KBPxi32>
+?K %nabove = tile.reduce(%ab) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?K ^bb0(%i0: i32, %i1: i32):
+?K   %is = arith.addi %i0, %i1 : i32
+?K   tile.reduce.return %is : i32
+?K }
+?K %target = arith.maxsi %nabove, %cMIN : i32
+?K %targets = tile.splat %target : i32 -> tensor<$KBPxi32>
+?K %keep0 = arith.cmpi slt, %rank, %targets : tensor<$KBPxi32>
+  %cLs = tile.splat %cL : i32 -> tensor<$KBPxi32>
+  %inl = arith.cmpi slt, %rank, %cLs : tensor<$KBPxi32>
+  %keep1 = arith.andi %keep0, %valid : tensor<$KBPxi1>
+  %keep = arith.andi %keep1, %inl : tensor<$KBPxi1>
+  %j = tile.make_range 0 to $LP : tensor<$LPxi32>
+  %j1 = tile.expand_dims %j, axis = 1 : tensor<$LPxi32> -> tensor<$LPx1xi32>
+  %jb = tile.broadcast %j1 : tensor<$LPx1xi32> -> tensor<$LPx$KBPxi32>
+  %rk1 = tile.expand_dims %rank, axis = 0 : tensor<$KBPxi32> -> tensor<1x$KBPxi32>
+  %rkb = tile.broadcast %rk1 : tensor<1x$KBPxi32> -> tensor<$LPx$KBPxi32>
+  %kp1 = tile.expand_dims %keep, axis = 0 : tensor<$KBPxi1> -> tensor<1x$KBPxi1>
+  %kpb = tile.broadcast %kp1 : tensor<1x$KBPxi1> -> tensor<$LPx$KBPxi1>
+  %at0 = arith.cmpi eq, %rkb, %jb : tensor<$LPx$KBPxi32>
+  %at = arith.andi %at0, %kpb : tensor<$LPx$KBPxi1>
+  %kbb = tile.broadcast %kj1 : tensor<1x$KBPxi32> -> tensor<$LPx$KBPxi32>
+  %zLK = arith.constant dense<0> : tensor<$LPx$KBPxi32>
+  %oneLK = arith.constant dense<1> : tensor<$LPx$KBPxi32>
+  %pick = arith.select %at, %kbb, %zLK : tensor<$LPx$KBPxi1>, tensor<$LPx$KBPxi32>
+  %hitv = arith.select %at, %oneLK, %zLK : tensor<$LPx$KBPxi1>, tensor<$LPx$KBPxi32>
+  %slot = tile.reduce(%pick) axis = 1 : (tensor<$LPx$KBPxi32>) -> (tensor<$LPxi32>) {
+  ^bb0(%p0_: i32, %p1_: i32):
+    %ps_ = arith.addi %p0_, %p1_ : i32
+    tile.reduce.return %ps_ : i32
+  }
+  %hits = tile.reduce(%hitv) axis = 1 : (tensor<$LPx$KBPxi32>) -> (tensor<$LPxi32>) {
+  ^bb0(%u0: i32, %u1: i32):
+    %qs = arith.addi %u0, %u1 : i32
+    tile.reduce.return %qs : i32
+  }
+  %zL = arith.constant dense<0> : tensor<$LPxi32>
+  %m1L = arith.constant dense<-1> : tensor<$LPxi32>
+  %used = arith.cmpi sgt, %hits, %zL : tensor<$LPxi32>
+  %entry = arith.select %used, %slot, %m1L : tensor<$LPxi1>, tensor<$LPxi32>
+  %loff = arith.muli %lid, %cL : i32
+  %ib = tile.addptr %index, %loff : !tile.ptr<i32>, i32
+  %ibs = tile.splat %ib : !tile.ptr<i32> -> tensor<$LPx!tile.ptr<i32>>
+  %ip = tile.addptr %ibs, %j : tensor<$LPx!tile.ptr<i32>>, tensor<$LPxi32>
+  %cLj = tile.splat %cL : i32 -> tensor<$LPxi32>
+  %inj = arith.cmpi slt, %j, %cLj : tensor<$LPxi32>
+  tile.store %ip, %entry, %inj : tensor<$LPx!tile.ptr<i32>>
+  %onek2 = arith.constant dense<1> : tensor<$KBPxi32>
+  %zerok2 = arith.constant dense<0> : tensor<$KBPxi32>
+  %kc = arith.select %keep, %onek2, %zerok2 : tensor<$KBPxi1>, tensor<$KBPxi32>
+  %nkeep = tile.reduce(%kc) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+  ^bb0(%r0: i32, %r1: i32):
+    %rs = arith.addi %r0, %r1 : i32
+    tile.reduce.return %rs : i32
+  }
+  %cp = tile.addptr %count, %lid : !tile.ptr<i32>, i32
+  tile.store %cp, %nkeep : !tile.ptr<i32>
+  func.return
+}
+)";
+
 std::string typeName(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -545,7 +805,7 @@ struct TGraphLowerAttentionPass
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
       if (isa<tessera::tgraph::AttentionOp, tessera::tgraph::CubeReorderOp,
-              tessera::tgraph::TokenSelectOp>(op))
+              tessera::tgraph::TokenSelectOp, tessera::tgraph::BlockSelectOp>(op))
         ops.push_back(op);
     });
     SymbolTable symbols(module);
@@ -556,6 +816,8 @@ struct TGraphLowerAttentionPass
         done = lower(a, module, symbols, counter);
       else if (auto c = dyn_cast<tessera::tgraph::CubeReorderOp>(op))
         done = lowerCube(c, module, symbols, counter);
+      else if (auto s = dyn_cast<tessera::tgraph::BlockSelectOp>(op))
+        done = lowerBlocks(s, module, symbols, counter);
       else
         done = lowerTokens(cast<tessera::tgraph::TokenSelectOp>(op), module, symbols, counter);
       if (failed(done))
@@ -618,6 +880,82 @@ struct TGraphLowerAttentionPass
          {"C", str(c)}, {"E", typeName(x.getElementType())}});
     return replaceWithKernel(op, text, module, symbols, {(s + bt - 1) / bt, z, (c + bc - 1) / bc},
                              ValueRange{op.getX()});
+  }
+
+  /// Parses one kernel and adds it to the module.
+  static FailureOr<func::FuncOp> addKernel(Operation *op, const std::string &text,
+                                           ModuleOp module, SymbolTable &symbols) {
+    ParserConfig config(module.getContext());
+    OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(text, config, "tgraph-kernel");
+    if (!parsed)
+      return op->emitOpError("internal error: the generated kernel does not parse");
+    auto kernel = cast<func::FuncOp>(parsed->getBody()->front());
+    kernel->remove();
+    symbols.insert(kernel);
+    return kernel;
+  }
+
+  LogicalResult lowerBlocks(tessera::tgraph::BlockSelectOp op, ModuleOp module,
+                            SymbolTable &symbols, unsigned &counter) {
+    auto q = cast<RankedTensorType>(op.getQ().getType());
+    auto k = cast<RankedTensorType>(op.getK().getType());
+    auto index = cast<RankedTensorType>(op.getIndex().getType());
+    if (!q.hasStaticShape() || !k.hasStaticShape() || !index.hasStaticShape())
+      return op.emitOpError("needs static shapes to be lowered");
+    Type elem = q.getElementType();
+    if (!elem.isF16() && !elem.isBF16() && !elem.isF32())
+      return op.emitOpError() << "is lowered for f16, bf16 and f32 tensors, got " << elem;
+    int64_t z = q.getDimSize(0), h = q.getDimSize(1), nq = q.getDimSize(2), d = q.getDimSize(3);
+    int64_t nkv = k.getDimSize(2), bm = op.getBlockM(), bn = op.getBlockN();
+    int64_t qb = (nq + bm - 1) / bm, kb = (nkv + bn - 1) / bn, l = index.getDimSize(3);
+    int64_t kbp = llvm::PowerOf2Ceil(kb), lp = llvm::PowerOf2Ceil(l);
+    if (kbp * kbp > tessera::tile::kMaxTensorElements || lp * kbp > tessera::tile::kMaxTensorElements)
+      return op.emitOpError() << "with " << kb << " key blocks is not lowered yet (at most 1024)";
+    if (z * h * std::max(nq, nkv) * d >= (int64_t(1) << 31))
+      return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
+    auto str = [](int64_t v) { return std::to_string(v); };
+    auto flt = [](double v) {
+      std::string s;
+      llvm::raw_string_ostream(s) << llvm::format("%.9e", v);
+      return s;
+    };
+    auto f32 = Float32Type::get(op.getContext());
+    OpBuilder b(op);
+    SmallVector<Value> pooled;
+    for (auto [x, n, blk, nb] : {std::make_tuple(op.getQ(), nq, bm, qb),
+                                 std::make_tuple(op.getK(), nkv, bn, kb)}) {
+      std::string text = kernelText(
+          kPoolTemplate, {{"X", !elem.isF32()}, {"Y", elem.isF32()}},
+          {{"NAME", freshName(op, "block_pool", symbols, counter)}, {"ND", str(n * d)},
+           {"NB", str(nb)}, {"B", str(blk)}, {"N", str(n)}, {"D", str(d)},
+           {"E", typeName(elem)}});
+      FailureOr<func::FuncOp> kernel = addKernel(op, text, module, symbols);
+      if (failed(kernel))
+        return failure();
+      auto type = RankedTensorType::get({z, h, nb, d}, f32);
+      pooled.push_back(tessera::tgraph::LaunchOp::create(
+                           b, op.getLoc(), TypeRange{type},
+                           FlatSymbolRefAttr::get(kernel->getNameAttr()),
+                           b.getDenseI64ArrayAttr({nb, z * h, 1}), ValueRange{x})
+                           .getResult(0));
+    }
+    bool mass = bool(op.getMass());
+    double param = mass ? op.getMass()->convertToDouble() : op.getThreshold()->convertToDouble();
+    std::string text = kernelText(
+        kSelectTemplate, {{"M", mass}, {"K", !mass}},
+        {{"NAME", freshName(op, "block_select", symbols, counter)}, {"SCALE", flt(1.0 / std::sqrt(double(d)))},
+         {"PARAM", flt(param)}, {"KBD", str(kb * d)}, {"KBF", flt(double(kb))},
+         {"KBP", str(kbp)}, {"KB", str(kb)}, {"QB", str(qb)}, {"MIN", str(op.getMinBlocks())},
+         {"LP", str(lp)}, {"D", str(d)}, {"L", str(l)}});
+    FailureOr<func::FuncOp> kernel = addKernel(op, text, module, symbols);
+    if (failed(kernel))
+      return failure();
+    auto launch = tessera::tgraph::LaunchOp::create(
+        b, op.getLoc(), op->getResultTypes(), FlatSymbolRefAttr::get(kernel->getNameAttr()),
+        b.getDenseI64ArrayAttr({qb, z * h, 1}), pooled);
+    op->replaceAllUsesWith(launch.getResults());
+    op->erase();
+    return success();
   }
 
   LogicalResult lowerTokens(tessera::tgraph::TokenSelectOp op, ModuleOp module,

@@ -105,8 +105,15 @@ def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
     pairwise comparison, the list's unused entries 0) are lowered the same
     way; `tgraph.launch` takes several results.
 
+    `tgraph.block_select` becomes three launches: the mean pooling of q's
+    and of k's blocks (f32), then the selection (one program per query
+    block of a head: softmax of the pooled scores over the key blocks, each
+    block's rank and the mass ranked before it from pairwise comparisons,
+    top-p or mean + k std, at least min_blocks, at most L; unused entries
+    -1).
+
     Not lowered yet, with a diagnostic: dynamic shapes, tensors of 2^31
-    elements or more. `tgraph.block_select` is not lowered yet.
+    elements or more, more than 1024 key blocks in a selection.
 
     ```mlir
     %o = tgraph.attention %q, %k, %v {block_m = 32, block_n = 32, causal} : ...

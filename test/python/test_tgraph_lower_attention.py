@@ -284,3 +284,85 @@ def test_token_select(dtype, n, block, ratio):
             assert sorted(got[:keep].tolist()) == sorted(order.tolist()), (h, b)
             assert np.all(np.diff(sim[got[:keep]]) >= -1e-5)
             assert not got[keep:].any()
+
+
+def block_select_reference(q, k, bm, bn, mass, threshold, min_blocks, L):
+    """float64 BSA selection: mean-pooled blocks, softmax over key blocks of
+    the pooled scores / sqrt(D); ranks by probability (ties: lower index);
+    top-p: blocks while the mass before them < p (at least min_blocks), or
+    those above mean + k std (at least min_blocks); at most L."""
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    QB, KB = -(-NQ // bm), -(-NKV // bn)
+    pool = lambda x, b, nb: np.stack([x[:, :, i * b:(i + 1) * b].astype(np.float64).mean(2)
+                                      for i in range(nb)], 2)
+    qp, kp = pool(q, bm, QB), pool(k, bn, KB)
+    lists = []
+    for h in range(H):
+        for b in range(QB):
+            s = kp[0, h] @ qp[0, h, b] / np.sqrt(D)
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            order = sorted(range(KB), key=lambda j: (-p[j], j))
+            if mass is not None:
+                keep, before = [], 0.0
+                for r, j in enumerate(order):
+                    if r < min_blocks or before < mass:
+                        keep.append(j)
+                    before += p[j]
+            else:
+                cut = p.mean() + threshold * p.std()
+                target = max(int((p > cut).sum()), min_blocks)
+                keep = order[:target]
+            lists.append(((h, b), keep[:L], p))
+    return lists
+
+
+@pytest.mark.parametrize("dtype,mass,threshold", [(np.float32, 0.6, None),
+                                                  (np.float16, None, 0.5)])
+def test_block_select(dtype, mass, threshold):
+    """tgraph.block_select lowered (two pooling launches and a selection
+    launch): the kept key blocks, listed by rank, and their counts against
+    float64; entries past each count are -1. Blocks whose probabilities
+    are within 1e-5 of each other may swap places (float32 scores)."""
+    Z, H, N, D, bm, bn, L, mn = 1, 2, 150, 16, 32, 16, 6, 2
+    q = rng.standard_normal((Z, H, N, D)).astype(dtype)
+    k = rng.standard_normal((Z, H, N, D)).astype(dtype)
+    QB = -(-N // bm)
+    et = {np.float16: "f16", np.float32: "f32"}[dtype]
+    tq, ti, tc = ttype(q.shape, et), ttype((Z, H, QB, L), "i32"), ttype((Z, H, QB), "i32")
+    crit = f"mass = {mass!r} : f32" if mass is not None else f"threshold = {threshold!r} : f32"
+    text = (f"func.func @f(%q: {tq}, %k: {tq}) -> ({ti}, {tc}) {{\n"
+            f"  %i, %c = tgraph.block_select %q, %k {{block_m = {bm}, block_n = {bn}, {crit}, "
+            f"min_blocks = {mn}}} : {tq}, {tq} -> {ti}, {tc}\n  return %i, %c : {ti}, {tc}\n}}\n")
+    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
+    launches = tessera.ir.launches(module)
+    assert len(launches) == 3, module
+    (pq, gq), (pk, gk), (sel, gs) = launches
+    pooled_q = np.zeros((Z, H, QB, D), np.float32)
+    pooled_k = np.zeros((Z, H, -(-N // bn), D), np.float32)
+    index = np.full((Z, H, QB, L), -7, np.int32)
+    count = np.full((Z, H, QB), -7, np.int32)
+    for (name, grid), args in (((pq, gq), [q, pooled_q]), ((pk, gk), [k, pooled_k]),
+                               ((sel, gs), [pooled_q, pooled_k, index, count])):
+        kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name,
+                                                    False), name)
+        kernel.launch(list(grid), [a.ctypes.data for a in args], 0)
+    exact = 0
+    for (h, b), keep, p in block_select_reference(q, k, bm, bn, mass, threshold, mn, L):
+        n = count[0, h, b]
+        got = index[0, h, b]
+        assert not (got[n:] != -1).any(), (h, b, got, n)
+        # A block whose probabilities (or, for top-p, running masses) come
+        # within 1e-5 of each other or of the cut could go either way in
+        # float32: skipped; every other block must match exactly.
+        ps = np.sort(p)
+        cum = np.cumsum(np.sort(p)[::-1])
+        ambiguous = (np.diff(ps) < 1e-5).any() or (
+            mass is not None and (np.abs(cum - mass) < 1e-5).any()) or (
+            threshold is not None and (np.abs(p - (p.mean() + threshold * p.std())) < 1e-5).any())
+        if ambiguous:
+            continue
+        assert n == len(keep) and list(got[:n]) == keep, (h, b, list(got[:n]), keep)
+        exact += 1
+    assert exact >= QB  # not vacuous: at least half the blocks are checked exactly

@@ -71,3 +71,20 @@ func.func @bsa(%x: tensor<2x48x20xf16>, %q: tensor<1x2x70x16xf32>) -> (tensor<2x
   %i, %c = tgraph.token_select %q {block = 16, keep_ratio = 0.5 : f32} : tensor<1x2x70x16xf32> -> tensor<1x2x5x8xi32>, tensor<1x2x5xi32>
   return %y, %i, %c : tensor<2x48x20xf16>, tensor<1x2x5x8xi32>, tensor<1x2x5xi32>
 }
+
+// -----
+
+// BSA's block selection: two pooling launches (f32 means of q's and k's
+// blocks) feed the selection launch.
+// CHECK-LABEL: func.func @select(
+// CHECK: %[[PQ:.*]] = tgraph.launch @select_block_pool_0 grid [4, 2, 1](%arg0) : (tensor<1x2x100x16xf16>) -> tensor<1x2x4x16xf32>
+// CHECK: %[[PK:.*]] = tgraph.launch @select_block_pool_1 grid [7, 2, 1](%arg1) : (tensor<1x2x100x16xf16>) -> tensor<1x2x7x16xf32>
+// CHECK: tgraph.launch @select_block_select_2 grid [4, 2, 1](%[[PQ]], %[[PK]]) : (tensor<1x2x4x16xf32>, tensor<1x2x7x16xf32>) -> (tensor<1x2x4x5xi32>, tensor<1x2x4xi32>)
+// CHECK-LABEL: func.func @select_block_select_2(
+// CHECK: math.exp
+// CHECK: arith.cmpf olt
+// CHECK: tile.store
+func.func @select(%q: tensor<1x2x100x16xf16>, %k: tensor<1x2x100x16xf16>) -> (tensor<1x2x4x5xi32>, tensor<1x2x4xi32>) {
+  %i, %c = tgraph.block_select %q, %k {block_m = 32, block_n = 16, mass = 0.9 : f32, min_blocks = 1} : tensor<1x2x100x16xf16>, tensor<1x2x100x16xf16> -> tensor<1x2x4x5xi32>, tensor<1x2x4xi32>
+  return %i, %c : tensor<1x2x4x5xi32>, tensor<1x2x4xi32>
+}
