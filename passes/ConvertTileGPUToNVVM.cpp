@@ -1721,7 +1721,7 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
       ringLoop = op;
       ringGroup = group;
     }
-    auto ringDone = llvm::make_scope_exit([&] {
+    llvm::scope_exit ringDone([&] {
       if (ring)
         ringLoop = scf::ForOp();
     });

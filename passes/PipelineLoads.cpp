@@ -412,7 +412,7 @@ bool LoopPipeliner::run() {
         builder, loc, loop.getUnsignedCmp() ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt,
         iv, ub);
     slicePredicate = inRange;
-    auto done = llvm::make_scope_exit([&] { slicePredicate = Value(); });
+    llvm::scope_exit done([&] { slicePredicate = Value(); });
     SmallVector<Value> tiles;
     for (tile::LoadOp load : loads) {
       IRMapping local = at;
