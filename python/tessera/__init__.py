@@ -15,7 +15,7 @@
 Kernels run on the CPU backend when no GPU backend is available.
 """
 
-from . import ir, language, ops
+from . import graph, ir, language, ops
 from ._C import version as _version
 from .compiler.errors import CompilationError
 from .language.core import cdiv
