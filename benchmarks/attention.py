@@ -8,6 +8,9 @@ PYTHONPATH=python python3 benchmarks/attention.py [--seq S] [--heads H]
 query block (default 0.7; the issue's cases are 0.93 and 0.96).
 --flex adds FlexAttention (torch.compile'd) rows on the same block lists.
 
+--graph adds the block-sparse case run as a tgraph graph (tgraph.attention
+over the same lists, lowered by the compiler: tessera.graph).
+
 --no-pingpong compiles the kernels without ping-pong warpgroup scheduling
 and slot mbarriers (the NVIDIA backend's `pingpong` option), for an A/B
 comparison.
@@ -111,6 +114,21 @@ def main():
     sparse_flops = 4 * S * keep * bn * D * H
     print(f"| tessera block-sparse, {keep} of {KB} blocks per query block, {bm}x{bn} w{w} "
           f"s{st} | {t:.2f} | {sparse_flops / t / 1e9:.0f} |", flush=True)
+    if "--graph" in sys.argv:
+        import tessera.graph
+        t_ = f"tensor<1x{H}x{S}x{D}xbf16>"
+        ti, tc = f"tensor<1x{H}x{QB}x{keep}xi32>", f"tensor<1x{H}x{QB}xi32>"
+        g = tessera.graph.Graph(
+            f"func.func @a(%q: {t_}, %k: {t_}, %v: {t_}, %i: {ti}, %c: {tc}) -> {t_} {{\n"
+            f"  %o = tgraph.attention %q, %k, %v kv(%i, %c) {{block_m = {bm}, block_n = {bn}}}"
+            f" : ({t_}, {t_}, {t_}, {ti}, {tc}) -> {t_}\n  return %o : {t_}\n}}",
+            num_warps=w, num_stages=st)
+        got = g(q, k, v, index.contiguous(), count)
+        err = (got[:, h_check].float() - ref).abs().max().item()
+        assert err < 3e-2, ("graph", err)
+        t = bench(lambda: g(q, k, v, index, count), reps=5)
+        print(f"| tgraph.attention lowered (tessera.graph), same blocks | {t:.2f} | "
+              f"{sparse_flops / t / 1e9:.0f} |", flush=True)
     mask = None
     if "--flex" in sys.argv and bm == bn:
         from torch.nn.attention.flex_attention import BlockMask, flex_attention
