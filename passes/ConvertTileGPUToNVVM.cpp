@@ -1174,8 +1174,9 @@ LogicalResult Expander::expandOp(Operation *op) {
     return op->emitOpError("must be lowered to element pointers first (tile-lower-descriptors)");
   // TMA: mbarriers per slot, armed by the first thread with the bytes its
   // copies bring, waited for by every thread.
-  if (auto init = dyn_cast<tessera::tilegpu::TmaInitOp>(op)) {
-    int64_t slots = init.getSlots();
+  // A pipeline's mbarriers: the first thread initializes them (`init`) and
+  // makes them visible to the async proxy before the threads go on.
+  auto initBarriers = [&](function_ref<void()> init) {
     if (!buffersLive) {
       // The slots may share bytes with scratch the threads wrote: make those
       // writes visible to (ordered before) the async proxy's copies.
@@ -1185,11 +1186,17 @@ LogicalResult Expander::expandOp(Operation *op) {
     }
     buffersLive = true;
     predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
-      for (int64_t s = 0; s < slots; ++s)
-        NVVM::MBarrierInitOp::create(b, loc, tmaBarrier(cst(s), slots), cst(1), Value());
+      init();
       NVVM::FenceMbarrierInitOp::create(b, loc);
     });
     barrier();
+  };
+  if (auto init = dyn_cast<tessera::tilegpu::TmaInitOp>(op)) {
+    int64_t slots = init.getSlots();
+    initBarriers([&] {
+      for (int64_t s = 0; s < slots; ++s)
+        NVVM::MBarrierInitOp::create(b, loc, tmaBarrier(cst(s), slots), cst(1), Value());
+    });
     return success();
   }
   if (auto expect = dyn_cast<tessera::tilegpu::TmaExpectOp>(op)) {
@@ -1214,20 +1221,12 @@ LogicalResult Expander::expandOp(Operation *op) {
   // barrier when it has finished reading it.
   if (auto init = dyn_cast<tessera::tilegpu::SlotBarriersInitOp>(op)) {
     int64_t slots = init.getSlots();
-    if (!buffersLive) {
-      NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
-                                 NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
-      barrier();
-    }
-    buffersLive = true;
-    predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
+    initBarriers([&] {
       for (int64_t s = 0; s < slots; ++s)
         for (bool empty : {false, true})
           NVVM::MBarrierInitOp::create(b, loc, slotBarrier(cst(s), slots, empty),
                                        cst(32 * numWarps), Value());
-      NVVM::FenceMbarrierInitOp::create(b, loc);
     });
-    barrier();
     return success();
   }
   if (auto arrive = dyn_cast<tessera::tilegpu::AsyncArriveOp>(op)) {

@@ -271,6 +271,39 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 }
 )";
 
+// Shared by the token selection and the pooling: block b of head zh of x
+// (rows of $B tokens of $D values, $N tokens) loaded and widened to f32 as
+// %xx ($B x $D; rows past the end 0), with %r, %rows, %valid, %d, %d1,
+// %b0 and %zBD defined. Replaces a line "@LOADBLOCK" of a template.
+constexpr const char *kLoadBlock = R"(
+  %r = tile.make_range 0 to $B : tensor<$Bxi32>
+  %b0 = arith.muli %b, %cB : i32
+  %b0s = tile.splat %b0 : i32 -> tensor<$Bxi32>
+  %rows = arith.addi %b0s, %r : tensor<$Bxi32>
+  %cNs = tile.splat %cN : i32 -> tensor<$Bxi32>
+  %valid = arith.cmpi slt, %rows, %cNs : tensor<$Bxi32>
+  %d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
+  %cDs = tile.splat %cD : i32 -> tensor<$Bx1xi32>
+  %roff = arith.muli %rows1, %cDs : tensor<$Bx1xi32>
+  %roffb = tile.broadcast %roff : tensor<$Bx1xi32> -> tensor<$Bx$Dxi32>
+  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$Bx$Dxi32>
+  %offs = arith.addi %roffb, %db : tensor<$Bx$Dxi32>
+  %hoff = arith.muli %zh, %cND : i32
+  %xb = tile.addptr %x, %hoff : !tile.ptr<$E>, i32
+  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$Bx$Dx!tile.ptr<$E>>
+  %xp = tile.addptr %xbs, %offs : tensor<$Bx$Dx!tile.ptr<$E>>, tensor<$Bx$Dxi32>
+  %valid1 = tile.expand_dims %valid, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
+  %vb = tile.broadcast %valid1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
+  %zE = arith.constant 0.000000e+00 : $E
+  %zEt = tile.splat %zE : $E -> tensor<$Bx$Dx$E>
+  %xe = tile.load %xp, %vb, %zEt : tensor<$Bx$Dx!tile.ptr<$E>>
+  %zBD = tile.splat %zf : f32 -> tensor<$Bx$Dxf32>
+?X %xx = arith.extf %xe : tensor<$Bx$Dx$E> to tensor<$Bx$Dxf32>
+?Y %xx = arith.addf %xe, %zBD : tensor<$Bx$Dxf32>
+)";
+
 // tgraph.cube_reorder: one program per BT tokens (in cube order) and BC
 // channels of one batch entry; "?I " the inverse (cube order back to
 // (t, h, w) order), "?O " the forward direction.
@@ -376,32 +409,7 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile
   %eps = arith.constant 9.999999960e-13 : f32
   %pinf = arith.constant 0x7F800000 : f32
   %ratio = arith.constant $RATIO : f32
-  %r = tile.make_range 0 to $B : tensor<$Bxi32>
-  %b0 = arith.muli %b, %cB : i32
-  %b0s = tile.splat %b0 : i32 -> tensor<$Bxi32>
-  %rows = arith.addi %b0s, %r : tensor<$Bxi32>
-  %cNs = tile.splat %cN : i32 -> tensor<$Bxi32>
-  %valid = arith.cmpi slt, %rows, %cNs : tensor<$Bxi32>
-  %d = tile.make_range 0 to $D : tensor<$Dxi32>
-  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
-  %cDs = tile.splat %cD : i32 -> tensor<$Bx1xi32>
-  %roff = arith.muli %rows1, %cDs : tensor<$Bx1xi32>
-  %roffb = tile.broadcast %roff : tensor<$Bx1xi32> -> tensor<$Bx$Dxi32>
-  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
-  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$Bx$Dxi32>
-  %offs = arith.addi %roffb, %db : tensor<$Bx$Dxi32>
-  %hoff = arith.muli %zh, %cND : i32
-  %xb = tile.addptr %x, %hoff : !tile.ptr<$E>, i32
-  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$Bx$Dx!tile.ptr<$E>>
-  %xp = tile.addptr %xbs, %offs : tensor<$Bx$Dx!tile.ptr<$E>>, tensor<$Bx$Dxi32>
-  %valid1 = tile.expand_dims %valid, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
-  %vb = tile.broadcast %valid1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
-  %zE = arith.constant 0.000000e+00 : $E
-  %zEt = tile.splat %zE : $E -> tensor<$Bx$Dx$E>
-  %xe = tile.load %xp, %vb, %zEt : tensor<$Bx$Dx!tile.ptr<$E>>
-  %zBD = tile.splat %zf : f32 -> tensor<$Bx$Dxf32>
-?X %xx = arith.extf %xe : tensor<$Bx$Dx$E> to tensor<$Bx$Dxf32>
-?Y %xx = arith.addf %xe, %zBD : tensor<$Bx$Dxf32>
+  @LOADBLOCK
   %left = arith.subi %cN, %b0 : i32
   %n = arith.minsi %left, %cB : i32
   %half = arith.divsi %n, %c2 : i32
@@ -524,32 +532,7 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.p
   %cND = arith.constant $ND : i32
   %cNB = arith.constant $NB : i32
   %zf = arith.constant 0.000000e+00 : f32
-  %r = tile.make_range 0 to $B : tensor<$Bxi32>
-  %b0 = arith.muli %b, %cB : i32
-  %b0s = tile.splat %b0 : i32 -> tensor<$Bxi32>
-  %rows = arith.addi %b0s, %r : tensor<$Bxi32>
-  %cNs = tile.splat %cN : i32 -> tensor<$Bxi32>
-  %valid = arith.cmpi slt, %rows, %cNs : tensor<$Bxi32>
-  %d = tile.make_range 0 to $D : tensor<$Dxi32>
-  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<$Bxi32> -> tensor<$Bx1xi32>
-  %cDs = tile.splat %cD : i32 -> tensor<$Bx1xi32>
-  %roff = arith.muli %rows1, %cDs : tensor<$Bx1xi32>
-  %roffb = tile.broadcast %roff : tensor<$Bx1xi32> -> tensor<$Bx$Dxi32>
-  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
-  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$Bx$Dxi32>
-  %offs = arith.addi %roffb, %db : tensor<$Bx$Dxi32>
-  %hoff = arith.muli %zh, %cND : i32
-  %xb = tile.addptr %x, %hoff : !tile.ptr<$E>, i32
-  %xbs = tile.splat %xb : !tile.ptr<$E> -> tensor<$Bx$Dx!tile.ptr<$E>>
-  %xp = tile.addptr %xbs, %offs : tensor<$Bx$Dx!tile.ptr<$E>>, tensor<$Bx$Dxi32>
-  %valid1 = tile.expand_dims %valid, axis = 1 : tensor<$Bxi1> -> tensor<$Bx1xi1>
-  %vb = tile.broadcast %valid1 : tensor<$Bx1xi1> -> tensor<$Bx$Dxi1>
-  %zE = arith.constant 0.000000e+00 : $E
-  %zEt = tile.splat %zE : $E -> tensor<$Bx$Dx$E>
-  %xe = tile.load %xp, %vb, %zEt : tensor<$Bx$Dx!tile.ptr<$E>>
-  %zBD = tile.splat %zf : f32 -> tensor<$Bx$Dxf32>
-?X %xx = arith.extf %xe : tensor<$Bx$Dx$E> to tensor<$Bx$Dxf32>
-?Y %xx = arith.addf %xe, %zBD : tensor<$Bx$Dxf32>
+  @LOADBLOCK
   %sum = tile.reduce(%xx) axis = 0 : (tensor<$Bx$Dxf32>) -> (tensor<$Dxf32>) {
   ^bb0(%a0: f32, %a1: f32):
     %as = arith.addf %a0, %a1 : f32
@@ -774,11 +757,15 @@ std::string typeName(Type t) {
 }
 
 /// The kernel text for one op: tagged lines selected, placeholders filled
-/// (longest names first, so that $NQD is not read as $NQ).
+/// (longest names first, so that $NQD is not read as $NQ); a line
+/// "@LOADBLOCK" stands for kLoadBlock.
 std::string kernelText(const char *source, const std::map<std::string, bool> &tags,
                        const std::vector<std::pair<std::string, std::string>> &values) {
-  std::string out;
-  for (StringRef line : llvm::split(StringRef(source), '\n')) {
+  const std::string include = "  @LOADBLOCK\n";
+  std::string source_ = source, out;
+  for (size_t at = source_.find(include); at != std::string::npos; at = source_.find(include))
+    source_.replace(at, include.size(), StringRef(kLoadBlock).drop_front().str());
+  for (StringRef line : llvm::split(StringRef(source_), '\n')) {
     bool keep = true;
     StringRef rest = line.ltrim();
     while (rest.starts_with("?") && rest.size() > 2 && rest[2] == ' ') {
