@@ -366,3 +366,42 @@ def test_block_select(dtype, mass, threshold):
         assert n == len(keep) and list(got[:n]) == keep, (h, b, list(got[:n]), keep)
         exact += 1
     assert exact >= QB  # not vacuous: at least half the blocks are checked exactly
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_attention_configurations(seed):
+    """Random shapes, block sizes, element types, causal or not, with or
+    without key-block lists: the lowered kernel against float64."""
+    g = np.random.default_rng(1000 + seed)
+    dtype = [np.float16, np.float32][g.integers(2)]
+    bm, bn = (int(x) for x in g.choice([16, 32, 64], 2))
+    d = int(g.choice([16, 32]))
+    nq = int(g.integers(1, 150))
+    causal = bool(g.integers(2))
+    nkv = nq if causal else int(g.integers(1, 150))
+    z, h = int(g.integers(1, 3)), int(g.integers(1, 3))
+    q = g.standard_normal((z, h, nq, d)).astype(dtype)
+    k = g.standard_normal((z, h, nkv, d)).astype(dtype)
+    v = g.standard_normal((z, h, nkv, d)).astype(dtype)
+    keep = np.ones((z, h, nq, nkv), bool)
+    lists = None
+    if g.integers(2):
+        QB, KB = -(-nq // bm), -(-nkv // bn)
+        L = int(g.integers(1, KB + 1))
+        index = np.zeros((z, h, QB, L), np.int32)
+        count = g.integers(0, L + 1, (z, h, QB)).astype(np.int32)
+        keep[:] = False
+        for zi in range(z):
+            for hi in range(h):
+                for b in range(QB):
+                    picked = g.choice(KB, count[zi, hi, b], replace=False)
+                    index[zi, hi, b, :len(picked)] = picked
+                    for j in picked:
+                        keep[zi, hi, b * bm:(b + 1) * bm, j * bn:(j + 1) * bn] = True
+        lists = (index, count)
+    if causal:
+        keep &= np.tril(np.ones((nq, nkv), bool))
+    out, _ = lower_and_run(q, k, v, bm, bn, causal, lists=lists)
+    tol = 3e-3 if dtype == np.float16 else 1e-5
+    np.testing.assert_allclose(out, reference(q, k, v, keep, d ** -0.5), rtol=tol, atol=tol,
+                               err_msg=str((dtype, bm, bn, d, nq, nkv, causal, z, h, lists is None)))
