@@ -283,10 +283,10 @@ bool LoopPipeliner::run() {
     int dots = 0;
     bool ok = true;
     body->walk([&](tile::DotOp dot) {
-      auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
-          cast<RankedTensorType>(dot.getD().getType()).getEncoding());
-      ok &= dot->getParentOp() == loop.getOperation() && mma && mma.getVersionMajor() == 3 &&
-            mma.getWarpsPerCTA()[0] == 8;
+      ok &= dot->getParentOp() == loop.getOperation() && isWgmmaDot(dot) &&
+            cast<tessera::tilegpu::MmaEncodingAttr>(
+                cast<RankedTensorType>(dot.getD().getType()).getEncoding())
+                    .getWarpsPerCTA()[0] == 8;
       ++dots;
     });
     slotBarriers = ok && dots >= 2;

@@ -1074,9 +1074,9 @@ def test_offsets_past_two_to_the_31():
 def test_tgraph_lowered_attention_on_gpu(bm, bn, warps, causal):
     """tgraph.attention over key-block lists, lowered by
     tgraph-lower-attention, compiled for the GPU and launched over the
-    tgraph.launch's grid: against float64 attention under the same mask
-    (128 x 128 on 8 warps runs the ping-pong pipeline)."""
-    import tessera.ir
+    tgraph.launch's grid (tessera.graph): against float64 attention under
+    the same mask (128 x 128 on 8 warps runs the ping-pong pipeline)."""
+    import tessera.graph
     Z, H, N, D = 1, 2, 300, 64
     QB, KB, L = -(-N // bm), -(-N // bn), 3
     t = f"tensor<{Z}x{H}x{N}x{D}xbf16>"
@@ -1085,11 +1085,7 @@ def test_tgraph_lowered_attention_on_gpu(bm, bn, warps, causal):
             f"  %o = tgraph.attention %q, %k, %v kv(%i, %c) {{block_m = {bm}, block_n = {bn}"
             f"{', causal' if causal else ''}}} : ({t}, {t}, {t}, {ti}, {tc}) -> {t}\n"
             f"  return %o : {t}\n}}\n")
-    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    [(name, grid)] = tessera.ir.launches(module)
-    backend = active()
-    kernel = backend.load(backend.compile(tessera.ir.function(module, name), name, False,
-                                          {"num_warps": warps, "num_stages": 2}), name)
+    graph = tessera.graph.Graph(text, num_warps=warps)
     q, k, v = (torch.randn(Z, H, N, D, device="cuda").bfloat16() for _ in range(3))
     index = torch.zeros(Z, H, QB, L, dtype=torch.int32)
     count = torch.randint(1, L + 1, (Z, H, QB), dtype=torch.int32)
@@ -1105,10 +1101,7 @@ def test_tgraph_lowered_attention_on_gpu(bm, bn, warps, causal):
                 keep[0, h, b * bm:(b + 1) * bm, j * bn:(j + 1) * bn] = True
     if causal:
         keep &= torch.ones(N, N, dtype=torch.bool).tril()
-    out = torch.empty_like(q)
-    args = [q, k, v, index.cuda(), count.cuda(), out]
-    kernel.launch(list(grid), torch.cuda.current_stream().cuda_stream, "p" * len(args),
-                  [a.data_ptr() for a in args])
+    out = graph(q, k, v, index.cuda(), count.cuda())
     torch.cuda.synchronize()
     s = torch.einsum("zhqd,zhkd->zhqk", q.double(), k.double()).cpu() * D ** -0.5
     s = s.masked_fill(~keep, float("-inf"))

@@ -18,33 +18,43 @@ def ttype(shape, dtype):
     return "tensor<" + "x".join(str(s) for s in shape) + "x" + dtype + ">"
 
 
-def lower_and_run(q, k, v, bm, bn, causal=False, scale=None, lists=None):
-    """Writes the tgraph function, lowers it, runs the launch's kernel."""
+def run_lowered(text, arrays, outs):
+    """Lowers `text` (one graph op), runs its single launch on the CPU
+    backend with `arrays` then `outs` (filled in place); returns the grid."""
+    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
+    [(name, grid)] = tessera.ir.launches(module)
+    assert "tgraph.attention" not in module, module
+    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
+                           name)
+    kernel.launch(list(grid), [a.ctypes.data for a in list(arrays) + list(outs)], 0)
+    return list(grid)
+
+
+def lower_and_run(q, k, v, bm, bn, causal=False, scale=None, lists=None, queries=None):
+    """Writes a function of one tgraph.attention (with key-block `lists`
+    and query lists `queries` when given), lowers it, runs its kernel;
+    returns (out, grid). Rows the kernel does not write stay NaN."""
     dtype = {np.float16: "f16", np.float32: "f32"}[q.dtype.type]
     tq, tk = ttype(q.shape, dtype), ttype(k.shape, dtype)
     args = "%q: {0}, %k: {1}, %v: {1}".format(tq, tk)
     operands, types = "%q, %k, %v", f"{tq}, {tk}, {tk}"
-    if lists is not None:
-        ti, tc = ttype(lists[0].shape, "i32"), ttype(lists[1].shape, "i32")
-        args += f", %i: {ti}, %c: {tc}"
-        operands += " kv(%i, %c)"
+    arrays = [q, k, v]
+    for tag, pair in (("kv", lists), ("queries", queries)):
+        if pair is None:
+            continue
+        ti, tc = ttype(pair[0].shape, "i32"), ttype(pair[1].shape, "i32")
+        args += f", %{tag}i: {ti}, %{tag}c: {tc}"
+        operands += f" {tag}(%{tag}i, %{tag}c)"
         types += f", {ti}, {tc}"
+        arrays += [np.ascontiguousarray(x, np.int32) for x in pair]
     attrs = f"block_m = {bm}, block_n = {bn}" + (", causal" if causal else "")
     if scale is not None:
         attrs += f", scale = {scale!r} : f32"
     text = (f"func.func @f({args}) -> {tq} {{\n"
             f"  %o = tgraph.attention {operands} {{{attrs}}} : ({types}) -> {tq}\n"
             f"  return %o : {tq}\n}}\n")
-    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    [(name, grid)] = tessera.ir.launches(module)
-    assert "tgraph.attention" not in module, module
-    grid = list(grid)
-    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
-                           name)
     out = np.full_like(q, np.nan)
-    arrays = [q, k, v] + ([np.ascontiguousarray(x, np.int32) for x in lists] if lists else [])
-    kernel.launch(grid, [a.ctypes.data for a in arrays + [out]], 0)
-    return out, grid
+    return out, run_lowered(text, arrays, [out])
 
 
 def reference(q, k, v, keep, scale):
@@ -148,7 +158,7 @@ def test_query_lists(dtype, causal, sparse):
                     blocks[0, h, b * bm:(b + 1) * bm, j * bn:(j + 1) * bn] = True
         keep &= blocks
         lists = (index, count)
-    out, _ = lower_and_run_queries(q, k, v, bm, bn, causal, lists, (qi, qc))
+    out, _ = lower_and_run(q, k, v, bm, bn, causal, lists=lists, queries=(qi, qc))
     full = reference(q, k, v, keep, D ** -0.5)
     want = np.zeros_like(full)
     for h in range(H):
@@ -160,34 +170,6 @@ def test_query_lists(dtype, causal, sparse):
                 want[0, h, r] = full[0, h, src] if src is not None else 0
     tol = 2e-3 if dtype == np.float16 else 1e-5
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol)
-
-
-def lower_and_run_queries(q, k, v, bm, bn, causal, lists, queries):
-    """lower_and_run with query lists (and optional key-block lists)."""
-    dtype = {np.float16: "f16", np.float32: "f32"}[q.dtype.type]
-    tq = ttype(q.shape, dtype)
-    args, operands, types = f"%q: {tq}", "%q, %k, %v", f"{tq}, {tq}, {tq}"
-    args += f", %k: {tq}, %v: {tq}"
-    arrays = [q, k, v]
-    for tag, pair in (("kv", lists), ("queries", queries)):
-        if pair is None:
-            continue
-        ti, tc = ttype(pair[0].shape, "i32"), ttype(pair[1].shape, "i32")
-        args += f", %{tag}i: {ti}, %{tag}c: {tc}"
-        operands += f" {tag}(%{tag}i, %{tag}c)"
-        types += f", {ti}, {tc}"
-        arrays += [np.ascontiguousarray(x, np.int32) for x in pair]
-    attrs = f"block_m = {bm}, block_n = {bn}" + (", causal" if causal else "")
-    text = (f"func.func @f({args}) -> {tq} {{\n"
-            f"  %o = tgraph.attention {operands} {{{attrs}}} : ({types}) -> {tq}\n"
-            f"  return %o : {tq}\n}}\n")
-    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    [(name, grid)] = tessera.ir.launches(module)
-    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
-                           name)
-    out = np.full_like(q, np.nan)
-    kernel.launch(list(grid), [a.ctypes.data for a in arrays + [out]], 0)
-    return out, grid
 
 
 @pytest.mark.parametrize("arch,warps", [("sm_90a", 8), ("sm_80", 4)])
@@ -214,16 +196,6 @@ def test_lowered_kernel_compiles_for_nvidia(arch, warps, tmp_path):
         r = subprocess.run([ptxas, "-v", f"-arch={arch}", str(tmp_path / "k.ptx"), "-o",
                             str(tmp_path / "k.cubin")], capture_output=True, text=True)
         assert r.returncode == 0 and "C7514" not in r.stderr, r.stderr
-
-
-def run_lowered(text, arrays, outs):
-    """Lowers `text` (one graph op), runs its single launch on the CPU
-    backend with `arrays` then `outs` (filled in place)."""
-    module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
-    [(name, grid)] = tessera.ir.launches(module)
-    kernel = _C.cpu.Kernel(CPUBackend().compile(tessera.ir.function(module, name), name, False),
-                           name)
-    kernel.launch(list(grid), [a.ctypes.data for a in list(arrays) + list(outs)], 0)
 
 
 @pytest.mark.parametrize("inverse", [False, True])
