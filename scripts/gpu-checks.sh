@@ -15,7 +15,7 @@ step() {  # name, seconds, command...
   echo "== $name: rc=$? in $(( $(date +%s) - start )) s"
 }
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-step gpu-tests 170 python3 -m pytest -q -x "$here/test/python/test_gpu.py"
+step gpu-tests 240 python3 -m pytest -q -x "$here/test/python/test_gpu.py"
 tail -n 3 "$out/gpu-tests.txt"
 TESSERA_CUDA_ARCH=sm_80 step gpu-tests-sm80 130 python3 -m pytest -q "$here/test/python/test_gpu.py"
 tail -n 3 "$out/gpu-tests-sm80.txt"

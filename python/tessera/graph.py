@@ -109,8 +109,8 @@ class Graph:
         key = (backend.name, name)
         if key not in self._compiled:
             warps = self.num_warps(name) if callable(self.num_warps) else self.num_warps
-            binary = backend.compile(ir.function(self.module, name), name, False,
-                                     {"num_warps": warps, "num_stages": self.num_stages})
+            options = dict(backend.default_options, num_warps=warps, num_stages=self.num_stages)
+            binary = backend.compile(ir.function(self.module, name), name, False, options)
             self._compiled[key] = backend.load(binary, name)
         return self._compiled[key]
 

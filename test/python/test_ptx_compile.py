@@ -67,6 +67,36 @@ def test_attention_forward(arch, bm, bn, warps, causal, q_sparse, tmp_path):
                          {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
 
 
+@pytest.mark.parametrize("env,expected", [("0", False), ("1", True), (None, True)])
+def test_pingpong_environment_variable(env, expected):
+    """TESSERA_PINGPONG=0 turns the ping-pong schedule off for a process
+    (the racecheck lane): the attention loop then has no mbarrier."""
+    import sys
+
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    consts = dict(HEAD_DIM=128, BLOCK_M=128, BLOCK_N=128, CAUSAL=False, Q_SPARSE=False,
+                  Q_BLOCK=128, EVEN_N=True, stride_qk=1, stride_kk=1, stride_vk=1, stride_ok=1,
+                  stride_iq=1)
+    sig = {n: t for n, t in signature(f, ATTN, ["sm_scale"], strides).items() if n not in consts}
+    code = ("from tessera.backends.nvidia import NVIDIABackend as B\n"
+            "from tessera.compiler.frontend import ASTSource\n"
+            "from tessera.kernels import attention as A\n"
+            "f = A.block_sparse_attention_fwd\n"
+            f"ir = ASTSource(f, {sig!r}, {consts!r}).make_ir()\n"
+            "b = B(arch='sm_90a').compile(ir, f.__name__, False, {'num_warps': 8, 'num_stages': 2})\n"
+            "print(B.default_options['pingpong'], b'mbarrier.init' in b)\n")
+    import tessera
+    environ = {k: v for k, v in os.environ.items() if k != "TESSERA_PINGPONG"}
+    environ["PYTHONPATH"] = os.pathsep.join(
+        [str(pathlib.Path(tessera.__file__).parents[1]), environ.get("PYTHONPATH", "")])
+    if env is not None:
+        environ["TESSERA_PINGPONG"] = env
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(expected), str(expected)]
+
+
 def test_attention_forward_head_dim_256_fits(tmp_path):
     """128 x 64 blocks of head dim 256 on 8 warps: the ping-pong pipeline's
     extra slot would not fit beside q, so the loop keeps two slots (and

@@ -29,8 +29,11 @@ class NVIDIABackend:
     # attention's q k^T and P V) copies its tiles on per-slot mbarriers (no
     # barrier of all threads per iteration) and its two warpgroups take
     # turns issuing the dots, so one's softmax runs beside the other's dots
-    # (FlashAttention-3's schedule). pingpong=False turns both off.
-    default_options = {"num_warps": 4, "num_stages": 3, "pingpong": True}
+    # (FlashAttention-3's schedule). pingpong=False turns both off, for a
+    # launch; TESSERA_PINGPONG=0 for the process (compute-sanitizer's
+    # racecheck cannot follow the named barriers: docs/reliability.md).
+    default_options = {"num_warps": 4, "num_stages": 3,
+                       "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0"}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -63,7 +66,7 @@ class NVIDIABackend:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
             ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma,
-            bool((options or {}).get("pingpong", True)))
+            bool((options or {}).get("pingpong", self.default_options["pingpong"])))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

@@ -4,7 +4,8 @@
 #
 # With it, the loop keeps no barrier of all threads: each thread's cp.async
 # copies into a slot complete on the slot's full mbarrier
-# (cp.async.mbarrier.arrive, then the thread's mbarrier.arrive), readers
+# (cp.async.mbarrier.arrive.noinc, then the thread's mbarrier.arrive: 512
+# arrivals a phase for 256 threads), readers
 # wait on it, release the slot on
 # its empty mbarrier after the iteration's second dot, and the copies into
 # a slot wait for its release (3 slots for 2 stages: 6 mbarriers). Each
@@ -38,12 +39,16 @@ binary = NVIDIABackend(arch="sm_90a").compile(
 print(binary.partition(b"\n")[2].decode())
 
 # CHECK-LABEL: .visible .entry block_sparse_attention_fwd(
-# CHECK-COUNT-6: mbarrier.init.shared.b64
-# CHECK: cp.async.mbarrier.arrive.shared.b64
+# CHECK: mov.b32 [[FULL:%r[0-9]+]], 512;
+# CHECK-NEXT: mbarrier.init.shared.b64 [{{.*}}], [[FULL]];
+# CHECK-NEXT: mov.b32 [[EMPTY:%r[0-9]+]], 256;
+# CHECK-NEXT: mbarrier.init.shared.b64 [{{.*}}], [[EMPTY]];
+# CHECK-COUNT-4: mbarrier.init.shared.b64
+# CHECK: cp.async.mbarrier.arrive.noinc.shared.b64
 # CHECK-NEXT: mbarrier.arrive.shared.b64
 # CHECK: bar.arrive 1, 256;
 # The loop: copies, the first dot in this warpgroup's turn ...
-# CHECK: cp.async.mbarrier.arrive.shared.b64
+# CHECK: cp.async.mbarrier.arrive.noinc.shared.b64
 # CHECK-NEXT: mbarrier.arrive.shared.b64
 # CHECK-NOT: bar.sync 0;
 # CHECK: bar.sync [[MINE:%r[0-9]+]], 256;
