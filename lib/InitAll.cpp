@@ -21,6 +21,7 @@
 #include "mlir/Dialect/Index/IR/IndexDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/LLVMIR/ROCDLDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
@@ -44,7 +45,8 @@ void tessera::registerAllDialects(mlir::DialectRegistry &registry) {
                   tensor::TensorDialect, linalg::LinalgDialect,
                   bufferization::BufferizationDialect, memref::MemRefDialect,
                   affine::AffineDialect, index::IndexDialect,
-                  LLVM::LLVMDialect, NVVM::NVVMDialect, ub::UBDialect>();
+                  LLVM::LLVMDialect, NVVM::NVVMDialect, ROCDL::ROCDLDialect,
+                  ub::UBDialect>();
   func::registerInlinerExtension(registry);
   arith::registerBufferizableOpInterfaceExternalModels(registry);
   linalg::registerBufferizableOpInterfaceExternalModels(registry);

@@ -19,6 +19,7 @@
 #include "passes/AxisInfo.h"
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/LLVMIR/ROCDLDialect.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -27,6 +28,7 @@
 
 namespace tessera {
 #define GEN_PASS_DEF_CONVERTTILEGPUTONVVM
+#define GEN_PASS_DEF_CONVERTTILEGPUTOROCDL
 #include "passes/Passes.h.inc"
 } // namespace tessera
 
@@ -63,6 +65,12 @@ public:
   unsigned computeCapability = 0;
   /// Ping-pong scheduling of loops with several wgmma dots (ringEligible).
   bool pingPong = false;
+  /// AMD GPUs (ROCDL): thread and block ids, barriers, shuffles
+  /// (ds_bpermute) and math take their ROCDL/LLVM forms; tensor-core
+  /// layouts, async copies and mbarriers never reach this target.
+  bool amd = false;
+  /// Lanes a warp (64: an AMD CDNA wavefront).
+  unsigned warpSize = 32;
 
 private:
   //===--------------------------------------------------------------------===//
@@ -405,7 +413,12 @@ private:
     basePtr = LLVM::GEPOp::create(b, loc, ptrTy, b.getI8Type(), basePtr, ValueRange{offset});
     return LLVM::GEPOp::create(b, loc, ptrTy, memoryType(type), basePtr, ValueRange{index});
   }
-  void barrier() { NVVM::Barrier0Op::create(b, loc); }
+  void barrier() {
+    if (amd)
+      ROCDL::BarrierOp::create(b, loc); // s_barrier between workgroup fences
+    else
+      NVVM::Barrier0Op::create(b, loc);
+  }
 
   /// The byte offset of async-load buffer `id` (of `bytes` bytes): buffers
   /// live after the scratch area the rest of the kernel uses, so their
@@ -734,6 +747,33 @@ private:
     return {members[0], level[0]};
   }
   Value shuffleXor(Value v, int64_t offset);
+
+  /// AMD: the workgroup's id along `axis` (0-2).
+  Value amdProgramId(unsigned axis) {
+    if (axis == 0)
+      return ROCDL::BlockIdXOp::create(b, loc, i32());
+    if (axis == 1)
+      return ROCDL::BlockIdYOp::create(b, loc, i32());
+    return ROCDL::BlockIdZOp::create(b, loc, i32());
+  }
+  /// AMD: the number of workgroups along `axis`, from the HSA dispatch
+  /// packet (grid_size_{x,y,z}: u32 at bytes 12, 16, 20, in work-items; the
+  /// workgroup is warpSize * numWarps x 1 x 1), with no device library.
+  Value amdNumPrograms(unsigned axis) {
+    auto constant = LLVM::LLVMPointerType::get(ctx, 4);
+    Value packet = LLVM::CallIntrinsicOp::create(b, loc, constant,
+                                                 b.getStringAttr("llvm.amdgcn.dispatch.ptr"),
+                                                 ValueRange{})
+                       .getResult(0);
+    Value field = LLVM::GEPOp::create(b, loc, constant, b.getI8Type(), packet,
+                                      ArrayRef<LLVM::GEPArg>{int32_t(12 + 4 * axis)});
+    Value items = LLVM::LoadOp::create(b, loc, i32(), field, /*alignment=*/4,
+                                       /*isVolatile=*/false, /*isNonTemporal=*/false,
+                                       /*isInvariant=*/true);
+    if (axis != 0)
+      return items;
+    return arith::DivUIOp::create(b, loc, items, cst(warpSize * numWarps));
+  }
   SmallVector<int64_t> localIndex(BlockedEncodingAttr layout,
                                   ArrayRef<int64_t> shape, int64_t e);
   LogicalResult expandScan(tile::ScanOp op);
@@ -916,9 +956,10 @@ LogicalResult Expander::run() {
     simt->setAttr("tilegpu.tma_maps", b.getArrayAttr(recipes));
   b.setInsertionPointToStart(entry);
   loc = kernel.getLoc();
-  tid = NVVM::ThreadIdXOp::create(b, loc, i32());
-  lane = arith::RemUIOp::create(b, loc, tid, cst(32));
-  warp = arith::DivUIOp::create(b, loc, tid, cst(32));
+  tid = amd ? Value(ROCDL::ThreadIdXOp::create(b, loc, i32()))
+            : Value(NVVM::ThreadIdXOp::create(b, loc, i32()));
+  lane = arith::RemUIOp::create(b, loc, tid, cst(warpSize));
+  warp = arith::DivUIOp::create(b, loc, tid, cst(warpSize));
   // Index computations go before this marker, the body after it.
   prologueEnd = arith::ConstantIntOp::create(b, loc, 0, 32);
   for (auto [old, arg] : llvm::zip(kernel.getArguments(), entry->getArguments().take_front(numArgs)))
@@ -942,9 +983,17 @@ LogicalResult Expander::run() {
   }
   smemBytes = std::max(smemBytes, end);
   prologueEnd->erase();
-  simt->setAttr(NVVM::NVVMDialect::getKernelFuncAttrName(), b.getUnitAttr());
-  simt->setAttr(NVVM::NVVMDialect::getReqntidAttrName(),
-                b.getDenseI32ArrayAttr({int32_t(32 * numWarps), 1, 1}));
+  int32_t threads = int32_t(warpSize * numWarps);
+  if (amd) {
+    simt->setAttr("rocdl.kernel", b.getUnitAttr());
+    simt->setAttr("rocdl.flat_work_group_size",
+                  b.getStringAttr(std::to_string(threads) + "," + std::to_string(threads)));
+    simt->setAttr("rocdl.reqd_work_group_size", b.getDenseI32ArrayAttr({threads, 1, 1}));
+  } else {
+    simt->setAttr(NVVM::NVVMDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    simt->setAttr(NVVM::NVVMDialect::getReqntidAttrName(),
+                  b.getDenseI32ArrayAttr({threads, 1, 1}));
+  }
   simt->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(smemBytes));
   kernel.erase();
   return success();
@@ -1073,6 +1122,10 @@ LogicalResult Expander::expandOp(Operation *op) {
     auto axis = count ? cast<tile::NumProgramsOp>(op).getAxis()
                       : cast<tile::ProgramIdOp>(op).getAxis();
     Value v;
+    if (amd) {
+      map.map(op->getResult(0), count ? amdNumPrograms(unsigned(axis)) : amdProgramId(unsigned(axis)));
+      return success();
+    }
     switch (axis) {
     case tile::ProgramAxis::X:
       v = count ? Value(NVVM::GridDimXOp::create(b, loc, i32()))
@@ -1607,6 +1660,24 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
     return arith::MulFOp::create(b, loc, v, c);
   };
   bool f32 = type.isF32();
+  if (amd && f32) {
+    // LLVM's intrinsics, which the AMDGPU back end lowers to v_exp_f32,
+    // v_log_f32, v_sin_f32 (no device library needed).
+    if (isa<math::ExpOp>(op))
+      return Value(math::Exp2Op::create(b, loc, scaled(x[0], 1.4426950408889634), afn));
+    if (isa<math::Exp2Op>(op))
+      return Value(math::Exp2Op::create(b, loc, x[0], afn));
+    if (isa<math::Log2Op>(op))
+      return Value(math::Log2Op::create(b, loc, x[0], afn));
+    if (isa<math::LogOp>(op))
+      return Value(math::LogOp::create(b, loc, x[0], afn));
+    if (isa<math::SinOp>(op))
+      return Value(math::SinOp::create(b, loc, x[0], afn));
+    if (isa<math::CosOp>(op))
+      return Value(math::CosOp::create(b, loc, x[0], afn));
+    if (isa<math::RsqrtOp>(op))
+      return intrinsic("llvm.amdgcn.rsq.f32", x[0]);
+  }
   if (isa<math::SqrtOp, math::AbsFOp, math::AbsIOp, math::FloorOp,
           math::CeilOp, math::FmaOp>(op)) {
     OperationState state(loc, op->getName());
@@ -1634,8 +1705,8 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
     if (isa<math::RsqrtOp>(op))
       return intrinsic("llvm.nvvm.rsqrt.approx.f", x[0]);
   }
-  return op->emitOpError("on ") << type
-                                << " is not supported by the NVIDIA backend yet";
+  return op->emitOpError("on ") << type << " is not supported by the "
+                                << (amd ? "AMD" : "NVIDIA") << " backend yet";
 }
 
 LogicalResult Expander::expandMath(Operation *op) {
@@ -2085,8 +2156,13 @@ Value Expander::shuffleXor(Value v, int64_t offset) {
   unsigned bits = type.getIntOrFloatBitWidth();
   Type i32t = b.getI32Type();
   auto shfl = [&](Value x) -> Value {
+    if (amd) { // ds_bpermute reads lane (address / 4)'s x
+      Value from = arith::XOrIOp::create(b, loc, lane, cst(offset));
+      return ROCDL::DsBpermuteOp::create(b, loc, i32t,
+                                         arith::MulIOp::create(b, loc, from, cst(4)), x);
+    }
     return NVVM::ShflOp::create(
-        b, loc, i32t, cst(-1), x, cst(offset), cst(31),
+        b, loc, i32t, cst(-1), x, cst(offset), cst(warpSize - 1),
         NVVM::ShflKindAttr::get(ctx, NVVM::ShflKind::bfly), UnitAttr());
   };
   Type intType = b.getIntegerType(bits);
@@ -3249,47 +3325,90 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
 // The pass
 //===----------------------------------------------------------------------===//
 
+/// Expands every kernel of `module` for NVIDIA (NVVM) or AMD (ROCDL).
+LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
+  auto numWarpsAttr = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);
+  if (!numWarpsAttr)
+    return module.emitError("run convert-tile-to-tilegpu first: the module has no "
+                            "tilegpu.num_warps");
+  unsigned warpSize = 32;
+  if (auto attr = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kThreadsPerWarpAttr))
+    warpSize = unsigned(attr.getInt());
+  if (!amd && warpSize != 32)
+    return module.emitError("NVIDIA warps have 32 threads; the layouts were made for ")
+           << warpSize << " (convert-tile-to-tilegpu's threads-per-warp)";
+  if (amd && warpSize != 64)
+    return module.emitError("the AMD lowering targets wave64 (CDNA: gfx90a, gfx942); the "
+                            "layouts were made for ")
+           << warpSize << " threads a warp (convert-tile-to-tilegpu threads-per-warp=64)";
+  SmallVector<func::FuncOp> kernels;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    if (func.isPrivate())
+      return func.emitOpError("calls must be inlined before the GPU lowering");
+    kernels.push_back(func);
+  }
+  int64_t shared = 0;
+  for (func::FuncOp kernel : kernels) {
+    Expander expander(kernel, numWarpsAttr.getInt());
+    expander.pingPong = pingPong;
+    expander.amd = amd;
+    expander.warpSize = warpSize;
+    if (auto cc = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kComputeCapabilityAttr))
+      expander.computeCapability = unsigned(cc.getInt());
+    if (failed(expander.run()))
+      return failure();
+    shared = std::max(shared, expander.sharedBytes());
+  }
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToStart(module.getBody());
+  if (amd) {
+    // LDS of a fixed size (the kernel descriptor's group segment: nothing
+    // to pass at launch), uninitialized as LDS must be.
+    auto type = LLVM::LLVMArrayType::get(b.getI8Type(), std::max<int64_t>(shared, 4));
+    auto global = LLVM::GlobalOp::create(b, module.getLoc(), type, /*isConstant=*/false,
+                                         LLVM::Linkage::Internal, kSharedSymbol, Attribute(),
+                                         /*alignment=*/16, kShared);
+    Block *init = b.createBlock(&global.getInitializerRegion());
+    b.setInsertionPointToStart(init);
+    LLVM::ReturnOp::create(b, module.getLoc(),
+                           LLVM::PoisonOp::create(b, module.getLoc(), type).getResult());
+  } else {
+    // The dynamic shared memory every kernel of the module addresses.
+    LLVM::GlobalOp::create(b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
+                           /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
+                           Attribute(), /*alignment=*/1024, kShared); // the swizzles' period
+  }
+  module->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(shared));
+  return success();
+}
+
 struct ConvertTileGPUToNVVMPass
     : tessera::impl::ConvertTileGPUToNVVMBase<ConvertTileGPUToNVVMPass> {
   using ConvertTileGPUToNVVMBase::ConvertTileGPUToNVVMBase;
   void runOnOperation() override {
+    if (failed(expandModule(getOperation(), /*amd=*/false, pingPong)))
+      signalPassFailure();
+  }
+};
+
+struct ConvertTileGPUToROCDLPass
+    : tessera::impl::ConvertTileGPUToROCDLBase<ConvertTileGPUToROCDLPass> {
+  using ConvertTileGPUToROCDLBase::ConvertTileGPUToROCDLBase;
+  void runOnOperation() override {
     ModuleOp module = getOperation();
-    auto numWarpsAttr =
-        module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);
-    if (!numWarpsAttr) {
-      module.emitError("run convert-tile-to-tilegpu first: the module has no "
-                       "tilegpu.num_warps");
-      return signalPassFailure();
-    }
-    SmallVector<func::FuncOp> kernels;
-    for (auto func : module.getOps<func::FuncOp>()) {
-      if (func.isExternal())
-        continue;
-      if (func.isPrivate()) {
-        func.emitOpError("calls must be inlined before the GPU lowering");
-        return signalPassFailure();
-      }
-      kernels.push_back(func);
-    }
-    int64_t shared = 0;
-    for (func::FuncOp kernel : kernels) {
-      Expander expander(kernel, numWarpsAttr.getInt());
-      expander.pingPong = pingPong;
-      if (auto cc = module->getAttrOfType<IntegerAttr>(
-              tessera::tilegpu::kComputeCapabilityAttr))
-        expander.computeCapability = unsigned(cc.getInt());
-      if (failed(expander.run()))
-        return signalPassFailure();
-      shared = std::max(shared, expander.sharedBytes());
-    }
-    // The dynamic shared memory every kernel of the module addresses.
-    OpBuilder b(module.getBodyRegion());
-    b.setInsertionPointToStart(module.getBody());
-    LLVM::GlobalOp::create(
-        b, module.getLoc(), LLVM::LLVMArrayType::get(b.getI8Type(), 0),
-        /*isConstant=*/false, LLVM::Linkage::External, kSharedSymbol,
-        Attribute(), /*alignment=*/1024, kShared); // the swizzles' period
-    module->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(shared));
+    // What only NVIDIA targets have never reaches here (the AMD pipeline
+    // sets no compute capability and runs no pipeliner); say so if it does.
+    WalkResult r = module.walk([](Operation *op) -> WalkResult {
+      if (isa_and_nonnull<tessera::tilegpu::TileGPUDialect>(op->getDialect()) &&
+          !isa<tessera::tilegpu::ConvertLayoutOp>(op))
+        return op->emitOpError("has no AMD lowering yet (NVIDIA async copies and barriers)"),
+               WalkResult::interrupt();
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted() || failed(expandModule(module, /*amd=*/true, false)))
+      signalPassFailure();
   }
 };
 

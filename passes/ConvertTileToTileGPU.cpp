@@ -41,7 +41,8 @@ struct ConvertTileToTileGPUPass
     unsigned run = byteShapes.count({tensor.getRank(), tensor.getShape().back()}) ? 16 : 8;
     return RankedTensorType::get(
         tensor.getShape(), tensor.getElementType(),
-        BlockedEncodingAttr::getDefault(&getContext(), tensor.getShape(), numWarps, run));
+        BlockedEncodingAttr::getDefault(&getContext(), tensor.getShape(), numWarps, run,
+                                        threadsPerWarp));
   }
   std::set<std::pair<int64_t, int64_t>> byteShapes; // (rank, last dimension)
 
@@ -50,6 +51,17 @@ struct ConvertTileToTileGPUPass
     if (numWarps < 1 || numWarps > 32 || !llvm::isPowerOf2_32(numWarps)) {
       module.emitError() << "num-warps must be a power of two from 1 to 32, got "
                          << static_cast<unsigned>(numWarps);
+      return signalPassFailure();
+    }
+    if (threadsPerWarp != 32 && threadsPerWarp != 64) {
+      module.emitError() << "threads-per-warp must be 32 or 64, got "
+                         << static_cast<unsigned>(threadsPerWarp);
+      return signalPassFailure();
+    }
+    if (threadsPerWarp != 32 && computeCapability != 0) {
+      module.emitError() << "tensor-core layouts (compute-capability "
+                         << static_cast<unsigned>(computeCapability)
+                         << ") need 32 threads per warp";
       return signalPassFailure();
     }
     MLIRContext *ctx = &getContext();
@@ -66,6 +78,8 @@ struct ConvertTileToTileGPUPass
                     IntegerAttr::get(IntegerType::get(ctx, 32), numWarps));
     module->setAttr(tessera::tilegpu::kComputeCapabilityAttr,
                     IntegerAttr::get(IntegerType::get(ctx, 32), computeCapability));
+    module->setAttr(tessera::tilegpu::kThreadsPerWarpAttr,
+                    IntegerAttr::get(IntegerType::get(ctx, 32), threadsPerWarp));
     module.walk([&](Operation *op) {
       for (Region &region : op->getRegions())
         for (Block &block : region)

@@ -277,7 +277,9 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
            "fp16/bf16 dots get the tensor-core mma layout">,
     Option<"wgmma", "wgmma", "bool", /*default=*/"false",
            "the target has wgmma (sm_90a): fp16/bf16 dots whose shapes fit "
-           "whole warpgroups get the version 3 (wgmma) layout">
+           "whole warpgroups get the version 3 (wgmma) layout">,
+    Option<"threadsPerWarp", "threads-per-warp", "unsigned", /*default=*/"32",
+           "lanes a warp: 32 (NVIDIA), 64 (AMD CDNA wavefronts)">
   ];
   let dependentDialects = ["::tessera::tilegpu::TileGPUDialect",
                            "::mlir::scf::SCFDialect"];
@@ -317,6 +319,28 @@ def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {
            "With 8 warps, the two warpgroups take turns issuing the wgmma "
            "dots of a loop body with two or more (named barriers 1 and 2)">,
   ];
+}
+
+def ConvertTileGPUToROCDL : Pass<"convert-tilegpu-to-rocdl", "mlir::ModuleOp"> {
+  let summary = "Lower laid-out tile kernels to per-thread code with ROCDL ops (AMD GPUs)";
+  let description = [{
+    convert-tilegpu-to-nvvm's expansion for AMD CDNA GPUs (wave64: the
+    layouts must come from convert-tile-to-tilegpu with threads-per-warp=64
+    and no compute capability). Thread and workgroup ids are ROCDL ops, the
+    number of workgroups is read from the HSA dispatch packet, barriers are
+    `rocdl.barrier` (s_barrier between workgroup-scope fences), butterfly
+    shuffles are `rocdl.ds_bpermute`, f32 transcendentals are LLVM
+    intrinsics the AMDGPU back end lowers itself, and the dynamic shared
+    buffer `@tessera_shared` is LDS (address space 3). The kernel gets
+    `rocdl.kernel`, `rocdl.flat_work_group_size` and
+    `rocdl.reqd_work_group_size`. Dots take the FMA path (no MFMA yet);
+    async copies and mbarriers (NVIDIA's) are rejected.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::ROCDL::ROCDLDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
 }
 
 def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {

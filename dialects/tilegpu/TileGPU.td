@@ -68,10 +68,12 @@ def TileGPU_BlockedEncoding : TileGPU_Attr<"BlockedEncoding", "blocked"> {
     /// The default layout of a tensor of `shape` with `numWarps` warps: the
     /// last dimension fastest, up to 4 elements per thread along it (1-D)
     /// or `tileRun` (tiles; 16 where the tiles hold bytes), lanes then
-    /// warps spread from the fastest dimension.
+    /// warps spread from the fastest dimension. `warpSize` lanes a warp
+    /// (64 on AMD's CDNA wavefronts).
     static BlockedEncodingAttr getDefault(::mlir::MLIRContext *context,
                                           ::llvm::ArrayRef<int64_t> shape,
-                                          unsigned numWarps, unsigned tileRun = 8);
+                                          unsigned numWarps, unsigned tileRun = 8,
+                                          unsigned warpSize = 32);
   }];
 }
 

@@ -81,9 +81,9 @@ BlockedEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "layout sizes must be positive";
     lanes *= threadsPerWarp[d];
   }
-  if (lanes != 32)
-    return emitError() << "threadsPerWarp must cover the 32 lanes of a warp, "
-                          "covers "
+  if (lanes != 32 && lanes != 64)
+    return emitError() << "threadsPerWarp must cover the 32 lanes of a warp "
+                          "(or the 64 of an AMD wavefront), covers "
                        << lanes;
   llvm::SmallBitVector seen(rank);
   for (unsigned d : order) {
@@ -128,24 +128,25 @@ int64_t BlockedEncodingAttr::getTotalElemsPerThread(ArrayRef<int64_t> shape) con
 
 BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
                                                     ArrayRef<int64_t> shape,
-                                                    unsigned numWarps, unsigned tileRun) {
+                                                    unsigned numWarps, unsigned tileRun,
+                                                    unsigned warpSize) {
   unsigned rank = shape.size();
   SmallVector<unsigned> spt(rank, 1), tpw(rank, 1), wpc(rank, 1), order;
   for (int d = rank - 1; d >= 0; --d)
     order.push_back(d);
   // Contiguous elements per thread along the fastest dimension: for 1-D
-  // tensors up to 4 (16 bytes of fp32) while all 32 lanes get some; for
+  // tensors up to 4 (16 bytes of fp32) while all lanes get some; for
   // tiles up to `tileRun` while 4 lanes share a row (8: 16 bytes of fp16,
   // 16: of fp8/int8; the operand tiles of dots load and reach shared memory
   // in 16-byte vectors).
   int64_t fastest = shape[rank - 1];
-  spt[rank - 1] = rank == 1 ? unsigned(std::clamp<int64_t>(fastest / 32, 1, 4))
+  spt[rank - 1] = rank == 1 ? unsigned(std::clamp<int64_t>(fastest / warpSize, 1, 4))
                             : unsigned(std::clamp<int64_t>(fastest / 4, 1, tileRun));
   // Lanes, then warps, from the fastest dimension to the slowest.
   SmallVector<int64_t> remaining;
   for (unsigned d = 0; d < rank; ++d)
     remaining.push_back(std::max<int64_t>(1, shape[d] / spt[d]));
-  unsigned lanes = 32;
+  unsigned lanes = warpSize;
   for (unsigned d : order) {
     unsigned take = unsigned(std::min<int64_t>(lanes, remaining[d]));
     tpw[d] = take;

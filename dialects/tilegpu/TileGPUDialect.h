@@ -24,6 +24,8 @@ namespace tessera::tilegpu {
 constexpr const char *kNumWarpsAttr = "tilegpu.num_warps";
 /// The target's compute capability (80, 89, 90), set with the layouts.
 constexpr const char *kComputeCapabilityAttr = "tilegpu.compute_capability";
+/// Lanes a warp (32; 64 for AMD CDNA wavefronts), set by convert-tile-to-tilegpu.
+constexpr const char *kThreadsPerWarpAttr = "tilegpu.threads_per_warp";
 /// On a tile.dot with the wgmma layout in a pipelined loop: its
 /// instructions may still run while the next iteration starts (the loop's
 /// copies have a slot to spare); the NVVM lowering waits for them one

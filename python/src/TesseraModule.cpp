@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "tessera/AMDBackend.h"
 #include "tessera/CPUBackend.h"
 #include "tessera/IRText.h"
 #include "tessera/NVIDIABackend.h"
@@ -768,6 +769,38 @@ PYBIND11_MODULE(_C, m) {
       py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = true,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
       "tensor map recipes).");
+
+  py::module_ amd = m.def_submodule("amd", "The AMD backend (compile only)");
+  amd.def("find_lld", &tessera::amd::findLld);
+  amd.def("supported_arch", &tessera::amd::supportedArch);
+  amd.def("stages", [](unsigned numWarps) {
+    tessera::amd::Options options;
+    options.numWarps = numWarps;
+    py::list out;
+    for (const auto &stage : tessera::amd::stages(options))
+      out.append(py::make_tuple(stage.name, stage.pipeline));
+    return out;
+  });
+  amd.def(
+      "compile",
+      [](const std::string &source, const std::string &name, const std::string &arch,
+         unsigned numWarps, bool link, bool dump) {
+        tessera::amd::Options options;
+        options.arch = arch;
+        options.numWarps = numWarps;
+        options.link = link;
+        tessera::amd::CompileResult result;
+        {
+          py::gil_scoped_release release;
+          result = tessera::amd::compile(source, name, options, dump);
+        }
+        return py::make_tuple(result.ok, result.assembly, py::bytes(result.hsaco),
+                              result.sharedBytes, result.diagnostics, result.dumps);
+      },
+      py::arg("source"), py::arg("name"), py::arg("arch"), py::arg("num_warps"),
+      py::arg("link") = true, py::arg("dump") = false,
+      "Compile tile IR for gfx90a/gfx942: (ok, AMDGCN assembly, HSACO, LDS bytes, "
+      "diagnostics, dumps).");
 
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");
   static py::exception<rt::Error> cudaError(cuda, "CudaError", PyExc_RuntimeError);

@@ -86,7 +86,7 @@ TEST_F(LayoutTest, VerifierRejectsBadLayouts) {
     return success();
   });
   EXPECT_TRUE(failed(BlockedEncodingAttr::verify(emit, {1}, {16}, {1}, {0})));
-  EXPECT_EQ(message, "threadsPerWarp must cover the 32 lanes of a warp, covers 16");
+  EXPECT_EQ(message, "threadsPerWarp must cover the 32 lanes of a warp (or the 64 of an AMD wavefront), covers 16");
   EXPECT_TRUE(succeeded(BlockedEncodingAttr::verify(emit, {1, 4}, {4, 8}, {2, 2}, {1, 0})));
 }
 

@@ -1,10 +1,13 @@
-//===- tessera-translate.cpp - tile IR to PTX from the command line -------===//
+//===- tessera-translate.cpp - tile IR to PTX or AMDGCN -------------------===//
 //
-// Runs the NVIDIA backend on a tile IR file and prints the PTX (or the IR
-// after every stage with --dump): the driver of the lit tests down to PTX.
+// Runs the NVIDIA backend (--arch=sm_*) or the AMD one (--arch=gfx90a,
+// gfx942) on a tile IR file and prints the PTX or AMDGCN assembly (or the
+// IR after every stage with --dump): the driver of the lit tests down to
+// machine code.
 //
 //===----------------------------------------------------------------------===//
 
+#include "tessera/AMDBackend.h"
 #include "tessera/NVIDIABackend.h"
 
 #include <cstdio>
@@ -30,9 +33,9 @@ int main(int argc, char **argv) {
     else if (arg == "--dump")
       dump = true;
     else if (arg == "--help") {
-      std::puts("usage: tessera-translate [--arch=sm_90a] [--num-warps=4] "
-                "[--num-stages=3] [--dump] FILE.mlir\nPrints the PTX of the tile "
-                "kernels in FILE.");
+      std::puts("usage: tessera-translate [--arch=sm_90a|sm_80|gfx90a|gfx942] "
+                "[--num-warps=4] [--num-stages=3] [--dump] FILE.mlir\nPrints the PTX "
+                "(or, for gfx targets, the AMDGCN assembly) of the tile kernels in FILE.");
       return 0;
     } else
       path = argv[i];
@@ -48,16 +51,27 @@ int main(int argc, char **argv) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  auto result = tessera::nvidia::compile(text.str(), path, options, dump);
-  if (!result.ok) {
-    std::cerr << result.diagnostics;
-    return 1;
+  auto print = [&](const auto &result, const std::string &code) {
+    if (!result.ok) {
+      std::cerr << result.diagnostics;
+      return 1;
+    }
+    if (dump)
+      for (auto &[stage, ir] : result.dumps)
+        std::cout << "// -----// after stage '" << stage << "' //----- //\n"
+                  << ir << "\n";
+    else
+      std::cout << code;
+    return 0;
+  };
+  if (options.arch.rfind("gfx", 0) == 0) {
+    tessera::amd::Options amd;
+    amd.arch = options.arch;
+    amd.numWarps = options.numWarps;
+    amd.link = false;
+    auto result = tessera::amd::compile(text.str(), path, amd, dump);
+    return print(result, result.assembly);
   }
-  if (dump)
-    for (auto &[stage, ir] : result.dumps)
-      std::cout << "// -----// after stage '" << stage << "' //----- //\n"
-                << ir << "\n";
-  else
-    std::cout << result.ptx;
-  return 0;
+  auto result = tessera::nvidia::compile(text.str(), path, options, dump);
+  return print(result, result.ptx);
 }

@@ -1,20 +1,24 @@
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=4" | FileCheck %s
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=8" | FileCheck %s --check-prefix=W8
 // RUN: not tessera-opt %s --convert-tile-to-tilegpu="num-warps=3" 2>&1 | FileCheck %s --check-prefix=BAD
+// AMD wavefronts: 64 lanes a warp (the same 4 contiguous elements a thread).
+// RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=4 threads-per-warp=64" | FileCheck %s --check-prefix=W64
+// W64: #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [64], warpsPerCTA = [4], order = [0]>
+// W64: tilegpu.threads_per_warp = 64
 
 // BAD: num-warps must be a power of two from 1 to 32, got 3
 
 // 1-D: 4 contiguous elements per thread, 32 lanes, 4 warps (512 per
 // repetition; each thread holds 2 x 4 of 1024).
 // CHECK-DAG: #[[L1024:.*]] = #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [4], order = [0]>
-// CHECK: module attributes {tilegpu.compute_capability = 0 : i32, tilegpu.num_warps = 4 : i32}
+// CHECK: module attributes {tilegpu.compute_capability = 0 : i32, tilegpu.num_warps = 4 : i32, tilegpu.threads_per_warp = 32 : i32}
 // CHECK-LABEL: func.func @vector
 // CHECK: tile.make_range 0 to 1024 : tensor<1024xi32, #[[L1024]]>
 // CHECK: arith.constant dense<7> : tensor<1024xi32, #[[L1024]]>
 // CHECK: scf.for {{.*}} -> (tensor<1024xf32, #[[L1024]]>)
 // CHECK: ^bb0(%{{.*}}: f32, %{{.*}}: f32):
 // W8: #tilegpu.blocked<sizePerThread = [4], threadsPerWarp = [32], warpsPerCTA = [8], order = [0]>
-// W8: module attributes {tilegpu.compute_capability = 0 : i32, tilegpu.num_warps = 8 : i32}
+// W8: module attributes {tilegpu.compute_capability = 0 : i32, tilegpu.num_warps = 8 : i32, tilegpu.threads_per_warp = 32 : i32}
 func.func @vector(%x: !tile.ptr<f32>, %n: i32) -> f32 {
   %r = tile.make_range 0 to 1024 : tensor<1024xi32>
   %c = arith.constant dense<7> : tensor<1024xi32>

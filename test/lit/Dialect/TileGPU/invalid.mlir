@@ -1,6 +1,6 @@
 // RUN: tessera-opt %s --split-input-file --verify-diagnostics
 
-// expected-error @+1 {{threadsPerWarp must cover the 32 lanes of a warp, covers 16}}
+// expected-error @+1 {{threadsPerWarp must cover the 32 lanes of a warp (or the 64 of an AMD wavefront), covers 16}}
 func.func @lanes(%x: tensor<16xf32, #tilegpu.blocked<sizePerThread = [1], threadsPerWarp = [16], warpsPerCTA = [1], order = [0]>>) { return }
 
 // -----

@@ -1,0 +1,143 @@
+"""The AMD backend (compile only: there is no AMD GPU or HIP runtime here).
+
+Every kernel the examples launch is compiled for gfx90a and gfx942 as it is
+launched: the examples run their main() on the CPU backend with a shim
+that first compiles each kernel (the same tile IR, signature and options)
+to an HSACO for both targets, and the code objects are inspected with
+llvm-readelf: an AMDGPU shared object for the right target, the kernel's
+symbol and descriptor (`<name>.kd`), wave64, and an LDS size that matches
+what the compiler reported (or less, where LLVM removed unused parts)."""
+
+import importlib.util
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import tessera
+import tessera.backends as backends
+from tessera import _C
+from tessera.backends.amd import ARCHS, AMDBackend
+from tessera.backends.cpu import CPUBackend
+from tessera.compiler.frontend import ASTSource
+import tessera.language as tl
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+READELF = next((p for p in (shutil.which("llvm-readelf-22"), shutil.which("llvm-readelf"),
+                            "/usr/lib/llvm-22/bin/llvm-readelf") if p and pathlib.Path(p).exists()),
+               None)
+
+pytestmark = pytest.mark.skipif(not _C.amd.find_lld(), reason="no ld.lld to link HSACO")
+
+
+def inspect(hsaco: bytes, name: str, arch: str, lds: int, tmp_path):
+    """Checks an HSACO with llvm-readelf; returns its metadata text."""
+    assert hsaco[:4] == b"\x7fELF"
+    if READELF is None:
+        pytest.skip("no llvm-readelf")
+    path = tmp_path / f"{name}-{arch}.hsaco"
+    path.write_bytes(hsaco)
+    out = subprocess.run([READELF, "-h", "-s", "--notes", str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert "EM_AMDGPU" in out and f"amdgcn-amd-amdhsa--{arch}" in out, out
+    assert re.search(rf"\bFUNC\s+GLOBAL\s+\w+\s+\d+ {re.escape(name)}$", out, re.M), out
+    assert re.search(rf"\bOBJECT\s+GLOBAL\s+\w+\s+\d+ {re.escape(name)}\.kd$", out, re.M), out
+    assert ".wavefront_size: 64" in out, out
+    # The LDS the descriptor declares: the compiler's figure, or less where
+    # LLVM removed or split unused parts (a reduction one wavefront does
+    # alone keeps 4 of its 16 bytes).
+    group = int(re.search(r"\.group_segment_fixed_size: (\d+)", out).group(1))
+    assert group <= lds, (group, lds)
+    return group
+
+
+class CompileForAMD(CPUBackend):
+    """The CPU backend, but every kernel is first compiled for both AMD
+    targets (and checked)."""
+    # A distinct option: the kernels the JIT cached for the CPU backend
+    # (in this process) are compiled again through this backend.
+    default_options = dict(CPUBackend.default_options, amd_check=1)
+
+    def __init__(self, tmp_path):
+        super().__init__()
+        self.target += "+amd"
+        self.tmp_path = tmp_path
+        self.compiled = []
+
+    def compile(self, ir, kernel_name, dump, options=None):
+        for arch in ARCHS:
+            binary = AMDBackend(arch).compile(ir, kernel_name, False,
+                                              {"num_warps": (options or {}).get("num_warps", 4)})
+            header, _, hsaco = binary.partition(b"\n")
+            lds = int(header.split(b":")[2])
+            inspect(hsaco, kernel_name, arch, lds, self.tmp_path)
+            self.compiled.append((kernel_name, arch, lds))
+        return super().compile(ir, kernel_name, dump, options)
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("example", sorted(p.stem for p in EXAMPLES.glob("[0-9][0-9]_*.py")))
+def test_examples_compile_for_amd(example, tmp_path, monkeypatch, capsys):
+    """Each example's main() (its checks against numpy included) with every
+    kernel it launches also compiled to HSACO for gfx90a and gfx942."""
+    monkeypatch.setenv("TESSERA_CACHE", "0")
+    shim = CompileForAMD(tmp_path)
+    monkeypatch.setattr(backends, "_active", shim)
+    load(example).main()
+    assert shim.compiled, f"{example} launched no kernel"
+    assert {arch for _, arch, _ in shim.compiled} == set(ARCHS)
+
+
+@tessera.jit
+def _row_sum(x, out, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    row = tl.program_id(0)
+    v = tl.load(x + row * n + offs, mask=offs < n, other=0.0)
+    tl.store(out + row, tl.sum(tl.exp(v), 0))
+
+
+def _ir(fn, signature, constants):
+    return ASTSource(fn, signature, constants).make_ir()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("warps", [1, 4, 16])
+def test_reduction_uses_wave64_shuffles_and_lds(arch, warps, tmp_path):
+    """A row reduction over 256 elements a wavefront (4 a lane): lanes
+    combine through ds_bpermute (6 steps for 64 lanes), wavefronts through
+    LDS between s_barriers; the LDS the kernel declares is what the
+    compiler said."""
+    ir = _ir(_row_sum, {"x": "*fp32", "out": "*fp32", "n": "i32"}, {"BLOCK": 256 * warps})
+    asm = AMDBackend(arch).compile(ir, "_row_sum", False,
+                                   {"num_warps": warps, "assembly": True}).decode()
+    assert asm.count("ds_bpermute_b32") >= 6
+    assert "v_exp_f32" in asm
+    assert (".amdhsa_next_free_vgpr" in asm) and ".wavefront_size: 64" in asm
+    assert f".max_flat_workgroup_size: {64 * warps}" in asm
+    binary = AMDBackend(arch).compile(ir, "_row_sum", False, {"num_warps": warps})
+    header, _, hsaco = binary.partition(b"\n")
+    lds = int(header.split(b":")[2])
+    group = inspect(hsaco, "_row_sum", arch, lds, tmp_path)
+    if warps > 1:
+        assert "s_barrier" in asm and group == lds > 0
+
+
+def test_bad_arch_and_num_warps():
+    with pytest.raises(ValueError, match="gfx90a and gfx942, not 'gfx1100'"):
+        AMDBackend("gfx1100")
+    ir = _ir(_row_sum, {"x": "*fp32", "out": "*fp32", "n": "i32"}, {"BLOCK": 64})
+    with pytest.raises(ValueError, match="num_warps must be a power of two from 1 to 16"):
+        AMDBackend("gfx942").compile(ir, "_row_sum", False, {"num_warps": 32})
+
+
+def test_no_launch_yet():
+    with pytest.raises(RuntimeError, match="no HIP runtime yet"):
+        AMDBackend("gfx90a").load(b"", "k")
