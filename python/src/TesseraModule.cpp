@@ -11,6 +11,7 @@
 #include "tessera/NVIDIABackend.h"
 
 #include "cuda/CudaModule.h"
+#include "hip/HipRuntime.h"
 #include "cuda/Timing.h"
 #include "passes/ContractionCost.h"
 
@@ -50,6 +51,14 @@ struct CudaKernel {
       params[count + i] = &storage[i];
     }
   }
+};
+
+/// A loaded HIP kernel and its launch shape (LDS is static: checked only).
+struct HipKernel {
+  std::shared_ptr<tessera::runtime::hip::Module> module;
+  tessera::runtime::hip::hipFunction_t function;
+  unsigned threads;
+  unsigned lds;
 };
 
 /// The launch fast path of one @jit kernel on the CUDA backend: binds the
@@ -801,6 +810,60 @@ PYBIND11_MODULE(_C, m) {
       py::arg("link") = true, py::arg("dump") = false,
       "Compile tile IR for gfx90a/gfx942: (ok, AMDGCN assembly, HSACO, LDS bytes, "
       "diagnostics, dumps).");
+
+  py::module_ hip = m.def_submodule("hip", "The HIP runtime (AMD GPUs)");
+  py::register_exception<tessera::runtime::hip::Error>(hip, "HipError", PyExc_RuntimeError);
+  hip.def("available", &tessera::runtime::hip::Runtime::available);
+  hip.def("library", [] { return tessera::runtime::hip::Runtime::get().path(); });
+  hip.def("device", [] {
+    const auto &d = tessera::runtime::hip::currentDevice();
+    py::dict out;
+    out["name"] = d.name;
+    out["ordinal"] = d.ordinal;
+    out["multiprocessors"] = d.multiprocessors;
+    out["warp_size"] = d.warpSize;
+    out["max_shared"] = d.maxSharedPerBlock;
+    return out;
+  });
+  py::class_<HipKernel>(hip, "Kernel")
+      .def(py::init([](py::bytes image, const std::string &name, unsigned numWarps,
+                       unsigned lds) {
+             auto module = tessera::runtime::hip::loadModule(std::string(image));
+             return HipKernel{module, module->function(name), 64 * numWarps, lds};
+           }),
+           py::arg("image"), py::arg("name"), py::arg("num_warps"), py::arg("lds_bytes"))
+      .def_readonly("threads", &HipKernel::threads)
+      .def(
+          "launch",
+          [](const HipKernel &k, std::array<unsigned, 3> grid, uint64_t stream,
+             const std::string &kinds, py::sequence args) {
+            size_t n = kinds.size();
+            if (size_t(py::len(args)) != n)
+              throw std::invalid_argument("launch: argument count mismatch");
+            std::vector<uint64_t> cells(n);
+            std::vector<void *> params(n);
+            for (size_t i = 0; i < n; ++i) {
+              py::handle a = args[i];
+              if (kinds[i] == 'f') {
+                float f = a.cast<float>();
+                std::memcpy(&cells[i], &f, 4);
+              } else if (kinds[i] == 'd') {
+                double d = a.cast<double>();
+                std::memcpy(&cells[i], &d, 8);
+              } else {
+                cells[i] = uint64_t(a.cast<long long>());
+              }
+              params[i] = &cells[i];
+            }
+            tessera::runtime::hip::LaunchConfig config;
+            for (int d = 0; d < 3; ++d)
+              config.grid[d] = grid[d];
+            config.block[0] = k.threads;
+            config.staticLds = k.lds;
+            config.stream = reinterpret_cast<tessera::runtime::hip::hipStream_t>(stream);
+            tessera::runtime::hip::launch(k.function, config, params.data());
+          },
+          py::arg("grid"), py::arg("stream"), py::arg("kinds"), py::arg("args"));
 
   py::module_ cuda = m.def_submodule("cuda", "The CUDA runtime");
   static py::exception<rt::Error> cudaError(cuda, "CudaError", PyExc_RuntimeError);

@@ -1,7 +1,8 @@
 """Backends: each names its target, compiles tile IR to a binary, loads it
 and launches it. ``active()`` is the one kernels run on: the NVIDIA backend
-when a CUDA driver sees a GPU, else the CPU backend; TESSERA_BACKEND=cpu or
-=cuda chooses."""
+when a CUDA driver sees a GPU, the AMD one when torch is a ROCm build and
+HIP sees a GPU, else the CPU backend; TESSERA_BACKEND=cpu, =cuda or =hip
+chooses."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ def active():
     if _active is None:
         from .. import _C
         name = os.environ.get("TESSERA_BACKEND", "")
-        if name not in ("", "cpu", "cuda"):
-            raise RuntimeError(f"TESSERA_BACKEND={name!r}: expected 'cpu' or 'cuda'")
-        if name == "cuda" or (not name and _C.cuda.available()):
+        if name not in ("", "cpu", "cuda", "hip"):
+            raise RuntimeError(f"TESSERA_BACKEND={name!r}: expected 'cpu', 'cuda' or 'hip'")
+        import sys
+        torch = sys.modules.get("torch")
+        rocm = torch is not None and bool(getattr(getattr(torch, "version", None), "hip", None))
+        if name == "hip" or (not name and rocm and _C.hip.available()):
+            from .amd import AMDBackend
+            _active = AMDBackend()
+        elif name == "cuda" or (not name and _C.cuda.available()):
             from .nvidia import NVIDIABackend
             _active = NVIDIABackend()
         else:

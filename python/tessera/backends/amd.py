@@ -1,15 +1,17 @@
-"""The AMD backend, compile only for now: one program instance per HIP
-workgroup of 64 * num_warps threads (CDNA wavefronts of 64 lanes).
+"""The AMD backend: one program instance per HIP workgroup of
+64 * num_warps threads (CDNA wavefronts of 64 lanes).
 
 Pipeline (C++, lib/AMDBackend.cpp): tile -> tilegpu (wave64 layouts) ->
 per-thread ROCDL -> LLVM -> AMDGPU -> an ELF object -> ld.lld -> an HSA code
 object (HSACO) for gfx90a (MI200) or gfx942 (MI300). Dots run on FMAs (no
-MFMA yet); there is no HIP runtime yet, so kernels compile but do not
-launch (docs/amd-backend.md).
+MFMA yet). Kernels launch through the HIP runtime (libamdhip64 loaded with
+dlopen; $TESSERA_LIBHIP names another, as the tests' mock); nothing has run
+on AMD hardware yet (docs/amd-backend.md).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .. import _C
@@ -22,9 +24,12 @@ ARCHS = ("gfx90a", "gfx942")
 class AMDBackend:
     name = "hip"
     binary_name = "kernel.hsaco"
-    default_options = {"num_warps": 4}
+    # num_stages is accepted for Triton compatibility (no pipeliner on AMD yet).
+    default_options = {"num_warps": 4, "num_stages": 3}
 
-    def __init__(self, arch: str = "gfx942"):
+    def __init__(self, arch: str | None = None):
+        if arch is None:
+            arch = device_arch()
         if not _C.amd.supported_arch(arch):
             raise ValueError(f"the AMD backend compiles for {' and '.join(ARCHS)}, not {arch!r}")
         self.arch = arch
@@ -54,5 +59,50 @@ class AMDBackend:
         return f"tessera:{num_warps}:{shared}\n".encode() + hsaco
 
     def load(self, binary: bytes, kernel_name: str):
-        raise RuntimeError("the AMD backend has no HIP runtime yet: kernels compile to HSACO "
-                           "(AMDBackend.compile) but cannot launch")
+        header, _, image = binary.partition(b"\n")
+        _, num_warps, lds = header.decode().split(":")
+        return _C.hip.Kernel(image, kernel_name, int(num_warps), int(lds))
+
+    # -- arguments -------------------------------------------------------------
+    def pointer(self, value, name: str, kernel_name: str) -> int:
+        # ROCm builds of torch call their GPU device "cuda"; DLPack, "rocm".
+        device = getattr(value, "device", None)
+        if device is None or getattr(device, "type", None) not in ("cuda", "rocm"):
+            where = f"on {device}" if device is not None else f"a {type(value).__name__}"
+            raise ValueError(f"argument {name!r} of {kernel_name} is {where}, but the kernel "
+                             "runs on the AMD GPU; pass a GPU tensor (ROCm torch: device "
+                             "'cuda')")
+        return value.data_ptr()
+
+    @staticmethod
+    def kinds(kernel) -> str:
+        """How each run-time argument goes into its 8-byte parameter cell."""
+        kinds = getattr(kernel, "kinds", None)
+        if kinds is None:
+            kinds = "".join("p" if t.is_ptr() else "f" if t.is_fp32() else
+                            "d" if t.is_fp64() else "i" for t in kernel.arg_types)
+            kernel.kinds = kinds
+        return kinds
+
+    def launch(self, kernel, grid, values, options):
+        stream = 0
+        torch = sys.modules.get("torch")
+        if torch is not None and getattr(torch.version, "hip", None) and torch.cuda.is_available():
+            stream = torch.cuda.current_stream().cuda_stream
+        kernel.handle.launch(grid, stream, self.kinds(kernel), values)
+
+
+def device_arch() -> str:
+    """The gfx target of the GPU kernels launch on: $TESSERA_HIP_ARCH, else
+    what a ROCm build of torch reports (gcnArchName, features dropped)."""
+    arch = os.environ.get("TESSERA_HIP_ARCH")
+    if arch:
+        return arch
+    torch = sys.modules.get("torch")
+    if torch is not None and getattr(torch.version, "hip", None) and torch.cuda.is_available():
+        name = getattr(torch.cuda.get_device_properties(torch.cuda.current_device()),
+                       "gcnArchName", "")
+        if name:
+            return name.split(":")[0]
+    raise RuntimeError("the AMD backend cannot tell the GPU's architecture: set "
+                       "TESSERA_HIP_ARCH=gfx90a or gfx942 (or use a ROCm build of torch)")
