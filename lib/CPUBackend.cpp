@@ -115,6 +115,13 @@ tessera::cpu::compile(const std::string &source, const std::string &bufferName,
     diagOS << "error: translation to LLVM IR failed\n";
     return result;
   }
+  // Only the kernels' entry points are the object's interface: every other
+  // definition (the kernel bodies, MLIR's helpers such as dealloc_helper)
+  // becomes internal, so objects of several kernels link together (AOT
+  // libraries) and LLVM may inline them.
+  for (llvm::GlobalValue &g : llvmModule->global_values())
+    if (!g.isDeclaration() && !g.getName().ends_with("__entry"))
+      g.setLinkage(llvm::GlobalValue::InternalLinkage);
   std::string error;
   std::unique_ptr<llvm::TargetMachine> machine = hostMachine(error);
   if (!machine) {

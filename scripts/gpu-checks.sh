@@ -24,7 +24,17 @@ step attention-sparse 150 python3 "$here/benchmarks/attention.py" --configs 128x
   --sparsity 0.93 --flex --backward --graph
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
 step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
-for f in attention attention-sparse mla-decode gemm-configs; do
+# AOT (issue 9): examples/aot built for this GPU with no CMake (the
+# generated C and main.cpp, the driver through dlopen), run, launches timed.
+aot() {
+  rm -rf "$out/aot" && mkdir -p "$out/aot" &&
+    python3 "$here/examples/aot/kernels.py" "$out/aot/gen" sm_90a &&
+    g++ -O2 -std=c++17 -DTESSERA_AOT_CUDA -I"$out/aot/gen" "$here/examples/aot/main.cpp" \
+      "$out/aot/gen/kernels.c" -ldl -lpthread -o "$out/aot/aot_example" &&
+    "$out/aot/aot_example"
+}
+step aot 120 env out="$out" here="$here" bash -c "$(declare -f aot); aot"
+for f in attention attention-sparse mla-decode gemm-configs aot; do
   echo "--- $f"; grep -v "Warning\|row, counts" "$out/$f.txt" | tail -n 18
 done
 grep -h -A15 "^___\|^FAILED\|Error" "$out"/gpu-tests*.txt | head -60

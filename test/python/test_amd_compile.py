@@ -138,6 +138,7 @@ def test_bad_arch_and_num_warps():
         AMDBackend("gfx942").compile(ir, "_row_sum", False, {"num_warps": 32})
 
 
-def test_no_launch_yet():
-    with pytest.raises(RuntimeError, match="no HIP runtime yet"):
-        AMDBackend("gfx90a").load(b"", "k")
+@pytest.mark.parametrize("binary", [b"", b"tessera:4:0\nnot an ELF", b"tessera:4\n\x7fELF"])
+def test_load_refuses_what_is_not_an_amd_binary(binary):
+    with pytest.raises(ValueError, match="k: not a binary of the AMD backend"):
+        AMDBackend("gfx90a").load(binary, "k")

@@ -60,7 +60,11 @@ class AMDBackend:
 
     def load(self, binary: bytes, kernel_name: str):
         header, _, image = binary.partition(b"\n")
-        _, num_warps, lds = header.decode().split(":")
+        fields = header.split(b":")
+        if len(fields) != 3 or fields[0] != b"tessera" or not image.startswith(b"\x7fELF"):
+            raise ValueError(f"{kernel_name}: not a binary of the AMD backend "
+                             "(tessera:<num_warps>:<LDS bytes>, then an HSA code object)")
+        _, num_warps, lds = (f.decode() for f in fields)
         return _C.hip.Kernel(image, kernel_name, int(num_warps), int(lds))
 
     # -- arguments -------------------------------------------------------------
