@@ -157,15 +157,30 @@ class Library:
         self.kernels: list[_Kernel] = []
 
     def add(self, kernel, signatures, name: str | None = None, num_warps: int = 4,
-            num_stages: int = 3):
+            num_stages: int = 3, config=None):
+        """Adds `kernel` (a @jit function, or one under @autotune /
+        @heuristics) compiled for each of `signatures`. `config`, an
+        autotuning ``tessera.Config`` (by default the best one an
+        @autotune kernel found in this process, if it ran), supplies the
+        constexprs the signatures leave out and num_warps / num_stages."""
+        if config is None:
+            wrapper = kernel
+            while wrapper is not None and not hasattr(wrapper, "constexpr_names"):
+                if getattr(wrapper, "best_config", None) is not None:
+                    config = wrapper.best_config
+                    break
+                wrapper = getattr(wrapper, "fn", None)
+        if isinstance(signatures, dict):
+            signatures = [signatures]
+        if config is not None:
+            signatures = [dict(config.kwargs, **s) for s in signatures]
+            num_warps, num_stages = config.num_warps, config.num_stages
         fn = _unwrap(kernel)
         name = name or fn.__name__
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise ValueError(f"the kernel name {name!r} must be a C identifier")
         if any(k.name == name for k in self.kernels):
             raise ValueError(f"the library already has a kernel named {name!r}")
-        if isinstance(signatures, dict):
-            signatures = [signatures]
         k = _Kernel(fn, name, signatures)
         k.options = {"num_warps": num_warps, "num_stages": num_stages}
         self.kernels.append(k)

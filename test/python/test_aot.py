@@ -164,3 +164,20 @@ def test_signatures_must_share_constexprs_and_types():
         aot.Library("my-lib")
     with pytest.raises(ValueError, match="unknown AOT target 'gfx1100'"):
         aot.Library("k").add(_axpy, [base]).write("/tmp/never", target="gfx1100")
+
+
+def test_autotune_config_supplies_constexprs_and_warps(tmp_path):
+    """A tessera.Config (what @autotune picks) fills the constexprs a
+    signature leaves out, and its num_warps/num_stages are used."""
+    lib = aot.Library("tuned")
+    base = {"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32"}
+    lib.add(_axpy, [base], config=tessera.Config({"BLOCK": 128}, num_warps=2, num_stages=1))
+    kernel = lib.kernels[0]
+    assert kernel.specs[0].constants == {"BLOCK": 128}
+    assert kernel.options == {"num_warps": 2, "num_stages": 1}
+    # An explicit value in the signature wins over the config's.
+    lib.add(_axpy, [dict(base, BLOCK=512)], name="explicit",
+            config=tessera.Config({"BLOCK": 128}, num_warps=2))
+    assert lib.kernels[1].specs[0].constants == {"BLOCK": 512}
+    assert {pathlib.Path(f).name for f in lib.write(str(tmp_path))} == {
+        "tuned.h", "tuned.c", "tuned_kernels.o"}
