@@ -49,8 +49,12 @@ namespace {
 // not causal, "?T " a 16-bit element type (p is truncated before P V),
 // "?F " f32, "?Q " query lists (rows gathered by position; the pruned rows
 // of the block then take the last kept row's output), "?P " no query
-// lists. `$X` placeholders are the op's sizes and types; $BMR is the rows a
+// lists, "?B " keys past the end in the last block (N_KV % BN != 0: masked
+// loads and scores), "?E " none, "?M " a score mask (causal or ?B), "?U "
+// none. `$X` placeholders are the op's sizes and types; $BMR is the rows a
 // program computes ($BM, or the kept queries' bound with query lists).
+// Scores stay unscaled until the row maximum (scale > 0), then one
+// s * scale log2(e) - m (an fma) feeds exp2, as the DSL kernel does.
 constexpr const char *kTemplate = R"(
 func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
 ?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
@@ -68,7 +72,7 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %zf = arith.constant 0.000000e+00 : f32
   %ninf = arith.constant 0xFF800000 : f32
   %zE = arith.constant 0.000000e+00 : $E
-  %scale = arith.constant $SCALE : f32
+  %scale2 = arith.constant $SCALE2 : f32
   %cQB = arith.constant $QB : i32
   %lz = arith.muli %zh, %cQB : i32
   %lid = arith.addi %lz, %qb : i32
@@ -143,45 +147,51 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
     %krowb = tile.broadcast %krow : tensor<$BNx1xi32> -> tensor<$BNx$Dxi32>
     %kcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BNx$Dxi32>
     %koffs = arith.addi %krowb, %kcolb : tensor<$BNx$Dxi32>
-    %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
-    %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
-    %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
-    %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
+?B   %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
+?B   %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
+?B   %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
+?B   %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
     %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
-    %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?B   %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?E   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
     %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
     %zs = tile.splat %zf : f32 -> tensor<$BMRx$BNxf32>
     %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMRx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMRx$BNxf32>
-    %scs = tile.splat %scale : f32 -> tensor<$BMRx$BNxf32>
-    %s1 = arith.mulf %s0, %scs : tensor<$BMRx$BNxf32>
     %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
-    %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
-    %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
-    %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMRx$BNxi1>
+?B   %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
+?B   %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
+?B   %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMRx$BNxi1>
 ?C   %omb = tile.broadcast %om2 : tensor<$BMRx1xi32> -> tensor<$BMRx$BNxi32>
 ?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMRx$BNxi32>
 ?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMRx$BNxi32>
-?C   %keep = arith.andi %colokb, %below : tensor<$BMRx$BNxi1>
-?N   %keep = arith.andi %colokb, %colokb : tensor<$BMRx$BNxi1>
-    %ninfs = tile.splat %ninf : f32 -> tensor<$BMRx$BNxf32>
-    %s = arith.select %keep, %s1, %ninfs : tensor<$BMRx$BNxi1>, tensor<$BMRx$BNxf32>
+?C ?B   %keep = arith.andi %colokb, %below : tensor<$BMRx$BNxi1>
+?C ?E   %keep = arith.andi %below, %below : tensor<$BMRx$BNxi1>
+?N ?B   %keep = arith.andi %colokb, %colokb : tensor<$BMRx$BNxi1>
+?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BMRx$BNxf32>
+?M   %s = arith.select %keep, %s0, %ninfs : tensor<$BMRx$BNxi1>, tensor<$BMRx$BNxf32>
+?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BMRx$BNxf32>
+?U   %s = arith.addf %s0, %nzs : tensor<$BMRx$BNxf32>
     %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
     ^bb0(%x0: f32, %x1: f32):
       %mx = arith.maxnumf %x0, %x1 : f32
       tile.reduce.return %mx : f32
     }
-    %mnew = arith.maxnumf %m, %rmax : tensor<$BMRxf32>
+    %crs = tile.splat %scale2 : f32 -> tensor<$BMRxf32>
+    %rmaxs = arith.mulf %rmax, %crs : tensor<$BMRxf32>
+    %mnew = arith.maxnumf %m, %rmaxs : tensor<$BMRxf32>
     %ninfm = tile.splat %ninf : f32 -> tensor<$BMRxf32>
     %zm = tile.splat %zf : f32 -> tensor<$BMRxf32>
     %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMRxf32>
     %msafe = arith.select %none, %zm, %mnew : tensor<$BMRxi1>, tensor<$BMRxf32>
     %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
     %msb = tile.broadcast %ms1 : tensor<$BMRx1xf32> -> tensor<$BMRx$BNxf32>
-    %sd = arith.subf %s, %msb : tensor<$BMRx$BNxf32>
-    %p = math.exp %sd : tensor<$BMRx$BNxf32>
+    %scs = tile.splat %scale2 : f32 -> tensor<$BMRx$BNxf32>
+    %sc = arith.mulf %s, %scs : tensor<$BMRx$BNxf32>
+    %sd = arith.subf %sc, %msb : tensor<$BMRx$BNxf32>
+    %p = math.exp2 %sd : tensor<$BMRx$BNxf32>
     %md = arith.subf %m, %msafe : tensor<$BMRxf32>
-    %alpha = math.exp %md : tensor<$BMRxf32>
+    %alpha = math.exp2 %md : tensor<$BMRxf32>
     %psum = tile.reduce(%p) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
     ^bb0(%y0: f32, %y1: f32):
       %sm = arith.addf %y0, %y1 : f32
@@ -191,7 +201,8 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
     %lnew = arith.addf %ls, %psum : tensor<$BMRxf32>
     %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
-    %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?B   %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?E   %vt = tile.load %vptr : tensor<$BNx$Dx!tile.ptr<$E>>
 ?T   %pe = arith.truncf %p : tensor<$BMRx$BNxf32> to tensor<$BMRx$BNx$E>
 ?F   %pe = arith.addf %p, %zs : tensor<$BMRx$BNxf32>
     %za = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
@@ -206,8 +217,10 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %zl = tile.splat %zf : f32 -> tensor<$BMRx1xf32>
   %seen = arith.cmpf ogt, %lf, %zl : tensor<$BMRx1xf32>
   %seenb = tile.broadcast %seen : tensor<$BMRx1xi1> -> tensor<$BMRx$Dxi1>
-  %lb = tile.broadcast %lf : tensor<$BMRx1xf32> -> tensor<$BMRx$Dxf32>
-  %od = arith.divf %res#1, %lb : tensor<$BMRx$Dxf32>
+  %onel = arith.constant dense<1.000000e+00> : tensor<$BMRx1xf32>
+  %rl = arith.divf %onel, %lf : tensor<$BMRx1xf32>
+  %rlb = tile.broadcast %rl : tensor<$BMRx1xf32> -> tensor<$BMRx$Dxf32>
+  %od = arith.mulf %res#1, %rlb : tensor<$BMRx$Dxf32>
   %zo = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
   %of = arith.select %seenb, %od, %zo : tensor<$BMRx$Dxi1>, tensor<$BMRx$Dxf32>
 ?T  %oe = arith.truncf %of : tensor<$BMRx$Dxf32> to tensor<$BMRx$Dx$E>
@@ -1006,11 +1019,14 @@ struct TGraphLowerAttentionPass
              std::to_string(counter++);
     } while (symbols.lookup(name));
     std::string scaleText;
-    llvm::raw_string_ostream(scaleText) << llvm::format("%.9e", scale);
+    llvm::raw_string_ostream(scaleText) << llvm::format("%.9e", scale * 1.4426950408889634);
+    bool ragged = nkv % bn != 0, masked = ragged || op.getCausal();
     std::map<std::string, bool> tags = {{"S", sparse},      {"D", !sparse},
                                         {"C", op.getCausal()}, {"N", !op.getCausal()},
                                         {"T", !elem.isF32()}, {"F", elem.isF32()},
-                                        {"Q", queries},         {"P", !queries}};
+                                        {"Q", queries},         {"P", !queries},
+                                        {"B", ragged},          {"E", !ragged},
+                                        {"M", masked},          {"U", !masked}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NAME", name},
         {"NKVD", std::to_string(nkv * d)},
@@ -1023,7 +1039,7 @@ struct TGraphLowerAttentionPass
         {"BN", std::to_string(bn)},
         {"QB", std::to_string(qb)},
         {"KB", std::to_string(kb)},
-        {"SCALE", scaleText},
+        {"SCALE2", scaleText},
         {"D", std::to_string(d)},
         {"E", typeName(elem)},
         {"LQ", std::to_string(keptMax)},

@@ -38,7 +38,8 @@ func.func @f(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x100x64xbf16>, %v: tenso
 // CHECK-LABEL: func.func @dense(
 // CHECK: tgraph.launch @dense_attention_0 grid [3, 1, 1](%arg0, %arg1, %arg1)
 // CHECK-LABEL: func.func @dense_attention_0(
-// CHECK: arith.constant 2.500000e-01 : f32
+// The scale times log2(e): the scores feed exp2.
+// CHECK: arith.constant 0.360673755 : f32
 // CHECK: %[[ALL:.*]] = arith.constant 5 : i32
 // CHECK-NOT: arith.cmpi sge
 // CHECK: tile.store
@@ -46,6 +47,33 @@ func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor
   %o = tgraph.attention %q, %k, %k {block_m = 16, block_n = 16, scale = 0.25 : f32}
       : (tensor<1x1x40x16xf32>, tensor<1x1x70x16xf32>, tensor<1x1x70x16xf32>) -> tensor<1x1x40x16xf32>
   return %o : tensor<1x1x40x16xf32>
+}
+
+// -----
+
+// Keys a multiple of the block and no causal mask: the loop loads K and V
+// unmasked and selects nothing; s * scale log2(e) - m feeds exp2.
+// CHECK-LABEL: func.func @even_attention_0(
+// CHECK: scf.for
+// CHECK-NOT: arith.select
+// CHECK: tile.dot
+// CHECK-NOT: arith.select
+// CHECK: tile.reduce
+// CHECK-NOT: arith.select
+// CHECK: arith.mulf
+// CHECK: arith.maxnumf
+// CHECK: arith.select
+// CHECK-NOT: arith.select
+// CHECK: math.exp2
+// CHECK: math.exp2
+// CHECK-NOT: arith.select
+// CHECK: scf.yield
+func.func @even(%q: tensor<1x2x64x32xf16>, %k: tensor<1x2x128x32xf16>, %i: tensor<1x2x2x3xi32>,
+                %c: tensor<1x2x2xi32>) -> tensor<1x2x64x32xf16> {
+  %o = tgraph.attention %q, %k, %k kv(%i, %c) {block_m = 32, block_n = 32}
+      : (tensor<1x2x64x32xf16>, tensor<1x2x128x32xf16>, tensor<1x2x128x32xf16>,
+         tensor<1x2x2x3xi32>, tensor<1x2x2xi32>) -> tensor<1x2x64x32xf16>
+  return %o : tensor<1x2x64x32xf16>
 }
 
 // -----
