@@ -24,8 +24,9 @@ checks it). All signatures of a kernel share its constexpr values.
 Targets:
 
 - ``"host"``, this machine's CPU: the kernels are object files linked into
-  the library, and a launch runs the grid's programs in a loop on the
-  calling thread (the stream argument is ignored).
+  the library, and a launch runs the grid's programs on threads (one per
+  core, or ``TESSERA_AOT_THREADS``; the calling thread is one of them) and
+  returns when all are done (the stream argument is ignored).
 - ``"sm_80"``, ``"sm_90a"`` (NVIDIA): each kernel's cubin (PTX when ptxas
   is not installed) is embedded in the C source; the first launch on a
   context loads it through the CUDA driver (libcuda.so.1, opened with
@@ -34,7 +35,8 @@ Targets:
   embedded, loaded through the HIP runtime (libamdhip64.so) on the current
   device, and launched on the given ``hipStream_t``.
 
-GPU targets link only against libdl (and libpthread): no Tessera library.
+The libraries link against libc, libm and libpthread (GPU targets: libdl
+and libpthread): no Tessera library.
 
 The command line, ``python -m tessera.aot`` (``tessera-aot`` in the build's
 bin/), does the same from a kernel file; see ``--help``.
@@ -200,16 +202,7 @@ class Library:
         from .backends.cpu import CPUBackend
         backend = CPUBackend()
         files, objects = [], []
-        source = [f'#include "{self.name}.h"', "", "#include <stdint.h>", "#include <string.h>",
-                  "", "typedef void (*tessera_entry)(const int64_t *, uint32_t, uint32_t, "
-                  "uint32_t, uint32_t, uint32_t, uint32_t);", "",
-                  "static void tessera_run_grid(tessera_entry entry, const int64_t *slots,",
-                  "                             uint32_t gx, uint32_t gy, uint32_t gz) {",
-                  "  for (uint32_t z = 0; z < gz; ++z)",
-                  "    for (uint32_t y = 0; y < gy; ++y)",
-                  "      for (uint32_t x = 0; x < gx; ++x)",
-                  "        entry(slots, x, y, z, gx, gy, gz);",
-                  "}", ""]
+        source = [f'#include "{self.name}.h"', ""] + _HOST_PRELUDE.splitlines() + [""]
         for kernel in self.kernels:
             ranked = sorted(range(len(kernel.specs)),
                             key=lambda i: -len(kernel.specs[i].conditions))
@@ -405,6 +398,71 @@ class Library:
         lines += ["  return TESSERA_NO_SPECIALIZATION;", "}", ""]
         return lines
 
+
+# The host target's grid: programs shared by threads (as the CPU backend
+# runs them), TESSERA_AOT_THREADS of them or one per core.
+_HOST_PRELUDE = r"""
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef void (*tessera_entry)(const int64_t *, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t,
+                              uint32_t);
+struct tessera_grid {
+  tessera_entry entry;
+  const int64_t *slots;
+  uint32_t gx, gy, gz;
+  uint64_t next, total;
+  pthread_mutex_t lock;
+};
+
+static void *tessera_worker(void *arg) {
+  struct tessera_grid *g = (struct tessera_grid *)arg;
+  for (;;) {
+    uint64_t i;
+    pthread_mutex_lock(&g->lock);
+    i = g->next++;
+    pthread_mutex_unlock(&g->lock);
+    if (i >= g->total)
+      return 0;
+    g->entry(g->slots, (uint32_t)(i % g->gx), (uint32_t)(i / g->gx % g->gy),
+             (uint32_t)(i / ((uint64_t)g->gx * g->gy)), g->gx, g->gy, g->gz);
+  }
+}
+
+static void tessera_run_grid(tessera_entry entry, const int64_t *slots, uint32_t gx,
+                             uint32_t gy, uint32_t gz) {
+  struct tessera_grid g;
+  pthread_t threads[63];
+  static long cores = 0; /* asked once: sysconf reads /sys */
+  const char *env = getenv("TESSERA_AOT_THREADS");
+  uint64_t n, started = 0, t;
+  g.entry = entry, g.slots = slots, g.gx = gx, g.gy = gy, g.gz = gz;
+  g.next = 0, g.total = (uint64_t)gx * gy * gz;
+  if (g.total == 1) { /* one program: no threads, no lock */
+    entry(slots, 0, 0, 0, 1, 1, 1);
+    return;
+  }
+  if (!cores)
+    cores = sysconf(_SC_NPROCESSORS_ONLN);
+  n = env && atoi(env) > 0 ? (uint64_t)atoi(env) : (uint64_t)(cores > 0 ? cores : 1);
+  if (n > g.total)
+    n = g.total;
+  if (n > 64)
+    n = 64;
+  pthread_mutex_init(&g.lock, 0);
+  /* The calling thread works too; a thread that cannot start leaves its share to the others. */
+  for (t = 1; t < n; ++t)
+    if (pthread_create(&threads[started], 0, tessera_worker, &g) == 0)
+      ++started;
+  tessera_worker(&g);
+  for (t = 0; t < started; ++t)
+    pthread_join(threads[t], 0);
+  pthread_mutex_destroy(&g.lock);
+}
+"""
 
 # The GPU targets' loader: the driver through dlopen, each kernel's module
 # loaded once a context (CUDA) or device (HIP), under a lock.

@@ -90,8 +90,8 @@ def test_library_from_python_dispatches_and_matches_numpy(tmp_path):
     assert sorted(pathlib.Path(f).name for f in files) == ["axpy.c", "axpy.h", "axpy_kernels.o"]
     so = tmp_path / "libaxpy.so"
     r = subprocess.run([CC, "-shared", "-fPIC", "-O2", "-o", str(so), str(tmp_path / "gen" / "axpy.c"),
-                        str(tmp_path / "gen" / "axpy_kernels.o"), "-lm"], capture_output=True,
-                       text=True)
+                        str(tmp_path / "gen" / "axpy_kernels.o"), "-lm", "-lpthread"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     c = ctypes.CDLL(str(so))
     fn = c.axpy__axpy
@@ -111,6 +111,15 @@ def test_library_from_python_dispatches_and_matches_numpy(tmp_path):
     ref = np.float32(alpha).astype(np.float64) * x[:n] + y[:n]
     np.testing.assert_allclose(out[:n], ref, rtol=1e-6, atol=1e-6)
     assert not out[n:].any()  # the mask: nothing past n
+    # The same on 1 and 5 threads (the programs are shared out at launch).
+    for threads in ("1", "5"):
+        os.environ["TESSERA_AOT_THREADS"] = threads
+        try:
+            again = np.zeros_like(out)
+            assert call(x, y, again, n, alpha, (n + 255) // 256) == 0
+        finally:
+            del os.environ["TESSERA_AOT_THREADS"]
+        np.testing.assert_array_equal(again, out)
     out[:] = 0
     assert call(x, y, out, 1, alpha, 1) == 0  # n == 1: the second specialization
     np.testing.assert_allclose(out[:1], np.float32(alpha) * x[:1] + y[:1], rtol=1e-6)
