@@ -142,3 +142,36 @@ def test_bad_arch_and_num_warps():
 def test_load_refuses_what_is_not_an_amd_binary(binary):
     with pytest.raises(ValueError, match="k: not a binary of the AMD backend"):
         AMDBackend("gfx90a").load(binary, "k")
+
+
+def test_aligned_accesses_are_16_byte_vectors():
+    """With ':16' hints (16-byte aligned pointers, n divisible by 16) the
+    vector add moves 4 floats per instruction (dwordx4), as on NVIDIA."""
+    ex = load("01_vector_add")
+    counts = {}
+    for hint in ("", ":16"):
+        sig = {n: "*fp32" + hint for n in ("x_ptr", "y_ptr", "output_ptr")}
+        sig["n_elements"] = "i32" + hint
+        asm = AMDBackend("gfx942").compile(_ir(ex.add_kernel, sig, {"BLOCK_SIZE": 1024}),
+                                           "add_kernel", False,
+                                           {"num_warps": 4, "assembly": True}).decode()
+        counts[hint] = (asm.count("global_load_dwordx4"), asm.count("global_load_dword "),
+                        asm.count("global_store_dwordx4"))
+    assert counts[""] == (0, 8, 0)
+    assert counts[":16"] == (2, 0, 1)
+
+
+@tessera.jit
+def _big_dot(a, b, c, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rm, rn, rk = tl.arange(0, BM), tl.arange(0, BN), tl.arange(0, BK)
+    x = tl.load(a + rm[:, None] * BK + rk[None, :])
+    y = tl.load(b + rk[:, None] * BN + rn[None, :])
+    tl.store(c + rm[:, None] * BN + rn[None, :], tl.dot(x, y))
+
+
+def test_too_much_lds_is_an_error():
+    """Operands of 256 x 128 and 128 x 256 floats staged in LDS need 256 KB;
+    a workgroup has 64 KB."""
+    ir = _ir(_big_dot, {"a": "*fp32", "b": "*fp32", "c": "*fp32"}, {"BM": 256, "BN": 256, "BK": 128})
+    with pytest.raises(tessera.CompilationError, match=r"bytes of LDS; gfx942 has 65536"):
+        AMDBackend("gfx942").compile(ir, "_big_dot", False, {"num_warps": 4})
