@@ -769,15 +769,539 @@ std::string typeName(Type t) {
   return s;
 }
 
+// ---- tgraph.attention_grad -------------------------------------------------
+// Four launches: lse and delta per query row (kLseTemplate), dq per query
+// block (kDqTemplate), for key-block lists the transposed lists (which query
+// blocks list each key block: kListsTemplate), and dk, dv per key block
+// (kDkDvTemplate). Shared pieces are the "@NAME" lines below. The tags are
+// kTemplate's ("?S"/"?D" lists or not, "?C"/"?N" causal or not, "?T"/"?F"
+// element type, "?B"/"?E" ragged keys or not, "?M"/"?U" score mask or not).
+// lse is kept in the exp2 domain: m + log2(l) of the scores times
+// scale log2(e) (+inf for a row that saw no key: its probabilities are 0).
+
+// A program's query block: ids, constants, q's rows (masked past N_Q).
+constexpr const char *kGradQBlock = R"(
+  %qb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %cBM = arith.constant $BM : i32
+  %cBN = arith.constant $BN : i32
+  %cD = arith.constant $D : i32
+  %cNQ = arith.constant $NQ : i32
+  %cNKV = arith.constant $NKV : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %zE = arith.constant 0.000000e+00 : $E
+  %scale2 = arith.constant $SCALE2 : f32
+  %cQB = arith.constant $QB : i32
+  %lz = arith.muli %zh, %cQB : i32
+  %lid = arith.addi %lz, %qb : i32
+  %m0 = arith.muli %qb, %cBM : i32
+  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
+  %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
+  %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
+  %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+  %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
+  %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
+  %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
+  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
+  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
+  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
+  %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
+  %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+  %cQH = arith.constant $NQD : i32
+  %qhead = arith.muli %zh, %cQH : i32
+  %qbase = tile.addptr %q, %qhead : !tile.ptr<$E>, i32
+  %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %qptr = tile.addptr %qbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
+  %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %cKH = arith.constant $NKVD : i32
+  %khead = arith.muli %zh, %cKH : i32
+  %kbase = tile.addptr %k, %khead : !tile.ptr<$E>, i32
+  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
+  %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
+  %rhead = arith.muli %zh, %cNQ : i32
+)";
+
+// The key blocks a query block visits: %trip of them (lists: %idxrow).
+constexpr const char *kGradTrip = R"(
+?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
+?S %trip = tile.load %cntp : !tile.ptr<i32>
+?S %cL = arith.constant $L : i32
+?S %lrow = arith.muli %lid, %cL : i32
+?S %idxrow = tile.addptr %idx, %lrow : !tile.ptr<i32>, i32
+?D %hi0 = arith.addi %m0, %cBM : i32
+?D %hi1 = arith.minsi %hi0, %cNKV : i32
+?D %cBN1 = arith.constant $BNM1 : i32
+?D %hi2 = arith.addi %hi1, %cBN1 : i32
+?D %ctrip = arith.divsi %hi2, %cBN : i32
+?D %all = arith.constant $KB : i32
+?C ?D %trip = arith.addi %ctrip, %c0 : i32
+?N ?D %trip = arith.addi %all, %c0 : i32
+)";
+
+// In the loop over key blocks (%j): key block %kb, its rows' offsets and
+// k's block %kt (masked past N_KV when ragged).
+constexpr const char *kGradKBlock = R"(
+?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
+?S   %kb = tile.load %ip : !tile.ptr<i32>
+?D   %kb = arith.addi %j, %c0 : i32
+    %n0 = arith.muli %kb, %cBN : i32
+    %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
+    %n0s = tile.splat %n0 : i32 -> tensor<$BNxi32>
+    %offs_n = arith.addi %n0s, %rn : tensor<$BNxi32>
+    %on1 = tile.expand_dims %offs_n, axis = 1 : tensor<$BNxi32> -> tensor<$BNx1xi32>
+    %cDn = tile.splat %cD : i32 -> tensor<$BNx1xi32>
+    %krow = arith.muli %on1, %cDn : tensor<$BNx1xi32>
+    %krowb = tile.broadcast %krow : tensor<$BNx1xi32> -> tensor<$BNx$Dxi32>
+    %kcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BNx$Dxi32>
+    %koffs = arith.addi %krowb, %kcolb : tensor<$BNx$Dxi32>
+?B   %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
+?B   %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
+?B   %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
+?B   %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
+    %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+    %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+?B   %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?E   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
+    %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
+    %zs = tile.splat %zf : f32 -> tensor<$BMx$BNxf32>
+    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMx$BNxf32>
+    %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
+?B   %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
+?B   %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
+?B   %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMx$BNxi1>
+?C   %omb = tile.broadcast %om2 : tensor<$BMx1xi32> -> tensor<$BMx$BNxi32>
+?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMx$BNxi32>
+?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMx$BNxi32>
+?C ?B   %keep = arith.andi %colokb, %below : tensor<$BMx$BNxi1>
+?C ?E   %keep = arith.andi %below, %below : tensor<$BMx$BNxi1>
+?N ?B   %keep = arith.andi %colokb, %colokb : tensor<$BMx$BNxi1>
+?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BMx$BNxf32>
+?M   %s = arith.select %keep, %s0, %ninfs : tensor<$BMx$BNxi1>, tensor<$BMx$BNxf32>
+?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BMx$BNxf32>
+?U   %s = arith.addf %s0, %nzs : tensor<$BMx$BNxf32>
+    %scs = tile.splat %scale2 : f32 -> tensor<$BMx$BNxf32>
+    %sc = arith.mulf %s, %scs : tensor<$BMx$BNxf32>
+)";
+
+constexpr const char *kLseTemplate = R"(
+func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %o: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %do: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+  %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
+@QBLOCK
+  %m_init = tile.splat %ninf : f32 -> tensor<$BMxf32>
+  %l_init = tile.splat %zf : f32 -> tensor<$BMxf32>
+@TRIP
+  %res:2 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %m = %m_init) -> (tensor<$BMxf32>, tensor<$BMxf32>) : i32 {
+@KBLOCK
+    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    ^bb0(%x0: f32, %x1: f32):
+      %mx = arith.maxnumf %x0, %x1 : f32
+      tile.reduce.return %mx : f32
+    }
+    %crs = tile.splat %scale2 : f32 -> tensor<$BMxf32>
+    %rmaxs = arith.mulf %rmax, %crs : tensor<$BMxf32>
+    %mnew = arith.maxnumf %m, %rmaxs : tensor<$BMxf32>
+    %ninfm = tile.splat %ninf : f32 -> tensor<$BMxf32>
+    %zm = tile.splat %zf : f32 -> tensor<$BMxf32>
+    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMxf32>
+    %msafe = arith.select %none, %zm, %mnew : tensor<$BMxi1>, tensor<$BMxf32>
+    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+    %msb = tile.broadcast %ms1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
+    %sd = arith.subf %sc, %msb : tensor<$BMx$BNxf32>
+    %p = math.exp2 %sd : tensor<$BMx$BNxf32>
+    %md = arith.subf %m, %msafe : tensor<$BMxf32>
+    %alpha = math.exp2 %md : tensor<$BMxf32>
+    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
+    ^bb0(%y0: f32, %y1: f32):
+      %sm = arith.addf %y0, %y1 : f32
+      tile.reduce.return %sm : f32
+    }
+    %ls = arith.mulf %l, %alpha : tensor<$BMxf32>
+    %lnew = arith.addf %ls, %psum : tensor<$BMxf32>
+    scf.yield %lnew, %mnew : tensor<$BMxf32>, tensor<$BMxf32>
+  }
+  %zl = tile.splat %zf : f32 -> tensor<$BMxf32>
+  %seen = arith.cmpf ogt, %res#0, %zl : tensor<$BMxf32>
+  %onel = arith.constant dense<1.000000e+00> : tensor<$BMxf32>
+  %lsafe = arith.select %seen, %res#0, %onel : tensor<$BMxi1>, tensor<$BMxf32>
+  %lg = math.log2 %lsafe : tensor<$BMxf32>
+  %lse0 = arith.addf %res#1, %lg : tensor<$BMxf32>
+  %pinf = arith.constant dense<0x7F800000> : tensor<$BMxf32>
+  %lsev = arith.select %seen, %lse0, %pinf : tensor<$BMxi1>, tensor<$BMxf32>
+  %lseb = tile.addptr %lse, %rhead : !tile.ptr<f32>, i32
+  %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  tile.store %lsep, %lsev, %rowok : tensor<$BMx!tile.ptr<f32>>
+  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
+  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %ot = tile.load %optr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
+  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+?T %of = arith.extf %ot : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?T %dof = arith.extf %dot_ : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?F %zod = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?F %of = arith.addf %ot, %zod : tensor<$BMx$Dxf32>
+?F %dof = arith.addf %dot_, %zod : tensor<$BMx$Dxf32>
+  %prod = arith.mulf %of, %dof : tensor<$BMx$Dxf32>
+  %dsum = tile.reduce(%prod) axis = 1 : (tensor<$BMx$Dxf32>) -> (tensor<$BMxf32>) {
+  ^bb0(%d0: f32, %d1: f32):
+    %dd = arith.addf %d0, %d1 : f32
+    tile.reduce.return %dd : f32
+  }
+  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
+  func.return
+}
+)";
+
+// dq for one query block: over its key blocks, p = exp2(s - lse),
+// dp = do v^T, ds = p (dp - delta), dq += ds k; then dq * scale.
+constexpr const char *kDqTemplate = R"(
+func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %do: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+  %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %dq: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+@QBLOCK
+  %vbase = tile.addptr %v, %khead : !tile.ptr<$E>, i32
+  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
+  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %zr = tile.splat %zf : f32 -> tensor<$BMxf32>
+  %lseb = tile.addptr %lse, %rhead : !tile.ptr<f32>, i32
+  %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  %lsev = tile.load %lsep, %rowok, %zr : tensor<$BMx!tile.ptr<f32>>
+  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  %delv = tile.load %dep, %rowok, %zr : tensor<$BMx!tile.ptr<f32>>
+  %lse1 = tile.expand_dims %lsev, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+  %lsebb = tile.broadcast %lse1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
+  %del1 = tile.expand_dims %delv, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
+  %delb = tile.broadcast %del1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
+  %dq_init = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+@TRIP
+  %res = scf.for %j = %c0 to %trip step %c1 iter_args(%acc = %dq_init) -> (tensor<$BMx$Dxf32>) : i32 {
+@KBLOCK
+    %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+    %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+?B   %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?E   %vt = tile.load %vptr : tensor<$BNx$Dx!tile.ptr<$E>>
+    %sd = arith.subf %sc, %lsebb : tensor<$BMx$BNxf32>
+    %p = math.exp2 %sd : tensor<$BMx$BNxf32>
+    %vtt = tile.trans %vt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
+    %dp = tile.dot %dot_, %vtt, %zs : tensor<$BMx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMx$BNxf32>
+    %dpd = arith.subf %dp, %delb : tensor<$BMx$BNxf32>
+    %ds = arith.mulf %p, %dpd : tensor<$BMx$BNxf32>
+?T   %dse = arith.truncf %ds : tensor<$BMx$BNxf32> to tensor<$BMx$BNx$E>
+?F   %dse = arith.addf %ds, %zs : tensor<$BMx$BNxf32>
+    %accn = tile.dot %dse, %kt, %acc : tensor<$BMx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMx$Dxf32>
+    scf.yield %accn : tensor<$BMx$Dxf32>
+  }
+  %sc1 = arith.constant $SCALE1 : f32
+  %sc1s = tile.splat %sc1 : f32 -> tensor<$BMx$Dxf32>
+  %dqs = arith.mulf %res, %sc1s : tensor<$BMx$Dxf32>
+?T %dqe = arith.truncf %dqs : tensor<$BMx$Dxf32> to tensor<$BMx$Dx$E>
+?F %zo = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?F %dqe = arith.addf %dqs, %zo : tensor<$BMx$Dxf32>
+  %dqbase = tile.addptr %dq, %qhead : !tile.ptr<$E>, i32
+  %dqbs = tile.splat %dqbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %dqptr = tile.addptr %dqbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  tile.store %dqptr, %dqe, %qmask : tensor<$BMx$Dx!tile.ptr<$E>>
+  func.return
+}
+)";
+
+// Key-block lists transposed: for key block kb of a head, the query
+// blocks whose lists hold it, in order (qidx, (Z, H, KB, QB); entries past
+// the count 0), and their count (qcnt, (Z, H, KB)). $QBP and $LP: QB and L
+// rounded up to powers of two (16 at least).
+constexpr const char *kListsTemplate = R"(
+func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
+  %kb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %cQB = arith.constant $QB : i32
+  %cL = arith.constant $L : i32
+  %cKB = arith.constant $KB : i32
+  %r = tile.make_range 0 to $QBP : tensor<$QBPxi32>
+  %l = tile.make_range 0 to $LP : tensor<$LPxi32>
+  %rbase = arith.muli %zh, %cQB : i32
+  %cntb = tile.addptr %cnt, %rbase : !tile.ptr<i32>, i32
+  %cntbs = tile.splat %cntb : !tile.ptr<i32> -> tensor<$QBPx!tile.ptr<i32>>
+  %cntp = tile.addptr %cntbs, %r : tensor<$QBPx!tile.ptr<i32>>, tensor<$QBPxi32>
+  %cQBs = tile.splat %cQB : i32 -> tensor<$QBPxi32>
+  %rok = arith.cmpi slt, %r, %cQBs : tensor<$QBPxi32>
+  %zr = tile.splat %c0 : i32 -> tensor<$QBPxi32>
+  %cr = tile.load %cntp, %rok, %zr : tensor<$QBPx!tile.ptr<i32>>
+  %r2 = tile.expand_dims %r, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
+  %l2 = tile.expand_dims %l, axis = 0 : tensor<$LPxi32> -> tensor<1x$LPxi32>
+  %rb2 = tile.broadcast %r2 : tensor<$QBPx1xi32> -> tensor<$QBPx$LPxi32>
+  %lb2 = tile.broadcast %l2 : tensor<1x$LPxi32> -> tensor<$QBPx$LPxi32>
+  %cLm = tile.splat %cL : i32 -> tensor<$QBPx$LPxi32>
+  %rowoff = arith.muli %rb2, %cLm : tensor<$QBPx$LPxi32>
+  %eoffs = arith.addi %rowoff, %lb2 : tensor<$QBPx$LPxi32>
+  %cr2 = tile.expand_dims %cr, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
+  %crb = tile.broadcast %cr2 : tensor<$QBPx1xi32> -> tensor<$QBPx$LPxi32>
+  %inl = arith.cmpi slt, %lb2, %crb : tensor<$QBPx$LPxi32>
+  %inL = arith.cmpi slt, %lb2, %cLm : tensor<$QBPx$LPxi32>
+  %ok2 = arith.andi %inl, %inL : tensor<$QBPx$LPxi1>
+  %lbase = arith.muli %rbase, %cL : i32
+  %idxb = tile.addptr %idx, %lbase : !tile.ptr<i32>, i32
+  %idxbs = tile.splat %idxb : !tile.ptr<i32> -> tensor<$QBPx$LPx!tile.ptr<i32>>
+  %idxp = tile.addptr %idxbs, %eoffs : tensor<$QBPx$LPx!tile.ptr<i32>>, tensor<$QBPx$LPxi32>
+  %m1 = arith.constant dense<-1> : tensor<$QBPx$LPxi32>
+  %ent = tile.load %idxp, %ok2, %m1 : tensor<$QBPx$LPx!tile.ptr<i32>>
+  %kbs = tile.splat %kb : i32 -> tensor<$QBPx$LPxi32>
+  %eq = arith.cmpi eq, %ent, %kbs : tensor<$QBPx$LPxi32>
+  %hit2 = arith.andi %eq, %ok2 : tensor<$QBPx$LPxi1>
+  %one2 = arith.constant dense<1> : tensor<$QBPx$LPxi32>
+  %zero2 = arith.constant dense<0> : tensor<$QBPx$LPxi32>
+  %hv = arith.select %hit2, %one2, %zero2 : tensor<$QBPx$LPxi1>, tensor<$QBPx$LPxi32>
+  %hits = tile.reduce(%hv) axis = 1 : (tensor<$QBPx$LPxi32>) -> (tensor<$QBPxi32>) {
+  ^bb0(%a0: i32, %a1: i32):
+    %as = arith.addi %a0, %a1 : i32
+    tile.reduce.return %as : i32
+  }
+  %hit = arith.cmpi sgt, %hits, %zr : tensor<$QBPxi32>
+  %oner = arith.constant dense<1> : tensor<$QBPxi32>
+  %h01 = arith.select %hit, %oner, %zr : tensor<$QBPxi1>, tensor<$QBPxi32>
+  %incl = tile.scan(%h01) axis = 0 : (tensor<$QBPxi32>) -> tensor<$QBPxi32> {
+  ^bb0(%b0: i32, %b1: i32):
+    %bs = arith.addi %b0, %b1 : i32
+    tile.reduce.return %bs : i32
+  }
+  %pos = arith.subi %incl, %h01 : tensor<$QBPxi32>
+  %total = tile.reduce(%h01) axis = 0 : (tensor<$QBPxi32>) -> (i32) {
+  ^bb0(%t0: i32, %t1: i32):
+    %ts = arith.addi %t0, %t1 : i32
+    tile.reduce.return %ts : i32
+  }
+  %lk0 = arith.muli %zh, %cKB : i32
+  %lk = arith.addi %lk0, %kb : i32
+  %qcp = tile.addptr %qcnt, %lk : !tile.ptr<i32>, i32
+  tile.store %qcp, %total : !tile.ptr<i32>
+  %jj = tile.expand_dims %r, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
+  %jb = tile.broadcast %jj : tensor<$QBPx1xi32> -> tensor<$QBPx$QBPxi32>
+  %p1 = tile.expand_dims %pos, axis = 0 : tensor<$QBPxi32> -> tensor<1x$QBPxi32>
+  %pb = tile.broadcast %p1 : tensor<1x$QBPxi32> -> tensor<$QBPx$QBPxi32>
+  %h1 = tile.expand_dims %hit, axis = 0 : tensor<$QBPxi1> -> tensor<1x$QBPxi1>
+  %hb = tile.broadcast %h1 : tensor<1x$QBPxi1> -> tensor<$QBPx$QBPxi1>
+  %rr1 = tile.expand_dims %r, axis = 0 : tensor<$QBPxi32> -> tensor<1x$QBPxi32>
+  %rrb = tile.broadcast %rr1 : tensor<1x$QBPxi32> -> tensor<$QBPx$QBPxi32>
+  %at0 = arith.cmpi eq, %pb, %jb : tensor<$QBPx$QBPxi32>
+  %at = arith.andi %at0, %hb : tensor<$QBPx$QBPxi1>
+  %zQQ = arith.constant dense<0> : tensor<$QBPx$QBPxi32>
+  %pick = arith.select %at, %rrb, %zQQ : tensor<$QBPx$QBPxi1>, tensor<$QBPx$QBPxi32>
+  %slot = tile.reduce(%pick) axis = 1 : (tensor<$QBPx$QBPxi32>) -> (tensor<$QBPxi32>) {
+  ^bb0(%s0_: i32, %s1_: i32):
+    %ss = arith.addi %s0_, %s1_ : i32
+    tile.reduce.return %ss : i32
+  }
+  %obase0 = arith.muli %lk, %cQB : i32
+  %qib = tile.addptr %qidx, %obase0 : !tile.ptr<i32>, i32
+  %qibs = tile.splat %qib : !tile.ptr<i32> -> tensor<$QBPx!tile.ptr<i32>>
+  %qip = tile.addptr %qibs, %r : tensor<$QBPx!tile.ptr<i32>>, tensor<$QBPxi32>
+  tile.store %qip, %slot, %rok : tensor<$QBPx!tile.ptr<i32>>
+  func.return
+}
+)";
+
+// dk and dv for one key block: over the query blocks that attend to it
+// (all; from the diagonal's with `causal`; the transposed lists), with
+// s^T = k q^T: p^T = exp2(s^T - lse), dv += p^T do, dp^T = v do^T,
+// ds^T = p^T (dp^T - delta), dk += ds^T q; then dk * scale.
+constexpr const char *kDkDvTemplate = R"(
+func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+?S %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %do: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+  %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %dk: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+  %dv: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+  %kb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %cBM = arith.constant $BM : i32
+  %cBN = arith.constant $BN : i32
+  %cD = arith.constant $D : i32
+  %cNQ = arith.constant $NQ : i32
+  %cNKV = arith.constant $NKV : i32
+  %cQB = arith.constant $QB : i32
+  %cKB = arith.constant $KB : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %zE = arith.constant 0.000000e+00 : $E
+  %scale2 = arith.constant $SCALE2 : f32
+  %n0 = arith.muli %kb, %cBN : i32
+  %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
+  %n0s = tile.splat %n0 : i32 -> tensor<$BNxi32>
+  %offs_n = arith.addi %n0s, %rn : tensor<$BNxi32>
+  %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %on1 = tile.expand_dims %offs_n, axis = 1 : tensor<$BNxi32> -> tensor<$BNx1xi32>
+  %cDn = tile.splat %cD : i32 -> tensor<$BNx1xi32>
+  %krow = arith.muli %on1, %cDn : tensor<$BNx1xi32>
+  %krowb = tile.broadcast %krow : tensor<$BNx1xi32> -> tensor<$BNx$Dxi32>
+  %kcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BNx$Dxi32>
+  %koffs = arith.addi %krowb, %kcolb : tensor<$BNx$Dxi32>
+  %cKH = arith.constant $NKVD : i32
+  %khead = arith.muli %zh, %cKH : i32
+  %kbase = tile.addptr %k, %khead : !tile.ptr<$E>, i32
+  %vbase = tile.addptr %v, %khead : !tile.ptr<$E>, i32
+  %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+  %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+  %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+  %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+  %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
+  %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
+  %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
+?B %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
+?B %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?B %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
+?E %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
+?E %vt = tile.load %vptr : tensor<$BNx$Dx!tile.ptr<$E>>
+  %cQH = arith.constant $NQD : i32
+  %qhead = arith.muli %zh, %cQH : i32
+  %qbase = tile.addptr %q, %qhead : !tile.ptr<$E>, i32
+  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
+  %rhead = arith.muli %zh, %cNQ : i32
+  %lseb = tile.addptr %lse, %rhead : !tile.ptr<f32>, i32
+  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
+  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
+  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
+  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
+  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
+  %zr = tile.splat %zf : f32 -> tensor<$BMxf32>
+  %zacc = tile.splat %zf : f32 -> tensor<$BNx$Dxf32>
+  %zsT = tile.splat %zf : f32 -> tensor<$BNx$BMxf32>
+?S %lk0 = arith.muli %zh, %cKB : i32
+?S %lk = arith.addi %lk0, %kb : i32
+?S %qcp = tile.addptr %qcnt, %lk : !tile.ptr<i32>, i32
+?S %trip = tile.load %qcp : !tile.ptr<i32>
+?S %qrow0 = arith.muli %lk, %cQB : i32
+?S %qidxrow = tile.addptr %qidx, %qrow0 : !tile.ptr<i32>, i32
+?D ?N %start = arith.addi %c0, %c0 : i32
+?D ?C %start = arith.divsi %n0, %cBM : i32
+?D %trip = arith.subi %cQB, %start : i32
+  %res:2 = scf.for %j = %c0 to %trip step %c1 iter_args(%dka = %zacc, %dva = %zacc) -> (tensor<$BNx$Dxf32>, tensor<$BNx$Dxf32>) : i32 {
+?S   %qp = tile.addptr %qidxrow, %j : !tile.ptr<i32>, i32
+?S   %qb = tile.load %qp : !tile.ptr<i32>
+?D   %qb = arith.addi %start, %j : i32
+    %m0 = arith.muli %qb, %cBM : i32
+    %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
+    %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
+    %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+    %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
+    %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
+    %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
+    %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
+    %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
+    %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+    %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+    %qptr = tile.addptr %qbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+    %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+    %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+    %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+    %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+    %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
+    %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+    %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+    %lsev = tile.load %lsep, %rowok, %zr : tensor<$BMx!tile.ptr<f32>>
+    %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+    %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+    %delv = tile.load %dep, %rowok, %zr : tensor<$BMx!tile.ptr<f32>>
+    %qtt = tile.trans %qt, order = [1, 0] : tensor<$BMx$Dx$E> -> tensor<$Dx$BMx$E>
+    %sT0 = tile.dot %kt, %qtt, %zsT : tensor<$BNx$Dx$E> * tensor<$Dx$BMx$E> -> tensor<$BNx$BMxf32>
+    %om0 = tile.expand_dims %offs_m, axis = 0 : tensor<$BMxi32> -> tensor<1x$BMxi32>
+?B   %rowkb = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$BMxi1>
+?C   %omT = tile.broadcast %om0 : tensor<1x$BMxi32> -> tensor<$BNx$BMxi32>
+?C   %onT = tile.broadcast %on1 : tensor<$BNx1xi32> -> tensor<$BNx$BMxi32>
+?C   %belowT = arith.cmpi sge, %omT, %onT : tensor<$BNx$BMxi32>
+?C ?B   %keep = arith.andi %rowkb, %belowT : tensor<$BNx$BMxi1>
+?C ?E   %keep = arith.andi %belowT, %belowT : tensor<$BNx$BMxi1>
+?N ?B   %keep = arith.andi %rowkb, %rowkb : tensor<$BNx$BMxi1>
+?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BNx$BMxf32>
+?M   %sT = arith.select %keep, %sT0, %ninfs : tensor<$BNx$BMxi1>, tensor<$BNx$BMxf32>
+?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BNx$BMxf32>
+?U   %sT = arith.addf %sT0, %nzs : tensor<$BNx$BMxf32>
+    %scs = tile.splat %scale2 : f32 -> tensor<$BNx$BMxf32>
+    %scT = arith.mulf %sT, %scs : tensor<$BNx$BMxf32>
+    %lse0 = tile.expand_dims %lsev, axis = 0 : tensor<$BMxf32> -> tensor<1x$BMxf32>
+    %lseT = tile.broadcast %lse0 : tensor<1x$BMxf32> -> tensor<$BNx$BMxf32>
+    %sdT = arith.subf %scT, %lseT : tensor<$BNx$BMxf32>
+    %pT = math.exp2 %sdT : tensor<$BNx$BMxf32>
+?T   %pTe = arith.truncf %pT : tensor<$BNx$BMxf32> to tensor<$BNx$BMx$E>
+?F   %pTe = arith.addf %pT, %zsT : tensor<$BNx$BMxf32>
+    %dvn = tile.dot %pTe, %dot_, %dva : tensor<$BNx$BMx$E> * tensor<$BMx$Dx$E> -> tensor<$BNx$Dxf32>
+    %dott = tile.trans %dot_, order = [1, 0] : tensor<$BMx$Dx$E> -> tensor<$Dx$BMx$E>
+    %dpT = tile.dot %vt, %dott, %zsT : tensor<$BNx$Dx$E> * tensor<$Dx$BMx$E> -> tensor<$BNx$BMxf32>
+    %del0 = tile.expand_dims %delv, axis = 0 : tensor<$BMxf32> -> tensor<1x$BMxf32>
+    %delT = tile.broadcast %del0 : tensor<1x$BMxf32> -> tensor<$BNx$BMxf32>
+    %dpd = arith.subf %dpT, %delT : tensor<$BNx$BMxf32>
+    %dsT = arith.mulf %pT, %dpd : tensor<$BNx$BMxf32>
+?T   %dsTe = arith.truncf %dsT : tensor<$BNx$BMxf32> to tensor<$BNx$BMx$E>
+?F   %dsTe = arith.addf %dsT, %zsT : tensor<$BNx$BMxf32>
+    %dkn = tile.dot %dsTe, %qt, %dka : tensor<$BNx$BMx$E> * tensor<$BMx$Dx$E> -> tensor<$BNx$Dxf32>
+    scf.yield %dkn, %dvn : tensor<$BNx$Dxf32>, tensor<$BNx$Dxf32>
+  }
+  %sc1 = arith.constant $SCALE1 : f32
+  %sc1s = tile.splat %sc1 : f32 -> tensor<$BNx$Dxf32>
+  %dks = arith.mulf %res#0, %sc1s : tensor<$BNx$Dxf32>
+?T %dke = arith.truncf %dks : tensor<$BNx$Dxf32> to tensor<$BNx$Dx$E>
+?T %dve = arith.truncf %res#1 : tensor<$BNx$Dxf32> to tensor<$BNx$Dx$E>
+?F %dke = arith.addf %dks, %zacc : tensor<$BNx$Dxf32>
+?F %dve = arith.addf %res#1, %zacc : tensor<$BNx$Dxf32>
+  %dkbase = tile.addptr %dk, %khead : !tile.ptr<$E>, i32
+  %dkbs = tile.splat %dkbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+  %dkptr = tile.addptr %dkbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+  tile.store %dkptr, %dke, %kmask : tensor<$BNx$Dx!tile.ptr<$E>>
+  %dvbase = tile.addptr %dv, %khead : !tile.ptr<$E>, i32
+  %dvbs = tile.splat %dvbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
+  %dvptr = tile.addptr %dvbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
+  tile.store %dvptr, %dve, %kmask : tensor<$BNx$Dx!tile.ptr<$E>>
+  func.return
+}
+)";
+
 /// The kernel text for one op: tagged lines selected, placeholders filled
 /// (longest names first, so that $NQD is not read as $NQ); a line
 /// "@LOADBLOCK" stands for kLoadBlock.
 std::string kernelText(const char *source, const std::map<std::string, bool> &tags,
                        const std::vector<std::pair<std::string, std::string>> &values) {
-  const std::string include = "  @LOADBLOCK\n";
+  // Shared pieces: a line "@NAME" stands for the piece (pieces may use others).
+  static const std::map<std::string, const char *> pieces = {
+      {"@LOADBLOCK", kLoadBlock}, {"@QBLOCK", kGradQBlock}, {"@TRIP", kGradTrip},
+      {"@KBLOCK", kGradKBlock}};
   std::string source_ = source, out;
-  for (size_t at = source_.find(include); at != std::string::npos; at = source_.find(include))
-    source_.replace(at, include.size(), StringRef(kLoadBlock).drop_front().str());
+  for (bool again = true; again;) {
+    again = false;
+    std::string expanded;
+    for (StringRef line : llvm::split(StringRef(source_), '\n')) {
+      auto piece = pieces.find(line.trim().str());
+      if (piece != pieces.end()) {
+        expanded += StringRef(piece->second).drop_front().str();
+        again = true;
+      } else {
+        expanded += line.str() + "\n";
+      }
+    }
+    source_ = expanded;
+  }
   for (StringRef line : llvm::split(StringRef(source_), '\n')) {
     bool keep = true;
     StringRef rest = line.ltrim();
@@ -804,8 +1328,9 @@ struct TGraphLowerAttentionPass
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
     module.walk([&](Operation *op) {
-      if (isa<tessera::tgraph::AttentionOp, tessera::tgraph::CubeReorderOp,
-              tessera::tgraph::TokenSelectOp, tessera::tgraph::BlockSelectOp>(op))
+      if (isa<tessera::tgraph::AttentionOp, tessera::tgraph::AttentionGradOp,
+              tessera::tgraph::CubeReorderOp, tessera::tgraph::TokenSelectOp,
+              tessera::tgraph::BlockSelectOp>(op))
         ops.push_back(op);
     });
     SymbolTable symbols(module);
@@ -814,6 +1339,8 @@ struct TGraphLowerAttentionPass
       LogicalResult done = failure();
       if (auto a = dyn_cast<tessera::tgraph::AttentionOp>(op))
         done = lower(a, module, symbols, counter);
+      else if (auto g = dyn_cast<tessera::tgraph::AttentionGradOp>(op))
+        done = lowerGrad(g, module, symbols, counter);
       else if (auto c = dyn_cast<tessera::tgraph::CubeReorderOp>(op))
         done = lowerCube(c, module, symbols, counter);
       else if (auto s = dyn_cast<tessera::tgraph::BlockSelectOp>(op))
@@ -981,6 +1508,108 @@ struct TGraphLowerAttentionPass
          {"B", str(block)}, {"N", str(n)}, {"D", str(d)}, {"L", str(l)},
          {"E", typeName(elem)}});
     return replaceWithKernel(op, text, module, symbols, {nb, z * h, 1}, ValueRange{op.getQ()});
+  }
+
+  /// tgraph.attention_grad: lse and delta, dq, (the transposed lists,) dk
+  /// and dv: three or four launches.
+  LogicalResult lowerGrad(tessera::tgraph::AttentionGradOp op, ModuleOp module,
+                          SymbolTable &symbols, unsigned &counter) {
+    auto q = cast<RankedTensorType>(op.getQ().getType());
+    auto k = cast<RankedTensorType>(op.getK().getType());
+    if (!q.hasStaticShape() || !k.hasStaticShape() ||
+        (op.getKvIndex() && !cast<RankedTensorType>(op.getKvIndex().getType()).hasStaticShape()))
+      return op.emitOpError("needs static shapes to be lowered");
+    Type elem = q.getElementType();
+    if (!elem.isF16() && !elem.isBF16() && !elem.isF32())
+      return op.emitOpError() << "is lowered for f16, bf16 and f32 tensors, got " << elem;
+    int64_t z = q.getDimSize(0), h = q.getDimSize(1), nq = q.getDimSize(2), d = q.getDimSize(3);
+    int64_t nkv = k.getDimSize(2), bm = op.getBlockM(), bn = op.getBlockN();
+    int64_t qb = (nq + bm - 1) / bm, kb = (nkv + bn - 1) / bn;
+    if (z * h * std::max(nq, nkv) * d >= (int64_t(1) << 31))
+      return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
+    bool sparse = bool(op.getKvIndex());
+    int64_t lists = sparse ? cast<RankedTensorType>(op.getKvIndex().getType()).getDimSize(3) : 0;
+    int64_t qbp = std::max<int64_t>(16, llvm::PowerOf2Ceil(qb));
+    int64_t lp = std::max<int64_t>(16, llvm::PowerOf2Ceil(std::max<int64_t>(lists, 1)));
+    if (sparse && (qbp * qbp > tessera::tile::kMaxTensorElements ||
+                   qbp * lp > tessera::tile::kMaxTensorElements))
+      return op.emitOpError() << "with " << qb << " query blocks and lists of " << lists
+                              << " is not lowered yet";
+    double scale = op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(d));
+    auto flt = [](double v) {
+      std::string s;
+      llvm::raw_string_ostream(s) << llvm::format("%.9e", v);
+      return s;
+    };
+    auto str = [](int64_t v) { return std::to_string(v); };
+    bool ragged = nkv % bn != 0, masked = ragged || op.getCausal();
+    std::map<std::string, bool> tags = {{"S", sparse},      {"D", !sparse},
+                                        {"C", op.getCausal()}, {"N", !op.getCausal()},
+                                        {"T", !elem.isF32()}, {"F", elem.isF32()},
+                                        {"B", ragged},          {"E", !ragged},
+                                        {"M", masked},          {"U", !masked}};
+    std::vector<std::pair<std::string, std::string>> values = {
+        {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
+        {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BM", str(bm)},
+        {"BN", str(bn)},        {"QBP", str(qbp)},      {"QB", str(qb)},
+        {"KB", str(kb)},        {"SCALE2", flt(scale * 1.4426950408889634)},
+        {"SCALE1", flt(scale)}, {"D", str(d)},          {"E", typeName(elem)},
+        {"LP", str(lp)},        {"L", str(lists)}};
+    auto named = [&](StringRef what) {
+      auto v = values;
+      v.insert(v.begin(), {"NAME", freshName(op, what, symbols, counter)});
+      return v;
+    };
+    OpBuilder b(op);
+    auto launch = [&](const char *tmpl, StringRef what, TypeRange results,
+                      ArrayRef<int64_t> grid, ValueRange args) -> FailureOr<ValueRange> {
+      FailureOr<func::FuncOp> kernel = addKernel(op, kernelText(tmpl, tags, named(what)), module,
+                                                 symbols);
+      if (failed(kernel))
+        return failure();
+      return tessera::tgraph::LaunchOp::create(b, op.getLoc(), results,
+                                               FlatSymbolRefAttr::get(kernel->getNameAttr()),
+                                               b.getDenseI64ArrayAttr(grid), args)
+          .getResults();
+    };
+    auto f32 = Float32Type::get(op.getContext());
+    auto rowType = RankedTensorType::get({z, h, nq}, f32);
+    SmallVector<Value> lseArgs = {op.getQ(), op.getK()};
+    if (sparse)
+      lseArgs.append({op.getKvIndex(), op.getKvCount()});
+    lseArgs.append({op.getO(), op.getDO()});
+    auto stats = launch(kLseTemplate, "attention_lse", {rowType, rowType}, {qb, z * h, 1}, lseArgs);
+    if (failed(stats))
+      return failure();
+    Value lse = (*stats)[0], delta = (*stats)[1];
+    SmallVector<Value> dqArgs = {op.getQ(), op.getK(), op.getV()};
+    if (sparse)
+      dqArgs.append({op.getKvIndex(), op.getKvCount()});
+    dqArgs.append({op.getDO(), lse, delta});
+    auto dq = launch(kDqTemplate, "attention_dq", {op.getDq().getType()}, {qb, z * h, 1}, dqArgs);
+    if (failed(dq))
+      return failure();
+    SmallVector<Value> kvArgs = {op.getQ(), op.getK(), op.getV()};
+    if (sparse) {
+      auto i32 = IntegerType::get(op.getContext(), 32);
+      auto lists2 = launch(kListsTemplate, "attention_qlists",
+                           {RankedTensorType::get({z, h, kb, qb}, i32),
+                            RankedTensorType::get({z, h, kb}, i32)},
+                           {kb, z * h, 1}, ValueRange{op.getKvIndex(), op.getKvCount()});
+      if (failed(lists2))
+        return failure();
+      kvArgs.append({(*lists2)[0], (*lists2)[1]});
+    }
+    kvArgs.append({op.getDO(), lse, delta});
+    auto dkdv = launch(kDkDvTemplate, "attention_dkdv", {op.getDk().getType(), op.getDv().getType()},
+                       {kb, z * h, 1}, kvArgs);
+    if (failed(dkdv))
+      return failure();
+    op.getDq().replaceAllUsesWith((*dq)[0]);
+    op.getDk().replaceAllUsesWith((*dkdv)[0]);
+    op.getDv().replaceAllUsesWith((*dkdv)[1]);
+    op->erase();
+    return success();
   }
 
   LogicalResult lower(tessera::tgraph::AttentionOp op, ModuleOp module, SymbolTable &symbols,

@@ -101,6 +101,38 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
   let hasVerifier = 1;
 }
 
+def TGraph_AttentionGradOp : TGraph_Op<"attention_grad", [Pure, AttrSizedOperandSegments]> {
+  let summary = "the gradients of tgraph.attention";
+  let description = [{
+    For `o = tgraph.attention q, k, v` (dense, `causal`, or over the key
+    blocks `kv_index[z, h, qb, :kv_count[z, h, qb]]`, with the same blocks
+    and scale) and the gradient `do` of a loss with respect to o: the
+    gradients dq (q's type), dk and dv (k's and v's type). Query lists are
+    not taken (BSA's query sparsity prunes the forward only).
+
+    ```mlir
+    %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do kv(%idx, %cnt)
+        {block_m = 128, block_n = 128}
+        : (tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
+           tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
+           tensor<1x12x23296x128xbf16>, tensor<1x12x182x16xi32>, tensor<1x12x182xi32>)
+          -> (tensor<1x12x23296x128xbf16>, tensor<1x12x23296x128xbf16>,
+              tensor<1x12x23296x128xbf16>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
+                       AnyRankedTensor:$o, AnyRankedTensor:$d_o,
+                       Optional<AnyRankedTensor>:$kv_index, Optional<AnyRankedTensor>:$kv_count,
+                       I64Attr:$block_m, I64Attr:$block_n, UnitAttr:$causal,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs AnyRankedTensor:$dq, AnyRankedTensor:$dk, AnyRankedTensor:$dv);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $o `,` $d_o (`kv` `(` $kv_index^ `,` $kv_count `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def TGraph_BlockSelectOp : TGraph_Op<"block_select", [Pure]> {
   let summary = "BSA's key/value block selection";
   let description = [{

@@ -197,6 +197,37 @@ LogicalResult AttentionOp::verify() {
   return success();
 }
 
+LogicalResult AttentionGradOp::verify() {
+  int64_t z, h, n, d, zk, hk, nk, dk, zv, hv, nv, dv;
+  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)) ||
+      failed(checkTokens(*this, getK(), "k", zk, hk, nk, dk)) ||
+      failed(checkTokens(*this, getV(), "v", zv, hv, nv, dv)))
+    return failure();
+  auto q = cast<RankedTensorType>(getQ().getType());
+  if (getK().getType() != getV().getType() || zk != z || hk != h || dk != d)
+    return emitOpError() << "k and v must both be (" << z << ", " << h << ", kv tokens, " << d
+                         << ") like q, got " << getK().getType() << " and " << getV().getType();
+  if (cast<RankedTensorType>(getK().getType()).getElementType() != q.getElementType())
+    return emitOpError() << "q, k and v must share an element type";
+  if (getO().getType() != q || getDO().getType() != q)
+    return emitOpError() << "o and do must have q's type " << q << ", got " << getO().getType()
+                         << " and " << getDO().getType();
+  if (getDq().getType() != q || getDk().getType() != getK().getType() ||
+      getDv().getType() != getV().getType())
+    return emitOpError() << "the results dq, dk, dv must have the types of q, k and v";
+  if (!ShapedType::isDynamic(d) && !isBlockSize(d))
+    return emitOpError() << "head dim " << d << " is not supported (16 to 256, a power of two)";
+  if (!isBlockSize(getBlockM()) || !isBlockSize(getBlockN()))
+    return emitOpError() << "block sizes are powers of two from 16 to 256, got " << getBlockM()
+                         << " and " << getBlockN();
+  if (auto scale = getScale(); scale && !(scale->convertToFloat() > 0))
+    return emitOpError() << "scale must be positive";
+  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlockM());
+  if (getKvIndex() && failed(checkLists(*this, getKvIndex(), getKvCount(), "kv", z, h, blocks)))
+    return failure();
+  return success();
+}
+
 LogicalResult LaunchOp::verify() {
   if (getGrid().size() != 3 || llvm::any_of(getGrid(), [](int64_t g) { return g < 1; }))
     return emitOpError() << "grid must be three positive sizes (x, y, z)";

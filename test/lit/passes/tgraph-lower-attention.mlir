@@ -78,6 +78,38 @@ func.func @even(%q: tensor<1x2x64x32xf16>, %k: tensor<1x2x128x32xf16>, %i: tenso
 
 // -----
 
+// The gradients over key-block lists: lse and delta, dq, the transposed
+// lists (which query blocks list each key block), dk and dv.
+// CHECK-LABEL: func.func @grad(
+// CHECK: %[[S:.*]]:2 = tgraph.launch @grad_attention_lse_0 grid [4, 2, 1](%arg0, %arg1, %arg4, %arg5, %arg2, %arg3) : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>) -> (tensor<1x2x64xf32>, tensor<1x2x64xf32>)
+// CHECK: %[[DQ:.*]] = tgraph.launch @grad_attention_dq_1 grid [4, 2, 1](%arg0, %arg1, %arg1, %arg4, %arg5, %arg3, %[[S]]#0, %[[S]]#1)
+// CHECK: %[[T:.*]]:2 = tgraph.launch @grad_attention_qlists_2 grid [4, 2, 1](%arg4, %arg5) : (tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x4x4xi32>, tensor<1x2x4xi32>)
+// CHECK: %[[KV:.*]]:2 = tgraph.launch @grad_attention_dkdv_3 grid [4, 2, 1](%arg0, %arg1, %arg1, %[[T]]#0, %[[T]]#1, %arg3, %[[S]]#0, %[[S]]#1)
+// CHECK: return %[[DQ]], %[[KV]]#0, %[[KV]]#1
+// CHECK-LABEL: func.func @grad_attention_lse_0(
+// CHECK: math.log2
+// CHECK-LABEL: func.func @grad_attention_dq_1(
+// CHECK: scf.for
+// CHECK: tile.dot
+// CHECK: math.exp2
+// CHECK-COUNT-2: tile.dot
+// CHECK-LABEL: func.func @grad_attention_qlists_2(
+// CHECK: tile.scan
+// CHECK-LABEL: func.func @grad_attention_dkdv_3(
+// CHECK: scf.for
+// CHECK-COUNT-4: tile.dot
+func.func @grad(%q: tensor<1x2x64x16xf16>, %k: tensor<1x2x64x16xf16>, %o: tensor<1x2x64x16xf16>,
+                %do: tensor<1x2x64x16xf16>, %i: tensor<1x2x4x2xi32>, %c: tensor<1x2x4xi32>)
+    -> (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>) {
+  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %k, %o, %do kv(%i, %c) {block_m = 16, block_n = 16}
+      : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>,
+         tensor<1x2x64x16xf16>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>)
+      -> (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>)
+  return %dq, %dk, %dv : tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>
+}
+
+// -----
+
 // BSA's other ops: the cube reordering (one program per 32 tokens and 32
 // channels of a batch entry) and the query selection (one program per
 // block of a head, two results: the lists and their counts).

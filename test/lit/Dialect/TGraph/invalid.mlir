@@ -241,3 +241,27 @@ func.func @launch_grid(%x: tensor<4xf32>) -> tensor<4xf32> {
   %o = tgraph.launch @k3 grid [1, 0, 1] (%x) : (tensor<4xf32>) -> tensor<4xf32>
   return %o : tensor<4xf32>
 }
+
+// -----
+
+func.func @grad_do_type(%q: tensor<1x2x64x32xf16>, %do: tensor<1x2x64x32xf32>) {
+  // expected-error @+1 {{o and do must have q's type 'tensor<1x2x64x32xf16>'}}
+  %dq, %dk, %dv = tgraph.attention_grad %q, %q, %q, %q, %do {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf32>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>)
+  return
+}
+
+// -----
+
+func.func @grad_results(%q: tensor<1x2x64x32xf16>, %k: tensor<1x2x32x32xf16>) {
+  // expected-error @+1 {{the results dq, dk, dv must have the types of q, k and v}}
+  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %k, %q, %q {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x32x32xf16>, tensor<1x2x32x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x32x32xf16>)
+  return
+}
+
+// -----
+
+func.func @grad_lists(%q: tensor<1x2x64x32xf16>, %i: tensor<1x2x3x2xi32>, %c: tensor<1x2x3xi32>) {
+  // expected-error @+1 {{kv}}
+  %dq, %dk, %dv = tgraph.attention_grad %q, %q, %q, %q, %q kv(%i, %c) {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x3x2xi32>, tensor<1x2x3xi32>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>)
+  return
+}

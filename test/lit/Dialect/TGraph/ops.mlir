@@ -29,3 +29,12 @@ func.func @bsa(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x256x64xbf16>, %v: ten
   %y = tgraph.cube_reorder %x {video = array<i64: 2, 4, 6>, cube = array<i64: 1, 2, 2>, inverse} : tensor<1x48x16xf32> -> tensor<1x48x16xf32>
   return
 }
+
+// CHECK-LABEL: func.func @grad
+// CHECK: %dq, %dk, %dv = tgraph.attention_grad %arg0, %arg1, %arg1, %arg2, %arg3 kv(%arg4, %arg5) {block_m = 64 : i64, block_n = 64 : i64, causal} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>)
+// CHECK: tgraph.attention_grad %arg0, %arg1, %arg1, %arg2, %arg3 {block_m = 64 : i64, block_n = 32 : i64, scale = 1.250000e-01 : f32}
+func.func @grad(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x128x64xbf16>, %o: tensor<1x2x256x64xbf16>, %do: tensor<1x2x256x64xbf16>, %i: tensor<1x2x4x2xi32>, %c: tensor<1x2x4xi32>) {
+  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %k, %o, %do kv(%i, %c) {block_m = 64, block_n = 64, causal} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>)
+  %a, %b, %e = tgraph.attention_grad %q, %k, %k, %o, %do {block_m = 64, block_n = 32, scale = 0.125 : f32} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>)
+  return
+}
