@@ -129,6 +129,27 @@ def main():
         t = bench(lambda: g(q, k, v, index, count), reps=5)
         print(f"| tgraph.attention lowered (tessera.graph), same blocks | {t:.2f} | "
               f"{sparse_flops / t / 1e9:.0f} |", flush=True)
+        if "--backward" in sys.argv:
+            # tgraph.attention_grad lowered (64 x 64 blocks: the lists
+            # refined to them), timed alone: the backward of the same mask.
+            gb = 64 if bm % 64 == 0 and bn % 64 == 0 else bm
+            r = bm // gb
+            idx64 = (index.repeat_interleave(r, dim=2)[..., :, None] * (bn // gb)
+                     + torch.arange(bn // gb, device="cuda")).flatten(-2).int().contiguous()
+            cnt64 = (count.repeat_interleave(r, dim=2) * (bn // gb)).int().contiguous()
+            L64 = idx64.shape[-1]
+            ti64, tc64 = f"tensor<1x{H}x{S // gb}x{L64}xi32>", f"tensor<1x{H}x{S // gb}xi32>"
+            gg = tessera.graph.Graph(
+                f"func.func @b(%q: {t_}, %k: {t_}, %v: {t_}, %o: {t_}, %do: {t_}, %i: {ti64}, "
+                f"%c: {tc64}) -> ({t_}, {t_}, {t_}) {{\n"
+                f"  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do kv(%i, %c) "
+                f"{{block_m = {gb}, block_n = {gb}}} : ({t_}, {t_}, {t_}, {t_}, {t_}, {ti64}, "
+                f"{tc64}) -> ({t_}, {t_}, {t_})\n  return %dq, %dk, %dv : {t_}, {t_}, {t_}\n}}",
+                num_warps=4, num_stages=2)
+            do = torch.randn_like(q)
+            t = bench(lambda: gg(q, k, v, got, do, idx64, cnt64), reps=3)
+            print(f"| tgraph.attention_grad lowered (tessera.graph), backward alone | {t:.2f} | "
+                  f"{2.5 * sparse_flops / t / 1e9:.0f} |", flush=True)
     mask = None
     if "--flex" in sys.argv and bm == bn:
         from torch.nn.attention.flex_attention import BlockMask, flex_attention

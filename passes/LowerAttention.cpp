@@ -1027,96 +1027,94 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 
 // Key-block lists transposed: for key block kb of a head, the query
 // blocks whose lists hold it, in order (qidx, (Z, H, KB, QB); entries past
-// the count 0), and their count (qcnt, (Z, H, KB)). $QBP and $LP: QB and L
-// rounded up to powers of two (16 at least).
+// the count are not written), and their count (qcnt, (Z, H, KB)). The query
+// blocks go $QCH at a time: each chunk's hits, their exclusive scan plus
+// the count so far give each hit's slot, and the hits are stored there.
+// $QCH: up to 64 query blocks, a power of two (16 at least); $LP: L rounded
+// up to a power of two (16 at least).
 constexpr const char *kListsTemplate = R"(
 func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
   %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
   %kb = tile.program_id x : i32
   %zh = tile.program_id y : i32
   %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
   %cQB = arith.constant $QB : i32
   %cL = arith.constant $L : i32
   %cKB = arith.constant $KB : i32
-  %r = tile.make_range 0 to $QBP : tensor<$QBPxi32>
+  %cQCH = arith.constant $QCH : i32
+  %chunks = arith.constant $NCH : i32
+  %rc = tile.make_range 0 to $QCH : tensor<$QCHxi32>
   %l = tile.make_range 0 to $LP : tensor<$LPxi32>
   %rbase = arith.muli %zh, %cQB : i32
-  %cntb = tile.addptr %cnt, %rbase : !tile.ptr<i32>, i32
-  %cntbs = tile.splat %cntb : !tile.ptr<i32> -> tensor<$QBPx!tile.ptr<i32>>
-  %cntp = tile.addptr %cntbs, %r : tensor<$QBPx!tile.ptr<i32>>, tensor<$QBPxi32>
-  %cQBs = tile.splat %cQB : i32 -> tensor<$QBPxi32>
-  %rok = arith.cmpi slt, %r, %cQBs : tensor<$QBPxi32>
-  %zr = tile.splat %c0 : i32 -> tensor<$QBPxi32>
-  %cr = tile.load %cntp, %rok, %zr : tensor<$QBPx!tile.ptr<i32>>
-  %r2 = tile.expand_dims %r, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
-  %l2 = tile.expand_dims %l, axis = 0 : tensor<$LPxi32> -> tensor<1x$LPxi32>
-  %rb2 = tile.broadcast %r2 : tensor<$QBPx1xi32> -> tensor<$QBPx$LPxi32>
-  %lb2 = tile.broadcast %l2 : tensor<1x$LPxi32> -> tensor<$QBPx$LPxi32>
-  %cLm = tile.splat %cL : i32 -> tensor<$QBPx$LPxi32>
-  %rowoff = arith.muli %rb2, %cLm : tensor<$QBPx$LPxi32>
-  %eoffs = arith.addi %rowoff, %lb2 : tensor<$QBPx$LPxi32>
-  %cr2 = tile.expand_dims %cr, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
-  %crb = tile.broadcast %cr2 : tensor<$QBPx1xi32> -> tensor<$QBPx$LPxi32>
-  %inl = arith.cmpi slt, %lb2, %crb : tensor<$QBPx$LPxi32>
-  %inL = arith.cmpi slt, %lb2, %cLm : tensor<$QBPx$LPxi32>
-  %ok2 = arith.andi %inl, %inL : tensor<$QBPx$LPxi1>
   %lbase = arith.muli %rbase, %cL : i32
   %idxb = tile.addptr %idx, %lbase : !tile.ptr<i32>, i32
-  %idxbs = tile.splat %idxb : !tile.ptr<i32> -> tensor<$QBPx$LPx!tile.ptr<i32>>
-  %idxp = tile.addptr %idxbs, %eoffs : tensor<$QBPx$LPx!tile.ptr<i32>>, tensor<$QBPx$LPxi32>
-  %m1 = arith.constant dense<-1> : tensor<$QBPx$LPxi32>
-  %ent = tile.load %idxp, %ok2, %m1 : tensor<$QBPx$LPx!tile.ptr<i32>>
-  %kbs = tile.splat %kb : i32 -> tensor<$QBPx$LPxi32>
-  %eq = arith.cmpi eq, %ent, %kbs : tensor<$QBPx$LPxi32>
-  %hit2 = arith.andi %eq, %ok2 : tensor<$QBPx$LPxi1>
-  %one2 = arith.constant dense<1> : tensor<$QBPx$LPxi32>
-  %zero2 = arith.constant dense<0> : tensor<$QBPx$LPxi32>
-  %hv = arith.select %hit2, %one2, %zero2 : tensor<$QBPx$LPxi1>, tensor<$QBPx$LPxi32>
-  %hits = tile.reduce(%hv) axis = 1 : (tensor<$QBPx$LPxi32>) -> (tensor<$QBPxi32>) {
-  ^bb0(%a0: i32, %a1: i32):
-    %as = arith.addi %a0, %a1 : i32
-    tile.reduce.return %as : i32
-  }
-  %hit = arith.cmpi sgt, %hits, %zr : tensor<$QBPxi32>
-  %oner = arith.constant dense<1> : tensor<$QBPxi32>
-  %h01 = arith.select %hit, %oner, %zr : tensor<$QBPxi1>, tensor<$QBPxi32>
-  %incl = tile.scan(%h01) axis = 0 : (tensor<$QBPxi32>) -> tensor<$QBPxi32> {
-  ^bb0(%b0: i32, %b1: i32):
-    %bs = arith.addi %b0, %b1 : i32
-    tile.reduce.return %bs : i32
-  }
-  %pos = arith.subi %incl, %h01 : tensor<$QBPxi32>
-  %total = tile.reduce(%h01) axis = 0 : (tensor<$QBPxi32>) -> (i32) {
-  ^bb0(%t0: i32, %t1: i32):
-    %ts = arith.addi %t0, %t1 : i32
-    tile.reduce.return %ts : i32
-  }
+  %cntb = tile.addptr %cnt, %rbase : !tile.ptr<i32>, i32
   %lk0 = arith.muli %zh, %cKB : i32
   %lk = arith.addi %lk0, %kb : i32
-  %qcp = tile.addptr %qcnt, %lk : !tile.ptr<i32>, i32
-  tile.store %qcp, %total : !tile.ptr<i32>
-  %jj = tile.expand_dims %r, axis = 1 : tensor<$QBPxi32> -> tensor<$QBPx1xi32>
-  %jb = tile.broadcast %jj : tensor<$QBPx1xi32> -> tensor<$QBPx$QBPxi32>
-  %p1 = tile.expand_dims %pos, axis = 0 : tensor<$QBPxi32> -> tensor<1x$QBPxi32>
-  %pb = tile.broadcast %p1 : tensor<1x$QBPxi32> -> tensor<$QBPx$QBPxi32>
-  %h1 = tile.expand_dims %hit, axis = 0 : tensor<$QBPxi1> -> tensor<1x$QBPxi1>
-  %hb = tile.broadcast %h1 : tensor<1x$QBPxi1> -> tensor<$QBPx$QBPxi1>
-  %rr1 = tile.expand_dims %r, axis = 0 : tensor<$QBPxi32> -> tensor<1x$QBPxi32>
-  %rrb = tile.broadcast %rr1 : tensor<1x$QBPxi32> -> tensor<$QBPx$QBPxi32>
-  %at0 = arith.cmpi eq, %pb, %jb : tensor<$QBPx$QBPxi32>
-  %at = arith.andi %at0, %hb : tensor<$QBPx$QBPxi1>
-  %zQQ = arith.constant dense<0> : tensor<$QBPx$QBPxi32>
-  %pick = arith.select %at, %rrb, %zQQ : tensor<$QBPx$QBPxi1>, tensor<$QBPx$QBPxi32>
-  %slot = tile.reduce(%pick) axis = 1 : (tensor<$QBPx$QBPxi32>) -> (tensor<$QBPxi32>) {
-  ^bb0(%s0_: i32, %s1_: i32):
-    %ss = arith.addi %s0_, %s1_ : i32
-    tile.reduce.return %ss : i32
-  }
   %obase0 = arith.muli %lk, %cQB : i32
   %qib = tile.addptr %qidx, %obase0 : !tile.ptr<i32>, i32
-  %qibs = tile.splat %qib : !tile.ptr<i32> -> tensor<$QBPx!tile.ptr<i32>>
-  %qip = tile.addptr %qibs, %r : tensor<$QBPx!tile.ptr<i32>>, tensor<$QBPxi32>
-  tile.store %qip, %slot, %rok : tensor<$QBPx!tile.ptr<i32>>
+  %cQBs = tile.splat %cQB : i32 -> tensor<$QCHxi32>
+  %zr = tile.splat %c0 : i32 -> tensor<$QCHxi32>
+  %oner = arith.constant dense<1> : tensor<$QCHxi32>
+  %l2 = tile.expand_dims %l, axis = 0 : tensor<$LPxi32> -> tensor<1x$LPxi32>
+  %lb2 = tile.broadcast %l2 : tensor<1x$LPxi32> -> tensor<$QCHx$LPxi32>
+  %cLm = tile.splat %cL : i32 -> tensor<$QCHx$LPxi32>
+  %inL = arith.cmpi slt, %lb2, %cLm : tensor<$QCHx$LPxi32>
+  %m1 = arith.constant dense<-1> : tensor<$QCHx$LPxi32>
+  %kbs = tile.splat %kb : i32 -> tensor<$QCHx$LPxi32>
+  %one2 = arith.constant dense<1> : tensor<$QCHx$LPxi32>
+  %zero2 = arith.constant dense<0> : tensor<$QCHx$LPxi32>
+  %total = scf.for %ch = %c0 to %chunks step %c1 iter_args(%run = %c0) -> (i32) : i32 {
+    %r0 = arith.muli %ch, %cQCH : i32
+    %r0s = tile.splat %r0 : i32 -> tensor<$QCHxi32>
+    %r = arith.addi %r0s, %rc : tensor<$QCHxi32>
+    %rok = arith.cmpi slt, %r, %cQBs : tensor<$QCHxi32>
+    %cntbs = tile.splat %cntb : !tile.ptr<i32> -> tensor<$QCHx!tile.ptr<i32>>
+    %cntp = tile.addptr %cntbs, %r : tensor<$QCHx!tile.ptr<i32>>, tensor<$QCHxi32>
+    %cr = tile.load %cntp, %rok, %zr : tensor<$QCHx!tile.ptr<i32>>
+    %r2 = tile.expand_dims %r, axis = 1 : tensor<$QCHxi32> -> tensor<$QCHx1xi32>
+    %rb2 = tile.broadcast %r2 : tensor<$QCHx1xi32> -> tensor<$QCHx$LPxi32>
+    %rowoff = arith.muli %rb2, %cLm : tensor<$QCHx$LPxi32>
+    %eoffs = arith.addi %rowoff, %lb2 : tensor<$QCHx$LPxi32>
+    %cr2 = tile.expand_dims %cr, axis = 1 : tensor<$QCHxi32> -> tensor<$QCHx1xi32>
+    %crb = tile.broadcast %cr2 : tensor<$QCHx1xi32> -> tensor<$QCHx$LPxi32>
+    %inl = arith.cmpi slt, %lb2, %crb : tensor<$QCHx$LPxi32>
+    %ok2 = arith.andi %inl, %inL : tensor<$QCHx$LPxi1>
+    %idxbs = tile.splat %idxb : !tile.ptr<i32> -> tensor<$QCHx$LPx!tile.ptr<i32>>
+    %idxp = tile.addptr %idxbs, %eoffs : tensor<$QCHx$LPx!tile.ptr<i32>>, tensor<$QCHx$LPxi32>
+    %ent = tile.load %idxp, %ok2, %m1 : tensor<$QCHx$LPx!tile.ptr<i32>>
+    %eq = arith.cmpi eq, %ent, %kbs : tensor<$QCHx$LPxi32>
+    %hit2 = arith.andi %eq, %ok2 : tensor<$QCHx$LPxi1>
+    %hv = arith.select %hit2, %one2, %zero2 : tensor<$QCHx$LPxi1>, tensor<$QCHx$LPxi32>
+    %hits = tile.reduce(%hv) axis = 1 : (tensor<$QCHx$LPxi32>) -> (tensor<$QCHxi32>) {
+    ^bb0(%a0: i32, %a1: i32):
+      %as = arith.addi %a0, %a1 : i32
+      tile.reduce.return %as : i32
+    }
+    %hit = arith.cmpi sgt, %hits, %zr : tensor<$QCHxi32>
+    %h01 = arith.select %hit, %oner, %zr : tensor<$QCHxi1>, tensor<$QCHxi32>
+    %incl = tile.scan(%h01) axis = 0 : (tensor<$QCHxi32>) -> tensor<$QCHxi32> {
+    ^bb0(%b0: i32, %b1: i32):
+      %bs = arith.addi %b0, %b1 : i32
+      tile.reduce.return %bs : i32
+    }
+    %runs = tile.splat %run : i32 -> tensor<$QCHxi32>
+    %excl = arith.subi %incl, %h01 : tensor<$QCHxi32>
+    %pos = arith.addi %excl, %runs : tensor<$QCHxi32>
+    %qibs = tile.splat %qib : !tile.ptr<i32> -> tensor<$QCHx!tile.ptr<i32>>
+    %qip = tile.addptr %qibs, %pos : tensor<$QCHx!tile.ptr<i32>>, tensor<$QCHxi32>
+    tile.store %qip, %r, %hit : tensor<$QCHx!tile.ptr<i32>>
+    %n = tile.reduce(%h01) axis = 0 : (tensor<$QCHxi32>) -> (i32) {
+    ^bb0(%t0: i32, %t1: i32):
+      %ts = arith.addi %t0, %t1 : i32
+      tile.reduce.return %ts : i32
+    }
+    %runn = arith.addi %run, %n : i32
+    scf.yield %runn : i32
+  }
+  %qcp = tile.addptr %qcnt, %lk : !tile.ptr<i32>, i32
+  tile.store %qcp, %total : !tile.ptr<i32>
   func.return
 }
 )";
@@ -1529,12 +1527,10 @@ struct TGraphLowerAttentionPass
       return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
     bool sparse = bool(op.getKvIndex());
     int64_t lists = sparse ? cast<RankedTensorType>(op.getKvIndex().getType()).getDimSize(3) : 0;
-    int64_t qbp = std::max<int64_t>(16, llvm::PowerOf2Ceil(qb));
+    int64_t qch = std::min<int64_t>(64, std::max<int64_t>(16, llvm::PowerOf2Ceil(qb)));
     int64_t lp = std::max<int64_t>(16, llvm::PowerOf2Ceil(std::max<int64_t>(lists, 1)));
-    if (sparse && (qbp * qbp > tessera::tile::kMaxTensorElements ||
-                   qbp * lp > tessera::tile::kMaxTensorElements))
-      return op.emitOpError() << "with " << qb << " query blocks and lists of " << lists
-                              << " is not lowered yet";
+    if (sparse && qch * lp > tessera::tile::kMaxTensorElements)
+      return op.emitOpError() << "with lists of " << lists << " is not lowered yet";
     double scale = op.getScale() ? op.getScale()->convertToDouble() : 1.0 / std::sqrt(double(d));
     auto flt = [](double v) {
       std::string s;
@@ -1551,7 +1547,8 @@ struct TGraphLowerAttentionPass
     std::vector<std::pair<std::string, std::string>> values = {
         {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
         {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BM", str(bm)},
-        {"BN", str(bn)},        {"QBP", str(qbp)},      {"QB", str(qb)},
+        {"BN", str(bn)},        {"QCH", str(qch)},      {"NCH", str((qb + qch - 1) / qch)},
+        {"QB", str(qb)},
         {"KB", str(kb)},        {"SCALE2", flt(scale * 1.4426950408889634)},
         {"SCALE1", flt(scale)}, {"D", str(d)},          {"E", typeName(elem)},
         {"LP", str(lp)},        {"L", str(lists)}};

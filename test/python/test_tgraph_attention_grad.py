@@ -88,6 +88,7 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng):
     (1, 2, 64, 96, 16, 16, 32, False, True, np.float32),
     (1, 1, 70, 50, 32, 32, 16, True, True, np.float32),
     (1, 2, 64, 64, 32, 32, 32, False, True, np.float16),
+    (1, 1, 2400, 64, 16, 16, 16, True, True, np.float32),   # 150 query blocks: 3 chunks
 ])
 def test_gradients_match_float64(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype):
     check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng())
