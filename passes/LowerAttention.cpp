@@ -121,8 +121,10 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %l_init = tile.splat %zf : f32 -> tensor<$BMRxf32>
   %acc_init = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
 ?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
-?S %trip = tile.load %cntp : !tile.ptr<i32>
+?S %trip0 = tile.load %cntp : !tile.ptr<i32>
 ?S %cL = arith.constant $L : i32
+?S %trip1 = arith.minsi %trip0, %cL : i32
+?S %trip = arith.maxsi %trip1, %c0 : i32
 ?S %lrow = arith.muli %lid, %cL : i32
 ?S %idxrow = tile.addptr %idx, %lrow : !tile.ptr<i32>, i32
 ?D %hi0 = arith.addi %m0, %cBM : i32
@@ -135,7 +137,10 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?N ?D %trip = arith.addi %all, %c0 : i32
   %res:3 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %acc = %acc_init, %m = %m_init) -> (tensor<$BMRxf32>, tensor<$BMRx$Dxf32>, tensor<$BMRxf32>) : i32 {
 ?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
-?S   %kb = tile.load %ip : !tile.ptr<i32>
+?S   %kb0 = tile.load %ip : !tile.ptr<i32>
+?S   %kbmax = arith.constant $KBM1 : i32
+?S   %kb1 = arith.minsi %kb0, %kbmax : i32
+?S   %kb = arith.maxsi %kb1, %c0 : i32
 ?D   %kb = arith.addi %j, %c0 : i32
     %n0 = arith.muli %kb, %cBN : i32
     %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
@@ -830,8 +835,10 @@ constexpr const char *kGradQBlock = R"(
 // The key blocks a query block visits: %trip of them (lists: %idxrow).
 constexpr const char *kGradTrip = R"(
 ?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
-?S %trip = tile.load %cntp : !tile.ptr<i32>
+?S %trip0 = tile.load %cntp : !tile.ptr<i32>
 ?S %cL = arith.constant $L : i32
+?S %trip1 = arith.minsi %trip0, %cL : i32
+?S %trip = arith.maxsi %trip1, %c0 : i32
 ?S %lrow = arith.muli %lid, %cL : i32
 ?S %idxrow = tile.addptr %idx, %lrow : !tile.ptr<i32>, i32
 ?D %hi0 = arith.addi %m0, %cBM : i32
@@ -848,7 +855,10 @@ constexpr const char *kGradTrip = R"(
 // k's block %kt (masked past N_KV when ragged).
 constexpr const char *kGradKBlock = R"(
 ?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
-?S   %kb = tile.load %ip : !tile.ptr<i32>
+?S   %kb0 = tile.load %ip : !tile.ptr<i32>
+?S   %kbmax = arith.constant $KBM1 : i32
+?S   %kb1 = arith.minsi %kb0, %kbmax : i32
+?S   %kb = arith.maxsi %kb1, %c0 : i32
 ?D   %kb = arith.addi %j, %c0 : i32
     %n0 = arith.muli %kb, %cBN : i32
     %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
@@ -1527,6 +1537,8 @@ struct TGraphLowerAttentionPass
       return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
     bool sparse = bool(op.getKvIndex());
     int64_t lists = sparse ? cast<RankedTensorType>(op.getKvIndex().getType()).getDimSize(3) : 0;
+    if (sparse && std::max(z * h * kb * qb, z * h * qb * lists) >= (int64_t(1) << 31))
+      return op.emitOpError("block lists of 2^31 entries or more are not lowered yet");
     int64_t qch = std::min<int64_t>(64, std::max<int64_t>(16, llvm::PowerOf2Ceil(qb)));
     int64_t lp = std::max<int64_t>(16, llvm::PowerOf2Ceil(std::max<int64_t>(lists, 1)));
     if (sparse && qch * lp > tessera::tile::kMaxTensorElements)
@@ -1549,7 +1561,7 @@ struct TGraphLowerAttentionPass
         {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BM", str(bm)},
         {"BN", str(bn)},        {"QCH", str(qch)},      {"NCH", str((qb + qch - 1) / qch)},
         {"QB", str(qb)},
-        {"KB", str(kb)},        {"SCALE2", flt(scale * 1.4426950408889634)},
+        {"KBM1", str(kb - 1)},  {"KB", str(kb)},        {"SCALE2", flt(scale * 1.4426950408889634)},
         {"SCALE1", flt(scale)}, {"D", str(d)},          {"E", typeName(elem)},
         {"LP", str(lp)},        {"L", str(lists)}};
     auto named = [&](StringRef what) {
@@ -1664,6 +1676,7 @@ struct TGraphLowerAttentionPass
         {"BM", std::to_string(bm)},
         {"BN", std::to_string(bn)},
         {"QB", std::to_string(qb)},
+        {"KBM1", std::to_string(kb - 1)},
         {"KB", std::to_string(kb)},
         {"SCALE2", scaleText},
         {"D", std::to_string(d)},

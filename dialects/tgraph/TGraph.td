@@ -79,7 +79,11 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
     (positions inside the block) are computed; each pruned query takes the
     output of the kept query listed last in its block (token_select lists
     them from least to most similar to the block's centre) (BSA's query
-    sparsity). `scale` defaults to 1 / sqrt(D).
+    sparsity). `scale` defaults to 1 / sqrt(D). A list names each key block
+    at most once; its count is at most L. The lowered kernels read at most L
+    entries and clamp an entry outside [0, Nkv / block_n) into that range
+    (tessera.ops checks lists and refuses bad ones; a graph's lists, which
+    block_select makes, are not checked).
 
     ```mlir
     %o = tgraph.attention %q, %k, %v kv(%idx, %cnt) {block_m = 128, block_n = 128}
@@ -108,7 +112,9 @@ def TGraph_AttentionGradOp : TGraph_Op<"attention_grad", [Pure, AttrSizedOperand
     blocks `kv_index[z, h, qb, :kv_count[z, h, qb]]`, with the same blocks
     and scale) and the gradient `do` of a loss with respect to o: the
     gradients dq (q's type), dk and dv (k's and v's type). Query lists are
-    not taken (BSA's query sparsity prunes the forward only).
+    not taken (BSA's query sparsity prunes the forward only). The lists
+    follow tgraph.attention's rules; a key block listed twice in one list
+    (which they exclude) would count twice for dq and once for dk and dv.
 
     ```mlir
     %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do kv(%idx, %cnt)

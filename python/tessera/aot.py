@@ -56,6 +56,14 @@ from .compiler.frontend import ASTSource
 from .language import dtypes as T
 
 TARGETS = ("host", "sm_80", "sm_90a", "gfx90a", "gfx942")
+_INTEGERS = ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+# Names the generated functions use themselves, and C/C++ keywords.
+_RESERVED = {"stream", "grid_x", "grid_y", "grid_z", "auto", "bool", "break", "case", "char",
+             "const", "continue", "default", "delete", "do", "double", "else", "enum", "extern",
+             "float", "for", "goto", "if", "inline", "int", "long", "new", "operator",
+             "private", "public", "register", "restrict", "return", "short", "signed", "sizeof",
+             "static", "struct", "switch", "template", "this", "typedef", "union", "unsigned",
+             "void", "volatile", "while", "namespace", "class", "virtual", "friend", "explicit"}
 
 # C types of run-time parameters (16-bit floats as their bits).
 _C_SCALARS = {"i1": "bool", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t",
@@ -106,14 +114,24 @@ class _Spec:
                 self.conditions.append(f"{name} == 1")
             else:
                 text, *marks = value.split(":")
-                if any(m not in ("16",) for m in marks):
-                    raise ValueError(f"{fn.__name__}: {name}={value!r}: the only hint is ':16'")
+                if any(m not in ("16", "i64") for m in marks):
+                    raise ValueError(f"{fn.__name__}: {name}={value!r}: the hints are ':16' and "
+                                     "':i64'")
                 T.parse_type(text)  # a clear error for an unknown type
-                self.runtime[name] = (text, "16" in marks)
+                pointer = text.startswith("*")
+                if "16" in marks and not pointer and text not in _INTEGERS:
+                    raise ValueError(f"{fn.__name__}: {name}={value!r}: ':16' is for pointers "
+                                     "and integers")
+                if "i64" in marks and not pointer:
+                    raise ValueError(f"{fn.__name__}: {name}={value!r}: ':i64' is for pointers")
+                if not pointer and text in ("fp16", "bf16", "fp8e4nv", "fp8e5"):
+                    raise ValueError(f"{fn.__name__}: a run-time scalar {name} of type {text} is "
+                                     "not supported by AOT (pass fp32)")
+                self.runtime[name] = (text, "".join(":" + m for m in sorted(marks)))
                 if "16" in marks:
-                    self.conditions.append(f"(uintptr_t){name} % 16 == 0" if text.startswith("*")
+                    self.conditions.append(f"(uintptr_t){name} % 16 == 0" if pointer
                                            else f"{name} % 16 == 0")
-        self.signature = {n: t + (":16" if d else "") for n, (t, d) in self.runtime.items()}
+        self.signature = {n: t + h for n, (t, h) in self.runtime.items()}
 
 
 class _Kernel:
@@ -133,6 +151,14 @@ class _Kernel:
         for pname in fn.arg_names:
             if pname in fn.constexpr_names:
                 continue
+            if pname in _RESERVED or pname.startswith("tessera_"):
+                raise ValueError(f"{name}: parameter {pname!r} is a C/C++ keyword or a name the "
+                                 "generated launch functions use; rename it for AOT")
+            fixed = [s for s in self.specs if pname not in s.runtime]
+            typed = [s.runtime[pname][0] for s in self.specs if pname in s.runtime]
+            if fixed and any(t not in _INTEGERS for t in typed):
+                raise ValueError(f"{name}: parameter {pname} is specialized to 1 in one "
+                                 "signature and is not an integer in another")
             types = {s.runtime[pname][0] for s in self.specs if pname in s.runtime}
             if len(types) > 1:
                 raise ValueError(f"{name}: parameter {pname} has different types in different "
@@ -294,21 +320,22 @@ class Library:
             lines.append("  " + ",".join(values[i:i + 24]) + ",")
         lines.append("};")
         lines.append(f"static struct tessera_kernel {symbol}__kernel = "
-                     f'{{"{symbol}", {symbol}__image, {threads}u, {shared}u}};')
+                     f'{{"{symbol}", {symbol}__image, {threads}u, {shared}u, 0u, {{{{0}}}}}};')
         params = "".join(f", {_c_type(t)}{'' if t.startswith('*') else ' '}{n}"
                          for n, t in kernel.params)
-        lines.append(f"static tessera_status {symbol}__launch(tessera_stream stream, uint32_t gx, "
-                     f"uint32_t gy, uint32_t gz{params}) {{")
+        lines.append(f"static tessera_status {symbol}__launch(tessera_stream stream, "
+                     f"uint32_t tessera_gx, uint32_t tessera_gy, uint32_t tessera_gz{params}) {{")
         names = list(spec.runtime)
         for n, _ in kernel.params:
             if n not in spec.runtime:
                 lines.append(f"  (void){n};")
         if names:
-            lines.append(f"  void *args[{len(names)}] = {{"
+            lines.append(f"  void *tessera_args[{len(names)}] = {{"
                          + ", ".join(f"&{n}" for n in names) + "};")
         else:
-            lines.append("  void **args = 0;")
-        lines.append(f"  return tessera_gpu_launch(&{symbol}__kernel, stream, gx, gy, gz, args);")
+            lines.append("  void **tessera_args = 0;")
+        lines.append(f"  return tessera_gpu_launch(&{symbol}__kernel, stream, tessera_gx, "
+                     "tessera_gy, tessera_gz, tessera_args);")
         lines += ["}", ""]
         return lines
 
@@ -356,25 +383,28 @@ class Library:
         arguments into the kernel's 8-byte slots (CPU backend ABI)."""
         lines = [f"void {symbol}__entry(const int64_t *, uint32_t, uint32_t, uint32_t, "
                  "uint32_t, uint32_t, uint32_t);",
-                 f"static void {symbol}__launch(uint32_t gx, uint32_t gy, uint32_t gz"
+                 f"static void {symbol}__launch(uint32_t tessera_gx, uint32_t tessera_gy, "
+                 "uint32_t tessera_gz"
                  + "".join(f", {_c_type(t)}{'' if t.startswith('*') else ' '}{n}"
                            for n, t in kernel.params) + ") {"]
         names = list(spec.runtime)
-        lines.append(f"  int64_t slots[{max(1, len(names))}] = {{0}};")
+        lines.append(f"  int64_t tessera_slots[{max(1, len(names))}] = {{0}};")
         for i, n in enumerate(names):
             t = spec.runtime[n][0]
             if t.startswith("*"):
-                lines.append(f"  slots[{i}] = (int64_t)(intptr_t){n};")
+                lines.append(f"  tessera_slots[{i}] = (int64_t)(intptr_t){n};")
             elif t == "fp32":
-                lines.append(f"  {{ int32_t bits; memcpy(&bits, &{n}, 4); slots[{i}] = bits; }}")
+                lines.append(f"  {{ int32_t tessera_bits; memcpy(&tessera_bits, &{n}, 4); "
+                             f"tessera_slots[{i}] = tessera_bits; }}")
             elif t == "fp64":
-                lines.append(f"  memcpy(&slots[{i}], &{n}, 8);")
+                lines.append(f"  memcpy(&tessera_slots[{i}], &{n}, 8);")
             else:
-                lines.append(f"  slots[{i}] = (int64_t){n};")
+                lines.append(f"  tessera_slots[{i}] = (int64_t){n};")
         unused = [n for n, _ in kernel.params if n not in spec.runtime]
         for n in unused:
             lines.append(f"  (void){n};")
-        lines.append(f"  tessera_run_grid({symbol}__entry, slots, gx, gy, gz);")
+        lines.append(f"  tessera_run_grid({symbol}__entry, tessera_slots, tessera_gx, tessera_gy, "
+                     "tessera_gz);")
         lines += ["}", ""]
         return lines
 
@@ -432,11 +462,14 @@ static void *tessera_worker(void *arg) {
   }
 }
 
+static long tessera_cores;
+static void tessera_count_cores(void) { tessera_cores = sysconf(_SC_NPROCESSORS_ONLN); }
+
 static void tessera_run_grid(tessera_entry entry, const int64_t *slots, uint32_t gx,
                              uint32_t gy, uint32_t gz) {
   struct tessera_grid g;
   pthread_t threads[63];
-  static long cores = 0; /* asked once: sysconf reads /sys */
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
   const char *env = getenv("TESSERA_AOT_THREADS");
   uint64_t n, started = 0, t;
   g.entry = entry, g.slots = slots, g.gx = gx, g.gy = gy, g.gz = gz;
@@ -445,9 +478,9 @@ static void tessera_run_grid(tessera_entry entry, const int64_t *slots, uint32_t
     entry(slots, 0, 0, 0, 1, 1, 1);
     return;
   }
-  if (!cores)
-    cores = sysconf(_SC_NPROCESSORS_ONLN);
-  n = env && atoi(env) > 0 ? (uint64_t)atoi(env) : (uint64_t)(cores > 0 ? cores : 1);
+  pthread_once(&once, tessera_count_cores); /* sysconf reads /sys: once */
+  n = env && atoi(env) > 0 ? (uint64_t)atoi(env)
+                           : (uint64_t)(tessera_cores > 0 ? tessera_cores : 1);
   if (n > g.total)
     n = g.total;
   if (n > 64)
@@ -468,12 +501,13 @@ static void tessera_run_grid(tessera_entry entry, const int64_t *slots, uint32_t
 # loaded once a context (CUDA) or device (HIP), under a lock.
 _CUDA_PRELUDE = r"""
 typedef int CUresult;
+/* A kernel's module, loaded once per context (up to 8 contexts kept). */
 struct tessera_kernel {
   const char *name;
   const unsigned char *image;
   unsigned threads, shared;
-  void *context; /* the context its module was loaded in */
-  void *function;
+  unsigned count;
+  struct { void *context, *function; } loaded[8];
 };
 static struct {
   int loaded;
@@ -482,6 +516,7 @@ static struct {
   CUresult (*DevicePrimaryCtxRetain)(void **, int);
   CUresult (*CtxSetCurrent)(void *);
   CUresult (*ModuleLoadData)(void **, const void *);
+  CUresult (*ModuleUnload)(void *);
   CUresult (*ModuleGetFunction)(void **, void *, const char *);
   CUresult (*FuncSetAttribute)(void *, int, int);
   CUresult (*LaunchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
@@ -502,11 +537,13 @@ static int tessera_cu_load(void) {
   *(void **)&tessera_cu.DevicePrimaryCtxRetain = dlsym(lib, "cuDevicePrimaryCtxRetain");
   *(void **)&tessera_cu.CtxSetCurrent = dlsym(lib, "cuCtxSetCurrent");
   *(void **)&tessera_cu.ModuleLoadData = dlsym(lib, "cuModuleLoadData");
+  *(void **)&tessera_cu.ModuleUnload = dlsym(lib, "cuModuleUnload");
   *(void **)&tessera_cu.ModuleGetFunction = dlsym(lib, "cuModuleGetFunction");
   *(void **)&tessera_cu.FuncSetAttribute = dlsym(lib, "cuFuncSetAttribute");
   *(void **)&tessera_cu.LaunchKernel = dlsym(lib, "cuLaunchKernel");
   if (!tessera_cu.Init || !tessera_cu.CtxGetCurrent || !tessera_cu.DevicePrimaryCtxRetain ||
-      !tessera_cu.CtxSetCurrent || !tessera_cu.ModuleLoadData || !tessera_cu.ModuleGetFunction ||
+      !tessera_cu.CtxSetCurrent || !tessera_cu.ModuleLoadData || !tessera_cu.ModuleUnload ||
+      !tessera_cu.ModuleGetFunction ||
       !tessera_cu.FuncSetAttribute || !tessera_cu.LaunchKernel || tessera_cu.Init(0) != 0)
     return 0;
   tessera_cu.loaded = 1;
@@ -515,7 +552,8 @@ static int tessera_cu_load(void) {
 
 static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
                                          uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
-  void *context = 0, *function;
+  void *context = 0, *function = 0, *module = 0;
+  unsigned i;
   pthread_mutex_lock(&tessera_lock);
   if (!tessera_cu_load()) {
     pthread_mutex_unlock(&tessera_lock);
@@ -529,38 +567,52 @@ static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_strea
       return TESSERA_NO_DRIVER;
     }
   }
-  if (k->context != context) {
-    void *module;
-    if (tessera_cu.ModuleLoadData(&module, k->image) != 0 ||
-        tessera_cu.ModuleGetFunction(&k->function, module, k->name) != 0 ||
-        /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
-        (k->shared > 49152 && tessera_cu.FuncSetAttribute(k->function, 8, (int)k->shared) != 0)) {
+  for (i = 0; i < k->count && !function; ++i)
+    if (k->loaded[i].context == context)
+      function = k->loaded[i].function;
+  if (!function) {
+    /* Loaded into locals, kept only when every step worked. */
+    if (tessera_cu.ModuleLoadData(&module, k->image) != 0) {
       pthread_mutex_unlock(&tessera_lock);
       return TESSERA_LOAD_FAILED;
     }
-    k->context = context;
+    if (tessera_cu.ModuleGetFunction(&function, module, k->name) != 0 ||
+        /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+        (k->shared > 49152 && tessera_cu.FuncSetAttribute(function, 8, (int)k->shared) != 0)) {
+      tessera_cu.ModuleUnload(module);
+      pthread_mutex_unlock(&tessera_lock);
+      return TESSERA_LOAD_FAILED;
+    }
+    if (k->count < 8) {
+      k->loaded[k->count].context = context;
+      k->loaded[k->count].function = function;
+      ++k->count;
+    }
   }
-  function = k->function;
   pthread_mutex_unlock(&tessera_lock);
   return tessera_cu.LaunchKernel(function, gx, gy, gz, k->threads, 1, 1, k->shared, stream,
                                  args, 0) == 0 ? TESSERA_OK : TESSERA_LAUNCH_FAILED;
+  /* (With more than 8 contexts, a ninth's module is loaded at each launch.) */
 }
 """
 
 _HIP_PRELUDE = r"""
 typedef int hipError_t;
+/* A kernel's module, loaded once per device (up to 8 devices kept); LDS is
+   static, in the code object. */
 struct tessera_kernel {
   const char *name;
   const unsigned char *image;
-  unsigned threads, shared; /* LDS is static, in the code object */
-  int device;               /* the device its module was loaded on, + 1 */
-  void *function;
+  unsigned threads, shared;
+  unsigned count;
+  struct { int device; void *function; } loaded[8];
 };
 static struct {
   int loaded;
   hipError_t (*Init)(unsigned);
   hipError_t (*GetDevice)(int *);
   hipError_t (*ModuleLoadData)(void **, const void *);
+  hipError_t (*ModuleUnload)(void *);
   hipError_t (*ModuleGetFunction)(void **, void *, const char *);
   hipError_t (*ModuleLaunchKernel)(void *, unsigned, unsigned, unsigned, unsigned, unsigned,
                                    unsigned, unsigned, void *, void **, void **);
@@ -572,7 +624,14 @@ static int tessera_hip_load(void) {
   if (tessera_hip.loaded)
     return tessera_hip.loaded > 0;
   tessera_hip.loaded = -1;
-  lib = dlopen("libamdhip64.so", RTLD_NOW | RTLD_LOCAL);
+  /* The runtime a ROCm torch already loaded first, then the usual names. */
+  lib = dlopen("libamdhip64.so.6", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    lib = dlopen("libamdhip64.so.5", RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    lib = dlopen("libamdhip64.so.6", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    lib = dlopen("libamdhip64.so", RTLD_NOW | RTLD_LOCAL);
   if (!lib)
     lib = dlopen("/opt/rocm/lib/libamdhip64.so", RTLD_NOW | RTLD_LOCAL);
   if (!lib)
@@ -580,9 +639,11 @@ static int tessera_hip_load(void) {
   *(void **)&tessera_hip.Init = dlsym(lib, "hipInit");
   *(void **)&tessera_hip.GetDevice = dlsym(lib, "hipGetDevice");
   *(void **)&tessera_hip.ModuleLoadData = dlsym(lib, "hipModuleLoadData");
+  *(void **)&tessera_hip.ModuleUnload = dlsym(lib, "hipModuleUnload");
   *(void **)&tessera_hip.ModuleGetFunction = dlsym(lib, "hipModuleGetFunction");
   *(void **)&tessera_hip.ModuleLaunchKernel = dlsym(lib, "hipModuleLaunchKernel");
   if (!tessera_hip.Init || !tessera_hip.GetDevice || !tessera_hip.ModuleLoadData ||
+      !tessera_hip.ModuleUnload ||
       !tessera_hip.ModuleGetFunction || !tessera_hip.ModuleLaunchKernel ||
       tessera_hip.Init(0) != 0)
     return 0;
@@ -593,22 +654,32 @@ static int tessera_hip_load(void) {
 static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
                                          uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
   int device = 0;
-  void *function;
+  void *function = 0, *module = 0;
+  unsigned i;
   pthread_mutex_lock(&tessera_lock);
   if (!tessera_hip_load() || tessera_hip.GetDevice(&device) != 0) {
     pthread_mutex_unlock(&tessera_lock);
     return TESSERA_NO_DRIVER;
   }
-  if (k->device != device + 1) {
-    void *module;
-    if (tessera_hip.ModuleLoadData(&module, k->image) != 0 ||
-        tessera_hip.ModuleGetFunction(&k->function, module, k->name) != 0) {
+  for (i = 0; i < k->count && !function; ++i)
+    if (k->loaded[i].device == device)
+      function = k->loaded[i].function;
+  if (!function) {
+    if (tessera_hip.ModuleLoadData(&module, k->image) != 0) {
       pthread_mutex_unlock(&tessera_lock);
       return TESSERA_LOAD_FAILED;
     }
-    k->device = device + 1;
+    if (tessera_hip.ModuleGetFunction(&function, module, k->name) != 0) {
+      tessera_hip.ModuleUnload(module);
+      pthread_mutex_unlock(&tessera_lock);
+      return TESSERA_LOAD_FAILED;
+    }
+    if (k->count < 8) {
+      k->loaded[k->count].device = device;
+      k->loaded[k->count].function = function;
+      ++k->count;
+    }
   }
-  function = k->function;
   pthread_mutex_unlock(&tessera_lock);
   return tessera_hip.ModuleLaunchKernel(function, gx, gy, gz, k->threads, 1, 1, 0, stream, args,
                                         0) == 0 ? TESSERA_OK : TESSERA_LAUNCH_FAILED;
@@ -626,7 +697,7 @@ def _parse_signature(text: str) -> dict:
         name, value = (s.strip() for s in item.split("=", 1))
         if re.fullmatch(r"-?\d+", value):
             out[name] = int(value)
-        elif re.fullmatch(r"-?\d*\.\d*(e-?\d+)?", value):
+        elif re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", value):
             out[name] = float(value)
         elif value in ("True", "False"):
             out[name] = value == "True"
@@ -637,7 +708,7 @@ def _parse_signature(text: str) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="tessera-aot",
+        prog="tessera-aot", allow_abbrev=False,
         description="Compile @tessera.jit kernels ahead of time into a C library "
                     "(a header, a C source with a dispatcher, the kernels' objects).")
     parser.add_argument("file", help="the Python file defining the kernels")

@@ -152,9 +152,15 @@ def test_command_line_writes_the_library(tmp_path):
     ({"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": 2, "alpha": "fp32", "BLOCK": 256},
      "run-time parameter n can be specialized to 1 only, got 2"),
     ({"x": "*fp32:8", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32", "BLOCK": 256},
-     "the only hint is ':16'"),
+     "the hints are ':16' and ':i64'"),
     ({"x": "*fp33", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32", "BLOCK": 256},
      "unknown type 'fp33'"),
+    ({"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32:16", "BLOCK": 256},
+     "':16' is for pointers and integers"),
+    ({"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": "i32:i64", "alpha": "fp32", "BLOCK": 256},
+     "':i64' is for pointers"),
+    ({"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp16", "BLOCK": 256},
+     "a run-time scalar alpha of type fp16 is not supported"),
     ({"x": "*fp32", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32", "BLOCK": 256,
       "z": "i32"}, r"has no parameter \['z'\]"),
 ])
@@ -190,3 +196,22 @@ def test_autotune_config_supplies_constexprs_and_warps(tmp_path):
     assert lib.kernels[1].specs[0].constants == {"BLOCK": 512}
     assert {pathlib.Path(f).name for f in lib.write(str(tmp_path))} == {
         "tuned.h", "tuned.c", "tuned_kernels.o"}
+
+
+@tessera.jit
+def _uses_stream(stream, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(stream + offs, offs.to(tl.float32), mask=offs < n)
+
+
+def test_reserved_names_and_64_bit_offsets(tmp_path):
+    """A parameter named like the launch function's own (or a C keyword)
+    is refused; ':i64' (arrays of 2^31 elements or more) compiles with
+    64-bit offsets and keeps the hint in the specialization."""
+    with pytest.raises(ValueError, match=r"parameter 'stream' is a C/C\+\+ keyword or a name"):
+        aot.Library("k").add(_uses_stream, [{"stream": "*fp32", "n": "i32", "BLOCK": 64}])
+    base = {"x": "*fp32:i64", "y": "*fp32", "out": "*fp32", "n": "i32", "alpha": "fp32",
+            "BLOCK": 256}
+    lib = aot.Library("big").add(_axpy, [base])
+    assert lib.kernels[0].specs[0].signature["x"] == "*fp32:i64"
+    assert (tmp_path / "big.h").name in {pathlib.Path(f).name for f in lib.write(str(tmp_path))}

@@ -11,9 +11,13 @@
 // CHECK-SAME: !tile.ptr<bf16> {{.*}} !tile.ptr<bf16> {{.*}} !tile.ptr<bf16> {{.*}} !tile.ptr<i32> {{.*}} !tile.ptr<i32> {{.*}} !tile.ptr<bf16>
 // CHECK: tile.program_id x
 // CHECK: tile.program_id y
-// CHECK: %[[TRIP:.*]] = tile.load %{{.*}} : !tile.ptr<i32>
+// The count, clamped to [0, L]; each listed block clamped to [0, KB).
+// CHECK: %[[CNT:.*]] = tile.load %{{.*}} : !tile.ptr<i32>
+// CHECK: %[[MIN:.*]] = arith.minsi %[[CNT]], %c3_i32
+// CHECK: %[[TRIP:.*]] = arith.maxsi %[[MIN]], %c0_i32
 // CHECK: scf.for %{{.*}} = %{{.*}} to %[[TRIP]]
-// CHECK: tile.load %{{.*}} : !tile.ptr<i32>
+// CHECK: %[[KB:.*]] = tile.load %{{.*}} : !tile.ptr<i32>
+// CHECK: arith.minsi %[[KB]], %c3_i32
 // CHECK: tile.trans
 // CHECK: tile.dot {{.*}} : tensor<32x64xbf16> * tensor<64x32xbf16> -> tensor<32x32xf32>
 // CHECK: arith.cmpi sge
