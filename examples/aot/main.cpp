@@ -71,9 +71,11 @@ struct Memory {
   int (*synchronize)() = nullptr;
   const char *name = "HIP";
   bool open() {
-    void *lib = dlopen("libamdhip64.so", RTLD_NOW);
-    if (!lib)
-      lib = dlopen("/opt/rocm/lib/libamdhip64.so", RTLD_NOW);
+    void *lib = nullptr;
+    for (const char *name : {"libamdhip64.so.6", "libamdhip64.so.5", "libamdhip64.so",
+                             "/opt/rocm/lib/libamdhip64.so"})
+      if (!lib)
+        lib = dlopen(name, RTLD_NOW);
     if (!lib)
       return false;
     int (*count)(int *) = nullptr;

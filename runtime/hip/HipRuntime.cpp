@@ -10,17 +10,35 @@ using namespace tessera::runtime::hip;
 
 void Runtime::load() {
   const char *override = std::getenv("TESSERA_LIBHIP");
-  libraryPath = override && *override ? override : "libamdhip64.so";
-  handle = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!handle && !(override && *override)) {
-    libraryPath = "/opt/rocm/lib/libamdhip64.so";
+  std::string tried;
+  if (override && *override) {
+    libraryPath = override;
     handle = dlopen(libraryPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      const char *why = dlerror();
+      tried = libraryPath + ": " + (why ? why : "unknown error");
+    }
+  } else {
+    // The runtime a ROCm build of torch already loaded (so that its streams
+    // are ours), then the versioned and unversioned names, then ROCm's path.
+    for (const char *name : {"libamdhip64.so.6", "libamdhip64.so.5"})
+      if (!handle && (handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD)))
+        libraryPath = name;
+    for (const char *name : {"libamdhip64.so.6", "libamdhip64.so.5", "libamdhip64.so",
+                             "/opt/rocm/lib/libamdhip64.so"}) {
+      if (handle)
+        break;
+      handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (handle) {
+        libraryPath = name;
+      } else {
+        const char *why = dlerror();
+        tried += std::string(tried.empty() ? "" : "; ") + (why ? why : name);
+      }
+    }
   }
-  if (!handle) {
-    const char *why = dlerror();
-    throw Error("no HIP runtime: cannot load " + libraryPath + ": " +
-                (why ? why : "unknown error"));
-  }
+  if (!handle)
+    throw Error("no HIP runtime: cannot load libamdhip64 (" + tried + ")");
   auto resolve = [&](auto &fn, const char *symbol) {
     fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(handle, symbol));
     if (!fn)
