@@ -1037,14 +1037,16 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 
 // Key-block lists transposed: for key block kb of a head, the query
 // blocks whose lists hold it, in order (qidx, (Z, H, KB, QB); entries past
-// the count are not written), and their count (qcnt, (Z, H, KB)). The query
+// the count are not written), how many times each lists it (qmul, the same
+// shape), and their count (qcnt, (Z, H, KB)). The query
 // blocks go $QCH at a time: each chunk's hits, their exclusive scan plus
 // the count so far give each hit's slot, and the hits are stored there.
 // $QCH: up to 64 query blocks, a power of two (16 at least); $LP: L rounded
 // up to a power of two (16 at least).
 constexpr const char *kListsTemplate = R"(
 func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
-  %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
+  %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qmul: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+  %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
   %kb = tile.program_id x : i32
   %zh = tile.program_id y : i32
   %c0 = arith.constant 0 : i32
@@ -1064,6 +1066,7 @@ func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !til
   %lk = arith.addi %lk0, %kb : i32
   %obase0 = arith.muli %lk, %cQB : i32
   %qib = tile.addptr %qidx, %obase0 : !tile.ptr<i32>, i32
+  %qmb = tile.addptr %qmul, %obase0 : !tile.ptr<i32>, i32
   %cQBs = tile.splat %cQB : i32 -> tensor<$QCHxi32>
   %zr = tile.splat %c0 : i32 -> tensor<$QCHxi32>
   %oner = arith.constant dense<1> : tensor<$QCHxi32>
@@ -1115,6 +1118,9 @@ func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !til
     %qibs = tile.splat %qib : !tile.ptr<i32> -> tensor<$QCHx!tile.ptr<i32>>
     %qip = tile.addptr %qibs, %pos : tensor<$QCHx!tile.ptr<i32>>, tensor<$QCHxi32>
     tile.store %qip, %r, %hit : tensor<$QCHx!tile.ptr<i32>>
+    %qmbs = tile.splat %qmb : !tile.ptr<i32> -> tensor<$QCHx!tile.ptr<i32>>
+    %qmp = tile.addptr %qmbs, %pos : tensor<$QCHx!tile.ptr<i32>>, tensor<$QCHxi32>
+    tile.store %qmp, %hits, %hit : tensor<$QCHx!tile.ptr<i32>>
     %n = tile.reduce(%h01) axis = 0 : (tensor<$QCHxi32>) -> (i32) {
     ^bb0(%t0: i32, %t1: i32):
       %ts = arith.addi %t0, %t1 : i32
@@ -1135,7 +1141,8 @@ func.func @$NAME(%idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !til
 // ds^T = p^T (dp^T - delta), dk += ds^T q; then dk * scale.
 constexpr const char *kDkDvTemplate = R"(
 func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
-?S %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+?S %qidx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qmul: !tile.ptr<i32> {tile.divisibility = 16 : i32},
+?S %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
   %do: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32},
   %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %dk: !tile.ptr<$E> {tile.divisibility = 16 : i32},
   %dv: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
@@ -1203,12 +1210,16 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?S %trip = tile.load %qcp : !tile.ptr<i32>
 ?S %qrow0 = arith.muli %lk, %cQB : i32
 ?S %qidxrow = tile.addptr %qidx, %qrow0 : !tile.ptr<i32>, i32
+?S %qmulrow = tile.addptr %qmul, %qrow0 : !tile.ptr<i32>, i32
 ?D ?N %start = arith.addi %c0, %c0 : i32
 ?D ?C %start = arith.divsi %n0, %cBM : i32
 ?D %trip = arith.subi %cQB, %start : i32
   %res:2 = scf.for %j = %c0 to %trip step %c1 iter_args(%dka = %zacc, %dva = %zacc) -> (tensor<$BNx$Dxf32>, tensor<$BNx$Dxf32>) : i32 {
 ?S   %qp = tile.addptr %qidxrow, %j : !tile.ptr<i32>, i32
 ?S   %qb = tile.load %qp : !tile.ptr<i32>
+?S   %qmp = tile.addptr %qmulrow, %j : !tile.ptr<i32>, i32
+?S   %mult = tile.load %qmp : !tile.ptr<i32>
+?S   %multf = arith.sitofp %mult : i32 to f32
 ?D   %qb = arith.addi %start, %j : i32
     %m0 = arith.muli %qb, %cBM : i32
     %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
@@ -1252,7 +1263,11 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
     %lse0 = tile.expand_dims %lsev, axis = 0 : tensor<$BMxf32> -> tensor<1x$BMxf32>
     %lseT = tile.broadcast %lse0 : tensor<1x$BMxf32> -> tensor<$BNx$BMxf32>
     %sdT = arith.subf %scT, %lseT : tensor<$BNx$BMxf32>
-    %pT = math.exp2 %sdT : tensor<$BNx$BMxf32>
+    %pT0 = math.exp2 %sdT : tensor<$BNx$BMxf32>
+?S   %mults = tile.splat %multf : f32 -> tensor<$BNx$BMxf32>
+?S   %pT = arith.mulf %pT0, %mults : tensor<$BNx$BMxf32>
+?D   %nzT = arith.constant dense<-0.000000e+00> : tensor<$BNx$BMxf32>
+?D   %pT = arith.addf %pT0, %nzT : tensor<$BNx$BMxf32>
 ?T   %pTe = arith.truncf %pT : tensor<$BNx$BMxf32> to tensor<$BNx$BMx$E>
 ?F   %pTe = arith.addf %pT, %zsT : tensor<$BNx$BMxf32>
     %dvn = tile.dot %pTe, %dot_, %dva : tensor<$BNx$BMx$E> * tensor<$BMx$Dx$E> -> tensor<$BNx$Dxf32>
@@ -1601,13 +1616,17 @@ struct TGraphLowerAttentionPass
     SmallVector<Value> kvArgs = {op.getQ(), op.getK(), op.getV()};
     if (sparse) {
       auto i32 = IntegerType::get(op.getContext(), 32);
+      // The query blocks listing each key block, how many times each lists
+      // it (a repeated block weighs that many times, as in the forward),
+      // and their count.
       auto lists2 = launch(kListsTemplate, "attention_qlists",
                            {RankedTensorType::get({z, h, kb, qb}, i32),
+                            RankedTensorType::get({z, h, kb, qb}, i32),
                             RankedTensorType::get({z, h, kb}, i32)},
                            {kb, z * h, 1}, ValueRange{op.getKvIndex(), op.getKvCount()});
       if (failed(lists2))
         return failure();
-      kvArgs.append({(*lists2)[0], (*lists2)[1]});
+      kvArgs.append({(*lists2)[0], (*lists2)[1], (*lists2)[2]});
     }
     kvArgs.append({op.getDO(), lse, delta});
     auto dkdv = launch(kDkDvTemplate, "attention_dkdv", {op.getDk().getType(), op.getDv().getType()},

@@ -114,7 +114,8 @@ def TGraph_AttentionGradOp : TGraph_Op<"attention_grad", [Pure, AttrSizedOperand
     gradients dq (q's type), dk and dv (k's and v's type). Query lists are
     not taken (BSA's query sparsity prunes the forward only). The lists
     follow tgraph.attention's rules; a key block listed twice in one list
-    (which they exclude) would count twice for dq and once for dk and dv.
+    (which they exclude) weighs twice, in the forward and in every
+    gradient alike.
 
     ```mlir
     %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do kv(%idx, %cnt)

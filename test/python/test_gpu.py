@@ -1209,22 +1209,22 @@ def test_tgraph_attention_grad_on_gpu(causal, lists):
     g = tessera.graph.Graph(grad_text(Z, H, N, N, D, "bf16", BM, BN, causal, L if lists else None,
                                       QB), num_warps=8, num_stages=2)
     q, k, v, do = (torch.randn(Z, H, N, D, device="cuda").bfloat16() for _ in range(4))
-    mask = np.ones((Z, H, N, N), bool)
+    mask = np.ones((Z, H, N, N), np.int64)
     if causal:
-        mask &= np.tril(np.ones((N, N), bool))
+        mask *= np.tril(np.ones((N, N), np.int64))
     inputs = []
     if lists:
         gen = np.random.default_rng()
         idx = np.zeros((Z, H, QB, L), np.int32)
         cnt = np.zeros((Z, H, QB), np.int32)
-        blocks = np.zeros((Z, H, QB, QB), bool)
+        blocks = np.zeros((Z, H, QB, QB), np.int64)
         for h in range(H):
             for b in range(QB):
                 sel = np.sort(gen.choice(QB, size=int(gen.integers(1, L + 1)), replace=False))
                 cnt[0, h, b] = len(sel)
                 idx[0, h, b, :len(sel)] = sel
-                blocks[0, h, b, sel] = True
-        mask &= np.repeat(np.repeat(blocks, BM, 2), BN, 3)
+                blocks[0, h, b, sel] = 1
+        mask *= np.repeat(np.repeat(blocks, BM, 2), BN, 3)
         inputs = [torch.from_numpy(idx).cuda(), torch.from_numpy(cnt).cuda()]
     host = [t.float().cpu().numpy() for t in (q, k, v, do)]
     o, dq, dk, dv = reference(*host, mask, 1 / math.sqrt(D))

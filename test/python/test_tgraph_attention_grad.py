@@ -16,10 +16,12 @@ import tessera.ir
 
 
 def reference(q, k, v, do, mask, scale):
+    """mask: which keys each query attends to, or how many times (a block
+    listed twice weighs twice)."""
     q, k, v, do = (x.astype(np.float64) for x in (q, k, v, do))
-    s = np.where(mask, np.einsum("zhmd,zhnd->zhmn", q, k) * scale, -np.inf)
+    s = np.where(mask > 0, np.einsum("zhmd,zhnd->zhmn", q, k) * scale, -np.inf)
     mx = s.max(-1, keepdims=True)
-    p = np.exp(s - np.where(np.isfinite(mx), mx, 0))
+    p = np.exp(s - np.where(np.isfinite(mx), mx, 0)) * np.maximum(mask, 1)
     l = p.sum(-1, keepdims=True)
     p = np.where(l > 0, p / np.where(l > 0, l, 1), 0)
     o = np.einsum("zhmn,zhnd->zhmd", p, v)
@@ -46,29 +48,30 @@ def grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
             f"  return %dq, %dk, %dv : {results}\n}}")
 
 
-def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng):
+def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False):
     q = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
     k, v = (rng.standard_normal((Z, H, NKV, D)).astype(dtype) for _ in range(2))
     do = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
     QB, KB = -(-NQ // BM), -(-NKV // BN)
-    mask = np.ones((Z, H, NQ, NKV), bool)
+    mask = np.ones((Z, H, NQ, NKV), np.int64)
     if causal:
-        mask &= np.tril(np.ones((NQ, NKV), bool))
+        mask *= np.tril(np.ones((NQ, NKV), np.int64))
     inputs, L = [], None
     if lists:
         L = 3
         idx = np.zeros((Z, H, QB, L), np.int32)
         cnt = np.zeros((Z, H, QB), np.int32)
-        blocks = np.zeros((Z, H, QB, KB), bool)
+        blocks = np.zeros((Z, H, QB, KB), np.int64)
         for z in range(Z):
             for h in range(H):
                 for b in range(QB):
                     c = int(rng.integers(0, L + 1)) if b else 0  # block 0 lists nothing
-                    sel = np.sort(rng.choice(KB, size=min(c, KB), replace=False))
+                    sel = np.sort(rng.choice(KB, size=c if repeats else min(c, KB),
+                                             replace=repeats))
                     cnt[z, h, b] = len(sel)
                     idx[z, h, b, :len(sel)] = sel
-                    blocks[z, h, b, sel] = True
-        mask &= np.repeat(np.repeat(blocks, BM, 2)[:, :, :NQ], BN, 3)[..., :NKV]
+                    np.add.at(blocks[z, h, b], sel, 1)
+        mask *= np.repeat(np.repeat(blocks, BM, 2)[:, :, :NQ], BN, 3)[..., :NKV]
         inputs = [idx, cnt]
     o, dq, dk, dv = reference(q, k, v, do, mask, 1 / np.sqrt(D))
     el = {"float32": "f32", "float16": "f16"}[np.dtype(dtype).name]
@@ -92,6 +95,13 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng):
 ])
 def test_gradients_match_float64(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype):
     check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng())
+
+
+def test_repeated_blocks_weigh_in_every_gradient():
+    """Lists that repeat a block (outside tgraph.attention's rules): the
+    forward weighs it twice, and so do dq, dk and dv."""
+    check(1, 2, 96, 64, 16, 16, 16, False, True, np.float32, np.random.default_rng(),
+          repeats=True)
 
 
 @pytest.mark.parametrize("seed", range(4))

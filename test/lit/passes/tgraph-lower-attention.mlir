@@ -83,12 +83,13 @@ func.func @even(%q: tensor<1x2x64x32xf16>, %k: tensor<1x2x128x32xf16>, %i: tenso
 // -----
 
 // The gradients over key-block lists: lse and delta, dq, the transposed
-// lists (which query blocks list each key block), dk and dv.
+// lists (which query blocks list each key block, how many times, and how
+// many), dk and dv.
 // CHECK-LABEL: func.func @grad(
 // CHECK: %[[S:.*]]:2 = tgraph.launch @grad_attention_lse_0 grid [4, 2, 1](%arg0, %arg1, %arg4, %arg5, %arg2, %arg3) : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>) -> (tensor<1x2x64xf32>, tensor<1x2x64xf32>)
 // CHECK: %[[DQ:.*]] = tgraph.launch @grad_attention_dq_1 grid [4, 2, 1](%arg0, %arg1, %arg1, %arg4, %arg5, %arg3, %[[S]]#0, %[[S]]#1)
-// CHECK: %[[T:.*]]:2 = tgraph.launch @grad_attention_qlists_2 grid [4, 2, 1](%arg4, %arg5) : (tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x4x4xi32>, tensor<1x2x4xi32>)
-// CHECK: %[[KV:.*]]:2 = tgraph.launch @grad_attention_dkdv_3 grid [4, 2, 1](%arg0, %arg1, %arg1, %[[T]]#0, %[[T]]#1, %arg3, %[[S]]#0, %[[S]]#1)
+// CHECK: %[[T:.*]]:3 = tgraph.launch @grad_attention_qlists_2 grid [4, 2, 1](%arg4, %arg5) : (tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x4x4xi32>, tensor<1x2x4x4xi32>, tensor<1x2x4xi32>)
+// CHECK: %[[KV:.*]]:2 = tgraph.launch @grad_attention_dkdv_3 grid [4, 2, 1](%arg0, %arg1, %arg1, %[[T]]#0, %[[T]]#1, %[[T]]#2, %arg3, %[[S]]#0, %[[S]]#1)
 // CHECK: return %[[DQ]], %[[KV]]#0, %[[KV]]#1
 // CHECK-LABEL: func.func @grad_attention_lse_0(
 // CHECK: math.log2
