@@ -120,90 +120,10 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %m_init = tile.splat %ninf : f32 -> tensor<$BMRxf32>
   %l_init = tile.splat %zf : f32 -> tensor<$BMRxf32>
   %acc_init = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
-?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
-?S %trip0 = tile.load %cntp : !tile.ptr<i32>
-?S %cL = arith.constant $L : i32
-?S %trip1 = arith.minsi %trip0, %cL : i32
-?S %trip = arith.maxsi %trip1, %c0 : i32
-?S %lrow = arith.muli %lid, %cL : i32
-?S %idxrow = tile.addptr %idx, %lrow : !tile.ptr<i32>, i32
-?D %hi0 = arith.addi %m0, %cBM : i32
-?D %hi1 = arith.minsi %hi0, %cNKV : i32
-?D %cBN1 = arith.constant $BNM1 : i32
-?D %hi2 = arith.addi %hi1, %cBN1 : i32
-?D %ctrip = arith.divsi %hi2, %cBN : i32
-?D %all = arith.constant $KB : i32
-?C ?D %trip = arith.addi %ctrip, %c0 : i32
-?N ?D %trip = arith.addi %all, %c0 : i32
+@TRIP
   %res:3 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %acc = %acc_init, %m = %m_init) -> (tensor<$BMRxf32>, tensor<$BMRx$Dxf32>, tensor<$BMRxf32>) : i32 {
-?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
-?S   %kb0 = tile.load %ip : !tile.ptr<i32>
-?S   %kbmax = arith.constant $KBM1 : i32
-?S   %kb1 = arith.minsi %kb0, %kbmax : i32
-?S   %kb = arith.maxsi %kb1, %c0 : i32
-?D   %kb = arith.addi %j, %c0 : i32
-    %n0 = arith.muli %kb, %cBN : i32
-    %rn = tile.make_range 0 to $BN : tensor<$BNxi32>
-    %n0s = tile.splat %n0 : i32 -> tensor<$BNxi32>
-    %offs_n = arith.addi %n0s, %rn : tensor<$BNxi32>
-    %on1 = tile.expand_dims %offs_n, axis = 1 : tensor<$BNxi32> -> tensor<$BNx1xi32>
-    %cDn = tile.splat %cD : i32 -> tensor<$BNx1xi32>
-    %krow = arith.muli %on1, %cDn : tensor<$BNx1xi32>
-    %krowb = tile.broadcast %krow : tensor<$BNx1xi32> -> tensor<$BNx$Dxi32>
-    %kcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BNx$Dxi32>
-    %koffs = arith.addi %krowb, %kcolb : tensor<$BNx$Dxi32>
-?B   %cNKVn = tile.splat %cNKV : i32 -> tensor<$BNx1xi32>
-?B   %kok = arith.cmpi slt, %on1, %cNKVn : tensor<$BNx1xi32>
-?B   %kmask = tile.broadcast %kok : tensor<$BNx1xi1> -> tensor<$BNx$Dxi1>
-?B   %zEk = tile.splat %zE : $E -> tensor<$BNx$Dx$E>
-    %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
-    %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
-?B   %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
-?E   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
-    %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
-    %zs = tile.splat %zf : f32 -> tensor<$BMRx$BNxf32>
-    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMRx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMRx$BNxf32>
-    %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
-?B   %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
-?B   %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
-?B   %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMRx$BNxi1>
-?C   %omb = tile.broadcast %om2 : tensor<$BMRx1xi32> -> tensor<$BMRx$BNxi32>
-?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMRx$BNxi32>
-?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMRx$BNxi32>
-?C ?B   %keep = arith.andi %colokb, %below : tensor<$BMRx$BNxi1>
-?C ?E   %keep = arith.andi %below, %below : tensor<$BMRx$BNxi1>
-?N ?B   %keep = arith.andi %colokb, %colokb : tensor<$BMRx$BNxi1>
-?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BMRx$BNxf32>
-?M   %s = arith.select %keep, %s0, %ninfs : tensor<$BMRx$BNxi1>, tensor<$BMRx$BNxf32>
-?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BMRx$BNxf32>
-?U   %s = arith.addf %s0, %nzs : tensor<$BMRx$BNxf32>
-    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
-    ^bb0(%x0: f32, %x1: f32):
-      %mx = arith.maxnumf %x0, %x1 : f32
-      tile.reduce.return %mx : f32
-    }
-    %crs = tile.splat %scale2 : f32 -> tensor<$BMRxf32>
-    %rmaxs = arith.mulf %rmax, %crs : tensor<$BMRxf32>
-    %mnew = arith.maxnumf %m, %rmaxs : tensor<$BMRxf32>
-    %ninfm = tile.splat %ninf : f32 -> tensor<$BMRxf32>
-    %zm = tile.splat %zf : f32 -> tensor<$BMRxf32>
-    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMRxf32>
-    %msafe = arith.select %none, %zm, %mnew : tensor<$BMRxi1>, tensor<$BMRxf32>
-    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
-    %msb = tile.broadcast %ms1 : tensor<$BMRx1xf32> -> tensor<$BMRx$BNxf32>
-    %scs = tile.splat %scale2 : f32 -> tensor<$BMRx$BNxf32>
-    %sc = arith.mulf %s, %scs : tensor<$BMRx$BNxf32>
-    %sd = arith.subf %sc, %msb : tensor<$BMRx$BNxf32>
-    %p = math.exp2 %sd : tensor<$BMRx$BNxf32>
-    %md = arith.subf %m, %msafe : tensor<$BMRxf32>
-    %alpha = math.exp2 %md : tensor<$BMRxf32>
-    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
-    ^bb0(%y0: f32, %y1: f32):
-      %sm = arith.addf %y0, %y1 : f32
-      tile.reduce.return %sm : f32
-    }
-    %ls = arith.mulf %l, %alpha : tensor<$BMRxf32>
-    %lnew = arith.addf %ls, %psum : tensor<$BMRxf32>
+@KBLOCK
+@SOFTMAX
     %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
 ?B   %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
@@ -833,7 +753,8 @@ constexpr const char *kGradQBlock = R"(
 )";
 
 // The key blocks a query block visits: %trip of them (lists: %idxrow).
-constexpr const char *kGradTrip = R"(
+// Shared by the forward (kTemplate) and the gradients.
+constexpr const char *kKeyTrip = R"(
 ?S %cntp = tile.addptr %cnt, %lid : !tile.ptr<i32>, i32
 ?S %trip0 = tile.load %cntp : !tile.ptr<i32>
 ?S %cL = arith.constant $L : i32
@@ -851,9 +772,10 @@ constexpr const char *kGradTrip = R"(
 ?N ?D %trip = arith.addi %all, %c0 : i32
 )";
 
-// In the loop over key blocks (%j): key block %kb, its rows' offsets and
-// k's block %kt (masked past N_KV when ragged).
-constexpr const char *kGradKBlock = R"(
+// In the loop over key blocks (%j): key block %kb, its rows' offsets,
+// k's block %kt (masked past N_KV when ragged), the scores %s (masked) and
+// %sc (times scale log2(e)). Shared by the forward and the gradients.
+constexpr const char *kKeyBlock = R"(
 ?S   %ip = tile.addptr %idxrow, %j : !tile.ptr<i32>, i32
 ?S   %kb0 = tile.load %ip : !tile.ptr<i32>
 ?S   %kbmax = arith.constant $KBM1 : i32
@@ -879,24 +801,55 @@ constexpr const char *kGradKBlock = R"(
 ?B   %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
 ?E   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
     %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
-    %zs = tile.splat %zf : f32 -> tensor<$BMx$BNxf32>
-    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMx$BNxf32>
+    %zs = tile.splat %zf : f32 -> tensor<$BMRx$BNxf32>
+    %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMRx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMRx$BNxf32>
     %on0 = tile.expand_dims %offs_n, axis = 0 : tensor<$BNxi32> -> tensor<1x$BNxi32>
 ?B   %cNKVr = tile.splat %cNKV : i32 -> tensor<1x$BNxi32>
 ?B   %colok = arith.cmpi slt, %on0, %cNKVr : tensor<1x$BNxi32>
-?B   %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMx$BNxi1>
-?C   %omb = tile.broadcast %om2 : tensor<$BMx1xi32> -> tensor<$BMx$BNxi32>
-?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMx$BNxi32>
-?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMx$BNxi32>
-?C ?B   %keep = arith.andi %colokb, %below : tensor<$BMx$BNxi1>
-?C ?E   %keep = arith.andi %below, %below : tensor<$BMx$BNxi1>
-?N ?B   %keep = arith.andi %colokb, %colokb : tensor<$BMx$BNxi1>
-?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BMx$BNxf32>
-?M   %s = arith.select %keep, %s0, %ninfs : tensor<$BMx$BNxi1>, tensor<$BMx$BNxf32>
-?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BMx$BNxf32>
-?U   %s = arith.addf %s0, %nzs : tensor<$BMx$BNxf32>
-    %scs = tile.splat %scale2 : f32 -> tensor<$BMx$BNxf32>
-    %sc = arith.mulf %s, %scs : tensor<$BMx$BNxf32>
+?B   %colokb = tile.broadcast %colok : tensor<1x$BNxi1> -> tensor<$BMRx$BNxi1>
+?C   %omb = tile.broadcast %om2 : tensor<$BMRx1xi32> -> tensor<$BMRx$BNxi32>
+?C   %onb = tile.broadcast %on0 : tensor<1x$BNxi32> -> tensor<$BMRx$BNxi32>
+?C   %below = arith.cmpi sge, %omb, %onb : tensor<$BMRx$BNxi32>
+?C ?B   %keep = arith.andi %colokb, %below : tensor<$BMRx$BNxi1>
+?C ?E   %keep = arith.andi %below, %below : tensor<$BMRx$BNxi1>
+?N ?B   %keep = arith.andi %colokb, %colokb : tensor<$BMRx$BNxi1>
+?M   %ninfs = tile.splat %ninf : f32 -> tensor<$BMRx$BNxf32>
+?M   %s = arith.select %keep, %s0, %ninfs : tensor<$BMRx$BNxi1>, tensor<$BMRx$BNxf32>
+?U   %nzs = arith.constant dense<-0.000000e+00> : tensor<$BMRx$BNxf32>
+?U   %s = arith.addf %s0, %nzs : tensor<$BMRx$BNxf32>
+    %scs = tile.splat %scale2 : f32 -> tensor<$BMRx$BNxf32>
+    %sc = arith.mulf %s, %scs : tensor<$BMRx$BNxf32>
+)";
+
+// The online softmax's step over one key block: the row max (scores
+// unscaled until then; scale > 0), p = exp2(s * scale log2(e) - m), the
+// rescale alpha of what came before, and the new row sums %lnew.
+constexpr const char *kOnlineSoftmax = R"(
+    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
+    ^bb0(%x0: f32, %x1: f32):
+      %mx = arith.maxnumf %x0, %x1 : f32
+      tile.reduce.return %mx : f32
+    }
+    %crs = tile.splat %scale2 : f32 -> tensor<$BMRxf32>
+    %rmaxs = arith.mulf %rmax, %crs : tensor<$BMRxf32>
+    %mnew = arith.maxnumf %m, %rmaxs : tensor<$BMRxf32>
+    %ninfm = tile.splat %ninf : f32 -> tensor<$BMRxf32>
+    %zm = tile.splat %zf : f32 -> tensor<$BMRxf32>
+    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMRxf32>
+    %msafe = arith.select %none, %zm, %mnew : tensor<$BMRxi1>, tensor<$BMRxf32>
+    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMRxf32> -> tensor<$BMRx1xf32>
+    %msb = tile.broadcast %ms1 : tensor<$BMRx1xf32> -> tensor<$BMRx$BNxf32>
+    %sd = arith.subf %sc, %msb : tensor<$BMRx$BNxf32>
+    %p = math.exp2 %sd : tensor<$BMRx$BNxf32>
+    %md = arith.subf %m, %msafe : tensor<$BMRxf32>
+    %alpha = math.exp2 %md : tensor<$BMRxf32>
+    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMRx$BNxf32>) -> (tensor<$BMRxf32>) {
+    ^bb0(%y0: f32, %y1: f32):
+      %sm = arith.addf %y0, %y1 : f32
+      tile.reduce.return %sm : f32
+    }
+    %ls = arith.mulf %l, %alpha : tensor<$BMRxf32>
+    %lnew = arith.addf %ls, %psum : tensor<$BMRxf32>
 )";
 
 constexpr const char *kLseTemplate = R"(
@@ -910,31 +863,7 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 @TRIP
   %res:2 = scf.for %j = %c0 to %trip step %c1 iter_args(%l = %l_init, %m = %m_init) -> (tensor<$BMxf32>, tensor<$BMxf32>) : i32 {
 @KBLOCK
-    %rmax = tile.reduce(%s) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
-    ^bb0(%x0: f32, %x1: f32):
-      %mx = arith.maxnumf %x0, %x1 : f32
-      tile.reduce.return %mx : f32
-    }
-    %crs = tile.splat %scale2 : f32 -> tensor<$BMxf32>
-    %rmaxs = arith.mulf %rmax, %crs : tensor<$BMxf32>
-    %mnew = arith.maxnumf %m, %rmaxs : tensor<$BMxf32>
-    %ninfm = tile.splat %ninf : f32 -> tensor<$BMxf32>
-    %zm = tile.splat %zf : f32 -> tensor<$BMxf32>
-    %none = arith.cmpf oeq, %mnew, %ninfm : tensor<$BMxf32>
-    %msafe = arith.select %none, %zm, %mnew : tensor<$BMxi1>, tensor<$BMxf32>
-    %ms1 = tile.expand_dims %msafe, axis = 1 : tensor<$BMxf32> -> tensor<$BMx1xf32>
-    %msb = tile.broadcast %ms1 : tensor<$BMx1xf32> -> tensor<$BMx$BNxf32>
-    %sd = arith.subf %sc, %msb : tensor<$BMx$BNxf32>
-    %p = math.exp2 %sd : tensor<$BMx$BNxf32>
-    %md = arith.subf %m, %msafe : tensor<$BMxf32>
-    %alpha = math.exp2 %md : tensor<$BMxf32>
-    %psum = tile.reduce(%p) axis = 1 : (tensor<$BMx$BNxf32>) -> (tensor<$BMxf32>) {
-    ^bb0(%y0: f32, %y1: f32):
-      %sm = arith.addf %y0, %y1 : f32
-      tile.reduce.return %sm : f32
-    }
-    %ls = arith.mulf %l, %alpha : tensor<$BMxf32>
-    %lnew = arith.addf %ls, %psum : tensor<$BMxf32>
+@SOFTMAX
     scf.yield %lnew, %mnew : tensor<$BMxf32>, tensor<$BMxf32>
   }
   %zl = tile.splat %zf : f32 -> tensor<$BMxf32>
@@ -1308,8 +1237,8 @@ std::string kernelText(const char *source, const std::map<std::string, bool> &ta
                        const std::vector<std::pair<std::string, std::string>> &values) {
   // Shared pieces: a line "@NAME" stands for the piece (pieces may use others).
   static const std::map<std::string, const char *> pieces = {
-      {"@LOADBLOCK", kLoadBlock}, {"@QBLOCK", kGradQBlock}, {"@TRIP", kGradTrip},
-      {"@KBLOCK", kGradKBlock}};
+      {"@LOADBLOCK", kLoadBlock}, {"@QBLOCK", kGradQBlock}, {"@TRIP", kKeyTrip},
+      {"@KBLOCK", kKeyBlock}, {"@SOFTMAX", kOnlineSoftmax}};
   std::string source_ = source, out;
   for (bool again = true; again;) {
     again = false;
@@ -1573,7 +1502,8 @@ struct TGraphLowerAttentionPass
                                         {"M", masked},          {"U", !masked}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
-        {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BM", str(bm)},
+        {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BMR", str(bm)},
+        {"BM", str(bm)},
         {"BN", str(bn)},        {"QCH", str(qch)},      {"NCH", str((qb + qch - 1) / qch)},
         {"QB", str(qb)},
         {"KBM1", str(kb - 1)},  {"KB", str(kb)},        {"SCALE2", flt(scale * 1.4426950408889634)},

@@ -167,64 +167,62 @@ static LogicalResult checkLists(Operation *op, Value index, Value count, StringR
   return success();
 }
 
-LogicalResult AttentionOp::verify() {
-  int64_t z, h, n, d, zk, hk, nk, dk, zv, hv, nv, dv;
-  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)) ||
-      failed(checkTokens(*this, getK(), "k", zk, hk, nk, dk)) ||
-      failed(checkTokens(*this, getV(), "v", zv, hv, nv, dv)))
+/// What tgraph.attention and tgraph.attention_grad share: q, k, v of one
+/// element type, (Z, H, N, D) and (Z, H, Nkv, D); the head dim, blocks and
+/// scale supported; the kv lists' shapes. `z`, `h` and the query blocks are
+/// returned for the op's own checks.
+template <typename Op>
+static LogicalResult checkAttention(Op op, int64_t &z, int64_t &h, int64_t &blocks) {
+  int64_t n, d, zk, hk, nk, dk, zv, hv, nv, dv;
+  if (failed(checkTokens(op, op.getQ(), "q", z, h, n, d)) ||
+      failed(checkTokens(op, op.getK(), "k", zk, hk, nk, dk)) ||
+      failed(checkTokens(op, op.getV(), "v", zv, hv, nv, dv)))
     return failure();
-  auto q = cast<RankedTensorType>(getQ().getType());
-  if (getK().getType() != getV().getType() || zk != z || hk != h || dk != d)
-    return emitOpError() << "k and v must both be (" << z << ", " << h << ", kv tokens, " << d
-                         << ") like q, got " << getK().getType() << " and " << getV().getType();
-  if (cast<RankedTensorType>(getK().getType()).getElementType() != q.getElementType())
-    return emitOpError() << "q, k and v must share an element type";
-  if (getResult().getType() != q)
-    return emitOpError() << "the result must have q's type " << q << ", got "
-                         << getResult().getType();
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  if (op.getK().getType() != op.getV().getType() || zk != z || hk != h || dk != d)
+    return op.emitOpError() << "k and v must both be (" << z << ", " << h << ", kv tokens, "
+                            << d << ") like q, got " << op.getK().getType() << " and "
+                            << op.getV().getType();
+  if (cast<RankedTensorType>(op.getK().getType()).getElementType() != q.getElementType())
+    return op.emitOpError() << "q, k and v must share an element type";
   if (!ShapedType::isDynamic(d) && !isBlockSize(d))
-    return emitOpError() << "head dim " << d << " is not supported (16 to 256, a power of two)";
-  if (!isBlockSize(getBlockM()) || !isBlockSize(getBlockN()))
-    return emitOpError() << "block sizes are powers of two from 16 to 256, got " << getBlockM()
-                         << " and " << getBlockN();
-  if (auto scale = getScale(); scale && !(scale->convertToFloat() > 0))
-    return emitOpError() << "scale must be positive";
-  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlockM());
-  if (getKvIndex() && failed(checkLists(*this, getKvIndex(), getKvCount(), "kv", z, h, blocks)))
+    return op.emitOpError() << "head dim " << d
+                            << " is not supported (16 to 256, a power of two)";
+  if (!isBlockSize(op.getBlockM()) || !isBlockSize(op.getBlockN()))
+    return op.emitOpError() << "block sizes are powers of two from 16 to 256, got "
+                            << op.getBlockM() << " and " << op.getBlockN();
+  if (auto scale = op.getScale(); scale && !(scale->convertToFloat() > 0))
+    return op.emitOpError() << "scale must be positive";
+  blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, op.getBlockM());
+  if (op.getKvIndex() &&
+      failed(checkLists(op, op.getKvIndex(), op.getKvCount(), "kv", z, h, blocks)))
     return failure();
+  return success();
+}
+
+LogicalResult AttentionOp::verify() {
+  int64_t z, h, blocks;
+  if (failed(checkAttention(*this, z, h, blocks)))
+    return failure();
+  if (getResult().getType() != getQ().getType())
+    return emitOpError() << "the result must have q's type " << getQ().getType() << ", got "
+                         << getResult().getType();
   if (getQIndex() && failed(checkLists(*this, getQIndex(), getQCount(), "query", z, h, blocks)))
     return failure();
   return success();
 }
 
 LogicalResult AttentionGradOp::verify() {
-  int64_t z, h, n, d, zk, hk, nk, dk, zv, hv, nv, dv;
-  if (failed(checkTokens(*this, getQ(), "q", z, h, n, d)) ||
-      failed(checkTokens(*this, getK(), "k", zk, hk, nk, dk)) ||
-      failed(checkTokens(*this, getV(), "v", zv, hv, nv, dv)))
+  int64_t z, h, blocks;
+  if (failed(checkAttention(*this, z, h, blocks)))
     return failure();
-  auto q = cast<RankedTensorType>(getQ().getType());
-  if (getK().getType() != getV().getType() || zk != z || hk != h || dk != d)
-    return emitOpError() << "k and v must both be (" << z << ", " << h << ", kv tokens, " << d
-                         << ") like q, got " << getK().getType() << " and " << getV().getType();
-  if (cast<RankedTensorType>(getK().getType()).getElementType() != q.getElementType())
-    return emitOpError() << "q, k and v must share an element type";
+  Type q = getQ().getType();
   if (getO().getType() != q || getDO().getType() != q)
     return emitOpError() << "o and do must have q's type " << q << ", got " << getO().getType()
                          << " and " << getDO().getType();
   if (getDq().getType() != q || getDk().getType() != getK().getType() ||
       getDv().getType() != getV().getType())
     return emitOpError() << "the results dq, dk, dv must have the types of q, k and v";
-  if (!ShapedType::isDynamic(d) && !isBlockSize(d))
-    return emitOpError() << "head dim " << d << " is not supported (16 to 256, a power of two)";
-  if (!isBlockSize(getBlockM()) || !isBlockSize(getBlockN()))
-    return emitOpError() << "block sizes are powers of two from 16 to 256, got " << getBlockM()
-                         << " and " << getBlockN();
-  if (auto scale = getScale(); scale && !(scale->convertToFloat() > 0))
-    return emitOpError() << "scale must be positive";
-  int64_t blocks = ShapedType::isDynamic(n) ? ShapedType::kDynamic : ceilDiv(n, getBlockM());
-  if (getKvIndex() && failed(checkLists(*this, getKvIndex(), getKvCount(), "kv", z, h, blocks)))
-    return failure();
   return success();
 }
 

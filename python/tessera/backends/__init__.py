@@ -31,3 +31,15 @@ def active():
             from .cpu import CPUBackend
             _active = CPUBackend()
     return _active
+
+
+def slot_kinds(kernel) -> str:
+    """How each run-time argument of a compiled GPU kernel goes into its
+    8-byte parameter cell: 'p' pointer, 'f' f32, 'd' f64, 'i' integer
+    (computed once per kernel)."""
+    kinds = getattr(kernel, "kinds", None)
+    if kinds is None:
+        kinds = "".join("p" if t.is_ptr() else "f" if t.is_fp32() else
+                        "d" if t.is_fp64() else "i" for t in kernel.arg_types)
+        kernel.kinds = kinds
+    return kinds

@@ -98,12 +98,8 @@ class NVIDIABackend:
     @staticmethod
     def kinds(kernel) -> str:
         """How each run-time argument goes into its 8-byte parameter cell."""
-        kinds = getattr(kernel, "kinds", None)
-        if kinds is None:
-            kinds = "".join("p" if t.is_ptr() else "f" if t.is_fp32() else
-                            "d" if t.is_fp64() else "i" for t in kernel.arg_types)
-            kernel.kinds = kinds
-        return kinds
+        from . import slot_kinds
+        return slot_kinds(kernel)
 
     def launch(self, kernel, grid, values, options):
         kinds = self.kinds(kernel)
