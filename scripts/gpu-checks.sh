@@ -29,8 +29,9 @@ step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,40
 aot() {
   rm -rf "$out/aot" && mkdir -p "$out/aot" &&
     python3 "$here/examples/aot/kernels.py" "$out/aot/gen" sm_90a &&
+    gcc -O2 -c "$out/aot/gen/kernels.c" -o "$out/aot/kernels.o" &&
     g++ -O2 -std=c++17 -DTESSERA_AOT_CUDA -I"$out/aot/gen" "$here/examples/aot/main.cpp" \
-      "$out/aot/gen/kernels.c" -ldl -lpthread -o "$out/aot/aot_example" &&
+      "$out/aot/kernels.o" -ldl -lpthread -o "$out/aot/aot_example" &&
     "$out/aot/aot_example"
 }
 step aot 120 env out="$out" here="$here" bash -c "$(declare -f aot); aot"

@@ -498,7 +498,8 @@ static void tessera_run_grid(tessera_entry entry, const int64_t *slots, uint32_t
 """
 
 # The GPU targets' loader: the driver through dlopen, each kernel's module
-# loaded once a context (CUDA) or device (HIP), under a lock.
+# loaded once a context (CUDA) or device (HIP) under a lock; launches after
+# that take no lock.
 _CUDA_PRELUDE = r"""
 typedef int CUresult;
 /* A kernel's module, loaded once per context (up to 8 contexts kept). */
@@ -528,7 +529,7 @@ static int tessera_cu_load(void) {
   void *lib;
   if (tessera_cu.loaded)
     return tessera_cu.loaded > 0;
-  tessera_cu.loaded = -1;
+  __atomic_store_n(&tessera_cu.loaded, -1, __ATOMIC_RELAXED);
   lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib)
     return 0;
@@ -546,14 +547,15 @@ static int tessera_cu_load(void) {
       !tessera_cu.ModuleGetFunction ||
       !tessera_cu.FuncSetAttribute || !tessera_cu.LaunchKernel || tessera_cu.Init(0) != 0)
     return 0;
-  tessera_cu.loaded = 1;
+  __atomic_store_n(&tessera_cu.loaded, 1, __ATOMIC_RELEASE);
   return 1;
 }
 
-static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
-                                         uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
-  void *context = 0, *function = 0, *module = 0;
-  unsigned i;
+/* The first launch in a context: the driver opened, the module loaded, the
+   function published to the lock-free path (the entry, then the count). */
+static tessera_status tessera_gpu_load(struct tessera_kernel *k, void **function) {
+  void *context = 0, *module = 0;
+  unsigned i, count;
   pthread_mutex_lock(&tessera_lock);
   if (!tessera_cu_load()) {
     pthread_mutex_unlock(&tessera_lock);
@@ -567,32 +569,55 @@ static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_strea
       return TESSERA_NO_DRIVER;
     }
   }
-  for (i = 0; i < k->count && !function; ++i)
-    if (k->loaded[i].context == context)
-      function = k->loaded[i].function;
-  if (!function) {
-    /* Loaded into locals, kept only when every step worked. */
-    if (tessera_cu.ModuleLoadData(&module, k->image) != 0) {
+  count = k->count;
+  for (i = 0; i < count; ++i)
+    if (k->loaded[i].context == context) {
+      *function = k->loaded[i].function;
       pthread_mutex_unlock(&tessera_lock);
-      return TESSERA_LOAD_FAILED;
+      return TESSERA_OK;
     }
-    if (tessera_cu.ModuleGetFunction(&function, module, k->name) != 0 ||
-        /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
-        (k->shared > 49152 && tessera_cu.FuncSetAttribute(function, 8, (int)k->shared) != 0)) {
-      tessera_cu.ModuleUnload(module);
-      pthread_mutex_unlock(&tessera_lock);
-      return TESSERA_LOAD_FAILED;
-    }
-    if (k->count < 8) {
-      k->loaded[k->count].context = context;
-      k->loaded[k->count].function = function;
-      ++k->count;
-    }
+  /* Loaded into locals, kept only when every step worked. */
+  if (tessera_cu.ModuleLoadData(&module, k->image) != 0) {
+    pthread_mutex_unlock(&tessera_lock);
+    return TESSERA_LOAD_FAILED;
+  }
+  if (tessera_cu.ModuleGetFunction(function, module, k->name) != 0 ||
+      /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+      (k->shared > 49152 && tessera_cu.FuncSetAttribute(*function, 8, (int)k->shared) != 0)) {
+    tessera_cu.ModuleUnload(module);
+    pthread_mutex_unlock(&tessera_lock);
+    return TESSERA_LOAD_FAILED;
+  }
+  /* (With more than 8 contexts, a ninth's module is loaded at each launch.) */
+  if (count < 8) {
+    k->loaded[count].context = context;
+    k->loaded[count].function = *function;
+    __atomic_store_n(&k->count, count + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&tessera_lock);
+  return TESSERA_OK;
+}
+
+/* A launch: no lock once the kernel is loaded in the current context, only
+   cuCtxGetCurrent, a scan of at most 8 entries and cuLaunchKernel. */
+static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
+                                         uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
+  void *context = 0, *function = 0;
+  unsigned i, count;
+  tessera_status status;
+  if (__atomic_load_n(&tessera_cu.loaded, __ATOMIC_ACQUIRE) > 0 &&
+      tessera_cu.CtxGetCurrent(&context) == 0 && context) {
+    count = __atomic_load_n(&k->count, __ATOMIC_ACQUIRE);
+    for (i = 0; i < count; ++i)
+      if (k->loaded[i].context == context) {
+        function = k->loaded[i].function;
+        break;
+      }
+  }
+  if (!function && (status = tessera_gpu_load(k, &function)) != TESSERA_OK)
+    return status;
   return tessera_cu.LaunchKernel(function, gx, gy, gz, k->threads, 1, 1, k->shared, stream,
                                  args, 0) == 0 ? TESSERA_OK : TESSERA_LAUNCH_FAILED;
-  /* (With more than 8 contexts, a ninth's module is loaded at each launch.) */
 }
 """
 
@@ -623,7 +648,7 @@ static int tessera_hip_load(void) {
   void *lib;
   if (tessera_hip.loaded)
     return tessera_hip.loaded > 0;
-  tessera_hip.loaded = -1;
+  __atomic_store_n(&tessera_hip.loaded, -1, __ATOMIC_RELAXED);
   /* The runtime a ROCm torch already loaded first, then the usual names. */
   lib = dlopen("libamdhip64.so.6", RTLD_NOW | RTLD_NOLOAD);
   if (!lib)
@@ -647,40 +672,64 @@ static int tessera_hip_load(void) {
       !tessera_hip.ModuleGetFunction || !tessera_hip.ModuleLaunchKernel ||
       tessera_hip.Init(0) != 0)
     return 0;
-  tessera_hip.loaded = 1;
+  __atomic_store_n(&tessera_hip.loaded, 1, __ATOMIC_RELEASE);
   return 1;
 }
 
-static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
-                                         uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
+/* The first launch on a device: the runtime opened, the module loaded, the
+   function published to the lock-free path (the entry, then the count). */
+static tessera_status tessera_gpu_load(struct tessera_kernel *k, void **function) {
   int device = 0;
-  void *function = 0, *module = 0;
-  unsigned i;
+  void *module = 0;
+  unsigned i, count;
   pthread_mutex_lock(&tessera_lock);
   if (!tessera_hip_load() || tessera_hip.GetDevice(&device) != 0) {
     pthread_mutex_unlock(&tessera_lock);
     return TESSERA_NO_DRIVER;
   }
-  for (i = 0; i < k->count && !function; ++i)
-    if (k->loaded[i].device == device)
-      function = k->loaded[i].function;
-  if (!function) {
-    if (tessera_hip.ModuleLoadData(&module, k->image) != 0) {
+  count = k->count;
+  for (i = 0; i < count; ++i)
+    if (k->loaded[i].device == device) {
+      *function = k->loaded[i].function;
       pthread_mutex_unlock(&tessera_lock);
-      return TESSERA_LOAD_FAILED;
+      return TESSERA_OK;
     }
-    if (tessera_hip.ModuleGetFunction(&function, module, k->name) != 0) {
-      tessera_hip.ModuleUnload(module);
-      pthread_mutex_unlock(&tessera_lock);
-      return TESSERA_LOAD_FAILED;
-    }
-    if (k->count < 8) {
-      k->loaded[k->count].device = device;
-      k->loaded[k->count].function = function;
-      ++k->count;
-    }
+  if (tessera_hip.ModuleLoadData(&module, k->image) != 0) {
+    pthread_mutex_unlock(&tessera_lock);
+    return TESSERA_LOAD_FAILED;
+  }
+  if (tessera_hip.ModuleGetFunction(function, module, k->name) != 0) {
+    tessera_hip.ModuleUnload(module);
+    pthread_mutex_unlock(&tessera_lock);
+    return TESSERA_LOAD_FAILED;
+  }
+  if (count < 8) {
+    k->loaded[count].device = device;
+    k->loaded[count].function = *function;
+    __atomic_store_n(&k->count, count + 1, __ATOMIC_RELEASE);
   }
   pthread_mutex_unlock(&tessera_lock);
+  return TESSERA_OK;
+}
+
+/* A launch: no lock once the kernel is loaded on the current device. */
+static tessera_status tessera_gpu_launch(struct tessera_kernel *k, tessera_stream stream,
+                                         uint32_t gx, uint32_t gy, uint32_t gz, void **args) {
+  int device = 0;
+  void *function = 0;
+  unsigned i, count;
+  tessera_status status;
+  if (__atomic_load_n(&tessera_hip.loaded, __ATOMIC_ACQUIRE) > 0 &&
+      tessera_hip.GetDevice(&device) == 0) {
+    count = __atomic_load_n(&k->count, __ATOMIC_ACQUIRE);
+    for (i = 0; i < count; ++i)
+      if (k->loaded[i].device == device) {
+        function = k->loaded[i].function;
+        break;
+      }
+  }
+  if (!function && (status = tessera_gpu_load(k, &function)) != TESSERA_OK)
+    return status;
   return tessera_hip.ModuleLaunchKernel(function, gx, gy, gz, k->threads, 1, 1, 0, stream, args,
                                         0) == 0 ? TESSERA_OK : TESSERA_LAUNCH_FAILED;
 }
