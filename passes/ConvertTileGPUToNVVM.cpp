@@ -2197,7 +2197,6 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
   auto layout = layoutOf(srcType);
   ArrayRef<int64_t> shape = srcType.getShape();
   int64_t axis = op.getAxisAttr().getInt();
-  size_t num = op.getSrcs().size();
   ArrayRef<unsigned> tpw = layout.getThreadsPerWarp(),
                      wpc = layout.getWarpsPerCTA();
   ThreadView &v = view(srcType);

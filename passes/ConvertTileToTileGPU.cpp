@@ -313,9 +313,12 @@ struct ConvertTileToTileGPUPass
         def->erase();
         return true;
       }
+      // (A broadcast outside the loop the conversion is in, of a loop
+      // invariant such as the backward's log-sum-exp, moves where it is:
+      // the conversion then runs once, not every iteration.)
       if (auto bcast = dyn_cast_or_null<tessera::tile::BroadcastOp>(def);
-          bcast && bcast->getBlock() == op->getBlock()) {
-        b.setInsertionPoint(op);
+          bcast && bcast->getParentRegion()->isAncestor(op->getParentRegion())) {
+        b.setInsertionPoint(bcast);
         Value small = ConvertLayoutOp::create(b, op.getLoc(), mmaOf(bcast.getSrc().getType()),
                                               bcast.getSrc());
         Value moved = tessera::tile::BroadcastOp::create(b, bcast.getLoc(), op.getType(), small);

@@ -51,7 +51,7 @@ namespace {
 // of the block then take the last kept row's output), "?P " no query
 // lists, "?B " keys past the end in the last block (N_KV % BN != 0: masked
 // loads and scores), "?E " none, "?M " a score mask (causal or ?B), "?U "
-// none. `$X` placeholders are the op's sizes and types; $BMR is the rows a
+// none, "?R " the log-sum-exp is returned too. `$X` placeholders are the op's sizes and types; $BMR is the rows a
 // program computes ($BM, or the kept queries' bound with query lists).
 // Scores stay unscaled until the row maximum (scale > 0), then one
 // s * scale log2(e) - m (an fma) feeds exp2, as the DSL kernel does.
@@ -59,7 +59,9 @@ constexpr const char *kTemplate = R"(
 func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %v: !tile.ptr<$E> {tile.divisibility = 16 : i32},
 ?S %idx: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %cnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
 ?Q %qi: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %qc: !tile.ptr<i32> {tile.divisibility = 16 : i32},
-  %o: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+  %o: !tile.ptr<$E> {tile.divisibility = 16 : i32}
+?R , %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32}
+  ) {
   %qb = tile.program_id x : i32
   %zh = tile.program_id y : i32
   %c0 = arith.constant 0 : i32
@@ -154,6 +156,23 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMRx$Dx!tile.ptr<$E>>
   %optr = tile.addptr %obs, %qoffs : tensor<$BMRx$Dx!tile.ptr<$E>>, tensor<$BMRx$Dxi32>
   tile.store %optr, %oe, %qmask : tensor<$BMRx$Dx!tile.ptr<$E>>
+?R %onev = arith.constant dense<1.000000e+00> : tensor<$BMRxf32>
+?R %zv = tile.splat %zf : f32 -> tensor<$BMRxf32>
+?R %seenv = arith.cmpf ogt, %res#0, %zv : tensor<$BMRxf32>
+?R %lsafe = arith.select %seenv, %res#0, %onev : tensor<$BMRxi1>, tensor<$BMRxf32>
+?R %lg = math.log2 %lsafe : tensor<$BMRxf32>
+?R %lse2 = arith.addf %res#2, %lg : tensor<$BMRxf32>
+?R %ln2 = arith.constant dense<0.693147182> : tensor<$BMRxf32>
+?R %lsen = arith.mulf %lse2, %ln2 : tensor<$BMRxf32>
+?R %pinfv = arith.constant dense<0x7F800000> : tensor<$BMRxf32>
+?R %lsev = arith.select %seenv, %lsen, %pinfv : tensor<$BMRxi1>, tensor<$BMRxf32>
+?R %lsrow = arith.muli %zh, %cNQ : i32
+?R %lseb = tile.addptr %lse, %lsrow : !tile.ptr<f32>, i32
+?R %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMRx!tile.ptr<f32>>
+?R %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMRx!tile.ptr<f32>>, tensor<$BMRxi32>
+?R %cNQv = tile.splat %cNQ : i32 -> tensor<$BMRxi32>
+?R %lok = arith.cmpi slt, %offs_m, %cNQv : tensor<$BMRxi32>
+?R tile.store %lsep, %lsev, %lok : tensor<$BMRx!tile.ptr<f32>>
 ?Q %c1r = tile.splat %c1 : i32 -> tensor<$BMRxi32>
 ?Q %lastk = arith.subi %keptr, %c1r : tensor<$BMRxi32>
 ?Q %islast = arith.cmpi eq, %rm, %lastk : tensor<$BMRxi32>
@@ -695,7 +714,8 @@ std::string typeName(Type t) {
 }
 
 // ---- tgraph.attention_grad -------------------------------------------------
-// Four launches: lse and delta per query row (kLseTemplate), dq per query
+// Four launches: lse and delta per query row (kLseTemplate; kDeltaTemplate
+// when the forward's lse is given), dq per query
 // block (kDqTemplate), for key-block lists the transposed lists (which query
 // blocks list each key block: kListsTemplate), and dk, dv per key block
 // (kDkDvTemplate). Shared pieces are the "@NAME" lines below. The tags are
@@ -901,6 +921,79 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
   %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
   tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
+  func.return
+}
+)";
+
+// With the forward's log-sum-exp given (natural log): delta per query row,
+// and the log-sum-exp into the exp2 domain (times log2(e)) for the kernels
+// below; no scores are computed.
+constexpr const char *kDeltaTemplate = R"(
+func.func @$NAME(%o: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %do: !tile.ptr<$E> {tile.divisibility = 16 : i32},
+  %lsein: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+  %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
+  %qb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %cBM = arith.constant $BM : i32
+  %cD = arith.constant $D : i32
+  %cNQ = arith.constant $NQ : i32
+  %cQH = arith.constant $NQD : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %zE = arith.constant 0.000000e+00 : $E
+  %m0 = arith.muli %qb, %cBM : i32
+  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
+  %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
+  %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
+  %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
+  %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
+  %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
+  %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
+  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
+  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
+  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
+  %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
+  %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
+  %qhead = arith.muli %zh, %cQH : i32
+  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
+  %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
+  %rhead = arith.muli %zh, %cNQ : i32
+  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
+  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
+  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %ot = tile.load %optr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
+  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+?T %of = arith.extf %ot : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?T %dof = arith.extf %dot_ : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?F %zod = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?F %of = arith.addf %ot, %zod : tensor<$BMx$Dxf32>
+?F %dof = arith.addf %dot_, %zod : tensor<$BMx$Dxf32>
+  %prod = arith.mulf %of, %dof : tensor<$BMx$Dxf32>
+  %dsum = tile.reduce(%prod) axis = 1 : (tensor<$BMx$Dxf32>) -> (tensor<$BMxf32>) {
+  ^bb0(%d0: f32, %d1: f32):
+    %dd = arith.addf %d0, %d1 : f32
+    tile.reduce.return %dd : f32
+  }
+  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
+  %zr = tile.splat %zf : f32 -> tensor<$BMxf32>
+  %linb = tile.addptr %lsein, %rhead : !tile.ptr<f32>, i32
+  %linbs = tile.splat %linb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %linp = tile.addptr %linbs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  %lin = tile.load %linp, %rowok, %zr : tensor<$BMx!tile.ptr<f32>>
+  %log2e = arith.constant dense<1.44269502> : tensor<$BMxf32>
+  %lse2 = arith.mulf %lin, %log2e : tensor<$BMxf32>
+  %lseb = tile.addptr %lse, %rhead : !tile.ptr<f32>, i32
+  %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  tile.store %lsep, %lse2, %rowok : tensor<$BMx!tile.ptr<f32>>
   func.return
 }
 )";
@@ -1528,11 +1621,17 @@ struct TGraphLowerAttentionPass
     };
     auto f32 = Float32Type::get(op.getContext());
     auto rowType = RankedTensorType::get({z, h, nq}, f32);
-    SmallVector<Value> lseArgs = {op.getQ(), op.getK()};
-    if (sparse)
-      lseArgs.append({op.getKvIndex(), op.getKvCount()});
-    lseArgs.append({op.getO(), op.getDO()});
-    auto stats = launch(kLseTemplate, "attention_lse", {rowType, rowType}, {qb, z * h, 1}, lseArgs);
+    FailureOr<ValueRange> stats;
+    if (op.getLse()) {
+      stats = launch(kDeltaTemplate, "attention_delta", {rowType, rowType}, {qb, z * h, 1},
+                     ValueRange{op.getO(), op.getDO(), op.getLse()});
+    } else {
+      SmallVector<Value> lseArgs = {op.getQ(), op.getK()};
+      if (sparse)
+        lseArgs.append({op.getKvIndex(), op.getKvCount()});
+      lseArgs.append({op.getO(), op.getDO()});
+      stats = launch(kLseTemplate, "attention_lse", {rowType, rowType}, {qb, z * h, 1}, lseArgs);
+    }
     if (failed(stats))
       return failure();
     Value lse = (*stats)[0], delta = (*stats)[1];
@@ -1613,7 +1712,8 @@ struct TGraphLowerAttentionPass
                                         {"T", !elem.isF32()}, {"F", elem.isF32()},
                                         {"Q", queries},         {"P", !queries},
                                         {"B", ragged},          {"E", !ragged},
-                                        {"M", masked},          {"U", !masked}};
+                                        {"M", masked},          {"U", !masked},
+                                        {"R", bool(op.getLse())}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NAME", name},
         {"NKVD", std::to_string(nkv * d)},
@@ -1651,11 +1751,15 @@ struct TGraphLowerAttentionPass
       args.push_back(op.getQIndex());
       args.push_back(op.getQCount());
     }
+    SmallVector<Type> results = {op.getResult().getType()};
+    if (op.getLse())
+      results.push_back(op.getLse().getType());
     auto launch = tessera::tgraph::LaunchOp::create(
-        b, op.getLoc(), TypeRange{op.getResult().getType()},
-        FlatSymbolRefAttr::get(kernel.getNameAttr()), b.getDenseI64ArrayAttr({qb, z * h, 1}),
-        args);
+        b, op.getLoc(), results, FlatSymbolRefAttr::get(kernel.getNameAttr()),
+        b.getDenseI64ArrayAttr({qb, z * h, 1}), args);
     op.getResult().replaceAllUsesWith(launch.getResult(0));
+    if (op.getLse())
+      op.getLse().replaceAllUsesWith(launch.getResult(1));
     op->erase();
     return success();
   }

@@ -79,7 +79,11 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
     (positions inside the block) are computed; each pruned query takes the
     output of the kept query listed last in its block (token_select lists
     them from least to most similar to the block's centre) (BSA's query
-    sparsity). `scale` defaults to 1 / sqrt(D). A list names each key block
+    sparsity). `scale` defaults to 1 / sqrt(D). The optional second result
+    `lse` (f32, (Z, H, Nq)) is each query row's log-sum-exp of its scaled
+    scores, natural log, +inf for a row that saw no key: the backward
+    (tgraph.attention_grad's `lse(...)`) then need not compute it again
+    (not with query lists). A list names each key block
     at most once; its count is at most L. The lowered kernels read at most L
     entries and clamp an entry outside [0, Nkv / block_n) into that range
     (tessera.ops checks lists and refuses bad ones; a graph's lists, which
@@ -97,7 +101,7 @@ def TGraph_AttentionOp : TGraph_Op<"attention", [Pure, AttrSizedOperandSegments]
                        Optional<AnyRankedTensor>:$q_index, Optional<AnyRankedTensor>:$q_count,
                        I64Attr:$block_m, I64Attr:$block_n, UnitAttr:$causal,
                        OptionalAttr<F32Attr>:$scale);
-  let results = (outs AnyRankedTensor:$result);
+  let results = (outs AnyRankedTensor:$result, Optional<AnyRankedTensor>:$lse);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`kv` `(` $kv_index^ `,` $kv_count `)`)?
     (`queries` `(` $q_index^ `,` $q_count `)`)? attr-dict `:` functional-type(operands, results)
@@ -115,7 +119,8 @@ def TGraph_AttentionGradOp : TGraph_Op<"attention_grad", [Pure, AttrSizedOperand
     not taken (BSA's query sparsity prunes the forward only). The lists
     follow tgraph.attention's rules; a key block listed twice in one list
     (which they exclude) weighs twice, in the forward and in every
-    gradient alike.
+    gradient alike. `lse(%lse)`: the forward's log-sum-exp (its second
+    result), which the lowering then reads instead of computing it again.
 
     ```mlir
     %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do kv(%idx, %cnt)
@@ -128,13 +133,13 @@ def TGraph_AttentionGradOp : TGraph_Op<"attention_grad", [Pure, AttrSizedOperand
     ```
   }];
   let arguments = (ins AnyRankedTensor:$q, AnyRankedTensor:$k, AnyRankedTensor:$v,
-                       AnyRankedTensor:$o, AnyRankedTensor:$d_o,
+                       AnyRankedTensor:$o, AnyRankedTensor:$d_o, Optional<AnyRankedTensor>:$lse,
                        Optional<AnyRankedTensor>:$kv_index, Optional<AnyRankedTensor>:$kv_count,
                        I64Attr:$block_m, I64Attr:$block_n, UnitAttr:$causal,
                        OptionalAttr<F32Attr>:$scale);
   let results = (outs AnyRankedTensor:$dq, AnyRankedTensor:$dk, AnyRankedTensor:$dv);
   let assemblyFormat = [{
-    $q `,` $k `,` $v `,` $o `,` $d_o (`kv` `(` $kv_index^ `,` $kv_count `)`)?
+    $q `,` $k `,` $v `,` $o `,` $d_o (`lse` `(` $lse^ `)`)? (`kv` `(` $kv_index^ `,` $kv_count `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

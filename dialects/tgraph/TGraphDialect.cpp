@@ -200,6 +200,21 @@ static LogicalResult checkAttention(Op op, int64_t &z, int64_t &h, int64_t &bloc
   return success();
 }
 
+/// A row statistic of q's rows (the log-sum-exp): f32, (Z, H, Nq).
+template <typename Op>
+static LogicalResult checkRowStats(Op op, Value v, StringRef what) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto t = cast<RankedTensorType>(v.getType());
+  auto same = [](int64_t a, int64_t b) {
+    return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+  };
+  if (t.getRank() != 3 || !t.getElementType().isF32() || !same(t.getDimSize(0), q.getDimSize(0)) ||
+      !same(t.getDimSize(1), q.getDimSize(1)) || !same(t.getDimSize(2), q.getDimSize(2)))
+    return op.emitOpError() << what << " must be f32 (Z, H, Nq) like q's rows " << q
+                            << ", one value per query row; got " << t;
+  return success();
+}
+
 LogicalResult AttentionOp::verify() {
   int64_t z, h, blocks;
   if (failed(checkAttention(*this, z, h, blocks)))
@@ -209,6 +224,12 @@ LogicalResult AttentionOp::verify() {
                          << getResult().getType();
   if (getQIndex() && failed(checkLists(*this, getQIndex(), getQCount(), "query", z, h, blocks)))
     return failure();
+  if (getLse()) {
+    if (getQIndex())
+      return emitOpError() << "returns no lse with query lists (pruned rows have none)";
+    if (failed(checkRowStats(*this, getLse(), "lse")))
+      return failure();
+  }
   return success();
 }
 
@@ -223,6 +244,8 @@ LogicalResult AttentionGradOp::verify() {
   if (getDq().getType() != q || getDk().getType() != getK().getType() ||
       getDv().getType() != getV().getType())
     return emitOpError() << "the results dq, dk, dv must have the types of q, k and v";
+  if (getLse() && failed(checkRowStats(*this, getLse(), "lse")))
+    return failure();
   return success();
 }
 

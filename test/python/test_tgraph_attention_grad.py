@@ -48,7 +48,29 @@ def grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
             f"  return %dq, %dk, %dv : {results}\n}}")
 
 
-def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False):
+def fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
+    """The forward returning its log-sum-exp, and the gradients reading it:
+    (o, lse, dq, dk, dv) of (q, k, v, do[, lists])."""
+    t = lambda n: f"tensor<{Z}x{H}x{n}x{D}x{el}>"
+    r = f"tensor<{Z}x{H}x{NQ}xf32>"
+    args = f"%q: {t(NQ)}, %k: {t(NKV)}, %v: {t(NKV)}, %do: {t(NQ)}"
+    kv = types = ""
+    if L:
+        li, lc = f"tensor<{Z}x{H}x{QB}x{L}xi32>", f"tensor<{Z}x{H}x{QB}xi32>"
+        args += f", %i: {li}, %c: {lc}"
+        kv, types = " kv(%i, %c)", f", {li}, {lc}"
+    attrs = f"block_m = {BM}, block_n = {BN}" + (", causal" if causal else "")
+    results = f"{t(NQ)}, {r}, {t(NQ)}, {t(NKV)}, {t(NKV)}"
+    return (f"func.func @g({args}) -> ({results}) {{\n"
+            f"  %o, %lse = tgraph.attention %q, %k, %v{kv} {{{attrs}}}"
+            f" : ({t(NQ)}, {t(NKV)}, {t(NKV)}{types}) -> ({t(NQ)}, {r})\n"
+            f"  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do lse(%lse){kv} "
+            f"{{{attrs}}} : ({t(NQ)}, {t(NKV)}, {t(NKV)}, {t(NQ)}, {t(NQ)}, {r}{types}) -> "
+            f"({t(NQ)}, {t(NKV)}, {t(NKV)})\n"
+            f"  return %o, %lse, %dq, %dk, %dv : {results}\n}}")
+
+
+def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fused=False):
     q = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
     k, v = (rng.standard_normal((Z, H, NKV, D)).astype(dtype) for _ in range(2))
     do = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
@@ -75,9 +97,21 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False):
         inputs = [idx, cnt]
     o, dq, dk, dv = reference(q, k, v, do, mask, 1 / np.sqrt(D))
     el = {"float32": "f32", "float16": "f16"}[np.dtype(dtype).name]
-    g = tessera.graph.Graph(grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB))
-    got = g(q, k, v, o.astype(dtype), do, *inputs)
     tol = 1e-4 if dtype == np.float32 else 3e-2
+    if fused:
+        g = tessera.graph.Graph(fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB))
+        got_o, lse, *got = g(q, k, v, do, *inputs)
+        s = np.einsum("zhmd,zhnd->zhmn", q.astype(np.float64), k.astype(np.float64)) / np.sqrt(D)
+        mx = np.where(mask > 0, s, -np.inf).max(-1, keepdims=True)
+        total = (np.exp(s - np.where(np.isfinite(mx), mx, 0)) * mask).sum(-1)
+        want = np.where(total > 0, np.log(np.where(total > 0, total, 1)) + mx[..., 0], np.inf)
+        seen = np.isfinite(want)
+        assert (np.isinf(lse) == ~seen).all() and (lse[~seen] > 0).all()
+        assert np.abs(lse[seen] - want[seen]).max() < 1e-4
+        assert np.abs(got_o.astype(np.float64) - o).max() < tol
+    else:
+        g = tessera.graph.Graph(grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB))
+        got = g(q, k, v, o.astype(dtype), do, *inputs)
     for name, a, r in zip(("dq", "dk", "dv"), got, (dq, dk, dv)):
         err = np.abs(a.astype(np.float64) - r).max() / max(1.0, np.abs(r).max())
         assert err < tol, (name, err)
@@ -95,6 +129,19 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False):
 ])
 def test_gradients_match_float64(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype):
     check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng())
+
+
+@pytest.mark.parametrize("Z,H,NQ,NKV,D,BM,BN,causal,lists,dtype", [
+    (1, 2, 64, 64, 16, 16, 16, False, False, np.float32),
+    (1, 2, 45, 70, 16, 16, 32, True, False, np.float32),
+    (1, 2, 64, 96, 16, 16, 32, False, True, np.float32),    # block 0 lists nothing
+    (1, 1, 70, 50, 32, 32, 16, True, True, np.float16),
+])
+def test_forward_lse_feeds_the_gradients(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype):
+    """tgraph.attention's second result (the log-sum-exp, natural log, +inf
+    for a row that sees no key) against float64, and the gradients that
+    read it (`lse(%lse)`: a delta kernel instead of the lse pass)."""
+    check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng(), fused=True)
 
 
 def test_repeated_blocks_weigh_in_every_gradient():

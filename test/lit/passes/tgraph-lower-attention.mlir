@@ -115,6 +115,35 @@ func.func @grad(%q: tensor<1x2x64x16xf16>, %k: tensor<1x2x64x16xf16>, %o: tensor
 
 // -----
 
+// The forward returning its log-sum-exp (stored by the same kernel, natural
+// log), and the gradients reading it: a delta kernel (no scores) in place
+// of the lse pass.
+// CHECK-LABEL: func.func @fused(
+// CHECK: %[[F:.*]]:2 = tgraph.launch @fused_attention_0 grid [4, 2, 1](%arg0, %arg1, %arg1) : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>) -> (tensor<1x2x64x16xf16>, tensor<1x2x64xf32>)
+// CHECK: %[[S:.*]]:2 = tgraph.launch @fused_attention_delta_1 grid [4, 2, 1](%[[F]]#0, %arg2, %[[F]]#1)
+// CHECK: tgraph.launch @fused_attention_dq_2 grid [4, 2, 1](%arg0, %arg1, %arg1, %arg2, %[[S]]#0, %[[S]]#1)
+// CHECK: tgraph.launch @fused_attention_dkdv_3 grid [4, 2, 1](%arg0, %arg1, %arg1, %arg2, %[[S]]#0, %[[S]]#1)
+// CHECK-LABEL: func.func @fused_attention_0(
+// CHECK: math.log2
+// CHECK: arith.constant dense<0.693147182>
+// CHECK-LABEL: func.func @fused_attention_delta_1(
+// CHECK-NOT: tile.dot
+// CHECK: arith.constant dense<1.44269502>
+// CHECK-LABEL: func.func @fused_attention_dq_2(
+func.func @fused(%q: tensor<1x2x64x16xf16>, %k: tensor<1x2x64x16xf16>, %do: tensor<1x2x64x16xf16>)
+    -> (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>) {
+  %o, %lse = tgraph.attention %q, %k, %k {block_m = 16, block_n = 16}
+      : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>)
+      -> (tensor<1x2x64x16xf16>, tensor<1x2x64xf32>)
+  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %k, %o, %do lse(%lse) {block_m = 16, block_n = 16}
+      : (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>,
+         tensor<1x2x64x16xf16>, tensor<1x2x64xf32>)
+      -> (tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>)
+  return %dq, %dk, %dv : tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>, tensor<1x2x64x16xf16>
+}
+
+// -----
+
 // BSA's other ops: the cube reordering (one program per 32 tokens and 32
 // channels of a batch entry) and the query selection (one program per
 // block of a head, two results: the lists and their counts).

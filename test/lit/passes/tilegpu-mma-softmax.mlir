@@ -191,3 +191,57 @@ func.func @transposed_p(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
   tile.store %oa, %dv : tensor<64x64x!tile.ptr<f32>>
   return
 }
+
+// -----
+
+// The backward's dq loop: a row statistic (the log-sum-exp) loaded and
+// broadcast once, before the loop, is subtracted from each iteration's
+// scores. Its layout conversion moves to the broadcast's place, on the
+// 64-value column: nothing is converted in the loop (before, the 64x64
+// broadcast went through shared memory every iteration).
+// CHECK-LABEL: func.func @invariant_rows
+// CHECK: tilegpu.convert_layout %{{.*}} -> tensor<64x!tile.ptr<f32>, #[[SLICE:slice[0-9]*]]>
+// CHECK: tile.load %{{.*}} : tensor<64x!tile.ptr<f32>, #[[SLICE]]>
+// CHECK: tile.expand_dims %{{.*}}, axis = 1 : tensor<64xf32, #[[SLICE]]> -> tensor<64x1xf32, #[[MMA:mma]]>
+// CHECK: tile.broadcast %{{.*}} : tensor<64x1xf32, #[[MMA]]> -> tensor<64x64xf32, #[[MMA]]>
+// CHECK: scf.for
+// CHECK-NOT: tilegpu.convert_layout
+// CHECK: arith.subf %{{.*}} : tensor<64x64xf32, #[[MMA]]>
+// CHECK: tile.dot
+// CHECK: scf.yield
+func.func @invariant_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                          %lp: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+                          %op: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %n: i32) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %ls = tile.splat %lp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
+  %la = tile.addptr %ls, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
+  %lse = tile.load %la : tensor<64x!tile.ptr<f32>>
+  %l1 = tile.expand_dims %lse, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+  %lb = tile.broadcast %l1 : tensor<64x1xf32> -> tensor<64x64xf32>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %acc = scf.for %i = %c0 to %n step %c1 iter_args(%a = %zero) -> (tensor<64x64xf32>) : i32 {
+    %qt = tile.trans %q, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+    %s = tile.dot %q, %qt, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    %d = arith.subf %s, %lb : tensor<64x64xf32>
+    %p = math.exp2 %d : tensor<64x64xf32>
+    %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+    %an = tile.dot %ph, %q, %a : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    scf.yield %an : tensor<64x64xf32>
+  }
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %acc : tensor<64x64x!tile.ptr<f32>>
+  return
+}

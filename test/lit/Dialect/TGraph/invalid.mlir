@@ -265,3 +265,27 @@ func.func @grad_lists(%q: tensor<1x2x64x32xf16>, %i: tensor<1x2x3x2xi32>, %c: te
   %dq, %dk, %dv = tgraph.attention_grad %q, %q, %q, %q, %q kv(%i, %c) {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x3x2xi32>, tensor<1x2x3xi32>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>)
   return
 }
+
+// -----
+
+func.func @lse_type(%q: tensor<1x2x64x32xf16>) {
+  // expected-error @+1 {{lse must be f32 (Z, H, Nq) like q's rows 'tensor<1x2x64x32xf16>', one value per query row; got 'tensor<1x2x32xf32>'}}
+  %o, %lse = tgraph.attention %q, %q, %q {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>) -> (tensor<1x2x64x32xf16>, tensor<1x2x32xf32>)
+  return
+}
+
+// -----
+
+func.func @lse_with_query_lists(%q: tensor<1x2x64x32xf16>, %i: tensor<1x2x4x8xi32>, %c: tensor<1x2x4xi32>) {
+  // expected-error @+1 {{returns no lse with query lists (pruned rows have none)}}
+  %o, %lse = tgraph.attention %q, %q, %q queries(%i, %c) {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x4x8xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64xf32>)
+  return
+}
+
+// -----
+
+func.func @grad_lse_type(%q: tensor<1x2x64x32xf16>, %lse: tensor<1x2x64xf16>) {
+  // expected-error @+1 {{lse must be f32 (Z, H, Nq)}}
+  %dq, %dk, %dv = tgraph.attention_grad %q, %q, %q, %q, %q lse(%lse) {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64xf16>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>)
+  return
+}

@@ -38,3 +38,13 @@ func.func @grad(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x128x64xbf16>, %o: te
   %a, %b, %e = tgraph.attention_grad %q, %k, %k, %o, %do {block_m = 64, block_n = 32, scale = 0.125 : f32} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>)
   return
 }
+
+// The forward's log-sum-exp, read by the gradients.
+// CHECK-LABEL: func.func @lse
+// CHECK: %[[O:.*]], %lse = tgraph.attention %arg0, %arg1, %arg1 {block_m = 64 : i64, block_n = 64 : i64} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x256xf32>)
+// CHECK: tgraph.attention_grad %arg0, %arg1, %arg1, %[[O]], %arg2 lse(%lse) kv(%arg3, %arg4) {block_m = 64 : i64, block_n = 64 : i64}
+func.func @lse(%q: tensor<1x2x256x64xbf16>, %k: tensor<1x2x128x64xbf16>, %do: tensor<1x2x256x64xbf16>, %i: tensor<1x2x4x2xi32>, %c: tensor<1x2x4xi32>) {
+  %o, %lse = tgraph.attention %q, %k, %k {block_m = 64, block_n = 64} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x256xf32>)
+  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %k, %o, %do lse(%lse) kv(%i, %c) {block_m = 64, block_n = 64} : (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256x64xbf16>, tensor<1x2x256xf32>, tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) -> (tensor<1x2x256x64xbf16>, tensor<1x2x128x64xbf16>, tensor<1x2x128x64xbf16>)
+  return
+}
