@@ -294,7 +294,7 @@ def _checked_lists_put(kv_index, kv_count, Z, H, QB, KB, device, lists):
 
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
-                           num_stages=2, _lists=None):
+                           num_stages=2, return_lse=False, _lists=None):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -307,7 +307,12 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
 
     With `q_index` (Z, H, QB, K) and `q_count` (Z, H, QB) (as token_select
     gives them), only the listed positions of each query block are computed;
-    the other rows take the output of the block's last listed query."""
+    the other rows take the output of the block's last listed query.
+
+    `return_lse`: also return each query row's log-sum-exp of its scaled
+    scores (Z, H, Nq) float32, natural log, +inf for a row with no valid
+    key (as FlexAttention's return_lse); the backward reads it instead of
+    computing it again. Not with query lists."""
     from .kernels.attention import block_sparse_attention_fwd
     import numpy as np
 
@@ -327,6 +332,9 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
         count = np.ascontiguousarray(count, dtype=np.int32)
     q_sparse = q_index is not None
+    if return_lse and q_sparse:
+        raise ValueError("attention: return_lse is not available with query lists (q_index): "
+                         "pruned rows have no log-sum-exp of their own")
     if q_sparse:
         qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
         qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
@@ -359,6 +367,7 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     if _is_torch(q):
         import torch
         out = torch.empty_like(q)
+        lse = torch.empty((Z, H, NQ), device=q.device, dtype=torch.float32) if return_lse else out
         if q_sparse:
             qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
         else:  # unused by the kernel: one pair of zeros per device
@@ -382,6 +391,7 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
                                    (index_t, count_t))
     else:
         out = np.empty_like(q)
+        lse = np.empty((Z, H, NQ), np.float32) if return_lse else out
         qi_t, qc_t = qi, qc
         if _lists is None:
             index_t, count_t = index, count
@@ -392,11 +402,11 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     s_qi, s_qc = _strides(qi_t), _strides(qc_t)
     options = {"num_warps": num_warps, "num_stages": num_stages}
     block_sparse_attention_fwd[(QB, Z * H)](
-        q, k, v, out, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
-        *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t, s_qi[0], s_qi[1],
-        s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, HEAD_DIM=D, BLOCK_M=rows, BLOCK_N=block_n,
-        CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m, EVEN_N=NKV % block_n == 0,
-        **options)
+        q, k, v, out, lse, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k),
+        *_strides(v), *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t,
+        s_qi[0], s_qi[1], s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, HEAD_DIM=D, BLOCK_M=rows,
+        BLOCK_N=block_n, CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m,
+        EVEN_N=NKV % block_n == 0, STORE_LSE=bool(return_lse), **options)
     if q_sparse:
         from .kernels.attention import fill_pruned_queries
         so = _strides(out)
@@ -404,7 +414,7 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
                                          s_qi[2], s_qc[0], s_qc[1], H, NQ, HEAD_DIM=D,
                                          Q_BLOCK=block_m,
                                          KEPT_P=1 << (int(qi.shape[3]) - 1).bit_length())
-    return out
+    return (out, lse) if return_lse else out
 
 
 # Configurations tried for dense attention on a GPU: (block_m, block_n,
@@ -759,12 +769,14 @@ def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_
 
 
 def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
-                                    block_n=64, sm_scale=None, causal=False, num_warps=4):
+                                    block_n=64, sm_scale=None, causal=False, num_warps=4,
+                                    lse=None):
     """Gradients (dq, dk, dv) of block_sparse_attention at (q, k, v) given
     its output `out` and the output's gradient `dout`, over the same block
     lists (DSL kernels: a log-sum-exp pass, dQ per query block, dK and dV per
-    key block over the query blocks that list it)."""
-    from .kernels.attention import bsa_bwd_dkdv, bsa_bwd_dq, bsa_bwd_preprocess
+    key block over the query blocks that list it). `lse`: the forward's
+    log-sum-exp (return_lse=True), read instead of recomputed."""
+    from .kernels.attention import bsa_bwd_delta, bsa_bwd_dkdv, bsa_bwd_dq, bsa_bwd_preprocess
     import numpy as np
     _check_attention_inputs(q, k, v)
     Z, H, NQ, D = q.shape
@@ -774,6 +786,10 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
     qk_scale = sm_scale * 1.4426950408889634
+    given = lse
+    if given is not None and tuple(given.shape) != (Z, H, NQ):
+        raise ValueError(f"attention backward: lse must be ({Z}, {H}, {NQ}), got "
+                         f"{tuple(given.shape)}")
     if _is_torch(q):
         import torch
         q, k, v, out, dout = (t.contiguous() for t in (q, k, v, out, dout))
@@ -781,18 +797,26 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
         lse = torch.empty((Z * H * NQ,), device=dev, dtype=torch.float32)
         delta = torch.empty_like(lse)
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+        if given is not None:
+            given = given.to(torch.float32).contiguous()
     else:
         q, k, v, out, dout = (np.ascontiguousarray(t) for t in (q, k, v, out, dout))
         lse = np.empty((Z * H * NQ,), np.float32)
         delta = np.empty_like(lse)
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        if given is not None:
+            given = np.ascontiguousarray(given, dtype=np.float32)
     sq, sk = _strides(q), _strides(k)
     si, sc = _strides(index), _strides(count)
     common = dict(HEAD_DIM=D, BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=bool(causal),
                   num_warps=num_warps)
-    bsa_bwd_preprocess[(QB, Z * H)](q, k, out, dout, lse, delta, index, count, qk_scale,
-                                    sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1],
-                                    si[2], sc[0], sc[1], H, NQ, NKV, **common)
+    if given is not None:  # delta, and the given lse into the exp2 domain: no scores
+        bsa_bwd_delta[(QB, Z * H)](out, dout, given, lse, delta, sq[0], sq[1], sq[2], H, NQ,
+                                   HEAD_DIM=D, BLOCK_M=block_m, num_warps=num_warps)
+    else:
+        bsa_bwd_preprocess[(QB, Z * H)](q, k, out, dout, lse, delta, index, count, qk_scale,
+                                        sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1],
+                                        si[2], sc[0], sc[1], H, NQ, NKV, **common)
     bsa_bwd_dq[(QB, Z * H)](q, k, v, dout, dq, lse, delta, index, count, qk_scale, sm_scale,
                             sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1], si[2],
                             sc[0], sc[1], H, NQ, NKV, **common)
@@ -814,9 +838,14 @@ def _attention_autograd():
     class _AttentionFunction(torch.autograd.Function):
         @staticmethod
         def forward(ctx, q, k, v, kv_index, kv_count, options, q_index, q_count):
-            out = block_sparse_attention(q, k, v, kv_index, kv_count, q_index=q_index,
-                                         q_count=q_count, **options)
-            ctx.save_for_backward(q, k, v, out)
+            if q_index is None:  # the log-sum-exp kept for the backward
+                out, lse = block_sparse_attention(q, k, v, kv_index, kv_count, return_lse=True,
+                                                  **options)
+            else:
+                out = block_sparse_attention(q, k, v, kv_index, kv_count, q_index=q_index,
+                                             q_count=q_count, **options)
+                lse = None
+            ctx.save_for_backward(q, k, v, out, lse)
             ctx.lists = (kv_index, kv_count)
             ctx.queries = (q_index, q_count)
             ctx.options = options
@@ -824,7 +853,7 @@ def _attention_autograd():
 
         @staticmethod
         def backward(ctx, dout):
-            q, k, v, out = ctx.saved_tensors
+            q, k, v, out, lse = ctx.saved_tensors
             o = ctx.options
             if ctx.queries[0] is not None:
                 # A pruned query's output is its block's proxy query's: its
@@ -836,7 +865,7 @@ def _attention_autograd():
                     1, index, dout.reshape(ZH, S, D)).reshape(dout.shape)
             dq, dk, dv = block_sparse_attention_backward(
                 q, k, v, out, dout, *ctx.lists, block_m=o["block_m"], block_n=o["block_n"],
-                sm_scale=o.get("sm_scale"), causal=o.get("causal", False))
+                sm_scale=o.get("sm_scale"), causal=o.get("causal", False), lse=lse)
             return dq, dk, dv, None, None, None, None, None
 
     globals()["_AttentionFunction"] = _AttentionFunction

@@ -130,9 +130,11 @@ def reference_grads(q, k, v, mask, dout, scale):
                                                        # blocks of 128: 64 x 64 sub-blocks
                                                        (1, 1, 300, 200, 16, 128, 128, True),
                                                        (1, 2, 256, 320, 16, 128, 64, False)])
-def test_block_sparse_attention_backward(Z, H, NQ, NKV, D, BM, BN, causal):
+@pytest.mark.parametrize("forward_lse", [False, True])
+def test_block_sparse_attention_backward(Z, H, NQ, NKV, D, BM, BN, causal, forward_lse):
     """dq, dk, dv from the backward kernels against float64 gradients of
-    attention under the same mask."""
+    attention under the same mask; with forward_lse, the backward reads
+    the forward's log-sum-exp (return_lse) instead of computing it."""
     q = rng.standard_normal((Z, H, NQ, D)).astype(np.float32)
     k, v = (rng.standard_normal((Z, H, NKV, D)).astype(np.float32) for _ in range(2))
     dout = rng.standard_normal((Z, H, NQ, D)).astype(np.float32)
@@ -140,11 +142,49 @@ def test_block_sparse_attention_backward(Z, H, NQ, NKV, D, BM, BN, causal):
     if causal:
         mask &= np.tril(np.ones((NQ, NKV), bool))
     out = tessera.ops.block_sparse_attention(q, k, v, index, block_m=BM, block_n=BN,
-                                             causal=causal)
+                                             causal=causal, return_lse=forward_lse)
+    lse = None
+    if forward_lse:
+        out, lse = out
     grads = tessera.ops.block_sparse_attention_backward(q, k, v, out, dout, index, block_m=BM,
-                                                        block_n=BN, causal=causal)
+                                                        block_n=BN, causal=causal, lse=lse)
     for got, want in zip(grads, reference_grads(q, k, v, mask, dout, 1 / math.sqrt(D))):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_return_lse(causal):
+    """The log-sum-exp of each row's scaled, masked scores (natural log)
+    against float64; +inf for a row with no valid key (the first query
+    block of head 0 lists only keys after its rows: causal masks them)."""
+    Z, H, NQ, NKV, D, BM, BN = 1, 2, 70, 90, 16, 16, 16
+    q = rng.standard_normal((Z, H, NQ, D)).astype(np.float32)
+    k, v = (rng.standard_normal((Z, H, NKV, D)).astype(np.float32) for _ in range(2))
+    index, mask = random_blocks(Z, H, NQ, NKV, BM, BN, L=3)
+    index[0, 0, 0, :] = -1
+    index[0, 0, 0, 0] = 5  # block 0 of head 0 sees keys 80-89 only: causal masks them all
+    mask[0, 0, :BM] = False
+    mask[0, 0, :BM, 80:] = True
+    if causal:
+        mask &= np.tril(np.ones((NQ, NKV), bool))
+    out, lse = tessera.ops.block_sparse_attention(q, k, v, index, block_m=BM, block_n=BN,
+                                                  causal=causal, sm_scale=0.3, return_lse=True)
+    s = np.where(mask, q.astype(np.float64) @ np.swapaxes(k, -1, -2).astype(np.float64) * 0.3,
+                 -np.inf)
+    m = s.max(-1)
+    seen = np.isfinite(m)
+    with np.errstate(divide="ignore"):
+        want = np.where(seen, np.log(np.exp(s - np.where(seen, m, 0)[..., None]).sum(-1))
+                        + np.where(seen, m, 0), np.inf)
+    assert lse.shape == (Z, H, NQ) and lse.dtype == np.float32
+    assert (np.isinf(lse) == ~seen).all() and (lse[~seen] > 0).all()
+    assert seen.all() != causal  # the causal case has rows with no key
+    np.testing.assert_allclose(lse[seen], want[seen], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out, reference(q, k, v, mask, 0.3), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="return_lse is not available with query lists"):
+        tessera.ops.block_sparse_attention(q, k, v, index, block_m=BM, block_n=BN,
+                                           q_index=np.zeros((Z, H, 5, 2), np.int32),
+                                           q_count=np.ones((Z, H, 5), np.int32), return_lse=True)
 
 
 def test_sparse_attention_autograd_on_cpu_tensors():

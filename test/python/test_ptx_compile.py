@@ -49,7 +49,7 @@ def compile_and_assemble(fn, sig, consts, options, arch, tmp_path):
 
 
 ARCHS = ["sm_90a", "sm_80"]
-ATTN = {"Q": "*bf16:16", "K": "*bf16:16", "V": "*bf16:16", "Out": "*bf16:16",
+ATTN = {"Q": "*bf16:16", "K": "*bf16:16", "V": "*bf16:16", "Out": "*bf16:16", "LSE": "*fp32:16",
         "KV_INDEX": "*i32:16", "KV_COUNT": "*i32:16", "Q_INDEX": "*i32:16", "Q_COUNT": "*i32:16"}
 
 
@@ -121,6 +121,15 @@ def test_attention_backward(arch, kernel, bm, bn, warps, causal, tmp_path):
     compile_and_assemble(f, signature(f, ptrs, ["qk_scale", "sm_scale"]),
                          dict(HEAD_DIM=64, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=causal),
                          {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_attention_backward_delta(arch, tmp_path):
+    f = A.bsa_bwd_delta
+    ptrs = {"O": "*bf16:16", "DO": "*bf16:16", "LSE_IN": "*fp32:16", "LSE": "*fp32:16",
+            "DELTA": "*fp32:16"}
+    compile_and_assemble(f, signature(f, ptrs, []), dict(HEAD_DIM=128, BLOCK_M=64),
+                         {"num_warps": 4, "num_stages": 2}, arch, tmp_path)
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -23,7 +23,7 @@ def _key_mask(rows, cols, N_KV, CAUSAL: tl.constexpr):
 
 @tessera.jit
 def block_sparse_attention_fwd(
-        Q, K, V, Out, KV_INDEX, KV_COUNT, sm_scale,
+        Q, K, V, Out, LSE, KV_INDEX, KV_COUNT, sm_scale,
         stride_qz, stride_qh, stride_qm, stride_qk,
         stride_kz, stride_kh, stride_kn, stride_kk,
         stride_vz, stride_vh, stride_vn, stride_vk,
@@ -33,12 +33,15 @@ def block_sparse_attention_fwd(
         H, N_Q, N_KV,
         HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
         CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr,
-        EVEN_N: tl.constexpr = False):
+        EVEN_N: tl.constexpr = False, STORE_LSE: tl.constexpr = False):
     """Q_SPARSE: the program computes only its query block's kept rows
     (Q_INDEX positions inside the Q_BLOCK-token block, Q_COUNT of them, at
     most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows. EVEN_N: N_KV is a
     multiple of BLOCK_N (no key block runs past the end: no key mask
-    unless causal). sm_scale > 0 (the row max is taken before scaling)."""
+    unless causal). sm_scale > 0 (the row max is taken before scaling).
+    STORE_LSE: each row's log-sum-exp of its scaled scores (natural log,
+    +inf for a row with no valid key) into LSE (Z*H, N_Q) f32, for the
+    backward."""
     qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
@@ -105,6 +108,10 @@ def block_sparse_attention_fwd(
     tl.store(Out + off_z * stride_oz + off_h * stride_oh + offs_m[:, None] * stride_om
              + offs_d[None, :] * stride_ok, acc.to(Out.dtype.element_ty),
              mask=rows_valid[:, None])
+    if STORE_LSE:  # m and log2(l) are in the exp2 domain: times ln 2
+        lse2 = m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i))
+        tl.store(LSE + off_hz * N_Q + offs_m,
+                 tl.where(l_i == 0.0, float("inf"), lse2 * 0.6931471805599453), mask=rows_valid)
 
 
 @tessera.jit
@@ -178,6 +185,28 @@ def bsa_bwd_preprocess(Q, K, O, DO, LSE, DELTA, KV_INDEX, KV_COUNT, qk_scale,
     o = tl.load(O + rows, mask=row_ok, other=0.0).to(tl.float32)
     do = tl.load(DO + rows, mask=row_ok, other=0.0).to(tl.float32)
     tl.store(DELTA + stat, tl.sum(o * do, 1), mask=offs_m < N_Q)
+
+
+@tessera.jit
+def bsa_bwd_delta(O, DO, LSE_IN, LSE, DELTA, stride_qz, stride_qh, stride_qm, H, N_Q,
+                  HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr):
+    """With the forward's log-sum-exp (natural log): delta = rowsum(dO * O)
+    and the log-sum-exp in the exp2 domain (times log2(e)), as
+    bsa_bwd_preprocess gives them, without recomputing any score."""
+    qb = tl.program_id(0)
+    off_hz = tl.program_id(1)
+    off_z = off_hz // H
+    off_h = off_hz % H
+    offs_m = qb * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = off_z * stride_qz + off_h * stride_qh + offs_m[:, None] * stride_qm + offs_d[None, :]
+    row_ok = offs_m[:, None] < N_Q
+    o = tl.load(O + rows, mask=row_ok, other=0.0).to(tl.float32)
+    do = tl.load(DO + rows, mask=row_ok, other=0.0).to(tl.float32)
+    stat = off_hz * N_Q + offs_m
+    tl.store(DELTA + stat, tl.sum(o * do, 1), mask=offs_m < N_Q)
+    lse = tl.load(LSE_IN + stat, mask=offs_m < N_Q, other=0.0)
+    tl.store(LSE + stat, lse * 1.4426950408889634, mask=offs_m < N_Q)
 
 
 @tessera.jit

@@ -25,7 +25,7 @@ from tessera.compiler import ASTSource
 from tessera.kernels import attention as A
 
 f = A.block_sparse_attention_fwd
-ptrs = {"Q": "*bf16:16", "K": "*bf16:16", "V": "*bf16:16", "Out": "*bf16:16",
+ptrs = {"Q": "*bf16:16", "K": "*bf16:16", "V": "*bf16:16", "Out": "*bf16:16", "LSE": "*fp32:16",
         "KV_INDEX": "*i32:16", "KV_COUNT": "*i32:16", "Q_INDEX": "*i32:16", "Q_COUNT": "*i32:16"}
 constants = dict(HEAD_DIM=128, BLOCK_M=128, BLOCK_N=128, CAUSAL=False, Q_SPARSE=False,
                  Q_BLOCK=128, EVEN_N=True, stride_qk=1, stride_kk=1, stride_vk=1, stride_ok=1,
