@@ -542,7 +542,11 @@ struct ConvertTileToTileGPUPass
   /// Carries an accumulator in the loop in its mma layout: an iteration
   /// argument used only through converts to one layout L and yielded from
   /// a convert out of L becomes an L argument, converted before and after
-  /// the loop instead of in every iteration.
+  /// the loop instead of in every iteration. Other uses (a dot's result
+  /// carried to the next iteration's softmax, as in attention whose next
+  /// scores are computed before this block's softmax) read a conversion at
+  /// the top of the loop, which the rules above then take apart: the
+  /// softmax runs in the mma layout, with no conversion at all.
   static bool carryInMmaLayout(scf::ForOp loop, OpBuilder &b) {
     bool changed = false;
     auto yield = cast<scf::YieldOp>(loop.getBody()->getTerminator());
@@ -564,17 +568,34 @@ struct ConvertTileToTileGPUPass
             cast<RankedTensorType>(dot.getD().getType()).getEncoding());
         return d && d.getVersionMajor() == 3;
       };
-      if (arg.use_empty() || !llvm::all_of(arg.getUses(), [&](OpOperand &use) {
-            auto c = dyn_cast<ConvertLayoutOp>(use.getOwner());
-            return (c && c.getType() == inner) || wgmmaOperand(use);
-          }))
+      auto intoInner = [&](OpOperand &use) {
+        auto c = dyn_cast<ConvertLayoutOp>(use.getOwner());
+        return c && c.getType() == inner;
+      };
+      // Other uses: only of a dot's result, in an mma layout.
+      bool others = !llvm::all_of(arg.getUses(), [&](OpOperand &use) {
+        return intoInner(use) || wgmmaOperand(use);
+      });
+      if (arg.use_empty() ||
+          (others && (!yielded.getSrc().getDefiningOp<tessera::tile::DotOp>() ||
+                      !isa<MmaEncodingAttr>(yielded.getSrc().getType().getEncoding()))))
         continue;
       Type outer = arg.getType();
-      for (Operation *user : llvm::make_early_inc_range(arg.getUsers())) {
-        if (!isa<ConvertLayoutOp>(user))
+      Value top;
+      if (others) {
+        b.setInsertionPointToStart(loop.getBody());
+        top = ConvertLayoutOp::create(b, loop.getLoc(), outer, arg);
+      }
+      for (OpOperand &use : llvm::make_early_inc_range(arg.getUses())) {
+        if (use.getOwner() == top.getDefiningOp())
           continue;
-        user->getResult(0).replaceAllUsesWith(arg);
-        user->erase();
+        if (intoInner(use)) {
+          Operation *user = use.getOwner();
+          user->getResult(0).replaceAllUsesWith(arg);
+          user->erase();
+        } else if (others && !wgmmaOperand(use)) {
+          use.set(top);
+        }
       }
       arg.setType(inner);
       yield->setOperand(i, yielded.getSrc());

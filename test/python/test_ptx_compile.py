@@ -28,7 +28,7 @@ PTXAS = next((p for p in (os.environ.get("TESSERA_PTXAS", ""), "/usr/local/cuda/
 
 def signature(fn, ptrs, floats=(), divisible=()):
     return {n: ptrs.get(n, "fp32" if n in floats else "i32:16" if n in divisible else "i32")
-            for n in fn.arg_names}
+            for n in fn.arg_names if n not in fn.constexpr_names}
 
 
 def compile_and_assemble(fn, sig, consts, options, arch, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from ..language import dtypes as T
 from . import codegen
 
@@ -43,6 +45,13 @@ class ASTSource:
             self.signature[name] = ty
             self.hints[name] = hints
         self.constexprs = dict(constexprs or {})
+        # Constexpr parameters left out take their defaults.
+        params = getattr(getattr(fn, "signature", None), "parameters", {})
+        for name in getattr(fn, "constexpr_names", ()):
+            default = params[name].default if name in params else None
+            if name not in self.signature and name not in self.constexprs and \
+                    default is not inspect.Parameter.empty and default is not None:
+                self.constexprs[name] = default
         missing = [n for n in fn.arg_names if n not in self.signature and n not in self.constexprs]
         if missing:
             raise TypeError(f"{fn.__name__}: no type or value for {missing}")

@@ -245,3 +245,46 @@ func.func @invariant_rows(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
   tile.store %oa, %acc : tensor<64x64x!tile.ptr<f32>>
   return
 }
+
+// -----
+
+// A dot's result carried to the next iteration and used there by the
+// softmax (attention with the next block's scores computed before this
+// block's softmax): the loop carries it in the mma layout, and the
+// softmax reads that layout; no conversion is left in the loop.
+// CHECK-LABEL: func.func @carried_scores
+// CHECK: scf.for {{.*}} -> (tensor<64x64xf32, #[[MMA:mma]]>, tensor<64x64xf32, #[[MMA]]>)
+// CHECK-NOT: tilegpu.convert_layout
+// CHECK: math.exp2 %{{.*}} : tensor<64x64xf32, #[[MMA]]>
+// CHECK: scf.yield
+func.func @carried_scores(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                          %op: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %n: i32) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %qt0 = tile.trans %q, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+  %s0 = tile.dot %q, %qt0, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %res:2 = scf.for %i = %c0 to %n step %c1 iter_args(%s = %s0, %a = %zero) -> (tensor<64x64xf32>, tensor<64x64xf32>) : i32 {
+    %qt = tile.trans %q, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+    %snext = tile.dot %q, %qt, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    %p = math.exp2 %s : tensor<64x64xf32>
+    %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+    %an = tile.dot %ph, %q, %a : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    scf.yield %snext, %an : tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %res#1 : tensor<64x64x!tile.ptr<f32>>
+  return
+}
