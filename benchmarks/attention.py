@@ -8,6 +8,9 @@ PYTHONPATH=python python3 benchmarks/attention.py [--seq S] [--heads H]
 query block (default 0.7; the issue's cases are 0.93 and 0.96).
 --flex adds FlexAttention (torch.compile'd) rows on the same block lists.
 
+--select adds the time of BSA's block selection (block_select) for the
+shape, as a share of the block-sparse attention's.
+
 --graph adds the block-sparse case run as a tgraph graph (tgraph.attention
 over the same lists, lowered by the compiler: tessera.graph).
 
@@ -75,12 +78,14 @@ def main():
               reps=5)
     print(f"| torch SDPA, causal | {t:.2f} | {flops / 2 / t / 1e9:.0f} |", flush=True)
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v).float()
+    dense_ms = {}
     for bm, bn, w, st in configs:
         opts = dict(block_m=bm, block_n=bn, num_warps=w, num_stages=st)
         out = ops.attention(q, k, v, **opts)
         err = (out.float() - ref).abs().max().item()
         assert err < 3e-2, (bm, bn, err)
         t = bench(lambda: ops.attention(q, k, v, **opts), reps=5)
+        dense_ms.setdefault((bm, bn, w, st), t)
         print(f"| tessera dense, {bm}x{bn} w{w} s{st} | {t:.2f} | {flops / t / 1e9:.0f} |",
               flush=True)
         t = bench(lambda: ops.attention(q, k, v, causal=True, **opts), reps=5)
@@ -114,6 +119,14 @@ def main():
     sparse_flops = 4 * S * keep * bn * D * H
     print(f"| tessera block-sparse, {keep} of {KB} blocks per query block, {bm}x{bn} w{w} "
           f"s{st} | {t:.2f} | {sparse_flops / t / 1e9:.0f} |", flush=True)
+    print(f"| speedup over tessera dense, same config: {dense_ms[configs[0]] / t:.1f}x "
+          f"(ideal {KB / keep:.2f}x) | | |", flush=True)
+    if "--select" in sys.argv:
+        # BSA's selection for this shape (pooling, block scores, top-p with
+        # at most `keep` blocks), timed alone, against the attention it feeds.
+        t_sel = bench(lambda: ops.block_select(q, k, bm, bn, mass=0.9, max_blocks=keep), reps=5)
+        print(f"| block_select (top-p 0.9, at most {keep} blocks): {100 * t_sel / t:.1f}% of the "
+              f"block-sparse attention | {t_sel:.3f} | |", flush=True)
     if "--graph" in sys.argv:
         import tessera.graph
         t_ = f"tensor<1x{H}x{S}x{D}xbf16>"

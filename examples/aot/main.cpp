@@ -73,16 +73,22 @@ struct Memory {
   void download(void *dst, const void *src, size_t n) { toHost(dst, reinterpret_cast<uint64_t>(src), n); }
   void sync() { synchronize(); }
   /// The driver's own floor, for comparison: a kernel that does nothing
-  /// (PTX, JIT-compiled by the driver), launched with cuLaunchKernel alone.
-  std::function<void()> emptyLaunch() {
-    static const char ptx[] = ".version 7.0\n.target sm_50\n.address_size 64\n"
-                              ".visible .entry tessera_empty() { ret; }\n";
+  /// but takes the vector add's parameters (three pointers and an int; PTX,
+  /// JIT-compiled by the driver), launched with cuLaunchKernel alone.
+  std::function<void()> emptyLaunch(void *x, void *y, void *out, int n) {
+    static const char ptx[] =
+        ".version 7.0\n.target sm_50\n.address_size 64\n"
+        ".visible .entry tessera_empty(.param .u64 x, .param .u64 y, .param .u64 o, "
+        ".param .u32 n) { ret; }\n";
     void *module = nullptr, *function = nullptr;
     if (!loadModule || loadModule(&module, ptx) != 0 ||
         getFunction(&function, module, "tessera_empty") != 0)
       return nullptr;
     auto launchFn = launch;
-    return [launchFn, function] { launchFn(function, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr); };
+    return [launchFn, function, x, y, out, n]() mutable {
+      void *args[] = {&x, &y, &out, &n};
+      launchFn(function, 1, 1, 1, 128, 1, 1, 0, nullptr, args, nullptr);
+    };
   }
 #elif defined(TESSERA_AOT_HIP)
   int (*alloc)(void **, size_t) = nullptr;
@@ -115,7 +121,7 @@ struct Memory {
   void upload(void *dst, const void *src, size_t n) { copy(dst, src, n, 1); }   // host to device
   void download(void *dst, const void *src, size_t n) { copy(dst, src, n, 2); } // device to host
   void sync() { synchronize(); }
-  std::function<void()> emptyLaunch() { return nullptr; }
+  std::function<void()> emptyLaunch(void *, void *, void *, int) { return nullptr; }
 #else
   const char *name = "host";
   bool open() { return true; }
@@ -124,7 +130,7 @@ struct Memory {
   void upload(void *dst, const void *src, size_t n) { std::memcpy(dst, src, n); }
   void download(void *dst, const void *src, size_t n) { std::memcpy(dst, src, n); }
   void sync() {}
-  std::function<void()> emptyLaunch() { return nullptr; }
+  std::function<void()> emptyLaunch(void *, void *, void *, int) { return nullptr; }
 #endif
 };
 
@@ -315,9 +321,10 @@ int main() {
       ours();
     std::printf("launch (%s), us per launch: %.2f issue, %.2f completed\n", memory.name,
                 issue(ours), completed(ours));
-    if (auto empty = memory.emptyLaunch())
-      std::printf("the driver alone (an empty kernel, cuLaunchKernel), us per launch: %.2f issue, "
-                  "%.2f completed\n", issue(empty), completed(empty));
+    if (auto empty = memory.emptyLaunch(x.device, y.device, out.device, 1024))
+      std::printf("the driver alone (cuLaunchKernel of an empty kernel with the same "
+                  "parameters), us per launch: %.2f issue, %.2f completed\n", issue(empty),
+                  completed(empty));
   }
 
   std::printf("%s\n", failures ? "SOME CHECKS FAILED" : "all checks passed");

@@ -543,9 +543,11 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     """BSA's KV-block selection: mean-pool q and k per block, softmax over key
     blocks of the pooled scores / sqrt(D), then per query block the fewest
     blocks whose mass reaches `mass` (top-p) or those above mean +
-    `threshold` x std, at least `min_blocks`, at most `max_blocks`, highest
-    first. Returns (kv_index (Z, H, QB, L) int32, kv_count (Z, H, QB) int32)."""
-    from .kernels.bsa import block_pool_kernel, block_select_kernel
+    `threshold` x std, at least `min_blocks`, at most `max_blocks` (the
+    highest; ties go to the lower block), listed in increasing order (up to
+    8192 key blocks). Returns (kv_index (Z, H, QB, L) int32, -1 past each
+    count, kv_count (Z, H, QB) int32)."""
+    from .kernels.bsa import block_pool_kernel, block_scores_kernel, block_select_kernel
     _check_attention_inputs(q, k, k)
     if (mass is None) == (threshold is None):
         raise ValueError("block_select: give exactly one of mass (top-p) and threshold")
@@ -558,9 +560,9 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     if not 1 <= min_blocks <= L <= KB:
         raise ValueError(f"block_select: need 1 <= min_blocks ({min_blocks}) <= max_blocks ({L}) "
                          f"<= key blocks ({KB})")
-    KB_P = 1 << (KB - 1).bit_length()
-    if KB_P > 1024:
-        raise ValueError(f"block_select: {KB} key blocks; at most 1024 are supported")
+    KB_P = max(16, 1 << (KB - 1).bit_length())
+    if KB_P > 8192:
+        raise ValueError(f"block_select: {KB} key blocks; at most 8192 are supported")
     import numpy as np
     f32 = np.float32 if not _is_torch(q) else __import__("torch").float32
     i32 = np.int32 if not _is_torch(q) else __import__("torch").int32
@@ -576,13 +578,18 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     index = _empty(q, (Z, H, QB, L), i32)
     index[...] = -1  # past each count
     count = _empty(q, (Z, H, QB), i32)
-    qs, ks, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], index, count))
+    scores = _empty(q, (Z, H, QB, KB), f32)
+    qs, ks, ss, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], scores, index, count))
+    BM, BN = 16, 64
+    block_scores_kernel[(-(-QB // BM), -(-KB // BN), Z * H)](
+        pooled[0], pooled[1], scores, 1.0 / math.sqrt(D), qs[0], qs[1], qs[2], ks[0], ks[1],
+        ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN, num_warps=4)
     param = float(mass if mass is not None else threshold)
-    block_select_kernel[(QB, Z * H)](
-        pooled[0], pooled[1], index, count, 1.0 / math.sqrt(D), param, qs[0], qs[1], qs[2],
-        ks[0], ks[1], ks[2], ix[0], ix[1], ix[2], cs[0], cs[1], H, KB, L, int(min_blocks),
-        MODE=0 if mass is not None else 1, KB_P=KB_P, HEAD_DIM=D, CHUNK=min(KB_P, 16),
-        num_warps=4 if KB_P <= 256 else 8)
+    rows = max(1, min(16, 4096 // KB_P))  # a program's query blocks: 4096 scores at most
+    block_select_kernel[(-(-QB // rows), Z * H)](
+        scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
+        QB, KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P, ROWS=rows,
+        num_warps=4 if rows * KB_P <= 2048 else 8)
     return index, count
 
 

@@ -76,11 +76,36 @@ def test_block_select(mode, nkv):
     q = (rng.standard_normal((1, 2, 100, 16)) * 3).astype(np.float32)
     k = (rng.standard_normal((1, 2, nkv, 16)) * 3).astype(np.float32)
     index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
-    want = select_reference(q, k, 16, 16, **mode)
+    check_selection(index, count, select_reference(q, k, 16, 16, **mode))
+
+
+def check_selection(index, count, want):
+    """The chosen blocks, listed in increasing order, -1 past each count."""
     for (z, h, qb), blocks in want.items():
         got = list(index[z, h, qb, :count[z, h, qb]])
-        assert sorted(got) == sorted(blocks), ((z, h, qb), got, blocks)
+        assert got == sorted(blocks), ((z, h, qb), got, blocks)
         assert (index[z, h, qb, count[z, h, qb]:] == -1).all()
+
+
+@pytest.mark.parametrize("mode", [dict(mass=0.3, min_blocks=1), dict(mass=0.9, min_blocks=2),
+                                  dict(threshold=0.5, min_blocks=2, max_blocks=7)])
+def test_block_select_ties_go_to_the_lower_block(mode):
+    """Key blocks repeated (equal probabilities): the cut through a group
+    of equals keeps its lower-numbered blocks, as ranking would."""
+    q = (rng.standard_normal((1, 2, 64, 16)) * 2).astype(np.float32)
+    base = (rng.standard_normal((1, 2, 4 * 16, 16)) * 2).astype(np.float32)
+    k = np.concatenate([base] * 5, axis=2)  # 20 key blocks: each of 4 five times
+    index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
+    check_selection(index, count, select_reference(q, k, 16, 16, **mode))
+
+
+def test_block_select_many_key_blocks():
+    """1500 key blocks (past the 1024 that ranking every pair allowed)."""
+    q = (rng.standard_normal((1, 1, 48, 16)) * 3).astype(np.float32)
+    k = (rng.standard_normal((1, 1, 1500 * 16, 16)) * 3).astype(np.float32)
+    for mode in (dict(mass=0.5, max_blocks=40), dict(threshold=1.0, min_blocks=2)):
+        index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
+        check_selection(index, count, select_reference(q, k, 16, 16, **mode))
 
 
 def test_bsa_attention_matches_masked_dense():

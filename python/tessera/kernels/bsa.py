@@ -3,9 +3,10 @@
 - `cube_reorder`: tokens of a (T, H, W) latent video reordered cube by cube
   (and back), so a cube is one contiguous block of the sequence.
 - `block_pool`: the mean of each block of tokens (queries or keys).
-- `block_select`: per query block, softmax over key blocks of the pooled
-  scores, then the fewest blocks whose mass reaches p (MODE 0) or the blocks
-  above mean + k std (MODE 1), at least MIN and at most L, highest first.
+- `block_scores`, `block_select`: per query block, softmax over key blocks
+  of the pooled scores, then the fewest blocks whose mass reaches p (MODE
+  0) or the blocks above mean + k std (MODE 1), at least MIN and at most
+  L, listed in increasing order.
 """
 
 import tessera
@@ -54,70 +55,101 @@ def block_pool_kernel(X, Out, stride_xz, stride_xh, stride_xn, stride_oz, stride
 
 
 @tessera.jit
-def block_select_kernel(QP, KP, Index, Count, scale, param,
-                        stride_qz, stride_qh, stride_qb, stride_kz, stride_kh, stride_kb,
-                        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
-                        H, KB, L, MIN,
-                        MODE: tl.constexpr, KB_P: tl.constexpr, HEAD_DIM: tl.constexpr,
-                        CHUNK: tl.constexpr):
-    """The selected blocks in one pass, without a loop over them: each key
-    block's rank (how many blocks come first: higher probability, or equal at
-    a lower index, as repeated argmax would take them) and the mass ranked
-    before it, from CHUNK x KB_P comparisons at a time; block j is kept when
-    rank < L and (rank < MIN, or the mass before it < p (MODE 0), or rank <
-    the count above mean + param * std (MODE 1)), and stored at its rank."""
-    qb = tl.program_id(0)
+def block_scores_kernel(QP, KP, Scores, scale, stride_qz, stride_qh, stride_qb, stride_kz,
+                        stride_kh, stride_kb, stride_sz, stride_sh, stride_sq, H, QB, KB,
+                        HEAD_DIM: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr):
+    """The pooled scores q_b k_c^T * scale of BM query blocks by BN key
+    blocks (float32 products: the selection compares them)."""
+    zh = tl.program_id(2)
+    z = zh // H
+    h = zh % H
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)
+    cols = tl.program_id(1) * BN + tl.arange(0, BN)
+    d = tl.arange(0, HEAD_DIM)
+    q = tl.load(QP + z * stride_qz + h * stride_qh + rows[:, None] * stride_qb + d[None, :],
+                mask=rows[:, None] < QB, other=0.0)
+    k = tl.load(KP + z * stride_kz + h * stride_kh + cols[:, None] * stride_kb + d[None, :],
+                mask=cols[:, None] < KB, other=0.0)
+    s = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
+    tl.store(Scores + z * stride_sz + h * stride_sh + rows[:, None] * stride_sq + cols[None, :],
+             s, mask=(rows[:, None] < QB) & (cols[None, :] < KB))
+
+
+@tessera.jit
+def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, stride_sq,
+                        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch, H, QB, KB, L,
+                        MIN, MODE: tl.constexpr, KB_P: tl.constexpr, ROWS: tl.constexpr):
+    """ROWS query blocks' selections, with no sort: each row's
+    probabilities (softmax of its scores), then how many blocks n it keeps
+    (top-p: the fewest, highest first with ties at the lower index, whose
+    mass reaches p, MODE 0; or those above mean + param * std, MODE 1; at
+    least MIN, at most L), then its n highest. Both counts come from
+    bisections over the probabilities' bit patterns (non-negative floats
+    order as their bits do): 31 steps of one row reduction each, where
+    ranking every pair of blocks would take KB^2. The kept blocks are
+    stored in increasing order."""
     zh = tl.program_id(1)
     z = zh // H
     h = zh % H
-    d = tl.arange(0, HEAD_DIM)
+    rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    row_ok = rows < QB
     kbs = tl.arange(0, KB_P)
-    valid = kbs < KB
-    q = tl.load(QP + z * stride_qz + h * stride_qh + qb * stride_qb + d)
-    k_rows = KP + z * stride_kz + h * stride_kh
-    c = tl.arange(0, CHUNK)
-    # Scores CHUNK key blocks at a time (the pooled keys never all in
-    # registers), placed into the KB_P-vector by position.
-    s = tl.zeros([KB_P], dtype=tl.float32)
-    for i0 in range(0, KB_P, CHUNK):
-        ci = i0 + c
-        kc = tl.load(k_rows + ci[:, None] * stride_kb + d[None, :], mask=(ci < KB)[:, None],
-                     other=0.0)
-        sc = tl.sum(kc * q[None, :], 1) * scale
-        s += tl.sum(tl.where(ci[:, None] == kbs[None, :], sc[:, None], 0.0), 0)
-    s = tl.where(valid, s, float("-inf"))
-    s_max = tl.max(s, 0)
-    total = tl.sum(tl.where(valid, tl.exp(s - s_max), 0.0), 0)
-    prob = tl.where(valid, tl.exp(s - s_max) / total, -1.0)
-    target = MIN
-    if MODE == 1:  # above mean + param * std of this query block's scores
-        p_valid = tl.where(valid, prob, 0.0)
-        mean = tl.sum(p_valid, 0) / KB
-        dev = tl.where(valid, prob - mean, 0.0)
-        std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
-        target = tl.maximum(tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0), MIN)
-    rank = tl.zeros([KB_P], dtype=tl.int32)
-    before = tl.zeros([KB_P], dtype=tl.float32)
-    for i0 in range(0, KB_P, CHUNK):
-        # The probabilities of blocks i0 .. i0 + CHUNK, recomputed.
-        ci = i0 + c
-        ok = ci < KB
-        kc = tl.load(k_rows + ci[:, None] * stride_kb + d[None, :], mask=ok[:, None], other=0.0)
-        sc = tl.sum(kc * q[None, :], 1) * scale
-        pc = tl.where(ok, tl.exp(sc - s_max) / total, -1.0)
-        first = (pc[:, None] > prob[None, :]) | ((pc[:, None] == prob[None, :]) &
-                                                 (ci[:, None] < kbs[None, :]))
-        first = first & ok[:, None]
-        rank += tl.sum(tl.where(first, 1, 0), 0)
-        before += tl.sum(tl.where(first, pc[:, None], 0.0), 0)
+    valid = (kbs < KB)[None, :]
+    ok = row_ok[:, None] & valid
+    s = tl.load(Scores + z * stride_sz + h * stride_sh + rows[:, None] * stride_sq + kbs[None, :],
+                mask=ok, other=float("-inf"))
+    s_max = tl.max(s, 1)
+    s_max = tl.where(s_max == float("-inf"), 0.0, s_max)
+    e = tl.where(valid, tl.exp(s - s_max[:, None]), 0.0)
+    total = tl.sum(e, 1)
+    prob = e / tl.where(total == 0.0, 1.0, total)[:, None]
+    bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
+    lo0 = tl.zeros([ROWS], dtype=tl.int32)
+    hi0 = tl.zeros([ROWS], dtype=tl.int32) + 0x3F800001  # just above 1.0
     if MODE == 0:
-        keep = (rank < MIN) | (before < param)
+        # t: the largest value whose blocks at or above it reach the mass.
+        lo = lo0
+        hi = hi0
+        for _ in range(0, 31):
+            mid = lo + (hi - lo) // 2
+            reach = tl.sum(tl.where(bits >= mid[:, None], prob, 0.0), 1) >= param
+            lo = tl.where(reach, mid, lo)
+            hi = tl.where(reach, hi, mid)
+        above = bits > lo[:, None]
+        mass_above = tl.sum(tl.where(above, prob, 0.0), 1)
+        tie = tl.where(bits == lo[:, None], 1, 0)
+        tie_before = tl.cumsum(tie, 1) - tie
+        t = lo.to(tl.float32, bitcast=True)
+        # Blocks above t are all kept (the mass before each is short of p);
+        # blocks at t in index order while the mass before them is.
+        tie_kept = (tie > 0) & (mass_above[:, None] + tie_before.to(tl.float32) * t[:, None]
+                                < param)
+        n = tl.sum(tl.where(above, 1, 0), 1) + tl.sum(tl.where(tie_kept, 1, 0), 1)
     else:
-        keep = rank < target
-    keep = keep & valid & (rank < L)
-    index = Index + z * stride_iz + h * stride_ih + qb * stride_iq
-    tl.store(index + rank, kbs, mask=keep)
-    tl.store(Count + z * stride_cz + h * stride_ch + qb, tl.sum(tl.where(keep, 1, 0), 0))
+        p_valid = tl.where(valid, prob, 0.0)
+        mean = tl.sum(p_valid, 1) / KB
+        dev = tl.where(valid, prob - mean[:, None], 0.0)
+        std = tl.sqrt(tl.sum(dev * dev, 1) / KB)
+        n = tl.sum(tl.where(valid & (prob > (mean + param * std)[:, None]), 1, 0), 1)
+    n = tl.minimum(tl.maximum(n, MIN), L)
+    # v: the largest value with at least n blocks at or above it.
+    lo = lo0
+    hi = hi0
+    for _ in range(0, 31):
+        mid = lo + (hi - lo) // 2
+        enough = tl.sum(tl.where(bits >= mid[:, None], 1, 0), 1) >= n
+        lo = tl.where(enough, mid, lo)
+        hi = tl.where(enough, hi, mid)
+    above = bits > lo[:, None]
+    tie = tl.where(bits == lo[:, None], 1, 0)
+    tie_before = tl.cumsum(tie, 1) - tie
+    room = n - tl.sum(tl.where(above, 1, 0), 1)
+    keep = (above | ((tie > 0) & (tie_before < room[:, None]))) & ok
+    kept = tl.where(keep, 1, 0)
+    pos = tl.cumsum(kept, 1) - kept
+    index = Index + z * stride_iz + h * stride_ih + rows[:, None] * stride_iq
+    tl.store(index + pos, tl.broadcast_to(kbs[None, :], (ROWS, KB_P)), mask=keep)
+    tl.store(Count + z * stride_cz + h * stride_ch + rows, tl.sum(kept, 1), mask=row_ok)
 
 
 @tessera.jit
