@@ -580,16 +580,15 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     count = _empty(q, (Z, H, QB), i32)
     scores = _empty(q, (Z, H, QB, KB), f32)
     qs, ks, ss, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], scores, index, count))
-    BM, BN = 16, 64
+    BM, BN = 64, 64
     block_scores_kernel[(-(-QB // BM), -(-KB // BN), Z * H)](
         pooled[0], pooled[1], scores, 1.0 / math.sqrt(D), qs[0], qs[1], qs[2], ks[0], ks[1],
         ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN, num_warps=4)
     param = float(mass if mass is not None else threshold)
-    rows = max(1, min(16, 4096 // KB_P))  # a program's query blocks: 4096 scores at most
-    block_select_kernel[(-(-QB // rows), Z * H)](
+    block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
-        QB, KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P, ROWS=rows,
-        num_warps=4 if rows * KB_P <= 2048 else 8)
+        KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
+        num_warps=max(1, min(8, KB_P // 512)))  # one warp up to 512 blocks: shuffles only
     return index, count
 
 

@@ -55,16 +55,31 @@ def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_
     p = np.exp(s - s.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     chosen = {}
+    select_reference.ambiguous = set()
     for z in range(Z):
         for h in range(H):
             for qb in range(QB):
                 row = p[z, h, qb]
                 order = np.argsort(-row, kind="stable")
                 if mass is not None:
-                    n = int(np.searchsorted(np.cumsum(row[order]), mass - 1e-12) + 1)
+                    cum = np.cumsum(row[order])
+                    n = int(np.searchsorted(cum, mass - 1e-12) + 1)
+                    # The mass before the last kept block and before the
+                    # first left out decide the cut.
+                    near = (np.abs(cum[max(0, n - 2):min(n, KB - 1)] - mass) < 1e-6).any()
                 else:
-                    n = int((row > row.mean() + threshold * row.std()).sum())
-                chosen[z, h, qb] = list(order[:min(max(n, min_blocks), L)])
+                    cut = row.mean() + threshold * row.std()
+                    n = int((row > cut).sum())
+                    near = np.abs(row - cut).min() < 1e-6 * row.max()
+                n = min(max(n, min_blocks), L)
+                # float32 may decide a cut through (nearly) equal values or
+                # a mass within rounding of p either way: such rows are
+                # noted (exact ties, which both break toward the lower
+                # block, are not).
+                gap = row[order[n - 1]] - row[order[n]] if n < KB else np.inf
+                if near or 0 < gap < 1e-6 * row[order[n - 1]]:
+                    select_reference.ambiguous.add((z, h, qb))
+                chosen[z, h, qb] = list(order[:n])
     return chosen
 
 
@@ -80,11 +95,17 @@ def test_block_select(mode, nkv):
 
 
 def check_selection(index, count, want):
-    """The chosen blocks, listed in increasing order, -1 past each count."""
+    """The chosen blocks, listed in increasing order, -1 past each count
+    (rows the reference found within float32 rounding of a cut may
+    differ: at most 1 in 10)."""
+    ambiguous = select_reference.ambiguous
+    assert len(ambiguous) <= len(want) // 10 + 1, len(ambiguous)
     for (z, h, qb), blocks in want.items():
         got = list(index[z, h, qb, :count[z, h, qb]])
-        assert got == sorted(blocks), ((z, h, qb), got, blocks)
         assert (index[z, h, qb, count[z, h, qb]:] == -1).all()
+        assert got == sorted(got) and len(set(got)) == len(got)
+        if (z, h, qb) not in ambiguous:
+            assert got == sorted(blocks), ((z, h, qb), got, blocks)
 
 
 @pytest.mark.parametrize("mode", [dict(mass=0.3, min_blocks=1), dict(mass=0.9, min_blocks=2),

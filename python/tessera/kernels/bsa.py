@@ -70,86 +70,75 @@ def block_scores_kernel(QP, KP, Scores, scale, stride_qz, stride_qh, stride_qb, 
                 mask=rows[:, None] < QB, other=0.0)
     k = tl.load(KP + z * stride_kz + h * stride_kh + cols[:, None] * stride_kb + d[None, :],
                 mask=cols[:, None] < KB, other=0.0)
-    s = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
+    s = tl.dot(q, tl.trans(k), input_precision="tf32x3") * scale
     tl.store(Scores + z * stride_sz + h * stride_sh + rows[:, None] * stride_sq + cols[None, :],
              s, mask=(rows[:, None] < QB) & (cols[None, :] < KB))
 
 
 @tessera.jit
 def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, stride_sq,
-                        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch, H, QB, KB, L,
-                        MIN, MODE: tl.constexpr, KB_P: tl.constexpr, ROWS: tl.constexpr):
-    """ROWS query blocks' selections, with no sort: each row's
-    probabilities (softmax of its scores), then how many blocks n it keeps
-    (top-p: the fewest, highest first with ties at the lower index, whose
-    mass reaches p, MODE 0; or those above mean + param * std, MODE 1; at
-    least MIN, at most L), then its n highest. Both counts come from
-    bisections over the probabilities' bit patterns (non-negative floats
-    order as their bits do): 31 steps of one row reduction each, where
-    ranking every pair of blocks would take KB^2. The kept blocks are
-    stored in increasing order."""
+                        stride_iz, stride_ih, stride_iq, stride_cz, stride_ch, H, KB, L, MIN,
+                        MODE: tl.constexpr, KB_P: tl.constexpr):
+    """One query block's selection, with no sort: its probabilities
+    (softmax of its scores), then how many blocks n it keeps (top-p: the
+    fewest, highest first with ties at the lower index, whose mass reaches
+    p, MODE 0; or those above mean + param * std, MODE 1; at least MIN, at
+    most L), then its n highest. Both counts come from bisections over the
+    probabilities' bit patterns (non-negative floats order as their bits
+    do): 31 steps of one reduction each, where ranking every pair of blocks
+    would take KB^2. The kept blocks are stored in increasing order."""
+    qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
     h = zh % H
-    rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
-    row_ok = rows < QB
     kbs = tl.arange(0, KB_P)
-    valid = (kbs < KB)[None, :]
-    ok = row_ok[:, None] & valid
-    s = tl.load(Scores + z * stride_sz + h * stride_sh + rows[:, None] * stride_sq + kbs[None, :],
-                mask=ok, other=float("-inf"))
-    s_max = tl.max(s, 1)
-    s_max = tl.where(s_max == float("-inf"), 0.0, s_max)
-    e = tl.where(valid, tl.exp(s - s_max[:, None]), 0.0)
-    total = tl.sum(e, 1)
-    prob = e / tl.where(total == 0.0, 1.0, total)[:, None]
+    valid = kbs < KB
+    s = tl.load(Scores + z * stride_sz + h * stride_sh + qb * stride_sq + kbs, mask=valid,
+                other=float("-inf"))
+    e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
+    prob = e / tl.sum(e, 0)
     bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
-    lo0 = tl.zeros([ROWS], dtype=tl.int32)
-    hi0 = tl.zeros([ROWS], dtype=tl.int32) + 0x3F800001  # just above 1.0
     if MODE == 0:
         # t: the largest value whose blocks at or above it reach the mass.
-        lo = lo0
-        hi = hi0
+        lo = 0
+        hi = 0x3F800001  # just above 1.0
         for _ in range(0, 31):
             mid = lo + (hi - lo) // 2
-            reach = tl.sum(tl.where(bits >= mid[:, None], prob, 0.0), 1) >= param
+            reach = tl.sum(tl.where(bits >= mid, prob, 0.0), 0) >= param
             lo = tl.where(reach, mid, lo)
             hi = tl.where(reach, hi, mid)
-        above = bits > lo[:, None]
-        mass_above = tl.sum(tl.where(above, prob, 0.0), 1)
-        tie = tl.where(bits == lo[:, None], 1, 0)
-        tie_before = tl.cumsum(tie, 1) - tie
+        above = bits > lo
+        tie = tl.where(bits == lo, 1, 0)
+        tie_before = tl.cumsum(tie, 0) - tie
         t = lo.to(tl.float32, bitcast=True)
         # Blocks above t are all kept (the mass before each is short of p);
         # blocks at t in index order while the mass before them is.
-        tie_kept = (tie > 0) & (mass_above[:, None] + tie_before.to(tl.float32) * t[:, None]
-                                < param)
-        n = tl.sum(tl.where(above, 1, 0), 1) + tl.sum(tl.where(tie_kept, 1, 0), 1)
+        tie_kept = (tie > 0) & (tl.sum(tl.where(above, prob, 0.0), 0)
+                                + tie_before.to(tl.float32) * t < param)
+        n = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
     else:
-        p_valid = tl.where(valid, prob, 0.0)
-        mean = tl.sum(p_valid, 1) / KB
-        dev = tl.where(valid, prob - mean[:, None], 0.0)
-        std = tl.sqrt(tl.sum(dev * dev, 1) / KB)
-        n = tl.sum(tl.where(valid & (prob > (mean + param * std)[:, None]), 1, 0), 1)
+        mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
+        dev = tl.where(valid, prob - mean, 0.0)
+        std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
+        n = tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0)
     n = tl.minimum(tl.maximum(n, MIN), L)
     # v: the largest value with at least n blocks at or above it.
-    lo = lo0
-    hi = hi0
+    lo = 0
+    hi = 0x3F800001
     for _ in range(0, 31):
         mid = lo + (hi - lo) // 2
-        enough = tl.sum(tl.where(bits >= mid[:, None], 1, 0), 1) >= n
+        enough = tl.sum(tl.where(bits >= mid, 1, 0), 0) >= n
         lo = tl.where(enough, mid, lo)
         hi = tl.where(enough, hi, mid)
-    above = bits > lo[:, None]
-    tie = tl.where(bits == lo[:, None], 1, 0)
-    tie_before = tl.cumsum(tie, 1) - tie
-    room = n - tl.sum(tl.where(above, 1, 0), 1)
-    keep = (above | ((tie > 0) & (tie_before < room[:, None]))) & ok
+    above = bits > lo
+    tie = tl.where(bits == lo, 1, 0)
+    tie_before = tl.cumsum(tie, 0) - tie
+    room = n - tl.sum(tl.where(above, 1, 0), 0)
+    keep = (above | ((tie > 0) & (tie_before < room))) & valid
     kept = tl.where(keep, 1, 0)
-    pos = tl.cumsum(kept, 1) - kept
-    index = Index + z * stride_iz + h * stride_ih + rows[:, None] * stride_iq
-    tl.store(index + pos, tl.broadcast_to(kbs[None, :], (ROWS, KB_P)), mask=keep)
-    tl.store(Count + z * stride_cz + h * stride_ch + rows, tl.sum(kept, 1), mask=row_ok)
+    pos = tl.cumsum(kept, 0) - kept
+    tl.store(Index + z * stride_iz + h * stride_ih + qb * stride_iq + pos, kbs, mask=keep)
+    tl.store(Count + z * stride_cz + h * stride_ch + qb, tl.sum(kept, 0))
 
 
 @tessera.jit
