@@ -2389,50 +2389,74 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
 }
 
 LogicalResult Expander::expandScan(tile::ScanOp op) {
+  // Hillis-Steele through shared memory: in round d = 1, 2, 4, ... each
+  // element combines with the one d before it (after it, reversed) along
+  // the axis: log2(n) rounds of one read per element (a scan that reads
+  // every element up to its own would be O(n) per element).
   auto type = tensorOf(op.getSrcs()[0]);
   ArrayRef<int64_t> shape = type.getShape();
   int64_t axis = op.getAxisAttr().getInt(), n = shape[axis];
   size_t num = op.getSrcs().size();
   bool reverse = op.getReverse();
-  SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs());
   ThreadView &v = view(type);
-  SmallVector<SmallVector<Value>> outs(num);
-  for (auto &coords : v.coords) {
-    auto readAll = [&](Value k) {
-      SmallVector<Value> c(coords.begin(), coords.end());
-      c[axis] = k;
-      Value index = linear(c, shape);
-      SmallVector<Value> out;
-      for (size_t i = 0; i < num; ++i)
-        out.push_back(smemRead(
-            index, tensorOf(op.getSrcs()[i]).getElementType(), offsets[i]));
-      return out;
-    };
-    // Inclusive: combine from the start (or end) up to this coordinate.
-    Value first = reverse ? cst(n - 1) : cst(0);
-    SmallVector<Value> init = readAll(first);
-    Value lb = reverse ? arith::AddIOp::create(b, loc, coords[axis], cst(0))
-                       : cst(1);
-    Value ub = reverse ? cst(n - 1)
-                       : arith::AddIOp::create(b, loc, coords[axis], cst(1));
-    auto loop = scf::ForOp::create(b, loc, lb, ub, cst(1), init);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(loop.getBody());
-      Value k = loop.getInductionVar();
-      if (reverse) // k runs coords..n-2; read n-2-(k-coords) .. down to coords
-        k = arith::SubIOp::create(
-            b, loc,
-            arith::AddIOp::create(b, loc, coords[axis], cst(n - 2)), k);
-      SmallVector<Value> acc(loop.getRegionIterArgs().begin(),
-                             loop.getRegionIterArgs().end());
-      scf::YieldOp::create(b, loc, combine(op.getCombineOp(), acc, readAll(k)));
+  size_t count = v.coords.size();
+  SmallVector<SmallVector<Value>> cur(num);
+  SmallVector<Type> types;
+  SmallVector<int64_t> offsets;
+  int64_t offset = 0;
+  for (size_t i = 0; i < num; ++i) {
+    cur[i] = SmallVector<Value>(elems(op.getSrcs()[i]));
+    types.push_back(tensorOf(op.getSrcs()[i]).getElementType());
+    offsets.push_back(offset);
+    offset += (type.getNumElements() * byteSize(types[i]) + 15) / 16 * 16;
+  }
+  auto writeAll = [&] {
+    for (size_t e = 0; e < count; ++e) {
+      Value index = linear(v.coords[e], shape);
+      predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+        for (size_t i = 0; i < num; ++i)
+          LLVM::StoreOp::create(b, loc, toMemory(cur[i][e]), smemAt(index, types[i], offsets[i]));
+      });
     }
-    for (size_t i = 0; i < num; ++i)
-      outs[i].push_back(loop.getResult(i));
+  };
+  if (n > 1) {
+    smemBytes = std::max(smemBytes, offset);
+    barrier(); // earlier readers of the scratch area are done
+    writeAll();
+  }
+  for (int64_t d = 1; d < n; d *= 2) {
+    barrier(); // this round's values are written
+    SmallVector<SmallVector<Value>> next(num, SmallVector<Value>(count));
+    for (size_t e = 0; e < count; ++e) {
+      SmallVector<Value> c(v.coords[e].begin(), v.coords[e].end());
+      Value at = c[axis];
+      Value k = reverse ? arith::AddIOp::create(b, loc, at, cst(d)).getResult()
+                        : arith::SubIOp::create(b, loc, at, cst(d)).getResult();
+      Value valid = reverse
+                        ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, k, cst(n))
+                        : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, k, cst(0));
+      c[axis] = reverse ? arith::MinSIOp::create(b, loc, k, cst(n - 1)).getResult()
+                        : arith::MaxSIOp::create(b, loc, k, cst(0)).getResult();
+      Value index = linear(c, shape);
+      SmallVector<Value> partner, mine;
+      for (size_t i = 0; i < num; ++i) {
+        partner.push_back(smemRead(index, types[i], offsets[i]));
+        mine.push_back(cur[i][e]);
+      }
+      // The part before (forward) or after (reversed) comes first, as the
+      // accumulator: the combine order of a sequential scan.
+      SmallVector<Value> combined = combine(op.getCombineOp(), partner, mine);
+      for (size_t i = 0; i < num; ++i)
+        next[i][e] = arith::SelectOp::create(b, loc, valid, combined[i], cur[i][e]);
+    }
+    cur = std::move(next);
+    if (d * 2 < n) {
+      barrier(); // every read of this round is done
+      writeAll();
+    }
   }
   for (size_t i = 0; i < num; ++i)
-    tensors[op.getResult()[i]] = outs[i];
+    tensors[op.getResult()[i]] = cur[i];
   return success();
 }
 
