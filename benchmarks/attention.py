@@ -127,6 +127,26 @@ def main():
         t_sel = bench(lambda: ops.block_select(q, k, bm, bn, mass=0.9, max_blocks=keep), reps=5)
         print(f"| block_select (top-p 0.9, at most {keep} blocks): {100 * t_sel / t:.1f}% of the "
               f"block-sparse attention | {t_sel:.3f} | |", flush=True)
+        # In bsa_attention the block means come from the cube reordering's
+        # own pass (cube_reorder(pool=True)): what selection adds there is
+        # the pooling's extra cost in the reordering of q and k, and the
+        # selection from the means.
+        video = {23296: (16, 28, 52), 153600: (40, 48, 80)}.get(S)
+        if video and bm == bn == 128:
+            flat = q.reshape(H, S, D)
+            t_re = bench(lambda: ops.cube_reorder(flat, video, (8, 4, 4)), reps=5)
+            t_pool = bench(lambda: ops.cube_reorder(flat, video, (8, 4, 4), pool=True), reps=5)
+            qp = ops.cube_reorder(flat, video, (8, 4, 4), pool=True)[1].reshape(1, H, QB, D)
+            kp = ops.cube_reorder(k.reshape(H, S, D), video, (8, 4, 4), pool=True)[1]
+            kp = kp.reshape(1, H, KB, D)
+            t_from = bench(lambda: ops.block_select(q, k, bm, bn, mass=0.9, max_blocks=keep,
+                                                    pooled=(qp, kp)), reps=5)
+            added = 2 * max(0.0, t_pool - t_re) + t_from
+            print(f"| cube_reorder of q (video {video[0]}x{video[1]}x{video[2]}, cubes 8x4x4), "
+                  f"alone / with the cube means | {t_re:.3f} / {t_pool:.3f} | |", flush=True)
+            print(f"| BSA's selection on top of the reordering (means from it, 2 x the pooling's "
+                  f"extra, then block_select): {100 * added / t:.1f}% of the block-sparse "
+                  f"attention | {added:.3f} | |", flush=True)
     if "--graph" in sys.argv:
         import tessera.graph
         t_ = f"tensor<1x{H}x{S}x{D}xbf16>"

@@ -512,9 +512,11 @@ def _empty(like, shape, dtype=None):
     return np.empty(shape, dtype=dtype if dtype is not None else like.dtype)
 
 
-def cube_reorder(x, video_shape, cube, inverse=False):
+def cube_reorder(x, video_shape, cube, inverse=False, pool=False):
     """x (Z, S, C) with S = T*H*W tokens in (t, h, w) order -> the tokens
-    cube by cube (each cube of t*h*w tokens contiguous); `inverse` undoes it."""
+    cube by cube (each cube of t*h*w tokens contiguous); `inverse` undoes it.
+    `pool` (forward only, cubes of 16 to 128 tokens): also each cube's mean
+    token, float32 (Z, cubes, C), from the same pass: returns (y, pooled)."""
     from .kernels.bsa import cube_reorder_kernel
     T, HV, WV = (int(v) for v in video_shape)
     CT, CH, CW = (int(v) for v in cube)
@@ -531,23 +533,51 @@ def cube_reorder(x, video_shape, cube, inverse=False):
     xs, ys = _strides(x), _strides(y)
     if xs[2] != 1:
         raise ValueError("cube_reorder: x's channels must be contiguous")
+    volume = CT * CH * CW
     BT, BC = 32, min(128, 1 << (max(C, 1) - 1).bit_length())
+    pooled = y
+    if pool:
+        if inverse or volume not in (16, 32, 64, 128):
+            raise ValueError("cube_reorder: pool is for the forward direction and cubes of 16, "
+                             f"32, 64 or 128 tokens, got {'inverse, ' if inverse else ''}"
+                             f"{volume} tokens")
+        import numpy as np
+        pooled = _empty(x, (Z, S // volume, C),
+                        np.float32 if not _is_torch(x) else __import__("torch").float32)
+        BT, BC = volume, min(BC, 8192 // volume)
+    ps = _strides(pooled)
     cube_reorder_kernel[(-(-S // BT), Z, -(-C // BC))](
-        x, y, xs[0], xs[1], ys[0], ys[1], S, C, T=T, HV=HV, WV=WV, CT=CT, CH=CH, CW=CW,
-        INVERSE=bool(inverse), BLOCK_T=BT, BLOCK_C=BC)
-    return y
+        x, y, pooled, xs[0], xs[1], ys[0], ys[1], ps[0], ps[1], S, C, T=T, HV=HV, WV=WV, CT=CT,
+        CH=CH, CW=CW, INVERSE=bool(inverse), BLOCK_T=BT, BLOCK_C=BC, POOL=bool(pool),
+        num_warps=4 if BT * BC <= 4096 else 8)
+    return (y, pooled) if pool else y
+
+
+def _pool_blocks(x, n, blk, nb, f32):
+    """The mean of each block of `blk` tokens of x (Z, H, n, D), float32."""
+    from .kernels.bsa import block_pool_kernel
+    Z, H, _, D = x.shape
+    out = _empty(x, (Z, H, nb, D), f32)
+    xs, os_ = _strides(x), _strides(out)
+    if xs[3] != 1:
+        raise ValueError("block_select: the head dimension must be contiguous")
+    block_pool_kernel[(nb, Z * H)](x, out, xs[0], xs[1], xs[2], os_[0], os_[1], os_[2], H, n,
+                                   BLOCK=blk, HEAD_DIM=D)
+    return out
 
 
 def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1,
-                 max_blocks=None):
+                 max_blocks=None, pooled=None):
     """BSA's KV-block selection: mean-pool q and k per block, softmax over key
     blocks of the pooled scores / sqrt(D), then per query block the fewest
     blocks whose mass reaches `mass` (top-p) or those above mean +
     `threshold` x std, at least `min_blocks`, at most `max_blocks` (the
     highest; ties go to the lower block), listed in increasing order (up to
     8192 key blocks). Returns (kv_index (Z, H, QB, L) int32, -1 past each
-    count, kv_count (Z, H, QB) int32)."""
-    from .kernels.bsa import block_pool_kernel, block_scores_kernel, block_select_kernel
+    count, kv_count (Z, H, QB) int32). `pooled`: q's and k's block means,
+    float32 (Z, H, blocks, D), when already made (cube_reorder(pool=True)
+    makes them while it reorders): no pooling pass."""
+    from .kernels.bsa import block_scores_kernel, block_select_kernel
     _check_attention_inputs(q, k, k)
     if (mass is None) == (threshold is None):
         raise ValueError("block_select: give exactly one of mass (top-p) and threshold")
@@ -566,15 +596,15 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     import numpy as np
     f32 = np.float32 if not _is_torch(q) else __import__("torch").float32
     i32 = np.int32 if not _is_torch(q) else __import__("torch").int32
-    pooled = []
-    for x, n, blk, nb in ((q, NQ, block_m, QB), (k, NKV, block_n, KB)):
-        out = _empty(x, (Z, H, nb, D), f32)
-        xs, os_ = _strides(x), _strides(out)
-        if xs[3] != 1:
-            raise ValueError("block_select: the head dimension must be contiguous")
-        block_pool_kernel[(nb, Z * H)](x, out, xs[0], xs[1], xs[2], os_[0], os_[1], os_[2], H, n,
-                                       BLOCK=blk, HEAD_DIM=D)
-        pooled.append(out)
+    if pooled is not None:
+        pooled = list(pooled)
+        for name, p_, nb in (("q", pooled[0], QB), ("k", pooled[1], KB)):
+            if tuple(p_.shape) != (Z, H, nb, D) or "float32" not in str(p_.dtype):
+                raise ValueError(f"block_select: pooled {name} must be float32 ({Z}, {H}, {nb}, "
+                                 f"{D}), got {str(p_.dtype)} {tuple(p_.shape)}")
+    else:
+        pooled = [_pool_blocks(x, n, blk, nb, f32)
+                  for x, n, blk, nb in ((q, NQ, block_m, QB), (k, NKV, block_n, KB))]
     index = _empty(q, (Z, H, QB, L), i32)
     index[...] = -1  # past each count
     count = _empty(q, (Z, H, QB), i32)
@@ -641,17 +671,24 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
 
     grad = _requires_grad(q, k, v)
 
-    def to_cubes(x, inverse=False):
+    def to_cubes(x, inverse=False, pool=False):
+        """x in cube order (and, with pool, its cubes' means (Z, H, cubes, D))."""
         flat = x.reshape(Z * H, S, D)
         if grad:
-            return _reorder_autograd().apply(flat, tuple(video_shape), tuple(cube),
-                                             inverse).reshape(Z, H, S, D)
-        return cube_reorder(flat, video_shape, cube, inverse).reshape(Z, H, S, D)
+            y = _reorder_autograd().apply(flat, tuple(video_shape), tuple(cube), inverse, pool)
+        else:
+            y = cube_reorder(flat, video_shape, cube, inverse, pool=pool)
+        if pool:
+            return y[0].reshape(Z, H, S, D), y[1].reshape(Z, H, S // block, D)
+        return y.reshape(Z, H, S, D)
 
-    qc, kc, vc = (to_cubes(x) for x in (q, k, v))
+    # The selection's block means come from the reordering's own pass.
+    (qc, qp), (kc, kp) = (to_cubes(x, pool=True) for x in (q, k))
+    vc = to_cubes(v)
     sel_q, sel_k = (qc.detach(), kc.detach()) if grad else (qc, kc)
     index, count = block_select(sel_q, sel_k, block, block, mass=p, threshold=threshold,
-                                min_blocks=min_blocks, max_blocks=max_blocks)
+                                min_blocks=min_blocks, max_blocks=max_blocks,
+                                pooled=(qp, kp))
     q_index = q_count = None
     if keep_ratio != 1.0:  # query sparsity: the least redundant queries of each cube
         q_index, q_count = token_select(sel_q, block, keep_ratio)
@@ -674,14 +711,18 @@ def _reorder_autograd():
 
     class _ReorderFunction(torch.autograd.Function):
         @staticmethod
-        def forward(ctx, x, video, cube, inverse):
+        def forward(ctx, x, video, cube, inverse, pool=False):
             ctx.args = (video, cube, inverse)
-            return cube_reorder(x.contiguous(), video, cube, inverse)
+            out = cube_reorder(x.contiguous(), video, cube, inverse, pool=pool)
+            if pool:  # the cubes' means feed the selection only: no gradient
+                ctx.mark_non_differentiable(out[1])
+            return out
 
         @staticmethod
-        def backward(ctx, grad):
+        def backward(ctx, grad, *unused):
             video, cube, inverse = ctx.args
-            return cube_reorder(grad.contiguous(), video, cube, not inverse), None, None, None
+            return (cube_reorder(grad.contiguous(), video, cube, not inverse), None, None, None,
+                    None)
 
     globals()["_ReorderFunction"] = _ReorderFunction
     return _ReorderFunction

@@ -129,6 +129,34 @@ def test_block_select_many_key_blocks():
         check_selection(index, count, select_reference(q, k, 16, 16, **mode))
 
 
+@pytest.mark.parametrize("video,cube,C", [((2, 4, 8), (1, 4, 4), 16), ((4, 8, 8), (2, 4, 4), 200),
+                                          ((4, 4, 8), (4, 4, 8), 64)])
+def test_cube_reorder_pools_the_cubes(video, cube, C):
+    """pool=True: the same reordering, and each cube's mean token (float32)
+    from the same pass, as block_select's pooling gives it; block_select
+    from those means selects what it selects from the tokens."""
+    S = int(np.prod(video))
+    x = rng.standard_normal((3, S, C)).astype(np.float16)
+    y, pooled = tessera.ops.cube_reorder(x, video, cube, pool=True)
+    want = reorder_reference(x, video, cube)
+    np.testing.assert_array_equal(y, want)
+    volume = int(np.prod(cube))
+    means = want.astype(np.float64).reshape(3, S // volume, volume, C).mean(2)
+    assert pooled.dtype == np.float32 and pooled.shape == (3, S // volume, C)
+    np.testing.assert_allclose(pooled, means, rtol=1e-5, atol=1e-5)
+    if volume == 16:
+        q, k = (t.reshape(1, 3, S, C) for t in (want, reorder_reference(x[::-1].copy(), video,
+                                                                          cube)))
+        qp, kp = pooled.reshape(1, 3, -1, C), tessera.ops.cube_reorder(
+            x[::-1].copy(), video, cube, pool=True)[1].reshape(1, 3, -1, C)
+        a = tessera.ops.block_select(q, k, 16, 16, mass=0.7)
+        b = tessera.ops.block_select(q, k, 16, 16, mass=0.7, pooled=(qp, kp))
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="pool is for the forward direction"):
+        tessera.ops.cube_reorder(x, video, cube, inverse=True, pool=True)
+
+
 def test_bsa_attention_matches_masked_dense():
     """bsa_attention = dense attention under the mask its selection means,
     in the video's own token order."""
@@ -159,6 +187,13 @@ def test_block_select_errors(kwargs, message):
     q = np.zeros((1, 1, 64, 16), np.float32)
     with pytest.raises(ValueError, match=message):
         tessera.ops.block_select(q, q, 16, 16, **kwargs)
+
+
+def test_block_select_pooled_must_match():
+    q = rng.standard_normal((1, 2, 64, 16)).astype(np.float32)
+    bad = np.zeros((1, 2, 3, 16), np.float32)
+    with pytest.raises(ValueError, match="pooled q must be float32 \\(1, 2, 4, 16\\)"):
+        tessera.ops.block_select(q, q, 16, 16, mass=0.5, pooled=(bad, bad))
 
 
 def test_bsa_errors():

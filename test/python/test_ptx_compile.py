@@ -181,3 +181,17 @@ def test_gemm_space(bm, bn, bk, warps, stages, tmp_path):
                          dict(BLOCK_SIZE_M=bm, BLOCK_SIZE_N=bn, BLOCK_SIZE_K=bk, GROUP_SIZE_M=8,
                               ACTIVATION="", stride_ak=1, stride_bn=1, stride_cn=1),
                          {"num_warps": warps, "num_stages": stages}, "sm_90a", tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("pool", [False, True])
+def test_cube_reorder(arch, pool, tmp_path):
+    """The reordering of Wan's 16 x 28 x 52 latent in 8 x 4 x 4 cubes (D
+    128, bf16); with the cubes' means (128 tokens x 64 channels a program)."""
+    f = S.cube_reorder_kernel
+    ptrs = {"X": "*bf16:16", "Y": "*bf16:16", "P": "*fp32:16"}
+    consts = dict(T=16, HV=28, WV=52, CT=8, CH=4, CW=4, INVERSE=False,
+                  BLOCK_T=128 if pool else 32, BLOCK_C=64 if pool else 128, POOL=pool)
+    compile_and_assemble(f, signature(f, ptrs, divisible=[n for n in f.arg_names
+                                                          if n.startswith("stride")]),
+                         consts, {"num_warps": 8 if pool else 4}, arch, tmp_path)

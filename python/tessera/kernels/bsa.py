@@ -14,10 +14,15 @@ import tessera.language as tl
 
 
 @tessera.jit
-def cube_reorder_kernel(X, Y, stride_xz, stride_xs, stride_yz, stride_ys, S, C,
+def cube_reorder_kernel(X, Y, P, stride_xz, stride_xs, stride_yz, stride_ys, stride_pz,
+                        stride_pb, S, C,
                         T: tl.constexpr, HV: tl.constexpr, WV: tl.constexpr,
                         CT: tl.constexpr, CH: tl.constexpr, CW: tl.constexpr,
-                        INVERSE: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr):
+                        INVERSE: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr,
+                        POOL: tl.constexpr = False):
+    """POOL (forward, BLOCK_T = one cube's tokens): also the cube's mean
+    token (float32) into P (batch, cubes, C): block_select's pooling, from
+    the tile the reordering reads anyway."""
     z = tl.program_id(1)
     o = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)  # position in cube order
     ch = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
@@ -37,6 +42,9 @@ def cube_reorder_kernel(X, Y, stride_xz, stride_xs, stride_yz, stride_ys, S, C,
     else:
         x = tl.load(X + z * stride_xz + src[:, None] * stride_xs + ch[None, :], mask=mask)
         tl.store(Y + z * stride_yz + o[:, None] * stride_ys + ch[None, :], x, mask=mask)
+        if POOL:
+            mean = tl.sum(x.to(tl.float32), 0) / BLOCK_T
+            tl.store(P + z * stride_pz + tl.program_id(0) * stride_pb + ch, mean, mask=ch < C)
 
 
 @tessera.jit
