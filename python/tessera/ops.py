@@ -618,7 +618,7 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
         KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
-        num_warps=max(1, min(8, KB_P // 512)))  # one warp up to 512 blocks: shuffles only
+        num_warps=max(1, min(8, KB_P // 1024)))  # one warp up to 1024 blocks: shuffles only
     return index, count
 
 

@@ -138,7 +138,7 @@ def test_block_select(arch, kb_p, mode, tmp_path):
     f = S.block_select_kernel
     ptrs = {"Scores": "*fp32:16", "Index": "*i32:16", "Count": "*i32:16"}
     compile_and_assemble(f, signature(f, ptrs, ["param"]), dict(MODE=mode, KB_P=kb_p),
-                         {"num_warps": max(1, min(8, kb_p // 512))}, arch, tmp_path)
+                         {"num_warps": max(1, min(8, kb_p // 1024))}, arch, tmp_path)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
