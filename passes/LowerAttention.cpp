@@ -724,8 +724,8 @@ std::string typeName(Type t) {
 // lse is kept in the exp2 domain: m + log2(l) of the scores times
 // scale log2(e) (+inf for a row that saw no key: its probabilities are 0).
 
-// A program's query block: ids, constants, q's rows (masked past N_Q).
-constexpr const char *kGradQBlock = R"(
+// A program's query rows: ids, constants, offsets and masks (past N_Q).
+constexpr const char *kGradRows = R"(
   %qb = tile.program_id x : i32
   %zh = tile.program_id y : i32
   %c0 = arith.constant 0 : i32
@@ -759,17 +759,49 @@ constexpr const char *kGradQBlock = R"(
   %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
   %cQH = arith.constant $NQD : i32
   %qhead = arith.muli %zh, %cQH : i32
+  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
+  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
+  %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
+  %rhead = arith.muli %zh, %cNQ : i32
+)";
+
+// A program's query block: its rows, q's block and the head's K.
+constexpr const char *kGradQBlock = R"(
+@ROWS
   %qbase = tile.addptr %q, %qhead : !tile.ptr<$E>, i32
   %qbs = tile.splat %qbase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
   %qptr = tile.addptr %qbs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
   %qt = tile.load %qptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
   %cKH = arith.constant $NKVD : i32
   %khead = arith.muli %zh, %cKH : i32
   %kbase = tile.addptr %k, %khead : !tile.ptr<$E>, i32
-  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
-  %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
-  %rhead = arith.muli %zh, %cNQ : i32
+)";
+
+// delta = rowsum(do * o) of the program's rows, stored.
+constexpr const char *kDelta = R"(
+  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
+  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %ot = tile.load %optr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
+  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
+?T %of = arith.extf %ot : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?T %dof = arith.extf %dot_ : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
+?F %zod = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?F %of = arith.addf %ot, %zod : tensor<$BMx$Dxf32>
+?F %dof = arith.addf %dot_, %zod : tensor<$BMx$Dxf32>
+  %prod = arith.mulf %of, %dof : tensor<$BMx$Dxf32>
+  %dsum = tile.reduce(%prod) axis = 1 : (tensor<$BMx$Dxf32>) -> (tensor<$BMxf32>) {
+  ^bb0(%d0: f32, %d1: f32):
+    %dd = arith.addf %d0, %d1 : f32
+    tile.reduce.return %dd : f32
+  }
+  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
+  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
+  tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
 )";
 
 // The key blocks a query block visits: %trip of them (lists: %idxrow).
@@ -898,29 +930,7 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %lsebs = tile.splat %lseb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
   %lsep = tile.addptr %lsebs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
   tile.store %lsep, %lsev, %rowok : tensor<$BMx!tile.ptr<f32>>
-  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
-  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %ot = tile.load %optr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
-  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
-  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
-?T %of = arith.extf %ot : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
-?T %dof = arith.extf %dot_ : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
-?F %zod = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
-?F %of = arith.addf %ot, %zod : tensor<$BMx$Dxf32>
-?F %dof = arith.addf %dot_, %zod : tensor<$BMx$Dxf32>
-  %prod = arith.mulf %of, %dof : tensor<$BMx$Dxf32>
-  %dsum = tile.reduce(%prod) axis = 1 : (tensor<$BMx$Dxf32>) -> (tensor<$BMxf32>) {
-  ^bb0(%d0: f32, %d1: f32):
-    %dd = arith.addf %d0, %d1 : f32
-    tile.reduce.return %dd : f32
-  }
-  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
-  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
-  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
-  tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
+@DELTA
   func.return
 }
 )";
@@ -932,57 +942,8 @@ constexpr const char *kDeltaTemplate = R"(
 func.func @$NAME(%o: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %do: !tile.ptr<$E> {tile.divisibility = 16 : i32},
   %lsein: !tile.ptr<f32> {tile.divisibility = 16 : i32},
   %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
-  %qb = tile.program_id x : i32
-  %zh = tile.program_id y : i32
-  %cBM = arith.constant $BM : i32
-  %cD = arith.constant $D : i32
-  %cNQ = arith.constant $NQ : i32
-  %cQH = arith.constant $NQD : i32
-  %zf = arith.constant 0.000000e+00 : f32
-  %zE = arith.constant 0.000000e+00 : $E
-  %m0 = arith.muli %qb, %cBM : i32
-  %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
-  %m0s = tile.splat %m0 : i32 -> tensor<$BMxi32>
-  %offs_m = arith.addi %m0s, %rm : tensor<$BMxi32>
-  %offs_d = tile.make_range 0 to $D : tensor<$Dxi32>
-  %om2 = tile.expand_dims %offs_m, axis = 1 : tensor<$BMxi32> -> tensor<$BMx1xi32>
-  %od2 = tile.expand_dims %offs_d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
-  %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
-  %qrow = arith.muli %om2, %cDm : tensor<$BMx1xi32>
-  %qrowb = tile.broadcast %qrow : tensor<$BMx1xi32> -> tensor<$BMx$Dxi32>
-  %qcolb = tile.broadcast %od2 : tensor<1x$Dxi32> -> tensor<$BMx$Dxi32>
-  %qoffs = arith.addi %qrowb, %qcolb : tensor<$BMx$Dxi32>
-  %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
-  %qok = arith.cmpi slt, %om2, %cNQm : tensor<$BMx1xi32>
-  %qmask = tile.broadcast %qok : tensor<$BMx1xi1> -> tensor<$BMx$Dxi1>
-  %qhead = arith.muli %zh, %cQH : i32
-  %cNQs = tile.splat %cNQ : i32 -> tensor<$BMxi32>
-  %rowok = arith.cmpi slt, %offs_m, %cNQs : tensor<$BMxi32>
-  %rhead = arith.muli %zh, %cNQ : i32
-  %zEq = tile.splat %zE : $E -> tensor<$BMx$Dx$E>
-  %obase = tile.addptr %o, %qhead : !tile.ptr<$E>, i32
-  %obs = tile.splat %obase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %ot = tile.load %optr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
-  %dobase = tile.addptr %do, %qhead : !tile.ptr<$E>, i32
-  %dobs = tile.splat %dobase : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
-  %doptr = tile.addptr %dobs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
-  %dot_ = tile.load %doptr, %qmask, %zEq : tensor<$BMx$Dx!tile.ptr<$E>>
-?T %of = arith.extf %ot : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
-?T %dof = arith.extf %dot_ : tensor<$BMx$Dx$E> to tensor<$BMx$Dxf32>
-?F %zod = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
-?F %of = arith.addf %ot, %zod : tensor<$BMx$Dxf32>
-?F %dof = arith.addf %dot_, %zod : tensor<$BMx$Dxf32>
-  %prod = arith.mulf %of, %dof : tensor<$BMx$Dxf32>
-  %dsum = tile.reduce(%prod) axis = 1 : (tensor<$BMx$Dxf32>) -> (tensor<$BMxf32>) {
-  ^bb0(%d0: f32, %d1: f32):
-    %dd = arith.addf %d0, %d1 : f32
-    tile.reduce.return %dd : f32
-  }
-  %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
-  %debs = tile.splat %deb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
-  %dep = tile.addptr %debs, %offs_m : tensor<$BMx!tile.ptr<f32>>, tensor<$BMxi32>
-  tile.store %dep, %dsum, %rowok : tensor<$BMx!tile.ptr<f32>>
+@ROWS
+@DELTA
   %zr = tile.splat %zf : f32 -> tensor<$BMxf32>
   %linb = tile.addptr %lsein, %rhead : !tile.ptr<f32>, i32
   %linbs = tile.splat %linb : !tile.ptr<f32> -> tensor<$BMx!tile.ptr<f32>>
@@ -1330,8 +1291,9 @@ std::string kernelText(const char *source, const std::map<std::string, bool> &ta
                        const std::vector<std::pair<std::string, std::string>> &values) {
   // Shared pieces: a line "@NAME" stands for the piece (pieces may use others).
   static const std::map<std::string, const char *> pieces = {
-      {"@LOADBLOCK", kLoadBlock}, {"@QBLOCK", kGradQBlock}, {"@TRIP", kKeyTrip},
-      {"@KBLOCK", kKeyBlock}, {"@SOFTMAX", kOnlineSoftmax}};
+      {"@LOADBLOCK", kLoadBlock}, {"@ROWS", kGradRows},  {"@QBLOCK", kGradQBlock},
+      {"@TRIP", kKeyTrip},        {"@KBLOCK", kKeyBlock}, {"@SOFTMAX", kOnlineSoftmax},
+      {"@DELTA", kDelta}};
   std::string source_ = source, out;
   for (bool again = true; again;) {
     again = false;

@@ -32,15 +32,24 @@ def reference(q, k, v, do, mask, scale):
             np.einsum("zhmn,zhmd->zhnd", ds, q) * scale, dv)
 
 
-def grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
+def _pieces(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB, args):
+    """(tensor type of n tokens, the function's arguments after `args`
+    (names, types), the lists' operand text and types, the attributes)."""
     t = lambda n: f"tensor<{Z}x{H}x{n}x{D}x{el}>"
-    args = f"%q: {t(NQ)}, %k: {t(NKV)}, %v: {t(NKV)}, %o: {t(NQ)}, %do: {t(NQ)}"
     kv = types = ""
     if L:
         li, lc = f"tensor<{Z}x{H}x{QB}x{L}xi32>", f"tensor<{Z}x{H}x{QB}xi32>"
         args += f", %i: {li}, %c: {lc}"
         kv, types = " kv(%i, %c)", f", {li}, {lc}"
     attrs = f"block_m = {BM}, block_n = {BN}" + (", causal" if causal else "")
+    return t, args, kv, types, attrs
+
+
+def grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
+    t = lambda n: f"tensor<{Z}x{H}x{n}x{D}x{el}>"
+    t, args, kv, types, attrs = _pieces(
+        Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB,
+        f"%q: {t(NQ)}, %k: {t(NKV)}, %v: {t(NKV)}, %o: {t(NQ)}, %do: {t(NQ)}")
     results = f"{t(NQ)}, {t(NKV)}, {t(NKV)}"
     return (f"func.func @g({args}) -> ({results}) {{\n"
             f"  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do{kv} {{{attrs}}}"
@@ -52,14 +61,10 @@ def fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
     """The forward returning its log-sum-exp, and the gradients reading it:
     (o, lse, dq, dk, dv) of (q, k, v, do[, lists])."""
     t = lambda n: f"tensor<{Z}x{H}x{n}x{D}x{el}>"
+    t, args, kv, types, attrs = _pieces(
+        Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB,
+        f"%q: {t(NQ)}, %k: {t(NKV)}, %v: {t(NKV)}, %do: {t(NQ)}")
     r = f"tensor<{Z}x{H}x{NQ}xf32>"
-    args = f"%q: {t(NQ)}, %k: {t(NKV)}, %v: {t(NKV)}, %do: {t(NQ)}"
-    kv = types = ""
-    if L:
-        li, lc = f"tensor<{Z}x{H}x{QB}x{L}xi32>", f"tensor<{Z}x{H}x{QB}xi32>"
-        args += f", %i: {li}, %c: {lc}"
-        kv, types = " kv(%i, %c)", f", {li}, {lc}"
-    attrs = f"block_m = {BM}, block_n = {BN}" + (", causal" if causal else "")
     results = f"{t(NQ)}, {r}, {t(NQ)}, {t(NKV)}, {t(NKV)}"
     return (f"func.func @g({args}) -> ({results}) {{\n"
             f"  %o, %lse = tgraph.attention %q, %k, %v{kv} {{{attrs}}}"
