@@ -21,7 +21,8 @@ TESSERA_CUDA_ARCH=sm_80 step gpu-tests-sm80 130 python3 -m pytest -q "$here/test
 tail -n 3 "$out/gpu-tests-sm80.txt"
 step attention 110 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2,64x64x4x2
 step attention-sparse 200 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2 \
-  --sparsity 0.93 --flex --backward --graph
+  --sparsity 0.93 --flex --backward --graph --select
+step attention-grad 90 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4 --kernels
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
 step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
 # AOT (issue 9): examples/aot built for this GPU with no CMake (the
@@ -35,7 +36,7 @@ aot() {
     "$out/aot/aot_example"
 }
 step aot 120 env out="$out" here="$here" bash -c "$(declare -f aot); aot"
-for f in attention attention-sparse mla-decode gemm-configs aot; do
-  echo "--- $f"; grep -v "Warning\|row, counts" "$out/$f.txt" | tail -n 18
+for f in attention attention-sparse attention-grad mla-decode gemm-configs aot; do
+  echo "--- $f"; grep -v "Warning\|row, counts\|warn_once" "$out/$f.txt" | tail -n 24
 done
 grep -h -A15 "^___\|^FAILED\|Error" "$out"/gpu-tests*.txt | head -60
