@@ -734,11 +734,10 @@ _BACKWARD_LISTS: dict = {}
 def _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n):
     """The backward's block lists (numpy): blocks larger than 64 cut into
     64 x 64 sub-blocks (the backward kernels' tiles; larger ones exceed
-    shared memory), and for each key block the query blocks listing it, in
-    increasing order. Returns (index, count, q_of_kv, q_of_kv_count,
-    block_m, block_n)."""
+    shared memory), entries past each count 0. Returns (index, count,
+    block_m, block_n); the lowered backward transposes them itself."""
     import numpy as np
-    QB, KB = index.shape[2], -(-NKV // block_n)
+    QB = index.shape[2]
     if block_m > 64 or block_n > 64:
         rm, rn = max(1, block_m // 64), max(1, block_n // 64)
         block_m, block_n = block_m // rm, block_n // rn
@@ -752,29 +751,10 @@ def _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n):
             sub = np.take_along_axis(np.where(keep, sub, 0), order, -1)
         index = np.repeat(sub, rm, axis=2)[:, :, :QB2]
         count = np.repeat(cnt, rm, axis=2)[:, :, :QB2]
-        QB, KB = QB2, KB2
         used = np.arange(index.shape[3]) < count[..., None]
-    # The transposed lists from a (Z, H, KB, QB) table of listed pairs:
-    # its nonzeros come ordered by key block, then query block (no sort).
-    # (Flat indices throughout: numpy's multi-dimensional nonzero is slow.)
-    L = index.shape[3]
-    pos = np.flatnonzero(used)
-    row = pos // L  # (z, h, qb) flattened
-    zh, qb = row // QB, row % QB
-    table = np.zeros(Z * H * KB * QB, bool)
-    table[(zh * KB + index.reshape(-1)[pos]) * QB + qb] = True
-    per_key = table.reshape(Z, H, KB, QB).sum(-1)
-    pos = np.flatnonzero(table)
-    key, qb = pos // QB, pos % QB
-    width = max(1, int(per_key.max()) if per_key.size else 1)
-    flat_counts = per_key.ravel()
-    slot = np.arange(qb.size) - np.repeat(np.cumsum(flat_counts) - flat_counts, flat_counts)
-    q_of_kv = np.zeros(Z * H * KB * width, np.int32)
-    q_of_kv[key * width + slot] = qb
-    q_of_kv = q_of_kv.reshape(Z, H, KB, width)
     index = np.ascontiguousarray(np.where(used, index, 0), dtype=np.int32)
     count = np.ascontiguousarray(count, dtype=np.int32)
-    return index, count, q_of_kv, per_key.astype(np.int32), block_m, block_n
+    return index, count, block_m, block_n
 
 
 def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n):
@@ -806,7 +786,7 @@ def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_
         lists = _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n)
         if _is_torch(q):
             import torch
-            lists = tuple(torch.from_numpy(a).to(q.device) for a in lists[:4]) + lists[4:]
+            lists = tuple(torch.from_numpy(a).to(q.device) for a in lists[:2]) + lists[2:]
     _BACKWARD_LISTS[key] = lists  # most recent last
     while len(_BACKWARD_LISTS) > 16:
         _BACKWARD_LISTS.pop(next(iter(_BACKWARD_LISTS)))
@@ -815,63 +795,79 @@ def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_
     return lists
 
 
+_GRAD_GRAPHS: dict = {}
+
+
+def _grad_graph(Z, H, NQ, NKV, D, el, block_m, block_n, causal, scale, QB, L, with_lse,
+                num_warps):
+    """tgraph.attention_grad over key-block lists, lowered (tessera.graph),
+    made once per shape and options: (q, k, v, o, do[, lse], index, count)
+    -> (dq, dk, dv)."""
+    key = (Z, H, NQ, NKV, D, el, block_m, block_n, causal, scale, QB, L, with_lse, num_warps)
+    graph = _GRAD_GRAPHS.get(key)
+    if graph is None:
+        from . import graph as tgraph_graph
+        tq = f"tensor<{Z}x{H}x{NQ}x{D}x{el}>"
+        tk = f"tensor<{Z}x{H}x{NKV}x{D}x{el}>"
+        tl_ = f"tensor<{Z}x{H}x{NQ}xf32>"
+        ti, tc = f"tensor<{Z}x{H}x{QB}x{L}xi32>", f"tensor<{Z}x{H}x{QB}xi32>"
+        lse_arg, lse_op, lse_ty = (f", %l: {tl_}", " lse(%l)", f", {tl_}") if with_lse else \
+            ("", "", "")
+        attrs = f"block_m = {block_m}, block_n = {block_n}, scale = {scale!r} : f32" + \
+            (", causal" if causal else "")
+        text = (f"func.func @attention_backward(%q: {tq}, %k: {tk}, %v: {tk}, %o: {tq}, "
+                f"%do: {tq}{lse_arg}, %i: {ti}, %c: {tc}) -> ({tq}, {tk}, {tk}) {{\n"
+                f"  %dq, %dk, %dv = tgraph.attention_grad %q, %k, %v, %o, %do{lse_op} "
+                f"kv(%i, %c) {{{attrs}}} : ({tq}, {tk}, {tk}, {tq}, {tq}{lse_ty}, {ti}, {tc}) "
+                f"-> ({tq}, {tk}, {tk})\n  return %dq, %dk, %dv : {tq}, {tk}, {tk}\n}}")
+        graph = _GRAD_GRAPHS[key] = tgraph_graph.Graph(text, num_warps=num_warps)
+        while len(_GRAD_GRAPHS) > 32:
+            _GRAD_GRAPHS.pop(next(iter(_GRAD_GRAPHS)))
+    return graph
+
+
 def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None, *, block_m=64,
                                     block_n=64, sm_scale=None, causal=False, num_warps=4,
                                     lse=None):
     """Gradients (dq, dk, dv) of block_sparse_attention at (q, k, v) given
     its output `out` and the output's gradient `dout`, over the same block
-    lists (DSL kernels: a log-sum-exp pass, dQ per query block, dK and dV per
-    key block over the query blocks that list it). `lse`: the forward's
-    log-sum-exp (return_lse=True), read instead of recomputed."""
-    from .kernels.attention import bsa_bwd_delta, bsa_bwd_dkdv, bsa_bwd_dq, bsa_bwd_preprocess
-    import numpy as np
+    lists: `tgraph.attention_grad` lowered by the compiler and run by
+    tessera.graph (the log-sum-exp and delta, dQ per query block, the lists
+    transposed, dK and dV per key block; blocks larger than 64 cut into 64 x
+    64 tiles). `lse`: the forward's log-sum-exp (return_lse=True), read
+    instead of recomputed."""
     _check_attention_inputs(q, k, v)
     Z, H, NQ, D = q.shape
     NKV = k.shape[2]
-    index, count, q_of_kv, q_of_kv_count, block_m, block_n = _cached_backward_lists(
+    index, count, block_m, block_n = _cached_backward_lists(
         q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n)
-    QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
-    qk_scale = sm_scale * 1.4426950408889634
-    given = lse
-    if given is not None and tuple(given.shape) != (Z, H, NQ):
+    if not (math.isfinite(float(sm_scale)) and float(sm_scale) > 0):
+        raise ValueError(f"sm_scale must be a positive finite number, got {sm_scale}")
+    if lse is not None and tuple(lse.shape) != (Z, H, NQ):
         raise ValueError(f"attention backward: lse must be ({Z}, {H}, {NQ}), got "
-                         f"{tuple(given.shape)}")
+                         f"{tuple(lse.shape)}")
+    for name, t, like in (("out", out, q), ("dout", dout, q)):
+        if tuple(t.shape) != tuple(like.shape) or str(t.dtype) != str(like.dtype):
+            raise ValueError(f"attention backward: {name} must be {like.dtype} "
+                             f"{tuple(like.shape)} like q, got {t.dtype} {tuple(t.shape)}")
+    el = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}[
+        str(q.dtype).replace("torch.", "")]
+    # The scale as the f32 attribute holds it (the kernels read that).
+    import numpy as np
+    scale = float(np.float32(sm_scale))
+    graph = _grad_graph(Z, H, NQ, NKV, D, el, block_m, block_n, bool(causal), scale,
+                        index.shape[2], index.shape[3], lse is not None, num_warps)
     if _is_torch(q):
         import torch
-        q, k, v, out, dout = (t.contiguous() for t in (q, k, v, out, dout))
-        dev = q.device
-        lse = torch.empty((Z * H * NQ,), device=dev, dtype=torch.float32)
-        delta = torch.empty_like(lse)
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        if given is not None:
-            given = given.to(torch.float32).contiguous()
+        args = [t.contiguous() for t in (q, k, v, out, dout)]
+        if lse is not None:
+            args.append(lse.to(torch.float32).contiguous())
     else:
-        q, k, v, out, dout = (np.ascontiguousarray(t) for t in (q, k, v, out, dout))
-        lse = np.empty((Z * H * NQ,), np.float32)
-        delta = np.empty_like(lse)
-        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-        if given is not None:
-            given = np.ascontiguousarray(given, dtype=np.float32)
-    sq, sk = _strides(q), _strides(k)
-    si, sc = _strides(index), _strides(count)
-    common = dict(HEAD_DIM=D, BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=bool(causal),
-                  num_warps=num_warps)
-    if given is not None:  # delta, and the given lse into the exp2 domain: no scores
-        bsa_bwd_delta[(QB, Z * H)](out, dout, given, lse, delta, sq[0], sq[1], sq[2], H, NQ,
-                                   HEAD_DIM=D, BLOCK_M=block_m, num_warps=num_warps)
-    else:
-        bsa_bwd_preprocess[(QB, Z * H)](q, k, out, dout, lse, delta, index, count, qk_scale,
-                                        sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1],
-                                        si[2], sc[0], sc[1], H, NQ, NKV, **common)
-    bsa_bwd_dq[(QB, Z * H)](q, k, v, dout, dq, lse, delta, index, count, qk_scale, sm_scale,
-                            sq[0], sq[1], sq[2], sk[0], sk[1], sk[2], si[0], si[1], si[2],
-                            sc[0], sc[1], H, NQ, NKV, **common)
-    st, stc = _strides(q_of_kv), _strides(q_of_kv_count)
-    bsa_bwd_dkdv[(KB, Z * H)](q, k, v, dout, dk, dv, lse, delta, q_of_kv, q_of_kv_count,
-                              qk_scale, sm_scale, sq[0], sq[1], sq[2], sk[0], sk[1], sk[2],
-                              st[0], st[1], st[2], stc[0], stc[1], H, NQ, NKV, **common)
-    return dq, dk, dv
+        args = [np.ascontiguousarray(t) for t in (q, k, v, out, dout)]
+        if lse is not None:
+            args.append(np.ascontiguousarray(lse, dtype=np.float32))
+    return graph(*args, index, count)
 
 
 def _attention_autograd():

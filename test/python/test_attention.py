@@ -132,7 +132,7 @@ def reference_grads(q, k, v, mask, dout, scale):
                                                        (1, 2, 256, 320, 16, 128, 64, False)])
 @pytest.mark.parametrize("forward_lse", [False, True])
 def test_block_sparse_attention_backward(Z, H, NQ, NKV, D, BM, BN, causal, forward_lse):
-    """dq, dk, dv from the backward kernels against float64 gradients of
+    """dq, dk, dv from the lowered tgraph.attention_grad against float64 gradients of
     attention under the same mask; with forward_lse, the backward reads
     the forward's log-sum-exp (return_lse) instead of computing it."""
     q = rng.standard_normal((Z, H, NQ, D)).astype(np.float32)

@@ -896,7 +896,8 @@ def test_query_sparse_bsa_on_gpu():
 @pytest.mark.parametrize("causal", [False, True])
 def test_sparse_attention_backward_on_gpu(causal):
     """torch autograd through tessera.ops.sparse_attention on the GPU (bf16):
-    dq, dk, dv from the backward kernels against float64 gradients."""
+    dq, dk, dv from the lowered tgraph.attention_grad (reading the forward's
+    log-sum-exp) against float64 gradients."""
     import test_attention as ta
     Z, H, N, D, B = 1, 2, 256, 64, 64
     q, k, v = (torch.randn(Z, H, N, D, device="cuda").bfloat16().requires_grad_()

@@ -111,28 +111,6 @@ def test_attention_forward_head_dim_256_fits(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("kernel", ["bsa_bwd_preprocess", "bsa_bwd_dq", "bsa_bwd_dkdv"])
-@pytest.mark.parametrize("bm,bn,warps,causal", [(64, 64, 4, False), (128, 64, 8, True)])
-def test_attention_backward(arch, kernel, bm, bn, warps, causal, tmp_path):
-    f = getattr(A, kernel)
-    ptrs = {n: "*bf16:16" for n in ("Q", "K", "V", "O", "DO", "DQ", "DK", "DV")}
-    ptrs.update({n: "*fp32:16" for n in ("LSE", "DELTA")})
-    ptrs.update({n: "*i32:16" for n in ("KV_INDEX", "KV_COUNT", "Q_OF_KV", "Q_OF_KV_COUNT")})
-    compile_and_assemble(f, signature(f, ptrs, ["qk_scale", "sm_scale"]),
-                         dict(HEAD_DIM=64, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=causal),
-                         {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_attention_backward_delta(arch, tmp_path):
-    f = A.bsa_bwd_delta
-    ptrs = {"O": "*bf16:16", "DO": "*bf16:16", "LSE_IN": "*fp32:16", "LSE": "*fp32:16",
-            "DELTA": "*fp32:16"}
-    compile_and_assemble(f, signature(f, ptrs, []), dict(HEAD_DIM=128, BLOCK_M=64),
-                         {"num_warps": 4, "num_stages": 2}, arch, tmp_path)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("kb_p,mode", [(256, 0), (2048, 1), (8192, 0)])
 def test_block_select(arch, kb_p, mode, tmp_path):
     f = S.block_select_kernel
