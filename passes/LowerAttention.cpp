@@ -472,13 +472,15 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile
 )";
 
 // tgraph.block_select, first the mean pooling of q's and k's blocks (one
-// program per block of a head, f32 out), then the selection (one program
-// per query block of a head): softmax over the key blocks of the pooled
-// scores, each key block's rank (higher probability first, ties: lower
-// index) and the mass ranked before it from pairwise comparisons, kept
-// when rank < L and (rank < min_blocks, or the mass before it < p ("?M "),
-// or rank < the count above mean + k std, at least min_blocks ("?K ")),
-// listed by rank; the lists' unused entries -1. "?X " 16-bit input.
+// program per block of a head, f32 out), then the pooled scores (64 x 64
+// tiles, tf32x3 products), then the selection (one program per query
+// block of a head): softmax over the key blocks, then how many blocks n it
+// keeps (the fewest, highest first with ties at the lower index, whose
+// mass reaches p ("?M "), or those above mean + k std ("?K "); at least
+// min_blocks, at most L), then its n highest: both from bisections over
+// the probabilities' bit patterns (non-negative floats order as their bits
+// do), 31 steps of one reduction each. The kept blocks are listed in
+// increasing order, the lists' unused entries -1. "?X " 16-bit input.
 constexpr const char *kPoolTemplate = R"(
 func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
   %b = tile.program_id x : i32
@@ -511,59 +513,109 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.p
 }
 )";
 
-constexpr const char *kSelectTemplate = R"(
-func.func @$NAME(%qp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %kp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %count: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
-  %qb = tile.program_id x : i32
-  %zh = tile.program_id y : i32
+constexpr const char *kScoresTemplate = R"(
+func.func @$NAME(%qp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %kp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %scores: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
+  %pm = tile.program_id x : i32
+  %pn = tile.program_id y : i32
+  %zh = tile.program_id z : i32
+  %c64 = arith.constant 64 : i32
   %cD = arith.constant $D : i32
   %cQB = arith.constant $QB : i32
   %cKB = arith.constant $KB : i32
-  %cKBD = arith.constant $KBD : i32
+  %zf = arith.constant 0.000000e+00 : f32
+  %scale = arith.constant $SCALE : f32
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %d = tile.make_range 0 to $D : tensor<$Dxi32>
+  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
+  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<64x$Dxi32>
+  %cDs = tile.splat %cD : i32 -> tensor<64x1xi32>
+  %zt = tile.splat %zf : f32 -> tensor<64x$Dxf32>
+  %m0 = arith.muli %pm, %c64 : i32
+  %m0s = tile.splat %m0 : i32 -> tensor<64xi32>
+  %rows = arith.addi %m0s, %r : tensor<64xi32>
+  %rows1 = tile.expand_dims %rows, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %qro = arith.muli %rows1, %cDs : tensor<64x1xi32>
+  %qrob = tile.broadcast %qro : tensor<64x1xi32> -> tensor<64x$Dxi32>
+  %qoffs = arith.addi %qrob, %db : tensor<64x$Dxi32>
+  %cQBs = tile.splat %cQB : i32 -> tensor<64x1xi32>
+  %rok = arith.cmpi slt, %rows1, %cQBs : tensor<64x1xi32>
+  %rokb = tile.broadcast %rok : tensor<64x1xi1> -> tensor<64x$Dxi1>
+  %qhead0 = arith.muli %zh, %cQB : i32
+  %qhead = arith.muli %qhead0, %cD : i32
+  %qb0 = tile.addptr %qp, %qhead : !tile.ptr<f32>, i32
+  %qbs = tile.splat %qb0 : !tile.ptr<f32> -> tensor<64x$Dx!tile.ptr<f32>>
+  %qptr = tile.addptr %qbs, %qoffs : tensor<64x$Dx!tile.ptr<f32>>, tensor<64x$Dxi32>
+  %qt = tile.load %qptr, %rokb, %zt : tensor<64x$Dx!tile.ptr<f32>>
+  %n0 = arith.muli %pn, %c64 : i32
+  %n0s = tile.splat %n0 : i32 -> tensor<64xi32>
+  %cols = arith.addi %n0s, %r : tensor<64xi32>
+  %cols1 = tile.expand_dims %cols, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %kro = arith.muli %cols1, %cDs : tensor<64x1xi32>
+  %krob = tile.broadcast %kro : tensor<64x1xi32> -> tensor<64x$Dxi32>
+  %koffs = arith.addi %krob, %db : tensor<64x$Dxi32>
+  %cKBs = tile.splat %cKB : i32 -> tensor<64x1xi32>
+  %cok = arith.cmpi slt, %cols1, %cKBs : tensor<64x1xi32>
+  %cokb = tile.broadcast %cok : tensor<64x1xi1> -> tensor<64x$Dxi1>
+  %khead0 = arith.muli %zh, %cKB : i32
+  %khead = arith.muli %khead0, %cD : i32
+  %kb0 = tile.addptr %kp, %khead : !tile.ptr<f32>, i32
+  %kbs = tile.splat %kb0 : !tile.ptr<f32> -> tensor<64x$Dx!tile.ptr<f32>>
+  %kptr = tile.addptr %kbs, %koffs : tensor<64x$Dx!tile.ptr<f32>>, tensor<64x$Dxi32>
+  %kt = tile.load %kptr, %cokb, %zt : tensor<64x$Dx!tile.ptr<f32>>
+  %ktt = tile.trans %kt, order = [1, 0] : tensor<64x$Dxf32> -> tensor<$Dx64xf32>
+  %zs = tile.splat %zf : f32 -> tensor<64x64xf32>
+  %s0 = tile.dot %qt, %ktt, %zs, precision = tf32x3 : tensor<64x$Dxf32> * tensor<$Dx64xf32> -> tensor<64x64xf32>
+  %scs = tile.splat %scale : f32 -> tensor<64x64xf32>
+  %s = arith.mulf %s0, %scs : tensor<64x64xf32>
+  %cKBr = tile.splat %cKB : i32 -> tensor<64x1xi32>
+  %srow = arith.muli %rows1, %cKBr : tensor<64x1xi32>
+  %srowb = tile.broadcast %srow : tensor<64x1xi32> -> tensor<64x64xi32>
+  %cols0 = tile.expand_dims %cols, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %colsb = tile.broadcast %cols0 : tensor<1x64xi32> -> tensor<64x64xi32>
+  %soffs = arith.addi %srowb, %colsb : tensor<64x64xi32>
+  %rokr = tile.broadcast %rok : tensor<64x1xi1> -> tensor<64x64xi1>
+  %cKBc = tile.splat %cKB : i32 -> tensor<1x64xi32>
+  %cokc = arith.cmpi slt, %cols0, %cKBc : tensor<1x64xi32>
+  %cokcb = tile.broadcast %cokc : tensor<1x64xi1> -> tensor<64x64xi1>
+  %smask = arith.andi %rokr, %cokcb : tensor<64x64xi1>
+  %shead0 = arith.muli %zh, %cQB : i32
+  %shead = arith.muli %shead0, %cKB : i32
+  %sb0 = tile.addptr %scores, %shead : !tile.ptr<f32>, i32
+  %sbs = tile.splat %sb0 : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %sptr = tile.addptr %sbs, %soffs : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %sptr, %s, %smask : tensor<64x64x!tile.ptr<f32>>
+  func.return
+}
+)";
+
+constexpr const char *kSelectTemplate = R"(
+func.func @$NAME(%scores: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index: !tile.ptr<i32> {tile.divisibility = 16 : i32}, %count: !tile.ptr<i32> {tile.divisibility = 16 : i32}) {
+  %qb = tile.program_id x : i32
+  %zh = tile.program_id y : i32
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %c2 = arith.constant 2 : i32
+  %c31 = arith.constant 31 : i32
+  %cQB = arith.constant $QB : i32
+  %cKB = arith.constant $KB : i32
   %cL = arith.constant $L : i32
   %cMIN = arith.constant $MIN : i32
+  %top = arith.constant 1065353217 : i32
   %zf = arith.constant 0.000000e+00 : f32
   %ninf = arith.constant 0xFF800000 : f32
   %mone = arith.constant -1.000000e+00 : f32
-  %scale = arith.constant $SCALE : f32
   %param = arith.constant $PARAM : f32
-  %d = tile.make_range 0 to $D : tensor<$Dxi32>
   %lid0 = arith.muli %zh, %cQB : i32
   %lid = arith.addi %lid0, %qb : i32
-  %qoff = arith.muli %lid, %cD : i32
-  %qbp = tile.addptr %qp, %qoff : !tile.ptr<f32>, i32
-  %qbs = tile.splat %qbp : !tile.ptr<f32> -> tensor<$Dx!tile.ptr<f32>>
-  %qptr = tile.addptr %qbs, %d : tensor<$Dx!tile.ptr<f32>>, tensor<$Dxi32>
-  %q = tile.load %qptr : tensor<$Dx!tile.ptr<f32>>
+  %soff = arith.muli %lid, %cKB : i32
+  %sb = tile.addptr %scores, %soff : !tile.ptr<f32>, i32
   %kbs = tile.make_range 0 to $KBP : tensor<$KBPxi32>
   %cKBs = tile.splat %cKB : i32 -> tensor<$KBPxi32>
   %valid = arith.cmpi slt, %kbs, %cKBs : tensor<$KBPxi32>
-  %k1 = tile.expand_dims %kbs, axis = 1 : tensor<$KBPxi32> -> tensor<$KBPx1xi32>
-  %cDs = tile.splat %cD : i32 -> tensor<$KBPx1xi32>
-  %krow = arith.muli %k1, %cDs : tensor<$KBPx1xi32>
-  %krowb = tile.broadcast %krow : tensor<$KBPx1xi32> -> tensor<$KBPx$Dxi32>
-  %d1 = tile.expand_dims %d, axis = 0 : tensor<$Dxi32> -> tensor<1x$Dxi32>
-  %db = tile.broadcast %d1 : tensor<1x$Dxi32> -> tensor<$KBPx$Dxi32>
-  %koffs = arith.addi %krowb, %db : tensor<$KBPx$Dxi32>
-  %khead = arith.muli %zh, %cKBD : i32
-  %kb0 = tile.addptr %kp, %khead : !tile.ptr<f32>, i32
-  %kbsp = tile.splat %kb0 : !tile.ptr<f32> -> tensor<$KBPx$Dx!tile.ptr<f32>>
-  %kptr = tile.addptr %kbsp, %koffs : tensor<$KBPx$Dx!tile.ptr<f32>>, tensor<$KBPx$Dxi32>
-  %v1 = tile.expand_dims %valid, axis = 1 : tensor<$KBPxi1> -> tensor<$KBPx1xi1>
-  %vb = tile.broadcast %v1 : tensor<$KBPx1xi1> -> tensor<$KBPx$Dxi1>
-  %zKD = tile.splat %zf : f32 -> tensor<$KBPx$Dxf32>
-  %kt = tile.load %kptr, %vb, %zKD : tensor<$KBPx$Dx!tile.ptr<f32>>
-  %q1 = tile.expand_dims %q, axis = 0 : tensor<$Dxf32> -> tensor<1x$Dxf32>
-  %qbb = tile.broadcast %q1 : tensor<1x$Dxf32> -> tensor<$KBPx$Dxf32>
-  %kq = arith.mulf %kt, %qbb : tensor<$KBPx$Dxf32>
-  %dots = tile.reduce(%kq) axis = 1 : (tensor<$KBPx$Dxf32>) -> (tensor<$KBPxf32>) {
-  ^bb0(%a0: f32, %a1: f32):
-    %as = arith.addf %a0, %a1 : f32
-    tile.reduce.return %as : f32
-  }
-  %scs = tile.splat %scale : f32 -> tensor<$KBPxf32>
-  %s0 = arith.mulf %dots, %scs : tensor<$KBPxf32>
+  %sbs = tile.splat %sb : !tile.ptr<f32> -> tensor<$KBPx!tile.ptr<f32>>
+  %sptr = tile.addptr %sbs, %kbs : tensor<$KBPx!tile.ptr<f32>>, tensor<$KBPxi32>
   %ninfs = tile.splat %ninf : f32 -> tensor<$KBPxf32>
-  %s = arith.select %valid, %s0, %ninfs : tensor<$KBPxi1>, tensor<$KBPxf32>
+  %s = tile.load %sptr, %valid, %ninfs : tensor<$KBPx!tile.ptr<f32>>
   %smax = tile.reduce(%s) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
   ^bb0(%b0: f32, %b1: f32):
     %bm = arith.maxnumf %b0, %b1 : f32
@@ -580,44 +632,61 @@ func.func @$NAME(%qp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %kp: !tile.
     tile.reduce.return %cs : f32
   }
   %totals = tile.splat %total : f32 -> tensor<$KBPxf32>
-  %p0 = arith.divf %e, %totals : tensor<$KBPxf32>
+  %prob = arith.divf %e, %totals : tensor<$KBPxf32>
   %mones = tile.splat %mone : f32 -> tensor<$KBPxf32>
-  %prob = arith.select %valid, %p0, %mones : tensor<$KBPxi1>, tensor<$KBPxf32>
-  %pi1 = tile.expand_dims %prob, axis = 1 : tensor<$KBPxf32> -> tensor<$KBPx1xf32>
-  %pj1 = tile.expand_dims %prob, axis = 0 : tensor<$KBPxf32> -> tensor<1x$KBPxf32>
-  %pi = tile.broadcast %pi1 : tensor<$KBPx1xf32> -> tensor<$KBPx$KBPxf32>
-  %pj = tile.broadcast %pj1 : tensor<1x$KBPxf32> -> tensor<$KBPx$KBPxf32>
-  %ki1 = tile.expand_dims %kbs, axis = 1 : tensor<$KBPxi32> -> tensor<$KBPx1xi32>
-  %kj1 = tile.expand_dims %kbs, axis = 0 : tensor<$KBPxi32> -> tensor<1x$KBPxi32>
-  %ki = tile.broadcast %ki1 : tensor<$KBPx1xi32> -> tensor<$KBPx$KBPxi32>
-  %kj = tile.broadcast %kj1 : tensor<1x$KBPxi32> -> tensor<$KBPx$KBPxi32>
-  %gt = arith.cmpf ogt, %pi, %pj : tensor<$KBPx$KBPxf32>
-  %eq = arith.cmpf oeq, %pi, %pj : tensor<$KBPx$KBPxf32>
-  %lo = arith.cmpi slt, %ki, %kj : tensor<$KBPx$KBPxi32>
-  %tie = arith.andi %eq, %lo : tensor<$KBPx$KBPxi1>
-  %first0 = arith.ori %gt, %tie : tensor<$KBPx$KBPxi1>
-  %vi = tile.broadcast %v1 : tensor<$KBPx1xi1> -> tensor<$KBPx$KBPxi1>
-  %first = arith.andi %first0, %vi : tensor<$KBPx$KBPxi1>
-  %one = arith.constant dense<1> : tensor<$KBPx$KBPxi32>
-  %zero = arith.constant dense<0> : tensor<$KBPx$KBPxi32>
-  %fi = arith.select %first, %one, %zero : tensor<$KBPx$KBPxi1>, tensor<$KBPx$KBPxi32>
-  %rank = tile.reduce(%fi) axis = 0 : (tensor<$KBPx$KBPxi32>) -> (tensor<$KBPxi32>) {
-  ^bb0(%d0: i32, %d1_: i32):
-    %ds = arith.addi %d0, %d1_ : i32
-    tile.reduce.return %ds : i32
-  }
-  %zKK = tile.splat %zf : f32 -> tensor<$KBPx$KBPxf32>
-  %fp = arith.select %first, %pi, %zKK : tensor<$KBPx$KBPxi1>, tensor<$KBPx$KBPxf32>
-  %before = tile.reduce(%fp) axis = 0 : (tensor<$KBPx$KBPxf32>) -> (tensor<$KBPxf32>) {
-  ^bb0(%f0: f32, %f1: f32):
-    %fs = arith.addf %f0, %f1 : f32
-    tile.reduce.return %fs : f32
-  }
-  %mins = tile.splat %cMIN : i32 -> tensor<$KBPxi32>
-  %belowmin = arith.cmpi slt, %rank, %mins : tensor<$KBPxi32>
+  %pm = arith.select %valid, %prob, %mones : tensor<$KBPxi1>, tensor<$KBPxf32>
+  %bits = arith.bitcast %pm : tensor<$KBPxf32> to tensor<$KBPxi32>
+  %oneK = arith.constant dense<1> : tensor<$KBPxi32>
+  %zeroK = arith.constant dense<0> : tensor<$KBPxi32>
+?M %b1:2 = scf.for %it = %c0 to %c31 step %c1 iter_args(%lo = %c0, %hi = %top) -> (i32, i32) : i32 {
+?M   %span = arith.subi %hi, %lo : i32
+?M   %half = arith.divsi %span, %c2 : i32
+?M   %mid = arith.addi %lo, %half : i32
+?M   %mids = tile.splat %mid : i32 -> tensor<$KBPxi32>
+?M   %ge = arith.cmpi sge, %bits, %mids : tensor<$KBPxi32>
+?M   %pge = arith.select %ge, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?M   %mge = tile.reduce(%pge) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?M   ^bb0(%x0: f32, %x1: f32):
+?M     %xs = arith.addf %x0, %x1 : f32
+?M     tile.reduce.return %xs : f32
+?M   }
+?M   %ok_ = arith.cmpf oge, %mge, %param : f32
+?M   %lo2 = arith.select %ok_, %mid, %lo : i32
+?M   %hi2 = arith.select %ok_, %hi, %mid : i32
+?M   scf.yield %lo2, %hi2 : i32, i32
+?M }
+?M %tb = tile.splat %b1#0 : i32 -> tensor<$KBPxi32>
+?M %above = arith.cmpi sgt, %bits, %tb : tensor<$KBPxi32>
+?M %pab = arith.select %above, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?M %mabove = tile.reduce(%pab) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?M ^bb0(%y0: f32, %y1: f32):
+?M   %ys = arith.addf %y0, %y1 : f32
+?M   tile.reduce.return %ys : f32
+?M }
+?M %atT = arith.cmpi eq, %bits, %tb : tensor<$KBPxi32>
+?M %tie = arith.select %atT, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?M %tiec = tile.scan(%tie) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
+?M ^bb0(%w0: i32, %w1: i32):
+?M   %ws = arith.addi %w0, %w1 : i32
+?M   tile.reduce.return %ws : i32
+?M }
+?M %tieb = arith.subi %tiec, %tie : tensor<$KBPxi32>
+?M %tval = arith.bitcast %b1#0 : i32 to f32
+?M %tiebf = arith.sitofp %tieb : tensor<$KBPxi32> to tensor<$KBPxf32>
+?M %tvals = tile.splat %tval : f32 -> tensor<$KBPxf32>
+?M %tm = arith.mulf %tiebf, %tvals : tensor<$KBPxf32>
+?M %mabs = tile.splat %mabove : f32 -> tensor<$KBPxf32>
+?M %bef = arith.addf %mabs, %tm : tensor<$KBPxf32>
 ?M %params = tile.splat %param : f32 -> tensor<$KBPxf32>
-?M %under = arith.cmpf olt, %before, %params : tensor<$KBPxf32>
-?M %keep0 = arith.ori %belowmin, %under : tensor<$KBPxi1>
+?M %under = arith.cmpf olt, %bef, %params : tensor<$KBPxf32>
+?M %tk = arith.andi %atT, %under : tensor<$KBPxi1>
+?M %nk = arith.ori %above, %tk : tensor<$KBPxi1>
+?M %nki = arith.select %nk, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?M %n0 = tile.reduce(%nki) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?M ^bb0(%v0: i32, %v1: i32):
+?M   %vs = arith.addi %v0, %v1 : i32
+?M   tile.reduce.return %vs : i32
+?M }
 ?K %pv = arith.select %valid, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
 ?K %psum = tile.reduce(%pv) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
 ?K ^bb0(%g0: f32, %g1: f32):
@@ -641,67 +710,83 @@ func.func @$NAME(%qp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %kp: !tile.
 ?K %cut = arith.addf %mean, %ps : f32
 ?K %cuts = tile.splat %cut : f32 -> tensor<$KBPxf32>
 ?K %above0 = arith.cmpf ogt, %prob, %cuts : tensor<$KBPxf32>
-?K %above = arith.andi %above0, %valid : tensor<$KBPxi1>
-?K %onek = arith.constant dense<1> : tensor<$KBPxi32>
-?K %zerok = arith.constant dense<0> : tensor<$KBPxi32>
-?K %ab = arith.select %above, %onek, %zerok : tensor<$KBPxi1>, tensor<$KBPxi32>
-?K %nabove = tile.reduce(%ab) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?K %abv = arith.andi %above0, %valid : tensor<$KBPxi1>
+?K %ab = arith.select %abv, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?K %n0 = tile.reduce(%ab) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
 ?K ^bb0(%i0: i32, %i1: i32):
 ?K   %is = arith.addi %i0, %i1 : i32
 ?K   tile.reduce.return %is : i32
 ?K }
-?K %target = arith.maxsi %nabove, %cMIN : i32
-?K %targets = tile.splat %target : i32 -> tensor<$KBPxi32>
-?K %keep0 = arith.cmpi slt, %rank, %targets : tensor<$KBPxi32>
-  %cLs = tile.splat %cL : i32 -> tensor<$KBPxi32>
-  %inl = arith.cmpi slt, %rank, %cLs : tensor<$KBPxi32>
-  %keep1 = arith.andi %keep0, %valid : tensor<$KBPxi1>
-  %keep = arith.andi %keep1, %inl : tensor<$KBPxi1>
-  %j = tile.make_range 0 to $LP : tensor<$LPxi32>
-  %j1 = tile.expand_dims %j, axis = 1 : tensor<$LPxi32> -> tensor<$LPx1xi32>
-  %jb = tile.broadcast %j1 : tensor<$LPx1xi32> -> tensor<$LPx$KBPxi32>
-  %rk1 = tile.expand_dims %rank, axis = 0 : tensor<$KBPxi32> -> tensor<1x$KBPxi32>
-  %rkb = tile.broadcast %rk1 : tensor<1x$KBPxi32> -> tensor<$LPx$KBPxi32>
-  %kp1 = tile.expand_dims %keep, axis = 0 : tensor<$KBPxi1> -> tensor<1x$KBPxi1>
-  %kpb = tile.broadcast %kp1 : tensor<1x$KBPxi1> -> tensor<$LPx$KBPxi1>
-  %at0 = arith.cmpi eq, %rkb, %jb : tensor<$LPx$KBPxi32>
-  %at = arith.andi %at0, %kpb : tensor<$LPx$KBPxi1>
-  %kbb = tile.broadcast %kj1 : tensor<1x$KBPxi32> -> tensor<$LPx$KBPxi32>
-  %zLK = arith.constant dense<0> : tensor<$LPx$KBPxi32>
-  %oneLK = arith.constant dense<1> : tensor<$LPx$KBPxi32>
-  %pick = arith.select %at, %kbb, %zLK : tensor<$LPx$KBPxi1>, tensor<$LPx$KBPxi32>
-  %hitv = arith.select %at, %oneLK, %zLK : tensor<$LPx$KBPxi1>, tensor<$LPx$KBPxi32>
-  %slot = tile.reduce(%pick) axis = 1 : (tensor<$LPx$KBPxi32>) -> (tensor<$LPxi32>) {
-  ^bb0(%p0_: i32, %p1_: i32):
-    %ps_ = arith.addi %p0_, %p1_ : i32
-    tile.reduce.return %ps_ : i32
+  %n1 = arith.maxsi %n0, %cMIN : i32
+  %n = arith.minsi %n1, %cL : i32
+  %b2:2 = scf.for %it2 = %c0 to %c31 step %c1 iter_args(%lo_ = %c0, %hi_ = %top) -> (i32, i32) : i32 {
+    %span2 = arith.subi %hi_, %lo_ : i32
+    %half2 = arith.divsi %span2, %c2 : i32
+    %mid2 = arith.addi %lo_, %half2 : i32
+    %mid2s = tile.splat %mid2 : i32 -> tensor<$KBPxi32>
+    %ge2 = arith.cmpi sge, %bits, %mid2s : tensor<$KBPxi32>
+    %cge = arith.select %ge2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+    %nge = tile.reduce(%cge) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+    ^bb0(%z0: i32, %z1: i32):
+      %zs = arith.addi %z0, %z1 : i32
+      tile.reduce.return %zs : i32
+    }
+    %enough = arith.cmpi sge, %nge, %n : i32
+    %lo3 = arith.select %enough, %mid2, %lo_ : i32
+    %hi3 = arith.select %enough, %hi_, %mid2 : i32
+    scf.yield %lo3, %hi3 : i32, i32
   }
-  %hits = tile.reduce(%hitv) axis = 1 : (tensor<$LPx$KBPxi32>) -> (tensor<$LPxi32>) {
-  ^bb0(%u0: i32, %u1: i32):
-    %qs = arith.addi %u0, %u1 : i32
-    tile.reduce.return %qs : i32
+  %vb = tile.splat %b2#0 : i32 -> tensor<$KBPxi32>
+  %abv2 = arith.cmpi sgt, %bits, %vb : tensor<$KBPxi32>
+  %ab2 = arith.select %abv2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+  %nab = tile.reduce(%ab2) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+  ^bb0(%e0_: i32, %e1_: i32):
+    %es = arith.addi %e0_, %e1_ : i32
+    tile.reduce.return %es : i32
   }
-  %zL = arith.constant dense<0> : tensor<$LPxi32>
-  %m1L = arith.constant dense<-1> : tensor<$LPxi32>
-  %used = arith.cmpi sgt, %hits, %zL : tensor<$LPxi32>
-  %entry = arith.select %used, %slot, %m1L : tensor<$LPxi1>, tensor<$LPxi32>
+  %room = arith.subi %n, %nab : i32
+  %atV = arith.cmpi eq, %bits, %vb : tensor<$KBPxi32>
+  %tie2 = arith.select %atV, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+  %tie2c = tile.scan(%tie2) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
+  ^bb0(%t0: i32, %t1: i32):
+    %ts = arith.addi %t0, %t1 : i32
+    tile.reduce.return %ts : i32
+  }
+  %tie2b = arith.subi %tie2c, %tie2 : tensor<$KBPxi32>
+  %rooms = tile.splat %room : i32 -> tensor<$KBPxi32>
+  %fits = arith.cmpi slt, %tie2b, %rooms : tensor<$KBPxi32>
+  %tk2 = arith.andi %atV, %fits : tensor<$KBPxi1>
+  %keep0 = arith.ori %abv2, %tk2 : tensor<$KBPxi1>
+  %keep = arith.andi %keep0, %valid : tensor<$KBPxi1>
+  %kept = arith.select %keep, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+  %keptc = tile.scan(%kept) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
+  ^bb0(%k0: i32, %k1: i32):
+    %ks = arith.addi %k0, %k1 : i32
+    tile.reduce.return %ks : i32
+  }
+  %pos = arith.subi %keptc, %kept : tensor<$KBPxi32>
   %loff = arith.muli %lid, %cL : i32
   %ib = tile.addptr %index, %loff : !tile.ptr<i32>, i32
-  %ibs = tile.splat %ib : !tile.ptr<i32> -> tensor<$LPx!tile.ptr<i32>>
-  %ip = tile.addptr %ibs, %j : tensor<$LPx!tile.ptr<i32>>, tensor<$LPxi32>
-  %cLj = tile.splat %cL : i32 -> tensor<$LPxi32>
-  %inj = arith.cmpi slt, %j, %cLj : tensor<$LPxi32>
-  tile.store %ip, %entry, %inj : tensor<$LPx!tile.ptr<i32>>
-  %onek2 = arith.constant dense<1> : tensor<$KBPxi32>
-  %zerok2 = arith.constant dense<0> : tensor<$KBPxi32>
-  %kc = arith.select %keep, %onek2, %zerok2 : tensor<$KBPxi1>, tensor<$KBPxi32>
-  %nkeep = tile.reduce(%kc) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
-  ^bb0(%r0: i32, %r1: i32):
-    %rs = arith.addi %r0, %r1 : i32
-    tile.reduce.return %rs : i32
+  %ibs = tile.splat %ib : !tile.ptr<i32> -> tensor<$KBPx!tile.ptr<i32>>
+  %iptr = tile.addptr %ibs, %pos : tensor<$KBPx!tile.ptr<i32>>, tensor<$KBPxi32>
+  tile.store %iptr, %kbs, %keep : tensor<$KBPx!tile.ptr<i32>>
+  %nkept = tile.reduce(%kept) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+  ^bb0(%f0: i32, %f1: i32):
+    %fs = arith.addi %f0, %f1 : i32
+    tile.reduce.return %fs : i32
   }
+  %j = tile.make_range 0 to $LP : tensor<$LPxi32>
+  %nks = tile.splat %nkept : i32 -> tensor<$LPxi32>
+  %past0 = arith.cmpi sge, %j, %nks : tensor<$LPxi32>
+  %cLs = tile.splat %cL : i32 -> tensor<$LPxi32>
+  %inl = arith.cmpi slt, %j, %cLs : tensor<$LPxi32>
+  %past = arith.andi %past0, %inl : tensor<$LPxi1>
+  %jbs = tile.splat %ib : !tile.ptr<i32> -> tensor<$LPx!tile.ptr<i32>>
+  %jptr = tile.addptr %jbs, %j : tensor<$LPx!tile.ptr<i32>>, tensor<$LPxi32>
+  %m1L = arith.constant dense<-1> : tensor<$LPxi32>
+  tile.store %jptr, %m1L, %past : tensor<$LPx!tile.ptr<i32>>
   %cp = tile.addptr %count, %lid : !tile.ptr<i32>, i32
-  tile.store %cp, %nkeep : !tile.ptr<i32>
+  tile.store %cp, %nkept : !tile.ptr<i32>
   func.return
 }
 )";
@@ -1442,9 +1527,12 @@ struct TGraphLowerAttentionPass
     int64_t z = q.getDimSize(0), h = q.getDimSize(1), nq = q.getDimSize(2), d = q.getDimSize(3);
     int64_t nkv = k.getDimSize(2), bm = op.getBlockM(), bn = op.getBlockN();
     int64_t qb = (nq + bm - 1) / bm, kb = (nkv + bn - 1) / bn, l = index.getDimSize(3);
-    int64_t kbp = llvm::PowerOf2Ceil(kb), lp = llvm::PowerOf2Ceil(l);
-    if (kbp * kbp > tessera::tile::kMaxTensorElements || lp * kbp > tessera::tile::kMaxTensorElements)
-      return op.emitOpError() << "with " << kb << " key blocks is not lowered yet (at most 1024)";
+    int64_t kbp = std::max<int64_t>(16, llvm::PowerOf2Ceil(kb)),
+            lp = std::max<int64_t>(16, llvm::PowerOf2Ceil(l));
+    if (kbp > 8192)
+      return op.emitOpError() << "with " << kb << " key blocks is not lowered yet (at most 8192)";
+    if (z * h * qb * kb >= (int64_t(1) << 31))
+      return op.emitOpError("score tables of 2^31 entries or more are not lowered yet");
     if (z * h * std::max(nq, nkv) * d >= (int64_t(1) << 31))
       return op.emitOpError("tensors of 2^31 elements or more are not lowered yet");
     auto str = [](int64_t v) { return std::to_string(v); };
@@ -1473,20 +1561,33 @@ struct TGraphLowerAttentionPass
                            b.getDenseI64ArrayAttr({nb, z * h, 1}), ValueRange{x})
                            .getResult(0));
     }
+    FailureOr<func::FuncOp> scoring = addKernel(
+        op,
+        kernelText(kScoresTemplate, {},
+                   {{"NAME", freshName(op, "block_scores", symbols, counter)},
+                    {"SCALE", flt(1.0 / std::sqrt(double(d)))}, {"KB", str(kb)},
+                    {"QB", str(qb)}, {"D", str(d)}}),
+        module, symbols);
+    if (failed(scoring))
+      return failure();
+    Value scores = tessera::tgraph::LaunchOp::create(
+                       b, op.getLoc(), TypeRange{RankedTensorType::get({z, h, qb, kb}, f32)},
+                       FlatSymbolRefAttr::get(scoring->getNameAttr()),
+                       b.getDenseI64ArrayAttr({(qb + 63) / 64, (kb + 63) / 64, z * h}), pooled)
+                       .getResult(0);
     bool mass = bool(op.getMass());
     double param = mass ? op.getMass()->convertToDouble() : op.getThreshold()->convertToDouble();
     std::string text = kernelText(
         kSelectTemplate, {{"M", mass}, {"K", !mass}},
-        {{"NAME", freshName(op, "block_select", symbols, counter)}, {"SCALE", flt(1.0 / std::sqrt(double(d)))},
-         {"PARAM", flt(param)}, {"KBD", str(kb * d)}, {"KBF", flt(double(kb))},
-         {"KBP", str(kbp)}, {"KB", str(kb)}, {"QB", str(qb)}, {"MIN", str(op.getMinBlocks())},
-         {"LP", str(lp)}, {"D", str(d)}, {"L", str(l)}});
+        {{"NAME", freshName(op, "block_select", symbols, counter)}, {"PARAM", flt(param)},
+         {"KBF", flt(double(kb))}, {"KBP", str(kbp)}, {"KB", str(kb)}, {"QB", str(qb)},
+         {"MIN", str(op.getMinBlocks())}, {"LP", str(lp)}, {"L", str(l)}});
     FailureOr<func::FuncOp> kernel = addKernel(op, text, module, symbols);
     if (failed(kernel))
       return failure();
     auto launch = tessera::tgraph::LaunchOp::create(
         b, op.getLoc(), op->getResultTypes(), FlatSymbolRefAttr::get(kernel->getNameAttr()),
-        b.getDenseI64ArrayAttr({qb, z * h, 1}), pooled);
+        b.getDenseI64ArrayAttr({qb, z * h, 1}), ValueRange{scores});
     op->replaceAllUsesWith(launch.getResults());
     op->erase();
     return success();
