@@ -10,6 +10,8 @@ for the lse and dq kernels, Wk for the dk/dv kernel. The block lists are
 drawn for blocks of 128 (as the forward's) and refined to each
 configuration's blocks, so every row computes the same mask.
 --kernels adds each kernel's time (torch.profiler) under its row.
+--dq-atomics adds the lowering's dq-atomics variant (dq added by the dk/dv
+kernel into a zeroed float32 buffer: no dq kernel).
 --dense adds the dense backward (no lists) beside SDPA's.
 
 Gradients are checked against FlexAttention's (sparse) or SDPA's (dense)
@@ -40,7 +42,7 @@ def refine(index, count, bm, bn, base=128):
     return idx.int().contiguous(), (count.repeat_interleave(rq, dim=2) * rk).int().contiguous()
 
 
-def grad_graph(H, S, bm, bn, wq, wk, lists, lse=False):
+def grad_graph(H, S, bm, bn, wq, wk, lists, lse=False, atomics=False):
     """The backward as a graph of (q, k, v, o, do[, lse][, lists]); with
     lse, the forward's log-sum-exp is read (no lse pass)."""
     t_ = f"tensor<1x{H}x{S}x128xbf16>"
@@ -59,7 +61,7 @@ def grad_graph(H, S, bm, bn, wq, wk, lists, lse=False):
             f"{{block_m = {bm}, block_n = {bn}}} : ({t_}, {t_}, {t_}, {t_}, {t_}{types}) -> "
             f"({t_}, {t_}, {t_})\n  return %dq, %dk, %dv : {t_}, {t_}, {t_}\n}}")
     return tessera.graph.Graph(text, num_warps=lambda name: wk if "dkdv" in name else wq,
-                               num_stages=2)
+                               num_stages=2, lower_options="dq-atomics=true" if atomics else "")
 
 
 def kernel_times(step):
@@ -131,13 +133,18 @@ def main():
     o, lse = forward(q, k, v, index, count)
     for bm, bn, wq, wk in configs:
         idx, cnt = refine(index, count, bm, bn)
-        for given in (False, True):
-            g = grad_graph(H, S, bm, bn, wq, wk, (idx.shape[2], idx.shape[3]), lse=given)
+        variants = [(False, False), (True, False)]
+        if "--dq-atomics" in sys.argv:
+            variants.append((True, True))
+        for given, atomics in variants:
+            g = grad_graph(H, S, bm, bn, wq, wk, (idx.shape[2], idx.shape[3]), lse=given,
+                           atomics=atomics)
             args = (q, k, v, o, do) + ((lse,) if given else ()) + (idx, cnt)
-            check(g(*args), want, (bm, bn, given))
+            check(g(*args), want, (bm, bn, given, atomics))
             t = bench(lambda: g(*args), reps=5)
             print(f"| tessera tgraph.attention_grad, block-sparse, {bm}x{bn} w{wq}/w{wk}"
-                  f"{', lse given' if given else ''} | {t:.3f} | {flops / t / 1e9:.0f} |", flush=True)
+                  f"{', lse given' if given else ''}{', dq by atomics' if atomics else ''} | "
+                  f"{t:.3f} | {flops / t / 1e9:.0f} |", flush=True)
             if "--kernels" in sys.argv:
                 for name, ms in kernel_times(lambda: g(*args)).items():
                     print(f"| &nbsp;&nbsp; {name} | {ms:.3f} | |", flush=True)

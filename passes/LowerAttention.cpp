@@ -1213,7 +1213,9 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?S %qcnt: !tile.ptr<i32> {tile.divisibility = 16 : i32},
   %do: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %lse: !tile.ptr<f32> {tile.divisibility = 16 : i32},
   %delta: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %dk: !tile.ptr<$E> {tile.divisibility = 16 : i32},
-  %dv: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+  %dv: !tile.ptr<$E> {tile.divisibility = 16 : i32}
+?A , %dqacc: !tile.ptr<f32> {tile.divisibility = 16 : i32}
+  ) {
   %kb = tile.program_id x : i32
   %zh = tile.program_id y : i32
   %c0 = arith.constant 0 : i32
@@ -1264,6 +1266,8 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %rhead = arith.muli %zh, %cNQ : i32
   %lseb = tile.addptr %lse, %rhead : !tile.ptr<f32>, i32
   %deb = tile.addptr %delta, %rhead : !tile.ptr<f32>, i32
+?A %dqbase = tile.addptr %dqacc, %qhead : !tile.ptr<f32>, i32
+?A %sc1a = arith.constant $SCALE1 : f32
   %rm = tile.make_range 0 to $BM : tensor<$BMxi32>
   %cDm = tile.splat %cD : i32 -> tensor<$BMx1xi32>
   %cNQm = tile.splat %cNQ : i32 -> tensor<$BMx1xi32>
@@ -1348,6 +1352,14 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?T   %dsTe = arith.truncf %dsT : tensor<$BNx$BMxf32> to tensor<$BNx$BMx$E>
 ?F   %dsTe = arith.addf %dsT, %zsT : tensor<$BNx$BMxf32>
     %dkn = tile.dot %dsTe, %qt, %dka : tensor<$BNx$BMx$E> * tensor<$BMx$Dx$E> -> tensor<$BNx$Dxf32>
+?A   %dsq = tile.trans %dsTe, order = [1, 0] : tensor<$BNx$BMx$E> -> tensor<$BMx$BNx$E>
+?A   %zq = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+?A   %dqp = tile.dot %dsq, %kt, %zq : tensor<$BMx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMx$Dxf32>
+?A   %sc1q = tile.splat %sc1a : f32 -> tensor<$BMx$Dxf32>
+?A   %dqs = arith.mulf %dqp, %sc1q : tensor<$BMx$Dxf32>
+?A   %dqbs = tile.splat %dqbase : !tile.ptr<f32> -> tensor<$BMx$Dx!tile.ptr<f32>>
+?A   %dqptr = tile.addptr %dqbs, %qoffs : tensor<$BMx$Dx!tile.ptr<f32>>, tensor<$BMx$Dxi32>
+?A   %dqold = tile.atomic_rmw fadd, relaxed, gpu, %dqptr, %dqs, %qmask : tensor<$BMx$Dx!tile.ptr<f32>>
     scf.yield %dkn, %dvn : tensor<$BNx$Dxf32>, tensor<$BNx$Dxf32>
   }
   %sc1 = arith.constant $SCALE1 : f32
@@ -1365,6 +1377,26 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %dvbs = tile.splat %dvbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
   %dvptr = tile.addptr %dvbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
   tile.store %dvptr, %dve, %kmask : tensor<$BNx$Dx!tile.ptr<$E>>
+  func.return
+}
+)";
+
+// dq from the float32 buffer the dk/dv kernel added into (dq-atomics): a
+// program per query block, the cast to the element type.
+constexpr const char *kDqConvertTemplate = R"(
+func.func @$NAME(%dqacc: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %dq: !tile.ptr<$E> {tile.divisibility = 16 : i32}) {
+@ROWS
+  %zt = tile.splat %zf : f32 -> tensor<$BMx$Dxf32>
+  %ab = tile.addptr %dqacc, %qhead : !tile.ptr<f32>, i32
+  %abs = tile.splat %ab : !tile.ptr<f32> -> tensor<$BMx$Dx!tile.ptr<f32>>
+  %aptr = tile.addptr %abs, %qoffs : tensor<$BMx$Dx!tile.ptr<f32>>, tensor<$BMx$Dxi32>
+  %acc = tile.load %aptr, %qmask, %zt : tensor<$BMx$Dx!tile.ptr<f32>>
+?T %out = arith.truncf %acc : tensor<$BMx$Dxf32> to tensor<$BMx$Dx$E>
+?F %out = arith.addf %acc, %zt : tensor<$BMx$Dxf32>
+  %ob = tile.addptr %dq, %qhead : !tile.ptr<$E>, i32
+  %obs = tile.splat %ob : !tile.ptr<$E> -> tensor<$BMx$Dx!tile.ptr<$E>>
+  %optr = tile.addptr %obs, %qoffs : tensor<$BMx$Dx!tile.ptr<$E>>, tensor<$BMx$Dxi32>
+  tile.store %optr, %out, %qmask : tensor<$BMx$Dx!tile.ptr<$E>>
   func.return
 }
 )";
@@ -1416,6 +1448,8 @@ std::string kernelText(const char *source, const std::map<std::string, bool> &ta
 
 struct TGraphLowerAttentionPass
     : tessera::impl::TGraphLowerAttentionBase<TGraphLowerAttentionPass> {
+  using TGraphLowerAttentionBase::TGraphLowerAttentionBase;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<Operation *> ops;
@@ -1655,7 +1689,8 @@ struct TGraphLowerAttentionPass
                                         {"C", op.getCausal()}, {"N", !op.getCausal()},
                                         {"T", !elem.isF32()}, {"F", elem.isF32()},
                                         {"B", ragged},          {"E", !ragged},
-                                        {"M", masked},          {"U", !masked}};
+                                        {"M", masked},          {"U", !masked},
+                                        {"A", bool(dqAtomics)}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
         {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BMR", str(bm)},
@@ -1672,14 +1707,16 @@ struct TGraphLowerAttentionPass
     };
     OpBuilder b(op);
     auto launch = [&](const char *tmpl, StringRef what, TypeRange results,
-                      ArrayRef<int64_t> grid, ValueRange args) -> FailureOr<ValueRange> {
+                      ArrayRef<int64_t> grid, ValueRange args,
+                      ArrayRef<int64_t> zeroed = {}) -> FailureOr<ValueRange> {
       FailureOr<func::FuncOp> kernel = addKernel(op, kernelText(tmpl, tags, named(what)), module,
                                                  symbols);
       if (failed(kernel))
         return failure();
-      return tessera::tgraph::LaunchOp::create(b, op.getLoc(), results,
-                                               FlatSymbolRefAttr::get(kernel->getNameAttr()),
-                                               b.getDenseI64ArrayAttr(grid), args)
+      return tessera::tgraph::LaunchOp::create(
+                 b, op.getLoc(), results, FlatSymbolRefAttr::get(kernel->getNameAttr()),
+                 b.getDenseI64ArrayAttr(grid), args,
+                 zeroed.empty() ? DenseI64ArrayAttr() : b.getDenseI64ArrayAttr(zeroed))
           .getResults();
     };
     auto f32 = Float32Type::get(op.getContext());
@@ -1702,7 +1739,10 @@ struct TGraphLowerAttentionPass
     if (sparse)
       dqArgs.append({op.getKvIndex(), op.getKvCount()});
     dqArgs.append({op.getDO(), lse, delta});
-    auto dq = launch(kDqTemplate, "attention_dq", {op.getDq().getType()}, {qb, z * h, 1}, dqArgs);
+    // dq-atomics: no dq kernel; the dk/dv kernel adds into a zeroed buffer.
+    FailureOr<ValueRange> dq = ValueRange();
+    if (!dqAtomics)
+      dq = launch(kDqTemplate, "attention_dq", {op.getDq().getType()}, {qb, z * h, 1}, dqArgs);
     if (failed(dq))
       return failure();
     SmallVector<Value> kvArgs = {op.getQ(), op.getK(), op.getV()};
@@ -1721,10 +1761,19 @@ struct TGraphLowerAttentionPass
       kvArgs.append({(*lists2)[0], (*lists2)[1], (*lists2)[2]});
     }
     kvArgs.append({op.getDO(), lse, delta});
-    auto dkdv = launch(kDkDvTemplate, "attention_dkdv", {op.getDk().getType(), op.getDv().getType()},
-                       {kb, z * h, 1}, kvArgs);
+    SmallVector<Type> kvResults = {op.getDk().getType(), op.getDv().getType()};
+    if (dqAtomics)
+      kvResults.push_back(RankedTensorType::get({z, h, nq, d}, f32));
+    auto dkdv = launch(kDkDvTemplate, "attention_dkdv", kvResults, {kb, z * h, 1}, kvArgs,
+                       dqAtomics ? ArrayRef<int64_t>{2} : ArrayRef<int64_t>{});
     if (failed(dkdv))
       return failure();
+    if (dqAtomics) {
+      dq = launch(kDqConvertTemplate, "attention_dq_convert", {op.getDq().getType()},
+                  {qb, z * h, 1}, ValueRange{(*dkdv)[2]});
+      if (failed(dq))
+        return failure();
+    }
     op.getDq().replaceAllUsesWith((*dq)[0]);
     op.getDk().replaceAllUsesWith((*dkdv)[0]);
     op.getDv().replaceAllUsesWith((*dkdv)[1]);

@@ -105,15 +105,22 @@ def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
     pairwise comparison, the list's unused entries 0) are lowered the same
     way; `tgraph.launch` takes several results.
 
-    `tgraph.block_select` becomes three launches: the mean pooling of q's
-    and of k's blocks (f32), then the selection (one program per query
-    block of a head: softmax of the pooled scores over the key blocks, each
-    block's rank and the mass ranked before it from pairwise comparisons,
-    top-p or mean + k std, at least min_blocks, at most L; unused entries
-    -1).
+    `tgraph.block_select` becomes four launches: the mean pooling of q's
+    and of k's blocks (f32), the pooled scores, then the selection (one
+    program per query block of a head: softmax over the key blocks, the
+    count kept and the blocks from bisections over the probabilities'
+    bits; top-p or mean + k std, at least min_blocks, at most L; listed in
+    increasing order, unused entries -1).
+
+    `tgraph.attention_grad` becomes the lse (or, with the forward's lse,
+    delta) kernel, the dq kernel, with lists their transposition, and the
+    dk/dv kernel; with `dq-atomics` the dk/dv kernel also adds each block
+    pair's dq into a float32 buffer that starts zeroed (the launch's
+    `zeroed`), and a last kernel converts it: five products per block pair
+    instead of seven.
 
     Not lowered yet, with a diagnostic: dynamic shapes, tensors of 2^31
-    elements or more, more than 1024 key blocks in a selection.
+    elements or more, more than 8192 key blocks in a selection.
 
     ```mlir
     %o = tgraph.attention %q, %k, %v {block_m = 32, block_n = 32, causal} : ...
@@ -124,6 +131,10 @@ def TGraphLowerAttention : Pass<"tgraph-lower-attention", "mlir::ModuleOp"> {
     func.func @f_attention_0(%q: !tile.ptr<f16>, ..., %o: !tile.ptr<f16>) { ... }
     ```
   }];
+  let options = [
+    Option<"dqAtomics", "dq-atomics", "bool", "false",
+           "attention_grad: dq added by the dk/dv kernel with atomics (no dq kernel)">
+  ];
   let dependentDialects = ["::tessera::tile::TileDialect", "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect", "::mlir::scf::SCFDialect",
                            "::mlir::func::FuncDialect"];

@@ -22,7 +22,7 @@ tail -n 3 "$out/gpu-tests-sm80.txt"
 step attention 110 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2,64x64x4x2
 step attention-sparse 200 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2 \
   --sparsity 0.93 --flex --backward --graph --select
-step attention-grad 90 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4 --kernels
+step attention-grad 120 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4 --kernels --dq-atomics
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
 step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
 # AOT (issue 9): examples/aot built for this GPU with no CMake (the

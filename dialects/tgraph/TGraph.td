@@ -219,8 +219,9 @@ def TGraph_LaunchOp : TGraph_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
     program instances (x, y, z). The kernel's parameters are pointers to
     the elements of `args`, in order, then to the results', each tensor
     held row-major and contiguous; the kernel writes every element of the
-    results. What the lowering of a graph op (`tgraph-lower-attention`)
-    leaves in its place.
+    results (`zeroed`: results that start as zeros, which the kernel adds
+    into, with atomics; their elements need not all be written). What the
+    lowering of a graph op (`tgraph-lower-attention`) leaves in its place.
 
     ```mlir
     %o = tgraph.launch @attention_kernel grid [2, 12, 1] (%q, %k, %v)
@@ -229,8 +230,15 @@ def TGraph_LaunchOp : TGraph_Op<"launch", [DeclareOpInterfaceMethods<SymbolUserO
     ```
   }];
   let arguments = (ins FlatSymbolRefAttr:$kernel, DenseI64ArrayAttr:$grid,
-                       Variadic<AnyRankedTensor>:$args);
+                       Variadic<AnyRankedTensor>:$args,
+                       OptionalAttr<DenseI64ArrayAttr>:$zeroed);
   let results = (outs Variadic<AnyRankedTensor>:$results);
+  let builders = [
+    OpBuilder<(ins "::mlir::TypeRange":$resultTypes, "::mlir::FlatSymbolRefAttr":$kernel,
+                   "::mlir::DenseI64ArrayAttr":$grid, "::mlir::ValueRange":$args), [{
+      build($_builder, $_state, resultTypes, kernel, grid, args, ::mlir::DenseI64ArrayAttr());
+    }]>
+  ];
   let assemblyFormat = [{
     $kernel `grid` $grid `(` $args `)` attr-dict `:` functional-type($args, $results)
   }];

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringExtras.h"
 
 #include <cmath>
@@ -252,6 +253,13 @@ LogicalResult AttentionGradOp::verify() {
 LogicalResult LaunchOp::verify() {
   if (getGrid().size() != 3 || llvm::any_of(getGrid(), [](int64_t g) { return g < 1; }))
     return emitOpError() << "grid must be three positive sizes (x, y, z)";
+  if (auto zeroed = getZeroed()) {
+    llvm::SmallDenseSet<int64_t> seen;
+    for (int64_t i : *zeroed)
+      if (i < 0 || i >= int64_t(getNumResults()) || !seen.insert(i).second)
+        return emitOpError() << "zeroed names results by index, each once (0 to "
+                             << int64_t(getNumResults()) - 1 << "), got " << i;
+  }
   return success();
 }
 

@@ -66,8 +66,11 @@ class Graph:
     function of the kernel's name (attention kernels of 128-row blocks
     want 8)."""
 
-    def __init__(self, text: str, name: str | None = None, num_warps=4, num_stages=2):
-        self.module = ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
+    def __init__(self, text: str, name: str | None = None, num_warps=4, num_stages=2,
+                 lower_options: str = ""):
+        # lower_options: tgraph-lower-attention's, e.g. "dq-atomics=true".
+        lowering = "tgraph-lower-attention" + (f"{{{lower_options}}}" if lower_options else "")
+        self.module = ir.run_pipeline(text, f"builtin.module({lowering})")
         kernels = {k for k, _ in ir.launches(self.module)}
         heads = re.finditer(r"func\.func @(\w+)\((.*?)\)\s*(?:->\s*(.*?))?\s*\{", self.module)
         entry = None
@@ -84,7 +87,8 @@ class Graph:
             self.args.append((arg.group(1), _tensor_type(arg.group(2))))
         self.steps = []
         launch = re.compile(r"(%[\w]+)(?::(\d+))? = tgraph\.launch @(\w+) grid \[(\d+), (\d+), "
-                            r"(\d+)\]\((.*?)\) : \((.*?)\) -> (.*)")
+                            r"(\d+)\]\((.*?)\)(?: \{zeroed = array<i64: ([\d, ]+)>\})? : "
+                            r"\((.*?)\) -> (.*)")
         for line in body.splitlines():
             line = line.strip()
             if "tgraph.launch" in line:
@@ -94,9 +98,11 @@ class Graph:
                 result, count = m.group(1), int(m.group(2) or 1)
                 outs = [result] if count == 1 else [f"{result}#{i}" for i in range(count)]
                 ins = [a.strip() for a in m.group(7).split(",") if a.strip()]
-                types = [_tensor_type(t) for t in _split_types(m.group(9))]
+                zeroed = {int(i) for i in (m.group(8) or "").split(",") if i.strip()}
+                types = [_tensor_type(t) for t in _split_types(m.group(10))]
                 self.steps.append((m.group(3), tuple(int(g) for g in m.group(4, 5, 6)), ins,
-                                   list(zip(outs, types))))
+                                   [(o, t, i in zeroed) for i, (o, t) in
+                                    enumerate(zip(outs, types))]))
             elif line.startswith("return"):
                 names = line[len("return"):].split(":")[0]
                 self.returns = [n.strip() for n in names.split(",") if n.strip()]
@@ -139,12 +145,13 @@ class Graph:
             raise ValueError(f"{self.name}: the inputs are on {'the GPU' if on_gpu else 'the CPU'}"
                              f", the active backend is {backend.name}")
         for kernel_name, grid, ins, outs in self.steps:
-            for out, (shape, dtype) in outs:
+            for out, (shape, dtype), zeroed in outs:
+                make = lib.zeros if zeroed else lib.empty  # zeroed: the kernel adds into it
                 if torch_mode:
-                    env[out] = lib.empty(shape, dtype=getattr(lib, dtype), device=device)
+                    env[out] = make(shape, dtype=getattr(lib, dtype), device=device)
                 else:
-                    env[out] = lib.empty(shape, dtype=dtype)
-            args = [env[n] for n in ins] + [env[o] for o, _ in outs]
+                    env[out] = make(shape, dtype=dtype)
+            args = [env[n] for n in ins] + [env[o] for o, _, _ in outs]
             ptrs = [a.data_ptr() if torch_mode else a.ctypes.data for a in args]
             kernel = self._kernel(backend, kernel_name)
             if backend.name == "cuda":

@@ -75,7 +75,8 @@ def fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L=None, QB=None):
             f"  return %o, %lse, %dq, %dk, %dv : {results}\n}}")
 
 
-def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fused=False):
+def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fused=False,
+          lower_options=""):
     q = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
     k, v = (rng.standard_normal((Z, H, NKV, D)).astype(dtype) for _ in range(2))
     do = rng.standard_normal((Z, H, NQ, D)).astype(dtype)
@@ -104,7 +105,8 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fu
     el = {"float32": "f32", "float16": "f16"}[np.dtype(dtype).name]
     tol = 1e-4 if dtype == np.float32 else 3e-2
     if fused:
-        g = tessera.graph.Graph(fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB))
+        g = tessera.graph.Graph(fused_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB),
+                                lower_options=lower_options)
         got_o, lse, *got = g(q, k, v, do, *inputs)
         s = np.einsum("zhmd,zhnd->zhmn", q.astype(np.float64), k.astype(np.float64)) / np.sqrt(D)
         mx = np.where(mask > 0, s, -np.inf).max(-1, keepdims=True)
@@ -115,7 +117,8 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fu
         assert np.abs(lse[seen] - want[seen]).max() < 1e-4
         assert np.abs(got_o.astype(np.float64) - o).max() < tol
     else:
-        g = tessera.graph.Graph(grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB))
+        g = tessera.graph.Graph(grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB),
+                                lower_options=lower_options)
         got = g(q, k, v, o.astype(dtype), do, *inputs)
     for name, a, r in zip(("dq", "dk", "dv"), got, (dq, dk, dv)):
         err = np.abs(a.astype(np.float64) - r).max() / max(1.0, np.abs(r).max())
@@ -147,6 +150,33 @@ def test_forward_lse_feeds_the_gradients(Z, H, NQ, NKV, D, BM, BN, causal, lists
     for a row that sees no key) against float64, and the gradients that
     read it (`lse(%lse)`: a delta kernel instead of the lse pass)."""
     check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng(), fused=True)
+
+
+@pytest.mark.parametrize("Z,H,NQ,NKV,D,BM,BN,causal,lists,dtype,fused,repeats", [
+    (1, 2, 64, 64, 16, 16, 16, False, False, np.float32, False, False),
+    (1, 2, 50, 70, 16, 16, 32, True, False, np.float32, False, False),
+    (1, 2, 64, 96, 16, 16, 32, False, True, np.float32, True, False),
+    (1, 1, 70, 50, 32, 32, 16, True, True, np.float16, True, False),
+    (1, 2, 96, 64, 16, 16, 16, False, True, np.float32, False, True),
+])
+def test_dq_by_atomics(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, fused, repeats):
+    """dq-atomics: the dk/dv kernel adds each block pair's dq into a
+    float32 buffer that starts zeroed (no dq kernel), then a cast; the same
+    gradients against float64 (dense, causal, lists, repeated blocks, the
+    forward's lse, f16)."""
+    check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, np.random.default_rng(),
+          repeats=repeats, fused=fused, lower_options="dq-atomics=true")
+
+
+def test_dq_by_atomics_launches():
+    """With lists: lse and delta, the transposed lists, dk and dv (and dq
+    into a zeroed buffer), dq's cast."""
+    module = tessera.ir.run_pipeline(grad_text(1, 2, 64, 64, 16, "f16", 16, 16, False, 3, 4),
+                                     "builtin.module(tgraph-lower-attention{dq-atomics=true})")
+    assert [k for k, _ in tessera.ir.launches(module)] == [
+        "g_attention_lse_0", "g_attention_qlists_1", "g_attention_dkdv_2",
+        "g_attention_dq_convert_3"]
+    assert "{zeroed = array<i64: 2>}" in module and "tile.atomic_rmw fadd" in module
 
 
 def test_repeated_blocks_weigh_in_every_gradient():

@@ -289,3 +289,12 @@ func.func @grad_lse_type(%q: tensor<1x2x64x32xf16>, %lse: tensor<1x2x64xf16>) {
   %dq, %dk, %dv = tgraph.attention_grad %q, %q, %q, %q, %q lse(%lse) {block_m = 16, block_n = 16} : (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64xf16>) -> (tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>, tensor<1x2x64x32xf16>)
   return
 }
+
+// -----
+
+func.func @k4(%a: !tile.ptr<f32>, %b: !tile.ptr<f32>) { return }
+func.func @launch_zeroed(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{zeroed names results by index, each once (0 to 0), got 1}}
+  %o = tgraph.launch @k4 grid [1, 1, 1] (%x) {zeroed = array<i64: 1>} : (tensor<4xf32>) -> tensor<4xf32>
+  return %o : tensor<4xf32>
+}
