@@ -145,6 +145,11 @@ void AxisAnalysis::visit(Operation *op) {
       if (dense && dense.isSplat())
         out.constancy = dimSize(type, f);
     }
+  } else if (auto cvt = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op)) {
+    // The same values in another layout: the same facts along the same
+    // fastest dimension.
+    if (fastestDim(cvt.getSrc().getType()) == f)
+      out = in(0);
   } else if (isa<tile::SplatOp>(op)) {
     out.divisibility = in(0).divisibility;
     out.constancy = dimSize(type, f);

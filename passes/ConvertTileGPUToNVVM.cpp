@@ -2047,6 +2047,59 @@ LogicalResult Expander::expandAtomic(Operation *op) {
   Type elem = getElementTypeOrSelf(result.getType());
   auto rmw = dyn_cast<tile::AtomicRMWOp>(op);
   auto cas = dyn_cast<tile::AtomicCASOp>(op);
+  // A relaxed float add whose old values nobody reads (a backward's dq
+  // added up across programs): `red`, with no value back, and on sm_90
+  // adjacent elements in one instruction (red.v2 / red.v4.f32).
+  if (rmw && result.use_empty() && tensorOf(result) && elem.isF32() &&
+      rmw.getKind() == tile::RMWKind::FAdd && rmw.getSem() == tile::MemSemantic::Relaxed) {
+    Value mask = rmw.getMask();
+    ThreadView &vw = view(tensorOf(result));
+    auto &ptrs = elems(rmw.getPtr());
+    auto &vals = elems(rmw.getVal());
+    int64_t width = 1;
+    if (computeCapability >= 90) {
+      width = std::min<int64_t>(4, vectorWidth(rmw.getPtr(), mask, Value()));
+      // An mma accumulator's elements come in pairs of adjacent columns
+      // (c0 c1, c2 c3 of each 8-column step): two at a time where the
+      // addresses run on and are 8-byte aligned, and the mask holds.
+      if (isa_and_nonnull<MmaEncodingAttr>(tensorOf(result).getEncoding()) &&
+          tensorOf(result).getRank() == 2) {
+        tessera::AxisInfo p = axis.get(rmw.getPtr());
+        bool pairs = p.contiguity >= 2 && p.divisibility % 8 == 0 &&
+                     (!mask || axis.get(mask).constancy >= 2);
+        width = pairs ? 2 : 1;
+      }
+    }
+    std::string scope = rmw.getScope() == tile::MemScope::CTA      ? "cta"
+                        : rmw.getScope() == tile::MemScope::System ? "sys"
+                                                                   : "gpu";
+    std::string text = "red.relaxed." + scope + ".global.add" +
+                       (width > 1 ? ".v" + std::to_string(width) : std::string()) + ".f32 [$0], ";
+    std::string constraints = "l";
+    for (int64_t i = 0; i < width; ++i) {
+      text += (i ? ", $" : width > 1 ? "{$" : "$") + std::to_string(i + 1);
+      constraints += ",f";
+    }
+    text += width > 1 ? "};" : ";";
+    for (size_t e = 0; e < ptrs.size(); e += width) {
+      Value pred = mask ? elems(mask)[e] : Value();
+      if (!vw.owner.empty())
+        pred = andPred(pred, vw.owner[e]);
+      predicated(pred, [&] {
+        SmallVector<Value> operands = {ptrs[e]};
+        for (int64_t i = 0; i < width; ++i)
+          operands.push_back(vals[e + i]);
+        LLVM::InlineAsmOp::create(
+            b, loc, Type(), operands, b.getStringAttr(text), b.getStringAttr(constraints),
+            /*has_side_effects=*/b.getUnitAttr(), UnitAttr(),
+            LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
+            LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT), ArrayAttr());
+      });
+    }
+    Value zero = arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(elem)));
+    tensors[result] = SmallVector<Value>(ptrs.size(), zero); // never read
+    return success();
+  }
   auto one = [&](ValueRange v, Value pred) -> Value {
     auto ifOp = scf::IfOp::create(b, loc, TypeRange{elem}, pred, true);
     OpBuilder::InsertionGuard guard(b);

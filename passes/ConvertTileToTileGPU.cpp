@@ -398,6 +398,36 @@ struct ConvertTileToTileGPUPass
       }
       for (OpOperand &use : op->getUses()) {
         Operation *user = use.getOwner();
+        // An atomic add of the mma tile (a backward's dq, added up across
+        // programs) whose addresses and mask are index arithmetic: done in
+        // the mma layout, the addresses recomputed there (no tile through
+        // shared memory); its old values, if read, converted after.
+        if (auto rmw = dyn_cast<tessera::tile::AtomicRMWOp>(user);
+            rmw && use.getOperandNumber() == 1 && isa<MmaEncodingAttr>(mma) &&
+            rmw->getBlock() == op->getBlock()) {
+          int budget = 64;
+          if (!isIndexArithmetic(rmw.getPtr(), budget) ||
+              (rmw.getMask() && !isIndexArithmetic(rmw.getMask(), budget)))
+            continue;
+          b.setInsertionPoint(rmw);
+          rmw->setOperand(0, ConvertLayoutOp::create(b, rmw.getLoc(),
+                                                     mmaOf(rmw.getPtr().getType()), rmw.getPtr()));
+          use.set(src);
+          if (Value m = rmw.getMask())
+            rmw.getMaskMutable().assign(
+                ConvertLayoutOp::create(b, rmw.getLoc(), mmaOf(m.getType()), m));
+          Value old = rmw.getResult();
+          Type outer = old.getType();
+          old.setType(mmaOf(outer));
+          if (!old.use_empty()) {
+            b.setInsertionPointAfter(rmw);
+            auto back = ConvertLayoutOp::create(b, rmw.getLoc(), outer, old);
+            old.replaceAllUsesExcept(back.getResult(), back);
+          }
+          if (op->use_empty())
+            op->erase();
+          return true;
+        }
         // tl.trans of an mma tile read only by wgmma dots (the backward's
         // P^T and dS^T): the dots write the source to shared memory in the
         // transposed order themselves, from any layout.
