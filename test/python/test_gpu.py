@@ -1133,20 +1133,22 @@ def test_tgraph_lowered_selection_on_gpu():
             f"  return %y, %i, %c, %bi, %bc : {tx}, {ti}, {tc}, {tbi}, {tbc}\n}}\n")
     module = tessera.ir.run_pipeline(text, "builtin.module(tgraph-lower-attention)")
     launches = tessera.ir.launches(module)
-    assert len(launches) == 5
+    assert len(launches) == 6
     x = torch.randn(2, 48, 40).half()
     q, k = torch.randn(Z, H, N, D), torch.randn(Z, H, N, D)
     shapes = {"y": (2, 48, 40), "i": (Z, H, 5, 16), "c": (Z, H, 5), "pq": (Z, H, 5, D),
-              "pk": (Z, H, 5, D), "bi": (Z, H, 5, 4), "bc": (Z, H, 5)}
-    plan = [("x", "y"), ("q", "i", "c"), ("q", "pq"), ("k", "pk"), ("pq", "pk", "bi", "bc")]
-    outs = {"y": 1, "i": 2, "c": 2, "pq": 1, "pk": 1, "bi": 2, "bc": 2}
+              "pk": (Z, H, 5, D), "sc": (Z, H, 5, 5), "bi": (Z, H, 5, 4), "bc": (Z, H, 5)}
+    # Each launch's inputs and results, by name.
+    plan = [(("x",), ("y",)), (("q",), ("i", "c")), (("q",), ("pq",)), (("k",), ("pk",)),
+            (("pq", "pk"), ("sc",)), (("sc",), ("bi", "bc"))]
 
     def run(backend, device):
         vals = {"x": x.to(device), "q": q.to(device), "k": k.to(device)}
-        for (name, grid), names in zip(launches, plan):
-            ins, res = [n for n in names if n not in outs], [n for n in names if n in outs]
+        for (name, grid), (ins, res) in zip(launches, plan):
+            ins, res = list(ins), list(res)
             for n in res:
-                dtype = torch.half if n == "y" else torch.float32 if n in ("pq", "pk") else torch.int32
+                dtype = (torch.half if n == "y" else
+                         torch.float32 if n in ("pq", "pk", "sc") else torch.int32)
                 vals[n] = torch.full(shapes[n], -9, dtype=dtype, device=device)
             args = [vals[n] for n in ins + res]
             binary = backend.compile(tessera.ir.function(module, name), name, False,
@@ -1165,6 +1167,8 @@ def test_tgraph_lowered_selection_on_gpu():
     assert torch.equal(gpu["y"], cpu["y"])
     assert torch.equal(gpu["c"], cpu["c"]) and torch.equal(gpu["bc"], cpu["bc"])
     np.testing.assert_allclose(gpu["pq"].numpy(), cpu["pq"].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gpu["sc"].numpy(), cpu["sc"].numpy(), rtol=1e-4, atol=1e-5)
+    assert (cpu["bc"] >= 1).all() and (cpu["sc"] != -9).all()  # every launch ran on real inputs
     # Token lists: the same tokens per block (the order may differ on near ties).
     for a, b in zip(gpu["i"].reshape(-1, 16), cpu["i"].reshape(-1, 16)):
         assert sorted(a.tolist()) == sorted(b.tolist())
