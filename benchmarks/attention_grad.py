@@ -111,6 +111,11 @@ def main():
     print("| backward alone | ms | TFLOP/s (on computed blocks) |\n|---|---|---|")
 
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
+    # The backward is timed several times on one graph (retain_graph), which
+    # donated buffers (torch 2.5+) refuse.
+    import torch._functorch.config as functorch_config
+    if hasattr(functorch_config, "donated_buffer"):
+        functorch_config.donated_buffer = False
     flex = torch.compile(flex_attention)
     wide = torch.zeros(1, H, QB, KB, dtype=torch.int32, device="cuda")
     wide[..., :keep] = index

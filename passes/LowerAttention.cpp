@@ -479,7 +479,9 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile
 // mass reaches p ("?M "), or those above mean + k std ("?K "); at least
 // min_blocks, at most L), then its n highest: both from bisections over
 // the probabilities' bit patterns (non-negative floats order as their bits
-// do), 31 steps of one reduction each. The kept blocks are listed in
+// do), 31 steps of one reduction each; with top-p, when neither bound
+// clamps n, the first bisection's threshold is the n-th highest value and
+// the second is skipped. The kept blocks are listed in
 // increasing order, the lists' unused entries -1. "?X " 16-bit input.
 constexpr const char *kPoolTemplate = R"(
 func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
@@ -719,7 +721,15 @@ func.func @$NAME(%scores: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index:
 ?K }
   %n1 = arith.maxsi %n0, %cMIN : i32
   %n = arith.minsi %n1, %cL : i32
-  %b2:2 = scf.for %it2 = %c0 to %c31 step %c1 iter_args(%lo_ = %c0, %hi_ = %top) -> (i32, i32) : i32 {
+?M %free = arith.cmpi eq, %n, %n0 : i32
+?M %tnext = arith.addi %b1#0, %c1 : i32
+?M %lo0 = arith.select %free, %b1#0, %c0 : i32
+?M %hi0 = arith.select %free, %tnext, %top : i32
+?M %steps = arith.select %free, %c0, %c31 : i32
+?K %lo0 = arith.addi %c0, %c0 : i32
+?K %hi0 = arith.addi %top, %c0 : i32
+?K %steps = arith.addi %c31, %c0 : i32
+  %b2:2 = scf.for %it2 = %c0 to %steps step %c1 iter_args(%lo_ = %lo0, %hi_ = %hi0) -> (i32, i32) : i32 {
     %span2 = arith.subi %hi_, %lo_ : i32
     %half2 = arith.divsi %span2, %c2 : i32
     %mid2 = arith.addi %lo_, %half2 : i32

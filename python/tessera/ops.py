@@ -605,21 +605,27 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     else:
         pooled = [_pool_blocks(x, n, blk, nb, f32)
                   for x, n, blk, nb in ((q, NQ, block_m, QB), (k, NKV, block_n, KB))]
-    index = _empty(q, (Z, H, QB, L), i32)
-    index[...] = -1  # past each count
+    index = _empty(q, (Z, H, QB, L), i32)  # -1 past each count (the kernel's)
     count = _empty(q, (Z, H, QB), i32)
     scores = _empty(q, (Z, H, QB, KB), f32)
     qs, ks, ss, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], scores, index, count))
-    BM, BN = 64, 64
+    BM = BN = _SELECT_TUNING["scores_tile"]
     block_scores_kernel[(-(-QB // BM), -(-KB // BN), Z * H)](
         pooled[0], pooled[1], scores, 1.0 / math.sqrt(D), qs[0], qs[1], qs[2], ks[0], ks[1],
-        ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN, num_warps=4)
+        ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN,
+        num_warps=_SELECT_TUNING["scores_warps"])
     param = float(mass if mass is not None else threshold)
     block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
         KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
-        num_warps=max(1, min(8, KB_P // 1024)))  # one warp up to 1024 blocks: shuffles only
+        num_warps=max(1, min(8, KB_P // _SELECT_TUNING["blocks_per_warp"])))
     return index, count
+
+
+# block_select's launch choices (benchmarks/select.py compares others):
+# the score tiles' side and warps, and the key blocks per warp of the
+# selection (one warp up to that many: shuffles only, no barrier).
+_SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024}
 
 
 def token_select(q, block, keep_ratio):

@@ -94,7 +94,12 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
     most L), then its n highest. Both counts come from bisections over the
     probabilities' bit patterns (non-negative floats order as their bits
     do): 31 steps of one reduction each, where ranking every pair of blocks
-    would take KB^2. The kept blocks are stored in increasing order."""
+    would take KB^2. With top-p, when neither MIN nor L clamps n, the first
+    bisection's threshold is already the n-th highest value and the second
+    takes no step. The kept blocks are stored in increasing order, -1 past
+    the count. (A search of 4 or 8 ways a round, several sums in one
+    reduction, measured slower on an H200: the kernel is bound by its
+    per-element work, not by the reductions' latency.)"""
     qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
@@ -123,17 +128,25 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
         # blocks at t in index order while the mass before them is.
         tie_kept = (tie > 0) & (tl.sum(tl.where(above, prob, 0.0), 0)
                                 + tie_before.to(tl.float32) * t < param)
-        n = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
+        n_p = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
+        n = tl.minimum(tl.maximum(n_p, MIN), L)
+        # Unclamped, t is the n-th highest value: the second bisection
+        # would find it again (its ties kept in the same order).
+        free = n == n_p
+        lo = tl.where(free, lo, 0)
+        hi = tl.where(free, lo + 1, 0x3F800001)
+        steps = tl.where(free, 0, 31)
     else:
         mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
         dev = tl.where(valid, prob - mean, 0.0)
         std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
         n = tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0)
-    n = tl.minimum(tl.maximum(n, MIN), L)
+        n = tl.minimum(tl.maximum(n, MIN), L)
+        lo = 0
+        hi = 0x3F800001
+        steps = 31
     # v: the largest value with at least n blocks at or above it.
-    lo = 0
-    hi = 0x3F800001
-    for _ in range(0, 31):
+    for _ in range(0, steps):
         mid = lo + (hi - lo) // 2
         enough = tl.sum(tl.where(bits >= mid, 1, 0), 0) >= n
         lo = tl.where(enough, mid, lo)
@@ -145,8 +158,11 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
     keep = (above | ((tie > 0) & (tie_before < room))) & valid
     kept = tl.where(keep, 1, 0)
     pos = tl.cumsum(kept, 0) - kept
-    tl.store(Index + z * stride_iz + h * stride_ih + qb * stride_iq + pos, kbs, mask=keep)
-    tl.store(Count + z * stride_cz + h * stride_ch + qb, tl.sum(kept, 0))
+    row = Index + z * stride_iz + h * stride_ih + qb * stride_iq
+    tl.store(row + pos, kbs, mask=keep)
+    n_kept = tl.sum(kept, 0)
+    tl.store(row + kbs, tl.full([KB_P], -1, tl.int32), mask=(kbs >= n_kept) & (kbs < L))
+    tl.store(Count + z * stride_cz + h * stride_ch + qb, n_kept)
 
 
 @tessera.jit
