@@ -18,6 +18,8 @@ over the same lists, lowered by the compiler: tessera.graph).
 and slot mbarriers (the NVIDIA backend's `pingpong` option), for an A/B
 comparison.
 
+--kernels lists each kernel's time under the forward + backward row.
+
 --backward adds forward + backward rows (tessera's autograd through its
 backward kernels, SDPA's, and with --flex FlexAttention's, compiled), each
 checked against SDPA's gradients first.
@@ -234,6 +236,10 @@ def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
     flops = fwd_flops * 3.5
     print(f"| tessera block-sparse, forward + backward | {t:.2f} | {flops / t / 1e9:.0f} |",
           flush=True)
+    if "--kernels" in sys.argv:  # each kernel's time (torch.profiler) under the row
+        from attention_grad import kernel_times
+        for name, ms in sorted(kernel_times(run(ours)).items(), key=lambda x: -x[1]):
+            print(f"| &nbsp;&nbsp; {name[:60]} | {ms:.3f} | |", flush=True)
     if flex_mask is not None:
         from torch.nn.attention.flex_attention import flex_attention
         compiled = torch.compile(flex_attention)

@@ -38,7 +38,7 @@ std::vector<tessera::Stage> tessera::amd::stages(const Options &options) {
                "canonicalize,loop-invariant-code-motion,cse)"},
       {"tilegpu", "builtin.module(convert-tile-to-tilegpu{num-warps=" +
                       std::to_string(options.numWarps) +
-                      " threads-per-warp=64},canonicalize,cse)"},
+                      " threads-per-warp=64 mfma=1},canonicalize,cse)"},
       {"rocdl", "builtin.module(convert-tilegpu-to-rocdl,canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"

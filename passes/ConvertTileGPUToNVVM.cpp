@@ -238,6 +238,8 @@ private:
   /// The mma accumulator layout: for each repetition (rm, rn) of the warp's
   /// 16 x 8 tile, the four elements of lane l at rows l/4 (+8) and columns
   /// 2*(l%4) (+1), in the order of the instruction's c0..c3 registers.
+  /// MFMA (16 x 16 tiles, 64 lanes): lane l's four at rows 4*(l/16) + i of
+  /// column l%16, in the order of the instruction's four result registers.
   ThreadView mmaView(RankedTensorType type, MmaEncodingAttr mma) {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(prologueEnd);
@@ -245,26 +247,32 @@ private:
     unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
     SmallVector<int64_t> reps = mma.getRepetitions(shape);
     SmallVector<int64_t> perCTA = mma.getShapePerCTA();
-    Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
-    Value pair = arith::MulIOp::create(
-        b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2));
+    bool mfma = mma.isMfma();
+    Value group = mfma ? arith::MulIOp::create(
+                             b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)), cst(4))
+                             .getResult()
+                       : arith::DivUIOp::create(b, loc, lane, cst(4)).getResult();
+    Value pair = mfma ? arith::RemUIOp::create(b, loc, lane, cst(16)).getResult()
+                      : arith::MulIOp::create(
+                            b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2))
+                            .getResult();
     Value warpM = arith::RemUIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
     Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
     Value rowBase = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)), group);
     Value colBase = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, warpN, cst(8)), pair);
+        b, loc, arith::MulIOp::create(b, loc, warpN, cst(mma.getTileCols())), pair);
     bool replicated = perCTA[0] > shape[0] || perCTA[1] > shape[1];
     ThreadView v;
     v.shape = SmallVector<int64_t>(shape);
     for (int64_t rm = 0; rm < reps[0]; ++rm)
       for (int64_t rn = 0; rn < reps[1]; ++rn)
         for (int64_t i = 0; i < 4; ++i) {
-          Value row = arith::AddIOp::create(b, loc, rowBase,
-                                            cst(rm * perCTA[0] + 8 * (i / 2)));
+          Value row = arith::AddIOp::create(
+              b, loc, rowBase, cst(rm * perCTA[0] + (mfma ? i : 8 * (i / 2))));
           Value col = arith::AddIOp::create(b, loc, colBase,
-                                            cst(rn * perCTA[1] + i % 2));
+                                            cst(rn * perCTA[1] + (mfma ? 0 : i % 2)));
           Value owner;
           auto wrap = [&](Value &c, int64_t extent, int64_t covered) {
             if (covered <= extent)
@@ -301,7 +309,28 @@ private:
         b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
     Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
     Value base, step = cst(keep == 0 ? 8 : 1), owner;
-    if (keep == 0) {
+    // Elements a repetition: rows l/4 and l/4 + 8, columns 2(l%4) and +1;
+    // MFMA: rows 4(l/16) .. +3, column l%16.
+    int64_t perRep = 2;
+    if (mma.isMfma()) {
+      step = cst(1);
+      perRep = keep == 0 ? 4 : 1;
+      Value quarter = arith::DivUIOp::create(b, loc, lane, cst(16));
+      Value column = arith::RemUIOp::create(b, loc, lane, cst(16));
+      if (keep == 0) {
+        base = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)),
+                                     arith::MulIOp::create(b, loc, quarter, cst(4)));
+        owner = arith::AndIOp::create(
+            b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, column, cst(0)),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpN, cst(0)));
+      } else {
+        base = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpN, cst(16)),
+                                     column);
+        owner = arith::AndIOp::create(
+            b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, quarter, cst(0)),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpM, cst(0)));
+      }
+    } else if (keep == 0) {
       base = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)),
                                    arith::DivUIOp::create(b, loc, lane, cst(4)));
       owner = arith::AndIOp::create(
@@ -321,7 +350,7 @@ private:
     ThreadView v;
     v.shape = SmallVector<int64_t>(type.getShape());
     for (int64_t r = 0; r < reps; ++r)
-      for (int64_t h = 0; h < 2; ++h) {
+      for (int64_t h = 0; h < perRep; ++h) {
         Value c = arith::AddIOp::create(
             b, loc, base,
             arith::AddIOp::create(b, loc, cst(r * perCTA[keep]),
@@ -467,8 +496,8 @@ private:
     if (auto blocked = layoutOf(type)) {
       if (blocked.getOrder()[0] == type.getRank() - 1)
         run = blocked.getSizePerThread().back();
-    } else if (isa_and_nonnull<MmaEncodingAttr>(type.getEncoding())) {
-      run = 2;
+    } else if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(type.getEncoding())) {
+      run = mma.isMfma() ? 1 : 2; // MFMA: a lane's elements are in one column
     }
     run = std::min({run, last, 16 / byteSize(elem)});
     return std::max<int64_t>(run, 1);
@@ -779,6 +808,7 @@ private:
   LogicalResult expandScan(tile::ScanOp op);
   LogicalResult expandDot(tile::DotOp op);
   LogicalResult expandMmaDot(tile::DotOp op, MmaEncodingAttr mma);
+  LogicalResult expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma);
   LogicalResult expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma);
   /// The four 32-bit A registers of a register-A wgmma for rows of
   /// repetition `rm`, K step `kk` of `a` (in the dot's accumulator layout).
@@ -1384,7 +1414,9 @@ LogicalResult Expander::expandOp(Operation *op) {
         for (int64_t rm = 0; rm < reps[0]; ++rm)
           for (int64_t rn = 0; rn < reps[1]; ++rn)
             for (int64_t i = 0; i < 4; ++i)
-              out.push_back(keep == 0 ? src[rm * 2 + i / 2] : src[rn * 2 + i % 2]);
+              out.push_back(mma.isMfma()
+                                ? (keep == 0 ? src[rm * 4 + i] : src[rn])
+                                : (keep == 0 ? src[rm * 2 + i / 2] : src[rn * 2 + i % 2]));
         tensors[expand.getResult()] = out;
         return success();
       }
@@ -2297,19 +2329,24 @@ LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) 
   int64_t axis = op.getAxisAttr().getInt();
   SmallVector<int64_t> reps = mma.getRepetitions(shape);
   ThreadView &v = view(srcType);
-  // Element (rm, rn, i) is at row 16 rm' + l/4 + 8 (i/2), column 8 rn' + 2 (l%4) + i%2.
+  // Element (rm, rn, i) is at row 16 rm' + l/4 + 8 (i/2), column 8 rn' + 2 (l%4) + i%2;
+  // MFMA: row 16 rm' + 4 (l/16) + i, column 16 rn' + l%16.
+  bool mfma = mma.isMfma();
   std::map<std::pair<int64_t, int64_t>, SmallVector<int64_t>> groups;
   for (int64_t rm = 0; rm < reps[0]; ++rm)
     for (int64_t rn = 0; rn < reps[1]; ++rn)
       for (int64_t i = 0; i < 4; ++i) {
-        auto key = axis == 1 ? std::make_pair(rm, i / 2) : std::make_pair(rn, i % 2);
+        auto key = axis == 1 ? std::make_pair(rm, mfma ? i : i / 2)
+                             : std::make_pair(rn, mfma ? int64_t(0) : i % 2);
         groups[key].push_back((rm * reps[1] + rn) * 4 + i);
       }
   SmallVector<Partial> partials;
   for (auto &[key, members] : groups)
     partials.push_back(combineInThread(op, members));
-  // Lanes: columns by l % 4 (axis 1), rows by l / 4 (axis 0).
-  int64_t from = axis == 1 ? 1 : 4, to = axis == 1 ? 4 : 32;
+  // Lanes: columns by l % 4 (axis 1), rows by l / 4 (axis 0); MFMA: columns
+  // by l % 16, rows by l / 16.
+  int64_t split = mfma ? 16 : 4;
+  int64_t from = axis == 1 ? 1 : split, to = axis == 1 ? split : int64_t(warpSize);
   for (int64_t k = from; k < to; k *= 2)
     for (Partial &p : partials) {
       SmallVector<Value> other;
@@ -2334,8 +2371,8 @@ LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) 
   Value warpCoord = axis == 1 ? arith::RemUIOp::create(b, loc, warp, cst(wn)).getResult()
                               : arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)),
                                                        cst(wm)).getResult();
-  Value laneCoord = axis == 1 ? arith::RemUIOp::create(b, loc, lane, cst(4)).getResult()
-                              : arith::DivUIOp::create(b, loc, lane, cst(4)).getResult();
+  Value laneCoord = axis == 1 ? arith::RemUIOp::create(b, loc, lane, cst(split)).getResult()
+                              : arith::DivUIOp::create(b, loc, lane, cst(split)).getResult();
   Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, laneCoord, cst(0));
   reduceAcrossWarps(op, partials, v, axis == 1 ? wn : wm, warpCoord, writer);
   return success();
@@ -2959,6 +2996,31 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         bFrag.push_back(regs);
       }
     }
+    // tf32x3: each fragment split once into big + small tf32 parts (not
+    // once for every tile it meets).
+    SmallVector<SmallVector<Value>> aBig, aSmall, bBig, bSmall;
+    if (kind == Kind::TF32x3) {
+      auto split = [&](Value bits, Value &big, Value &small) {
+        Value f = LLVM::BitcastOp::create(b, loc, b.getF32Type(), bits);
+        big = toTF32(f);
+        Value rest = arith::SubFOp::create(
+            b, loc, f, LLVM::BitcastOp::create(b, loc, b.getF32Type(), big));
+        small = toTF32(rest);
+      };
+      for (auto &frag : aFrag) {
+        aBig.emplace_back(frag.size());
+        aSmall.emplace_back(frag.size());
+        for (size_t i = 0; i < frag.size(); ++i)
+          split(frag[i], aBig.back()[i], aSmall.back()[i]);
+      }
+      for (auto &frag : bFrag) {
+        bBig.emplace_back(frag.size());
+        bSmall.emplace_back(frag.size());
+        for (size_t i = 0; i < frag.size(); ++i)
+          split(LLVM::BitcastOp::create(b, loc, i32, frag[i]), bBig.back()[i],
+                bSmall.back()[i]);
+      }
+    }
     for (int64_t rm = 0; rm < reps[0]; ++rm)
       for (int64_t rn = 0; rn < reps[1]; ++rn) {
         size_t base = size_t(rm * reps[1] + rn) * 4;
@@ -2971,26 +3033,129 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
           mmaInto(aFrag[rm], bi, base);
         } else if (kind == Kind::TF32x3) {
           // x = big + small with both tf32: a*b ~ ab*bb + ab*bs + as*bb.
-          auto split = [&](Value bits, Value &big, Value &small) {
-            Value f = LLVM::BitcastOp::create(b, loc, b.getF32Type(), bits);
-            big = toTF32(f);
-            Value rest = arith::SubFOp::create(
-                b, loc, f, LLVM::BitcastOp::create(b, loc, b.getF32Type(), big));
-            small = toTF32(rest);
-          };
-          SmallVector<Value> ab(4), as(4), bb(2), bs(2);
-          for (int i = 0; i < 4; ++i)
-            split(aFrag[rm][i], ab[i], as[i]);
-          for (int i = 0; i < 2; ++i)
-            split(LLVM::BitcastOp::create(b, loc, i32, bFrag[rn][i]), bb[i], bs[i]);
-          mmaInto(as, bb, base);
-          mmaInto(ab, bs, base);
-          mmaInto(ab, bb, base);
+          mmaInto(aSmall[rm], bBig[rn], base);
+          mmaInto(aBig[rm], bSmall[rn], base);
+          mmaInto(aBig[rm], bBig[rn], base);
         } else {
           mmaInto(aFrag[rm], bFrag[rn], base);
         }
       }
   }
+  tensors[op.getD()] = acc;
+  return success();
+}
+
+/// A dot on AMD's MFMA: the operands go to LDS row-major (rows padded by
+/// 16 bytes), then each wavefront runs, for each of its 16 x 16 output
+/// tiles and each K step, one v_mfma_f32_16x16x16f16 / _16x16x16bf16_1k
+/// (K steps of 16) or v_mfma_f32_16x16x4f32 (K steps of 4). Lane l gives
+/// A's row l % 16 at k = 4 (l / 16) .. +3 (one k for fp32) and B's column
+/// l % 16 at the same k, and holds rows 4 (l / 16) .. +3 of column l % 16
+/// of the result: the #tilegpu.mma<mfma> placement.
+LogicalResult Expander::expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma) {
+  auto aType = op.getA().getType(), bType = op.getB().getType();
+  auto dType = tensorOf(op.getD());
+  int64_t m = aType.getDimSize(0), k = aType.getDimSize(1), n = bType.getDimSize(1);
+  Type elem = aType.getElementType();
+  if (elem != bType.getElementType() || !dType.getElementType().isF32() ||
+      !(elem.isF16() || elem.isBF16() || elem.isF32()))
+    return op.emitOpError("on MFMA takes fp16, bf16 or fp32 operands (both alike) into fp32");
+  if (isShared(aType) || isShared(bType))
+    return op.emitOpError("on MFMA reads operands held in registers, not shared tiles");
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  int64_t kStep = elem.isF32() ? 4 : 16, perLane = elem.isF32() ? 1 : 4;
+  if (m % 16 || n % 16 || k % kStep)
+    return op.emitOpError("on MFMA needs M and N multiples of 16 and K of ") << kStep;
+  int64_t pad = 16 / bytes;
+  int64_t aStride = k + pad, bStride = n + pad;
+  int64_t aBytes = (m * aStride * bytes + 15) / 16 * 16;
+  barrier(); // earlier readers of the scratch area are done
+  smemWrite(op.getA(), 0, pad);
+  smemWrite(op.getB(), aBytes, pad);
+  smemBytes = std::max(smemBytes, aBytes + k * bStride * bytes);
+  barrier();
+
+  unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+  SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
+  Value warpM = arith::RemUIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
+  Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+  Value inTile = arith::RemUIOp::create(b, loc, lane, cst(16));  // A's row, B's column
+  Value kGroup = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)),
+                                       cst(perLane));              // first k of the lane
+  // Tile origins, wrapped into the tensor when warps replicate it.
+  auto tileRow = [&](int64_t rm) {
+    Value r = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)),
+                                    cst(rm * 16 * wm));
+    return arith::RemUIOp::create(b, loc, r, cst(m));
+  };
+  auto tileCol = [&](int64_t rn) {
+    Value c = arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, warpN, cst(16)),
+                                    cst(rn * 16 * wn));
+    return arith::RemUIOp::create(b, loc, c, cst(n));
+  };
+  // 16-bit operands go to the instruction as <4 x half> or, for bf16,
+  // <4 x i16> (the _1k variant's operand type).
+  Type opElem = elem.isBF16() ? Type(b.getI16Type()) : elem;
+  Type opType = perLane == 1 ? opElem : Type(VectorType::get({perLane}, opElem));
+  auto operand = [&](Value row, Value col, int64_t stride, int64_t offset, bool alongRow) {
+    SmallVector<Value> values;
+    for (int64_t j = 0; j < perLane; ++j) {
+      Value r = alongRow ? row : arith::AddIOp::create(b, loc, row, cst(j)).getResult();
+      Value c = alongRow ? arith::AddIOp::create(b, loc, col, cst(j)).getResult() : col;
+      Value index = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, r, cst(stride)), c);
+      Value x = fromMemory(LLVM::LoadOp::create(b, loc, memoryType(elem),
+                                                smemAt(index, elem, offset)),
+                           elem);
+      if (elem.isBF16())
+        x = LLVM::BitcastOp::create(b, loc, b.getI16Type(), x);
+      values.push_back(x);
+    }
+    if (perLane == 1)
+      return values[0];
+    Value vec = LLVM::UndefOp::create(b, loc, opType);
+    for (int64_t j = 0; j < perLane; ++j)
+      vec = LLVM::InsertElementOp::create(b, loc, vec, values[j], cst(j));
+    return vec;
+  };
+  auto f32 = b.getF32Type();
+  auto accType = VectorType::get({4}, f32);
+  SmallVector<Value> acc(elems(op.getC()));
+  SmallVector<Value> tiles; // one <4 x float> accumulator per (rm, rn)
+  for (int64_t t = 0; t < reps[0] * reps[1]; ++t) {
+    Value vec = LLVM::UndefOp::create(b, loc, accType);
+    for (int64_t i = 0; i < 4; ++i)
+      vec = LLVM::InsertElementOp::create(b, loc, vec, acc[t * 4 + i], cst(i));
+    tiles.push_back(vec);
+  }
+  auto imm = [&](int32_t v) {
+    return LLVM::ConstantOp::create(b, loc, b.getI32Type(), b.getI32IntegerAttr(v));
+  };
+  for (int64_t kk = 0; kk < k; kk += kStep) {
+    Value kCol = arith::AddIOp::create(b, loc, kGroup, cst(kk));
+    SmallVector<Value> aFrag, bFrag;
+    for (int64_t rm = 0; rm < reps[0]; ++rm)
+      aFrag.push_back(operand(arith::AddIOp::create(b, loc, tileRow(rm), inTile), kCol,
+                              aStride, 0, /*alongRow=*/true));
+    for (int64_t rn = 0; rn < reps[1]; ++rn)
+      bFrag.push_back(operand(kCol, arith::AddIOp::create(b, loc, tileCol(rn), inTile),
+                              bStride, aBytes, /*alongRow=*/false));
+    for (int64_t rm = 0; rm < reps[0]; ++rm)
+      for (int64_t rn = 0; rn < reps[1]; ++rn) {
+        Value &c = tiles[rm * reps[1] + rn];
+        SmallVector<Value> args{aFrag[rm], bFrag[rn], c, imm(0), imm(0), imm(0)};
+        if (elem.isF16())
+          c = ROCDL::mfma_f32_16x16x16f16::create(b, loc, accType, args);
+        else if (elem.isBF16())
+          c = ROCDL::mfma_f32_16x16x16bf16_1k::create(b, loc, accType, args);
+        else
+          c = ROCDL::mfma_f32_16x16x4f32::create(b, loc, accType, args);
+      }
+  }
+  for (int64_t t = 0; t < reps[0] * reps[1]; ++t)
+    for (int64_t i = 0; i < 4; ++i)
+      acc[t * 4 + i] = LLVM::ExtractElementOp::create(b, loc, tiles[t], cst(i));
   tensors[op.getD()] = acc;
   return success();
 }
@@ -3335,8 +3500,11 @@ Value Expander::wgmmaRegisterA(Value inout, int64_t n, ArrayRef<Value> a, Value 
 }
 
 LogicalResult Expander::expandDot(tile::DotOp op) {
-  if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(op.getD()).getEncoding()))
+  if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(op.getD()).getEncoding())) {
+    if (mma.isMfma())
+      return expandMfmaDot(op, mma);
     return mma.getVersionMajor() == 3 ? expandWgmmaDot(op, mma) : expandMmaDot(op, mma);
+  }
   if (isFp8(op.getA().getType()) || isFp8(op.getB().getType()))
     return op.emitOpError("on fp8 needs tensor cores: sm_89 or newer, M a multiple of 16, "
                           "K of 32 and N of 8, an fp32 accumulator");
@@ -3417,6 +3585,26 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
     return module.emitError("the AMD lowering targets wave64 (CDNA: gfx90a, gfx942); the "
                             "layouts were made for ")
            << warpSize << " threads a warp (convert-tile-to-tilegpu threads-per-warp=64)";
+  // Accumulator layouts are for one vendor's instructions.
+  WalkResult wrongVendor = module.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes()) {
+      auto tensor = dyn_cast<RankedTensorType>(t);
+      Attribute enc = tensor ? tensor.getEncoding() : Attribute();
+      if (auto slice = dyn_cast_or_null<SliceEncodingAttr>(enc))
+        enc = slice.getParent();
+      auto mma = dyn_cast_or_null<MmaEncodingAttr>(enc);
+      if (mma && mma.isMfma() != amd) {
+        op->emitOpError() << (amd ? "has an NVIDIA tensor-core layout (mma.sync or wgmma); "
+                                    "the AMD lowering takes #tilegpu.mma<mfma>"
+                                  : "has an AMD MFMA layout; the NVIDIA lowering takes "
+                                    "#tilegpu.mma versions 2 and 3");
+        return WalkResult::interrupt();
+      }
+    }
+    return WalkResult::advance();
+  });
+  if (wrongVendor.wasInterrupted())
+    return failure();
   SmallVector<func::FuncOp> kernels;
   for (auto func : module.getOps<func::FuncOp>()) {
     if (func.isExternal())

@@ -64,6 +64,11 @@ struct ConvertTileToTileGPUPass
                          << ") need 32 threads per warp";
       return signalPassFailure();
     }
+    if (mfma && threadsPerWarp != 64) {
+      module.emitError() << "MFMA layouts need 64 threads per warp (threads-per-warp=64), got "
+                         << static_cast<unsigned>(threadsPerWarp);
+      return signalPassFailure();
+    }
     MLIRContext *ctx = &getContext();
     module.walk([&](Operation *op) {
       if (!isa<tessera::tile::LoadOp, tessera::tile::StoreOp, tessera::tile::DescriptorLoadOp>(op))
@@ -102,7 +107,7 @@ struct ConvertTileToTileGPUPass
       func.setType(FunctionType::get(
           ctx, func.front().getArgumentTypes(), results));
     });
-    if (computeCapability >= 80)
+    if (computeCapability >= 80 || mfma)
       assignMmaLayouts(module);
   }
 
@@ -131,6 +136,25 @@ struct ConvertTileToTileGPUPass
     if (ea.isInteger(8) && ed.isInteger(32))
       return k % 32 == 0;
     return false;
+  }
+
+  /// Whether `dot` runs on AMD's MFMA (CDNA, 16 x 16 output tiles): rank
+  /// 2, M and N multiples of 16, and fp16/bf16 -> fp32 with K % 16 == 0
+  /// (v_mfma_f32_16x16x16f16, _16x16x16bf16_1k) or fp32 -> fp32 with
+  /// K % 4 == 0 (v_mfma_f32_16x16x4f32: full fp32 products, whatever the
+  /// input precision asks).
+  static bool isMfmaDot(tessera::tile::DotOp dot) {
+    auto a = cast<RankedTensorType>(dot.getA().getType());
+    auto bTy = cast<RankedTensorType>(dot.getB().getType());
+    auto d = cast<RankedTensorType>(dot.getD().getType());
+    Type ea = a.getElementType();
+    if (a.getRank() != 2 || a.getDimSize(0) % 16 || bTy.getDimSize(1) % 16 ||
+        ea != bTy.getElementType() || !d.getElementType().isF32())
+      return false;
+    int64_t k = a.getDimSize(1);
+    if (ea.isF16() || ea.isBF16())
+      return k % 16 == 0;
+    return ea.isF32() && k % 4 == 0;
   }
 
   /// Whether an mma dot can run on wgmma.m64nNk16 with both operands in
@@ -171,10 +195,12 @@ struct ConvertTileToTileGPUPass
     MLIRContext *ctx = &getContext();
     OpBuilder b(ctx);
     module.walk([&](tessera::tile::DotOp dot) {
-      if (!isMmaDot(dot, computeCapability))
+      if (mfma ? !isMfmaDot(dot) : !isMmaDot(dot, computeCapability))
         return;
       auto dType = cast<RankedTensorType>(dot.getD().getType());
-      auto mma = wgmma && isWgmmaDot(dot, numWarps)
+      auto mma = mfma ? MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps,
+                                                     MmaEncodingAttr::kMfma)
+                 : wgmma && isWgmmaDot(dot, numWarps)
                      ? MmaEncodingAttr::get(ctx, 3, {unsigned(numWarps), 1u})
                      : MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
       RankedTensorType mmaType = withEncoding(dType, mma);

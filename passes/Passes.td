@@ -290,7 +290,11 @@ def ConvertTileToTileGPU : Pass<"convert-tile-to-tilegpu", "mlir::ModuleOp"> {
            "the target has wgmma (sm_90a): fp16/bf16 dots whose shapes fit "
            "whole warpgroups get the version 3 (wgmma) layout">,
     Option<"threadsPerWarp", "threads-per-warp", "unsigned", /*default=*/"32",
-           "lanes a warp: 32 (NVIDIA), 64 (AMD CDNA wavefronts)">
+           "lanes a warp: 32 (NVIDIA), 64 (AMD CDNA wavefronts)">,
+    Option<"mfma", "mfma", "bool", /*default=*/"false",
+           "the target has AMD's MFMA (gfx90a, gfx942; threads-per-warp=64): "
+           "fp16/bf16 and fp32 dots of 16 x 16 tiles get the "
+           "#tilegpu.mma<mfma> layout">
   ];
   let dependentDialects = ["::tessera::tilegpu::TileGPUDialect",
                            "::mlir::scf::SCFDialect"];
@@ -344,8 +348,10 @@ def ConvertTileGPUToROCDL : Pass<"convert-tilegpu-to-rocdl", "mlir::ModuleOp"> {
     intrinsics the AMDGPU back end lowers itself, and the dynamic shared
     buffer `@tessera_shared` is LDS (address space 3). The kernel gets
     `rocdl.kernel`, `rocdl.flat_work_group_size` and
-    `rocdl.reqd_work_group_size`. Dots take the FMA path (no MFMA yet);
-    async copies and mbarriers (NVIDIA's) are rejected.
+    `rocdl.reqd_work_group_size`. Dots in the `#tilegpu.mma<mfma>` layout
+    run on MFMA (`rocdl.mfma.f32.16x16x16f16`, `.16x16x16bf16.1k`,
+    `.16x16x4f32`), their operands read from LDS; other dots take the FMA
+    path. Async copies and mbarriers (NVIDIA's) are rejected.
   }];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::ROCDL::ROCDLDialect",

@@ -97,15 +97,28 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
     `w` a multiple of 4), so that warpgroup g's four warps hold rows
     64g .. 64g + 63 of each 64 x N instruction tile, as the instruction's
     accumulator fragments do.
+
+    `#tilegpu.mma<mfma, warpsPerCTA = [wm, wn]>` is AMD CDNA's matrix core
+    accumulator (`v_mfma_f32_16x16x16f16` and kin, gfx90a and gfx942, 64
+    lanes a wavefront): tiles of 16 x 16, and in a tile lane l holds rows
+    4 * (l / 16) .. 4 * (l / 16) + 3 of column l % 16, again four elements
+    a tile. (Stored as version 0.)
+
+    ```mlir
+    tensor<64x64xf32, #tilegpu.mma<mfma, warpsPerCTA = [2, 2]>>
+    ```
   }];
   let parameters = (ins "unsigned":$versionMajor,
                         ArrayRefParameter<"unsigned">:$warpsPerCTA);
-  let assemblyFormat = [{
-    `<` `version` `=` $versionMajor `,` `warpsPerCTA` `=` `[` $warpsPerCTA `]` `>`
-  }];
+  let hasCustomAssemblyFormat = 1;
   let genVerifyDecl = 1;
   let extraClassDeclaration = [{
-    static constexpr int64_t kTileRows = 16, kTileCols = 8;
+    /// versionMajor of the AMD MFMA layout.
+    static constexpr unsigned kMfma = 0;
+    bool isMfma() const { return getVersionMajor() == kMfma; }
+    /// One warp's accumulator tile: 16 x 8 (mma.sync, wgmma), 16 x 16 (MFMA).
+    int64_t getTileRows() const { return 16; }
+    int64_t getTileCols() const { return isMfma() ? 16 : 8; }
     unsigned getNumWarps() const { return getWarpsPerCTA()[0] * getWarpsPerCTA()[1]; }
     /// The rows and columns the warp grid covers with one tile each.
     ::llvm::SmallVector<int64_t> getShapePerCTA() const;
@@ -114,11 +127,12 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
     /// Total elements each thread holds for a tensor of `shape`.
     int64_t getTotalElemsPerThread(::llvm::ArrayRef<int64_t> shape) const;
     /// The warp grid for an M x N result with `numWarps` warps: warps along
-    /// M first while each has 16 rows, then along N while each has 8
-    /// columns; warps left over replicate along M.
+    /// M first while each has 16 rows, then along N while each has a
+    /// tile's columns; warps left over replicate along M. Version 2 or
+    /// kMfma.
     static MmaEncodingAttr getForShape(::mlir::MLIRContext *context,
                                        ::llvm::ArrayRef<int64_t> shape,
-                                       unsigned numWarps);
+                                       unsigned numWarps, unsigned version = 2);
   }];
 }
 

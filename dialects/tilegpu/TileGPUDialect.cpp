@@ -172,8 +172,9 @@ BlockedEncodingAttr BlockedEncodingAttr::getDefault(MLIRContext *context,
 LogicalResult MmaEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                       unsigned versionMajor,
                                       ArrayRef<unsigned> warpsPerCTA) {
-  if (versionMajor != 2 && versionMajor != 3)
-    return emitError() << "mma versions are 2 (mma.sync, sm_80+) and 3 (wgmma, sm_90a), got "
+  if (versionMajor != 2 && versionMajor != 3 && versionMajor != kMfma)
+    return emitError() << "mma versions are 2 (mma.sync, sm_80+), 3 (wgmma, sm_90a) and mfma "
+                          "(AMD CDNA), got "
                        << versionMajor;
   if (warpsPerCTA.size() != 2)
     return emitError() << "an mma layout is rank 2: warpsPerCTA needs 2 entries, got "
@@ -187,8 +188,36 @@ LogicalResult MmaEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitErr
   return success();
 }
 
+Attribute MmaEncodingAttr::parse(AsmParser &parser, Type) {
+  unsigned version = kMfma;
+  SmallVector<unsigned> warps;
+  if (parser.parseLess())
+    return {};
+  if (failed(parser.parseOptionalKeyword("mfma")) &&
+      (parser.parseKeyword("version") || parser.parseEqual() || parser.parseInteger(version)))
+    return {};
+  if (parser.parseComma() || parser.parseKeyword("warpsPerCTA") || parser.parseEqual() ||
+      parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        return parser.parseInteger(warps.emplace_back());
+      }) ||
+      parser.parseGreater())
+    return {};
+  return parser.getChecked<MmaEncodingAttr>(parser.getContext(), version, warps);
+}
+
+void MmaEncodingAttr::print(AsmPrinter &printer) const {
+  printer << "<";
+  if (isMfma())
+    printer << "mfma";
+  else
+    printer << "version = " << getVersionMajor();
+  printer << ", warpsPerCTA = [";
+  llvm::interleaveComma(getWarpsPerCTA(), printer);
+  printer << "]>";
+}
+
 SmallVector<int64_t> MmaEncodingAttr::getShapePerCTA() const {
-  return {kTileRows * getWarpsPerCTA()[0], kTileCols * getWarpsPerCTA()[1]};
+  return {getTileRows() * getWarpsPerCTA()[0], getTileCols() * getWarpsPerCTA()[1]};
 }
 
 SmallVector<int64_t> MmaEncodingAttr::getRepetitions(ArrayRef<int64_t> shape) const {
@@ -204,7 +233,8 @@ int64_t MmaEncodingAttr::getTotalElemsPerThread(ArrayRef<int64_t> shape) const {
 
 MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
                                              ArrayRef<int64_t> shape,
-                                             unsigned numWarps) {
+                                             unsigned numWarps, unsigned version) {
+  const int64_t kTileRows = 16, kTileCols = version == kMfma ? 16 : 8;
   unsigned wm = 1, wn = 1;
   while (wm * wn < numWarps) {
     if (shape[0] / (kTileRows * wm) >= 2 &&
@@ -216,7 +246,7 @@ MmaEncodingAttr MmaEncodingAttr::getForShape(MLIRContext *context,
     else
       wm *= 2; // replicated
   }
-  return MmaEncodingAttr::get(context, 2, {wm, wn});
+  return MmaEncodingAttr::get(context, version, {wm, wn});
 }
 
 //===----------------------------------------------------------------------===//

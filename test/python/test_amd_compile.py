@@ -175,3 +175,60 @@ def test_too_much_lds_is_an_error():
     ir = _ir(_big_dot, {"a": "*fp32", "b": "*fp32", "c": "*fp32"}, {"BM": 256, "BN": 256, "BK": 128})
     with pytest.raises(tessera.CompilationError, match=r"bytes of LDS; gfx942 has 65536"):
         AMDBackend("gfx942").compile(ir, "_big_dot", False, {"num_warps": 4})
+
+
+MFMA = {("fp16", "gfx942"): "v_mfma_f32_16x16x16_f16", ("fp16", "gfx90a"): "v_mfma_f32_16x16x16f16",
+        ("bf16", "gfx942"): "v_mfma_f32_16x16x16_bf16",
+        ("bf16", "gfx90a"): "v_mfma_f32_16x16x16bf16_1k",
+        ("fp32", "gfx942"): "v_mfma_f32_16x16x4_f32", ("fp32", "gfx90a"): "v_mfma_f32_16x16x4f32"}
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("dtype,bm,bn,bk,warps", [("fp16", 64, 64, 32, 4), ("bf16", 128, 64, 64, 8),
+                                                  ("fp32", 32, 64, 16, 2)])
+def test_dots_run_on_mfma(arch, dtype, bm, bn, bk, warps, tmp_path):
+    """tl.dot on the matrix cores: one MFMA per 16 x 16 output tile and K
+    step (16 for fp16/bf16, 4 for fp32), the tiles shared out over the
+    wavefronts, no FMA loop left, and the HSACO checks out."""
+    ir = _ir(_big_dot, {"a": f"*{dtype}", "b": f"*{dtype}", "c": "*fp32"},
+             {"BM": bm, "BN": bn, "BK": bk})
+    asm = AMDBackend(arch).compile(ir, "_big_dot", False,
+                                   {"num_warps": warps, "assembly": True}).decode()
+    k_step = 4 if dtype == "fp32" else 16
+    tiles = (bm // 16) * (bn // 16) // warps
+    assert asm.count(MFMA[dtype, arch]) == tiles * (bk // k_step), asm
+    assert "v_pk_fma_f32" not in asm and "v_fmac_f32" not in asm
+    binary = AMDBackend(arch).compile(ir, "_big_dot", False, {"num_warps": warps})
+    header, _, hsaco = binary.partition(b"\n")
+    inspect(hsaco, "_big_dot", arch, int(header.split(b":")[2]), tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_attention_runs_on_mfma(arch):
+    """The ops' flash attention kernel (bf16, head dim 128, 64 x 64 blocks):
+    both products, q k^T and p v, on MFMA; the softmax's row statistics
+    reduce in the MFMA layout (ds_bpermute within a 16-lane row group)."""
+    from tessera.kernels import attention as A
+    f = A.block_sparse_attention_fwd
+    sig = {}
+    for n in f.arg_names:
+        if n in ("Q", "K", "V", "Out"):
+            sig[n] = "*bf16:16"
+        elif n in ("LSE",):
+            sig[n] = "*fp32:16"
+        elif n in ("KV_INDEX", "KV_COUNT", "Q_INDEX", "Q_COUNT"):
+            sig[n] = "*i32:16"
+        elif n == "sm_scale":
+            sig[n] = "fp32"
+        else:
+            sig[n] = "i32"
+    consts = dict(HEAD_DIM=128, BLOCK_M=64, BLOCK_N=64, CAUSAL=False, Q_SPARSE=False,
+                  Q_BLOCK=64, stride_qk=1, stride_kk=1, stride_vk=1, stride_ok=1, stride_iq=1)
+    for c in consts:
+        sig.pop(c, None)
+    asm = AMDBackend(arch).compile(_ir(f, sig, consts), f.__name__, False,
+                                   {"num_warps": 4, "assembly": True}).decode()
+    # Per key block: q k^T (64 x 64, K 128) and p v (64 x 128, K 64): 16 x 8 +
+    # 32 x 4 instructions over 4 wavefronts = 64 a wavefront.
+    assert asm.count(MFMA["bf16", arch]) == 64, asm.count(MFMA["bf16", arch])
+    assert "ds_bpermute_b32" in asm and "v_exp_f32" in asm

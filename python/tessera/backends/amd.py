@@ -3,8 +3,8 @@
 
 Pipeline (C++, lib/AMDBackend.cpp): tile -> tilegpu (wave64 layouts) ->
 per-thread ROCDL -> LLVM -> AMDGPU -> an ELF object -> ld.lld -> an HSA code
-object (HSACO) for gfx90a (MI200) or gfx942 (MI300). Dots run on FMAs (no
-MFMA yet). Kernels launch through the HIP runtime (libamdhip64 loaded with
+object (HSACO) for gfx90a (MI200) or gfx942 (MI300). Dots run on MFMA
+(16 x 16 tiles). Kernels launch through the HIP runtime (libamdhip64 loaded with
 dlopen; $TESSERA_LIBHIP names another, as the tests' mock); nothing has run
 on AMD hardware yet (docs/amd-backend.md).
 """

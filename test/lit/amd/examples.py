@@ -2,7 +2,8 @@
 # examples run their main() on the CPU backend with a shim that also
 # compiles each kernel it launches (the same IR, signature and options) with
 # the AMD backend and prints the assembly. Each kernel is a wave64 AMDGPU
-# kernel; the GEMMs and attention take the FMA path (no MFMA yet).
+# kernel; the GEMMs and attention run their dots on MFMA (16x16x16 for
+# fp16, 16x16x4 for the fp32 examples).
 # RUN: %python %s %tessera_srcdir/examples gfx942 > %t.s
 # RUN: FileCheck %s < %t.s
 
@@ -67,36 +68,42 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("[0-9][0-9]_*.py")):
 # CHECK-LABEL: // ===== example 04_matmul
 # CHECK-LABEL: // ===== matmul_kernel
 # CHECK: matmul_kernel:
-# CHECK: v_pk_fma_f32
+# CHECK: v_mfma_f32_16x16x16_f16
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 05_flash_attention
 # CHECK-LABEL: // ===== _attn_fwd
 # CHECK: _attn_fwd:
-# CHECK: v_exp_f32
+# CHECK-DAG: v_mfma_f32_16x16x16_f16
+# CHECK-DAG: v_exp_f32
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 06_block_ptr_matmul
 # CHECK-LABEL: // ===== matmul_kernel
 # CHECK: matmul_kernel:
+# CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 07_descriptor_matmul
 # CHECK-LABEL: // ===== matmul_kernel
 # CHECK: matmul_kernel:
+# CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 08_videomaker_reference_attention
 # CHECK-LABEL: // ===== block_sparse_attention_fwd
 # CHECK: block_sparse_attention_fwd:
+# CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 09_rar_permuted_causal
 # CHECK-LABEL: // ===== block_sparse_attention_fwd
 # CHECK: block_sparse_attention_fwd:
+# CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64
 
 # CHECK-LABEL: // ===== example 10_persistent_matmul
 # CHECK-LABEL: // ===== matmul_persistent
 # CHECK: matmul_persistent:
+# CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64

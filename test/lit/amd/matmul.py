@@ -1,6 +1,8 @@
-# examples/04's GEMM on the AMD backend: no MFMA yet, so the dot takes the
-# FMA path: both operand tiles go to LDS, each thread accumulates its
-# outputs with packed FMAs (v_pk_fma_f32) over K reading LDS.
+# examples/04's GEMM on the AMD backend: the dot runs on MFMA. Both operand
+# tiles go to LDS; each wavefront reads its A rows (one 8-byte read of four
+# k a lane) and B columns from there, one v_mfma_f32_16x16x16 f16 per 16 x 16
+# output tile and K step of 16 (32 x 32 on 4 wavefronts: one tile each; K 32:
+# two steps).
 # RUN: %python %s %tessera_srcdir/examples/04_matmul.py gfx942 | FileCheck %s
 # RUN: %python %s %tessera_srcdir/examples/04_matmul.py gfx90a | FileCheck %s
 
@@ -26,7 +28,7 @@ print(AMDBackend(sys.argv[2]).compile(ASTSource(f, signature, constants).make_ir
 # CHECK-DAG: global_load_ushort
 # CHECK-DAG: ds_write_b128
 # CHECK-DAG: s_barrier
-# CHECK-DAG: ds_read_b128
-# CHECK-DAG: v_pk_fma_f32
+# CHECK-DAG: ds_read
+# CHECK-DAG: {{v_mfma_f32_16x16x16_?f16}}
 # CHECK-DAG: global_store_short
 # CHECK: .wavefront_size: 64

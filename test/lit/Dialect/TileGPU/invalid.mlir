@@ -35,7 +35,7 @@ func.func @convert_shape(%x: tensor<32xf32, #l>) {
 
 // -----
 
-// expected-error @+1 {{mma versions are 2 (mma.sync, sm_80+) and 3 (wgmma, sm_90a), got 4}}
+// expected-error @+1 {{mma versions are 2 (mma.sync, sm_80+), 3 (wgmma, sm_90a) and mfma (AMD CDNA), got 4}}
 func.func @mma_version(%x: tensor<16x8xf32, #tilegpu.mma<version = 4, warpsPerCTA = [1, 1]>>) { return }
 
 // -----

@@ -5,6 +5,8 @@
 // CHECK: #[[M:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 // CHECK: #[[MMA:.*]] = #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>
 // CHECK-DAG: #[[MMA3:.*]] = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>
+// CHECK-DAG: #[[MFMA:.*]] = #tilegpu.mma<mfma, warpsPerCTA = [2, 2]>
+// CHECK-DAG: #[[MFMAROWS:.*]] = #tilegpu.slice<dim = 1, parent = #[[MFMA]]>
 // CHECK-DAG: #[[SW128:.*]] = #tilegpu.shared<swizzle = 128>
 // CHECK-DAG: #[[SH:.*]] = #tilegpu.shared{{$}}
 // CHECK-DAG: #[[SLICE:.*]] = #tilegpu.slice<dim = 1, parent = #[[MMA3]]>
@@ -58,5 +60,14 @@ func.func @slot_barriers(%slot: i32, %phase: i32) {
   tilegpu.slot_wait %slot, %phase {empty, slots = 3 : i32}
   tilegpu.slot_release %slot {slots = 3 : i32}
   tilegpu.slot_barriers_done {slots = 3 : i32}
+  return
+}
+
+// AMD's MFMA accumulator layout (16 x 16 tiles) and its row slice.
+// CHECK-LABEL: func.func @mfma_layout
+// CHECK-SAME: tensor<64x64xf32, #[[MFMA]]>
+// CHECK-SAME: tensor<64xf32, #[[MFMAROWS]]>
+func.func @mfma_layout(%x: tensor<64x64xf32, #tilegpu.mma<mfma, warpsPerCTA = [2, 2]>>,
+                       %r: tensor<64xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<mfma, warpsPerCTA = [2, 2]>>>) {
   return
 }
