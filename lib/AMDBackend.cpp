@@ -7,6 +7,9 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Target/LLVMIR/Export.h"
 
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/IR/Constants.h"
+#include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -57,7 +60,54 @@ std::string tessera::amd::findLld() {
   return "";
 }
 
+std::string tessera::amd::findOcml() {
+  if (const char *env = std::getenv("TESSERA_OCML"))
+    return env;
+  std::vector<std::string> dirs;
+  if (const char *env = std::getenv("ROCM_PATH"))
+    dirs.push_back(std::string(env) + "/amdgcn/bitcode");
+  dirs.push_back("/opt/rocm/amdgcn/bitcode");
+  dirs.push_back("/usr/lib/x86_64-linux-gnu/amdgcn/bitcode");
+  for (const std::string &dir : dirs)
+    if (llvm::sys::fs::exists(dir + "/ocml.bc"))
+      return dir + "/ocml.bc";
+  return "";
+}
+
 namespace {
+
+/// ocml reads its build options from constants that the oclc_*.bc control
+/// libraries define; they are defined here, for `arch`: IEEE denormals and
+/// infinities, correctly rounded f32 sqrt, wave64, the ISA version
+/// (gfx90a: 9010, gfx942: 9402) and code object version 5.
+bool defineOclcControls(llvm::Module &module, const std::string &arch,
+                        llvm::raw_ostream &diag) {
+  unsigned isa = arch == "gfx90a" ? 9010 : 9402;
+  for (llvm::GlobalVariable &g : module.globals()) {
+    if (!g.isDeclaration() || !g.getName().starts_with("__oclc_"))
+      continue;
+    llvm::StringRef name = g.getName().drop_front(7);
+    std::optional<uint64_t> value =
+        llvm::StringSwitch<std::optional<uint64_t>>(name)
+            .Case("finite_only_opt", 0)
+            .Case("unsafe_math_opt", 0)
+            .Case("daz_opt", 0)
+            .Case("correctly_rounded_sqrt32", 1)
+            .Case("wavefrontsize64", 1)
+            .Case("ISA_version", isa)
+            .Case("ABI_version", 500)
+            .Default(std::nullopt);
+    auto *type = llvm::dyn_cast<llvm::IntegerType>(g.getValueType());
+    if (!value || !type) {
+      diag << "error: ocml reads " << g.getName() << ", a control Tessera does not define\n";
+      return false;
+    }
+    g.setInitializer(llvm::ConstantInt::get(type, *value));
+    g.setConstant(true);
+    g.setLinkage(llvm::GlobalValue::InternalLinkage);
+  }
+  return true;
+}
 
 /// Links the relocatable `object` into a shared HSA code object.
 std::string link(const std::string &lld, const std::string &object, std::string &error) {
@@ -113,6 +163,12 @@ tessera::amd::CompileResult tessera::amd::compile(const std::string &source,
     return result;
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
     result.sharedBytes = shared.getInt();
+  const std::string ocml = options.ocml.empty() ? findOcml() : options.ocml;
+  const char *ocmlName = "ROCm's ocml (amdgcn/bitcode/ocml.bc)";
+  const char *ocmlHint =
+      "install ROCm or Debian's rocm-device-libs, or set TESSERA_OCML to the file";
+  if (failed(tessera::checkDeviceLibrary(*module, "__ocml_", ocml, ocmlName, ocmlHint)))
+    return result;
   if (result.sharedBytes > 65536) {
     diagOS << "error: the kernel needs " << result.sharedBytes
            << " bytes of LDS; " << options.arch << " has 65536 a workgroup\n";
@@ -151,7 +207,10 @@ tessera::amd::CompileResult tessera::amd::compile(const std::string &source,
     diagOS << "error: AMDGPU does not know " << options.arch << "\n";
     return result;
   }
-  if (!tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
+  if (!tessera::linkDeviceLibrary(
+          *llvmModule, *machine, "__ocml_", ocml, ocmlName, ocmlHint, diagOS) ||
+      !defineOclcControls(*llvmModule, options.arch, diagOS) ||
+      !tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
                                   dumpStages ? &result.dumps : nullptr))
     return result;
   // Code generation changes the module: the object comes from a copy.

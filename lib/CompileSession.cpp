@@ -4,6 +4,7 @@
 
 #include "tessera/InitAll.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -15,6 +16,10 @@
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "llvm/IR/LegacyPassManager.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/IRReader/IRReader.h"
+#include "llvm/Linker/Linker.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -96,6 +101,82 @@ bool tessera::optimizeForTarget(
     module.print(os, nullptr);
     dumps->emplace_back("llvm-ir", text);
   }
+  return true;
+}
+
+LogicalResult tessera::checkDeviceLibrary(ModuleOp module, llvm::StringRef prefix,
+                                          const std::string &path, llvm::StringRef what,
+                                          llvm::StringRef hint) {
+  if (!path.empty() && llvm::sys::fs::exists(path))
+    return success();
+  WalkResult r = module.walk([&](LLVM::CallOp call) {
+    std::optional<llvm::StringRef> callee = call.getCallee();
+    if (!callee || !callee->starts_with(prefix))
+      return WalkResult::advance();
+    // __nv_erff, __nv_erf, __ocml_erf_f32: erf.
+    Type type = call.getResult().getType();
+    llvm::StringRef fn = callee->drop_front(prefix.size());
+    if (fn.ends_with("_f32") || fn.ends_with("_f64"))
+      fn = fn.drop_back(4);
+    else if (type.isF32() && fn.ends_with("f"))
+      fn = fn.drop_back(1);
+    call.emitError() << fn << " on " << type << " is computed by " << what << ", which was not found"
+                     << (path.empty() ? "" : " ('" + path + "' does not exist)") << ": " << hint;
+    return WalkResult::interrupt();
+  });
+  return failure(r.wasInterrupted());
+}
+
+bool tessera::linkDeviceLibrary(llvm::Module &module, llvm::TargetMachine &machine,
+                                llvm::StringRef prefix, const std::string &path,
+                                llvm::StringRef what, llvm::StringRef hint,
+                                llvm::raw_ostream &diag) {
+  std::string called;
+  for (llvm::Function &f : module.functions())
+    if (f.isDeclaration() && f.getName().starts_with(prefix) && !f.use_empty()) {
+      called = f.getName().str();
+      break;
+    }
+  if (called.empty())
+    return true;
+  if (path.empty() || !llvm::sys::fs::exists(path)) {
+    diag << "error: the kernel calls " << called << " (tl.erf, or float64 math) from " << what
+         << ", which was not found";
+    if (!path.empty())
+      diag << " ('" << path << "' does not exist)";
+    diag << ": " << hint << "\n";
+    return false;
+  }
+  module.setDataLayout(machine.createDataLayout());
+  module.setTargetTriple(machine.getTargetTriple());
+  llvm::SMDiagnostic error;
+  std::unique_ptr<llvm::Module> library = llvm::parseIRFile(path, error, module.getContext());
+  if (!library) {
+    diag << "error: cannot read the device library '" << path << "': " << error.getMessage()
+         << "\n";
+    return false;
+  }
+  library->setDataLayout(module.getDataLayout());
+  library->setTargetTriple(module.getTargetTriple());
+  llvm::StringSet<> ours;
+  for (llvm::GlobalValue &g : module.global_values())
+    if (!g.isDeclaration())
+      ours.insert(g.getName());
+  if (llvm::Linker::linkModules(module, std::move(library),
+                                llvm::Linker::Flags::LinkOnlyNeeded)) {
+    diag << "error: linking the device library '" << path << "' failed\n";
+    return false;
+  }
+  // What came from the library is the kernels' alone: internal, so it is
+  // inlined and the rest dropped.
+  for (llvm::GlobalValue &g : module.global_values())
+    if (!g.isDeclaration() && !ours.contains(g.getName()))
+      g.setLinkage(llvm::GlobalValue::InternalLinkage);
+  for (llvm::Function &f : module.functions())
+    if (f.isDeclaration() && f.getName().starts_with(prefix) && !f.use_empty()) {
+      diag << "error: " << what << " ('" << path << "') has no " << f.getName() << "\n";
+      return false;
+    }
   return true;
 }
 

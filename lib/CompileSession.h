@@ -66,6 +66,24 @@ bool optimizeForTarget(llvm::Module &module, llvm::TargetMachine &machine,
                        llvm::raw_ostream &diag,
                        std::vector<std::pair<std::string, std::string>> *dumps);
 
+/// Links into `module` the functions of a device library (a bitcode file)
+/// that it calls: the declarations whose names start with `prefix`
+/// (`__nv_` for CUDA's libdevice, `__ocml_` for ROCm's ocml). Only what is
+/// called is linked, and made internal so the optimizer inlines it. `what`
+/// names the library and `hint` how to point at it, for the error when
+/// `path` is empty or missing. Does nothing when nothing is called.
+bool linkDeviceLibrary(llvm::Module &module, llvm::TargetMachine &machine,
+                       llvm::StringRef prefix, const std::string &path,
+                       llvm::StringRef what, llvm::StringRef hint,
+                       llvm::raw_ostream &diag);
+
+/// Before translation: when `module` calls a device library function (a
+/// name starting with `prefix`) and `path` is empty or missing, reports
+/// it at the call's source line (the kernel's Python line) and fails.
+mlir::LogicalResult checkDeviceLibrary(mlir::ModuleOp module, llvm::StringRef prefix,
+                                       const std::string &path, llvm::StringRef what,
+                                       llvm::StringRef hint);
+
 /// Emits `module` as an object file or assembly (PTX) into `out`.
 bool emitCode(llvm::Module &module, llvm::TargetMachine &machine,
               bool assembly, std::string &out, llvm::raw_ostream &diag);

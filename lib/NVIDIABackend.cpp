@@ -26,6 +26,7 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -89,8 +90,27 @@ std::string tessera::nvidia::findPtxas() {
   return "";
 }
 
-namespace {
+std::string tessera::nvidia::findLibdevice() {
+  if (const char *env = std::getenv("TESSERA_LIBDEVICE"))
+    return env;
+  std::vector<std::string> roots;
+  for (const char *var : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char *env = std::getenv(var))
+      roots.push_back(env);
+  std::string ptxas = findPtxas();
+  if (!ptxas.empty()) // <cuda>/bin/ptxas
+    roots.push_back(llvm::sys::path::parent_path(llvm::sys::path::parent_path(ptxas)).str());
+  roots.push_back("/usr/local/cuda");
+  for (const std::string &root : roots) {
+    llvm::SmallString<256> path(root);
+    llvm::sys::path::append(path, "nvvm", "libdevice", "libdevice.10.bc");
+    if (llvm::sys::fs::exists(path))
+      return path.str().str();
+  }
+  return "";
+}
 
+namespace {
 
 /// Runs ptxas on `ptx`; returns the cubin, or sets `error`.
 std::string runPtxas(const std::string &ptxas, const std::string &ptx,
@@ -165,6 +185,12 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   llvm::raw_ostream &diagOS = session.diag();
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
     result.sharedBytes = shared.getInt();
+  const std::string libdevice = options.libdevice.empty() ? findLibdevice() : options.libdevice;
+  const char *libdeviceName = "CUDA's libdevice (nvvm/libdevice/libdevice.10.bc)";
+  const char *libdeviceHint = "install the CUDA toolkit, or set TESSERA_LIBDEVICE to the file";
+  if (failed(tessera::checkDeviceLibrary(*module, "__nv_", libdevice, libdeviceName,
+                                         libdeviceHint)))
+    return result;
   (*module)->walk([&](Operation *op) {
     if (auto maps = op->getAttrOfType<ArrayAttr>("tilegpu.tma_maps")) {
       for (Attribute map : maps)
@@ -205,7 +231,12 @@ CompileResult tessera::nvidia::compile(const std::string &source,
     diagOS << "error: NVPTX does not know " << options.arch << "\n";
     return result;
   }
-  if (!tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
+  // libdevice's __nvvm_reflect("__CUDA_FTZ"): denormals kept (the
+  // NVVMReflect pass of the NVPTX pipeline reads the flag).
+  llvmModule->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t(0));
+  if (!tessera::linkDeviceLibrary(
+          *llvmModule, *machine, "__nv_", libdevice, libdeviceName, libdeviceHint, diagOS) ||
+      !tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
                                   dumpStages ? &result.dumps : nullptr) ||
       !tessera::emitCode(*llvmModule, *machine, /*assembly=*/true, result.ptx,
                          diagOS))

@@ -735,6 +735,7 @@ private:
   LogicalResult expandElementwise(Operation *op);
   LogicalResult expandMath(Operation *op);
   FailureOr<Value> gpuMath(Operation *op, ValueRange operands);
+  ModuleOp simtModule() { return kernel->getParentOfType<ModuleOp>(); }
   LogicalResult expandFor(scf::ForOp op);
   LogicalResult expandIf(scf::IfOp op);
   LogicalResult expandWhile(scf::WhileOp op);
@@ -1736,6 +1737,26 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
       return scaled(intrinsic("llvm.nvvm.lg2.approx.f", x[0]), 0.6931471805599453);
     if (isa<math::RsqrtOp>(op))
       return intrinsic("llvm.nvvm.rsqrt.approx.f", x[0]);
+  }
+  // The rest is the device library's: CUDA's libdevice (__nv_*) or ROCm's
+  // ocml (__ocml_*), linked after translation to LLVM IR (only what is
+  // called, then inlined).
+  StringRef base = op->getName().stripDialect();
+  if (!isa<math::ErfOp, math::ExpOp, math::Exp2Op, math::LogOp, math::Log2Op,
+           math::SinOp, math::CosOp, math::RsqrtOp>(op))
+    base = "";
+  if (!base.empty() && (f32 || type.isF64())) {
+    std::string name = amd ? ("__ocml_" + base + (f32 ? "_f32" : "_f64")).str()
+                           : ("__nv_" + base + (f32 ? "f" : "")).str();
+    auto module = simtModule();
+    auto callee = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
+    if (!callee) {
+      OpBuilder top(ctx);
+      top.setInsertionPointToStart(module.getBody());
+      callee = LLVM::LLVMFuncOp::create(top, module.getLoc(), name,
+                                        LLVM::LLVMFunctionType::get(type, {type}));
+    }
+    return LLVM::CallOp::create(b, loc, callee, ValueRange{x[0]}).getResult();
   }
   return op->emitOpError("on ") << type << " is not supported by the "
                                 << (amd ? "AMD" : "NVIDIA") << " backend yet";

@@ -15,7 +15,7 @@ export CCACHE_NOHASHDIR=1
 TESSERA_APT_PACKAGES=(
   cmake ninja-build ccache g++ git
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools lld-22
-  libzstd-dev zlib1g-dev libgtest-dev
+  libzstd-dev zlib1g-dev libgtest-dev rocm-device-libs
   python3-dev pybind11-dev python3-numpy python3-pytest python3-torch
 )
 

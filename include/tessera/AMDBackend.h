@@ -25,6 +25,9 @@ struct Options {
   unsigned numWarps = 4;
   /// Link the object into an HSACO with ld.lld (when found).
   bool link = true;
+  /// ROCm's ocml.bc, for the math without an instruction (tl.erf, float64
+  /// exp/log/sin/cos); empty: findOcml().
+  std::string ocml;
 };
 
 /// The stages, in order, for `options`.
@@ -48,6 +51,11 @@ CompileResult compile(const std::string &source, const std::string &bufferName,
 /// The ld.lld compile() links with: $TESSERA_LLD, ld.lld-22 or ld.lld on
 /// PATH, or LLVM 22's; empty when there is none.
 std::string findLld();
+
+/// ROCm's device library ocml.bc: $TESSERA_OCML, else amdgcn/bitcode/ocml.bc
+/// under $ROCM_PATH or /opt/rocm, or Debian's (rocm-device-libs); empty when
+/// there is none.
+std::string findOcml();
 
 /// Whether `arch` is a target the backend compiles for.
 bool supportedArch(const std::string &arch);

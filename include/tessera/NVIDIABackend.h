@@ -32,6 +32,9 @@ struct Options {
   bool pingPong = true;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
+  /// CUDA's libdevice.10.bc, for the math without an instruction (tl.erf,
+  /// float64 exp/log/sin/cos); empty: findLibdevice().
+  std::string libdevice;
 };
 
 using tessera::Stage;
@@ -62,6 +65,11 @@ CompileResult compile(const std::string &source, const std::string &bufferName,
 /// The ptxas that compile() uses: $TESSERA_PTXAS, ptxas on PATH, or
 /// /usr/local/cuda/bin/ptxas; empty when there is none.
 std::string findPtxas();
+
+/// CUDA's libdevice.10.bc: $TESSERA_LIBDEVICE, else nvvm/libdevice under
+/// $CUDA_HOME, $CUDA_PATH, ptxas's CUDA or /usr/local/cuda; empty when there
+/// is none.
+std::string findLibdevice();
 
 } // namespace tessera::nvidia
 

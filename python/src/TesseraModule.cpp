@@ -744,6 +744,7 @@ PYBIND11_MODULE(_C, m) {
 
   py::module_ nvidia = m.def_submodule("nvidia", "The NVIDIA backend");
   nvidia.def("find_ptxas", &tessera::nvidia::findPtxas);
+  nvidia.def("find_libdevice", &tessera::nvidia::findLibdevice);
   nvidia.def("stages", [](unsigned numWarps) {
     tessera::nvidia::Options options;
     options.numWarps = numWarps;
@@ -756,8 +757,9 @@ PYBIND11_MODULE(_C, m) {
       "compile",
       [](const std::string &source, const std::string &name,
          const std::string &arch, unsigned numWarps, bool cubin, bool dump,
-         unsigned numStages, bool tma, bool pingPong) {
+         unsigned numStages, bool tma, bool pingPong, const std::string &libdevice) {
         tessera::nvidia::Options options;
+        options.libdevice = libdevice;
         options.arch = arch;
         options.numWarps = numWarps;
         options.numStages = numStages;
@@ -776,11 +778,13 @@ PYBIND11_MODULE(_C, m) {
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
       py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = true,
+      py::arg("libdevice") = "",
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
       "tensor map recipes).");
 
   py::module_ amd = m.def_submodule("amd", "The AMD backend (compile only)");
   amd.def("find_lld", &tessera::amd::findLld);
+  amd.def("find_ocml", &tessera::amd::findOcml);
   amd.def("supported_arch", &tessera::amd::supportedArch);
   amd.def("stages", [](unsigned numWarps) {
     tessera::amd::Options options;
@@ -793,8 +797,9 @@ PYBIND11_MODULE(_C, m) {
   amd.def(
       "compile",
       [](const std::string &source, const std::string &name, const std::string &arch,
-         unsigned numWarps, bool link, bool dump) {
+         unsigned numWarps, bool link, bool dump, const std::string &ocml) {
         tessera::amd::Options options;
+        options.ocml = ocml;
         options.arch = arch;
         options.numWarps = numWarps;
         options.link = link;
@@ -807,7 +812,7 @@ PYBIND11_MODULE(_C, m) {
                               result.sharedBytes, result.diagnostics, result.dumps);
       },
       py::arg("source"), py::arg("name"), py::arg("arch"), py::arg("num_warps"),
-      py::arg("link") = true, py::arg("dump") = false,
+      py::arg("link") = true, py::arg("dump") = false, py::arg("ocml") = "",
       "Compile tile IR for gfx90a/gfx942: (ok, AMDGCN assembly, HSACO, LDS bytes, "
       "diagnostics, dumps).");
 

@@ -34,3 +34,12 @@ ptxas = os.environ.get("TESSERA_PTXAS") or shutil.which("ptxas") or "/usr/local/
 if os.path.exists(ptxas):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
+
+# The device math libraries (tl.erf, float64 math): CUDA's libdevice and
+# ROCm's ocml (Debian's rocm-device-libs), where installed.
+cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+if os.environ.get("TESSERA_LIBDEVICE") or os.path.exists(f"{cuda}/nvvm/libdevice/libdevice.10.bc"):
+    config.available_features.add("libdevice")
+if os.environ.get("TESSERA_OCML") or any(os.path.exists(f"{d}/amdgcn/bitcode/ocml.bc") for d in (
+        os.environ.get("ROCM_PATH", "/opt/rocm"), "/opt/rocm", "/usr/lib/x86_64-linux-gnu")):
+    config.available_features.add("ocml")

@@ -232,3 +232,34 @@ def test_attention_runs_on_mfma(arch):
     # 32 x 4 instructions over 4 wavefronts = 64 a wavefront.
     assert asm.count(MFMA["bf16", arch]) == 64, asm.count(MFMA["bf16", arch])
     assert "ds_bpermute_b32" in asm and "v_exp_f32" in asm
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_device_library_math_is_ocml_inlined(arch, tmp_path):
+    """tl.erf and float64 exp, exp2, log, log2, sin, cos and rsqrt come from
+    ROCm's ocml: linked, inlined (no calls in the ISA, nothing undefined in
+    the HSACO). Run on an AMD GPU by test_hip_gpu.py."""
+    from tessera.testing import device_math as dm
+    if not _C.amd.find_ocml():
+        pytest.skip("no ocml.bc (Debian's rocm-device-libs)")
+    ir = _ir(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512})
+    asm = AMDBackend(arch).compile(ir, "device_math", False,
+                                   {"num_warps": 4, "assembly": True}).decode()
+    assert "s_swappc" not in asm and "__ocml" not in asm and "__oclc" not in asm
+    assert "v_fma_f64" in asm
+    binary = AMDBackend(arch).compile(ir, "device_math", False, {"num_warps": 4})
+    header, _, hsaco = binary.partition(b"\n")
+    inspect(hsaco, "device_math", arch, int(header.split(b":")[2]), tmp_path)
+    out = subprocess.run([READELF, "-s", str(tmp_path / f"device_math-{arch}.hsaco")],
+                         capture_output=True, text=True, check=True).stdout
+    assert not re.search(r"\bUND[ \t]+\S", out), out
+
+
+def test_missing_ocml_names_the_line(monkeypatch):
+    from tessera.compiler.errors import CompilationError
+    from tessera.testing import device_math as dm
+    monkeypatch.setenv("TESSERA_OCML", "/nonexistent/ocml.bc")
+    ir = _ir(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512})
+    with pytest.raises(CompilationError, match=r"device_math.py:\d+:\d+: error: erf on 'f32' "
+                       r"is computed by ROCm's ocml .*set TESSERA_OCML"):
+        AMDBackend("gfx942").compile(ir, "device_math", False, {"num_warps": 4})

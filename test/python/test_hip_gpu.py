@@ -52,6 +52,16 @@ def test_vector_add(n):
     np.testing.assert_allclose(out.cpu().numpy(), x.astype(np.float64) + y, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 5000])
+def test_device_library_math(n):
+    """tl.erf and float64 math, from ROCm's ocml, against numpy."""
+    from tessera.testing import device_math as dm
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    out = torch.zeros((10, n), dtype=torch.float64, device="cuda")
+    dm.device_math[(tessera.cdiv(n, 512),)](gpu(x), out, n, BLOCK=512)
+    dm.check(out.cpu().numpy(), x)
+
+
 @pytest.mark.parametrize("shape", [(1, 7), (37, 100), (256, 781), (64, 4096)])
 @pytest.mark.parametrize("warps", [1, 4, 8])
 def test_fused_softmax(shape, warps):

@@ -56,6 +56,17 @@ def test_unary_math(op):
     np.testing.assert_allclose(out, REFERENCE[op](x.astype(np.float64)), rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("n", [1, 3000])
+def test_erf_and_float64_math(n):
+    """The functions the GPU backends take from a device library (tl.erf,
+    float64 exp, log, sin...), on this backend, against numpy."""
+    from tessera.testing import device_math as dm
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    out = np.zeros((10, n))
+    dm.device_math[(tessera.cdiv(n, 512),)](x, out, n, BLOCK=512)
+    dm.check(out, x)
+
+
 @tessera.jit
 def binary_kernel(a_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)

@@ -7,6 +7,7 @@ them; this catches a compiler change that breaks one before a GPU does.)"""
 import importlib.util
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -173,3 +174,34 @@ def test_cube_reorder(arch, pool, tmp_path):
     compile_and_assemble(f, signature(f, ptrs, divisible=[n for n in f.arg_names
                                                           if n.startswith("stride")]),
                          consts, {"num_warps": 8 if pool else 4}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_device_library_math_is_libdevice_inlined(arch, tmp_path):
+    """tl.erf and float64 exp, exp2, log, log2, sin, cos and rsqrt come from
+    CUDA's libdevice: linked and inlined (no .extern in the PTX; the one
+    call left is libdevice's own slow path of float64 sin and cos, a
+    function of the module, as in nvcc's code), and ptxas takes it."""
+    from tessera import _C
+    from tessera.testing import device_math as dm
+    if not _C.nvidia.find_libdevice():
+        pytest.skip("no CUDA libdevice")
+    ir = ASTSource(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512}).make_ir()
+    ok, ptx, _, _, diagnostics, _, _ = _C.nvidia.compile(ir, "device_math", arch, 4, cubin=False)
+    assert ok, diagnostics
+    assert ".extern" not in ptx and "__nv_" not in ptx
+    assert set(re.findall(r"call\S*\s+\(retval0\), (\w+)", ptx)) <= {
+        "__internal_trig_reduction_slowpathd"}
+    assert "fma.rn.f64" in ptx
+    compile_and_assemble(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512}, {"num_warps": 4},
+                         arch, tmp_path)
+
+
+def test_missing_libdevice_names_the_line(monkeypatch):
+    from tessera.compiler.errors import CompilationError
+    from tessera.testing import device_math as dm
+    monkeypatch.setenv("TESSERA_LIBDEVICE", "/nonexistent/libdevice.10.bc")
+    ir = ASTSource(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512}).make_ir()
+    with pytest.raises(CompilationError, match=r"device_math.py:\d+:\d+: error: erf on 'f32' "
+                       r"is computed by CUDA's libdevice .*set TESSERA_LIBDEVICE"):
+        NVIDIABackend(arch="sm_90a").compile(ir, "device_math", False, {"num_warps": 4})

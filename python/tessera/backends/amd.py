@@ -44,7 +44,7 @@ class AMDBackend:
             raise ValueError(f"num_warps must be a power of two from 1 to 16 "
                              f"(64 to 1024 threads), got {num_warps}")
         ok, assembly, hsaco, shared, diagnostics, dumps = _C.amd.compile(
-            ir, IR_BUFFER, self.arch, num_warps, True, dump)
+            ir, IR_BUFFER, self.arch, num_warps, True, dump, _C.amd.find_ocml())
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

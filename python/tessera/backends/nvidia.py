@@ -22,6 +22,24 @@ def arch_of(major: int, minor: int) -> str:
     return f"sm_{major}{minor}" + ("a" if major == 9 else "")
 
 
+def libdevice() -> str:
+    """CUDA's libdevice.10.bc, for tl.erf and float64 math: the CUDA
+    toolkit's (TESSERA_LIBDEVICE, CUDA_HOME, /usr/local/cuda; see
+    ``_C.nvidia.find_libdevice``), else the copy an installed Triton ships;
+    empty when there is none (a kernel that needs it then fails to compile,
+    naming its line)."""
+    found = _C.nvidia.find_libdevice()
+    if found or os.environ.get("TESSERA_LIBDEVICE"):
+        return found
+    import importlib.util
+    spec = importlib.util.find_spec("triton")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(root, "backends", "nvidia", "lib", "libdevice.10.bc")
+        if os.path.exists(path):
+            return path
+    return ""
+
+
 class NVIDIABackend:
     name = "cuda"
     binary_name = "kernel.cubin"
@@ -66,7 +84,8 @@ class NVIDIABackend:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
             ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma,
-            bool((options or {}).get("pingpong", self.default_options["pingpong"])))
+            bool((options or {}).get("pingpong", self.default_options["pingpong"])),
+            libdevice())
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
