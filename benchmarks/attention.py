@@ -228,8 +228,7 @@ def sparse_backward_rows(q, k, v, index, count, opts, fwd_flops, flex_mask):
     run, grads = training_step(q, k, v)
 
     def ours(a, b, c):
-        return ops.sparse_attention(a, b, c, index, count, block_m=opts["block_m"],
-                                    block_n=opts["block_n"])
+        return ops.sparse_attention(a, b, c, index, count, **opts)
     run(ours)()
     mine = [g.float().clone() for g in grads()]
     t = bench(run(ours), reps=5)

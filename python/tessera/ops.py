@@ -293,8 +293,8 @@ def _checked_lists_put(kv_index, kv_count, Z, H, QB, KB, device, lists):
 
 
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
-                           sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=4,
-                           num_stages=2, return_lse=False, _lists=None):
+                           sm_scale=None, causal=False, q_index=None, q_count=None,
+                           num_warps=None, num_stages=2, return_lse=False, _lists=None):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -312,7 +312,10 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     `return_lse`: also return each query row's log-sum-exp of its scaled
     scores (Z, H, Nq) float32, natural log, +inf for a row with no valid
     key (as FlexAttention's return_lse); the backward reads it instead of
-    computing it again. Not with query lists."""
+    computing it again. Not with query lists.
+
+    `num_warps` defaults to 8 for 128-row query blocks (two warpgroups
+    taking turns on sm_90a: ATTENTION_CONFIGS' best) and 4 below."""
     from .kernels.attention import block_sparse_attention_fwd
     import numpy as np
 
@@ -400,6 +403,8 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     else:  # made by attention(): lists shared by every (batch, head), on the device
         index_t, count_t, s_i, s_c = _lists
     s_qi, s_qc = _strides(qi_t), _strides(qc_t)
+    if num_warps is None:
+        num_warps = 8 if block_m >= 128 else 4
     options = {"num_warps": num_warps, "num_stages": num_stages}
     block_sparse_attention_fwd[(QB, Z * H)](
         q, k, v, out, lse, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k),
@@ -475,7 +480,7 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
                 .expand(Z, H, QB, KB),
                 torch.from_numpy(np.array(count, np.int32)).to(q.device))
         return sparse_attention(q, k, v, views[0], views[1], block_m=block_m, block_n=block_n,
-                                sm_scale=sm_scale, causal=causal)
+                                sm_scale=sm_scale, causal=causal, **options)
     # The lists are the same for every (batch, head): one row of block
     # numbers and one row of counts, read with zero strides, made once per
     # device and shape (no per-call checks or copies).
@@ -700,7 +705,7 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
         q_index, q_count = token_select(sel_q, block, keep_ratio)
     if grad:  # selection (of blocks and of queries) is not differentiated (as in BSA)
         out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
-                               sm_scale=sm_scale, q_index=q_index, q_count=q_count)
+                               sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
         return to_cubes(out, inverse=True)
     out = block_sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                  sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)
@@ -943,14 +948,17 @@ def _query_targets(q_index, q_count, shape, block_m):
 
 
 def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
-                     sm_scale=None, causal=False, q_index=None, q_count=None):
+                     sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=None,
+                     num_stages=2):
     """block_sparse_attention that torch autograd differentiates (dq, dk, dv
     by the backward kernels); numpy arrays and tensors without gradients go
-    straight to the forward. With query sparsity (q_index, q_count), a
+    straight to the forward (`num_warps`, `num_stages`: the forward's, as
+    block_sparse_attention takes them). With query sparsity (q_index, q_count), a
     pruned query's output is its block's proxy query's, and so is its
     gradient: dout of pruned rows is added to their proxies' rows, and
     pruned rows of q get a zero gradient."""
-    options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal)
+    options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal,
+                   num_warps=num_warps, num_stages=num_stages)
     if _requires_grad(q, k, v):
         return _attention_autograd().apply(q, k, v, kv_index, kv_count, options, q_index,
                                            q_count)
