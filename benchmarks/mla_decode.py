@@ -1,12 +1,16 @@
 """MLA decode (absorbed form) on the GPU: tessera.ops.mla_decode against
 torch (the same absorbed computation as bmm + softmax + bmm over the
 gathered cache) and, when installed, FlashMLA; bf16, one query token.
-PYTHONPATH=python python3 benchmarks/mla_decode.py [--batch B] [--seq T]
+PYTHONPATH=python python3 benchmarks/mla_decode.py [--batch B] [--seq T] [--sweep] [--kernels]
 
 Issue 7's cases: b = 128, t = 4096; 16 query heads (tensor parallel 8:
 memory-bound, reported as effective TB/s over the 1152 bytes per cached
 token) and 128 heads (compute-bound: 2176 FLOPs per head per token x 2,
 reported as TFLOP/s). Each tessera row is checked against torch first.
+--sweep times a grid of launch choices (heads per program, output part,
+tokens per step, warps, stages, splits), fastest first; --kernels lists
+the split and combine kernels' times (torch.profiler) under the two
+fastest rows.
 """
 
 import pathlib
@@ -51,14 +55,34 @@ def main():
         t = bench(torch_absorbed, reps=10)
         print(f"| {H} | torch bmm + softmax + bmm | {t:.3f} | {nbytes / t / 1e9:.2f} | "
               f"{flops / t / 1e9:.0f} |", flush=True)
-        for block_h, warps in ((16, 4), (64, 4)):  # 64: every dot on wgmma, tiles copied ahead
-            out, _ = ops.mla_decode(q, kv, table, lens, block_h=block_h, num_warps=warps)
+        configs = [dict(block_h=16, num_warps=4), dict(block_h=64, num_warps=4)]
+        if "--sweep" in sys.argv:
+            configs = [dict(block_h=bh, out_block=ob, block_n=bn, num_warps=w, num_stages=st,
+                            num_splits=sp)
+                       for bh, ob in (((16, 512), (16, 256)) if H == 16 else
+                                      ((64, 256), (32, 512), (16, 512)))
+                       for bn in (32, 64) for w in (4, 8) for st in (2, 3)
+                       for sp in (None, 8 if H == 16 else 2)]
+        results = []
+        for c in configs:
+            try:
+                out, _ = ops.mla_decode(q, kv, table, lens, **c)
+            except Exception as e:  # a choice that does not compile or fit
+                print(f"| {H} | tessera {c}: {type(e).__name__}: {str(e)[:80]} | | | |")
+                continue
             err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
-            assert err < 3e-2, (H, block_h, err)
-            t = bench(lambda: ops.mla_decode(q, kv, table, lens, block_h=block_h,
-                                             num_warps=warps), reps=10)
-            print(f"| {H} | tessera, {block_h} heads per program, w{warps} | {t:.3f} | "
+            assert err < 3e-2, (H, c, err)
+            t = bench(lambda: ops.mla_decode(q, kv, table, lens, **c), reps=10)
+            results.append((t, c))
+        for i, (t, c) in enumerate(sorted(results, key=lambda r: r[0])):
+            name = ", ".join(f"{k}={v}" for k, v in c.items())
+            print(f"| {H} | tessera, {name} | {t:.3f} | "
                   f"{nbytes / t / 1e9:.2f} | {flops / t / 1e9:.0f} |", flush=True)
+            if "--kernels" in sys.argv and i < 2:
+                from attention_grad import kernel_times
+                for k, ms in sorted(kernel_times(lambda: ops.mla_decode(q, kv, table, lens, **c))
+                                    .items(), key=lambda x: -x[1]):
+                    print(f"| | &nbsp;&nbsp; {k[:50]} | {ms:.3f} | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1037,20 +1037,50 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     if (q.stride(2) if _is_torch(q) else q.strides[2] // q.itemsize) != 1 or \
             _strides(kv_cache)[2] != 1:
         raise ValueError("mla_decode: q and kv_cache must be contiguous along head_dim")
-    table = block_table.detach().cpu().numpy() if _is_torch(block_table) else \
-        np.asarray(block_table)
-    lens = cache_seqlens.detach().cpu().numpy() if _is_torch(cache_seqlens) else \
-        np.asarray(cache_seqlens)
-    if table.ndim != 2 or table.shape[0] != B or lens.shape != (B,):
-        raise ValueError(f"mla_decode: block_table must be ({B}, max_pages) and cache_seqlens "
-                         f"({B},), got {table.shape} and {lens.shape}")
-    if (lens < 0).any() or (lens > table.shape[1] * page).any():
-        raise ValueError(f"mla_decode: cache_seqlens must be in [0, {table.shape[1] * page}] "
-                         f"(max_pages x page_size)")
-    used = np.arange(table.shape[1])[None, :] < -(-lens[:, None] // page)
-    if (used & ((table < 0) | (table >= pages))).any():
-        raise ValueError(f"mla_decode: block_table entries in use must be pages 0 to {pages - 1}")
-    max_pages = max(1, int(-(-lens.max() // page)) if B else 1)
+    # The block table and lengths are checked on the host (one copy and a
+    # synchronization) the first time a pair of tensors is seen, and not
+    # again while neither changes (same objects, same torch versions): a
+    # decode step that passes the same device tensors launches without
+    # waiting for the GPU (and can be captured in a CUDA graph after a
+    # warm-up call). Entries past a sequence's pages are never read. The
+    # splits cover the table's every page (not only the longest sequence's),
+    # so lengths that grow in place within it stay right in a graph.
+    on_device = _is_torch(q) and _is_torch(block_table) and _is_torch(cache_seqlens) and \
+        block_table.dtype == cache_seqlens.dtype == __import__("torch").int32 and \
+        block_table.device == cache_seqlens.device == q.device and block_table.stride(-1) == 1
+    key = (id(block_table), getattr(block_table, "_version", None), id(cache_seqlens),
+           getattr(cache_seqlens, "_version", None), B, pages, page, str(getattr(q, "device", "")))
+    hit = _MLA_CHECKED.get(key) if on_device else None
+    if hit is not None and hit[0]() is block_table and hit[1]() is cache_seqlens:
+        table_t, lens_t = block_table, cache_seqlens
+    else:
+        table = block_table.detach().cpu().numpy() if _is_torch(block_table) else \
+            np.asarray(block_table)
+        lens = cache_seqlens.detach().cpu().numpy() if _is_torch(cache_seqlens) else \
+            np.asarray(cache_seqlens)
+        if table.ndim != 2 or table.shape[0] != B or lens.shape != (B,):
+            raise ValueError(f"mla_decode: block_table must be ({B}, max_pages) and "
+                             f"cache_seqlens ({B},), got {table.shape} and {lens.shape}")
+        if (lens < 0).any() or (lens > table.shape[1] * page).any():
+            raise ValueError(f"mla_decode: cache_seqlens must be in [0, {table.shape[1] * page}]"
+                             f" (max_pages x page_size)")
+        used = np.arange(table.shape[1])[None, :] < -(-lens[:, None] // page)
+        if (used & ((table < 0) | (table >= pages))).any():
+            raise ValueError(f"mla_decode: block_table entries in use must be pages 0 to "
+                             f"{pages - 1}")
+        if on_device:
+            import weakref
+            table_t, lens_t = block_table, cache_seqlens
+            _MLA_CHECKED[key] = (weakref.ref(block_table), weakref.ref(cache_seqlens))
+            while len(_MLA_CHECKED) > 64:
+                _MLA_CHECKED.pop(next(iter(_MLA_CHECKED)))
+        else:
+            table_t = np.ascontiguousarray(np.where(used, table, 0), dtype=np.int32)
+            lens_t = np.ascontiguousarray(lens, dtype=np.int32)
+            if _is_torch(q):
+                import torch
+                table_t, lens_t = (torch.from_numpy(a).to(q.device) for a in (table_t, lens_t))
+    max_pages = max(1, int(table_t.shape[1]))
     head_blocks = -(-H // block_h)
     if num_splits is None:
         num_splits = max(1, min(max_pages, -(-_device_programs(active().name) //
@@ -1060,17 +1090,13 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         raise ValueError(f"mla_decode: num_splits must be 1 to 64, got {num_splits}")
     per_split = -(-max_pages // num_splits)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
-    table = np.ascontiguousarray(np.where(used, table, 0), dtype=np.int32)
-    lens = np.ascontiguousarray(lens, dtype=np.int32)
     if _is_torch(q):
         import torch
-        table_t, lens_t = (torch.from_numpy(a).to(q.device) for a in (table, lens))
         o_part = torch.empty((B, H, num_splits, head_dim_v), dtype=torch.float32, device=q.device)
         lse_part = torch.empty((B, H, num_splits), dtype=torch.float32, device=q.device)
         out = torch.empty((B, H, head_dim_v), dtype=q.dtype, device=q.device)
         lse = torch.empty((B, H), dtype=torch.float32, device=q.device)
     else:
-        table_t, lens_t = table, lens
         o_part = np.empty((B, H, num_splits, head_dim_v), np.float32)
         lse_part = np.empty((B, H, num_splits), np.float32)
         out = np.empty((B, H, head_dim_v), q.dtype)
@@ -1090,6 +1116,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         num_splits, D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))
     return out, lse
 
+
+_MLA_CHECKED: dict = {}
 
 MLA_SCORES = "bsq,hdq,btk,hdk->bhst"
 MLA_OUTPUT = "bhst,btk,hvk->bshv"

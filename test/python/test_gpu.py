@@ -1020,6 +1020,35 @@ def test_mla_decode_on_gpu(H, block_h, warps):
     np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)
 
 
+def test_mla_decode_in_a_cuda_graph():
+    """A decode step on int32 device tensors launches without a host
+    synchronization after its first call, so it can be captured in a CUDA
+    graph; replays with new queries and lengths changed in place (within
+    the table's pages) match float64."""
+    import test_mla as tm
+    B, H, page = 4, 16, 64
+    q, kv, table, lens = tm.random_cache(B, H, 512, 64, page, [300, 64, 1, 200], pages=40)
+    qg, kvg = (torch.from_numpy(a).cuda().bfloat16() for a in (q, kv))
+    table_g = torch.from_numpy(table.astype(np.int32)).cuda()
+    lens_g = torch.from_numpy(lens.astype(np.int32)).cuda()
+    tessera.ops.mla_decode(qg, kvg, table_g, lens_g)  # warm-up: compiles and checks the lists
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out, lse = tessera.ops.mla_decode(qg, kvg, table_g, lens_g)
+    for n in ([300, 64, 1, 200], [320, 3, 100, 256]):
+        qn = rng.standard_normal(q.shape).astype(np.float32)
+        qg.copy_(torch.from_numpy(qn))
+        lens_g.copy_(torch.tensor(n, dtype=torch.int32))
+        graph.replay()
+        torch.cuda.synchronize()
+        qd, kvd = (t.double().cpu().numpy() for t in (qg, kvg))
+        want, want_lse = tm.reference(qd, kvd, table, np.array(n), 512, 1 / math.sqrt(576))
+        np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,
+                                   atol=2e-2 * np.abs(want).max())
+        np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)
+
+
 def test_mla_module_on_gpu():
     """tessera.models.MLA on CUDA tensors (fp32): prefill through contract,
     decode through mla_decode (TF32 dots: 1e-2), against the float64

@@ -104,6 +104,30 @@ def test_mla_decode_errors():
         tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=64, out_block=48)
 
 
+def test_mla_decode_checks_changed_lists_again():
+    """int32 torch tensors for the table and lengths are checked once and
+    used as they are while they do not change; a length changed in place
+    (a new torch version) is checked again, and splits cover the table's
+    every page (a length grown within it is computed in full)."""
+    torch = pytest.importorskip("torch")
+    q, kv, table, lens = random_cache(2, 16, 64, 16, 16, [30, 50], 10)
+    table = np.concatenate([table, np.stack([rng.permutation(10)[:2]] * 2)], 1)  # 6 pages
+    table_t, lens_t = torch.from_numpy(table.astype(np.int32)), torch.from_numpy(
+        lens.astype(np.int32))
+    qt, kvt = torch.from_numpy(q), torch.from_numpy(kv)
+    for n in ([30, 50], [90, 1]):
+        lens_t.copy_(torch.tensor(n, dtype=torch.int32))
+        want, want_lse = reference(q, kv, table, np.array(n), 64, 1 / np.sqrt(80))
+        for _ in range(2):  # checked, then as checked before
+            out, lse = tessera.ops.mla_decode(qt, kvt, table_t, lens_t, head_dim_v=64,
+                                              num_splits=3)
+            np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(lse.numpy(), want_lse, rtol=1e-4, atol=1e-4)
+    lens_t[1] = 97  # past the table's 6 pages of 16
+    with pytest.raises(ValueError, match="cache_seqlens must be in"):
+        tessera.ops.mla_decode(qt, kvt, table_t, lens_t, head_dim_v=64)
+
+
 def test_mla_decode_fits_sm90a():
     """At DeepSeek's shapes (512 + 64, pages of 64) and 64 heads per program,
     the sm_90a kernel (compiled to PTX here, no GPU needed) runs every dot
