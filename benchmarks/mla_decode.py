@@ -55,14 +55,18 @@ def main():
         t = bench(torch_absorbed, reps=10)
         print(f"| {H} | torch bmm + softmax + bmm | {t:.3f} | {nbytes / t / 1e9:.2f} | "
               f"{flops / t / 1e9:.0f} |", flush=True)
-        configs = [dict(block_h=16, num_warps=4), dict(block_h=64, num_warps=4)]
+        configs = [dict(), dict(block_h=16, num_warps=4), dict(block_h=64, num_warps=4)]
         if "--sweep" in sys.argv:
+            # (heads per program, output part, tokens per step, warps, stages, splits)
+            grid = {16: [(16, 512, 32, 4, 3, 8), (16, 512, 32, 4, 3, 16), (16, 512, 32, 4, 2, 16),
+                         (16, 512, 16, 4, 3, 16), (64, 512, 32, 8, 2, None),
+                         (64, 512, 32, 8, 2, 8), (64, 512, 16, 8, 2, 8), (64, 256, 32, 4, 2, 8)],
+                    128: [(64, 256, 32, 4, 2, 2), (64, 512, 32, 8, 2, None),
+                          (64, 512, 32, 8, 1, None), (64, 512, 16, 8, 2, None),
+                          (64, 512, 32, 8, 2, 4), (64, 512, 16, 8, 3, 4),
+                          (64, 512, 64, 8, 1, None)]}[H]
             configs = [dict(block_h=bh, out_block=ob, block_n=bn, num_warps=w, num_stages=st,
-                            num_splits=sp)
-                       for bh, ob in (((16, 512), (16, 256)) if H == 16 else
-                                      ((64, 256), (32, 512), (16, 512)))
-                       for bn in (32, 64) for w in (4, 8) for st in (2, 3)
-                       for sp in (None, 8 if H == 16 else 2)]
+                            num_splits=sp) for bh, ob, bn, w, st, sp in grid]
         results = []
         for c in configs:
             try:
@@ -75,7 +79,7 @@ def main():
             t = bench(lambda: ops.mla_decode(q, kv, table, lens, **c), reps=10)
             results.append((t, c))
         for i, (t, c) in enumerate(sorted(results, key=lambda r: r[0])):
-            name = ", ".join(f"{k}={v}" for k, v in c.items())
+            name = ", ".join(f"{k}={v}" for k, v in c.items()) or "defaults"
             print(f"| {H} | tessera, {name} | {t:.3f} | "
                   f"{nbytes / t / 1e9:.2f} | {flops / t / 1e9:.0f} |", flush=True)
             if "--kernels" in sys.argv and i < 2:
