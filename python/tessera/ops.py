@@ -987,7 +987,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     lse (B, H) float32, natural log; -inf for an empty sequence).
 
     The sequence is split over `num_splits` programs per (entry, block of
-    `block_h` heads) (default: about 8 programs per SM) and the splits are
+    `block_h` heads) (default: about 8 programs an SM below 64 heads, 2 from
+    64) and the splits are
     merged by a second kernel. `block_h` heads go to a program (default 64
     on sm_90a, where every dot is then a wgmma and the tiles are copied
     ahead, and elsewhere when there are 64 or more heads; else 16). Each
@@ -1097,9 +1098,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     max_pages = max(1, int(table_t.shape[1]))
     head_blocks = -(-H // block_h)
     if num_splits is None:
-        # About 8 programs an SM (4 x _device_programs on a GPU): the
-        # decode is bound by memory latency; 2 an SM was 1.2-1.7x slower.
-        num_splits = max(1, min(max_pages, -(-4 * _device_programs(active().name) //
+        # Below 64 heads the decode is bound by memory latency: about 8
+        # programs an SM (16 heads: 0.43 ms against 0.47-0.60 with 2 an SM,
+        # H200). With 64 or more, compute: 2 an SM (128 heads: 0.77 ms
+        # against 0.89 with 8).
+        per_sm = 4 if H < 64 else 1
+        num_splits = max(1, min(max_pages, -(-per_sm * _device_programs(active().name) //
                                              max(1, B * head_blocks))))
     num_splits = int(num_splits)
     if not 1 <= num_splits <= 64:
