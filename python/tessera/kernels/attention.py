@@ -30,10 +30,11 @@ def block_sparse_attention_fwd(
         stride_oz, stride_oh, stride_om, stride_ok,
         stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
         Q_INDEX, Q_COUNT, stride_qiz, stride_qih, stride_qiq, stride_qcz, stride_qch,
-        H, N_Q, N_KV,
+        H, N_Q, N_KV, KV_ROWS,
         HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
         CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr,
-        EVEN_N: tl.constexpr = False, STORE_LSE: tl.constexpr = False):
+        EVEN_N: tl.constexpr = False, STORE_LSE: tl.constexpr = False,
+        TMA: tl.constexpr = False):
     """Q_SPARSE: the program computes only its query block's kept rows
     (Q_INDEX positions inside the Q_BLOCK-token block, Q_COUNT of them, at
     most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows. EVEN_N: N_KV is a
@@ -41,7 +42,11 @@ def block_sparse_attention_fwd(
     unless causal). sm_scale > 0 (the row max is taken before scaling).
     STORE_LSE: each row's log-sum-exp of its scaled scores (natural log,
     +inf for a row with no valid key) into LSE (Z*H, N_Q) f32, for the
-    backward."""
+    backward. TMA (with EVEN_N): K and V are read through tensor
+    descriptors over all their KV_ROWS = Z * H * N_KV rows (TMA copies on
+    sm_90a, described once by the launcher), for K and V laid out as (Z, H,
+    N_KV, HEAD_DIM) with contiguous rows (stride_kz = H stride_kh, stride_kh
+    = N_KV stride_kn, stride_kk = 1; the same for V)."""
     qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
@@ -65,6 +70,12 @@ def block_sparse_attention_fwd(
     v_base = V + off_z * stride_vz + off_h * stride_vh
     index = KV_INDEX + off_z * stride_iz + off_h * stride_ih + qb * stride_iq
     count = tl.load(KV_COUNT + off_z * stride_cz + off_h * stride_ch + qb)
+    if TMA:
+        k_desc = tl.make_tensor_descriptor(K, shape=[KV_ROWS, HEAD_DIM], strides=[stride_kn, 1],
+                                           block_shape=[BLOCK_N, HEAD_DIM])
+        v_desc = tl.make_tensor_descriptor(V, shape=[KV_ROWS, HEAD_DIM], strides=[stride_vn, 1],
+                                           block_shape=[BLOCK_N, HEAD_DIM])
+        kv_row0 = off_hz * N_KV
 
     m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
@@ -75,7 +86,9 @@ def block_sparse_attention_fwd(
         cols = start_n + offs_n
         # K's rows (contiguous along d, read as vectors); the dot takes
         # their transpose, a K-major operand for the tensor cores.
-        if EVEN_N:
+        if TMA:
+            k = k_desc.load([kv_row0 + start_n, 0])
+        elif EVEN_N:
             k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk)
         else:
             k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
@@ -94,7 +107,9 @@ def block_sparse_attention_fwd(
         alpha = tl.math.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None]
-        if EVEN_N:
+        if TMA:
+            v = v_desc.load([kv_row0 + start_n, 0])
+        elif EVEN_N:
             v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk)
         else:
             v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
