@@ -68,6 +68,30 @@ def test_attention_forward(arch, bm, bn, warps, causal, q_sparse, tmp_path):
                          {"num_warps": warps, "num_stages": 2}, arch, tmp_path)
 
 
+@pytest.mark.parametrize("bm,bn,warps", [(128, 128, 8), (64, 64, 4)])
+def test_attention_forward_tma(bm, bn, warps, tmp_path):
+    """K and V through tensor descriptors (ops' default on sm_90a for
+    non-causal contiguous inputs): TMA copies on mbarriers, no cp.async,
+    both products on wgmma; ptxas takes it."""
+    from tessera import _C
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    sig = signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"])
+    consts = dict(HEAD_DIM=128, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=False, Q_SPARSE=False, Q_BLOCK=bm,
+                  EVEN_N=True, TMA=True, stride_qk=1, stride_kk=1, stride_vk=1, stride_ok=1,
+                  stride_iq=1)
+    for c in consts:
+        sig.pop(c, None)
+    ok, ptx, _, _, diagnostics, _, maps = _C.nvidia.compile(
+        ASTSource(f, sig, consts).make_ir(), f.__name__, "sm_90a", warps, cubin=False,
+        num_stages=2)
+    assert ok, diagnostics
+    assert len(maps) == 2 and "cp.async.bulk.tensor" in ptx and "cp.async.cg" not in ptx
+    assert ptx.count("wgmma.mma_async") > 0
+    compile_and_assemble(f, signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"]),
+                         consts, {"num_warps": warps, "num_stages": 2}, "sm_90a", tmp_path)
+
+
 @pytest.mark.parametrize("env,expected", [("0", False), ("1", True), (None, True)])
 def test_pingpong_environment_variable(env, expected):
     """TESSERA_PINGPONG=0 turns the ping-pong schedule off for a process
