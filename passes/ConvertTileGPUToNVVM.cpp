@@ -1297,7 +1297,10 @@ LogicalResult Expander::expandOp(Operation *op) {
   if (auto wait = dyn_cast<tessera::tilegpu::TmaWaitOp>(op)) {
     NVVM::MBarrierTryWaitParityOp::create(b, loc, tmaBarrier(scalar(wait.getSlot()), wait.getSlots()),
                                           scalar(wait.getPhase()), cst(0x989680));
-    barrier();
+    // Without slot barriers, the CTA barrier also says every thread is done
+    // with the slot the next copies overwrite.
+    if (!wait->hasAttr(tessera::tilegpu::kSlotOrderedAttr))
+      barrier();
     return success();
   }
   // Async copies on per-slot mbarriers: every thread arrives at a slot's

@@ -279,7 +279,10 @@ bool LoopPipeliner::run() {
   // Ping-pong loops (two or more dots of a two-warpgroup wgmma layout,
   // directly in the body): per-slot mbarriers, so that one warpgroup may
   // run half an iteration ahead of the other.
-  if (pingPong && asyncCopy && tmaLoads.empty() && !loads.empty()) {
+  // TMA copies join in: their own mbarriers say a slot is full, the slots'
+  // empty barriers that every thread is done reading it (the CTA barrier
+  // after each TMA wait goes).
+  if (pingPong && asyncCopy && (!loads.empty() || !tmaLoads.empty())) {
     int dots = 0;
     bool ok = true;
     body->walk([&](tile::DotOp dot) {
@@ -582,8 +585,10 @@ bool LoopPipeliner::run() {
   }
   if (!tmaLoads.empty()) {
     Value readSlot = args[slotIndex + 1], phase = args[slotIndex + 2];
-    tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, phase,
-                                        inner.getI32IntegerAttr(int32_t(slots)));
+    auto wait = tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, phase,
+                                                    inner.getI32IntegerAttr(int32_t(slots)));
+    if (slotBarriers) // slot reuse is ordered by the empty barriers
+      wait->setAttr(tessera::tilegpu::kSlotOrderedAttr, UnitAttr::get(ctx));
     Value plusOne = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
     Value wraps = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, plusOne,
                                         i32(inner, slots));

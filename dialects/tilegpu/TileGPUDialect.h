@@ -34,6 +34,9 @@ constexpr const char *kWgmmaInFlightAttr = "tilegpu.wgmma_in_flight";
 /// On the tilegpu.async_wait (pending 0) after a pipelined loop: its copies
 /// are done and its shared slots are not read again.
 constexpr const char *kPipelineDrainedAttr = "tilegpu.pipeline_drained";
+/// On a tilegpu.tma_wait of a loop with slot barriers: the slots' empty
+/// barriers order their reuse, so the wait needs no CTA barrier after it.
+constexpr const char *kSlotOrderedAttr = "tilegpu.slot_ordered";
 } // namespace tessera::tilegpu
 
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPUDIALECT_H

@@ -31,7 +31,8 @@ constants = dict(HEAD_DIM=128, BLOCK_M=128, BLOCK_N=128, CAUSAL=False, Q_SPARSE=
                  Q_BLOCK=128, EVEN_N=True, stride_qk=1, stride_kk=1, stride_vk=1, stride_ok=1,
                  stride_iq=1)
 signature = {n: ptrs.get(n, "fp32" if n == "sm_scale" else
-                         "i32:16" if n.startswith("stride") or n in ("N_Q", "N_KV") else "i32")
+                         "i32:16" if n.startswith("stride") or n in ("N_Q", "N_KV", "KV_ROWS")
+                         else "i32")
              for n in f.arg_names if n not in constants and n not in f.constexpr_names}
 binary = NVIDIABackend(arch="sm_90a").compile(
     ASTSource(f, signature, constants).make_ir(), f.__name__, False,
