@@ -175,3 +175,23 @@ def test_processes_and_threads_share_one_disk_cache(cache_dir):
     for entry in found:
         assert disk_cache.load(entry.name) is not None
     assert not [p for p in pathlib.Path(cache_dir).glob("*/*") if p.name.startswith(".tmp-")]
+
+
+def test_ir_builder_state_is_per_thread():
+    """The builder of the kernel being generated belongs to its thread:
+    threads compiling different kernels at once (the JIT locks per kernel)
+    must not see or reset each other's (an arange in one thread failed as
+    'outside a @tessera.jit function' when another finished first)."""
+    import threading
+    from tessera.language import semantic as S
+    previous = S.set_builder("this thread's")
+    seen = []
+    try:
+        t = threading.Thread(target=lambda: seen.append((S._state["builder"],
+                                                         S.set_builder("other's"))))
+        t.start()
+        t.join()
+        assert seen == [(None, None)]
+        assert S._state["builder"] == "this thread's"
+    finally:
+        S.set_builder(previous)

@@ -8,6 +8,7 @@ the active :class:`~tessera.compiler.builder.FunctionBuilder`.
 from __future__ import annotations
 
 import numbers
+import threading
 
 from . import dtypes as T
 from .dtypes import block_type, dtype
@@ -17,7 +18,25 @@ class SemanticError(Exception):
     """A kernel that breaks a rule of the language (reported with its line)."""
 
 
-_state = {"builder": None}
+class _State(threading.local):
+    """The IR builder of the kernel being generated (and the hook for calls
+    of jit functions), per thread: threads compile different kernels at
+    once (the JIT locks per kernel only)."""
+
+    def __init__(self):
+        self.values = {"builder": None}
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+    def __setitem__(self, key, value):
+        self.values[key] = value
+
+    def get(self, key, default=None):
+        return self.values.get(key, default)
+
+
+_state = _State()
 
 
 def builder():
