@@ -824,6 +824,31 @@ def test_block_sparse_attention_on_gpu(dtype, NQ, NKV, D, BM, BN, warps):
     np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
 
 
+@pytest.mark.parametrize("layout", ["zhnd", "znhd"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_attention_k_v_by_tma_and_by_cp_async(layout, causal, monkeypatch):
+    """On sm_90a the forward reads K and V of (Z, H, N, D)-contiguous
+    tensors by TMA over all Z*H*N rows (rows of other heads must never
+    leak in), other layouts (a (Z, N, H, D) tensor's transposed view) and
+    TESSERA_ATTENTION_TMA=0 by cp.async: every way matches float64."""
+    import test_attention as ta
+    Z, H, N, D = 2, 3, 512, 128
+
+    def make():
+        if layout == "znhd":
+            return torch.randn(Z, N, H, D, device="cuda").bfloat16().transpose(1, 2)
+        return torch.randn(Z, H, N, D, device="cuda").bfloat16()
+    q, k, v = make(), make(), make()
+    mask = np.tril(np.ones((N, N), bool)) if causal else np.ones((N, N), bool)
+    ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
+                       v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
+    for tma in ("1", "0"):
+        monkeypatch.setenv("TESSERA_ATTENTION_TMA", tma)
+        out = tessera.ops.attention(q, k, v, causal=causal, block_m=128, block_n=128,
+                                    num_warps=8)
+        np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_dense_attention_on_gpu(causal):
     import test_attention as ta
