@@ -3091,12 +3091,31 @@ LogicalResult Expander::expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   if (m % 16 || n % 16 || k % kStep)
     return op.emitOpError("on MFMA needs M and N multiples of 16 and K of ") << kStep;
   int64_t pad = 16 / bytes;
-  int64_t aStride = k + pad, bStride = n + pad;
+  // B is kept N-major in LDS ([N][K + pad], as A is M-major): a lane's
+  // four K values of a column are then adjacent, one 8-byte read. B =
+  // tl.trans(x) (attention's k^T) is x's rows as they are; a row-major B
+  // is written element by element, transposed (each B element is written
+  // once and read by every wavefront along M).
+  int64_t aStride = k + pad, bStride = k + pad;
   int64_t aBytes = (m * aStride * bytes + 15) / 16 * 16;
   barrier(); // earlier readers of the scratch area are done
   smemWrite(op.getA(), 0, pad);
-  smemWrite(op.getB(), aBytes, pad);
-  smemBytes = std::max(smemBytes, aBytes + k * bStride * bytes);
+  auto trans = op.getB().getDefiningOp<tile::TransOp>();
+  if (trans && tensorOf(trans.getSrc()) && tensors.count(trans.getSrc())) {
+    smemWrite(trans.getSrc(), aBytes, pad);
+  } else {
+    auto bT = tensorOf(op.getB());
+    ThreadView &v = view(bT);
+    auto &values = elems(op.getB());
+    for (size_t e = 0; e < values.size(); ++e) {
+      Value index = arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, v.coords[e][1], cst(bStride)), v.coords[e][0]);
+      predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
+        LLVM::StoreOp::create(b, loc, toMemory(values[e]), smemAt(index, elem, aBytes));
+      });
+    }
+  }
+  smemBytes = std::max(smemBytes, aBytes + n * bStride * bytes);
   barrier();
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
@@ -3163,8 +3182,8 @@ LogicalResult Expander::expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       aFrag.push_back(operand(arith::AddIOp::create(b, loc, tileRow(rm), inTile), kCol,
                               aStride, 0, /*alongRow=*/true));
     for (int64_t rn = 0; rn < reps[1]; ++rn)
-      bFrag.push_back(operand(kCol, arith::AddIOp::create(b, loc, tileCol(rn), inTile),
-                              bStride, aBytes, /*alongRow=*/false));
+      bFrag.push_back(operand(arith::AddIOp::create(b, loc, tileCol(rn), inTile), kCol,
+                              bStride, aBytes, /*alongRow=*/true));
     for (int64_t rm = 0; rm < reps[0]; ++rm)
       for (int64_t rn = 0; rn < reps[1]; ++rn) {
         Value &c = tiles[rm * reps[1] + rn];

@@ -198,6 +198,9 @@ def test_dots_run_on_mfma(arch, dtype, bm, bn, bk, warps, tmp_path):
     tiles = (bm // 16) * (bn // 16) // warps
     assert asm.count(MFMA[dtype, arch]) == tiles * (bk // k_step), asm
     assert "v_pk_fma_f32" not in asm and "v_fmac_f32" not in asm
+    # Both operands are K-contiguous in LDS: fragments are whole reads, not
+    # one ds_read_u16 per element.
+    assert "ds_read_u16" not in asm
     binary = AMDBackend(arch).compile(ir, "_big_dot", False, {"num_warps": warps})
     header, _, hsaco = binary.partition(b"\n")
     inspect(hsaco, "_big_dot", arch, int(header.split(b":")[2]), tmp_path)
@@ -234,6 +237,7 @@ def test_attention_runs_on_mfma(arch):
     # 32 x 4 instructions over 4 wavefronts = 64 a wavefront.
     assert asm.count(MFMA["bf16", arch]) == 64, asm.count(MFMA["bf16", arch])
     assert "ds_bpermute_b32" in asm and "v_exp_f32" in asm
+    assert "ds_read_u16" not in asm  # k^T and v read from LDS four K values at a time
 
 
 @pytest.mark.parametrize("arch", ARCHS)
