@@ -1744,9 +1744,16 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
   // The rest is the device library's: CUDA's libdevice (__nv_*) or ROCm's
   // ocml (__ocml_*), linked after translation to LLVM IR (only what is
   // called, then inlined).
+  // (Both libraries name these functions alike: __nv_tanhf / __nv_tanh,
+  // __ocml_tanh_f32 / __ocml_tanh_f64.)
   StringRef base = op->getName().stripDialect();
-  if (!isa<math::ErfOp, math::ExpOp, math::Exp2Op, math::LogOp, math::Log2Op,
-           math::SinOp, math::CosOp, math::RsqrtOp>(op))
+  if (isa<math::PowFOp>(op))
+    base = "pow";
+  else if (!isa<math::ErfOp, math::ErfcOp, math::ExpOp, math::Exp2Op, math::LogOp,
+                math::Log2Op, math::Log10Op, math::SinOp, math::CosOp, math::TanOp,
+                math::RsqrtOp, math::TanhOp, math::SinhOp, math::CoshOp, math::AsinOp,
+                math::AcosOp, math::AtanOp, math::AsinhOp, math::AcoshOp, math::AtanhOp,
+                math::Atan2Op, math::CbrtOp>(op))
     base = "";
   if (!base.empty() && (f32 || type.isF64())) {
     std::string name = amd ? ("__ocml_" + base + (f32 ? "_f32" : "_f64")).str()
@@ -1756,10 +1763,11 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
     if (!callee) {
       OpBuilder top(ctx);
       top.setInsertionPointToStart(module.getBody());
+      SmallVector<Type> params(x.size(), type);
       callee = LLVM::LLVMFuncOp::create(top, module.getLoc(), name,
-                                        LLVM::LLVMFunctionType::get(type, {type}));
+                                        LLVM::LLVMFunctionType::get(type, params));
     }
-    return LLVM::CallOp::create(b, loc, callee, ValueRange{x[0]}).getResult();
+    return LLVM::CallOp::create(b, loc, callee, x).getResult();
   }
   return op->emitOpError("on ") << type << " is not supported by the "
                                 << (amd ? "AMD" : "NVIDIA") << " backend yet";

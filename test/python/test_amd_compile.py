@@ -240,23 +240,25 @@ def test_attention_runs_on_mfma(arch):
     assert "ds_read_u16" not in asm  # k^T and v read from LDS four K values at a time
 
 
+@pytest.mark.parametrize("kernel", ["device_math", "libdevice_math"])
 @pytest.mark.parametrize("arch", ARCHS)
-def test_device_library_math_is_ocml_inlined(arch, tmp_path):
-    """tl.erf and float64 exp, exp2, log, log2, sin, cos and rsqrt come from
-    ROCm's ocml: linked, inlined (no calls in the ISA, nothing undefined in
-    the HSACO). Run on an AMD GPU by test_hip_gpu.py."""
+def test_device_library_math_is_ocml_inlined(arch, kernel, tmp_path):
+    """tl.erf and float64 exp, exp2, log, log2, sin, cos and rsqrt, and
+    tl.extra.libdevice's tanh, pow, atan2..., come from ROCm's ocml: linked,
+    inlined (no calls in the ISA, nothing undefined in the HSACO). Run on
+    an AMD GPU by test_hip_gpu.py."""
     from tessera.testing import device_math as dm
     if not _C.amd.find_ocml():
         pytest.skip("no ocml.bc (Debian's rocm-device-libs)")
-    ir = _ir(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512})
-    asm = AMDBackend(arch).compile(ir, "device_math", False,
+    ir = _ir(getattr(dm, kernel), dict(dm.SIGNATURE), {"BLOCK": 512})
+    asm = AMDBackend(arch).compile(ir, kernel, False,
                                    {"num_warps": 4, "assembly": True}).decode()
     assert "s_swappc" not in asm and "__ocml" not in asm and "__oclc" not in asm
     assert "v_fma_f64" in asm
-    binary = AMDBackend(arch).compile(ir, "device_math", False, {"num_warps": 4})
+    binary = AMDBackend(arch).compile(ir, kernel, False, {"num_warps": 4})
     header, _, hsaco = binary.partition(b"\n")
-    inspect(hsaco, "device_math", arch, int(header.split(b":")[2]), tmp_path)
-    out = subprocess.run([READELF, "-s", str(tmp_path / f"device_math-{arch}.hsaco")],
+    inspect(hsaco, kernel, arch, int(header.split(b":")[2]), tmp_path)
+    out = subprocess.run([READELF, "-s", str(tmp_path / f"{kernel}-{arch}.hsaco")],
                          capture_output=True, text=True, check=True).stdout
     assert not re.search(r"\bUND[ \t]+\S", out), out
 

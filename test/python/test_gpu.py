@@ -56,6 +56,17 @@ def test_device_library_math(n):
     dm.check(out.cpu().numpy(), x)
 
 
+@pytest.mark.parametrize("n", [1, 5000])
+def test_libdevice_functions(n):
+    """tl.extra.libdevice (tanh, pow, atan2, asin...) on float32 and float64,
+    from the device library, against numpy."""
+    from tessera.testing import device_math as dm
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    out = torch.zeros((30, n), dtype=torch.float64, device="cuda")
+    dm.libdevice_math[(tessera.cdiv(n, 512),)](cuda(x), out, n, BLOCK=512)
+    dm.check_libdevice(out.cpu().numpy(), x)
+
+
 @pytest.mark.parametrize("shape", [(1, 7), (37, 100), (256, 781), (64, 4096)])
 def test_fused_softmax(shape):
     ex = load("02_fused_softmax")

@@ -67,6 +67,18 @@ def test_erf_and_float64_math(n):
     dm.check(out, x)
 
 
+@pytest.mark.parametrize("n", [1, 3000])
+def test_libdevice_functions(n):
+    """tl.extra.libdevice (tanh, pow, atan2, asin...) on float32 and float64
+    against numpy; `from tessera.language.extra import libdevice` as in
+    Triton."""
+    from tessera.testing import device_math as dm
+    x = (rng.standard_normal(n) * 3).astype(np.float32)
+    out = np.zeros((30, n))
+    dm.libdevice_math[(tessera.cdiv(n, 512),)](x, out, n, BLOCK=512)
+    dm.check_libdevice(out, x)
+
+
 @tessera.jit
 def binary_kernel(a_ptr, b_ptr, out_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)

@@ -200,25 +200,29 @@ def test_cube_reorder(arch, pool, tmp_path):
                          consts, {"num_warps": 8 if pool else 4}, arch, tmp_path)
 
 
+@pytest.mark.parametrize("kernel", ["device_math", "libdevice_math"])
 @pytest.mark.parametrize("arch", ARCHS)
-def test_device_library_math_is_libdevice_inlined(arch, tmp_path):
+def test_device_library_math_is_libdevice_inlined(arch, kernel, tmp_path):
     """tl.erf and float64 exp, exp2, log, log2, sin, cos and rsqrt come from
-    CUDA's libdevice: linked and inlined (no .extern in the PTX; the one
-    call left is libdevice's own slow path of float64 sin and cos, a
-    function of the module, as in nvcc's code), and ptxas takes it."""
+    CUDA's libdevice, and so do tl.extra.libdevice's tanh, pow, atan2...:
+    linked and inlined (no .extern in the PTX; the calls left are
+    libdevice's own slow paths, float64 sin and cos's range reduction and
+    float64 pow, functions of the module as in nvcc's code), and ptxas
+    takes it."""
     from tessera import _C
     from tessera.testing import device_math as dm
     if not _C.nvidia.find_libdevice():
         pytest.skip("no CUDA libdevice")
-    ir = ASTSource(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512}).make_ir()
-    ok, ptx, _, _, diagnostics, _, _ = _C.nvidia.compile(ir, "device_math", arch, 4, cubin=False)
+    fn = getattr(dm, kernel)
+    ir = ASTSource(fn, dict(dm.SIGNATURE), {"BLOCK": 512}).make_ir()
+    ok, ptx, _, _, diagnostics, _, _ = _C.nvidia.compile(ir, kernel, arch, 4, cubin=False)
     assert ok, diagnostics
     assert ".extern" not in ptx and "__nv_" not in ptx
     assert set(re.findall(r"call\S*\s+\(retval0\), (\w+)", ptx)) <= {
-        "__internal_trig_reduction_slowpathd"}
+        "__internal_trig_reduction_slowpathd", "__internal_accurate_pow"}
     assert "fma.rn.f64" in ptx
-    compile_and_assemble(dm.device_math, dict(dm.SIGNATURE), {"BLOCK": 512}, {"num_warps": 4},
-                         arch, tmp_path)
+    compile_and_assemble(fn, dict(dm.SIGNATURE), {"BLOCK": 512}, {"num_warps": 4}, arch,
+                         tmp_path)
 
 
 def test_missing_libdevice_names_the_line(monkeypatch):

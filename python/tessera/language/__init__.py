@@ -36,4 +36,6 @@ class math:
     sigmoid = _core.sigmoid
 
 
+from . import extra  # noqa: E402,F401  (tl.extra.libdevice)
+
 __all__ = [n for n in dir(_core) if not n.startswith("_") and n not in ("annotations",)]

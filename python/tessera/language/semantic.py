@@ -567,6 +567,12 @@ def math_unary(name: str, x, allowed=("fp32", "fp64")) -> tensor:
     return _emit_unary(f"math.{name}", x)
 
 
+def math_binary(name: str, x, y, allowed=("fp32", "fp64")) -> tensor:
+    x, y = binary_operands(x, y)
+    _float_check(name, x, allowed)
+    return _emit_binary(f"math.{name}", x, y)
+
+
 def abs_(x) -> tensor:
     x = to_tensor(x)
     if x.dtype.is_floating():
