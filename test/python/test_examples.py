@@ -115,3 +115,15 @@ def test_rar_permuted_causal(rng, S, D):
     order = rng.permutation(S)
     out = ex.permuted_causal_attention(q, k, v, order)
     np.testing.assert_allclose(out, ex.dense_reference(q, k, v, order), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("M,N", [(1, 1), (5, 300), (16, 2048)])
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_bias_gelu(rng, M, N, approximate):
+    ex = load("11_gelu")
+    x = (rng.standard_normal((M, N)) * 3).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    y = ex.bias_gelu(x, b, approximate, block=256)
+    np.testing.assert_allclose(y, ex.reference(x, b, approximate), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="approximate"):
+        ex.bias_gelu(x, b, "erf")

@@ -67,6 +67,17 @@ def test_libdevice_functions(n):
     dm.check_libdevice(out.cpu().numpy(), x)
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_bias_gelu(approximate):
+    """examples/11_gelu.py (tl.erf; libdevice.tanh) against float64."""
+    ex = load("11_gelu")
+    x = (rng.standard_normal((64, 3000)) * 3).astype(np.float32)
+    b = rng.standard_normal(3000).astype(np.float32)
+    y = ex.bias_gelu(cuda(x), cuda(b), approximate)
+    np.testing.assert_allclose(y.cpu().numpy(), ex.reference(x, b, approximate), rtol=1e-5,
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(1, 7), (37, 100), (256, 781), (64, 4096)])
 def test_fused_softmax(shape):
     ex = load("02_fused_softmax")

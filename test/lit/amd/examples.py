@@ -107,3 +107,11 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("[0-9][0-9]_*.py")):
 # CHECK: matmul_persistent:
 # CHECK: v_mfma_f32_16x16x4_f32
 # CHECK: .wavefront_size: 64
+
+# erf and libdevice.tanh from ocml, inlined: no calls.
+# CHECK-LABEL: // ===== example 11_gelu
+# CHECK-LABEL: // ===== bias_gelu_kernel
+# CHECK: bias_gelu_kernel:
+# CHECK-NOT: s_swappc
+# CHECK: s_endpgm
+# CHECK: .wavefront_size: 64
