@@ -76,6 +76,9 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
   %zE = arith.constant 0.000000e+00 : $E
   %scale2 = arith.constant $SCALE2 : f32
   %cQB = arith.constant $QB : i32
+?G %cKVROWS = arith.constant $KVROWS : i32
+?G %cD64 = arith.constant $D : i64
+?G %c1i64 = arith.constant 1 : i64
   %lz = arith.muli %zh, %cQB : i32
   %lid = arith.addi %lz, %qb : i32
   %m0 = arith.muli %qb, %cBM : i32
@@ -129,7 +132,8 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
     %vbs = tile.splat %vbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %vptr = tile.addptr %vbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
 ?B   %vt = tile.load %vptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
-?E   %vt = tile.load %vptr : tensor<$BNx$Dx!tile.ptr<$E>>
+?E ?H   %vt = tile.load %vptr : tensor<$BNx$Dx!tile.ptr<$E>>
+?E ?G   %vt = tile.descriptor_load %v[%kvr, %c0] shape [%cKVROWS, %cD] strides [%cD64, %c1i64] : !tile.ptr<$E> -> tensor<$BNx$Dx$E>
 ?T   %pe = arith.truncf %p : tensor<$BMRx$BNxf32> to tensor<$BMRx$BNx$E>
 ?F   %pe = arith.addf %p, %zs : tensor<$BMRx$BNxf32>
     %za = tile.splat %zf : f32 -> tensor<$BMRx$Dxf32>
@@ -946,7 +950,10 @@ constexpr const char *kKeyBlock = R"(
     %kbs = tile.splat %kbase : !tile.ptr<$E> -> tensor<$BNx$Dx!tile.ptr<$E>>
     %kptr = tile.addptr %kbs, %koffs : tensor<$BNx$Dx!tile.ptr<$E>>, tensor<$BNx$Dxi32>
 ?B   %kt = tile.load %kptr, %kmask, %zEk : tensor<$BNx$Dx!tile.ptr<$E>>
-?E   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
+?E ?H   %kt = tile.load %kptr : tensor<$BNx$Dx!tile.ptr<$E>>
+?E ?G   %kvr0 = arith.muli %zh, %cNKV : i32
+?E ?G   %kvr = arith.addi %kvr0, %n0 : i32
+?E ?G   %kt = tile.descriptor_load %k[%kvr, %c0] shape [%cKVROWS, %cD] strides [%cD64, %c1i64] : !tile.ptr<$E> -> tensor<$BNx$Dx$E>
     %ktt = tile.trans %kt, order = [1, 0] : tensor<$BNx$Dx$E> -> tensor<$Dx$BNx$E>
     %zs = tile.splat %zf : f32 -> tensor<$BMRx$BNxf32>
     %s0 = tile.dot %qt, %ktt, %zs : tensor<$BMRx$Dx$E> * tensor<$Dx$BNx$E> -> tensor<$BMRx$BNxf32>
@@ -1700,7 +1707,8 @@ struct TGraphLowerAttentionPass
                                         {"T", !elem.isF32()}, {"F", elem.isF32()},
                                         {"B", ragged},          {"E", !ragged},
                                         {"M", masked},          {"U", !masked},
-                                        {"A", bool(dqAtomics)}};
+                                        {"A", bool(dqAtomics)},
+                                        {"G", false},           {"H", true}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
         {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BMR", str(bm)},
@@ -1835,7 +1843,12 @@ struct TGraphLowerAttentionPass
                                         {"Q", queries},         {"P", !queries},
                                         {"B", ragged},          {"E", !ragged},
                                         {"M", masked},          {"U", !masked},
-                                        {"R", bool(op.getLse())}};
+                                        {"R", bool(op.getLse())},
+                                        // K and V blocks through tensor
+                                        // descriptors over all Z*H*N_KV rows
+                                        // (TMA copies on sm_90a; pointers
+                                        // elsewhere), when no block is ragged.
+                                        {"G", !ragged},         {"H", ragged}};
     std::vector<std::pair<std::string, std::string>> values = {
         {"NAME", name},
         {"NKVD", std::to_string(nkv * d)},
@@ -1853,7 +1866,8 @@ struct TGraphLowerAttentionPass
         {"D", std::to_string(d)},
         {"E", typeName(elem)},
         {"LQ", std::to_string(keptMax)},
-        {"L", std::to_string(lists)}};
+        {"L", std::to_string(lists)},
+        {"KVROWS", std::to_string(z * h * nkv)}};
     std::string text = kernelText(kTemplate, tags, values);
     ParserConfig config(module.getContext());
     OwningOpRef<ModuleOp> parsed = parseSourceString<ModuleOp>(text, config, "attention-kernel");

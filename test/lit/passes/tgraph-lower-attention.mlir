@@ -55,10 +55,17 @@ func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor
 
 // -----
 
-// Keys a multiple of the block and no causal mask: the loop loads K and V
-// unmasked and selects nothing; s * scale log2(e) - m feeds exp2.
+// Keys a multiple of the block and no causal mask: the loop reads K and V
+// through tensor descriptors over all Z*H*N_KV = 256 rows (row zh*128 +
+// the block's first key; TMA copies on sm_90a, pointers elsewhere) and
+// selects nothing; s * scale log2(e) - m feeds exp2.
 // CHECK-LABEL: func.func @even_attention_0(
+// CHECK-DAG: %[[ROWS:.*]] = arith.constant 256 : i32
+// CHECK-DAG: %[[D64:.*]] = arith.constant 32 : i64
 // CHECK: scf.for
+// CHECK: %[[R0:.*]] = arith.muli %{{.*}}, %c128_i32 : i32
+// CHECK: %[[R:.*]] = arith.addi %[[R0]], %{{.*}} : i32
+// CHECK: tile.descriptor_load %arg1[%[[R]], %c0_i32] shape [%[[ROWS]], %{{.*}}] strides [%[[D64]], %{{.*}}] : !tile.ptr<f16> -> tensor<32x32xf16>
 // CHECK-NOT: arith.select
 // CHECK: tile.dot
 // CHECK-NOT: arith.select
@@ -71,6 +78,7 @@ func.func @dense(%q: tensor<1x1x40x16xf32>, %k: tensor<1x1x70x16xf32>) -> tensor
 // CHECK: math.exp2
 // CHECK: math.exp2
 // CHECK-NOT: arith.select
+// CHECK: tile.descriptor_load %arg2[%[[R]], %c0_i32] shape [%[[ROWS]], %{{.*}}]
 // CHECK: scf.yield
 func.func @even(%q: tensor<1x2x64x32xf16>, %k: tensor<1x2x128x32xf16>, %i: tensor<1x2x2x3xi32>,
                 %c: tensor<1x2x2xi32>) -> tensor<1x2x64x32xf16> {
