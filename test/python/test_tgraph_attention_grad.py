@@ -114,7 +114,8 @@ def check(Z, H, NQ, NKV, D, BM, BN, causal, lists, dtype, rng, repeats=False, fu
         want = np.where(total > 0, np.log(np.where(total > 0, total, 1)) + mx[..., 0], np.inf)
         seen = np.isfinite(want)
         assert (np.isinf(lse) == ~seen).all() and (lse[~seen] > 0).all()
-        assert np.abs(lse[seen] - want[seen]).max() < 1e-4
+        # (Random lists may leave every row without a valid key: all +inf.)
+        assert not seen.any() or np.abs(lse[seen] - want[seen]).max() < 1e-4
         assert np.abs(got_o.astype(np.float64) - o).max() < tol
     else:
         g = tessera.graph.Graph(grad_text(Z, H, NQ, NKV, D, el, BM, BN, causal, L, QB),
