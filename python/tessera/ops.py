@@ -421,10 +421,10 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     # causal 4.12 -> 3.93-4.09, 93% sparse 0.56 -> 0.50-0.55).
     # TESSERA_ATTENTION_TMA=0 reads them with cp.async instead.
     import os
+    from .backends import active
     tma = _is_torch(q) and q.is_cuda and not q_sparse and \
         os.environ.get("TESSERA_ATTENTION_TMA", "1") != "0" and \
-        str(getattr(__import__("tessera.backends", fromlist=["active"]).active(), "arch",
-                    "")).startswith("sm_90")
+        str(getattr(active(), "arch", "")).startswith("sm_90")
     options = {"num_warps": num_warps, "num_stages": num_stages}
     block_sparse_attention_fwd[(QB, Z * H)](
         q, k, v, out, lse, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k),
