@@ -208,7 +208,7 @@ tessera::amd::CompileResult tessera::amd::compile(const std::string &source,
     return result;
   }
   if (!tessera::linkDeviceLibrary(
-          *llvmModule, *machine, "__ocml_", ocml, ocmlName, ocmlHint, diagOS) ||
+          *llvmModule, *machine, "__ocml_", ocml, ocmlName, diagOS) ||
       !defineOclcControls(*llvmModule, options.arch, diagOS) ||
       !tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
                                   dumpStages ? &result.dumps : nullptr))

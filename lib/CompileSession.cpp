@@ -129,24 +129,12 @@ LogicalResult tessera::checkDeviceLibrary(ModuleOp module, llvm::StringRef prefi
 
 bool tessera::linkDeviceLibrary(llvm::Module &module, llvm::TargetMachine &machine,
                                 llvm::StringRef prefix, const std::string &path,
-                                llvm::StringRef what, llvm::StringRef hint,
-                                llvm::raw_ostream &diag) {
-  std::string called;
-  for (llvm::Function &f : module.functions())
-    if (f.isDeclaration() && f.getName().starts_with(prefix) && !f.use_empty()) {
-      called = f.getName().str();
-      break;
-    }
-  if (called.empty())
+                                llvm::StringRef what, llvm::raw_ostream &diag) {
+  if (llvm::none_of(module.functions(), [&](llvm::Function &f) {
+        return f.isDeclaration() && f.getName().starts_with(prefix) && !f.use_empty();
+      }))
     return true;
-  if (path.empty() || !llvm::sys::fs::exists(path)) {
-    diag << "error: the kernel calls " << called << " (tl.erf, or float64 math) from " << what
-         << ", which was not found";
-    if (!path.empty())
-      diag << " ('" << path << "' does not exist)";
-    diag << ": " << hint << "\n";
-    return false;
-  }
+  // (checkDeviceLibrary has reported a missing library at its call's line.)
   module.setDataLayout(machine.createDataLayout());
   module.setTargetTriple(machine.getTargetTriple());
   llvm::SMDiagnostic error;

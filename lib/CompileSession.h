@@ -69,13 +69,12 @@ bool optimizeForTarget(llvm::Module &module, llvm::TargetMachine &machine,
 /// Links into `module` the functions of a device library (a bitcode file)
 /// that it calls: the declarations whose names start with `prefix`
 /// (`__nv_` for CUDA's libdevice, `__ocml_` for ROCm's ocml). Only what is
-/// called is linked, and made internal so the optimizer inlines it. `what`
-/// names the library and `hint` how to point at it, for the error when
-/// `path` is empty or missing. Does nothing when nothing is called.
+/// called is linked, and made internal so the optimizer inlines it; `what`
+/// names the library in errors. Does nothing when nothing is called. (A
+/// missing library is checkDeviceLibrary's error, before translation.)
 bool linkDeviceLibrary(llvm::Module &module, llvm::TargetMachine &machine,
                        llvm::StringRef prefix, const std::string &path,
-                       llvm::StringRef what, llvm::StringRef hint,
-                       llvm::raw_ostream &diag);
+                       llvm::StringRef what, llvm::raw_ostream &diag);
 
 /// Before translation: when `module` calls a device library function (a
 /// name starting with `prefix`) and `path` is empty or missing, reports

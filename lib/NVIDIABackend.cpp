@@ -235,7 +235,7 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   // NVVMReflect pass of the NVPTX pipeline reads the flag).
   llvmModule->addModuleFlag(llvm::Module::Override, "nvvm-reflect-ftz", uint32_t(0));
   if (!tessera::linkDeviceLibrary(
-          *llvmModule, *machine, "__nv_", libdevice, libdeviceName, libdeviceHint, diagOS) ||
+          *llvmModule, *machine, "__nv_", libdevice, libdeviceName, diagOS) ||
       !tessera::optimizeForTarget(*llvmModule, *machine, diagOS,
                                   dumpStages ? &result.dumps : nullptr) ||
       !tessera::emitCode(*llvmModule, *machine, /*assembly=*/true, result.ptx,

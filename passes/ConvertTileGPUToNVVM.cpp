@@ -235,6 +235,15 @@ private:
     return views.back().second;
   }
 
+  /// This warp's place (row, column) in an mma layout's wm x wn grid of
+  /// warps: warp w is at (w / wn mod wm, w mod wn).
+  std::pair<Value, Value> warpCoords(MmaEncodingAttr mma) {
+    unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+    Value row = arith::RemUIOp::create(
+        b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
+    return {row, arith::RemUIOp::create(b, loc, warp, cst(wn))};
+  }
+
   /// The mma accumulator layout: for each repetition (rm, rn) of the warp's
   /// 16 x 8 tile, the four elements of lane l at rows l/4 (+8) and columns
   /// 2*(l%4) (+1), in the order of the instruction's c0..c3 registers.
@@ -244,7 +253,6 @@ private:
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(prologueEnd);
     ArrayRef<int64_t> shape = type.getShape();
-    unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
     SmallVector<int64_t> reps = mma.getRepetitions(shape);
     SmallVector<int64_t> perCTA = mma.getShapePerCTA();
     bool mfma = mma.isMfma();
@@ -256,9 +264,8 @@ private:
                       : arith::MulIOp::create(
                             b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2))
                             .getResult();
-    Value warpM = arith::RemUIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
-    Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+    Value warpM, warpN;
+    std::tie(warpM, warpN) = warpCoords(mma);
     Value rowBase = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)), group);
     Value colBase = arith::AddIOp::create(
@@ -302,12 +309,10 @@ private:
     MmaEncodingAttr mma = slice.getParent();
     unsigned keep = 1 - slice.getDim(); // the parent dimension kept
     int64_t n = type.getShape()[0];
-    unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
     SmallVector<int64_t> perCTA = mma.getShapePerCTA();
     int64_t reps = std::max<int64_t>(1, n / perCTA[keep]);
-    Value warpM = arith::RemUIOp::create(
-        b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
-    Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+    Value warpM, warpN;
+    std::tie(warpM, warpN) = warpCoords(mma);
     Value base, step = cst(keep == 0 ? 8 : 1), owner;
     // Elements a repetition: rows l/4 and l/4 + 8, columns 2(l%4) and +1;
     // MFMA: rows 4(l/16) .. +3, column l%16.
@@ -2880,9 +2885,8 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
-  Value warpM = arith::RemUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
-  Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+  Value warpM, warpN;
+  std::tie(warpM, warpN) = warpCoords(mma);
   Value group = arith::DivUIOp::create(b, loc, lane, cst(4));
   Value quad = arith::RemUIOp::create(b, loc, lane, cst(4));
   // A fragments come from ldmatrix: lane l gives the address of row l % 8
@@ -3128,9 +3132,8 @@ LogicalResult Expander::expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma) {
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
-  Value warpM = arith::RemUIOp::create(
-      b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
-  Value warpN = arith::RemUIOp::create(b, loc, warp, cst(wn));
+  Value warpM, warpN;
+  std::tie(warpM, warpN) = warpCoords(mma);
   Value inTile = arith::RemUIOp::create(b, loc, lane, cst(16));  // A's row, B's column
   Value kGroup = arith::MulIOp::create(b, loc, arith::DivUIOp::create(b, loc, lane, cst(16)),
                                        cst(perLane));              // first k of the lane

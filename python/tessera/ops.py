@@ -1082,7 +1082,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     # splits cover the table's every page (not only the longest sequence's),
     # so lengths that grow in place within it stay right in a graph.
     on_device = _is_torch(q) and _is_torch(block_table) and _is_torch(cache_seqlens) and \
-        block_table.dtype == cache_seqlens.dtype == __import__("torch").int32 and \
+        str(block_table.dtype) == str(cache_seqlens.dtype) == "torch.int32" and \
         block_table.device == cache_seqlens.device == q.device and block_table.stride(-1) == 1
     key = (id(block_table), getattr(block_table, "_version", None), id(cache_seqlens),
            getattr(cache_seqlens, "_version", None), B, pages, page, str(getattr(q, "device", "")))

@@ -14,12 +14,7 @@ from .. import semantic as _S
 from ..core import builtin as _builtin
 
 
-def _unary(name, mlir_name=None):
-    def fn(arg0):
-        return _S.math_unary(mlir_name or name, arg0)
-    fn.__name__ = name
-    fn.__doc__ = f"libdevice's {name} (float32 and float64)."
-    return _builtin(fn)
+_unary = _core._math1  # as tl.exp and the other math functions
 
 
 def _binary(name, mlir_name):
