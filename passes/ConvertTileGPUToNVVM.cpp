@@ -236,12 +236,29 @@ private:
   }
 
   /// This warp's place (row, column) in an mma layout's wm x wn grid of
-  /// warps: warp w is at (w / wn mod wm, w mod wn).
+  /// warps: warp w is at (w / wn mod wm, w mod wn); version 3 (wgmma),
+  /// numbered along M first so that warpgroups are whole: (w mod wm,
+  /// w / wm mod wn).
   std::pair<Value, Value> warpCoords(MmaEncodingAttr mma) {
     unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+    if (mma.getVersionMajor() == 3)
+      return {arith::RemUIOp::create(b, loc, warp, cst(wm)),
+              arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wm)),
+                                     cst(wn))};
     Value row = arith::RemUIOp::create(
         b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)), cst(wm));
     return {row, arith::RemUIOp::create(b, loc, warp, cst(wn))};
+  }
+
+  /// Columns of an mma layout for a tensor `cols` wide: warp column j's
+  /// repetition rn starts at j * warpStride + rn * repStride. Versions 2
+  /// and mfma interleave the warps' tiles (warpStride one tile, repStride
+  /// wn tiles); version 3 gives each warp column a contiguous slab.
+  std::pair<int64_t, int64_t> columnStrides(MmaEncodingAttr mma, int64_t cols) {
+    int64_t tile = mma.getTileCols(), wn = mma.getWarpsPerCTA()[1];
+    if (mma.getVersionMajor() == 3)
+      return {std::max<int64_t>(1, cols / (tile * wn)) * tile, tile};
+    return {tile, tile * wn};
   }
 
   /// The mma accumulator layout: for each repetition (rm, rn) of the warp's
@@ -268,8 +285,9 @@ private:
     std::tie(warpM, warpN) = warpCoords(mma);
     Value rowBase = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, warpM, cst(16)), group);
+    auto [warpStride, repStride] = columnStrides(mma, shape[1]);
     Value colBase = arith::AddIOp::create(
-        b, loc, arith::MulIOp::create(b, loc, warpN, cst(mma.getTileCols())), pair);
+        b, loc, arith::MulIOp::create(b, loc, warpN, cst(warpStride)), pair);
     bool replicated = perCTA[0] > shape[0] || perCTA[1] > shape[1];
     ThreadView v;
     v.shape = SmallVector<int64_t>(shape);
@@ -279,7 +297,7 @@ private:
           Value row = arith::AddIOp::create(
               b, loc, rowBase, cst(rm * perCTA[0] + (mfma ? i : 8 * (i / 2))));
           Value col = arith::AddIOp::create(b, loc, colBase,
-                                            cst(rn * perCTA[1] + (mfma ? 0 : i % 2)));
+                                            cst(rn * repStride + (mfma ? 0 : i % 2)));
           Value owner;
           auto wrap = [&](Value &c, int64_t extent, int64_t covered) {
             if (covered <= extent)
@@ -345,7 +363,7 @@ private:
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpN, cst(0)));
     } else {
       base = arith::AddIOp::create(
-          b, loc, arith::MulIOp::create(b, loc, warpN, cst(8)),
+          b, loc, arith::MulIOp::create(b, loc, warpN, cst(columnStrides(mma, n).first)),
           arith::MulIOp::create(b, loc, arith::RemUIOp::create(b, loc, lane, cst(4)), cst(2)));
       owner = arith::AndIOp::create(
           b, loc,
@@ -356,9 +374,10 @@ private:
     v.shape = SmallVector<int64_t>(type.getShape());
     for (int64_t r = 0; r < reps; ++r)
       for (int64_t h = 0; h < perRep; ++h) {
+        int64_t repStride = keep == 1 ? columnStrides(mma, n).second : perCTA[keep];
         Value c = arith::AddIOp::create(
             b, loc, base,
-            arith::AddIOp::create(b, loc, cst(r * perCTA[keep]),
+            arith::AddIOp::create(b, loc, cst(r * repStride),
                                   arith::MulIOp::create(b, loc, step, cst(h))));
         Value own = owner;
         if (perCTA[keep] > n) {
@@ -2405,9 +2424,8 @@ LogicalResult Expander::expandMmaReduce(tile::ReduceOp op, MmaEncodingAttr mma) 
     }
     return success();
   }
-  Value warpCoord = axis == 1 ? arith::RemUIOp::create(b, loc, warp, cst(wn)).getResult()
-                              : arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wn)),
-                                                       cst(wm)).getResult();
+  auto [warpM, warpN] = warpCoords(mma);
+  Value warpCoord = axis == 1 ? warpN : warpM;
   Value laneCoord = axis == 1 ? arith::RemUIOp::create(b, loc, lane, cst(split)).getResult()
                               : arith::DivUIOp::create(b, loc, lane, cst(split)).getResult();
   Value writer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, laneCoord, cst(0));
@@ -3306,7 +3324,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   bool aRegs = false;
   if (auto aMma = dyn_cast_or_null<MmaEncodingAttr>(aType.getEncoding());
       aMma && aMma == mma && !aFromTrans && (elem.isF16() || elem.isBF16()) &&
-      m % (16 * mma.getWarpsPerCTA()[0]) == 0 && k % 16 == 0)
+      m % (16 * mma.getWarpsPerCTA()[0]) == 0 && k % 16 == 0 && mma.getWarpsPerCTA()[1] == 1)
     aRegs = true;
   unsigned swA = aShared ? swizzleOf(aType) : aRegs ? 128 : widest((aFromTrans ? m : k) * bytes);
   unsigned swB = bShared ? swizzleOf(bType) : widest((kMajor || bFromTrans ? k : n) * bytes);
@@ -3416,9 +3434,24 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // Leading byte offsets are 14-bit fields of 16-byte units.
   if ((aT && k * swA >= (int64_t(1) << 18)) || (!bT && k * swB >= (int64_t(1) << 18)))
     return op.emitOpError("operand tile too large for a wgmma matrix descriptor (K = ") << k << ")";
-  // A: this warpgroup's rows start at 64 g. K-major: 8-row groups 8 W
-  // apart. M-major: column blocks of W bytes along M, K * W apart.
-  Value group = arith::DivUIOp::create(b, loc, warp, cst(4));
+  // A: this warpgroup's rows start at 64 g (g its place along M). K-major:
+  // 8-row groups 8 W apart. M-major: column blocks of W bytes along M,
+  // K * W apart.
+  unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
+  Value group = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(4)),
+                                       cst(wm / 4));
+  // B: with warpgroups side by side along N, this one's slab of `slab`
+  // columns starts at (w / wm) slab: whole 8-row groups (K-major), whole
+  // swizzle column blocks (N-major; the layout pass makes sure).
+  int64_t slab = n / wn;
+  if (wn > 1) {
+    Value column = arith::DivUIOp::create(b, loc, warp, cst(wm));
+    int64_t stride = bT ? slab * swB : (slab * bytes / swB) * k * swB;
+    if (!bT && (slab * bytes) % swB)
+      return op.emitOpError("a warpgroup's columns of B (") << slab
+             << ") are not whole swizzle blocks";
+    bBase = arith::AddIOp::create(b, loc, bBase, arith::MulIOp::create(b, loc, column, cst(stride)));
+  }
   Value aStart = arith::AddIOp::create(
       b, loc, aBase,
       arith::MulIOp::create(b, loc, group, cst(aT ? (64 * bytes / swA) * k * swA : 64 * swA)));
@@ -3430,8 +3463,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
                    : descriptor(sharedAddress(bBase), k * swB, 8 * swB, swB);
 
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
-  unsigned wm = mma.getWarpsPerCTA()[0];
-  int64_t chunkN = std::min<int64_t>(n, 256); // the layout pass keeps n <= 256
+  int64_t chunkN = std::min<int64_t>(slab, 256); // the layout pass keeps slabs <= 256
   SmallVector<Value> acc(elems(op.getC()));
   auto f32 = b.getF32Type();
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(chunkN / 2, f32));
@@ -3453,7 +3485,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   NVVM::WgmmaFenceAlignedOp::create(b, loc);
   for (int64_t rm = 0; rm < reps[0]; ++rm) {
     int64_t row0 = rm * 16 * wm; // + 64 g, in descA
-    for (int64_t n0 = 0; n0 < n; n0 += chunkN) {
+    for (int64_t n0 = 0; n0 < slab; n0 += chunkN) {
       size_t base = size_t(rm * reps[1] + n0 / 8) * 4;
       Value inout = LLVM::UndefOp::create(b, loc, structType);
       for (int64_t i = 0; i < chunkN / 2; ++i)

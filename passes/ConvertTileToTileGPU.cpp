@@ -162,6 +162,42 @@ struct ConvertTileToTileGPUPass
   /// (M a multiple of 16 per warp), N a multiple of 16 (rows of B are whole
   /// 32-byte swizzle atoms) up to 256 (one instruction wide).
   static bool isWgmmaDot(tessera::tile::DotOp dot, unsigned numWarps) {
+    return bool(wgmmaWarps(dot, numWarps));
+  }
+
+  /// The wgmma warp grid of a dot: all warps along M when M has 64 rows a
+  /// warpgroup; otherwise, for 16-bit operands, as many warpgroups along M
+  /// as M has 64 rows and the rest side by side along N, each on a slab of
+  /// the columns (FlashMLA's 64 x 512 on two warpgroups). B's slabs must
+  /// start on whole 8-row groups (K-major B, a tl.trans) or whole 128-byte
+  /// swizzle columns (N-major). None when the dot cannot run on wgmma.
+  static std::optional<std::pair<unsigned, unsigned>> wgmmaWarps(tessera::tile::DotOp dot,
+                                                                 unsigned numWarps) {
+    if (!canRunOnWgmma(dot, numWarps))
+      return std::nullopt;
+    auto a = cast<RankedTensorType>(dot.getA().getType());
+    auto bTy = cast<RankedTensorType>(dot.getB().getType());
+    int64_t m = a.getDimSize(0), n = bTy.getDimSize(1);
+    if (m % (16 * numWarps) == 0 && n <= 256)
+      return std::make_pair(numWarps, 1u);
+    Type ea = a.getElementType();
+    if (!(ea.isF16() || ea.isBF16()))
+      return std::nullopt;
+    for (unsigned wm = numWarps - numWarps % 4; wm >= 4; wm -= 4) {
+      if (numWarps % wm || m % (16 * wm))
+        continue;
+      unsigned wn = numWarps / wm;
+      int64_t slab = n / wn;
+      bool kMajorB = bool(dot.getB().getDefiningOp<tessera::tile::TransOp>());
+      if (wn > 1 && n % wn == 0 && slab % 16 == 0 && slab <= 256 &&
+          (kMajorB || (slab * 2) % 128 == 0))
+        return std::make_pair(wm, wn);
+    }
+    return std::nullopt;
+  }
+
+  /// The operand types, M and N of a dot wgmma can take (any warp grid).
+  static bool canRunOnWgmma(tessera::tile::DotOp dot, unsigned numWarps) {
     auto a = cast<RankedTensorType>(dot.getA().getType());
     auto bTy = cast<RankedTensorType>(dot.getB().getType());
     Type ea = a.getElementType();
@@ -183,7 +219,7 @@ struct ConvertTileToTileGPUPass
     if (!(ea.isF16() || ea.isBF16() || fp8(ea) || tf32) || numWarps % 4)
       return false;
     int64_t m = a.getDimSize(0), n = bTy.getDimSize(1);
-    return m % (16 * numWarps) == 0 && n % 16 == 0 && n <= 256;
+    return m % 64 == 0 && n % 16 == 0;
   }
 
   static RankedTensorType withEncoding(Type type, Attribute encoding) {
@@ -201,7 +237,8 @@ struct ConvertTileToTileGPUPass
       auto mma = mfma ? MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps,
                                                      MmaEncodingAttr::kMfma)
                  : wgmma && isWgmmaDot(dot, numWarps)
-                     ? MmaEncodingAttr::get(ctx, 3, {unsigned(numWarps), 1u})
+                     ? MmaEncodingAttr::get(ctx, 3, {wgmmaWarps(dot, numWarps)->first,
+                                                     wgmmaWarps(dot, numWarps)->second})
                      : MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
       RankedTensorType mmaType = withEncoding(dType, mma);
       b.setInsertionPoint(dot);

@@ -92,11 +92,20 @@ def TileGPU_MmaEncoding : TileGPU_Attr<"MmaEncoding", "mma"> {
     tensor<128x128xf32, #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>>
     ```
 
-    Version 3 is the same placement for the warpgroup instruction
-    `wgmma.mma_async` of sm_90a: all warps along M (`warpsPerCTA = [w, 1]`,
-    `w` a multiple of 4), so that warpgroup g's four warps hold rows
-    64g .. 64g + 63 of each 64 x N instruction tile, as the instruction's
-    accumulator fragments do.
+    Version 3 is the layout of the warpgroup instruction `wgmma.mma_async`
+    of sm_90a: `warpsPerCTA = [wm, wn]` with `wm` a multiple of 4, warps
+    numbered along M first (warp w at row w % wm, column w / wm), so that a
+    warpgroup's four warps hold rows 64g .. 64g + 63 of each 64 x N
+    instruction tile, as the instruction's accumulator fragments do. Warp
+    column j holds the contiguous columns j N / wn .. (j + 1) N / wn - 1
+    (one slab, one B operand offset a warpgroup), in 16 x 8 tiles as
+    above. With `wn > 1` the warpgroups split N: FlashMLA's 64 x 512
+    accumulator is `[4, 2]`, each warpgroup 64 x 256.
+
+    ```mlir
+    // 64 x 512 fp32 on 8 warps: each thread holds 4 x 32 tiles' 4 = 128.
+    tensor<64x512xf32, #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>>
+    ```
 
     `#tilegpu.mma<mfma, warpsPerCTA = [wm, wn]>` is AMD CDNA's matrix core
     accumulator (`v_mfma_f32_16x16x16f16` and kin, gfx90a and gfx942, 64

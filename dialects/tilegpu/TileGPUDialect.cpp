@@ -181,9 +181,9 @@ LogicalResult MmaEncodingAttr::verify(function_ref<InFlightDiagnostic()> emitErr
                        << warpsPerCTA.size();
   if (warpsPerCTA[0] == 0 || warpsPerCTA[1] == 0)
     return emitError() << "layout sizes must be positive";
-  if (versionMajor == 3 && (warpsPerCTA[1] != 1 || warpsPerCTA[0] % 4))
+  if (versionMajor == 3 && warpsPerCTA[0] % 4)
     return emitError() << "a version 3 (wgmma) layout has whole warpgroups along M: "
-                          "warpsPerCTA must be [4k, 1], got ["
+                          "warpsPerCTA must be [4k, n], got ["
                        << warpsPerCTA[0] << ", " << warpsPerCTA[1] << "]";
   return success();
 }

@@ -187,12 +187,15 @@ def wgmma_kernel(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexp
                                                    ("float16", 4, False), ("bfloat16", 3, False)])
 @pytest.mark.parametrize("BM,BN,BK,warps", [(64, 16, 16, 4), (64, 32, 32, 4), (64, 128, 128, 4),
                                             (128, 256, 32, 8), (256, 128, 64, 8),
-                                            (128, 64, 64, 4)])
+                                            (128, 64, 64, 4), (64, 256, 64, 8), (64, 512, 32, 8),
+                                            (128, 256, 64, 16)])
 def test_wgmma_dots(dtype, stages, scale_a, BM, BN, BK, warps):
     """On sm_90a, fp16/bf16 dots over whole warpgroups run on wgmma with
     swizzled shared operands (32/64/128-byte swizzles, K tiles of one and
     two swizzle blocks, one and two warpgroups, several 64-row tiles per
-    warpgroup), fed by cp.async stages or by the threads' own stores."""
+    warpgroup), fed by cp.async stages or by the threads' own stores. With
+    fewer 64-row blocks than warpgroups (64 x 256 and 64 x 512 on 8 warps,
+    128 x 256 on 16) the warpgroups split N, each on its slab of B."""
     if active().arch != "sm_90a":
         pytest.skip("wgmma is sm_90a's (other targets run these dots in test_matmul_tensor_cores)")
     M, N, K = 300, 280, 200  # masked edges in every dimension
@@ -1047,11 +1050,14 @@ def test_query_sparse_attention_backward_on_gpu():
                                    atol=5e-2 * np.abs(w).max())
 
 
-@pytest.mark.parametrize("H,block_h,warps", [(16, 16, 4), (128, 64, 4)])
-def test_mla_decode_on_gpu(H, block_h, warps):
+@pytest.mark.parametrize("H,block_h,warps,out_block,block_n",
+                         [(16, 16, 4, None, None), (128, 64, 4, 256, None),
+                          (128, 64, 8, 512, 64), (16, 64, 8, 512, 32)])
+def test_mla_decode_on_gpu(H, block_h, warps, out_block, block_n):
     """tessera.ops.mla_decode with DeepSeek-V3's shapes (latent 512 + rope
     64, pages of 64 tokens), bf16, ragged sequence lengths, split and
-    combined, against float64."""
+    combined, against float64. On 8 warps with the whole latent (sm_90a)
+    the two warpgroups split both products' columns."""
     import test_mla as tm
     B, page = 3, 64
     lens = [700, 1, 130]
@@ -1059,7 +1065,7 @@ def test_mla_decode_on_gpu(H, block_h, warps):
     qg, kvg = (torch.from_numpy(a).cuda().bfloat16() for a in (q, kv))
     out, lse = tessera.ops.mla_decode(qg, kvg, torch.from_numpy(table).cuda(),
                                       torch.from_numpy(lens).cuda(), block_h=block_h,
-                                      num_warps=warps)
+                                      num_warps=warps, out_block=out_block, block_n=block_n)
     qd, kvd = (t.double().cpu().numpy() for t in (qg, kvg))
     want, want_lse = tm.reference(qd, kvd, table, lens, 512, 1 / math.sqrt(576))
     np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,

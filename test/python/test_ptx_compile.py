@@ -153,15 +153,17 @@ def test_block_scores(arch, tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("block_h,block_n,out_block", [(64, 32, 256), (16, 32, 256)])
-def test_mla_decode(arch, block_h, block_n, out_block, tmp_path):
+@pytest.mark.parametrize("block_h,block_n,out_block,warps", [(64, 32, 256, 4), (16, 32, 256, 4),
+                                                             (64, 64, 512, 8)])
+def test_mla_decode(arch, block_h, block_n, out_block, warps, tmp_path):
     f = M.mla_decode_split
     ptrs = {"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
             "O_PART": "*fp32:16", "LSE_PART": "*fp32:16"}
     divisible = ["stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"]
     compile_and_assemble(f, signature(f, ptrs, ["sm_scale"], divisible),
                          dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=block_h, BLOCK_N=block_n,
-                              D_OUT=out_block), {"num_warps": 4, "num_stages": 2}, arch, tmp_path)
+                              D_OUT=out_block), {"num_warps": warps, "num_stages": 2}, arch,
+                         tmp_path)
     g = M.mla_decode_combine
     compile_and_assemble(g, signature(g, {"O_PART": "*fp32:16", "LSE_PART": "*fp32:16",
                                           "O": "*bf16:16", "LSE": "*fp32:16"}),

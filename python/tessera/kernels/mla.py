@@ -28,9 +28,10 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr):
     """Program (b, head block x output part, split). Scores use all D_LAT +
     D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
-    latent split over programs keeps each accumulator D_OUT wide: at most
-    256, one wgmma instruction). Tokens go BLOCK_N at a time (a page is
-    PAGE / BLOCK_N steps)."""
+    latent split over programs keeps each accumulator D_OUT wide; with
+    D_OUT = D_LAT on 8 warps, as FlashMLA, the two warpgroups split the
+    columns of both products, each its own wgmma slab). Tokens go BLOCK_N at
+    a time (a page is PAGE / BLOCK_N steps)."""
     b = tl.program_id(0)
     parts = D_LAT // D_OUT
     heads = (tl.program_id(1) // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
@@ -64,7 +65,10 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
         p = tl.math.exp2(s - m_safe[:, None])
         alpha = tl.math.exp2(m_i - m_safe)
         l_i = l_i * alpha + tl.sum(p, 1)
-        c_val = tl.load(rows + d0 + do[None, :])
+        if D_OUT == D_LAT:  # the whole latent: the scores' tile is the values'
+            c_val = c_kv
+        else:
+            c_val = tl.load(rows + d0 + do[None, :])
         acc = tl.dot(p.to(c_val.dtype), c_val, acc * alpha[:, None])
         m_i = m_ij
     out = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[:, None]  # a division per row

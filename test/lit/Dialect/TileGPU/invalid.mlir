@@ -40,8 +40,8 @@ func.func @mma_version(%x: tensor<16x8xf32, #tilegpu.mma<version = 4, warpsPerCT
 
 // -----
 
-// expected-error @+1 {{a version 3 (wgmma) layout has whole warpgroups along M: warpsPerCTA must be [4k, 1], got [4, 2]}}
-func.func @wgmma_warps(%x: tensor<128x64xf32, #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>>) { return }
+// expected-error @+1 {{a version 3 (wgmma) layout has whole warpgroups along M: warpsPerCTA must be [4k, n], got [2, 4]}}
+func.func @wgmma_warps(%x: tensor<128x64xf32, #tilegpu.mma<version = 3, warpsPerCTA = [2, 4]>>) { return }
 
 // -----
 

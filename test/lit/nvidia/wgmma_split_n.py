@@ -1,0 +1,44 @@
+# wgmma with warpgroups side by side along N (FlashMLA's split): MLA decode
+# with 64 heads a program on 8 warps and the whole 512-wide latent. M (64
+# heads) is one warpgroup's rows, so the layout pass gives both dots the
+# version 3 layout [4, 2]: each warpgroup computes its 32 of the 64 scores'
+# columns (m64n32, B K-major from the copied KV tile) and its 256 of the
+# 512 output columns (m64n256, B N-major from the same tile, its slab 256
+# columns along), with no mma.sync fallback. The row max and sum combine
+# the two warpgroups' halves through shared memory; P goes to shared memory
+# as the second dot's A. ptxas accepts it, within 227 KB of shared memory.
+# RUN: %python %s 64 > %t.ptx
+# RUN: FileCheck %s < %t.ptx
+# RUN: %python %s 32 | FileCheck %s --check-prefix=N32
+# REQUIRES: ptxas
+# RUN: %ptxas -arch=sm_90a %t.ptx -o %t.cubin
+# CHECK: shared bytes
+# CHECK-NOT: mma.sync
+# CHECK-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+# CHECK-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+# CHECK-NOT: mma.sync
+# N32-NOT: mma.sync
+# N32-DAG: wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16
+# N32-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+
+import sys
+
+from tessera.backends.nvidia import NVIDIABackend
+from tessera.compiler import ASTSource
+from tessera.kernels.mla import mla_decode_split as f
+
+block_n = int(sys.argv[1])
+consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512)
+sig = {n: "i32" for n in f.arg_names if n not in consts}
+sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
+            "O_PART": "*fp32:16", "LSE_PART": "*fp32:16", "sm_scale": "fp32"})
+for n in ("stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"):
+    sig[n] = "i32:16"
+binary = NVIDIABackend(arch="sm_90a").compile(ASTSource(f, sig, consts).make_ir(),
+                                              "mla_decode_split", False,
+                                              {"num_warps": 8, "num_stages": 2})
+header, _, ptx = binary.partition(b"\n")
+shared = int(header.split(b":")[2])
+assert shared <= 232448, header
+print(f"// shared bytes {shared}")
+print(ptx.decode())
