@@ -840,7 +840,7 @@ private:
   SmallVector<Value> aRegisters(Value a, MmaEncodingAttr mma, int64_t rm, int64_t kk);
   /// One register-A wgmma (m64 x n x k16, fp32 accumulate) on `inout`.
   Value wgmmaRegisterA(Value inout, int64_t n, ArrayRef<Value> a, Value descB, StringRef type,
-                       bool transB);
+                       bool transB, bool scaleD = true);
   Value swizzledOffset(Value row, Value col, RankedTensorType type, unsigned swizzle);
   /// `transposed`: the rank-2 tile's transpose (element (r, c) at (c, r)).
   void writeSwizzled(Value old, Value base, unsigned swizzle, bool transposed = false);
@@ -877,6 +877,9 @@ private:
   /// softmax computes. Off in kernels with dots the pipeliner keeps in
   /// flight across iterations (their groups would be counted too).
   SmallVector<Value> pendingWgmma;
+  /// The last instruction's accumulator struct of each (row, column) chunk
+  /// of a pending wgmma dot: a dot chained onto it starts from them.
+  llvm::DenseMap<Value, SmallVector<Value>> wgmmaStructs;
   bool deferWgmmaWaits = false;
   /// Ping-pong (FlashAttention-3's warpgroup scheduling): with two
   /// warpgroups, the wgmma dots of a loop body with several take turns,
@@ -1112,9 +1115,16 @@ LogicalResult Expander::expandBlock(Block &block) {
       if (!runsBesideWgmma(&op)) {
         upTo = int64_t(pendingWgmma.size()) - 1;
       } else {
-        for (Value operand : op.getOperands())
+        // A wgmma dot accumulating onto a pending one's result (the same
+        // accumulator shape: s = q_lat k^T + q_rope k_rope^T) chains on the
+        // registers in flight, as the instructions of one dot do.
+        auto dot = dyn_cast<tile::DotOp>(op);
+        for (OpOperand &use : op.getOpOperands())
           for (int64_t i = 0; i < int64_t(pendingWgmma.size()); ++i)
-            if (pendingWgmma[i] == operand)
+            if (pendingWgmma[i] == use.get() &&
+                !(dot && use.getOperandNumber() == 2 && use.get().hasOneUse() &&
+                  tensorOf(pendingWgmma[i]).getEncoding() == tensorOf(dot.getD()).getEncoding() &&
+                  dot.getA() != use.get() && dot.getB() != use.get()))
               upTo = std::max(upTo, i);
       }
       if (upTo >= 0)
@@ -3464,7 +3474,28 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
 
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
   int64_t chunkN = std::min<int64_t>(slab, 256); // the layout pass keeps slabs <= 256
+  // Chained onto a pending dot (its result read by this dot only, as C):
+  // the instructions continue on its accumulator structs, with no wait
+  // and no copies (a copy of registers in flight makes ptxas wait).
+  SmallVector<Value> chainedStructs;
+  if (auto *pending = llvm::find(pendingWgmma, op.getC()); pending != pendingWgmma.end()) {
+    auto it = wgmmaStructs.find(op.getC());
+    if (op.getC().hasOneUse() && it != wgmmaStructs.end() &&
+        int64_t(it->second.size()) == reps[0] * (slab / chunkN)) {
+      chainedStructs = it->second;
+      pendingWgmma.erase(pending);
+    } else {
+      waitPendingWgmma(pending - pendingWgmma.begin());
+    }
+  }
+  SmallVector<Value> structs;
   SmallVector<Value> acc(elems(op.getC()));
+  // C = 0 (scores, a fresh product): the first instruction of each chunk
+  // ignores the accumulator (scale-d 0); no registers are zeroed first.
+  Value c = op.getC();
+  while (auto convert = c.getDefiningOp<tessera::tilegpu::ConvertLayoutOp>())
+    c = convert.getSrc();
+  bool zeroC = chainedStructs.empty() && matchPattern(c, m_AnyZeroFloat());
   auto f32 = b.getF32Type();
   auto structType = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(chunkN / 2, f32));
   auto wgTypeOf = [](Type t) {
@@ -3487,16 +3518,22 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     int64_t row0 = rm * 16 * wm; // + 64 g, in descA
     for (int64_t n0 = 0; n0 < slab; n0 += chunkN) {
       size_t base = size_t(rm * reps[1] + n0 / 8) * 4;
-      Value inout = LLVM::UndefOp::create(b, loc, structType);
-      for (int64_t i = 0; i < chunkN / 2; ++i)
-        inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
+      Value inout;
+      if (!chainedStructs.empty()) {
+        inout = chainedStructs[structs.size()];
+      } else {
+        inout = LLVM::UndefOp::create(b, loc, structType);
+        for (int64_t i = 0; !zeroC && i < chunkN / 2; ++i)
+          inout = LLVM::InsertValueOp::create(b, loc, inout, acc[base + i], ArrayRef<int64_t>{i});
+      }
       for (int64_t kk = 0; kk < k; kk += kStep) {
+        bool scaleD = !(zeroC && kk == 0);
         int64_t kb = kk * bytes;
         Value bd = bT ? plus(descB, (kb / swB) * n * swB + n0 * swB + kb % swB)
                       : plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
         if (aRegs) {
           inout = wgmmaRegisterA(inout, chunkN, aRegisters(op.getA(), mma, rm, kk), bd,
-                                 elem.isBF16() ? "bf16" : "f16", /*transB=*/!bT);
+                                 elem.isBF16() ? "bf16" : "f16", /*transB=*/!bT, scaleD);
           continue;
         }
         Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
@@ -3505,13 +3542,15 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         // (N-major), as PTX's imm-trans-a / imm-trans-b.
         inout = NVVM::WgmmaMmaAsyncOp::create(
             b, loc, structType, inout, a, bd, NVVM::MMAShapeAttr::get(ctx, 64, chunkN, kStep),
-            wgType, wgTypeB, NVVM::WGMMATypes::f32, NVVM::WGMMAScaleOut::one,
+            wgType, wgTypeB, NVVM::WGMMATypes::f32,
+            scaleD ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,
             NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
             aT ? NVVM::MMALayout::col : NVVM::MMALayout::row,
             bT ? NVVM::MMALayout::col : NVVM::MMALayout::row, NVVM::MMAIntOverflowAttr());
       }
       for (int64_t i = 0; i < chunkN / 2; ++i)
         acc[base + i] = LLVM::ExtractValueOp::create(b, loc, inout, ArrayRef<int64_t>{i});
+      structs.push_back(inout);
     }
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b, loc);
@@ -3526,6 +3565,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   } else if (deferWgmmaWaits) {
     tensors[op.getD()] = acc;
     pendingWgmma.push_back(op.getD());
+    wgmmaStructs[op.getD()] = structs;
     return success();
   } else {
     acc = wgmmaWait(acc, 0);
@@ -3555,13 +3595,13 @@ SmallVector<Value> Expander::aRegisters(Value a, MmaEncodingAttr mma, int64_t rm
 }
 
 Value Expander::wgmmaRegisterA(Value inout, int64_t n, ArrayRef<Value> a, Value descB,
-                               StringRef type, bool transB) {
+                               StringRef type, bool transB, bool scaleD) {
   // wgmma.mma_async with A from registers: d, {a0..a3}, b-desc, scale-d,
   // imm-scale-a, imm-scale-b, imm-trans-b (no imm-trans-a in this form).
   int64_t outs = n / 2;
   std::string text;
   llvm::raw_string_ostream os(text);
-  os << "{\n.reg .pred p;\nsetp.ne.b32 p, 1, 0;\n"
+  os << "{\n.reg .pred p;\nsetp.ne.b32 p, " << (scaleD ? 1 : 0) << ", 0;\n"
      << "wgmma.mma_async.sync.aligned.m64n" << n << "k16.f32." << type << "." << type << " {";
   for (int64_t i = 0; i < outs; ++i)
     os << (i ? ", " : "") << "$" << i;

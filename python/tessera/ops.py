@@ -996,7 +996,7 @@ def _device_programs(backend_name):
 
 
 def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
-               num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=4,
+               num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=None,
                num_stages=2):
     """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
     `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
@@ -1008,16 +1008,19 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     lse (B, H) float32, natural log; -inf for an empty sequence).
 
     The sequence is split over `num_splits` programs per (entry, block of
-    `block_h` heads) (default: about 8 programs an SM below 64 heads, 2 from
-    64) and the splits are
-    merged by a second kernel. `block_h` heads go to a program (default 64
-    on sm_90a, where every dot is then a wgmma and the tiles are copied
-    ahead, and elsewhere when there are 64 or more heads; else 16). Each
-    program takes `block_n` tokens per step (default: a page, at most 32)
-    and accumulates `out_block` of the head_dim_v output values (default:
-    256 for 64 heads, where programs over the other parts recompute the
-    scores; all of them for 16 or 32). numpy arrays run on the CPU backend,
-    CUDA tensors on the GPU.
+    `block_h` heads) (default: about 4 programs an SM below 64 heads, 1
+    from 64) and the splits are merged by a second kernel. `block_h` heads
+    go to a program (default 64 on sm_90a, where every dot is then a wgmma
+    and the tiles are copied ahead, and elsewhere when there are 64 or more
+    heads; else 16). On sm_90a a block of 64 heads runs on 8 warps
+    (`num_warps`; else 4): its two warpgroups split the columns of both
+    products, as FlashMLA's, and one program computes all of head_dim_v.
+    Each program takes `block_n` tokens per step (default: a page, at most
+    64 on 8 warps from 64 heads, else 32) and accumulates `out_block` of
+    the head_dim_v output values (default: all of them, but 256 for 64
+    heads on 4 warps, where programs over the other parts recompute the
+    scores). numpy arrays run on the CPU backend, CUDA tensors on the
+    GPU.
 
     The block table and lengths as int32 tensors on q's device are checked
     once (a copy to the host) and then used as they are while the same
@@ -1060,13 +1063,19 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     block_h = block_h or (64 if H >= 64 or wgmma else 16)
     if block_h not in (16, 32, 64):
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
-    block_n = block_n or min(page, 32)
+    # 8 warps on sm_90a: the warpgroups side by side along N (b 128, 4096
+    # tokens, H200: 128 heads 0.48 ms against 0.84 on 4 warps with halves
+    # of the latent; 16 heads 0.30 against 0.44).
+    split_n = wgmma and block_h == 64 and num_warps in (None, 8)
+    num_warps = num_warps or (8 if split_n else 4)
+    block_n = block_n or min(page, 64 if split_n and H >= 64 else 32)
     if not pow2(block_n) or page % block_n:
         raise ValueError(f"mla_decode: block_n ({block_n}) must be a power of two of at least 16 "
                          f"dividing the page size {page}")
     # A wgmma accumulator is at most 256 wide; mma.sync's (16 or 32 heads)
     # takes all of head_dim_v, so the cache is read by one program, not two.
-    out_block = out_block or (min(head_dim_v, 256) if block_h == 64 else head_dim_v)
+    out_block = out_block or (min(head_dim_v, 256) if block_h == 64 and not split_n
+                              else head_dim_v)
     if not pow2(out_block) or head_dim_v % out_block:
         raise ValueError(f"mla_decode: out_block ({out_block}) must be a power of two of at "
                          f"least 16 dividing {head_dim_v}")
@@ -1119,13 +1128,13 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     max_pages = max(1, int(table_t.shape[1]))
     head_blocks = -(-H // block_h)
     if num_splits is None:
-        # Below 64 heads the decode is bound by memory latency: about 8
-        # programs an SM (16 heads: 0.43 ms against 0.47-0.60 with 2 an SM,
-        # H200). With 64 or more, compute: 2 an SM (128 heads: 0.77 ms
-        # against 0.89 with 8).
-        per_sm = 4 if H < 64 else 1
-        num_splits = max(1, min(max_pages, -(-per_sm * _device_programs(active().name) //
-                                             max(1, B * head_blocks))))
+        # Below 64 heads the decode is bound by memory latency: about 4
+        # programs an SM, whole waves (16 heads, 8 warps: 0.30 ms with 4 a
+        # batch entry against 0.33 with 5 or 8, H200). With 64 or more,
+        # compute: one split.
+        per_slot = 2 if H < 64 else 1  # _device_programs: 2 an SM
+        num_splits = max(1, min(max_pages, per_slot * _device_programs(active().name) //
+                                max(1, B * head_blocks)))
     num_splits = int(num_splits)
     if not 1 <= num_splits <= 64:
         raise ValueError(f"mla_decode: num_splits must be 1 to 64, got {num_splits}")
@@ -1146,7 +1155,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         return out, lse
     sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
     sp, sl = _strides(o_part), _strides(lse_part)
-    mla_decode_split[(B, head_blocks * (head_dim_v // out_block), num_splits)](
+    mla_decode_split[(head_blocks * (head_dim_v // out_block), B, num_splits)](
         q, kv_cache, table_t, lens_t, o_part, lse_part, float(sm_scale), sq[0], sq[1], skv[0],
         skv[1], sbt[0], sp[0], sp[1], sp[2], sl[0], sl[1], H, per_split, D_LAT=head_dim_v,
         D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block,
