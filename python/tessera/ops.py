@@ -997,7 +997,7 @@ def _device_programs(backend_name):
 
 def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
                num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=None,
-               num_stages=2):
+               num_stages=2, heads_first=False):
     """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
     `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
     query (the first `head_dim_v` = 512 values: q_nope W_UK) and its rope
@@ -1016,11 +1016,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     (`num_warps`; else 4): its two warpgroups split the columns of both
     products, as FlashMLA's, and one program computes all of head_dim_v.
     Each program takes `block_n` tokens per step (default: a page, at most
-    64 on 8 warps from 64 heads, else 32) and accumulates `out_block` of
+    64 on 8 warps, else 32) and accumulates `out_block` of
     the head_dim_v output values (default: all of them, but 256 for 64
     heads on 4 warps, where programs over the other parts recompute the
-    scores). numpy arrays run on the CPU backend, CUDA tensors on the
-    GPU.
+    scores). `heads_first` orders the programs with an entry's head
+    blocks next to each other (they read the same pages). numpy arrays run
+    on the CPU backend, CUDA tensors on the GPU.
 
     The block table and lengths as int32 tensors on q's device are checked
     once (a copy to the host) and then used as they are while the same
@@ -1064,11 +1065,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     if block_h not in (16, 32, 64):
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
     # 8 warps on sm_90a: the warpgroups side by side along N (b 128, 4096
-    # tokens, H200: 128 heads 0.48 ms against 0.84 on 4 warps with halves
-    # of the latent; 16 heads 0.30 against 0.44).
+    # tokens, H200: 128 heads 0.48-0.52 ms against 0.78-0.84 on 4 warps
+    # with halves of the latent; 16 heads 0.24 against 0.44-0.45), 64
+    # tokens a step (32: 0.34 and 0.63).
     split_n = wgmma and block_h == 64 and num_warps in (None, 8)
     num_warps = num_warps or (8 if split_n else 4)
-    block_n = block_n or min(page, 64 if split_n and H >= 64 else 32)
+    block_n = block_n or min(page, 64 if split_n else 32)
     if not pow2(block_n) or page % block_n:
         raise ValueError(f"mla_decode: block_n ({block_n}) must be a power of two of at least 16 "
                          f"dividing the page size {page}")
@@ -1155,11 +1157,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         return out, lse
     sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
     sp, sl = _strides(o_part), _strides(lse_part)
-    mla_decode_split[(head_blocks * (head_dim_v // out_block), B, num_splits)](
+    parts = head_blocks * (head_dim_v // out_block)
+    mla_decode_split[(parts, B, num_splits) if heads_first else (B, parts, num_splits)](
         q, kv_cache, table_t, lens_t, o_part, lse_part, float(sm_scale), sq[0], sq[1], skv[0],
         skv[1], sbt[0], sp[0], sp[1], sp[2], sl[0], sl[1], H, per_split, D_LAT=head_dim_v,
         D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block,
-        num_warps=num_warps, num_stages=num_stages)
+        HEADS_FIRST=bool(heads_first), num_warps=num_warps, num_stages=num_stages)
     so, ss = _strides(out), _strides(lse)
     mla_decode_combine[(B, H)](
         o_part, lse_part, out, lse, sp[0], sp[1], sp[2], sl[0], sl[1], so[0], so[1], ss[0], H,

@@ -25,19 +25,22 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
                      H, PAGES_PER_SPLIT,
                      D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
-                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr):
-    """Program (head block x output part, b, split): the programs over one
-    entry's head blocks are adjacent, so they read its cache pages about
-    together (the second from L2). Scores use all D_LAT +
+                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr,
+                     HEADS_FIRST: tl.constexpr = True):
+    """Program (head block x output part, b, split) (HEADS_FIRST: the
+    programs over one entry's head blocks are adjacent, so they read its
+    cache pages about together, the second from L2), else (b, head block x
+    output part, split). Scores use all D_LAT +
     D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
     latent split over programs keeps each accumulator D_OUT wide; with
     D_OUT = D_LAT on 8 warps, as FlashMLA, the two warpgroups split the
     columns of both products, each its own wgmma slab). Tokens go BLOCK_N at
     a time (a page is PAGE / BLOCK_N steps)."""
-    b = tl.program_id(1)
+    b = tl.program_id(1) if HEADS_FIRST else tl.program_id(0)
+    part = tl.program_id(0) if HEADS_FIRST else tl.program_id(1)
     parts = D_LAT // D_OUT
-    heads = (tl.program_id(0) // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
-    d0 = (tl.program_id(0) % parts) * D_OUT
+    heads = (part // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
+    d0 = (part % parts) * D_OUT
     split = tl.program_id(2)
     head_ok = heads < H
     dl = tl.arange(0, D_LAT)
