@@ -166,6 +166,93 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
 
 
 @tessera.jit
+def block_select_rows_kernel(QP, KP, Scores, Index, Count, scale, param, stride_qz, stride_qh,
+                             stride_qb, stride_kz, stride_kh, stride_kb, stride_sz, stride_sh,
+                             stride_sq, stride_iz, stride_ih, stride_iq, stride_cz, stride_ch,
+                             H, QB, KB, L, MIN, MODE: tl.constexpr, KB_P: tl.constexpr,
+                             ROWS: tl.constexpr, BN: tl.constexpr, HEAD_DIM: tl.constexpr):
+    """block_scores_kernel and block_select_kernel in one launch, for ROWS
+    query blocks a program: their pooled scores (BN key blocks at a time,
+    through `Scores`, which the program writes and reads back after a
+    barrier), then block_select_kernel's two bisections for all ROWS rows
+    at once (each row's bounds a vector element: the reductions run along
+    the rows' key blocks, with no barrier between rows)."""
+    zh = tl.program_id(1)
+    z = zh // H
+    h = zh % H
+    rows = tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+    row_ok = rows < QB
+    d = tl.arange(0, HEAD_DIM)
+    q = tl.load(QP + z * stride_qz + h * stride_qh + rows[:, None] * stride_qb + d[None, :],
+                mask=row_ok[:, None], other=0.0)
+    srow = Scores + z * stride_sz + h * stride_sh + rows[:, None] * stride_sq
+    for c0 in range(0, KB, BN):
+        cols = c0 + tl.arange(0, BN)
+        k = tl.load(KP + z * stride_kz + h * stride_kh + cols[:, None] * stride_kb + d[None, :],
+                    mask=cols[:, None] < KB, other=0.0)
+        sc = tl.dot(q, tl.trans(k), input_precision="tf32x3") * scale
+        tl.store(srow + cols[None, :], sc, mask=row_ok[:, None] & (cols[None, :] < KB))
+    tl.debug_barrier()  # the program's scores, written by all its threads
+    kbs = tl.arange(0, KB_P)
+    valid = (kbs < KB)[None, :]
+    s = tl.load(srow + kbs[None, :], mask=row_ok[:, None] & valid, other=0.0)
+    s = tl.where(valid, s, float("-inf"))
+    e = tl.where(valid, tl.exp(s - tl.max(s, 1)[:, None]), 0.0)
+    prob = e / tl.sum(e, 1)[:, None]
+    bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
+    if MODE == 0:
+        lo = tl.zeros([ROWS], dtype=tl.int32)
+        hi = tl.full([ROWS], 0x3F800001, tl.int32)
+        for _ in range(0, 31):
+            mid = lo + (hi - lo) // 2
+            reach = tl.sum(tl.where(bits >= mid[:, None], prob, 0.0), 1) >= param
+            lo = tl.where(reach, mid, lo)
+            hi = tl.where(reach, hi, mid)
+        above = bits > lo[:, None]
+        tie = tl.where(bits == lo[:, None], 1, 0)
+        tie_before = tl.cumsum(tie, 1) - tie
+        t = lo.to(tl.float32, bitcast=True)
+        tie_kept = (tie > 0) & ((tl.sum(tl.where(above, prob, 0.0), 1)[:, None]
+                                 + tie_before.to(tl.float32) * t[:, None]) < param)
+        n_p = tl.sum(tl.where(above, 1, 0), 1) + tl.sum(tl.where(tie_kept, 1, 0), 1)
+        n = tl.minimum(tl.maximum(n_p, MIN), L)
+        # Unclamped rows: lo is their n-th highest value already; the
+        # bisection below keeps it (lo, lo + 1 stays put).
+        free = n == n_p
+        lo = tl.where(free, lo, 0)
+        hi = tl.where(free, lo + 1, 0x3F800001)
+        steps = tl.max(tl.where(free & row_ok, 0, 31), 0)
+    else:
+        mean = tl.sum(tl.where(valid, prob, 0.0), 1) / KB
+        dev = tl.where(valid, prob - mean[:, None], 0.0)
+        std = tl.sqrt(tl.sum(dev * dev, 1) / KB)
+        n = tl.sum(tl.where(valid & (prob > (mean + param * std)[:, None]), 1, 0), 1)
+        n = tl.minimum(tl.maximum(n, MIN), L)
+        lo = tl.zeros([ROWS], dtype=tl.int32)
+        hi = tl.full([ROWS], 0x3F800001, tl.int32)
+        steps = 31
+    for _ in range(0, steps):
+        mid = lo + (hi - lo) // 2
+        enough = tl.sum(tl.where(bits >= mid[:, None], 1, 0), 1) >= n
+        lo = tl.where(enough, mid, lo)
+        hi = tl.where(enough, hi, mid)
+    above = bits > lo[:, None]
+    tie = tl.where(bits == lo[:, None], 1, 0)
+    tie_before = tl.cumsum(tie, 1) - tie
+    room = n - tl.sum(tl.where(above, 1, 0), 1)
+    keep = (above | ((tie > 0) & (tie_before < room[:, None]))) & valid & row_ok[:, None]
+    kept = tl.where(keep, 1, 0)
+    pos = tl.cumsum(kept, 1) - kept
+    row = Index + z * stride_iz + h * stride_ih + rows[:, None] * stride_iq
+    cols = kbs[None, :] + tl.zeros([ROWS, KB_P], dtype=tl.int32)
+    tl.store(row + pos, cols, mask=keep)
+    n_kept = tl.sum(kept, 1)
+    tl.store(row + cols, tl.full([ROWS, KB_P], -1, tl.int32),
+             mask=(cols >= n_kept[:, None]) & (cols < L) & row_ok[:, None])
+    tl.store(Count + z * stride_cz + h * stride_ch + rows, n_kept, mask=row_ok)
+
+
+@tessera.jit
 def token_select_kernel(X, Index, Count, stride_xz, stride_xh, stride_xn, stride_iz, stride_ih,
                         stride_ib, stride_cz, stride_ch, H, N, ratio,
                         BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
