@@ -2,9 +2,7 @@
 block means, as bsa_attention calls it), kernel by kernel, at the issue's
 shapes: S 23296 (182 blocks of 128, top-p 0.9, at most 13) and S 153600
 (1200 blocks, at most 60). Rows clamped by max_blocks run the second
-bisection; the others skip it. Up to 256 key blocks one kernel computes
-the scores and selects (16 query blocks a program); rows_elements 0 times
-the two kernels (score GEMM, then one program a query block) instead.
+bisection; the others skip it.
 PYTHONPATH=python python3 benchmarks/select.py
 """
 
@@ -22,7 +20,7 @@ from run import bench  # noqa: E402
 
 def main():
     default = dict(ops._SELECT_TUNING)
-    for tuning in ({}, {"rows_warps": 4}, {"rows_elements": 0}):
+    for tuning in ({}, {"blocks_per_warp": 512}, {"scores_tile": 128, "scores_warps": 8}):
         ops._SELECT_TUNING.update(default, **tuning)
         print(f"\n{ops._SELECT_TUNING}")
         table()

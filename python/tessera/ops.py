@@ -603,7 +603,7 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     count, kv_count (Z, H, QB) int32). `pooled`: q's and k's block means,
     float32 (Z, H, blocks, D), when already made (cube_reorder(pool=True)
     makes them while it reorders): no pooling pass."""
-    from .kernels.bsa import block_scores_kernel, block_select_kernel, block_select_rows_kernel
+    from .kernels.bsa import block_scores_kernel, block_select_kernel
     _check_attention_inputs(q, k, k)
     if (mass is None) == (threshold is None):
         raise ValueError("block_select: give exactly one of mass (top-p) and threshold")
@@ -635,24 +635,12 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     count = _empty(q, (Z, H, QB), i32)
     scores = _empty(q, (Z, H, QB, KB), f32)
     qs, ks, ss, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], scores, index, count))
-    param = float(mass if mass is not None else threshold)
-    rows = min(16, _SELECT_TUNING["rows_elements"] // KB_P)
-    if rows >= 16 and D <= 256:
-        # Up to 256 key blocks: scores and selection in one launch, 16
-        # query blocks a program (each program reads all the key blocks'
-        # means: with more key blocks the score GEMM's tiles read less).
-        block_select_rows_kernel[(-(-QB // rows), Z * H)](
-            pooled[0], pooled[1], scores, index, count, 1.0 / math.sqrt(D), param, qs[0], qs[1],
-            qs[2], ks[0], ks[1], ks[2], ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
-            QB, KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P, ROWS=rows,
-            BN=_SELECT_TUNING["scores_tile"], HEAD_DIM=D,
-            num_warps=_SELECT_TUNING["rows_warps"])
-        return index, count
     BM = BN = _SELECT_TUNING["scores_tile"]
     block_scores_kernel[(-(-QB // BM), -(-KB // BN), Z * H)](
         pooled[0], pooled[1], scores, 1.0 / math.sqrt(D), qs[0], qs[1], qs[2], ks[0], ks[1],
         ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN,
         num_warps=_SELECT_TUNING["scores_warps"])
+    param = float(mass if mass is not None else threshold)
     block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
         KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
@@ -662,11 +650,8 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
 
 # block_select's launch choices (benchmarks/select.py compares others):
 # the score tiles' side and warps, and the key blocks per warp of the
-# selection (one warp up to that many: shuffles only, no barrier); the
-# one-launch kernel's rows x key blocks a program (0: two launches always)
-# and its warps.
-_SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
-                  "rows_elements": 4096, "rows_warps": 8}
+# selection (one warp up to that many: shuffles only, no barrier).
+_SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024}
 
 
 def token_select(q, block, keep_ratio):
