@@ -56,8 +56,12 @@ def as_triton(jit_function):
     return converted
 
 
-def bench(fn, reps=100):
-    """Median time in ms with CUDA events, after warm-up, cache flushed."""
+def bench(fn, reps=100, queued=False):
+    """Median time in ms with CUDA events, after warm-up, cache flushed.
+    queued: the GPU spins (torch.cuda._sleep) between the flush and the
+    start event while the host runs `fn`'s Python and launches, so the
+    time is the GPU's alone (as in a CUDA graph) with no host gap before
+    the first kernel."""
     flush = torch.empty(256 << 20, dtype=torch.int8, device="cuda")
     for _ in range(5):
         fn()
@@ -65,6 +69,8 @@ def bench(fn, reps=100):
     times = []
     for _ in range(reps):
         flush.zero_()
+        if queued:
+            torch.cuda._sleep(1_000_000)  # about 0.5 ms: longer than fn's host work
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
