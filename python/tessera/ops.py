@@ -1031,12 +1031,27 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     (within it) between graph replays are computed in full."""
     import numpy as np
     from .backends import active
-    from .kernels.mla import mla_decode_combine, mla_decode_split
+
+    # A decode step like one before (same shapes, strides, options and
+    # the same unchanged block table and lengths): its checks and launch
+    # choices are kept, and only the outputs are allocated.
+    plan_key = None
+    if _is_torch(q) and _is_torch(kv_cache) and _is_torch(block_table) and \
+            _is_torch(cache_seqlens):
+        plan_key = (q.shape, q.stride(), q.dtype, q.device, kv_cache.shape, kv_cache.stride(),
+                    kv_cache.dtype, head_dim_v, sm_scale, num_splits, block_h, block_n,
+                    out_block, num_warps, num_stages, heads_first, id(block_table),
+                    block_table._version, id(cache_seqlens), cache_seqlens._version,
+                    active().name)
+        plan = _MLA_PLANS.get(plan_key)
+        if plan is not None and plan[0]() is block_table and plan[1]() is cache_seqlens:
+            return _mla_launch(q, kv_cache, block_table, cache_seqlens, *plan[2:])
 
     if len(q.shape) != 3:
         raise ValueError(f"mla_decode: q must be (batch, heads, head_dim), got {tuple(q.shape)}")
     B, H, D = q.shape
-    if len(kv_cache.shape) == 4:
+    kv_heads_axis = len(kv_cache.shape) == 4
+    if kv_heads_axis:
         if kv_cache.shape[2] != 1:
             raise ValueError(f"mla_decode: one latent KV head, got kv_cache {tuple(kv_cache.shape)}")
         kv_cache = kv_cache.reshape(kv_cache.shape[0], kv_cache.shape[1], kv_cache.shape[3])
@@ -1142,6 +1157,28 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         raise ValueError(f"mla_decode: num_splits must be 1 to 64, got {num_splits}")
     per_split = -(-max_pages // num_splits)
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
+    args = (B, H, head_dim_v, num_splits, float(sm_scale), per_split, rope, page, block_h,
+            block_n, out_block, head_blocks * (head_dim_v // out_block), bool(heads_first),
+            num_warps, num_stages, (sq[0], sq[1], skv[0], skv[1], sbt[0]))
+    if plan_key is not None and on_device and table_t is block_table:
+        import weakref
+        _MLA_PLANS[plan_key] = (weakref.ref(block_table), weakref.ref(cache_seqlens)) + args + \
+            (kv_heads_axis,)
+        while len(_MLA_PLANS) > 64:
+            _MLA_PLANS.pop(next(iter(_MLA_PLANS)))
+    return _mla_launch(q, kv_cache, table_t, lens_t, *args, False)  # kv_cache reshaped above
+
+
+def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_scale, per_split,
+                rope, page, block_h, block_n, out_block, parts, heads_first, num_warps,
+                num_stages, in_strides, kv_heads_axis):
+    """mla_decode's allocations and launches, its checks done (kv_heads_axis:
+    kv_cache still has its KV-head axis of 1)."""
+    import numpy as np
+    from .kernels.mla import mla_decode_combine, mla_decode_split
+    if kv_heads_axis:
+        kv_cache = kv_cache.reshape(kv_cache.shape[0], kv_cache.shape[1], kv_cache.shape[3])
     if _is_torch(q):
         import torch
         o_part = torch.empty((B, H, num_splits, head_dim_v), dtype=torch.float32, device=q.device)
@@ -1155,22 +1192,23 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         lse = np.empty((B, H), np.float32)
     if B == 0 or H == 0:
         return out, lse
-    sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
-    sp, sl = _strides(o_part), _strides(lse_part)
-    parts = head_blocks * (head_dim_v // out_block)
+    # The partial and final outputs are contiguous.
+    S, V = num_splits, head_dim_v
     mla_decode_split[(parts, B, num_splits) if heads_first else (B, parts, num_splits)](
-        q, kv_cache, table_t, lens_t, o_part, lse_part, float(sm_scale), sq[0], sq[1], skv[0],
-        skv[1], sbt[0], sp[0], sp[1], sp[2], sl[0], sl[1], H, per_split, D_LAT=head_dim_v,
-        D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block,
-        HEADS_FIRST=bool(heads_first), num_warps=num_warps, num_stages=num_stages)
-    so, ss = _strides(out), _strides(lse)
+        q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V, S * V,
+        V, H * S, S, H, per_split, D_LAT=head_dim_v, D_ROPE=rope, PAGE=page, BLOCK_H=block_h,
+        BLOCK_N=block_n, D_OUT=out_block, HEADS_FIRST=heads_first, num_warps=num_warps,
+        num_stages=num_stages)
     mla_decode_combine[(B, H)](
-        o_part, lse_part, out, lse, sp[0], sp[1], sp[2], sl[0], sl[1], so[0], so[1], ss[0], H,
-        num_splits, D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))
+        o_part, lse_part, out, lse, H * S * V, S * V, V, H * S, S, H * V, V, H, H, num_splits,
+        D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))
     return out, lse
 
 
 _MLA_CHECKED: dict = {}
+# mla_decode's checked launch choices per (shapes, strides, options, block
+# table and lengths by identity and torch version).
+_MLA_PLANS: dict = {}
 
 MLA_SCORES = "bsq,hdq,btk,hdk->bhst"
 MLA_OUTPUT = "bhst,btk,hvk->bshv"

@@ -131,6 +131,36 @@ def test_mla_decode_checks_changed_lists_again():
         tessera.ops.mla_decode(qt, kvt, table_t, lens_t, head_dim_v=64)
 
 
+def test_mla_decode_repeated_steps_reuse_their_checks():
+    """A decode step repeated with the same shapes, options, table and
+    lengths (torch int32) reuses its checked launch choices (one plan),
+    with new query values and a kv_cache with its KV-head axis; a new
+    option or a table changed in place makes a new plan."""
+    torch = pytest.importorskip("torch")
+    q, kv, table, lens = random_cache(2, 16, 64, 16, 16, [30, 50], 10)
+    table_t, lens_t = (torch.from_numpy(a.astype(np.int32)) for a in (table, lens))
+    kv4 = torch.from_numpy(kv)[:, :, None, :]  # (pages, page, 1, D)
+    plans = tessera.ops._MLA_PLANS
+    plans.clear()
+    for step in range(3):
+        qs = q * (step + 1)
+        out, lse = tessera.ops.mla_decode(torch.from_numpy(qs), kv4, table_t, lens_t,
+                                          head_dim_v=64, num_splits=2)
+        want, want_lse = reference(qs, kv, table, lens, 64, 1 / np.sqrt(80))
+        np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(lse.numpy(), want_lse, rtol=1e-4, atol=1e-4)
+        assert len(plans) == 1
+    tessera.ops.mla_decode(torch.from_numpy(q), kv4, table_t, lens_t, head_dim_v=64,
+                           num_splits=3)
+    assert len(plans) == 2
+    table_t[1, 0] = table_t[0, 0]  # a new version: checked again
+    out, _ = tessera.ops.mla_decode(torch.from_numpy(q), kv4, table_t, lens_t, head_dim_v=64,
+                                    num_splits=2)
+    want, _ = reference(q, kv, table_t.numpy(), lens, 64, 1 / np.sqrt(80))
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
+    assert len(plans) == 3
+
+
 def test_mla_decode_fits_sm90a():
     """At DeepSeek's shapes (512 + 64, pages of 64) and 64 heads per program,
     the sm_90a kernel (compiled to PTX here, no GPU needed) runs every dot
