@@ -2376,6 +2376,13 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
         other.push_back(shuffleXor(a, k));
       p.acc = combine(op.getCombineOp(), p.acc, other);
     }
+  // To a scalar within one warp (a one-warp program's sum, max, argmax):
+  // the butterfly left the whole result in every lane; no shared memory.
+  if (shape.size() == 1 && wpc[axis] == 1 && partials.size() == 1) {
+    for (auto [result, value] : llvm::zip(op.getResults(), partials[0].acc))
+      map.map(result, value);
+    return success();
+  }
   Value laneCoord = arith::RemUIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, lane, cst(laneStride)), cst(tpw[axis]));
   Value warpCoord = arith::RemUIOp::create(

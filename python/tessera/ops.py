@@ -644,14 +644,18 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
     block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
         KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
+        ROUNDS=L <= _SELECT_TUNING["rounds_up_to"],
         num_warps=max(1, min(8, KB_P // _SELECT_TUNING["blocks_per_warp"])))
     return index, count
 
 
 # block_select's launch choices (benchmarks/select.py compares others):
-# the score tiles' side and warps, and the key blocks per warp of the
-# selection (one warp up to that many: shuffles only, no barrier).
-_SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024}
+# the score tiles' side and warps, the key blocks per warp of the
+# selection (one warp up to that many: shuffles only, no barrier), and up
+# to how many kept blocks (max_blocks) the selection takes them one max
+# reduction at a time instead of bisecting.
+_SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
+                  "rounds_up_to": 32}
 
 
 def token_select(q, block, keep_ratio):

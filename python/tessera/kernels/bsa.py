@@ -84,9 +84,17 @@ def block_scores_kernel(QP, KP, Scores, scale, stride_qz, stride_qh, stride_qb, 
 
 
 @tessera.jit
+def _take_highest(rest, kept, kbs):
+    """The highest of `rest` (ties: the lowest index) marked in `kept` and
+    taken out of `rest`; returns both and the value."""
+    top, at = tl.max(rest, 0, return_indices=True)
+    return tl.where(kbs == at, -1.0, rest), tl.where(kbs == at, 1, kept), top
+
+
+@tessera.jit
 def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, stride_sq,
                         stride_iz, stride_ih, stride_iq, stride_cz, stride_ch, H, KB, L, MIN,
-                        MODE: tl.constexpr, KB_P: tl.constexpr):
+                        MODE: tl.constexpr, KB_P: tl.constexpr, ROUNDS: tl.constexpr = False):
     """One query block's selection, with no sort: its probabilities
     (softmax of its scores), then how many blocks n it keeps (top-p: the
     fewest, highest first with ties at the lower index, whose mass reaches
@@ -99,7 +107,12 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
     takes no step. The kept blocks are stored in increasing order, -1 past
     the count. (A search of 4 or 8 ways a round, several sums in one
     reduction, measured slower on an H200: the kernel is bound by its
-    per-element work, not by the reductions' latency.)"""
+    per-element work, not by the reductions' latency.)
+
+    ROUNDS (for small L): no bisection; the blocks are taken highest first
+    (ties: the lower block), one max reduction a block, while fewer than
+    MIN are kept or the mass is short of p (MODE 0) or fewer than n
+    (MODE 1), at most L: L or fewer reductions instead of 31 or 62."""
     qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
@@ -110,6 +123,34 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
                 other=float("-inf"))
     e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
     prob = e / tl.sum(e, 0)
+    if ROUNDS:
+        if MODE == 0:
+            target = L
+        else:
+            mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
+            dev = tl.where(valid, prob - mean, 0.0)
+            std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
+            target = tl.minimum(tl.maximum(
+                tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0), MIN), L)
+        rest = tl.where(valid, prob, -1.0)
+        kept = tl.zeros([KB_P], dtype=tl.int32)
+        mass = 0.0
+        n_kept = 0
+        if MODE == 0:
+            while (n_kept < target) & ((n_kept < MIN) | (mass < param)):
+                rest, kept, top = _take_highest(rest, kept, kbs)
+                mass += top
+                n_kept += 1
+        else:
+            while n_kept < target:
+                rest, kept, top = _take_highest(rest, kept, kbs)
+                n_kept += 1
+        pos = tl.cumsum(kept, 0) - kept
+        row = Index + z * stride_iz + h * stride_ih + qb * stride_iq
+        tl.store(row + pos, kbs, mask=kept > 0)
+        tl.store(row + kbs, tl.full([KB_P], -1, tl.int32), mask=(kbs >= n_kept) & (kbs < L))
+        tl.store(Count + z * stride_cz + h * stride_ch + qb, n_kept)
+        return
     bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
     if MODE == 0:
         # t: the largest value whose blocks at or above it reach the mass.
