@@ -800,7 +800,8 @@ private:
     }
     return {members[0], level[0]};
   }
-  Value shuffleXor(Value v, int64_t offset);
+  /// Lane l reads `v` of lane l xor `offset` (`fromLane`: of lane `offset`).
+  Value shuffleXor(Value v, int64_t offset, bool fromLane = false);
 
   /// AMD: the workgroup's id along `axis` (0-2).
   Value amdProgramId(unsigned axis) {
@@ -877,6 +878,17 @@ private:
   /// softmax computes. Off in kernels with dots the pipeliner keeps in
   /// flight across iterations (their groups would be counted too).
   SmallVector<Value> pendingWgmma;
+  /// Whether wgmma dot `dot` may continue on the registers of the pending
+  /// dot result `c` (its C, read by it only): the same accumulator layout
+  /// and instruction shape (operand types), as PTX orders in-flight
+  /// wgmmas on one accumulator only for the same shape.
+  bool chainsOnto(tile::DotOp dot, Value c) {
+    auto first = c.getDefiningOp<tile::DotOp>();
+    auto elem = [](Value v) { return cast<RankedTensorType>(v.getType()).getElementType(); };
+    return first && c.hasOneUse() && dot.getC() == c && dot.getA() != c && dot.getB() != c &&
+           tensorOf(c).getEncoding() == tensorOf(dot.getD()).getEncoding() &&
+           elem(first.getA()) == elem(dot.getA()) && elem(first.getB()) == elem(dot.getB());
+  }
   /// The last instruction's accumulator struct of each (row, column) chunk
   /// of a pending wgmma dot: a dot chained onto it starts from them.
   llvm::DenseMap<Value, SmallVector<Value>> wgmmaStructs;
@@ -1122,9 +1134,7 @@ LogicalResult Expander::expandBlock(Block &block) {
         for (OpOperand &use : op.getOpOperands())
           for (int64_t i = 0; i < int64_t(pendingWgmma.size()); ++i)
             if (pendingWgmma[i] == use.get() &&
-                !(dot && use.getOperandNumber() == 2 && use.get().hasOneUse() &&
-                  tensorOf(pendingWgmma[i]).getEncoding() == tensorOf(dot.getD()).getEncoding() &&
-                  dot.getA() != use.get() && dot.getB() != use.get()))
+                !(dot && use.getOperandNumber() == 2 && chainsOnto(dot, use.get())))
               upTo = std::max(upTo, i);
       }
       if (upTo >= 0)
@@ -2302,19 +2312,20 @@ SmallVector<int64_t> Expander::localIndex(BlockedEncodingAttr layout,
 }
 
 /// A butterfly shuffle of any scalar of up to 64 bits.
-Value Expander::shuffleXor(Value v, int64_t offset) {
+Value Expander::shuffleXor(Value v, int64_t offset, bool fromLane) {
   Type type = v.getType();
   unsigned bits = type.getIntOrFloatBitWidth();
   Type i32t = b.getI32Type();
   auto shfl = [&](Value x) -> Value {
     if (amd) { // ds_bpermute reads lane (address / 4)'s x
-      Value from = arith::XOrIOp::create(b, loc, lane, cst(offset));
+      Value from = fromLane ? cst(offset) : arith::XOrIOp::create(b, loc, lane, cst(offset));
       return ROCDL::DsBpermuteOp::create(b, loc, i32t,
                                          arith::MulIOp::create(b, loc, from, cst(4)), x);
     }
     return NVVM::ShflOp::create(
         b, loc, i32t, cst(-1), x, cst(offset), cst(warpSize - 1),
-        NVVM::ShflKindAttr::get(ctx, NVVM::ShflKind::bfly), UnitAttr());
+        NVVM::ShflKindAttr::get(ctx, fromLane ? NVVM::ShflKind::idx : NVVM::ShflKind::bfly),
+        UnitAttr());
   };
   Type intType = b.getIntegerType(bits);
   Value asInt = type == intType ? v : arith::BitcastOp::create(b, loc, intType, v);
@@ -2378,9 +2389,11 @@ LogicalResult Expander::expandReduceInRegisters(tile::ReduceOp op) {
     }
   // To a scalar within one warp (a one-warp program's sum, max, argmax):
   // the butterfly left the whole result in every lane; no shared memory.
+  // Lane 0's is taken by all, as through shared memory (a combine that is
+  // not commutative, a NaN in a compare-and-select, may leave lanes apart).
   if (shape.size() == 1 && wpc[axis] == 1 && partials.size() == 1) {
     for (auto [result, value] : llvm::zip(op.getResults(), partials[0].acc))
-      map.map(result, value);
+      map.map(result, shuffleXor(value, 0, /*fromLane=*/true));
     return success();
   }
   Value laneCoord = arith::RemUIOp::create(
@@ -3462,7 +3475,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // swizzle column blocks (N-major; the layout pass makes sure).
   int64_t slab = n / wn;
   if (wn > 1) {
-    Value column = arith::DivUIOp::create(b, loc, warp, cst(wm));
+    Value column = arith::RemUIOp::create(b, loc, arith::DivUIOp::create(b, loc, warp, cst(wm)),
+                                          cst(wn));
     int64_t stride = bT ? slab * swB : (slab * bytes / swB) * k * swB;
     if (!bT && (slab * bytes) % swB)
       return op.emitOpError("a warpgroup's columns of B (") << slab
@@ -3487,7 +3501,7 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   SmallVector<Value> chainedStructs;
   if (auto *pending = llvm::find(pendingWgmma, op.getC()); pending != pendingWgmma.end()) {
     auto it = wgmmaStructs.find(op.getC());
-    if (op.getC().hasOneUse() && it != wgmmaStructs.end() &&
+    if (chainsOnto(op, op.getC()) && it != wgmmaStructs.end() &&
         int64_t(it->second.size()) == reps[0] * (slab / chunkN)) {
       chainedStructs = it->second;
       pendingWgmma.erase(pending);

@@ -188,7 +188,13 @@ struct ConvertTileToTileGPUPass
         continue;
       unsigned wn = numWarps / wm;
       int64_t slab = n / wn;
-      bool kMajorB = bool(dot.getB().getDefiningOp<tessera::tile::TransOp>());
+      // K-major only when the lowering reads the transpose as a view: it
+      // feeds dots only (else B is written N-major).
+      auto trans = dot.getB().getDefiningOp<tessera::tile::TransOp>();
+      bool kMajorB = trans && llvm::all_of(trans->getUses(), [](OpOperand &use) {
+                       return isa<tessera::tile::DotOp>(use.getOwner()) &&
+                              use.getOperandNumber() <= 1;
+                     });
       if (wn > 1 && n % wn == 0 && slab % 16 == 0 && slab <= 256 &&
           (kMajorB || (slab * 2) % 128 == 0))
         return std::make_pair(wm, wn);

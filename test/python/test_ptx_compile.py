@@ -235,3 +235,32 @@ def test_missing_libdevice_names_the_line(monkeypatch):
     with pytest.raises(CompilationError, match=r"device_math.py:\d+:\d+: error: erf on 'f32' "
                        r"is computed by CUDA's libdevice .*set TESSERA_LIBDEVICE"):
         NVIDIABackend(arch="sm_90a").compile(ir, "device_math", False, {"num_warps": 4})
+
+
+import tessera  # noqa: E402
+import tessera.language as tl  # noqa: E402
+
+
+@tessera.jit
+def _dot_with_stored_transpose(Q, K, S, KT, WIDE: tl.constexpr):
+    r = tl.arange(0, 64)
+    c = tl.arange(0, WIDE)
+    q = tl.load(Q + r[:, None] * 64 + r[None, :])
+    k = tl.load(K + c[:, None] * 64 + r[None, :])
+    kt = tl.trans(k)
+    tl.store(KT + r[:, None] * WIDE + c[None, :], kt)  # the transpose read by a store too
+    tl.store(S + r[:, None] * WIDE + c[None, :], tl.dot(q, kt))
+
+
+@pytest.mark.parametrize("wide", [64, 256])
+def test_split_n_dot_whose_transposed_b_is_stored_too(wide, tmp_path):
+    """64 rows on 8 warps: wgmma splits N between the warpgroups only where
+    each one's columns of B can be addressed in shared memory. A tl.trans
+    that is also stored is written N-major, so its slabs must be whole
+    128-byte swizzle columns: 32 columns (64 wide) are not, and the dot
+    stays on mma.sync; 128 columns (256 wide) are."""
+    f = _dot_with_stored_transpose
+    ptrs = {n: "*bf16:16" for n in ("Q", "K", "KT")}
+    ptrs["S"] = "*fp32:16"
+    compile_and_assemble(f, signature(f, ptrs), dict(WIDE=wide), {"num_warps": 8}, "sm_90a",
+                         tmp_path)
