@@ -1,8 +1,9 @@
 """BSA's block selection alone on the GPU (tessera.ops.block_select from the
 block means, as bsa_attention calls it), kernel by kernel, at the issue's
 shapes: S 23296 (182 blocks of 128, top-p 0.9, at most 13) and S 153600
-(1200 blocks, at most 60). Rows clamped by max_blocks run the second
-bisection; the others skip it.
+(1200 blocks, at most 60). Up to 32 kept blocks the selection takes them
+one max reduction at a time; above, rows clamped by max_blocks run the
+second bisection and the others skip it.
 PYTHONPATH=python python3 benchmarks/select.py
 """
 
@@ -20,7 +21,10 @@ from run import bench  # noqa: E402
 
 def main():
     default = dict(ops._SELECT_TUNING)
-    for tuning in ({}, {"blocks_per_warp": 512}, {"scores_tile": 128, "scores_warps": 8}):
+    # The defaults; bisection only (no max rounds); one warp up to 2048 key
+    # blocks (one-warp reductions need no barrier); max rounds up to 64.
+    for tuning in ({}, {"rounds_up_to": 0}, {"blocks_per_warp": 2048},
+                   {"rounds_up_to": 64, "blocks_per_warp": 2048}):
         ops._SELECT_TUNING.update(default, **tuning)
         print(f"\n{ops._SELECT_TUNING}")
         table()
