@@ -485,7 +485,11 @@ func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %index: !tile
 // the probabilities' bit patterns (non-negative floats order as their bits
 // do), 31 steps of one reduction each; with top-p, when neither bound
 // clamps n, the first bisection's threshold is the n-th highest value and
-// the second is skipped. The kept blocks are listed in
+// the second is skipped ("?S "). With at most 32 kept blocks (L) the
+// bisections give way to rounds ("?R "): the highest remaining block (ties
+// to the lower) one max reduction at a time, while fewer than min_blocks
+// are kept or the mass is short of p, or up to the threshold's count; at
+// most L. The kept blocks are listed in
 // increasing order, the lists' unused entries -1. "?X " 16-bit input.
 constexpr const char *kPoolTemplate = R"(
 func.func @$NAME(%x: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %out: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
@@ -644,55 +648,55 @@ func.func @$NAME(%scores: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index:
   %bits = arith.bitcast %pm : tensor<$KBPxf32> to tensor<$KBPxi32>
   %oneK = arith.constant dense<1> : tensor<$KBPxi32>
   %zeroK = arith.constant dense<0> : tensor<$KBPxi32>
-?M %b1:2 = scf.for %it = %c0 to %c31 step %c1 iter_args(%lo = %c0, %hi = %top) -> (i32, i32) : i32 {
-?M   %span = arith.subi %hi, %lo : i32
-?M   %half = arith.divsi %span, %c2 : i32
-?M   %mid = arith.addi %lo, %half : i32
-?M   %mids = tile.splat %mid : i32 -> tensor<$KBPxi32>
-?M   %ge = arith.cmpi sge, %bits, %mids : tensor<$KBPxi32>
-?M   %pge = arith.select %ge, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
-?M   %mge = tile.reduce(%pge) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
-?M   ^bb0(%x0: f32, %x1: f32):
-?M     %xs = arith.addf %x0, %x1 : f32
-?M     tile.reduce.return %xs : f32
-?M   }
-?M   %ok_ = arith.cmpf oge, %mge, %param : f32
-?M   %lo2 = arith.select %ok_, %mid, %lo : i32
-?M   %hi2 = arith.select %ok_, %hi, %mid : i32
-?M   scf.yield %lo2, %hi2 : i32, i32
-?M }
-?M %tb = tile.splat %b1#0 : i32 -> tensor<$KBPxi32>
-?M %above = arith.cmpi sgt, %bits, %tb : tensor<$KBPxi32>
-?M %pab = arith.select %above, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
-?M %mabove = tile.reduce(%pab) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
-?M ^bb0(%y0: f32, %y1: f32):
-?M   %ys = arith.addf %y0, %y1 : f32
-?M   tile.reduce.return %ys : f32
-?M }
-?M %atT = arith.cmpi eq, %bits, %tb : tensor<$KBPxi32>
-?M %tie = arith.select %atT, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
-?M %tiec = tile.scan(%tie) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
-?M ^bb0(%w0: i32, %w1: i32):
-?M   %ws = arith.addi %w0, %w1 : i32
-?M   tile.reduce.return %ws : i32
-?M }
-?M %tieb = arith.subi %tiec, %tie : tensor<$KBPxi32>
-?M %tval = arith.bitcast %b1#0 : i32 to f32
-?M %tiebf = arith.sitofp %tieb : tensor<$KBPxi32> to tensor<$KBPxf32>
-?M %tvals = tile.splat %tval : f32 -> tensor<$KBPxf32>
-?M %tm = arith.mulf %tiebf, %tvals : tensor<$KBPxf32>
-?M %mabs = tile.splat %mabove : f32 -> tensor<$KBPxf32>
-?M %bef = arith.addf %mabs, %tm : tensor<$KBPxf32>
-?M %params = tile.splat %param : f32 -> tensor<$KBPxf32>
-?M %under = arith.cmpf olt, %bef, %params : tensor<$KBPxf32>
-?M %tk = arith.andi %atT, %under : tensor<$KBPxi1>
-?M %nk = arith.ori %above, %tk : tensor<$KBPxi1>
-?M %nki = arith.select %nk, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
-?M %n0 = tile.reduce(%nki) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
-?M ^bb0(%v0: i32, %v1: i32):
-?M   %vs = arith.addi %v0, %v1 : i32
-?M   tile.reduce.return %vs : i32
-?M }
+?S ?M %b1:2 = scf.for %it = %c0 to %c31 step %c1 iter_args(%lo = %c0, %hi = %top) -> (i32, i32) : i32 {
+?S ?M   %span = arith.subi %hi, %lo : i32
+?S ?M   %half = arith.divsi %span, %c2 : i32
+?S ?M   %mid = arith.addi %lo, %half : i32
+?S ?M   %mids = tile.splat %mid : i32 -> tensor<$KBPxi32>
+?S ?M   %ge = arith.cmpi sge, %bits, %mids : tensor<$KBPxi32>
+?S ?M   %pge = arith.select %ge, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?S ?M   %mge = tile.reduce(%pge) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?S ?M   ^bb0(%x0: f32, %x1: f32):
+?S ?M     %xs = arith.addf %x0, %x1 : f32
+?S ?M     tile.reduce.return %xs : f32
+?S ?M   }
+?S ?M   %ok_ = arith.cmpf oge, %mge, %param : f32
+?S ?M   %lo2 = arith.select %ok_, %mid, %lo : i32
+?S ?M   %hi2 = arith.select %ok_, %hi, %mid : i32
+?S ?M   scf.yield %lo2, %hi2 : i32, i32
+?S ?M }
+?S ?M %tb = tile.splat %b1#0 : i32 -> tensor<$KBPxi32>
+?S ?M %above = arith.cmpi sgt, %bits, %tb : tensor<$KBPxi32>
+?S ?M %pab = arith.select %above, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
+?S ?M %mabove = tile.reduce(%pab) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
+?S ?M ^bb0(%y0: f32, %y1: f32):
+?S ?M   %ys = arith.addf %y0, %y1 : f32
+?S ?M   tile.reduce.return %ys : f32
+?S ?M }
+?S ?M %atT = arith.cmpi eq, %bits, %tb : tensor<$KBPxi32>
+?S ?M %tie = arith.select %atT, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S ?M %tiec = tile.scan(%tie) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
+?S ?M ^bb0(%w0: i32, %w1: i32):
+?S ?M   %ws = arith.addi %w0, %w1 : i32
+?S ?M   tile.reduce.return %ws : i32
+?S ?M }
+?S ?M %tieb = arith.subi %tiec, %tie : tensor<$KBPxi32>
+?S ?M %tval = arith.bitcast %b1#0 : i32 to f32
+?S ?M %tiebf = arith.sitofp %tieb : tensor<$KBPxi32> to tensor<$KBPxf32>
+?S ?M %tvals = tile.splat %tval : f32 -> tensor<$KBPxf32>
+?S ?M %tm = arith.mulf %tiebf, %tvals : tensor<$KBPxf32>
+?S ?M %mabs = tile.splat %mabove : f32 -> tensor<$KBPxf32>
+?S ?M %bef = arith.addf %mabs, %tm : tensor<$KBPxf32>
+?S ?M %params = tile.splat %param : f32 -> tensor<$KBPxf32>
+?S ?M %under = arith.cmpf olt, %bef, %params : tensor<$KBPxf32>
+?S ?M %tk = arith.andi %atT, %under : tensor<$KBPxi1>
+?S ?M %nk = arith.ori %above, %tk : tensor<$KBPxi1>
+?S ?M %nki = arith.select %nk, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S ?M %n0 = tile.reduce(%nki) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?S ?M ^bb0(%v0: i32, %v1: i32):
+?S ?M   %vs = arith.addi %v0, %v1 : i32
+?S ?M   tile.reduce.return %vs : i32
+?S ?M }
 ?K %pv = arith.select %valid, %prob, %zK : tensor<$KBPxi1>, tensor<$KBPxf32>
 ?K %psum = tile.reduce(%pv) axis = 0 : (tensor<$KBPxf32>) -> (f32) {
 ?K ^bb0(%g0: f32, %g1: f32):
@@ -723,56 +727,89 @@ func.func @$NAME(%scores: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %index:
 ?K   %is = arith.addi %i0, %i1 : i32
 ?K   tile.reduce.return %is : i32
 ?K }
+?R ?M %n0 = arith.addi %cL, %c0 : i32
   %n1 = arith.maxsi %n0, %cMIN : i32
   %n = arith.minsi %n1, %cL : i32
-?M %free = arith.cmpi eq, %n, %n0 : i32
-?M %tnext = arith.addi %b1#0, %c1 : i32
-?M %lo0 = arith.select %free, %b1#0, %c0 : i32
-?M %hi0 = arith.select %free, %tnext, %top : i32
-?M %steps = arith.select %free, %c0, %c31 : i32
-?K %lo0 = arith.addi %c0, %c0 : i32
-?K %hi0 = arith.addi %top, %c0 : i32
-?K %steps = arith.addi %c31, %c0 : i32
-  %b2:2 = scf.for %it2 = %c0 to %steps step %c1 iter_args(%lo_ = %lo0, %hi_ = %hi0) -> (i32, i32) : i32 {
-    %span2 = arith.subi %hi_, %lo_ : i32
-    %half2 = arith.divsi %span2, %c2 : i32
-    %mid2 = arith.addi %lo_, %half2 : i32
-    %mid2s = tile.splat %mid2 : i32 -> tensor<$KBPxi32>
-    %ge2 = arith.cmpi sge, %bits, %mid2s : tensor<$KBPxi32>
-    %cge = arith.select %ge2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
-    %nge = tile.reduce(%cge) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
-    ^bb0(%z0: i32, %z1: i32):
-      %zs = arith.addi %z0, %z1 : i32
-      tile.reduce.return %zs : i32
-    }
-    %enough = arith.cmpi sge, %nge, %n : i32
-    %lo3 = arith.select %enough, %mid2, %lo_ : i32
-    %hi3 = arith.select %enough, %hi_, %mid2 : i32
-    scf.yield %lo3, %hi3 : i32, i32
-  }
-  %vb = tile.splat %b2#0 : i32 -> tensor<$KBPxi32>
-  %abv2 = arith.cmpi sgt, %bits, %vb : tensor<$KBPxi32>
-  %ab2 = arith.select %abv2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
-  %nab = tile.reduce(%ab2) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
-  ^bb0(%e0_: i32, %e1_: i32):
-    %es = arith.addi %e0_, %e1_ : i32
-    tile.reduce.return %es : i32
-  }
-  %room = arith.subi %n, %nab : i32
-  %atV = arith.cmpi eq, %bits, %vb : tensor<$KBPxi32>
-  %tie2 = arith.select %atV, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
-  %tie2c = tile.scan(%tie2) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
-  ^bb0(%t0: i32, %t1: i32):
-    %ts = arith.addi %t0, %t1 : i32
-    tile.reduce.return %ts : i32
-  }
-  %tie2b = arith.subi %tie2c, %tie2 : tensor<$KBPxi32>
-  %rooms = tile.splat %room : i32 -> tensor<$KBPxi32>
-  %fits = arith.cmpi slt, %tie2b, %rooms : tensor<$KBPxi32>
-  %tk2 = arith.andi %atV, %fits : tensor<$KBPxi1>
-  %keep0 = arith.ori %abv2, %tk2 : tensor<$KBPxi1>
-  %keep = arith.andi %keep0, %valid : tensor<$KBPxi1>
-  %kept = arith.select %keep, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S ?M %free = arith.cmpi eq, %n, %n0 : i32
+?S ?M %tnext = arith.addi %b1#0, %c1 : i32
+?S ?M %lo0 = arith.select %free, %b1#0, %c0 : i32
+?S ?M %hi0 = arith.select %free, %tnext, %top : i32
+?S ?M %steps = arith.select %free, %c0, %c31 : i32
+?S ?K %lo0 = arith.addi %c0, %c0 : i32
+?S ?K %hi0 = arith.addi %top, %c0 : i32
+?S ?K %steps = arith.addi %c31, %c0 : i32
+?S   %b2:2 = scf.for %it2 = %c0 to %steps step %c1 iter_args(%lo_ = %lo0, %hi_ = %hi0) -> (i32, i32) : i32 {
+?S     %span2 = arith.subi %hi_, %lo_ : i32
+?S     %half2 = arith.divsi %span2, %c2 : i32
+?S     %mid2 = arith.addi %lo_, %half2 : i32
+?S     %mid2s = tile.splat %mid2 : i32 -> tensor<$KBPxi32>
+?S     %ge2 = arith.cmpi sge, %bits, %mid2s : tensor<$KBPxi32>
+?S     %cge = arith.select %ge2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S     %nge = tile.reduce(%cge) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?S     ^bb0(%z0: i32, %z1: i32):
+?S       %zs = arith.addi %z0, %z1 : i32
+?S       tile.reduce.return %zs : i32
+?S     }
+?S     %enough = arith.cmpi sge, %nge, %n : i32
+?S     %lo3 = arith.select %enough, %mid2, %lo_ : i32
+?S     %hi3 = arith.select %enough, %hi_, %mid2 : i32
+?S     scf.yield %lo3, %hi3 : i32, i32
+?S   }
+?S   %vb = tile.splat %b2#0 : i32 -> tensor<$KBPxi32>
+?S   %abv2 = arith.cmpi sgt, %bits, %vb : tensor<$KBPxi32>
+?S   %ab2 = arith.select %abv2, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S   %nab = tile.reduce(%ab2) axis = 0 : (tensor<$KBPxi32>) -> (i32) {
+?S   ^bb0(%e0_: i32, %e1_: i32):
+?S     %es = arith.addi %e0_, %e1_ : i32
+?S     tile.reduce.return %es : i32
+?S   }
+?S   %room = arith.subi %n, %nab : i32
+?S   %atV = arith.cmpi eq, %bits, %vb : tensor<$KBPxi32>
+?S   %tie2 = arith.select %atV, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?S   %tie2c = tile.scan(%tie2) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
+?S   ^bb0(%t0: i32, %t1: i32):
+?S     %ts = arith.addi %t0, %t1 : i32
+?S     tile.reduce.return %ts : i32
+?S   }
+?S   %tie2b = arith.subi %tie2c, %tie2 : tensor<$KBPxi32>
+?S   %rooms = tile.splat %room : i32 -> tensor<$KBPxi32>
+?S   %fits = arith.cmpi slt, %tie2b, %rooms : tensor<$KBPxi32>
+?S   %tk2 = arith.andi %atV, %fits : tensor<$KBPxi1>
+?S   %keep0 = arith.ori %abv2, %tk2 : tensor<$KBPxi1>
+?S   %keep = arith.andi %keep0, %valid : tensor<$KBPxi1>
+?S   %kept = arith.select %keep, %oneK, %zeroK : tensor<$KBPxi1>, tensor<$KBPxi32>
+?R %rest0 = arith.select %valid, %prob, %mones : tensor<$KBPxi1>, tensor<$KBPxf32>
+?R %rr:4 = scf.while (%rest = %rest0, %kacc = %zeroK, %mass_ = %zf, %nk = %c0) : (tensor<$KBPxf32>, tensor<$KBPxi32>, f32, i32) -> (tensor<$KBPxf32>, tensor<$KBPxi32>, f32, i32) {
+?R   %more = arith.cmpi slt, %nk, %n : i32
+?R ?M   %few = arith.cmpi slt, %nk, %cMIN : i32
+?R ?M   %short = arith.cmpf olt, %mass_, %param : f32
+?R ?M   %either = arith.ori %few, %short : i1
+?R ?M   %go = arith.andi %more, %either : i1
+?R ?K   %go = arith.andi %more, %more : i1
+?R   scf.condition(%go) %rest, %kacc, %mass_, %nk : tensor<$KBPxf32>, tensor<$KBPxi32>, f32, i32
+?R } do {
+?R ^bb0(%rest_: tensor<$KBPxf32>, %kacc_: tensor<$KBPxi32>, %mass2: f32, %nk_: i32):
+?R   %best:2 = tile.reduce(%rest_, %kbs) axis = 0 : (tensor<$KBPxf32>, tensor<$KBPxi32>) -> (f32, i32) {
+?R   ^bb0(%u0: f32, %u1: i32, %u2: f32, %u3: i32):
+?R     %gt = arith.cmpf ogt, %u0, %u2 : f32
+?R     %eqv = arith.cmpf oeq, %u0, %u2 : f32
+?R     %lower = arith.cmpi slt, %u1, %u3 : i32
+?R     %tielow = arith.andi %eqv, %lower : i1
+?R     %first = arith.ori %gt, %tielow : i1
+?R     %bv = arith.select %first, %u0, %u2 : f32
+?R     %bi = arith.select %first, %u1, %u3 : i32
+?R     tile.reduce.return %bv, %bi : f32, i32
+?R   }
+?R   %bis = tile.splat %best#1 : i32 -> tensor<$KBPxi32>
+?R   %isb = arith.cmpi eq, %kbs, %bis : tensor<$KBPxi32>
+?R   %rest2 = arith.select %isb, %mones, %rest_ : tensor<$KBPxi1>, tensor<$KBPxf32>
+?R   %kacc2 = arith.select %isb, %oneK, %kacc_ : tensor<$KBPxi1>, tensor<$KBPxi32>
+?R   %mass3 = arith.addf %mass2, %best#0 : f32
+?R   %nk2 = arith.addi %nk_, %c1 : i32
+?R   scf.yield %rest2, %kacc2, %mass3, %nk2 : tensor<$KBPxf32>, tensor<$KBPxi32>, f32, i32
+?R }
+?R %kept = arith.addi %rr#1, %zeroK : tensor<$KBPxi32>
+?R %keep = arith.cmpi sgt, %kept, %zeroK : tensor<$KBPxi32>
   %keptc = tile.scan(%kept) axis = 0 : (tensor<$KBPxi32>) -> (tensor<$KBPxi32>) {
   ^bb0(%k0: i32, %k1: i32):
     %ks = arith.addi %k0, %k1 : i32
@@ -1627,9 +1664,12 @@ struct TGraphLowerAttentionPass
                        b.getDenseI64ArrayAttr({(qb + 63) / 64, (kb + 63) / 64, z * h}), pooled)
                        .getResult(0);
     bool mass = bool(op.getMass());
+    // Up to 32 kept blocks: the highest remaining one at a time ("?R "),
+    // not the bisections ("?S "), as tessera.ops.block_select.
+    bool rounds = l <= 32;
     double param = mass ? op.getMass()->convertToDouble() : op.getThreshold()->convertToDouble();
     std::string text = kernelText(
-        kSelectTemplate, {{"M", mass}, {"K", !mass}},
+        kSelectTemplate, {{"M", mass}, {"K", !mass}, {"S", !rounds}, {"R", rounds}},
         {{"NAME", freshName(op, "block_select", symbols, counter)}, {"PARAM", flt(param)},
          {"KBF", flt(double(kb))}, {"KBP", str(kbp)}, {"KB", str(kb)}, {"QB", str(qb)},
          {"MIN", str(op.getMinBlocks())}, {"LP", str(lp)}, {"L", str(l)}});

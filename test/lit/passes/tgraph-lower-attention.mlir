@@ -178,8 +178,9 @@ func.func @bsa(%x: tensor<2x48x20xf16>, %q: tensor<1x2x70x16xf32>) -> (tensor<2x
 
 // BSA's block selection: two pooling launches (f32 means of q's and k's
 // blocks), the pooled scores (64 x 64 tiles, tf32x3 products), then the
-// selection: two bisections of 31 steps over the probabilities' bits (the
-// top-p count, then the n highest), scans for ties and positions.
+// selection: with at most 32 kept blocks (5 here), rounds of one max
+// reduction (value and lowest index) while the mass is short of p, then a
+// scan for the positions.
 // CHECK-LABEL: func.func @select(
 // CHECK: %[[PQ:.*]] = tgraph.launch @select_block_pool_0 grid [4, 2, 1](%arg0) : (tensor<1x2x100x16xf16>) -> tensor<1x2x4x16xf32>
 // CHECK: %[[PK:.*]] = tgraph.launch @select_block_pool_1 grid [7, 2, 1](%arg1) : (tensor<1x2x100x16xf16>) -> tensor<1x2x7x16xf32>
@@ -189,14 +190,34 @@ func.func @bsa(%x: tensor<2x48x20xf16>, %q: tensor<1x2x70x16xf32>) -> (tensor<2x
 // CHECK: tile.dot {{.*}} precision = tf32x3
 // CHECK-LABEL: func.func @select_block_select_3(
 // CHECK: math.exp
-// CHECK: arith.bitcast {{.*}} : tensor<16xf32> to tensor<16xi32>
-// CHECK: scf.for
-// CHECK: arith.cmpf oge
-// CHECK: tile.scan
-// CHECK: scf.for
+// CHECK-NOT: scf.for
+// CHECK: scf.while
+// CHECK: arith.cmpf olt
+// CHECK: tile.reduce({{.*}}) axis = 0 : (tensor<16xf32>, tensor<16xi32>) -> (f32, i32)
+// CHECK-NOT: scf.for
 // CHECK: tile.scan
 // CHECK: tile.store
 func.func @select(%q: tensor<1x2x100x16xf16>, %k: tensor<1x2x100x16xf16>) -> (tensor<1x2x4x5xi32>, tensor<1x2x4xi32>) {
   %i, %c = tgraph.block_select %q, %k {block_m = 32, block_n = 16, mass = 0.9 : f32, min_blocks = 1} : tensor<1x2x100x16xf16>, tensor<1x2x100x16xf16> -> tensor<1x2x4x5xi32>, tensor<1x2x4xi32>
   return %i, %c : tensor<1x2x4x5xi32>, tensor<1x2x4xi32>
+}
+
+// -----
+
+// More than 32 kept blocks (40 of 50): the two bisections of 31 steps over
+// the probabilities' bits (the top-p count, then the n highest), scans for
+// ties and positions.
+// CHECK-LABEL: func.func @select_many(
+// CHECK-LABEL: func.func @select_many_block_select_3(
+// CHECK: arith.bitcast {{.*}} : tensor<64xf32> to tensor<64xi32>
+// CHECK: scf.for
+// CHECK: arith.cmpf oge
+// CHECK: tile.scan
+// CHECK: scf.for
+// CHECK: tile.scan
+// CHECK-NOT: scf.while
+// CHECK: tile.store
+func.func @select_many(%q: tensor<1x1x64x16xf32>, %k: tensor<1x1x800x16xf32>) -> (tensor<1x1x2x40xi32>, tensor<1x1x2xi32>) {
+  %i, %c = tgraph.block_select %q, %k {block_m = 32, block_n = 16, mass = 0.9 : f32, min_blocks = 1} : tensor<1x1x64x16xf32>, tensor<1x1x800x16xf32> -> tensor<1x1x2x40xi32>, tensor<1x1x2xi32>
+  return %i, %c : tensor<1x1x2x40xi32>, tensor<1x1x2xi32>
 }
