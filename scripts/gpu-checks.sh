@@ -26,6 +26,7 @@ step attention-sparse 200 python3 "$here/benchmarks/attention.py" --configs 128x
   --sparsity 0.93 --flex --backward --graph --select
 step attention-grad 170 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4,64x128x4x8 --kernels --dq-atomics
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
+step select 90 python3 "$here/benchmarks/select.py"
 step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
 # AOT (issue 9): examples/aot built for this GPU with no CMake (the
 # generated C and main.cpp, the driver through dlopen), run, launches timed.
@@ -38,7 +39,7 @@ aot() {
     "$out/aot/aot_example"
 }
 step aot 120 env out="$out" here="$here" bash -c "$(declare -f aot); aot"
-for f in attention attention-sparse attention-grad mla-decode gemm-configs aot; do
+for f in attention attention-sparse attention-grad mla-decode select gemm-configs aot; do
   [[ -f "$out/$f.txt" ]] || continue
   echo "--- $f"; grep -v "Warning\|row, counts\|warn_once" "$out/$f.txt" | tail -n 24
 done
