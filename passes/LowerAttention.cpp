@@ -1676,6 +1676,11 @@ struct TGraphLowerAttentionPass
     FailureOr<func::FuncOp> kernel = addKernel(op, text, module, symbols);
     if (failed(kernel))
       return failure();
+    // One warp up to 1024 key blocks (as tessera.ops launches it): its
+    // reductions are then shuffles only, with no barrier. tessera.graph
+    // launches the kernel on these warps.
+    (*kernel)->setAttr("tgraph.num_warps",
+                       b.getI64IntegerAttr(std::clamp<int64_t>(kbp / 1024, 1, 8)));
     auto launch = tessera::tgraph::LaunchOp::create(
         b, op.getLoc(), op->getResultTypes(), FlatSymbolRefAttr::get(kernel->getNameAttr()),
         b.getDenseI64ArrayAttr({qb, z * h, 1}), ValueRange{scores});

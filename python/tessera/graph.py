@@ -64,7 +64,8 @@ class Graph:
     `name`: the function to run (the module's first function that is not a
     kernel by default). `num_warps`: per launch on a GPU, an int or a
     function of the kernel's name (attention kernels of 128-row blocks
-    want 8)."""
+    want 8), for the kernels whose lowering did not choose (the block
+    selection takes one warp up to 1024 key blocks)."""
 
     def __init__(self, text: str, name: str | None = None, num_warps=4, num_stages=2,
                  lower_options: str = ""):
@@ -114,7 +115,10 @@ class Graph:
     def _kernel(self, backend, name):
         key = (backend.name, name)
         if key not in self._compiled:
-            warps = self.num_warps(name) if callable(self.num_warps) else self.num_warps
+            # A kernel's own choice (`tgraph.num_warps`, as the selection's
+            # one warp) over the graph's.
+            warps = ir.kernel_warps(self.module, name) or (
+                self.num_warps(name) if callable(self.num_warps) else self.num_warps)
             options = dict(backend.default_options, num_warps=warps, num_stages=self.num_stages)
             binary = backend.compile(ir.function(self.module, name), name, False, options)
             self._compiled[key] = backend.load(binary, name)

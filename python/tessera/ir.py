@@ -48,25 +48,43 @@ def run_pipeline(text: str, pipeline: str, name: str = "<string>") -> str:
     return ir
 
 
+def _function_span(text: str, name: str):
+    """Where ``func.func @name`` starts, where its signature ends (after
+    the arguments' parentheses), and where it ends."""
+    start = text.find(f"func.func @{name}(")
+    if start < 0:
+        raise KeyError(f"no function @{name} in the module")
+
+    def past(i, open_, close):  # from an opening bracket to just after its match
+        depth = 0
+        while True:
+            depth += {open_: 1, close: -1}.get(text[i], 0)
+            i += 1
+            if depth == 0:
+                return i
+
+    signature = past(text.index("(", start), "(", ")")
+    i = signature
+    if text[i:].lstrip().startswith("attributes"):  # a dictionary before the body
+        i = past(text.index("{", i), "{", "}")
+    return start, signature, past(text.index("{", i), "{", "}")
+
+
 def function(text: str, name: str) -> str:
     """The text of ``func.func @name`` in the printed module ``text`` (for
     instance a kernel a tgraph lowering added), ready for a backend's
     ``compile``."""
-    start = text.find(f"func.func @{name}(")
-    if start < 0:
-        raise KeyError(f"no function @{name} in the module")
-    depth, i = 0, start
-    while True:  # past the signature's parentheses
-        depth += {"(": 1, ")": -1}.get(text[i], 0)
-        i += 1
-        if depth == 0 and text[i - 1] == ")":
-            break
-    i = text.index("{", i)
-    while True:  # to the body's closing brace
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        i += 1
-        if depth == 0:
-            return text[start:i]
+    start, _, end = _function_span(text, name)
+    return text[start:end]
+
+
+def kernel_warps(text: str, name: str):
+    """The warps a lowering asked for kernel @name (its `tgraph.num_warps`
+    attribute), or None."""
+    import re
+    _, signature, end = _function_span(text, name)
+    m = re.match(r"\s*attributes\s*\{[^}]*tgraph\.num_warps = (\d+)", text[signature:end])
+    return int(m.group(1)) if m else None
 
 
 def launches(text: str):

@@ -382,6 +382,24 @@ def test_random_attention_configurations(seed):
                                err_msg=str((dtype, bm, bn, d, nq, nkv, causal, z, h, lists is None)))
 
 
+def test_block_select_kernel_asks_for_its_warps():
+    """The lowered selection kernel asks tessera.graph for one warp up to
+    1024 key blocks (reductions by shuffles only), more above; the graph's
+    own num_warps goes to the other kernels."""
+    import tessera.graph
+    from tessera import ir
+    for nkv, want in ((100 * 16, 1), (1500 * 16, 2)):
+        tq, tk = ttype((1, 1, 64, 16), "f32"), ttype((1, 1, nkv, 16), "f32")
+        ti, tc = ttype((1, 1, 4, 8), "i32"), ttype((1, 1, 4), "i32")
+        g = tessera.graph.Graph(
+            f"func.func @f(%q: {tq}, %k: {tk}) -> ({ti}, {tc}) {{\n"
+            f"  %i, %c = tgraph.block_select %q, %k {{block_m = 16, block_n = 16, "
+            f"mass = 0.5 : f32, min_blocks = 1}} : {tq}, {tk} -> {ti}, {tc}\n"
+            f"  return %i, %c : {ti}, {tc}\n}}", num_warps=4)
+        names = [step[0] for step in g.steps]
+        assert [ir.kernel_warps(g.module, n) for n in names] == [None, None, None, want]
+
+
 def test_block_select_many_key_blocks():
     """1500 key blocks (the pairwise ranking stopped at 1024), through
     tessera.graph: the lists against float64 where no cut is within
