@@ -5,6 +5,8 @@
 // CHECK: #[[M:.*]] = #tilegpu.blocked<sizePerThread = [1, 4], threadsPerWarp = [2, 16], warpsPerCTA = [4, 1], order = [1, 0]>
 // CHECK: #[[MMA:.*]] = #tilegpu.mma<version = 2, warpsPerCTA = [2, 2]>
 // CHECK-DAG: #[[MMA3:.*]] = #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>
+// CHECK-DAG: #[[MMA3N:.*]] = #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>
+// CHECK-DAG: #[[SLICE3N:.*]] = #tilegpu.slice<dim = 1, parent = #[[MMA3N]]>
 // CHECK-DAG: #[[MFMA:.*]] = #tilegpu.mma<mfma, warpsPerCTA = [2, 2]>
 // CHECK-DAG: #[[MFMAROWS:.*]] = #tilegpu.slice<dim = 1, parent = #[[MFMA]]>
 // CHECK-DAG: #[[SW128:.*]] = #tilegpu.shared<swizzle = 128>
@@ -39,6 +41,13 @@ func.func @mma_layout(%x: tensor<64x64xf32, #acc>) -> tensor<64x64xf32, #l2> {
 func.func @wgmma_layouts(%acc: tensor<128x256xf32, #tilegpu.mma<version = 3, warpsPerCTA = [8, 1]>>,
                          %a: tensor<128x64xf16, #tilegpu.shared<swizzle = 128>>,
                          %b: tensor<64x256xf16, #tilegpu.shared<swizzle = 0>>) { return }
+
+// Warpgroups side by side along N (each a slab of 256 columns) and the
+// rows' slice of that layout.
+// CHECK-LABEL: func.func @wgmma_split_n
+// CHECK-SAME: tensor<64x512xf32, #[[MMA3N]]>, %{{.*}}: tensor<64xf32, #[[SLICE3N]]>
+func.func @wgmma_split_n(%acc: tensor<64x512xf32, #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>>,
+                         %rows: tensor<64xf32, #tilegpu.slice<dim = 1, parent = #tilegpu.mma<version = 3, warpsPerCTA = [4, 2]>>>) { return }
 
 // Row statistics of an mma accumulator: its slice along dimension 1.
 // CHECK-LABEL: func.func @slice_layout
