@@ -69,9 +69,7 @@ def main():
                           (64, 512, 64, 8, 1, None)]}[H]
             configs = [dict(block_h=bh, out_block=ob, block_n=bn, num_warps=w, num_stages=st,
                             num_splits=sp) for bh, ob, bn, w, st, sp in grid]
-            # The programs of an entry's head blocks side by side.
-            configs = [dict()] + configs + [dict(c, heads_first=True) for c in configs
-                                            if c["num_warps"] == 8][:2]
+            configs = [dict()] + configs
         results = []
         for c in configs:
             try:

@@ -1001,7 +1001,7 @@ def _device_programs(backend_name):
 
 def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
                num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=None,
-               num_stages=2, heads_first=False):
+               num_stages=2):
     """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
     `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
     query (the first `head_dim_v` = 512 values: q_nope W_UK) and its rope
@@ -1023,9 +1023,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     64 on 8 warps, else 32) and accumulates `out_block` of
     the head_dim_v output values (default: all of them, but 256 for 64
     heads on 4 warps, where programs over the other parts recompute the
-    scores). `heads_first` orders the programs with an entry's head
-    blocks next to each other (they read the same pages). numpy arrays run
-    on the CPU backend, CUDA tensors on the GPU.
+    scores). numpy arrays run on the CPU backend, CUDA tensors on the
+    GPU.
 
     The block table and lengths as int32 tensors on q's device are checked
     once (a copy to the host) and then used as they are while the same
@@ -1044,7 +1043,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
             _is_torch(cache_seqlens):
         plan_key = (q.shape, q.stride(), q.dtype, q.device, kv_cache.shape, kv_cache.stride(),
                     kv_cache.dtype, head_dim_v, sm_scale, num_splits, block_h, block_n,
-                    out_block, num_warps, num_stages, heads_first, id(block_table),
+                    out_block, num_warps, num_stages, id(block_table),
                     block_table._version, id(cache_seqlens), cache_seqlens._version,
                     active().name)
         plan = _MLA_PLANS.get(plan_key)
@@ -1084,9 +1083,9 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     if block_h not in (16, 32, 64):
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
     # 8 warps on sm_90a: the warpgroups side by side along N (b 128, 4096
-    # tokens, H200: 128 heads 0.48-0.52 ms against 0.78-0.84 on 4 warps
-    # with halves of the latent; 16 heads 0.24 against 0.44-0.45), 64
-    # tokens a step (32: 0.34 and 0.63).
+    # tokens, H200: 128 heads 0.44-0.45 ms against 0.78-0.84 on 4 warps
+    # with halves of the latent; 16 heads 0.22-0.23 against 0.44-0.45), 64
+    # tokens a step (32: 0.30 and 0.60).
     split_n = wgmma and block_h == 64 and num_warps in (None, 8)
     num_warps = num_warps or (8 if split_n else 4)
     block_n = block_n or min(page, 64 if split_n else 32)
@@ -1163,8 +1162,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
     sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
     args = (B, H, head_dim_v, num_splits, float(sm_scale), per_split, rope, page, block_h,
-            block_n, out_block, head_blocks * (head_dim_v // out_block), bool(heads_first),
-            num_warps, num_stages, (sq[0], sq[1], skv[0], skv[1], sbt[0]))
+            block_n, out_block, head_blocks * (head_dim_v // out_block), num_warps, num_stages,
+            (sq[0], sq[1], skv[0], skv[1], sbt[0]))
     if plan_key is not None and on_device and table_t is block_table:
         import weakref
         _MLA_PLANS[plan_key] = (weakref.ref(block_table), weakref.ref(cache_seqlens)) + args + \
@@ -1175,8 +1174,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
 
 
 def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_scale, per_split,
-                rope, page, block_h, block_n, out_block, parts, heads_first, num_warps,
-                num_stages, in_strides, kv_heads_axis):
+                rope, page, block_h, block_n, out_block, parts, num_warps, num_stages,
+                in_strides, kv_heads_axis):
     """mla_decode's allocations and launches, its checks done (kv_heads_axis:
     kv_cache still has its KV-head axis of 1)."""
     import numpy as np
@@ -1198,11 +1197,10 @@ def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_s
         return out, lse
     # The partial and final outputs are contiguous.
     S, V = num_splits, head_dim_v
-    mla_decode_split[(parts, B, num_splits) if heads_first else (B, parts, num_splits)](
+    mla_decode_split[(B, parts, num_splits)](
         q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V, S * V,
         V, H * S, S, H, per_split, D_LAT=head_dim_v, D_ROPE=rope, PAGE=page, BLOCK_H=block_h,
-        BLOCK_N=block_n, D_OUT=out_block, HEADS_FIRST=heads_first, num_warps=num_warps,
-        num_stages=num_stages)
+        BLOCK_N=block_n, D_OUT=out_block, num_warps=num_warps, num_stages=num_stages)
     mla_decode_combine[(B, H)](
         o_part, lse_part, out, lse, H * S * V, S * V, V, H * S, S, H * V, V, H, H, num_splits,
         D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))

@@ -55,21 +55,19 @@ def test_mla_decode(B, H, d_lat, d_rope, page, lens, splits, block_h):
     np.testing.assert_allclose(lse, want_lse, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("d_lat,page,block_n,out_block,splits,heads_first", [
-    (128, 64, 16, 32, 2, True),   # four output parts, four steps per page
-    (64, 32, 32, 16, 3, False),   # programs in batch-entry order
-    (512, 64, 32, 256, 2, True),  # DeepSeek's latent: two parts of 256
-    (64, 64, 64, 64, 2, False),   # the whole latent, a page a step
+@pytest.mark.parametrize("d_lat,page,block_n,out_block,splits", [
+    (128, 64, 16, 32, 2),   # four output parts, four steps per page
+    (64, 32, 32, 16, 3),
+    (512, 64, 32, 256, 2),  # DeepSeek's latent: two parts of 256
+    (64, 64, 64, 64, 2),    # the whole latent, a page a step
 ])
-def test_mla_decode_output_parts_and_steps(d_lat, page, block_n, out_block, splits, heads_first):
+def test_mla_decode_output_parts_and_steps(d_lat, page, block_n, out_block, splits):
     """Programs over parts of the output dims (the scores recomputed by each)
-    and several token steps per page give the same result, in either
-    program order."""
+    and several token steps per page give the same result."""
     lens = [3 * page + 5, page, 1]
     q, kv, table, lens = random_cache(3, 20, d_lat, 16, page, lens, 12)
     out, lse = tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=d_lat, num_splits=splits,
-                                      block_n=block_n, out_block=out_block,
-                                      heads_first=heads_first)
+                                      block_n=block_n, out_block=out_block)
     want, want_lse = reference(q, kv, table, lens, d_lat, 1 / np.sqrt(d_lat + 16))
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(lse, want_lse, rtol=1e-5, atol=1e-5)

@@ -123,85 +123,73 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
                 other=float("-inf"))
     e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
     prob = e / tl.sum(e, 0)
-    if ROUNDS:
-        if MODE == 0:
-            target = L
-        else:
-            mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
-            dev = tl.where(valid, prob - mean, 0.0)
-            std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
-            target = tl.minimum(tl.maximum(
-                tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0), MIN), L)
-        rest = tl.where(valid, prob, -1.0)
-        kept = tl.zeros([KB_P], dtype=tl.int32)
-        mass = 0.0
-        n_kept = 0
-        if MODE == 0:
-            while (n_kept < target) & ((n_kept < MIN) | (mass < param)):
-                rest, kept, top = _take_highest(rest, kept, kbs)
-                mass += top
-                n_kept += 1
-        else:
-            while n_kept < target:
-                rest, kept, top = _take_highest(rest, kept, kbs)
-                n_kept += 1
-        pos = tl.cumsum(kept, 0) - kept
-        row = Index + z * stride_iz + h * stride_ih + qb * stride_iq
-        tl.store(row + pos, kbs, mask=kept > 0)
-        tl.store(row + kbs, tl.full([KB_P], -1, tl.int32), mask=(kbs >= n_kept) & (kbs < L))
-        tl.store(Count + z * stride_cz + h * stride_ch + qb, n_kept)
-        return
-    bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
-    if MODE == 0:
-        # t: the largest value whose blocks at or above it reach the mass.
-        lo = 0
-        hi = 0x3F800001  # just above 1.0
-        for _ in range(0, 31):
-            mid = lo + (hi - lo) // 2
-            reach = tl.sum(tl.where(bits >= mid, prob, 0.0), 0) >= param
-            lo = tl.where(reach, mid, lo)
-            hi = tl.where(reach, hi, mid)
-        above = bits > lo
-        tie = tl.where(bits == lo, 1, 0)
-        tie_before = tl.cumsum(tie, 0) - tie
-        t = lo.to(tl.float32, bitcast=True)
-        # Blocks above t are all kept (the mass before each is short of p);
-        # blocks at t in index order while the mass before them is.
-        tie_kept = (tie > 0) & (tl.sum(tl.where(above, prob, 0.0), 0)
-                                + tie_before.to(tl.float32) * t < param)
-        n_p = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
-        n = tl.minimum(tl.maximum(n_p, MIN), L)
-        # Unclamped, t is the n-th highest value: the second bisection
-        # would find it again (its ties kept in the same order).
-        free = n == n_p
-        lo = tl.where(free, lo, 0)
-        hi = tl.where(free, lo + 1, 0x3F800001)
-        steps = tl.where(free, 0, 31)
-    else:
+    if MODE == 1:  # n: the blocks above mean + param * std, clamped
         mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
         dev = tl.where(valid, prob - mean, 0.0)
         std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
         n = tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0)
         n = tl.minimum(tl.maximum(n, MIN), L)
-        lo = 0
-        hi = 0x3F800001
-        steps = 31
-    # v: the largest value with at least n blocks at or above it.
-    for _ in range(0, steps):
-        mid = lo + (hi - lo) // 2
-        enough = tl.sum(tl.where(bits >= mid, 1, 0), 0) >= n
-        lo = tl.where(enough, mid, lo)
-        hi = tl.where(enough, hi, mid)
-    above = bits > lo
-    tie = tl.where(bits == lo, 1, 0)
-    tie_before = tl.cumsum(tie, 0) - tie
-    room = n - tl.sum(tl.where(above, 1, 0), 0)
-    keep = (above | ((tie > 0) & (tie_before < room))) & valid
-    kept = tl.where(keep, 1, 0)
+    if ROUNDS:
+        rest = tl.where(valid, prob, -1.0)
+        kept = tl.zeros([KB_P], dtype=tl.int32)
+        mass = 0.0
+        n_kept = 0
+        if MODE == 0:
+            while (n_kept < L) & ((n_kept < MIN) | (mass < param)):
+                rest, kept, top = _take_highest(rest, kept, kbs)
+                mass += top
+                n_kept += 1
+        else:
+            while n_kept < n:
+                rest, kept, top = _take_highest(rest, kept, kbs)
+                n_kept += 1
+    else:
+        bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
+        if MODE == 0:
+            # t: the largest value whose blocks at or above it reach the mass.
+            lo = 0
+            hi = 0x3F800001  # just above 1.0
+            for _ in range(0, 31):
+                mid = lo + (hi - lo) // 2
+                reach = tl.sum(tl.where(bits >= mid, prob, 0.0), 0) >= param
+                lo = tl.where(reach, mid, lo)
+                hi = tl.where(reach, hi, mid)
+            above = bits > lo
+            tie = tl.where(bits == lo, 1, 0)
+            tie_before = tl.cumsum(tie, 0) - tie
+            t = lo.to(tl.float32, bitcast=True)
+            # Blocks above t are all kept (the mass before each is short of
+            # p); blocks at t in index order while the mass before them is.
+            tie_kept = (tie > 0) & (tl.sum(tl.where(above, prob, 0.0), 0)
+                                    + tie_before.to(tl.float32) * t < param)
+            n_p = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
+            n = tl.minimum(tl.maximum(n_p, MIN), L)
+            # Unclamped, t is the n-th highest value: the second bisection
+            # would find it again (its ties kept in the same order).
+            free = n == n_p
+            lo = tl.where(free, lo, 0)
+            hi = tl.where(free, lo + 1, 0x3F800001)
+            steps = tl.where(free, 0, 31)
+        else:
+            lo = 0
+            hi = 0x3F800001
+            steps = 31
+        # v: the largest value with at least n blocks at or above it.
+        for _ in range(0, steps):
+            mid = lo + (hi - lo) // 2
+            enough = tl.sum(tl.where(bits >= mid, 1, 0), 0) >= n
+            lo = tl.where(enough, mid, lo)
+            hi = tl.where(enough, hi, mid)
+        above = bits > lo
+        tie = tl.where(bits == lo, 1, 0)
+        tie_before = tl.cumsum(tie, 0) - tie
+        room = n - tl.sum(tl.where(above, 1, 0), 0)
+        keep = (above | ((tie > 0) & (tie_before < room))) & valid
+        kept = tl.where(keep, 1, 0)
+        n_kept = tl.sum(kept, 0)
     pos = tl.cumsum(kept, 0) - kept
     row = Index + z * stride_iz + h * stride_ih + qb * stride_iq
-    tl.store(row + pos, kbs, mask=keep)
-    n_kept = tl.sum(kept, 0)
+    tl.store(row + pos, kbs, mask=kept > 0)
     tl.store(row + kbs, tl.full([KB_P], -1, tl.int32), mask=(kbs >= n_kept) & (kbs < L))
     tl.store(Count + z * stride_cz + h * stride_ch + qb, n_kept)
 

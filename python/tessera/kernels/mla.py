@@ -7,8 +7,8 @@ cache of D_LAT + D_ROPE values per token, paged in pages of PAGE tokens
 scores are q_lat . c_kv + q_rope . k_rope, the output the softmax-weighted
 sum of c_kv (the latent values; W_UV is applied after).
 
-`mla_decode_split`: one program per (block of heads x part of the output
-dims, batch entry, split); split s walks pages s*PAGES_PER_SPLIT .. of its
+`mla_decode_split`: one program per (batch entry, block of heads x part of
+the output dims, split); split s walks pages s*PAGES_PER_SPLIT .. of its
 entry (up to its sequence length), BLOCK_N tokens at a time, with the
 online softmax and writes its normalized partial output and log-sum-exp
 (base 2). `mla_decode_combine` merges the splits of each
@@ -25,19 +25,15 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
                      H, PAGES_PER_SPLIT,
                      D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
-                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr,
-                     HEADS_FIRST: tl.constexpr = True):
-    """Program (head block x output part, b, split) (HEADS_FIRST: the
-    programs over one entry's head blocks are adjacent, so they read its
-    cache pages about together, the second from L2), else (b, head block x
-    output part, split). Scores use all D_LAT +
+                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr):
+    """Program (b, head block x output part, split). Scores use all D_LAT +
     D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
     latent split over programs keeps each accumulator D_OUT wide; with
     D_OUT = D_LAT on 8 warps, as FlashMLA, the two warpgroups split the
     columns of both products, each its own wgmma slab). Tokens go BLOCK_N at
     a time (a page is PAGE / BLOCK_N steps)."""
-    b = tl.program_id(1) if HEADS_FIRST else tl.program_id(0)
-    part = tl.program_id(0) if HEADS_FIRST else tl.program_id(1)
+    b = tl.program_id(0)
+    part = tl.program_id(1)
     parts = D_LAT // D_OUT
     heads = (part // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
     d0 = (part % parts) * D_OUT

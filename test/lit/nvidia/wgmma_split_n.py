@@ -28,8 +28,7 @@ from tessera.compiler import ASTSource
 from tessera.kernels.mla import mla_decode_split as f
 
 block_n = int(sys.argv[1])
-consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512,
-              HEADS_FIRST=False)
+consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512)
 sig = {n: "i32" for n in f.arg_names if n not in consts}
 sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
             "O_PART": "*fp32:16", "LSE_PART": "*fp32:16", "sm_scale": "fp32"})
