@@ -1053,6 +1053,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     if len(q.shape) != 3:
         raise ValueError(f"mla_decode: q must be (batch, heads, head_dim), got {tuple(q.shape)}")
     B, H, D = q.shape
+    if B > 65535:  # the grid's y extent: an entry's head blocks go along x
+        raise ValueError(f"mla_decode: at most 65535 batch entries a call, got {B}")
     kv_heads_axis = len(kv_cache.shape) == 4
     if kv_heads_axis:
         if kv_cache.shape[2] != 1:
@@ -1197,10 +1199,20 @@ def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_s
         return out, lse
     # The partial and final outputs are contiguous.
     S, V = num_splits, head_dim_v
-    mla_decode_split[(B, parts, num_splits)](
+    # The cache by TMA (sm_90a): pages contiguous, each program's whole
+    # latent (the values are the scores' tile). TESSERA_MLA_TMA=0: cp.async.
+    import os
+    from .backends import active
+    skv = _strides(kv_cache)
+    tma = _is_torch(q) and q.is_cuda and out_block == head_dim_v and \
+        skv[0] == page * skv[1] and (skv[1] * q.element_size()) % 16 == 0 and \
+        kv_cache.data_ptr() % 16 == 0 and q.element_size() == 2 and os.environ.get("TESSERA_MLA_TMA", "1") != "0" and \
+        str(getattr(active(), "arch", "")).startswith("sm_90")
+    mla_decode_split[(parts, B, num_splits)](
         q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V, S * V,
-        V, H * S, S, H, per_split, D_LAT=head_dim_v, D_ROPE=rope, PAGE=page, BLOCK_H=block_h,
-        BLOCK_N=block_n, D_OUT=out_block, num_warps=num_warps, num_stages=num_stages)
+        V, H * S, S, H, per_split, kv_cache.shape[0] * page, D_LAT=head_dim_v, D_ROPE=rope,
+        PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block, TMA=tma,
+        num_warps=num_warps, num_stages=num_stages)
     mla_decode_combine[(B, H)](
         o_part, lse_part, out, lse, H * S * V, S * V, V, H * S, S, H * V, V, H, H, num_splits,
         D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))

@@ -103,6 +103,10 @@ def test_mla_decode_errors():
         tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=64, block_n=32)
     with pytest.raises(ValueError, match="out_block"):
         tessera.ops.mla_decode(q, kv, table, lens, head_dim_v=64, out_block=48)
+    # More entries than the grid's y extent (a broadcast view: no memory).
+    many = np.broadcast_to(q[:1], (65536,) + q.shape[1:])
+    with pytest.raises(ValueError, match="at most 65535 batch entries"):
+        tessera.ops.mla_decode(many, kv, table, lens, head_dim_v=64)
 
 
 def test_mla_decode_checks_changed_lists_again():
@@ -172,7 +176,7 @@ def test_mla_decode_fits_sm90a():
     sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16",
                 "SEQLENS": "*i32:16", "O_PART": "*fp32:16", "LSE_PART": "*fp32:16",
                 "sm_scale": "fp32"})
-    consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=32, D_OUT=256)
+    consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=32, D_OUT=256, TMA=False)
     for c in consts:
         sig.pop(c)
     for n in ("stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"):

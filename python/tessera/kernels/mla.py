@@ -7,8 +7,8 @@ cache of D_LAT + D_ROPE values per token, paged in pages of PAGE tokens
 scores are q_lat . c_kv + q_rope . k_rope, the output the softmax-weighted
 sum of c_kv (the latent values; W_UV is applied after).
 
-`mla_decode_split`: one program per (batch entry, block of heads x part of
-the output dims, split); split s walks pages s*PAGES_PER_SPLIT .. of its
+`mla_decode_split`: one program per (block of heads x part of the output
+dims, batch entry, split); split s walks pages s*PAGES_PER_SPLIT .. of its
 entry (up to its sequence length), BLOCK_N tokens at a time, with the
 online softmax and writes its normalized partial output and log-sum-exp
 (base 2). `mla_decode_combine` merges the splits of each
@@ -23,17 +23,22 @@ import tessera.language as tl
 def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      stride_qb, stride_qh, stride_kvp, stride_kvt, stride_btb,
                      stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
-                     H, PAGES_PER_SPLIT,
+                     H, PAGES_PER_SPLIT, KV_ROWS,
                      D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
-                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr):
-    """Program (b, head block x output part, split). Scores use all D_LAT +
+                     BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, D_OUT: tl.constexpr,
+                     TMA: tl.constexpr = False):
+    """Program (head block x output part, b, split): an entry's head blocks
+    run side by side, so the second reads the cache from L2. Scores use all D_LAT +
     D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
     latent split over programs keeps each accumulator D_OUT wide; with
     D_OUT = D_LAT on 8 warps, as FlashMLA, the two warpgroups split the
     columns of both products, each its own wgmma slab). Tokens go BLOCK_N at
-    a time (a page is PAGE / BLOCK_N steps)."""
-    b = tl.program_id(0)
-    part = tl.program_id(1)
+    a time (a page is PAGE / BLOCK_N steps). TMA (with D_OUT = D_LAT): the
+    cache's tokens are read through tensor descriptors over all its
+    KV_ROWS = pages * PAGE rows (pages contiguous: stride_kvp = PAGE *
+    stride_kvt; TMA copies on sm_90a)."""
+    part = tl.program_id(0)
+    b = tl.program_id(1)
     parts = D_LAT // D_OUT
     heads = (part // parts) * BLOCK_H + tl.arange(0, BLOCK_H)
     d0 = (part % parts) * D_OUT
@@ -54,11 +59,22 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, D_OUT], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
+    if TMA:
+        lat_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                             strides=[stride_kvt, 1], block_shape=[BLOCK_N, D_LAT])
+        rope_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                              strides=[stride_kvt, 1],
+                                              block_shape=[BLOCK_N, D_ROPE])
     for j in range(first, last):
         page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
         rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N + t)[:, None] * stride_kvt
-        c_kv = tl.load(rows + dl[None, :])
-        k_rope = tl.load(rows + D_LAT + dr[None, :])
+        if TMA:
+            row = page * PAGE + (j % steps) * BLOCK_N
+            c_kv = lat_desc.load([row, 0])
+            k_rope = rope_desc.load([row, D_LAT])
+        else:
+            c_kv = tl.load(rows + dl[None, :])
+            k_rope = tl.load(rows + D_LAT + dr[None, :])
         s = tl.dot(q_lat, tl.trans(c_kv)) + tl.dot(q_rope, tl.trans(k_rope))
         s = tl.where((j * BLOCK_N + t)[None, :] < seqlen, s * qk_scale, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(s, 1))

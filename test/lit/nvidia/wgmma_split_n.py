@@ -7,11 +7,17 @@
 # columns along), with no mma.sync fallback. The row max and sum combine
 # the two warpgroups' halves through shared memory; P goes to shared memory
 # as the second dot's A. ptxas accepts it, within 227 KB of shared memory.
+# With TMA (contiguous pages) the cache's 64 x 512 and 64 x 64 tiles of a
+# step are TMA copies (8 + 1 boxes of 128-byte rows) issued by one thread,
+# with no cp.async, in the same shared memory.
 # RUN: %python %s 64 > %t.ptx
 # RUN: FileCheck %s < %t.ptx
 # RUN: %python %s 32 | FileCheck %s --check-prefix=N32
+# RUN: %python %s 64 tma > %t.tma.ptx
+# RUN: FileCheck %s --check-prefix=TMA < %t.tma.ptx
 # REQUIRES: ptxas
 # RUN: %ptxas -arch=sm_90a %t.ptx -o %t.cubin
+# RUN: %ptxas -arch=sm_90a %t.tma.ptx -o %t.tma.cubin
 # CHECK: shared bytes
 # CHECK-NOT: mma.sync
 # CHECK-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
@@ -20,6 +26,12 @@
 # N32-NOT: mma.sync
 # N32-DAG: wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16
 # N32-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+# TMA: shared bytes
+# TMA-NOT: cp.async.cg
+# TMA: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
+# TMA-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+# TMA-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
+# TMA-NOT: cp.async.cg
 
 import sys
 
@@ -28,7 +40,8 @@ from tessera.compiler import ASTSource
 from tessera.kernels.mla import mla_decode_split as f
 
 block_n = int(sys.argv[1])
-consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512)
+consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512,
+              TMA=len(sys.argv) > 2)
 sig = {n: "i32" for n in f.arg_names if n not in consts}
 sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
             "O_PART": "*fp32:16", "LSE_PART": "*fp32:16", "sm_scale": "fp32"})
