@@ -1012,13 +1012,16 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     lse (B, H) float32, natural log; -inf for an empty sequence).
 
     The sequence is split over `num_splits` programs per (entry, block of
-    `block_h` heads) (default: about 4 programs an SM below 64 heads, 1
-    from 64) and the splits are merged by a second kernel. `block_h` heads
+    `block_h` heads) (default: about 4 programs an SM below 64 heads, 2
+    with 64 heads a program on 8 warps, 1 from 64 heads) and the splits are
+    merged by a second kernel. `block_h` heads
     go to a program (default 64 on sm_90a, where every dot is then a wgmma
     and the tiles are copied ahead, and elsewhere when there are 64 or more
     heads; else 16). On sm_90a a block of 64 heads runs on 8 warps
     (`num_warps`; else 4): its two warpgroups split the columns of both
-    products, as FlashMLA's, and one program computes all of head_dim_v.
+    products, as FlashMLA's, and one program computes all of head_dim_v;
+    when the cache's pages are contiguous (16-bit, 16-byte aligned rows)
+    its tiles come by TMA.
     Each program takes `block_n` tokens per step (default: a page, at most
     64 on 8 warps, else 32) and accumulates `out_block` of
     the head_dim_v output values (default: all of them, but 256 for 64
@@ -1086,8 +1089,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
     # 8 warps on sm_90a: the warpgroups side by side along N (b 128, 4096
     # tokens, H200: 128 heads 0.44-0.45 ms against 0.78-0.84 on 4 warps
-    # with halves of the latent; 16 heads 0.22-0.23 against 0.44-0.45), 64
-    # tokens a step (32: 0.30 and 0.60).
+    # with halves of the latent; 16 heads 0.22-0.23 against 0.44-0.45; with
+    # TMA 0.405 and 0.199), 64 tokens a step (32: 0.55 and 0.28).
     split_n = wgmma and block_h == 64 and num_warps in (None, 8)
     num_warps = num_warps or (8 if split_n else 4)
     block_n = block_n or min(page, 64 if split_n else 32)
@@ -1151,10 +1154,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     head_blocks = -(-H // block_h)
     if num_splits is None:
         # Below 64 heads the decode is bound by memory latency: about 4
-        # programs an SM, whole waves (16 heads, 8 warps: 0.30 ms with 4 a
-        # batch entry against 0.33 with 5 or 8, H200). With 64 or more,
+        # programs an SM, whole waves (16 heads, 4 warps: 0.30 ms with 4 a
+        # batch entry against 0.33 with 5 or 8, H200); 2 an SM on 8 warps
+        # (one a time: 225 KB of shared memory; b 128, 16 heads, TMA:
+        # 0.199 ms with 2 splits, 0.212 with 4). With 64 or more heads,
         # compute: one split.
-        per_slot = 2 if H < 64 else 1  # _device_programs: 2 an SM
+        per_slot = 2 if H < 64 and not split_n else 1  # _device_programs: 2 an SM
         num_splits = max(1, min(max_pages, per_slot * _device_programs(active().name) //
                                 max(1, B * head_blocks)))
     num_splits = int(num_splits)
