@@ -9,7 +9,9 @@ idle. Issue 7's cases: b = 128, t = 4096; 16 query heads (tensor parallel 8:
 memory-bound, reported as effective TB/s over the 1152 bytes per cached
 token) and 128 heads (compute-bound: 2176 FLOPs per head per token x 2,
 reported as TFLOP/s). Each tessera row is checked against torch first.
---sweep times a grid of launch choices (heads per program, output part,
+Up to 32 heads, the heads-along-N kernel (the default on sm_90a there) is
+also timed against the 64-row blocks (heads_on_n=False) and with 1, 2 and
+4 splits. --sweep times a grid of launch choices (heads per program, output part,
 tokens per step, warps, stages, splits), fastest first; --kernels lists
 the split and combine kernels' times (torch.profiler) under the two
 fastest rows.
@@ -58,6 +60,9 @@ def main():
         print(f"| {H} | torch bmm + softmax + bmm | {t:.3f} | {nbytes / t / 1e9:.2f} | "
               f"{flops / t / 1e9:.0f} |", flush=True)
         configs = [dict(), dict(block_h=16, num_warps=4), dict(block_h=64, num_warps=4)]
+        if H <= 32:  # the heads along N (the default there) against 64-row blocks
+            configs += [dict(heads_on_n=False), dict(heads_on_n=True, num_splits=1),
+                        dict(heads_on_n=True, num_splits=2), dict(heads_on_n=True, num_splits=4)]
         if "--sweep" in sys.argv:
             # (heads per program, output part, tokens per step, warps, stages, splits)
             grid = {16: [(16, 512, 32, 4, 3, 16), (64, 256, 32, 4, 2, 8),

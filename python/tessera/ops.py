@@ -1001,7 +1001,7 @@ def _device_programs(backend_name):
 
 def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_scale=None,
                num_splits=None, block_h=None, block_n=None, out_block=None, num_warps=None,
-               num_stages=2):
+               num_stages=2, heads_on_n=None):
     """Multi-head latent attention for decoding, in absorbed form (FlashMLA's
     `flash_mla_with_kvcache`): q (B, H, D) holds each head's absorbed latent
     query (the first `head_dim_v` = 512 values: q_nope W_UK) and its rope
@@ -1029,6 +1029,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     scores). numpy arrays run on the CPU backend, CUDA tensors on the
     GPU.
 
+    `heads_on_n` (sm_90a; default: with at most 32 heads and none of
+    block_h, block_n, out_block, num_warps given): the products transposed
+    (S^T = K Q^T, O^T = c_kv^T P^T), the heads their N and the tokens and
+    the latent their M, so that few heads (tensor parallel) compute no
+    padding rows: blocks of 16 or 32 heads, 64 tokens a step, 4 warps.
+
     The block table and lengths as int32 tensors on q's device are checked
     once (a copy to the host) and then used as they are while the same
     tensors are passed unchanged: a decode step launches without waiting
@@ -1046,7 +1052,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
             _is_torch(cache_seqlens):
         plan_key = (q.shape, q.stride(), q.dtype, q.device, kv_cache.shape, kv_cache.stride(),
                     kv_cache.dtype, head_dim_v, sm_scale, num_splits, block_h, block_n,
-                    out_block, num_warps, num_stages, id(block_table),
+                    out_block, num_warps, num_stages, heads_on_n, id(block_table),
                     block_table._version, id(cache_seqlens), cache_seqlens._version,
                     active().name)
         plan = _MLA_PLANS.get(plan_key)
@@ -1084,6 +1090,21 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     # memory: faster even when fewer heads are padded to it (16 heads, b 128,
     # 4096 tokens, H200: 0.446 ms against 0.512 with blocks of 16).
     wgmma = _is_torch(q) and q.is_cuda and str(getattr(active(), "arch", "")).startswith("sm_90")
+    if heads_on_n is None:
+        heads_on_n = wgmma and H <= 32 and page % 64 == 0 and head_dim_v % 64 == 0 and \
+            block_h is None and block_n is None and out_block is None and num_warps is None
+    if heads_on_n:
+        block_h = block_h or (16 if H <= 16 else 32)
+        if block_h not in (16, 32):
+            raise ValueError(f"mla_decode: heads_on_n takes block_h 16 or 32, got {block_h}")
+        block_n, num_warps = block_n or 64, num_warps or 4
+        if block_n != 64 or page % 64 or head_dim_v % 64:
+            raise ValueError("mla_decode: heads_on_n takes 64 tokens a step (block_n), pages and "
+                             "head_dim_v multiples of 64")
+        out_block = out_block or head_dim_v
+        if out_block != head_dim_v:
+            raise ValueError("mla_decode: heads_on_n computes all of head_dim_v in a program "
+                             "(out_block)")
     block_h = block_h or (64 if H >= 64 or wgmma else 16)
     if block_h not in (16, 32, 64):
         raise ValueError(f"mla_decode: block_h must be 16, 32 or 64, got {block_h}")
@@ -1157,11 +1178,12 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         # programs an SM, whole waves (16 heads, 4 warps: 0.30 ms with 4 a
         # batch entry against 0.33 with 5 or 8, H200); 2 an SM on 8 warps
         # (one a time: 225 KB of shared memory; b 128, 16 heads, TMA:
-        # 0.199 ms with 2 splits, 0.212 with 4). With 64 or more heads,
-        # compute: one split.
-        per_slot = 2 if H < 64 and not split_n else 1  # _device_programs: 2 an SM
-        num_splits = max(1, min(max_pages, per_slot * _device_programs(active().name) //
-                                max(1, B * head_blocks)))
+        # 0.199 ms with 2 splits, 0.212 with 4). The heads along N: one an
+        # SM (16 heads: 0.159 ms with 1 split, 0.166 with 2, 0.175 with 4).
+        # With 64 or more heads, compute: one split.
+        per_slot = 2 if H < 64 and not (split_n or heads_on_n) else 1  # _device_programs: 2 an SM
+        programs = per_slot * _device_programs(active().name) // (2 if heads_on_n else 1)
+        num_splits = max(1, min(max_pages, programs // max(1, B * head_blocks)))
     num_splits = int(num_splits)
     if not 1 <= num_splits <= 64:
         raise ValueError(f"mla_decode: num_splits must be 1 to 64, got {num_splits}")
@@ -1170,7 +1192,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     sq, skv, sbt = _strides(q), _strides(kv_cache), _strides(table_t)
     args = (B, H, head_dim_v, num_splits, float(sm_scale), per_split, rope, page, block_h,
             block_n, out_block, head_blocks * (head_dim_v // out_block), num_warps, num_stages,
-            (sq[0], sq[1], skv[0], skv[1], sbt[0]))
+            (sq[0], sq[1], skv[0], skv[1], sbt[0]), bool(heads_on_n))
     if plan_key is not None and on_device and table_t is block_table:
         import weakref
         _MLA_PLANS[plan_key] = (weakref.ref(block_table), weakref.ref(cache_seqlens)) + args + \
@@ -1182,11 +1204,11 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
 
 def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_scale, per_split,
                 rope, page, block_h, block_n, out_block, parts, num_warps, num_stages,
-                in_strides, kv_heads_axis):
+                in_strides, heads_on_n, kv_heads_axis):
     """mla_decode's allocations and launches, its checks done (kv_heads_axis:
     kv_cache still has its KV-head axis of 1)."""
     import numpy as np
-    from .kernels.mla import mla_decode_combine, mla_decode_split
+    from .kernels.mla import mla_decode_combine, mla_decode_split, mla_decode_split_t
     if kv_heads_axis:
         kv_cache = kv_cache.reshape(kv_cache.shape[0], kv_cache.shape[1], kv_cache.shape[3])
     if _is_torch(q):
@@ -1213,11 +1235,18 @@ def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_s
         skv[0] == page * skv[1] and (skv[1] * q.element_size()) % 16 == 0 and \
         kv_cache.data_ptr() % 16 == 0 and q.element_size() == 2 and os.environ.get("TESSERA_MLA_TMA", "1") != "0" and \
         str(getattr(active(), "arch", "")).startswith("sm_90")
-    mla_decode_split[(parts, B, num_splits)](
-        q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V, S * V,
-        V, H * S, S, H, per_split, kv_cache.shape[0] * page, D_LAT=head_dim_v, D_ROPE=rope,
-        PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block, TMA=tma,
-        num_warps=num_warps, num_stages=num_stages)
+    if heads_on_n:
+        mla_decode_split_t[(parts, B, num_splits)](
+            q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V,
+            S * V, V, H * S, S, H, per_split, kv_cache.shape[0] * page, D_LAT=head_dim_v,
+            D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, TMA=tma,
+            num_warps=num_warps, num_stages=num_stages)
+    else:
+        mla_decode_split[(parts, B, num_splits)](
+            q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V,
+            S * V, V, H * S, S, H, per_split, kv_cache.shape[0] * page, D_LAT=head_dim_v,
+            D_ROPE=rope, PAGE=page, BLOCK_H=block_h, BLOCK_N=block_n, D_OUT=out_block, TMA=tma,
+            num_warps=num_warps, num_stages=num_stages)
     mla_decode_combine[(B, H)](
         o_part, lse_part, out, lse, H * S * V, S * V, V, H * S, S, H * V, V, H, H, num_splits,
         D_LAT=head_dim_v, SPLITS_P2=max(2, 1 << (num_splits - 1).bit_length()))

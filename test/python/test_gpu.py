@@ -1053,16 +1053,18 @@ def test_query_sparse_attention_backward_on_gpu():
 @pytest.mark.parametrize("H,block_h,warps,out_block,block_n,padded",
                          [(16, 16, 4, None, None, False), (128, 64, 4, 256, None, False),
                           (128, 64, 8, 512, 64, False), (16, 64, 8, 512, 32, False),
-                          (128, 64, 8, 512, 64, True)])
+                          (128, 64, 8, 512, 64, True), (16, None, None, None, None, False),
+                          (32, None, None, None, None, False), (16, None, None, None, None, True)])
 def test_mla_decode_on_gpu(H, block_h, warps, out_block, block_n, padded):
     """tessera.ops.mla_decode with DeepSeek-V3's shapes (latent 512 + rope
     64, pages of 64 tokens), bf16, ragged sequence lengths, split and
     combined, against float64. On 8 warps with the whole latent (sm_90a)
     the two warpgroups split both products' columns, and the cache's
     tiles come by TMA when its pages are contiguous; `padded` pages (a
-    row of padding after each) are copied with cp.async."""
+    row of padding after each) are copied with cp.async. With the defaults
+    and up to 32 heads, sm_90a runs the products transposed (heads_on_n)."""
     import test_mla as tm
-    from tessera.kernels.mla import mla_decode_split
+    from tessera.kernels.mla import mla_decode_split, mla_decode_split_t
     B, page = 3, 64
     lens = [700, 1, 130]
     q, kv, table, lens = tm.random_cache(B, H, 512, 64, page, lens, pages=40)
@@ -1073,8 +1075,11 @@ def test_mla_decode_on_gpu(H, block_h, warps, out_block, block_n, padded):
     out, lse = tessera.ops.mla_decode(qg, kvg, torch.from_numpy(table).cuda(),
                                       torch.from_numpy(lens).cuda(), block_h=block_h,
                                       num_warps=warps, out_block=out_block, block_n=block_n)
-    if warps == 8 and not padded and str(getattr(active(), "arch", "")).startswith("sm_90"):
+    sm90 = str(getattr(active(), "arch", "")).startswith("sm_90")
+    if warps == 8 and not padded and sm90:
         assert any(("TMA", "True") in key[1] for key in mla_decode_split.cache)
+    if block_h is None and sm90:
+        assert any(("TMA", repr(not padded)) in key[1] for key in mla_decode_split_t.cache)
     qd, kvd = (t.double().cpu().numpy() for t in (qg, kvg))
     want, want_lse = tm.reference(qd, kvd, table, lens, 512, 1 / math.sqrt(576))
     np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,

@@ -97,6 +97,73 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
 
 
 @tessera.jit
+def mla_decode_split_t(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
+                       stride_qb, stride_qh, stride_kvp, stride_kvt, stride_btb,
+                       stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
+                       H, PAGES_PER_SPLIT, KV_ROWS,
+                       D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
+                       BLOCK_H: tl.constexpr, BLOCK_N: tl.constexpr, TMA: tl.constexpr = False):
+    """mla_decode_split with the products transposed, for few heads (tensor
+    parallel): the scores as S^T = [c_kv k_rope] [q_lat q_rope]^T (tokens x
+    heads) and the output as O^T = c_kv^T P^T (latent x heads), so the
+    tokens (BLOCK_N) and the latent (D_LAT) are the products' M and the
+    BLOCK_H heads their N: no rows of padding heads (wgmma's M is 64 and
+    more; its N may be 16). The softmax runs down the columns; the
+    denominators are summed once, after the loop. Program (head block, b,
+    split); the whole latent."""
+    hb = tl.program_id(0)
+    b = tl.program_id(1)
+    split = tl.program_id(2)
+    heads = hb * BLOCK_H + tl.arange(0, BLOCK_H)
+    head_ok = heads < H
+    dl = tl.arange(0, D_LAT)
+    dr = tl.arange(0, D_ROPE)
+    t = tl.arange(0, BLOCK_N)
+    q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
+    q_lat = tl.load(q_rows + dl[None, :], mask=head_ok[:, None], other=0.0)
+    q_rope = tl.load(q_rows + D_LAT + dr[None, :], mask=head_ok[:, None], other=0.0)
+    seqlen = tl.load(SEQLENS + b)
+    steps = PAGE // BLOCK_N
+    first = split * PAGES_PER_SPLIT * steps
+    last = min(first + PAGES_PER_SPLIT * steps, tl.cdiv(seqlen, BLOCK_N))
+    m_i = tl.zeros([BLOCK_H], dtype=tl.float32) - float("inf")
+    l_t = tl.zeros([BLOCK_N, BLOCK_H], dtype=tl.float32)  # column sums after the loop
+    acc = tl.zeros([D_LAT, BLOCK_H], dtype=tl.float32)
+    qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
+    if TMA:
+        lat_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                             strides=[stride_kvt, 1], block_shape=[BLOCK_N, D_LAT])
+        rope_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                              strides=[stride_kvt, 1],
+                                              block_shape=[BLOCK_N, D_ROPE])
+    for j in range(first, last):
+        page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
+        if TMA:
+            row = page * PAGE + (j % steps) * BLOCK_N
+            c_kv = lat_desc.load([row, 0])
+            k_rope = rope_desc.load([row, D_LAT])
+        else:
+            rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N + t)[:, None] * stride_kvt
+            c_kv = tl.load(rows + dl[None, :])
+            k_rope = tl.load(rows + D_LAT + dr[None, :])
+        s = tl.dot(c_kv, tl.trans(q_lat)) + tl.dot(k_rope, tl.trans(q_rope))
+        s = tl.where((j * BLOCK_N + t)[:, None] < seqlen, s * qk_scale, float("-inf"))
+        m_ij = tl.maximum(m_i, tl.max(s, 0))
+        m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+        p = tl.math.exp2(s - m_safe[None, :])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_t = l_t * alpha[None, :] + p
+        acc = tl.dot(tl.trans(c_kv), p.to(c_kv.dtype), acc * alpha[None, :])
+        m_i = m_ij
+    l_i = tl.sum(l_t, 0)
+    out = acc * (1.0 / tl.where(l_i == 0.0, 1.0, l_i))[None, :]  # a division per head
+    lse = tl.where(l_i == 0.0, float("-inf"), m_i + tl.math.log2(tl.where(l_i == 0.0, 1.0, l_i)))
+    tl.store(O_PART + b * stride_ob + heads[None, :] * stride_oh + split * stride_os
+             + dl[:, None], out, mask=head_ok[None, :])
+    tl.store(LSE_PART + b * stride_lb + heads * stride_lh + split, lse, mask=head_ok)
+
+
+@tessera.jit
 def mla_decode_combine(O_PART, LSE_PART, O, LSE, stride_pb, stride_ph, stride_ps, stride_lb,
                        stride_lh, stride_ob, stride_oh, stride_sb, H, SPLITS,
                        D_LAT: tl.constexpr, SPLITS_P2: tl.constexpr):
