@@ -1033,7 +1033,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     block_h, block_n, out_block, num_warps given): the products transposed
     (S^T = K Q^T, O^T = c_kv^T P^T), the heads their N and the tokens and
     the latent their M, so that few heads (tensor parallel) compute no
-    padding rows: blocks of 16 or 32 heads, 64 tokens a step, 4 warps.
+    padding rows: blocks of 16 heads (block_h 32 is allowed), 64 tokens a
+    step, 4 warps.
 
     The block table and lengths as int32 tensors on q's device are checked
     once (a copy to the host) and then used as they are while the same
@@ -1094,7 +1095,9 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         heads_on_n = wgmma and H <= 32 and page % 64 == 0 and head_dim_v % 64 == 0 and \
             block_h is None and block_n is None and out_block is None and num_warps is None
     if heads_on_n:
-        block_h = block_h or (16 if H <= 16 else 32)
+        # 16 heads a program: 32 spill (ptxas: 112 bytes at 255 registers);
+        # an entry's two blocks of 16 run side by side, the second from L2.
+        block_h = block_h or 16
         if block_h not in (16, 32):
             raise ValueError(f"mla_decode: heads_on_n takes block_h 16 or 32, got {block_h}")
         block_n, num_warps = block_n or 64, num_warps or 4
