@@ -20,6 +20,56 @@ import tessera.language as tl
 
 
 @tessera.jit
+def _queries(Q, b, heads, head_ok, stride_qb, stride_qh, D_LAT: tl.constexpr,
+             D_ROPE: tl.constexpr):
+    """The heads' latent (BLOCK_H x D_LAT) and rope (BLOCK_H x D_ROPE)
+    queries of entry b; zero for heads past H."""
+    q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
+    q_lat = tl.load(q_rows + tl.arange(0, D_LAT)[None, :], mask=head_ok[:, None], other=0.0)
+    q_rope = tl.load(q_rows + D_LAT + tl.arange(0, D_ROPE)[None, :], mask=head_ok[:, None],
+                     other=0.0)
+    return q_lat, q_rope
+
+
+@tessera.jit
+def _split_steps(SEQLENS, b, split, PAGES_PER_SPLIT, PAGE: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Entry b's length and the steps (BLOCK_N tokens each) split `split`
+    walks: first .. last."""
+    seqlen = tl.load(SEQLENS + b)
+    steps = PAGE // BLOCK_N
+    first = split * PAGES_PER_SPLIT * steps
+    last = min(first + PAGES_PER_SPLIT * steps, tl.cdiv(seqlen, BLOCK_N))
+    return seqlen, first, last
+
+
+@tessera.jit
+def _cache_tiles(KV, BLOCK_TABLE, b, j, stride_btb, stride_kvp, stride_kvt, KV_ROWS,
+                 D_LAT: tl.constexpr, D_ROPE: tl.constexpr, PAGE: tl.constexpr,
+                 BLOCK_N: tl.constexpr, TMA: tl.constexpr):
+    """Step j's BLOCK_N cached tokens of entry b: their latent (BLOCK_N x
+    D_LAT) and rope key (BLOCK_N x D_ROPE), and their page. TMA: read
+    through tensor descriptors over all KV_ROWS rows of the cache (pages
+    contiguous)."""
+    steps = PAGE // BLOCK_N
+    page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
+    if TMA:
+        lat_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                             strides=[stride_kvt, 1], block_shape=[BLOCK_N, D_LAT])
+        rope_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
+                                              strides=[stride_kvt, 1],
+                                              block_shape=[BLOCK_N, D_ROPE])
+        row = page * PAGE + (j % steps) * BLOCK_N
+        c_kv = lat_desc.load([row, 0])
+        k_rope = rope_desc.load([row, D_LAT])
+    else:
+        rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N
+                                         + tl.arange(0, BLOCK_N))[:, None] * stride_kvt
+        c_kv = tl.load(rows + tl.arange(0, D_LAT)[None, :])
+        k_rope = tl.load(rows + D_LAT + tl.arange(0, D_ROPE)[None, :])
+    return c_kv, k_rope, page
+
+
+@tessera.jit
 def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
                      stride_qb, stride_qh, stride_kvp, stride_kvt, stride_btb,
                      stride_ob, stride_oh, stride_os, stride_lb, stride_lh,
@@ -44,37 +94,17 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
     d0 = (part % parts) * D_OUT
     split = tl.program_id(2)
     head_ok = heads < H
-    dl = tl.arange(0, D_LAT)
-    dr = tl.arange(0, D_ROPE)
     do = tl.arange(0, D_OUT)
     t = tl.arange(0, BLOCK_N)
-    q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
-    q_lat = tl.load(q_rows + dl[None, :], mask=head_ok[:, None], other=0.0)
-    q_rope = tl.load(q_rows + D_LAT + dr[None, :], mask=head_ok[:, None], other=0.0)
-    seqlen = tl.load(SEQLENS + b)
-    steps = PAGE // BLOCK_N
-    first = split * PAGES_PER_SPLIT * steps
-    last = min(first + PAGES_PER_SPLIT * steps, tl.cdiv(seqlen, BLOCK_N))
+    q_lat, q_rope = _queries(Q, b, heads, head_ok, stride_qb, stride_qh, D_LAT, D_ROPE)
+    seqlen, first, last = _split_steps(SEQLENS, b, split, PAGES_PER_SPLIT, PAGE, BLOCK_N)
     m_i = tl.zeros([BLOCK_H], dtype=tl.float32) - float("inf")
     l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
     acc = tl.zeros([BLOCK_H, D_OUT], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
-    if TMA:
-        lat_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
-                                             strides=[stride_kvt, 1], block_shape=[BLOCK_N, D_LAT])
-        rope_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
-                                              strides=[stride_kvt, 1],
-                                              block_shape=[BLOCK_N, D_ROPE])
     for j in range(first, last):
-        page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
-        rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N + t)[:, None] * stride_kvt
-        if TMA:
-            row = page * PAGE + (j % steps) * BLOCK_N
-            c_kv = lat_desc.load([row, 0])
-            k_rope = rope_desc.load([row, D_LAT])
-        else:
-            c_kv = tl.load(rows + dl[None, :])
-            k_rope = tl.load(rows + D_LAT + dr[None, :])
+        c_kv, k_rope, page = _cache_tiles(KV, BLOCK_TABLE, b, j, stride_btb, stride_kvp,
+                                          stride_kvt, KV_ROWS, D_LAT, D_ROPE, PAGE, BLOCK_N, TMA)
         s = tl.dot(q_lat, tl.trans(c_kv)) + tl.dot(q_rope, tl.trans(k_rope))
         s = tl.where((j * BLOCK_N + t)[None, :] < seqlen, s * qk_scale, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(s, 1))
@@ -85,6 +115,8 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
         if D_OUT == D_LAT:  # the whole latent: the scores' tile is the values'
             c_val = c_kv
         else:
+            rows = KV + page * stride_kvp + ((j % (PAGE // BLOCK_N)) * BLOCK_N
+                                             + t)[:, None] * stride_kvt
             c_val = tl.load(rows + d0 + do[None, :])
         acc = tl.dot(p.to(c_val.dtype), c_val, acc * alpha[:, None])
         m_i = m_ij
@@ -117,35 +149,16 @@ def mla_decode_split_t(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
     heads = hb * BLOCK_H + tl.arange(0, BLOCK_H)
     head_ok = heads < H
     dl = tl.arange(0, D_LAT)
-    dr = tl.arange(0, D_ROPE)
     t = tl.arange(0, BLOCK_N)
-    q_rows = Q + b * stride_qb + heads[:, None] * stride_qh
-    q_lat = tl.load(q_rows + dl[None, :], mask=head_ok[:, None], other=0.0)
-    q_rope = tl.load(q_rows + D_LAT + dr[None, :], mask=head_ok[:, None], other=0.0)
-    seqlen = tl.load(SEQLENS + b)
-    steps = PAGE // BLOCK_N
-    first = split * PAGES_PER_SPLIT * steps
-    last = min(first + PAGES_PER_SPLIT * steps, tl.cdiv(seqlen, BLOCK_N))
+    q_lat, q_rope = _queries(Q, b, heads, head_ok, stride_qb, stride_qh, D_LAT, D_ROPE)
+    seqlen, first, last = _split_steps(SEQLENS, b, split, PAGES_PER_SPLIT, PAGE, BLOCK_N)
     m_i = tl.zeros([BLOCK_H], dtype=tl.float32) - float("inf")
     l_t = tl.zeros([BLOCK_N, BLOCK_H], dtype=tl.float32)  # column sums after the loop
     acc = tl.zeros([D_LAT, BLOCK_H], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
-    if TMA:
-        lat_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
-                                             strides=[stride_kvt, 1], block_shape=[BLOCK_N, D_LAT])
-        rope_desc = tl.make_tensor_descriptor(KV, shape=[KV_ROWS, D_LAT + D_ROPE],
-                                              strides=[stride_kvt, 1],
-                                              block_shape=[BLOCK_N, D_ROPE])
     for j in range(first, last):
-        page = tl.load(BLOCK_TABLE + b * stride_btb + j // steps)
-        if TMA:
-            row = page * PAGE + (j % steps) * BLOCK_N
-            c_kv = lat_desc.load([row, 0])
-            k_rope = rope_desc.load([row, D_LAT])
-        else:
-            rows = KV + page * stride_kvp + ((j % steps) * BLOCK_N + t)[:, None] * stride_kvt
-            c_kv = tl.load(rows + dl[None, :])
-            k_rope = tl.load(rows + D_LAT + dr[None, :])
+        c_kv, k_rope, _ = _cache_tiles(KV, BLOCK_TABLE, b, j, stride_btb, stride_kvp, stride_kvt,
+                                       KV_ROWS, D_LAT, D_ROPE, PAGE, BLOCK_N, TMA)
         s = tl.dot(c_kv, tl.trans(q_lat)) + tl.dot(k_rope, tl.trans(q_rope))
         s = tl.where((j * BLOCK_N + t)[:, None] < seqlen, s * qk_scale, float("-inf"))
         m_ij = tl.maximum(m_i, tl.max(s, 0))
