@@ -1029,8 +1029,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     scores). numpy arrays run on the CPU backend, CUDA tensors on the
     GPU.
 
-    `heads_on_n` (sm_90a; default: with at most 32 heads and none of
-    block_h, block_n, out_block, num_warps given): the products transposed
+    `heads_on_n` (sm_90a; default: fp16/bf16 with at most 32 heads and none
+    of block_h, block_n, out_block, num_warps given): the products transposed
     (S^T = K Q^T, O^T = c_kv^T P^T), the heads their N and the tokens and
     the latent their M, so that few heads (tensor parallel) compute no
     padding rows: blocks of 16 heads (block_h 32 is allowed), 64 tokens a
@@ -1093,6 +1093,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     wgmma = _is_torch(q) and q.is_cuda and str(getattr(active(), "arch", "")).startswith("sm_90")
     if heads_on_n is None:
         heads_on_n = wgmma and H <= 32 and page % 64 == 0 and head_dim_v % 64 == 0 and \
+            str(q.dtype) in ("torch.float16", "torch.bfloat16") and \
             block_h is None and block_n is None and out_block is None and num_warps is None
     if heads_on_n:
         # 16 heads a program: 32 spill (ptxas: 112 bytes at 255 registers);
