@@ -74,7 +74,9 @@ def main():
                           (64, 512, 64, 8, 1, None)]}[H]
             configs = [dict(block_h=bh, out_block=ob, block_n=bn, num_warps=w, num_stages=st,
                             num_splits=sp) for bh, ob, bn, w, st, sp in grid]
-            configs = [dict()] + configs
+            # The heads along N in blocks of 16 or 32 (an entry's blocks side
+            # by side, the cache from L2 after the first).
+            configs = [dict()] + configs + [dict(heads_on_n=True, block_h=bh) for bh in (16, 32)]
         results = []
         for c in configs:
             try:
