@@ -1298,7 +1298,7 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandAsyncLoad(load);
   if (auto load = dyn_cast<tile::DescriptorLoadOp>(op))
     return expandDescriptorLoad(load);
-  if (isa<tile::DescriptorStoreOp>(op))
+  if (isa<tile::DescriptorStoreOp, tile::DescriptorAtomicAddOp>(op))
     return op->emitOpError("must be lowered to element pointers first (tile-lower-descriptors)");
   // TMA: mbarriers per slot, armed by the first thread with the bytes its
   // copies bring, waited for by every thread.

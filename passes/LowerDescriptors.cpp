@@ -134,7 +134,7 @@ struct LowerDescriptorsPass
       if (auto load = dyn_cast<DescriptorLoadOp>(op)) {
         if (!(keepTma && mayUseTma(load)))
           ops.push_back(op);
-      } else if (isa<DescriptorStoreOp>(op)) {
+      } else if (isa<DescriptorStoreOp, DescriptorAtomicAddOp>(op)) {
         ops.push_back(op);
       }
     });
@@ -148,6 +148,14 @@ struct LowerDescriptorsPass
         Value zero = arith::ConstantOp::create(b, loc, type, b.getZeroAttr(type));
         Value v = LoadOp::create(b, loc, ptrs, mask, zero);
         load.getResult().replaceAllUsesWith(v);
+      } else if (auto add = dyn_cast<DescriptorAtomicAddOp>(op)) {
+        // Relaxed, device scope, old values unread (`red` on the GPU).
+        auto type = add.getValue().getType();
+        auto [ptrs, mask] = pointersOf(b, loc, add.getBase(), add.getShape(), add.getStrides(),
+                                       add.getOffsets(), type);
+        bool isFloat = isa<FloatType>(type.getElementType());
+        AtomicRMWOp::create(b, loc, type, isFloat ? RMWKind::FAdd : RMWKind::Add,
+                            MemSemantic::Relaxed, MemScope::GPU, ptrs, add.getValue(), mask);
       } else {
         auto store = cast<DescriptorStoreOp>(op);
         auto [ptrs, mask] = pointersOf(b, loc, store.getBase(), store.getShape(),

@@ -284,11 +284,24 @@ LogicalResult DescriptorStoreOp::verify() {
                           getValue().getType());
 }
 
+static bool isFp8(Type t) { return isa<Float8E4M3FNType, Float8E5M2Type>(t); }
+
+LogicalResult DescriptorAtomicAddOp::verify() {
+  if (failed(verifyDescriptor(*this, getBase(), getShape(), getStrides(), getOffsets(),
+                              getValue().getType())))
+    return failure();
+  Type elem = getValue().getType().getElementType();
+  bool ok = isa<FloatType>(elem) ? !isFp8(elem) : elem.isInteger(32) || elem.isInteger(64);
+  if (!ok)
+    return emitOpError() << "atomic adds take 32- or 64-bit integers or floats (not fp8), "
+                            "got "
+                         << elem;
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // DotOp
 //===----------------------------------------------------------------------===//
-
-static bool isFp8(Type t) { return isa<Float8E4M3FNType, Float8E5M2Type>(t); }
 
 LogicalResult DotOp::verify() {
   auto a = getA().getType(), b = getB().getType(), c = getC().getType();

@@ -305,6 +305,32 @@ def Tile_DescriptorStoreOp : Tile_Op<"descriptor_store", [
   let hasVerifier = 1;
 }
 
+def Tile_DescriptorAtomicAddOp : Tile_Op<"descriptor_atomic_add", [
+    AttrSizedOperandSegments, MemoryEffects<[MemRead, MemWrite]>]> {
+  let summary = "add a block into a strided N-D array, atomically (a tensor descriptor)";
+  let description = [{
+    Adds `value` element by element, atomically (relaxed, device scope),
+    into the block at `offsets` of the array described as for
+    `tile.descriptor_load`; elements outside the array are left alone.
+    Integers of 32 or 64 bits and floats (not fp8). This is
+    `tl.make_tensor_descriptor(...).atomic_add(offsets, value)` (a backward
+    pass's partial dq added up across programs); `tile-lower-descriptors`
+    makes it `tile.atomic_rmw` on element pointers.
+
+    ```mlir
+    tile.descriptor_atomic_add %dq[%m, %c0], %v shape [%M, %D] strides [%sd, %c1]
+        : !tile.ptr<f32>, tensor<64x128xf32>
+    ```
+  }];
+  let arguments = (ins Tile_Ptr:$base, Variadic<I32>:$shape, Variadic<I64>:$strides,
+                   Variadic<I32>:$offsets, Tile_Tensor:$value);
+  let assemblyFormat = [{
+    $base `[` $offsets `]` `,` $value `shape` ` ` `[` $shape `]` `strides` ` ` `[` $strides `]`
+    attr-dict `:` qualified(type($base)) `,` type($value)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Matrix multiply
 //===----------------------------------------------------------------------===//

@@ -645,6 +645,28 @@ def test_persistent_matmul(BM, BN, BK, warps, stages, M, N, K):
                                atol=1e-2 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int32])
+@pytest.mark.parametrize("offsets", [(0, 0), (3, -5)])
+def test_descriptor_atomic_add_on_gpu(dtype, offsets):
+    """desc.atomic_add from many programs into overlapping blocks (red on
+    sm_90, four floats at a time where aligned) against float64."""
+    import test_tensor_descriptor as td
+    R, C, BR, BC = 45, 70, 16, 32
+    if dtype == torch.int32:
+        x = torch.randint(-1000, 1000, (R, C + 3), dtype=torch.int32, device="cuda") * 2
+    else:
+        x = torch.randn(R, C + 3, device="cuda")
+    base = torch.randint(-9, 9, (R, C), device="cuda").to(dtype)
+    y = base.clone()
+    td.accumulate_blocks[(-(-R // BR), -(-C // BC))](x, y, R, C, C + 3, *offsets, BR=BR, BC=BC)
+    xs = x.double().cpu().numpy()[:, :C]
+    want = base.double().cpu().numpy() + 0.5 * xs
+    o0, o1 = offsets
+    want[max(o0, 0):R + min(o0, 0), max(o1, 0):C + min(o1, 0)] += \
+        xs[max(-o0, 0):R - max(o0, 0), max(-o1, 0):C - max(o1, 0)]
+    np.testing.assert_allclose(y.double().cpu().numpy(), want, rtol=1e-5, atol=1e-5)
+
+
 def test_descriptor_matmul_uses_tma_on_sm90a():
     """The sm_90a binary of examples/07 copies with TMA (the PTX's
     cp.async.bulk.tensor; UTMALDG in the SASS when cuobjdump is there) and

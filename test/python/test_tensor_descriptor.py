@@ -88,6 +88,12 @@ def block_not_power_of_two(x_ptr, n):
 
 
 @tessera.jit
+def atomic_add_wrong_type(x_ptr, n):
+    d = tl.make_tensor_descriptor(x_ptr, [n], [1], [16])
+    d.atomic_add([0], tl.zeros((16,), tl.int16))  # <- here
+
+
+@tessera.jit
 def store_wrong_shape(x_ptr, n):
     d = tl.make_tensor_descriptor(x_ptr, [n, n], [n, 1], [16, 16])
     d.store([0, 0], tl.zeros((16, 32), tl.float32))  # <- here
@@ -98,10 +104,11 @@ def store_wrong_shape(x_ptr, n):
     (wrong_offsets, "give one offset per dimension of the 2-D block"),
     (block_not_power_of_two, "block_shape [24] must be compile-time powers of two"),
     (store_wrong_shape, "a [16, 32] value into blocks of [16, 16]"),
+    (atomic_add_wrong_type, "adds 32- or 64-bit integers or floats (not fp8), not tl.int16"),
 ])
 def test_descriptor_errors(kernel, message):
     import inspect
-    x = np.zeros(1024, np.float32)
+    x = np.zeros(1024, np.int16 if kernel is atomic_add_wrong_type else np.float32)
     with pytest.raises(CompilationError) as info:
         kernel[(1,)](x, 32, 3) if kernel is last_stride_not_one else kernel[(1,)](x, 32)
     lines, start = inspect.getsourcelines(kernel.fn)
@@ -167,3 +174,58 @@ def test_persistent_matmul_shares_shared_memory():
             ir, kernel, False, {"num_warps": 8, "num_stages": 3}).partition(b"\n")[0]
         shared.append(int(header.split(b":")[2]))
     assert shared[1] == shared[0] <= 232448, shared
+
+
+@tessera.jit
+def accumulate_blocks(src, dst, R, C, stride, o0, o1, BR: tl.constexpr, BC: tl.constexpr):
+    """Program (i, j) adds src's block (i, j) into dst's block at (i, j) *
+    B + (o0, o1) and, again halved, at (i, j) * B (the blocks overlap when
+    the offsets are not whole blocks)."""
+    d = tl.make_tensor_descriptor(src, [R, C], [stride, 1], [BR, BC])
+    out = tl.make_tensor_descriptor(dst, [R, C], [C, 1], [BR, BC])
+    r, c = tl.program_id(0) * BR, tl.program_id(1) * BC
+    x = d.load([r, c])
+    out.atomic_add([r + o0, c + o1], x)
+    out.atomic_add([r, c], x * 0.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+@pytest.mark.parametrize("offsets", [(0, 0), (3, -5), (-17, 9)])
+def test_descriptor_atomic_add(dtype, offsets):
+    """desc.atomic_add: overlapping blocks from many programs add up, and
+    nothing outside the array is written (against numpy, float64)."""
+    R, C, BR, BC = 45, 70, 16, 32
+    if dtype == np.int32:
+        x = rng.integers(-1000, 1000, (R, C + 3)).astype(np.int32) * 2  # halves exact
+    else:
+        x = rng.standard_normal((R, C + 3)).astype(np.float32)
+    base = rng.integers(-9, 9, (R, C)).astype(dtype)
+    y = base.copy()
+    grid = (-(-R // BR), -(-C // BC))
+    accumulate_blocks[grid](x, y, R, C, C + 3, *offsets, BR=BR, BC=BC)
+    want = base.astype(np.float64) + 0.5 * x[:, :C]
+    o0, o1 = offsets
+    for i in range(R):
+        for j in range(C):
+            if 0 <= i + o0 < R and 0 <= j + o1 < C:
+                want[i + o0, j + o1] += x[i, j]
+    if dtype == np.int32:
+        np.testing.assert_array_equal(y, want.astype(np.int64))
+    else:
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
+def test_descriptor_atomic_add_on_sm90a():
+    """On sm_90a (PTX here, no GPU needed) a float block's atomic add is
+    `red` (no value back) four adjacent floats at a time, where the row
+    stride keeps them 16-byte aligned."""
+    from tessera.backends.nvidia import NVIDIABackend
+    from tessera.compiler.frontend import ASTSource
+    sig = {"src": "*fp32:16", "dst": "*fp32:16", "R": "i32", "C": "i32:16", "stride": "i32:16",
+           "o0": "i32", "o1": "i32"}
+    ir = ASTSource(accumulate_blocks, sig, dict(BR=16, BC=32)).make_ir()
+    binary = NVIDIABackend(arch="sm_90a").compile(ir, "accumulate_blocks", False,
+                                                  {"num_warps": 4, "num_stages": 3})
+    ptx = binary.partition(b"\n")[2].decode()
+    assert "red.relaxed.gpu.global.add" in ptx and "atom." not in ptx
+    assert "red.relaxed.gpu.global.add.v4.f32" in ptx

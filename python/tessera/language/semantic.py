@@ -1188,6 +1188,30 @@ class tensor_descriptor:
                        f"{self.base.type.mlir()}, {value.type.mlir()}")
 
 
+    def atomic_add(self, offsets, value):
+        """Adds `value` (a block, or a scalar for every element) into the
+        block at `offsets`, atomically (relaxed, device scope), skipping
+        elements outside the array; nothing is returned. Integers of 32 or
+        64 bits and floats."""
+        what = "tensor descriptor atomic_add"
+        offsets = self._offsets(offsets, what)
+        elem = self.dtype
+        if not (elem.is_floating() and not elem.is_fp8()) and \
+                not (elem.is_int() and elem.primitive_bitwidth in (32, 64)):
+            raise SemanticError(f"{what}: adds 32- or 64-bit integers or floats (not fp8), "
+                                f"not {elem}")
+        value = to_tensor(value, elem) if not isinstance(value, tensor) else value
+        if value.shape and list(value.shape) != self.block_shape:
+            raise SemanticError(f"{what}: a {list(value.shape)} value into blocks of "
+                                f"{self.block_shape}")
+        value = broadcast_to(cast(value, elem), self.block_shape)
+        builder().emit(f"tile.descriptor_atomic_add {self.base.handle}["
+                       f"{', '.join(o.handle for o in offsets)}], {value.handle} shape ["
+                       f"{', '.join(s.handle for s in self.shape)}] strides ["
+                       f"{', '.join(s.handle for s in self.strides)}] : "
+                       f"{self.base.type.mlir()}, {value.type.mlir()}")
+
+
 def make_tensor_descriptor(base, shape, strides, block_shape) -> tensor_descriptor:
     what = "tl.make_tensor_descriptor"
     base = to_tensor(_unwrap(base))

@@ -74,3 +74,23 @@ func.func @strided_last(%a: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64,
   }
   return %r : tensor<64x64xf32>
 }
+
+// -----
+
+// An atomic add of a block: relaxed device-scope atomic adds on the
+// element pointers, masked to the array (floats fadd, integers add); with
+// keep-tma too (no TMA reduction yet).
+// CHECK-LABEL: func.func @accumulate
+// CHECK-NOT: tile.descriptor
+// CHECK: tile.atomic_rmw fadd, relaxed, gpu, %{{.*}}, %arg1, %{{.*}} : tensor<64x128x!tile.ptr<f32>>
+// CHECK: tile.atomic_rmw add, relaxed, gpu, %{{.*}}, %arg3, %{{.*}} : tensor<16x!tile.ptr<i32>>
+// TMA-LABEL: func.func @accumulate
+// TMA-NOT: tile.descriptor
+// TMA: tile.atomic_rmw fadd
+func.func @accumulate(%dq: !tile.ptr<f32>, %v: tensor<64x128xf32>, %n: !tile.ptr<i32>, %w: tensor<16xi32>, %m: i32, %x: i32, %s: i64) {
+  %c1 = arith.constant 1 : i64
+  %c128 = arith.constant 128 : i32
+  tile.descriptor_atomic_add %dq[%x, %x], %v shape [%m, %c128] strides [%s, %c1] : !tile.ptr<f32>, tensor<64x128xf32>
+  tile.descriptor_atomic_add %n[%x], %w shape [%m] strides [%c1] : !tile.ptr<i32>, tensor<16xi32>
+  return
+}

@@ -743,6 +743,15 @@ func.func @descriptor_rank(%p: !tile.ptr<f16>, %m: i32, %x: i32, %s: i64) {
 
 // -----
 
+func.func @descriptor_atomic_add_elem(%p: !tile.ptr<i16>, %m: i32, %x: i32, %s: i64, %v: tensor<64x32xi16>) {
+  %c1 = arith.constant 1 : i64
+  // expected-error @+1 {{atomic adds take 32- or 64-bit integers or floats (not fp8), got 'i16'}}
+  tile.descriptor_atomic_add %p[%x, %x], %v shape [%m, %m] strides [%s, %c1] : !tile.ptr<i16>, tensor<64x32xi16>
+  return
+}
+
+// -----
+
 func.func @descriptor_elem(%p: !tile.ptr<f32>, %m: i32, %x: i32, %s: i64) {
   // expected-error @+1 {{block elements are 'f16' but the base points to 'f32'}}
   %t = tile.descriptor_load %p[%x, %x] shape [%m, %m] strides [%s, %s] : !tile.ptr<f32> -> tensor<64x32xf16>

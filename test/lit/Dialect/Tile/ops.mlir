@@ -155,9 +155,11 @@ func.func @debug(%x: tensor<128xf32>, %pid: i32, %ok: tensor<128xi1>, %b: i1) {
 // CHECK-LABEL: func.func @descriptors
 // CHECK: %[[T:.*]] = tile.descriptor_load %arg0[%arg3, %arg4] shape [%arg1, %arg2] strides [%arg5, %c1_i64] : !tile.ptr<f16> -> tensor<64x32xf16>
 // CHECK: tile.descriptor_store %arg0[%arg3, %arg4], %[[T]] shape [%arg1, %arg2] strides [%arg5, %c1_i64] : !tile.ptr<f16>, tensor<64x32xf16>
+// CHECK: tile.descriptor_atomic_add %arg0[%arg3, %arg4], %[[T]] shape [%arg1, %arg2] strides [%arg5, %c1_i64] : !tile.ptr<f16>, tensor<64x32xf16>
 func.func @descriptors(%p: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %y: i32, %s: i64) {
   %c1 = arith.constant 1 : i64
   %t = tile.descriptor_load %p[%x, %y] shape [%m, %k] strides [%s, %c1] : !tile.ptr<f16> -> tensor<64x32xf16>
   tile.descriptor_store %p[%x, %y], %t shape [%m, %k] strides [%s, %c1] : !tile.ptr<f16>, tensor<64x32xf16>
+  tile.descriptor_atomic_add %p[%x, %y], %t shape [%m, %k] strides [%s, %c1] : !tile.ptr<f16>, tensor<64x32xf16>
   return
 }
