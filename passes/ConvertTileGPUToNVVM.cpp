@@ -914,13 +914,21 @@ private:
   /// The tensor maps the kernel takes after its own parameters: one per
   /// distinct (array, box rows, swizzle), as `tilegpu.tma_load`s use them.
   struct TensorMap {
-    tessera::tilegpu::TmaLoadOp first;
-    int64_t rows;
-    unsigned swizzle;
+    /// The first op that uses it: its base, shape and strides describe
+    /// the array.
+    Operation *first;
+    Value base;
+    SmallVector<Value> shape, strides;
+    Type elem;
+    int64_t rows, cols; // the box
+    unsigned swizzle;   // 0: none
   };
   SmallVector<TensorMap> tensorMaps;
   SmallVector<Value> tensorMapArgs;
   int tensorMapOf(tessera::tilegpu::TmaLoadOp op);
+  int tensorMapOf(tile::DescriptorAtomicAddOp op);
+  int tensorMapOf(TensorMap map);
+  LogicalResult expandDescriptorAtomicAdd(tile::DescriptorAtomicAddOp op);
   std::string tensorMapRecipe(TensorMap map);
   LogicalResult expandLoad(tile::LoadOp op);
   LogicalResult expandStore(tile::StoreOp op);
@@ -998,6 +1006,7 @@ LogicalResult Expander::run() {
   // TMA tensor maps: 128-byte parameters passed by value, read in place
   // (grid constants).
   kernel.walk([&](tessera::tilegpu::TmaLoadOp op) { (void)tensorMapOf(op); });
+  kernel.walk([&](tile::DescriptorAtomicAddOp op) { (void)tensorMapOf(op); });
   deferWgmmaWaits = true;
   kernel.walk([&](tile::DotOp dot) {
     if (dot->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
@@ -1298,7 +1307,9 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandAsyncLoad(load);
   if (auto load = dyn_cast<tile::DescriptorLoadOp>(op))
     return expandDescriptorLoad(load);
-  if (isa<tile::DescriptorStoreOp, tile::DescriptorAtomicAddOp>(op))
+  if (auto add = dyn_cast<tile::DescriptorAtomicAddOp>(op))
+    return expandDescriptorAtomicAdd(add);
+  if (isa<tile::DescriptorStoreOp>(op))
     return op->emitOpError("must be lowered to element pointers first (tile-lower-descriptors)");
   // TMA: mbarriers per slot, armed by the first thread with the bytes its
   // copies bring, waited for by every thread.
@@ -2727,16 +2738,32 @@ LogicalResult Expander::expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op) {
 
 /// The index of `op`'s tensor map, made on first use: one per array (base,
 /// shape, strides), box rows and swizzle.
+int Expander::tensorMapOf(TensorMap map) {
+  for (auto [i, known] : llvm::enumerate(tensorMaps))
+    if (known.base == map.base && known.shape == map.shape && known.strides == map.strides &&
+        known.elem == map.elem && known.rows == map.rows && known.cols == map.cols &&
+        known.swizzle == map.swizzle)
+      return int(i);
+  tensorMaps.push_back(map);
+  return int(tensorMaps.size() - 1);
+}
+
 int Expander::tensorMapOf(tessera::tilegpu::TmaLoadOp op) {
   auto type = op.getResult().getType();
-  int64_t rows = type.getDimSize(0);
   unsigned swizzle = swizzleOf(type);
-  for (auto [i, map] : llvm::enumerate(tensorMaps))
-    if (map.first.getBase() == op.getBase() && map.first.getShape() == op.getShape() &&
-        map.first.getStrides() == op.getStrides() && map.rows == rows && map.swizzle == swizzle)
-      return int(i);
-  tensorMaps.push_back({op, rows, swizzle});
-  return int(tensorMaps.size() - 1);
+  int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  return tensorMapOf({op, op.getBase(), SmallVector<Value>(op.getShape()),
+                      SmallVector<Value>(op.getStrides()), type.getElementType(),
+                      type.getDimSize(0), int64_t(swizzle) / bytes, swizzle});
+}
+
+/// A block added by TMA's bulk reduction: the whole block one box, rows
+/// unswizzled.
+int Expander::tensorMapOf(tile::DescriptorAtomicAddOp op) {
+  auto type = op.getValue().getType();
+  return tensorMapOf({op, op.getBase(), SmallVector<Value>(op.getShape()),
+                      SmallVector<Value>(op.getStrides()), type.getElementType(),
+                      type.getDimSize(0), type.getDimSize(1), 0});
 }
 
 /// How the launcher encodes a tensor map (cuTensorMapEncodeTiled), as
@@ -2754,13 +2781,12 @@ std::string Expander::tensorMapRecipe(TensorMap map) {
       return "c" + std::to_string(c.getSExtValue());
     return "?";
   };
-  Type elem = map.first.getResult().getType().getElementType();
+  Type elem = map.elem;
   int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
   int dtype = elem.isF16() ? 6 : elem.isBF16() ? 9 : elem.isF32() ? 7 : bytes == 4 ? 3 : bytes == 2 ? 1 : 0;
-  std::string out = std::to_string(dtype) + "," + spec(map.first.getBase()) + "," +
-                    spec(map.first.getShape()[1]) + "," + spec(map.first.getShape()[0]) + "," +
-                    spec(map.first.getStrides()[0]) + "," +
-                    std::to_string(map.swizzle / bytes) + "," + std::to_string(map.rows) + "," +
+  std::string out = std::to_string(dtype) + "," + spec(map.base) + "," + spec(map.shape[1]) +
+                    "," + spec(map.shape[0]) + "," + spec(map.strides[0]) + "," +
+                    std::to_string(map.cols) + "," + std::to_string(map.rows) + "," +
                     std::to_string(map.swizzle);
   return out;
 }
@@ -2810,6 +2836,38 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
     }
   });
   tensors[op.getResult()] = {slotBase};
+  return success();
+}
+
+/// A block added into global memory by TMA's bulk reduction (sm_90a): the
+/// threads write it to the scratch area row-major, and the first thread
+/// has the TMA unit add it (elements outside the array are skipped) and
+/// waits until the unit has read it, before the scratch is reused.
+LogicalResult Expander::expandDescriptorAtomicAdd(tile::DescriptorAtomicAddOp op) {
+  for (Value v : llvm::concat<Value>(op.getShape(), op.getStrides())) {
+    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+      v = ext.getIn();
+    if (!isa<BlockArgument>(v) && !matchPattern(v, m_Constant()))
+      return op.emitOpError("the array must be described by kernel arguments or constants");
+  }
+  if (!isa<BlockArgument>(op.getBase()))
+    return op.emitOpError("the base must be a kernel argument");
+  Value tensorMap = tensorMapArgs[tensorMapOf(op)];
+  barrier(); // earlier readers of the scratch area are done
+  smemWrite(op.getValue(), 0);
+  NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
+                             NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
+  barrier();
+  Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+  predicated(leader, [&] {
+    Value src = smemAt(cst(0), b.getI8Type(), 0);
+    NVVM::CpAsyncBulkTensorReduceOp::create(
+        b, loc, tensorMap, src, NVVM::TMAReduxKind::ADD, NVVM::TMAStoreMode::TILE,
+        ValueRange{scalar(op.getOffsets()[1]), scalar(op.getOffsets()[0])}, Value());
+    NVVM::CpAsyncBulkCommitGroupOp::create(b, loc);
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, loc, 0, b.getUnitAttr());
+  });
+  barrier(); // the block is read: the scratch area may be written again
   return success();
 }
 

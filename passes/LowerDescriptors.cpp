@@ -124,6 +124,24 @@ bool mayUseTma(DescriptorLoadOp op) {
   });
 }
 
+/// Whether an atomic add may become TMA's bulk reduction on sm_90a: a 2-D
+/// block of f32 or i32 whose rows are whole 16-byte units, at most 256 by
+/// 256 (one box), the array described by kernel arguments and constants.
+bool mayReduceWithTma(DescriptorAtomicAddOp op) {
+  if (!isLaunchValue(op.getBase()) || !llvm::all_of(op.getShape(), isLaunchValue) ||
+      !llvm::all_of(op.getStrides(), isLaunchValue))
+    return false;
+  auto type = op.getValue().getType();
+  Type elem = type.getElementType();
+  if (type.getRank() != 2 || !(elem.isF32() || elem.isInteger(32)))
+    return false;
+  APInt last;
+  if (!matchPattern(op.getStrides().back(), m_ConstantInt(&last)) || !last.isOne())
+    return false;
+  return type.getDimSize(0) <= 256 && type.getDimSize(1) <= 256 &&
+         (type.getDimSize(1) * 4) % 16 == 0;
+}
+
 struct LowerDescriptorsPass
     : tessera::impl::TileLowerDescriptorsBase<LowerDescriptorsPass> {
   using TileLowerDescriptorsBase::TileLowerDescriptorsBase;
@@ -134,7 +152,10 @@ struct LowerDescriptorsPass
       if (auto load = dyn_cast<DescriptorLoadOp>(op)) {
         if (!(keepTma && mayUseTma(load)))
           ops.push_back(op);
-      } else if (isa<DescriptorStoreOp, DescriptorAtomicAddOp>(op)) {
+      } else if (auto add = dyn_cast<DescriptorAtomicAddOp>(op)) {
+        if (!(keepTma && mayReduceWithTma(add)))
+          ops.push_back(op);
+      } else if (isa<DescriptorStoreOp>(op)) {
         ops.push_back(op);
       }
     });

@@ -70,9 +70,11 @@ def TileLowerDescriptors : Pass<"tile-lower-descriptors"> {
     `tile.descriptor_load` and `tile.descriptor_store` become a tensor of
     element pointers (base + sum over d of (offsets[d] + i_d) * strides[d])
     and a mask of the elements inside the array's shape; loads read zero
-    outside. With `keep-tma`, loads that may become TMA copies stay (2-D, in
-    a loop, read only by dots, described by function arguments and
-    constants); the sm_90a pipeline lowers them.
+    outside; `tile.descriptor_atomic_add` becomes relaxed element atomics.
+    With `keep-tma`, loads that may become TMA copies stay (2-D, in a loop,
+    read only by dots, described by function arguments and constants), and
+    so do 2-D f32/i32 atomic adds of at most 256 x 256 with rows of whole
+    16-byte units (TMA bulk reductions); the sm_90a backend lowers them.
   }];
   let options = [
     Option<"keepTma", "keep-tma", "bool", "false",

@@ -314,8 +314,11 @@ def Tile_DescriptorAtomicAddOp : Tile_Op<"descriptor_atomic_add", [
     `tile.descriptor_load`; elements outside the array are left alone.
     Integers of 32 or 64 bits and floats (not fp8). This is
     `tl.make_tensor_descriptor(...).atomic_add(offsets, value)` (a backward
-    pass's partial dq added up across programs); `tile-lower-descriptors`
-    makes it `tile.atomic_rmw` on element pointers.
+    pass's partial dq added up across programs). On sm_90a a 2-D f32 or
+    i32 block (rows of whole 16-byte units, at most 256 x 256, the array
+    described by kernel arguments and constants) is one TMA bulk reduction;
+    elsewhere `tile-lower-descriptors` makes it `tile.atomic_rmw` on element
+    pointers.
 
     ```mlir
     tile.descriptor_atomic_add %dq[%m, %c0], %v shape [%M, %D] strides [%sd, %c1]

@@ -282,7 +282,7 @@ TensorMapRecipe TensorMapRecipe::parse(const std::string &text) {
   r.box[0] = unsigned(number(fields[5]));
   r.box[1] = unsigned(number(fields[6]));
   r.swizzle = unsigned(number(fields[7]));
-  if (r.swizzle != 32 && r.swizzle != 64 && r.swizzle != 128)
+  if (r.swizzle != 0 && r.swizzle != 32 && r.swizzle != 64 && r.swizzle != 128)
     throw bad();
   return r;
 }
@@ -325,7 +325,9 @@ void tessera::runtime::encodeTensorMap(const TensorMapRecipe &recipe, const uint
   unsigned long long dims[2] = {(unsigned long long)inner, (unsigned long long)rows};
   unsigned long long strides[1] = {(unsigned long long)strideBytes};
   unsigned elementStrides[2] = {1, 1};
-  int swizzle = recipe.swizzle == 128 ? 3 : recipe.swizzle == 64 ? 2 : 1;
+  // CUtensorMapSwizzle: 0 none (a bulk reduction's unswizzled block), 1
+  // 32 B, 2 64 B, 3 128 B.
+  int swizzle = recipe.swizzle == 128 ? 3 : recipe.swizzle == 64 ? 2 : recipe.swizzle == 32 ? 1 : 0;
   CudaDriver &cu = CudaDriver::get();
   cu.check(cu.cuTensorMapEncodeTiled(&out, recipe.dataType, 2, reinterpret_cast<void *>(base),
                                      dims, strides, recipe.box, elementStrides,

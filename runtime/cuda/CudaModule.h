@@ -106,7 +106,7 @@ struct TensorMapRecipe {
   unsigned base = 0;
   Value dims[2], rowStride;
   unsigned box[2] = {0, 0};
-  unsigned swizzle = 0; // bytes: 32, 64, 128
+  unsigned swizzle = 0; // bytes: 32, 64, 128 (0: none)
 
   /// Parses a recipe; throws Error when it is malformed.
   static TensorMapRecipe parse(const std::string &text);

@@ -215,17 +215,35 @@ def test_descriptor_atomic_add(dtype, offsets):
         np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
 
 
-def test_descriptor_atomic_add_on_sm90a():
-    """On sm_90a (PTX here, no GPU needed) a float block's atomic add is
-    `red` (no value back) four adjacent floats at a time, where the row
-    stride keeps them 16-byte aligned."""
+@pytest.mark.parametrize("tma", [True, False])
+def test_descriptor_atomic_add_on_sm90a(tma, tmp_path):
+    """On sm_90a (PTX here, no GPU needed) a 2-D float block's atomic add is
+    TMA's bulk reduction (`cp.reduce.async.bulk.tensor ... .add`: the block
+    written to shared memory once, one tensor map, unswizzled); with TMA
+    off (TESSERA_TMA=0) it is `red`, with no value back, four adjacent
+    floats at a time where the row stride keeps them 16-byte aligned.
+    ptxas accepts both."""
+    import subprocess
     from tessera.backends.nvidia import NVIDIABackend
     from tessera.compiler.frontend import ASTSource
+    from test_ptx_compile import PTXAS
     sig = {"src": "*fp32:16", "dst": "*fp32:16", "R": "i32", "C": "i32:16", "stride": "i32:16",
            "o0": "i32", "o1": "i32"}
     ir = ASTSource(accumulate_blocks, sig, dict(BR=16, BC=32)).make_ir()
-    binary = NVIDIABackend(arch="sm_90a").compile(ir, "accumulate_blocks", False,
-                                                  {"num_warps": 4, "num_stages": 3})
-    ptx = binary.partition(b"\n")[2].decode()
-    assert "red.relaxed.gpu.global.add" in ptx and "atom." not in ptx
-    assert "red.relaxed.gpu.global.add.v4.f32" in ptx
+    backend = NVIDIABackend(arch="sm_90a")
+    backend.tma = tma
+    header, _, ptx = backend.compile(ir, "accumulate_blocks", False,
+                                     {"num_warps": 4, "num_stages": 3}).partition(b"\n")
+    maps = header.decode().split(":")[3]
+    if tma:
+        assert ptx.count(b"cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile") == 2
+        assert b"\tred." not in ptx and b"\tatom." not in ptx
+        assert maps.split("|") == ["7,a1,a3,a2,a3,32,16,0"]  # f32, box 32 x 16, no swizzle
+    else:
+        assert b"red.relaxed.gpu.global.add.v4.f32" in ptx and b"atom." not in ptx
+        assert maps == ""
+    if PTXAS:
+        (tmp_path / "k.ptx").write_bytes(ptx)
+        r = subprocess.run([PTXAS, "-arch=sm_90a", str(tmp_path / "k.ptx"), "-o",
+                            str(tmp_path / "k.cubin")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr

@@ -78,15 +78,17 @@ func.func @strided_last(%a: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64,
 // -----
 
 // An atomic add of a block: relaxed device-scope atomic adds on the
-// element pointers, masked to the array (floats fadd, integers add); with
-// keep-tma too (no TMA reduction yet).
+// element pointers, masked to the array (floats fadd, integers add). With
+// keep-tma a 2-D f32/i32 block of whole 16-byte rows, at most 256 x 256,
+// described by arguments and constants, stays for TMA's bulk reduction.
 // CHECK-LABEL: func.func @accumulate
 // CHECK-NOT: tile.descriptor
 // CHECK: tile.atomic_rmw fadd, relaxed, gpu, %{{.*}}, %arg1, %{{.*}} : tensor<64x128x!tile.ptr<f32>>
 // CHECK: tile.atomic_rmw add, relaxed, gpu, %{{.*}}, %arg3, %{{.*}} : tensor<16x!tile.ptr<i32>>
 // TMA-LABEL: func.func @accumulate
+// TMA: tile.descriptor_atomic_add %arg0
 // TMA-NOT: tile.descriptor
-// TMA: tile.atomic_rmw fadd
+// TMA: tile.atomic_rmw add, relaxed, gpu
 func.func @accumulate(%dq: !tile.ptr<f32>, %v: tensor<64x128xf32>, %n: !tile.ptr<i32>, %w: tensor<16xi32>, %m: i32, %x: i32, %s: i64) {
   %c1 = arith.constant 1 : i64
   %c128 = arith.constant 128 : i32

@@ -295,3 +295,23 @@ TEST(RuntimeTest, TensorMapsAreEncodedFromTheLaunchsParameters) {
   failNext("cuTensorMapEncodeTiled", 1);
   EXPECT_THROW(encodeTensorMap(r, cells, 3, map), Error);
 }
+
+// A bulk reduction's map (desc.atomic_add on sm_90a): f32, the whole block
+// one box, no swizzle.
+TEST(RuntimeTest, UnswizzledTensorMaps) {
+  TensorMapRecipe r = TensorMapRecipe::parse("7,a0,a1,c45,a1,32,16,0");
+  EXPECT_EQ(r.elementBytes, 4u);
+  EXPECT_EQ(r.swizzle, 0u);
+  uint64_t cells[2] = {0x20000, 72};
+  TensorMap map;
+  encodeTensorMap(r, cells, 2, map);
+  unsigned long long words[9];
+  std::memcpy(words, map.bytes, sizeof words);
+  EXPECT_EQ(words[0], 7u);        // f32
+  EXPECT_EQ(words[3], 72u);       // inner dimension
+  EXPECT_EQ(words[4], 45u);       // rows
+  EXPECT_EQ(words[5], 288u);      // row stride in bytes
+  EXPECT_EQ(words[6], 32u);       // box
+  EXPECT_EQ(words[7], 16u);
+  EXPECT_EQ(words[8], 0u);        // no swizzle
+}
