@@ -1411,9 +1411,15 @@ func.func @$NAME(%q: !tile.ptr<$E> {tile.divisibility = 16 : i32}, %k: !tile.ptr
 ?A   %dqp = tile.dot %dsq, %kt, %zq : tensor<$BMx$BNx$E> * tensor<$BNx$Dx$E> -> tensor<$BMx$Dxf32>
 ?A   %sc1q = tile.splat %sc1a : f32 -> tensor<$BMx$Dxf32>
 ?A   %dqs = arith.mulf %dqp, %sc1q : tensor<$BMx$Dxf32>
-?A   %dqbs = tile.splat %dqbase : !tile.ptr<f32> -> tensor<$BMx$Dx!tile.ptr<f32>>
-?A   %dqptr = tile.addptr %dqbs, %qoffs : tensor<$BMx$Dx!tile.ptr<f32>>, tensor<$BMx$Dxi32>
-?A   %dqold = tile.atomic_rmw fadd, relaxed, gpu, %dqptr, %dqs, %qmask : tensor<$BMx$Dx!tile.ptr<f32>>
+?P   %dqbs = tile.splat %dqbase : !tile.ptr<f32> -> tensor<$BMx$Dx!tile.ptr<f32>>
+?P   %dqptr = tile.addptr %dqbs, %qoffs : tensor<$BMx$Dx!tile.ptr<f32>>, tensor<$BMx$Dxi32>
+?P   %dqold = tile.atomic_rmw fadd, relaxed, gpu, %dqptr, %dqs, %qmask : tensor<$BMx$Dx!tile.ptr<f32>>
+?R   %dqrow0 = arith.addi %rhead, %m0 : i32
+?R   %dqrows = arith.constant $DQROWS : i32
+?R   %dqcols = arith.constant $D : i32
+?R   %dqstride = arith.constant $D : i64
+?R   %dqunit = arith.constant 1 : i64
+?R   tile.descriptor_atomic_add %dqacc[%dqrow0, %c0], %dqs shape [%dqrows, %dqcols] strides [%dqstride, %dqunit] : !tile.ptr<f32>, tensor<$BMx$Dxf32>
     scf.yield %dkn, %dvn : tensor<$BNx$Dxf32>, tensor<$BNx$Dxf32>
   }
   %sc1 = arith.constant $SCALE1 : f32
@@ -1753,8 +1759,15 @@ struct TGraphLowerAttentionPass
                                         {"B", ragged},          {"E", !ragged},
                                         {"M", masked},          {"U", !masked},
                                         {"A", bool(dqAtomics)},
+                                        // dq's blocks added as whole blocks
+                                        // of the (z h nq, d) buffer (TMA's
+                                        // bulk reduction on sm_90a) when
+                                        // no block runs past its head.
+                                        {"R", dqAtomics && nq % bm == 0},
+                                        {"P", dqAtomics && nq % bm != 0},
                                         {"G", false},           {"H", true}};
     std::vector<std::pair<std::string, std::string>> values = {
+        {"DQROWS", str(z * h * nq)},
         {"NKVD", str(nkv * d)}, {"NQD", str(nq * d)},   {"NKV", str(nkv)},
         {"NQ", str(nq)},        {"BNM1", str(bn - 1)},  {"BMR", str(bm)},
         {"BM", str(bm)},

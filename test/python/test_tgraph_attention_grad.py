@@ -177,7 +177,30 @@ def test_dq_by_atomics_launches():
     assert [k for k, _ in tessera.ir.launches(module)] == [
         "g_attention_lse_0", "g_attention_qlists_1", "g_attention_dkdv_2",
         "g_attention_dq_convert_3"]
-    assert "{zeroed = array<i64: 2>}" in module and "tile.atomic_rmw fadd" in module
+    assert "{zeroed = array<i64: 2>}" in module and "tile.descriptor_atomic_add" in module
+    # A query block past the rows of its head (50 rows, blocks of 16): element atomics.
+    ragged = tessera.ir.run_pipeline(grad_text(1, 2, 50, 64, 16, "f16", 16, 16, False, 3, 4),
+                                     "builtin.module(tgraph-lower-attention{dq-atomics=true})")
+    assert "tile.atomic_rmw fadd" in ragged and "tile.descriptor_atomic_add" not in ragged
+
+
+def test_dq_by_atomics_is_a_bulk_reduction_on_sm90a():
+    """On sm_90a (PTX here, no GPU needed) the dk/dv kernel adds each dq
+    block with one TMA bulk reduction over the (z h nq, d) float32 buffer
+    (an unswizzled map whose box is the 64 x 128 block), no element
+    atomics, within the shared memory."""
+    from tessera.backends.nvidia import NVIDIABackend
+    module = tessera.ir.run_pipeline(grad_text(1, 2, 256, 256, 128, "bf16", 64, 64, False, 3, 4),
+                                     "builtin.module(tgraph-lower-attention{dq-atomics=true})")
+    name = next(k for k, _ in tessera.ir.launches(module) if "dkdv" in k)
+    header, _, ptx = NVIDIABackend(arch="sm_90a").compile(
+        tessera.ir.function(module, name), name, False,
+        {"num_warps": 4, "num_stages": 2}).partition(b"\n")
+    _, _, shared, maps = header.decode().split(":")
+    assert int(shared) <= 232448
+    assert maps.split("|")[-1].split(",")[2:] == ["c128", "c512", "c128", "128", "64", "0"]
+    assert ptx.count(b"cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile") == 1
+    assert b"\tred." not in ptx and b"\tatom." not in ptx
 
 
 def test_repeated_blocks_weigh_in_every_gradient():

@@ -2,7 +2,9 @@
 
 // dq-atomics: no dq kernel; the dk/dv kernel adds each block pair's
 // ds k * scale into a float32 buffer that starts zeroed (its third result,
-// `zeroed`), and a last launch casts it to dq.
+// `zeroed`), and a last launch casts it to dq. With whole query blocks in
+// every head (64 rows, blocks of 16) each is one block of the (z h nq, d)
+// buffer (`tile.descriptor_atomic_add`: TMA's bulk reduction on sm_90a).
 // CHECK-LABEL: func.func @grad(
 // CHECK: %[[S:.*]]:2 = tgraph.launch @grad_attention_lse_0
 // CHECK-NOT: attention_dq_
@@ -13,7 +15,8 @@
 // CHECK-LABEL: func.func @grad_attention_dkdv_2(
 // CHECK: scf.for
 // CHECK-COUNT-5: tile.dot
-// CHECK: tile.atomic_rmw fadd, relaxed, gpu
+// CHECK: tile.descriptor_atomic_add %arg{{[0-9]+}}[%{{.*}}, %c0{{.*}}], %{{.*}} shape [%{{.*}}, %{{.*}}] strides [%{{.*}}, %{{.*}}] : !tile.ptr<f32>, tensor<16x16xf32>
+// CHECK-NOT: tile.atomic_rmw
 // CHECK-LABEL: func.func @grad_attention_dq_convert_3(
 // CHECK: arith.truncf
 func.func @grad(%q: tensor<1x2x64x16xf16>, %k: tensor<1x2x64x16xf16>, %o: tensor<1x2x64x16xf16>,
