@@ -2791,6 +2791,21 @@ std::string Expander::tensorMapRecipe(TensorMap map) {
   return out;
 }
 
+/// Whether a TMA op's array is described by the kernel's arguments and
+/// constants (what the launcher can encode into a tensor map).
+static LogicalResult describedAtLaunch(Operation *op, Value base, ValueRange shape,
+                                       ValueRange strides) {
+  for (Value v : llvm::concat<Value>(shape, strides)) {
+    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+      v = ext.getIn();
+    if (!isa<BlockArgument>(v) && !matchPattern(v, m_Constant()))
+      return op->emitOpError("the array must be described by kernel arguments or constants");
+  }
+  if (!isa<BlockArgument>(base))
+    return op->emitOpError("the base must be a kernel argument");
+  return success();
+}
+
 /// TMA copies of a block into a swizzled slot, one per column block of W
 /// bytes (the box's width) at `rows * W` bytes apart, issued by the first
 /// thread and completing on the slot's mbarrier.
@@ -2811,14 +2826,8 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
   buffersLive = true;
   Value slotBase = arith::AddIOp::create(
       b, loc, base, arith::MulIOp::create(b, loc, scalar(op.getSlot()), cst(slotBytes)));
-  for (Value v : llvm::concat<Value>(op.getShape(), op.getStrides())) {
-    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
-      v = ext.getIn();
-    if (!isa<BlockArgument>(v) && !matchPattern(v, m_Constant()))
-      return op.emitOpError("the array must be described by kernel arguments or constants");
-  }
-  if (!isa<BlockArgument>(op.getBase()))
-    return op.emitOpError("the base must be a kernel argument");
+  if (failed(describedAtLaunch(op, op.getBase(), op.getShape(), op.getStrides())))
+    return failure();
   Value tensorMap = tensorMapArgs[tensorMapOf(op)];
   Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
   Value bar = tmaBarrier(scalar(op.getSlot()), op.getSlots());
@@ -2844,14 +2853,8 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
 /// has the TMA unit add it (elements outside the array are skipped) and
 /// waits until the unit has read it, before the scratch is reused.
 LogicalResult Expander::expandDescriptorAtomicAdd(tile::DescriptorAtomicAddOp op) {
-  for (Value v : llvm::concat<Value>(op.getShape(), op.getStrides())) {
-    if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
-      v = ext.getIn();
-    if (!isa<BlockArgument>(v) && !matchPattern(v, m_Constant()))
-      return op.emitOpError("the array must be described by kernel arguments or constants");
-  }
-  if (!isa<BlockArgument>(op.getBase()))
-    return op.emitOpError("the base must be a kernel argument");
+  if (failed(describedAtLaunch(op, op.getBase(), op.getShape(), op.getStrides())))
+    return failure();
   Value tensorMap = tensorMapArgs[tensorMapOf(op)];
   barrier(); // earlier readers of the scratch area are done
   smemWrite(op.getValue(), 0);

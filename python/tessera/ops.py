@@ -1013,7 +1013,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
 
     The sequence is split over `num_splits` programs per (entry, block of
     `block_h` heads) (default: about 4 programs an SM below 64 heads, 2
-    with 64 heads a program on 8 warps, 1 from 64 heads) and the splits are
+    with 64 heads a program on 8 warps, 1 with heads_on_n, 1 split from 64
+    heads) and the splits are
     merged by a second kernel. `block_h` heads
     go to a program (default 64 on sm_90a, where every dot is then a wgmma
     and the tiles are copied ahead, and elsewhere when there are 64 or more
