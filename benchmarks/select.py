@@ -3,7 +3,8 @@ block means, as bsa_attention calls it), kernel by kernel, at the issue's
 shapes: S 23296 (182 blocks of 128, top-p 0.9, at most 13) and S 153600
 (1200 blocks, at most 60). Up to 32 kept blocks the selection takes them
 one max reduction at a time; above, rows clamped by max_blocks run the
-second bisection and the others skip it.
+second bisection and the others skip it; a bisected row is a head and a
+tail tile where one tile would pad more (1200: 1024 + 256).
 PYTHONPATH=python python3 benchmarks/select.py
 """
 
@@ -21,10 +22,12 @@ from run import bench  # noqa: E402
 
 def main():
     default = dict(ops._SELECT_TUNING)
-    # The defaults; bisection only (no max rounds); one warp up to 2048 key
-    # blocks (one-warp reductions need no barrier); max rounds up to 64.
-    for tuning in ({}, {"rounds_up_to": 0}, {"blocks_per_warp": 2048},
-                   {"rounds_up_to": 64, "blocks_per_warp": 2048}):
+    # The defaults (rows split into a head and a tail tile where that pads
+    # less: 1024 + 256 for 1200 key blocks, one warp); the split rows on two
+    # warps; one tile a row (2048 for 1200, two warps: session 12's
+    # default); bisection only (no max rounds).
+    for tuning in ({}, {"blocks_per_warp": 512}, {"split_rows": False},
+                   {"rounds_up_to": 0}):
         ops._SELECT_TUNING.update(default, **tuning)
         print(f"\n{ops._SELECT_TUNING}")
         table()

@@ -124,9 +124,28 @@ bool mayUseTma(DescriptorLoadOp op) {
   });
 }
 
+/// The power of two `v` is known to be a multiple of: a constant's, or a
+/// kernel argument's `tile.divisibility` (the launch specialization's
+/// 16), else 1.
+int64_t knownMultiple(Value v) {
+  if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
+    v = ext.getIn();
+  APInt c;
+  if (matchPattern(v, m_ConstantInt(&c)))
+    return c.isZero() ? (int64_t(1) << 30) : int64_t(1) << c.countr_zero();
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    if (auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp()))
+      if (auto d = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "tile.divisibility"))
+        return d.getInt();
+  return 1;
+}
+
 /// Whether an atomic add may become TMA's bulk reduction on sm_90a: a 2-D
 /// block of f32 or i32 whose rows are whole 16-byte units, at most 256 by
-/// 256 (one box), the array described by kernel arguments and constants.
+/// 256 (one box), the array described by kernel arguments and constants,
+/// its base 16-byte aligned and its row stride a multiple of 16 bytes as
+/// far as the launch specialization knows (a tensor map needs both; other
+/// arrays take the element atomics rather than fail at launch).
 bool mayReduceWithTma(DescriptorAtomicAddOp op) {
   if (!isLaunchValue(op.getBase()) || !llvm::all_of(op.getShape(), isLaunchValue) ||
       !llvm::all_of(op.getStrides(), isLaunchValue))
@@ -139,7 +158,8 @@ bool mayReduceWithTma(DescriptorAtomicAddOp op) {
   if (!matchPattern(op.getStrides().back(), m_ConstantInt(&last)) || !last.isOne())
     return false;
   return type.getDimSize(0) <= 256 && type.getDimSize(1) <= 256 &&
-         (type.getDimSize(1) * 4) % 16 == 0;
+         (type.getDimSize(1) * 4) % 16 == 0 && knownMultiple(op.getBase()) >= 16 &&
+         knownMultiple(op.getStrides()[0]) * 4 % 16 == 0;
 }
 
 struct LowerDescriptorsPass

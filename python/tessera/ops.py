@@ -641,11 +641,17 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
         ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN,
         num_warps=_SELECT_TUNING["scores_warps"])
     param = float(mass if mass is not None else threshold)
+    rounds = L <= _SELECT_TUNING["rounds_up_to"]
+    # Bisections over a row of KB blocks compare every element of its tile
+    # each step: a head of half the padded row and a tail of what is left
+    # (1200: 1024 + 256) when that is fewer elements.
+    head, tail = KB_P // 2, max(16, 1 << (KB - KB_P // 2 - 1).bit_length())
+    split = not rounds and _SELECT_TUNING["split_rows"] and head + tail < KB_P
     block_select_kernel[(QB, Z * H)](
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
-        KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=KB_P,
-        ROUNDS=L <= _SELECT_TUNING["rounds_up_to"],
-        num_warps=max(1, min(8, KB_P // _SELECT_TUNING["blocks_per_warp"])))
+        KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=head if split else KB_P,
+        ROUNDS=rounds, TAIL=tail if split else 16, SPLIT=split,
+        num_warps=max(1, min(8, (head if split else KB_P) // _SELECT_TUNING["blocks_per_warp"])))
     return index, count
 
 
@@ -653,9 +659,10 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
 # the score tiles' side and warps, the key blocks per warp of the
 # selection (one warp up to that many: shuffles only, no barrier), and up
 # to how many kept blocks (max_blocks) the selection takes them one max
-# reduction at a time instead of bisecting.
+# reduction at a time instead of bisecting, and whether a bisected row is
+# split into a head and a tail tile when that pads less.
 _SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
-                  "rounds_up_to": 32}
+                  "rounds_up_to": 32, "split_rows": True}
 
 
 def token_select(q, block, keep_ratio):

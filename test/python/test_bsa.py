@@ -86,7 +86,8 @@ def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_
 @pytest.mark.parametrize("mode", [dict(mass=0.5, min_blocks=1), dict(mass=0.9, min_blocks=2),
                                   dict(mass=1.0), dict(threshold=0.5, min_blocks=1),
                                   dict(threshold=0.0, min_blocks=3, max_blocks=5)])
-@pytest.mark.parametrize("nkv", [130, 1600])  # 9 key blocks; 100 (ranked in 8 chunks of 16)
+# 9 key blocks; 80 (a row of a 64-block head and a 16-block tail); 100
+@pytest.mark.parametrize("nkv", [130, 1280, 1600])
 def test_block_select(mode, nkv):
     q = (rng.standard_normal((1, 2, 100, 16)) * 3).astype(np.float32)
     k = (rng.standard_normal((1, 2, nkv, 16)) * 3).astype(np.float32)
@@ -110,20 +111,24 @@ def check_selection(index, count, want):
 
 @pytest.mark.parametrize("mode", [dict(mass=0.3, min_blocks=1), dict(mass=0.9, min_blocks=2),
                                   dict(threshold=0.5, min_blocks=2, max_blocks=7)])
-def test_block_select_ties_go_to_the_lower_block(mode):
+@pytest.mark.parametrize("distinct", [4, 16])
+def test_block_select_ties_go_to_the_lower_block(mode, distinct):
     """Key blocks repeated (equal probabilities): the cut through a group
-    of equals keeps its lower-numbered blocks, as ranking would."""
+    of equals keeps its lower-numbered blocks, as ranking would (80 key
+    blocks: groups of equals across the row's head and tail tiles)."""
     q = (rng.standard_normal((1, 2, 64, 16)) * 2).astype(np.float32)
-    base = (rng.standard_normal((1, 2, 4 * 16, 16)) * 2).astype(np.float32)
-    k = np.concatenate([base] * 5, axis=2)  # 20 key blocks: each of 4 five times
+    base = (rng.standard_normal((1, 2, distinct * 16, 16)) * 2).astype(np.float32)
+    k = np.concatenate([base] * 5, axis=2)  # each of the distinct blocks five times
     index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
     check_selection(index, count, select_reference(q, k, 16, 16, **mode))
 
 
-def test_block_select_many_key_blocks():
-    """1500 key blocks (past the 1024 that ranking every pair allowed)."""
-    q = (rng.standard_normal((1, 1, 48, 16)) * 3).astype(np.float32)
-    k = (rng.standard_normal((1, 1, 1500 * 16, 16)) * 3).astype(np.float32)
+@pytest.mark.parametrize("scale", [3.0, 0.3])  # peaked scores; flat (max_blocks clamps)
+def test_block_select_many_key_blocks(scale):
+    """1500 key blocks (past the 1024 that ranking every pair allowed; rows
+    split into a 1024-block head and a 512-block tail)."""
+    q = (rng.standard_normal((1, 1, 48, 16)) * scale).astype(np.float32)
+    k = (rng.standard_normal((1, 1, 1500 * 16, 16)) * scale).astype(np.float32)
     for mode in (dict(mass=0.5, max_blocks=40), dict(threshold=1.0, min_blocks=2)):
         index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
         check_selection(index, count, select_reference(q, k, 16, 16, **mode))

@@ -647,11 +647,14 @@ def test_persistent_matmul(BM, BN, BK, warps, stages, M, N, K):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.int32])
 @pytest.mark.parametrize("offsets", [(0, 0), (3, -5)])
-def test_descriptor_atomic_add_on_gpu(dtype, offsets):
-    """desc.atomic_add from many programs into overlapping blocks (red on
-    sm_90, four floats at a time where aligned) against float64."""
+@pytest.mark.parametrize("C", [70, 72])
+def test_descriptor_atomic_add_on_gpu(dtype, offsets, C):
+    """desc.atomic_add from many programs into overlapping blocks against
+    float64: on sm_90a rows of 72 (whole 16-byte units) are TMA bulk
+    reductions, rows of 70 element atomics (red, four floats at a time
+    where aligned), as on sm_80."""
     import test_tensor_descriptor as td
-    R, C, BR, BC = 45, 70, 16, 32
+    R, BR, BC = 45, 16, 32
     if dtype == torch.int32:
         x = torch.randint(-1000, 1000, (R, C + 3), dtype=torch.int32, device="cuda") * 2
     else:
@@ -937,6 +940,24 @@ def test_bsa_on_gpu():
     ref_tokens = tb.unreorder_reference(ta.reference(qn, kn, vn, mask, 1 / math.sqrt(D))
                                         .reshape(Z * H, S, D), video, cube).reshape(Z, H, S, D)
     np.testing.assert_allclose(out.float().cpu().numpy(), ref_tokens, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("mode", [dict(mass=0.5, max_blocks=60), dict(mass=0.95),
+                                  dict(threshold=1.0, min_blocks=2)])
+@pytest.mark.parametrize("scale", [3.0, 0.3])  # peaked scores; flat (max_blocks clamps)
+def test_block_select_many_key_blocks_on_gpu(mode, scale):
+    """1200 key blocks (rows split into a 1024-block head and a 256-block
+    tail) on the GPU, from given block means, against numpy's ranking."""
+    import test_bsa as tb
+    qp = (rng.standard_normal((1, 2, 64, 16)) * scale).astype(np.float32)
+    kp = (rng.standard_normal((1, 2, 1200, 16)) * scale).astype(np.float32)
+    # With one token a block the pooled means are the tokens themselves.
+    q, k = torch.from_numpy(qp).cuda().half(), torch.from_numpy(kp).cuda().half()
+    index, count = tessera.ops.block_select(q, k, 1, 1, pooled=(torch.from_numpy(qp).cuda(),
+                                                                 torch.from_numpy(kp).cuda()),
+                                            **mode)
+    tb.check_selection(index.cpu().numpy(), count.cpu().numpy(),
+                       tb.select_reference(qp, kp, 1, 1, **mode))
 
 
 def test_query_sparse_bsa_on_gpu():
@@ -1330,17 +1351,20 @@ def test_tgraph_graph_on_gpu():
                                            rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("causal,lists", [(False, True), (True, False)])
-def test_tgraph_attention_grad_on_gpu(causal, lists):
+@pytest.mark.parametrize("causal,lists,atomics", [(False, True, False), (True, False, False),
+                                                  (False, True, True), (True, False, True)])
+def test_tgraph_attention_grad_on_gpu(causal, lists, atomics):
     """tgraph.attention_grad lowered and run by tessera.graph on CUDA
     tensors (bf16, 8 warps: wgmma), against float64 gradients under the
-    same mask."""
+    same mask; `atomics`: the dq-atomics variant (dq blocks added by TMA
+    bulk reductions on sm_90a)."""
     import tessera.graph
     from test_tgraph_attention_grad import grad_text, reference
     Z, H, N, D, BM, BN, L = 1, 2, 512, 64, 64, 64, 3
     QB = N // BM
     g = tessera.graph.Graph(grad_text(Z, H, N, N, D, "bf16", BM, BN, causal, L if lists else None,
-                                      QB), num_warps=8, num_stages=2)
+                                      QB), num_warps=8, num_stages=2,
+                            lower_options="dq-atomics=true" if atomics else "")
     q, k, v, do = (torch.randn(Z, H, N, D, device="cuda").bfloat16() for _ in range(4))
     mask = np.ones((Z, H, N, N), np.int64)
     if causal:

@@ -136,11 +136,13 @@ def test_attention_forward_head_dim_256_fits(tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("kb_p,mode", [(256, 0), (2048, 1), (8192, 0)])
-def test_block_select(arch, kb_p, mode, tmp_path):
+@pytest.mark.parametrize("kb_p,mode,tail", [(256, 0, 0), (2048, 1, 0), (8192, 0, 0), (1024, 0, 256),
+                                            (1024, 1, 256)])
+def test_block_select(arch, kb_p, mode, tail, tmp_path):
     f = S.block_select_kernel
     ptrs = {"Scores": "*fp32:16", "Index": "*i32:16", "Count": "*i32:16"}
-    compile_and_assemble(f, signature(f, ptrs, ["param"]), dict(MODE=mode, KB_P=kb_p),
+    split = dict(TAIL=tail, SPLIT=True) if tail else {}
+    compile_and_assemble(f, signature(f, ptrs, ["param"]), dict(MODE=mode, KB_P=kb_p, **split),
                          {"num_warps": max(1, min(8, kb_p // 1024))}, arch, tmp_path)
 
 

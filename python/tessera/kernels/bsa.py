@@ -92,9 +92,29 @@ def _take_highest(rest, kept, kbs):
 
 
 @tessera.jit
+def _row_sum(a, b, SPLIT: tl.constexpr):
+    """The sum of a row held as a head tile and a tail tile (the tail only
+    when SPLIT: otherwise it is an empty stand-in)."""
+    total = tl.sum(a, 0)
+    if SPLIT:
+        total = total + tl.sum(b, 0)
+    return total
+
+
+@tessera.jit
+def _row_max(a, b, SPLIT: tl.constexpr):
+    """The maximum of a row held as a head tile and a tail tile."""
+    top = tl.max(a, 0)
+    if SPLIT:
+        top = tl.maximum(top, tl.max(b, 0))
+    return top
+
+
+@tessera.jit
 def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, stride_sq,
                         stride_iz, stride_ih, stride_iq, stride_cz, stride_ch, H, KB, L, MIN,
-                        MODE: tl.constexpr, KB_P: tl.constexpr, ROUNDS: tl.constexpr = False):
+                        MODE: tl.constexpr, KB_P: tl.constexpr, ROUNDS: tl.constexpr = False,
+                        TAIL: tl.constexpr = 16, SPLIT: tl.constexpr = False):
     """One query block's selection, with no sort: its probabilities
     (softmax of its scores), then how many blocks n it keeps (top-p: the
     fewest, highest first with ties at the lower index, whose mass reaches
@@ -109,26 +129,44 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
     reduction, measured slower on an H200: the kernel is bound by its
     per-element work, not by the reductions' latency.)
 
-    ROUNDS (for small L): no bisection; the blocks are taken highest first
-    (ties: the lower block), one max reduction a block, while fewer than
-    MIN are kept or the mass is short of p (MODE 0) or fewer than n
-    (MODE 1), at most L: L or fewer reductions instead of 31 or 62."""
+    SPLIT: the row is a head tile of KB_P blocks and a tail tile of the
+    TAIL after them (1200 key blocks: 1024 + 256, where one tile would
+    hold 2048, 848 of them padding every bisection step compares); each
+    sum over the row is then two reductions. Without SPLIT the tail is an
+    empty stand-in of TAIL blocks past KB that no reduction reads.
+
+    ROUNDS (for small L, without SPLIT): no bisection; the blocks are
+    taken highest first (ties: the lower block), one max reduction a
+    block, while fewer than MIN are kept or the mass is short of p (MODE
+    0) or fewer than n (MODE 1), at most L: L or fewer reductions instead
+    of 31 or 62."""
     qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
     h = zh % H
+    scores = Scores + z * stride_sz + h * stride_sh + qb * stride_sq
     kbs = tl.arange(0, KB_P)
+    kbt = KB_P + tl.arange(0, TAIL)
     valid = kbs < KB
-    s = tl.load(Scores + z * stride_sz + h * stride_sh + qb * stride_sq + kbs, mask=valid,
-                other=float("-inf"))
-    e = tl.where(valid, tl.exp(s - tl.max(s, 0)), 0.0)
-    prob = e / tl.sum(e, 0)
+    valid_t = kbt < KB
+    s = tl.load(scores + kbs, mask=valid, other=float("-inf"))
+    st = tl.load(scores + kbt, mask=valid_t, other=float("-inf"))
+    top = _row_max(s, st, SPLIT)
+    e = tl.where(valid, tl.exp(s - top), 0.0)
+    et = tl.where(valid_t, tl.exp(st - top), 0.0)
+    total = _row_sum(e, et, SPLIT)
+    prob = e / total
+    prob_t = et / total
     if MODE == 1:  # n: the blocks above mean + param * std, clamped
-        mean = tl.sum(tl.where(valid, prob, 0.0), 0) / KB
+        mean = _row_sum(prob, prob_t, SPLIT) / KB
         dev = tl.where(valid, prob - mean, 0.0)
-        std = tl.sqrt(tl.sum(dev * dev, 0) / KB)
-        n = tl.sum(tl.where(valid & (prob > mean + param * std), 1, 0), 0)
+        dev_t = tl.where(valid_t, prob_t - mean, 0.0)
+        std = tl.sqrt(_row_sum(dev * dev, dev_t * dev_t, SPLIT) / KB)
+        cut = mean + param * std
+        n = _row_sum(tl.where(valid & (prob > cut), 1, 0), tl.where(valid_t & (prob_t > cut), 1, 0),
+                     SPLIT)
         n = tl.minimum(tl.maximum(n, MIN), L)
+    kept_t = tl.zeros([TAIL], dtype=tl.int32)
     if ROUNDS:
         rest = tl.where(valid, prob, -1.0)
         kept = tl.zeros([KB_P], dtype=tl.int32)
@@ -145,24 +183,32 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
                 n_kept += 1
     else:
         bits = tl.where(valid, prob, -1.0).to(tl.int32, bitcast=True)  # past KB: negative
+        bits_t = tl.where(valid_t, prob_t, -1.0).to(tl.int32, bitcast=True)
         if MODE == 0:
             # t: the largest value whose blocks at or above it reach the mass.
             lo = 0
             hi = 0x3F800001  # just above 1.0
             for _ in range(0, 31):
                 mid = lo + (hi - lo) // 2
-                reach = tl.sum(tl.where(bits >= mid, prob, 0.0), 0) >= param
+                reach = _row_sum(tl.where(bits >= mid, prob, 0.0),
+                                 tl.where(bits_t >= mid, prob_t, 0.0), SPLIT) >= param
                 lo = tl.where(reach, mid, lo)
                 hi = tl.where(reach, hi, mid)
             above = bits > lo
+            above_t = bits_t > lo
             tie = tl.where(bits == lo, 1, 0)
+            tie_t = tl.where(bits_t == lo, 1, 0)
             tie_before = tl.cumsum(tie, 0) - tie
+            tie_before_t = tl.cumsum(tie_t, 0) - tie_t + tl.sum(tie, 0)
             t = lo.to(tl.float32, bitcast=True)
             # Blocks above t are all kept (the mass before each is short of
             # p); blocks at t in index order while the mass before them is.
-            tie_kept = (tie > 0) & (tl.sum(tl.where(above, prob, 0.0), 0)
-                                    + tie_before.to(tl.float32) * t < param)
-            n_p = tl.sum(tl.where(above, 1, 0), 0) + tl.sum(tl.where(tie_kept, 1, 0), 0)
+            mass_above = _row_sum(tl.where(above, prob, 0.0), tl.where(above_t, prob_t, 0.0),
+                                  SPLIT)
+            tie_kept = (tie > 0) & (mass_above + tie_before.to(tl.float32) * t < param)
+            tie_kept_t = (tie_t > 0) & (mass_above + tie_before_t.to(tl.float32) * t < param)
+            n_p = _row_sum(tl.where(above | tie_kept, 1, 0), tl.where(above_t | tie_kept_t, 1, 0),
+                           SPLIT)
             n = tl.minimum(tl.maximum(n_p, MIN), L)
             # Unclamped, t is the n-th highest value: the second bisection
             # would find it again (its ties kept in the same order).
@@ -177,20 +223,27 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
         # v: the largest value with at least n blocks at or above it.
         for _ in range(0, steps):
             mid = lo + (hi - lo) // 2
-            enough = tl.sum(tl.where(bits >= mid, 1, 0), 0) >= n
+            enough = _row_sum(tl.where(bits >= mid, 1, 0), tl.where(bits_t >= mid, 1, 0),
+                              SPLIT) >= n
             lo = tl.where(enough, mid, lo)
             hi = tl.where(enough, hi, mid)
         above = bits > lo
+        above_t = bits_t > lo
         tie = tl.where(bits == lo, 1, 0)
+        tie_t = tl.where(bits_t == lo, 1, 0)
         tie_before = tl.cumsum(tie, 0) - tie
-        room = n - tl.sum(tl.where(above, 1, 0), 0)
-        keep = (above | ((tie > 0) & (tie_before < room))) & valid
-        kept = tl.where(keep, 1, 0)
-        n_kept = tl.sum(kept, 0)
+        tie_before_t = tl.cumsum(tie_t, 0) - tie_t + tl.sum(tie, 0)
+        room = n - _row_sum(tl.where(above, 1, 0), tl.where(above_t, 1, 0), SPLIT)
+        kept = tl.where((above | ((tie > 0) & (tie_before < room))) & valid, 1, 0)
+        kept_t = tl.where((above_t | ((tie_t > 0) & (tie_before_t < room))) & valid_t, 1, 0)
+        n_kept = _row_sum(kept, kept_t, SPLIT)
     pos = tl.cumsum(kept, 0) - kept
+    pos_t = tl.cumsum(kept_t, 0) - kept_t + tl.sum(kept, 0)
     row = Index + z * stride_iz + h * stride_ih + qb * stride_iq
     tl.store(row + pos, kbs, mask=kept > 0)
+    tl.store(row + pos_t, kbt, mask=kept_t > 0)
     tl.store(row + kbs, tl.full([KB_P], -1, tl.int32), mask=(kbs >= n_kept) & (kbs < L))
+    tl.store(row + kbt, tl.full([TAIL], -1, tl.int32), mask=(kbt >= n_kept) & (kbt < L))
     tl.store(Count + z * stride_cz + h * stride_ch + qb, n_kept)
 
 

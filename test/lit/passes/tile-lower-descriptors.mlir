@@ -80,7 +80,9 @@ func.func @strided_last(%a: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64,
 // An atomic add of a block: relaxed device-scope atomic adds on the
 // element pointers, masked to the array (floats fadd, integers add). With
 // keep-tma a 2-D f32/i32 block of whole 16-byte rows, at most 256 x 256,
-// described by arguments and constants, stays for TMA's bulk reduction.
+// described by arguments and constants, its base 16-byte aligned and its
+// row stride a multiple of 16 bytes (`tile.divisibility`, constants),
+// stays for TMA's bulk reduction.
 // CHECK-LABEL: func.func @accumulate
 // CHECK-NOT: tile.descriptor
 // CHECK: tile.atomic_rmw fadd, relaxed, gpu, %{{.*}}, %arg1, %{{.*}} : tensor<64x128x!tile.ptr<f32>>
@@ -89,10 +91,29 @@ func.func @strided_last(%a: !tile.ptr<f16>, %m: i32, %k: i32, %x: i32, %sa: i64,
 // TMA: tile.descriptor_atomic_add %arg0
 // TMA-NOT: tile.descriptor
 // TMA: tile.atomic_rmw add, relaxed, gpu
-func.func @accumulate(%dq: !tile.ptr<f32>, %v: tensor<64x128xf32>, %n: !tile.ptr<i32>, %w: tensor<16xi32>, %m: i32, %x: i32, %s: i64) {
+func.func @accumulate(%dq: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %v: tensor<64x128xf32>, %n: !tile.ptr<i32>, %w: tensor<16xi32>, %m: i32, %x: i32, %s: i64 {tile.divisibility = 16 : i32}) {
   %c1 = arith.constant 1 : i64
   %c128 = arith.constant 128 : i32
   tile.descriptor_atomic_add %dq[%x, %x], %v shape [%m, %c128] strides [%s, %c1] : !tile.ptr<f32>, tensor<64x128xf32>
   tile.descriptor_atomic_add %n[%x], %w shape [%m] strides [%c1] : !tile.ptr<i32>, tensor<16xi32>
+  return
+}
+
+// -----
+
+// The same block where the launch does not know the base to be 16-byte
+// aligned, or the row stride (70 floats) to be whole 16-byte units: a
+// tensor map could not describe the array, so element atomics.
+// TMA-LABEL: func.func @accumulate_unaligned
+// TMA-NOT: tile.descriptor
+// TMA-COUNT-3: tile.atomic_rmw fadd, relaxed, gpu
+// TMA-NOT: tile.descriptor
+func.func @accumulate_unaligned(%dq: !tile.ptr<f32>, %aligned: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %v: tensor<64x128xf32>, %m: i32, %x: i32, %s: i64 {tile.divisibility = 16 : i32}, %t: i64) {
+  %c1 = arith.constant 1 : i64
+  %c70 = arith.constant 70 : i64
+  %c128 = arith.constant 128 : i32
+  tile.descriptor_atomic_add %dq[%x, %x], %v shape [%m, %c128] strides [%s, %c1] : !tile.ptr<f32>, tensor<64x128xf32>
+  tile.descriptor_atomic_add %aligned[%x, %x], %v shape [%m, %c128] strides [%t, %c1] : !tile.ptr<f32>, tensor<64x128xf32>
+  tile.descriptor_atomic_add %aligned[%x, %x], %v shape [%m, %c128] strides [%c70, %c1] : !tile.ptr<f32>, tensor<64x128xf32>
   return
 }
