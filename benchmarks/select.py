@@ -23,10 +23,10 @@ from run import bench  # noqa: E402
 def main():
     default = dict(ops._SELECT_TUNING)
     # The defaults (rows split into a head and a tail tile where that pads
-    # less: 1024 + 256 for 1200 key blocks, one warp); the split rows on two
-    # warps; one tile a row (2048 for 1200, two warps: session 12's
+    # less: 1024 + 256 for 1200 key blocks, two warps); the split rows on
+    # one warp; one tile a row (2048 for 1200, two warps: session 12's
     # default); bisection only (no max rounds).
-    for tuning in ({}, {"blocks_per_warp": 512}, {"split_rows": False},
+    for tuning in ({}, {"split_blocks_per_warp": 1024}, {"split_rows": False},
                    {"rounds_up_to": 0}):
         ops._SELECT_TUNING.update(default, **tuning)
         print(f"\n{ops._SELECT_TUNING}")

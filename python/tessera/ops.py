@@ -651,7 +651,8 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
         scores, index, count, param, ss[0], ss[1], ss[2], ix[0], ix[1], ix[2], cs[0], cs[1], H,
         KB, L, int(min_blocks), MODE=0 if mass is not None else 1, KB_P=head if split else KB_P,
         ROUNDS=rounds, TAIL=tail if split else 16, SPLIT=split,
-        num_warps=max(1, min(8, (head if split else KB_P) // _SELECT_TUNING["blocks_per_warp"])))
+        num_warps=max(1, min(8, head // _SELECT_TUNING["split_blocks_per_warp"] if split
+                             else KB_P // _SELECT_TUNING["blocks_per_warp"])))
     return index, count
 
 
@@ -660,9 +661,10 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
 # selection (one warp up to that many: shuffles only, no barrier), and up
 # to how many kept blocks (max_blocks) the selection takes them one max
 # reduction at a time instead of bisecting, and whether a bisected row is
-# split into a head and a tail tile when that pads less.
+# split into a head and a tail tile when that pads less (its warps then
+# counted by the head's blocks).
 _SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
-                  "rounds_up_to": 32, "split_rows": True}
+                  "rounds_up_to": 32, "split_rows": True, "split_blocks_per_warp": 512}
 
 
 def token_select(q, block, keep_ratio):
