@@ -448,6 +448,22 @@ struct ConvertTileToTileGPUPass
         // Broadcasts (of a small source, which moves instead) and splats.
         if (isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(v.getDefiningOp()))
           return true;
+        // An elementwise op read only here, of a loop's iteration arguments,
+        // broadcasts and splats (a running sum carried element-wise, l *
+        // alpha[:, None] + p): the rule into the mma layout above moves it
+        // there, and the loop then carries the sum in the mma layout.
+        if (Operation *def = v.getDefiningOp();
+            def && isa<MmaEncodingAttr>(mma) && v.hasOneUse() && def->getNumResults() == 1 &&
+            def->getNumRegions() == 0 && OpTrait::hasElementwiseMappableTraits(def) &&
+            isPure(def) && llvm::all_of(def->getOperands(), [](Value w) {
+              if (!isa<RankedTensorType>(w.getType()))
+                return true;
+              if (auto arg = dyn_cast<BlockArgument>(w))
+                return isa<scf::ForOp>(arg.getOwner()->getParentOp());
+              return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
+                  w.getDefiningOp());
+            }))
+          return true;
         int budget = 32;
         return isIndexArithmetic(v, budget);
       };

@@ -159,6 +159,79 @@ func.func @online_softmax(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
 
 // -----
 
+// The row sum carried element-wise (l = p + alpha[:, None] * l, summed
+// across the row once after the loop, as MLA's heads-on-N kernel does):
+// the update runs in the mma layout and the loop carries l in it, with no
+// conversion of P each step.
+// CHECK-LABEL: func.func @elementwise_sum
+// CHECK: scf.for {{.*}} -> (tensor<64xf32, #[[SLICE:slice]]>, tensor<64x64xf32, #[[MMA:mma]]>, tensor<64x64xf32, #[[MMA]]>)
+// CHECK-NOT: tilegpu.convert_layout
+// CHECK: scf.yield
+// CHECK: tile.reduce(%{{.*}}) axis = 1 : (tensor<64x64xf32, #[[MMA]]>) -> tensor<64xf32, #[[SLICE]]>
+func.func @elementwise_sum(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                           %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+                           %op: !tile.ptr<f32> {tile.divisibility = 16 : i32},
+                           %lp: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %n: i32) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  %c64 = arith.constant dense<64> : tensor<64x1xi32>
+  %rows = tile.expand_dims %r, axis = 1 : tensor<64xi32> -> tensor<64x1xi32>
+  %rowoff = arith.muli %rows, %c64 : tensor<64x1xi32>
+  %colr = tile.expand_dims %r, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %ra = tile.broadcast %rowoff : tensor<64x1xi32> -> tensor<64x64xi32>
+  %ca = tile.broadcast %colr : tensor<1x64xi32> -> tensor<64x64xi32>
+  %off = arith.addi %ra, %ca : tensor<64x64xi32>
+  %qs = tile.splat %qp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %qa = tile.addptr %qs, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %q = tile.load %qa : tensor<64x64x!tile.ptr<f16>>
+  %ks = tile.splat %kp : !tile.ptr<f16> -> tensor<64x64x!tile.ptr<f16>>
+  %ka = tile.addptr %ks, %off : tensor<64x64x!tile.ptr<f16>>, tensor<64x64xi32>
+  %zero = arith.constant dense<0.0> : tensor<64x64xf32>
+  %m0 = arith.constant dense<0xFF800000> : tensor<64xf32>
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %res:3 = scf.for %i = %c0 to %n step %c1 iter_args(%m = %m0, %l = %zero, %acc = %zero)
+      -> (tensor<64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) : i32 {
+    %k = tile.load %ka : tensor<64x64x!tile.ptr<f16>>
+    %s = tile.dot %q, %k, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    %mx = tile.reduce(%s) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+    ^bb0(%x: f32, %y: f32):
+      %v = arith.maxnumf %x, %y : f32
+      tile.reduce.return %v : f32
+    }
+    %mn = arith.maxnumf %m, %mx : tensor<64xf32>
+    %mc = tile.expand_dims %mn, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+    %mb = tile.broadcast %mc : tensor<64x1xf32> -> tensor<64x64xf32>
+    %d = arith.subf %s, %mb : tensor<64x64xf32>
+    %p = math.exp2 %d : tensor<64x64xf32>
+    %dm = arith.subf %m, %mn : tensor<64xf32>
+    %alpha = math.exp2 %dm : tensor<64xf32>
+    %ac = tile.expand_dims %alpha, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+    %ab = tile.broadcast %ac : tensor<64x1xf32> -> tensor<64x64xf32>
+    %ls = arith.mulf %ab, %l : tensor<64x64xf32>
+    %ln = arith.addf %p, %ls : tensor<64x64xf32>
+    %ac2 = tile.expand_dims %alpha, axis = 1 : tensor<64xf32> -> tensor<64x1xf32>
+    %ab2 = tile.broadcast %ac2 : tensor<64x1xf32> -> tensor<64x64xf32>
+    %scaled = arith.mulf %acc, %ab2 : tensor<64x64xf32>
+    %ph = arith.truncf %p : tensor<64x64xf32> to tensor<64x64xf16>
+    %o = tile.dot %ph, %k, %scaled : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
+    scf.yield %mn, %ln, %o : tensor<64xf32>, tensor<64x64xf32>, tensor<64x64xf32>
+  }
+  %sum = tile.reduce(%res#1) axis = 1 : (tensor<64x64xf32>) -> tensor<64xf32> {
+  ^bb0(%x: f32, %y: f32):
+    %v = arith.addf %x, %y : f32
+    tile.reduce.return %v : f32
+  }
+  %os = tile.splat %op : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
+  %oa = tile.addptr %os, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
+  tile.store %oa, %res#2 : tensor<64x64x!tile.ptr<f32>>
+  %lps = tile.splat %lp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
+  %la = tile.addptr %lps, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
+  tile.store %la, %sum : tensor<64x!tile.ptr<f32>>
+  return
+}
+
+// -----
+
 // The backward's dV += P^T dO: tl.trans of a tile in an mma layout, read
 // only by a wgmma dot, stays in that layout (the dot writes it transposed
 // to shared memory itself): no conversion of the 64 x 64 tile.
