@@ -307,6 +307,17 @@ struct ConvertTileToTileGPUPass
 
   /// convert(convert(x)) -> convert(x) or x; convert(splat constant) -> a
   /// constant; a convert with no uses goes.
+  /// An operand an elementwise op may take with it into an mma layout:
+  /// a scalar, a loop's iteration argument (the loop then carries it in
+  /// the mma layout), a broadcast (its small source moves) or a splat.
+  static bool movesIntoMma(Value v) {
+    if (!isa<RankedTensorType>(v.getType()))
+      return true;
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return isa<scf::ForOp>(arg.getOwner()->getParentOp());
+    return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(v.getDefiningOp());
+  }
+
   static bool simplify(ConvertLayoutOp op, OpBuilder &b) {
     if (op->use_empty()) {
       op->erase();
@@ -357,17 +368,9 @@ struct ConvertTileToTileGPUPass
       auto mmaOf = [&](Type t) {
         return withEncoding(t, op.getType().getEncoding());
       };
-      auto movable = [&](Value v) {
-        if (!isa<RankedTensorType>(v.getType()))
-          return true;
-        if (auto arg = dyn_cast<BlockArgument>(v))
-          return isa<scf::ForOp>(arg.getOwner()->getParentOp());
-        return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
-            v.getDefiningOp());
-      };
       if (def && def->getBlock() == op->getBlock() && def->getNumResults() == 1 &&
           def->getNumRegions() == 0 && OpTrait::hasElementwiseMappableTraits(def) &&
-          isPure(def) && llvm::all_of(def->getOperands(), movable)) {
+          isPure(def) && llvm::all_of(def->getOperands(), movesIntoMma)) {
         b.setInsertionPoint(op);
         SmallVector<Value> operands;
         for (Value v : def->getOperands())
@@ -455,14 +458,7 @@ struct ConvertTileToTileGPUPass
         if (Operation *def = v.getDefiningOp();
             def && isa<MmaEncodingAttr>(mma) && v.hasOneUse() && def->getNumResults() == 1 &&
             def->getNumRegions() == 0 && OpTrait::hasElementwiseMappableTraits(def) &&
-            isPure(def) && llvm::all_of(def->getOperands(), [](Value w) {
-              if (!isa<RankedTensorType>(w.getType()))
-                return true;
-              if (auto arg = dyn_cast<BlockArgument>(w))
-                return isa<scf::ForOp>(arg.getOwner()->getParentOp());
-              return isa_and_nonnull<tessera::tile::BroadcastOp, tessera::tile::SplatOp>(
-                  w.getDefiningOp());
-            }))
+            isPure(def) && llvm::all_of(def->getOperands(), movesIntoMma))
           return true;
         int budget = 32;
         return isIndexArithmetic(v, budget);
