@@ -24,7 +24,9 @@ tail -n 3 "$out/gpu-tests-sm80.txt" 2>/dev/null
 step attention 110 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2,64x64x4x2
 step attention-sparse 200 python3 "$here/benchmarks/attention.py" --configs 128x128x8x2 \
   --sparsity 0.93 --flex --backward --graph --select
-step attention-grad 230 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4,64x128x4x8,64x64x4x8 --kernels --dq-atomics
+# (--dq-atomics, dq by TMA bulk reductions, measured slower in session 13:
+# run it by hand when the backward changes.)
+step attention-grad 120 python3 "$here/benchmarks/attention_grad.py" --configs 64x64x4x4,64x128x4x8 --kernels
 step mla-decode 60 python3 "$here/benchmarks/mla_decode.py"
 step select 90 python3 "$here/benchmarks/select.py"
 step gemm-configs 60 python3 "$here/benchmarks/gemm_configs.py" 128x1536x7168,4096x1536x7168
