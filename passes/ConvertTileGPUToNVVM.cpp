@@ -859,6 +859,7 @@ private:
   SmallVector<Value> wgmmaWait(ArrayRef<Value> values, int pending);
   LogicalResult expandAsyncLoad(tessera::tilegpu::AsyncLoadOp op);
   LogicalResult expandTmaLoad(tessera::tilegpu::TmaLoadOp op);
+  Value tmaSlotBase(RankedTensorType type, int64_t buffer, int64_t slots, Value slot);
   LogicalResult expandDescriptorLoad(tile::DescriptorLoadOp op);
   /// The TMA pipeline's mbarriers (8 bytes per slot) and slot `slot`'s.
   Value tmaBarrier(Value slot, int64_t slots) {
@@ -1369,6 +1370,12 @@ LogicalResult Expander::expandOp(Operation *op) {
   }
   if (auto load = dyn_cast<tessera::tilegpu::TmaLoadOp>(op))
     return expandTmaLoad(load);
+  if (auto view = dyn_cast<tessera::tilegpu::SlotViewOp>(op)) {
+    buffersLive = true; // the copies into the slot are in flight or read
+    tensors[view.getResult()] = {tmaSlotBase(cast<RankedTensorType>(view.getResult().getType()),
+                                             view.getBuffer(), view.getSlots(), view.getSlot())};
+    return success();
+  }
   if (auto wait = dyn_cast<tessera::tilegpu::TmaWaitOp>(op)) {
     NVVM::MBarrierTryWaitParityOp::create(b, loc, tmaBarrier(scalar(wait.getSlot()), wait.getSlots()),
                                           scalar(wait.getPhase()), cst(0x989680));
@@ -2829,13 +2836,20 @@ static LogicalResult describedAtLaunch(Operation *op, Value base, ValueRange sha
 /// TMA copies of a block into a swizzled slot, one per column block of W
 /// bytes (the box's width) at `rows * W` bytes apart, issued by the first
 /// thread and completing on the slot's mbarrier.
+/// The byte offset of a TMA slot's tile: slot `slot` of buffer `buffer`
+/// (of `slots` slots of `type`'s tiles).
+Value Expander::tmaSlotBase(RankedTensorType type, int64_t buffer, int64_t slots, Value slot) {
+  int64_t slotBytes = sharedSlotBytes(type);
+  Value base = bufferBase(buffer, slotBytes * slots);
+  return arith::AddIOp::create(b, loc, base,
+                               arith::MulIOp::create(b, loc, scalar(slot), cst(slotBytes)));
+}
+
 LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
   auto type = op.getResult().getType();
   int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
   int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
   unsigned w = swizzleOf(type);
-  int64_t slotBytes = sharedSlotBytes(type);
-  Value base = bufferBase(op.getBuffer(), slotBytes * op.getSlots());
   if (!buffersLive) {
     // Scratch the threads wrote may share these bytes: order those writes
     // before the async proxy's copies (as tma_init does).
@@ -2844,8 +2858,7 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
     barrier();
   }
   buffersLive = true;
-  Value slotBase = arith::AddIOp::create(
-      b, loc, base, arith::MulIOp::create(b, loc, scalar(op.getSlot()), cst(slotBytes)));
+  Value slotBase = tmaSlotBase(type, op.getBuffer(), op.getSlots(), op.getSlot());
   if (failed(describedAtLaunch(op, op.getBase(), op.getShape(), op.getStrides())))
     return failure();
   Value tensorMap = tensorMapArgs[tensorMapOf(op)];

@@ -305,6 +305,21 @@ def TileGPU_TmaLoadOp : TileGPU_Op<"tma_load", [AttrSizedOperandSegments]> {
   let hasVerifier = 1;
 }
 
+def TileGPU_SlotViewOp : TileGPU_Op<"slot_view"> {
+  let summary = "the tile in a pipeline buffer's slot, read in place";
+  let description = [{
+    The swizzled shared tile that `tilegpu.tma_load`s into slot `slot` of
+    buffer `buffer` (of `slots` slots) write, with no copy: for readers
+    whose copies are issued elsewhere (a producer warp's). It orders
+    nothing: the readers wait for the slot's copies themselves
+    (`tilegpu.tma_wait`).
+  }];
+  let arguments = (ins I32:$slot, I32Attr:$buffer, I32Attr:$slots);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$slot attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def TileGPU_TmaWaitOp : TileGPU_Op<"tma_wait"> {
   let summary = "wait for a slot's TMA copies";
   let description = [{

@@ -379,25 +379,38 @@ LogicalResult SlotBarriersInitOp::verify() {
   return success();
 }
 
-LogicalResult TmaLoadOp::verify() {
-  auto result = getResult().getType();
+/// The tile of a TMA copy's slot: a rank-2 swizzled shared tile of whole
+/// swizzle blocks a row, at most 256 rows (one box), in a buffer >= 0 of
+/// slots >= 1.
+static LogicalResult verifyTmaSlot(Operation *op, RankedTensorType result, int32_t buffer,
+                                   int32_t slots) {
   auto shared = dyn_cast_or_null<SharedEncodingAttr>(result.getEncoding());
   if (!shared || !shared.getSwizzle() || shared.getTransposed())
-    return emitOpError() << "result must be a swizzled #tilegpu.shared tile, got " << result;
+    return op->emitOpError() << "result must be a swizzled #tilegpu.shared tile, got " << result;
   if (result.getRank() != 2)
-    return emitOpError() << "copies rank-2 tiles, got rank " << result.getRank();
+    return op->emitOpError() << "copies rank-2 tiles, got rank " << result.getRank();
+  int64_t rowBytes = result.getDimSize(1) * result.getElementType().getIntOrFloatBitWidth() / 8;
+  if (rowBytes % shared.getSwizzle())
+    return op->emitOpError() << "rows of " << rowBytes << " bytes are not whole "
+                             << shared.getSwizzle() << "-byte swizzle blocks";
+  if (result.getDimSize(0) > 256)
+    return op->emitOpError() << "TMA boxes have at most 256 rows, got " << result.getDimSize(0);
+  if (slots < 1 || buffer < 0)
+    return op->emitOpError() << "needs slots >= 1 and buffer >= 0";
+  return success();
+}
+
+LogicalResult TmaLoadOp::verify() {
+  auto result = getResult().getType();
   if (getShape().size() != 2 || getStrides().size() != 2 || getOffsets().size() != 2)
     return emitOpError() << "needs two shapes, strides and offsets";
   auto base = dyn_cast<tessera::tile::PointerType>(getBase().getType());
   if (!base || base.getPointeeType() != result.getElementType())
     return emitOpError() << "base must point to " << result.getElementType();
-  int64_t rowBytes = result.getDimSize(1) * result.getElementType().getIntOrFloatBitWidth() / 8;
-  if (rowBytes % shared.getSwizzle())
-    return emitOpError() << "rows of " << rowBytes << " bytes are not whole "
-                         << shared.getSwizzle() << "-byte swizzle blocks";
-  if (result.getDimSize(0) > 256)
-    return emitOpError() << "TMA boxes have at most 256 rows, got " << result.getDimSize(0);
-  if (int32_t(getSlots()) < 1 || int32_t(getBuffer()) < 0)
-    return emitOpError() << "needs slots >= 1 and buffer >= 0";
-  return success();
+  return verifyTmaSlot(*this, result, int32_t(getBuffer()), int32_t(getSlots()));
+}
+
+LogicalResult SlotViewOp::verify() {
+  return verifyTmaSlot(*this, cast<RankedTensorType>(getResult().getType()),
+                       int32_t(getBuffer()), int32_t(getSlots()));
 }

@@ -115,3 +115,27 @@ func.func @slot_barriers_one_slot() {
   tilegpu.slot_barriers_init {slots = 1 : i32}
   return
 }
+
+// -----
+
+func.func @slot_view_unswizzled(%s: i32) {
+  // expected-error @+1 {{result must be a swizzled #tilegpu.shared tile, got 'tensor<64x64xf16, #tilegpu.shared>'}}
+  %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 2 : i32} : tensor<64x64xf16, #tilegpu.shared<swizzle = 0>>
+  return
+}
+
+// -----
+
+func.func @slot_view_rows(%s: i32) {
+  // expected-error @+1 {{rows of 32 bytes are not whole 128-byte swizzle blocks}}
+  %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 2 : i32} : tensor<64x16xf16, #tilegpu.shared<swizzle = 128>>
+  return
+}
+
+// -----
+
+func.func @slot_view_slots(%s: i32) {
+  // expected-error @+1 {{needs slots >= 1 and buffer >= 0}}
+  %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 0 : i32} : tensor<64x64xf16, #tilegpu.shared<swizzle = 128>>
+  return
+}

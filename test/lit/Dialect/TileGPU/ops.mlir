@@ -72,6 +72,14 @@ func.func @slot_barriers(%slot: i32, %phase: i32) {
   return
 }
 
+// A slot's tile read in place round-trips.
+// CHECK-LABEL: func.func @slot_view
+// CHECK: tilegpu.slot_view %{{.*}} {buffer = 1 : i32, slots = 3 : i32} : tensor<128x64xbf16, #{{.*}}>
+func.func @slot_view(%slot: i32) -> tensor<128x64xbf16, #tilegpu.shared<swizzle = 128>> {
+  %t = tilegpu.slot_view %slot {buffer = 1 : i32, slots = 3 : i32} : tensor<128x64xbf16, #tilegpu.shared<swizzle = 128>>
+  return %t : tensor<128x64xbf16, #tilegpu.shared<swizzle = 128>>
+}
+
 // AMD's MFMA accumulator layout (16 x 16 tiles) and its row slice.
 // CHECK-LABEL: func.func @mfma_layout
 // CHECK-SAME: tensor<64x64xf32, #[[MFMA]]>
