@@ -530,20 +530,6 @@ private:
   /// `rowPad` extra elements after each row of a rank-2 tile (the row
   /// stride is then `shape[1] + rowPad`).
   int64_t smemWrite(Value old, int64_t offset, int64_t rowPad = 0) {
-    int64_t bytes = smemWriteTo(old, rowPad, [&](Value index, Type elem) {
-      return smemAt(index, elem, offset);
-    });
-    smemBytes = std::max(smemBytes, offset + bytes);
-    return (bytes + 15) / 16 * 16;
-  }
-  /// The same from a byte offset known only as a value (a buffer's).
-  int64_t smemWrite(Value old, Value offset) {
-    return smemWriteTo(old, 0, [&](Value index, Type elem) {
-      return smemAtDynamic(index, elem, offset);
-    });
-  }
-  int64_t smemWriteTo(Value old, int64_t rowPad,
-                      llvm::function_ref<Value(Value, Type)> pointer) {
     auto type = tensorOf(old);
     ThreadView &v = view(type);
     Type elem = type.getElementType();
@@ -553,14 +539,17 @@ private:
       Value index = paddedIndex(v.coords[e], v.shape, rowPad);
       predicated(v.owner.empty() ? Value() : v.owner[e], [&] {
         if (run == 1) {
-          LLVM::StoreOp::create(b, loc, toMemory(values[e]), pointer(index, elem));
+          LLVM::StoreOp::create(b, loc, toMemory(values[e]), smemAt(index, elem, offset));
           return;
         }
         LLVM::StoreOp::create(b, loc, vectorOf(ArrayRef<Value>(values).slice(e, run)),
-                              pointer(index, elem), unsigned(run * byteSize(elem)));
+                              smemAt(index, elem, offset),
+                              unsigned(run * byteSize(elem)));
       });
     }
-    return (type.getNumElements() + (rowPad ? v.shape[0] * rowPad : 0)) * byteSize(elem);
+    int64_t bytes = (type.getNumElements() + (rowPad ? v.shape[0] * rowPad : 0)) * byteSize(elem);
+    smemBytes = std::max(smemBytes, offset + bytes);
+    return (bytes + 15) / 16 * 16;
   }
   Value paddedIndex(ArrayRef<Value> coords, ArrayRef<int64_t> shape, int64_t rowPad) {
     if (!rowPad)
@@ -941,10 +930,8 @@ private:
   int tensorMapOf(tile::DescriptorAtomicAddOp op);
   int tensorMapOf(TensorMap map);
   LogicalResult expandDescriptorAtomicAdd(tile::DescriptorAtomicAddOp op);
-  // The shared-memory blocks of bulk reductions (one buffer per op): the
-  // first thread waits for their reads before the next write and for
-  // their completion before the kernel returns.
-  static constexpr int64_t kReductionBuffer = 1 << 22;
+  // Bulk reductions expanded: the first thread waits for their adds
+  // before the kernel returns.
   int64_t bulkReductions = 0;
   std::string tensorMapRecipe(TensorMap map);
   LogicalResult expandLoad(tile::LoadOp op);
@@ -2833,9 +2820,6 @@ static LogicalResult describedAtLaunch(Operation *op, Value base, ValueRange sha
   return success();
 }
 
-/// TMA copies of a block into a swizzled slot, one per column block of W
-/// bytes (the box's width) at `rows * W` bytes apart, issued by the first
-/// thread and completing on the slot's mbarrier.
 /// The byte offset of a TMA slot's tile: slot `slot` of buffer `buffer`
 /// (of `slots` slots of `type`'s tiles).
 Value Expander::tmaSlotBase(RankedTensorType type, int64_t buffer, int64_t slots, Value slot) {
@@ -2845,6 +2829,9 @@ Value Expander::tmaSlotBase(RankedTensorType type, int64_t buffer, int64_t slots
                                arith::MulIOp::create(b, loc, scalar(slot), cst(slotBytes)));
 }
 
+/// TMA copies of a block into a swizzled slot, one per column block of W
+/// bytes (the box's width) at `rows * W` bytes apart, issued by the first
+/// thread and completing on the slot's mbarrier.
 LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
   auto type = op.getResult().getType();
   int64_t bytes = type.getElementType().getIntOrFloatBitWidth() / 8;
@@ -2882,37 +2869,32 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
 }
 
 /// A block added into global memory by TMA's bulk reduction (sm_90a): the
-/// threads write it row-major to the op's own buffer, and the first
-/// thread has the TMA unit add it (elements outside the array are
-/// skipped) without waiting: it waits for the read before the buffer's
-/// next write, and for the adds before the kernel returns.
+/// threads write it to the scratch area row-major, and the first thread
+/// has the TMA unit add it (elements outside the array are skipped) and
+/// waits until the unit has read it, before the scratch is reused; the
+/// adds are waited for before the kernel returns. (A buffer of its own,
+/// waited for only before its next write, measured no faster in session
+/// 13 and kept its bytes apart from every other buffer's.)
 LogicalResult Expander::expandDescriptorAtomicAdd(tile::DescriptorAtomicAddOp op) {
   if (failed(describedAtLaunch(op, op.getBase(), op.getShape(), op.getStrides())))
     return failure();
   Value tensorMap = tensorMapArgs[tensorMapOf(op)];
-  // The block goes to a buffer of its own, apart from the scratch area
-  // (`separate`), so the kernel goes on while the unit reads it: only the
-  // next write to the buffer waits for that read.
-  auto type = tensorOf(op.getValue());
-  Value base = bufferBase(kReductionBuffer + bulkReductions++,
-                          type.getNumElements() * byteSize(type.getElementType()));
-  separate = true;
-  Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
-  predicated(leader, [&] { // the last reduction has read the buffer
-    NVVM::CpAsyncBulkWaitGroupOp::create(b, loc, 0, b.getUnitAttr());
-  });
-  barrier();
-  smemWrite(op.getValue(), base);
+  ++bulkReductions;
+  barrier(); // earlier readers of the scratch area are done
+  smemWrite(op.getValue(), 0);
   NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                              NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
   barrier();
+  Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
   predicated(leader, [&] {
-    Value src = smemAtDynamic(cst(0), b.getI8Type(), base);
+    Value src = smemAt(cst(0), b.getI8Type(), 0);
     NVVM::CpAsyncBulkTensorReduceOp::create(
         b, loc, tensorMap, src, NVVM::TMAReduxKind::ADD, NVVM::TMAStoreMode::TILE,
         ValueRange{scalar(op.getOffsets()[1]), scalar(op.getOffsets()[0])}, Value());
     NVVM::CpAsyncBulkCommitGroupOp::create(b, loc);
+    NVVM::CpAsyncBulkWaitGroupOp::create(b, loc, 0, b.getUnitAttr());
   });
+  barrier(); // the block is read: the scratch area may be written again
   return success();
 }
 

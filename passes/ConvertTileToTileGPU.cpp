@@ -455,10 +455,15 @@ struct ConvertTileToTileGPUPass
         // broadcasts and splats (a running sum carried element-wise, l *
         // alpha[:, None] + p): the rule into the mma layout above moves it
         // there, and the loop then carries the sum in the mma layout.
+        // (Only in the conversion's block, that rule's, and of iteration
+        // arguments read nowhere else, which the loop can then carry.)
         if (Operation *def = v.getDefiningOp();
             def && isa<MmaEncodingAttr>(mma) && v.hasOneUse() && def->getNumResults() == 1 &&
-            def->getNumRegions() == 0 && OpTrait::hasElementwiseMappableTraits(def) &&
-            isPure(def) && llvm::all_of(def->getOperands(), movesIntoMma))
+            def->getBlock() == op->getBlock() && def->getNumRegions() == 0 &&
+            OpTrait::hasElementwiseMappableTraits(def) && isPure(def) &&
+            llvm::all_of(def->getOperands(), [](Value w) {
+              return movesIntoMma(w) && (!isa<BlockArgument>(w) || w.hasOneUse());
+            }))
           return true;
         int budget = 32;
         return isIndexArithmetic(v, budget);

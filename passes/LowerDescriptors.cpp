@@ -124,15 +124,15 @@ bool mayUseTma(DescriptorLoadOp op) {
   });
 }
 
-/// The power of two `v` is known to be a multiple of: a constant's, or a
-/// kernel argument's `tile.divisibility` (the launch specialization's
-/// 16), else 1.
+/// The power of two `v` is known to be a multiple of: a positive
+/// constant's, or a kernel argument's `tile.divisibility` (the launch
+/// specialization's 16), else 1.
 int64_t knownMultiple(Value v) {
   if (auto ext = v.getDefiningOp<arith::ExtSIOp>())
     v = ext.getIn();
   APInt c;
-  if (matchPattern(v, m_ConstantInt(&c)))
-    return c.isZero() ? (int64_t(1) << 30) : int64_t(1) << c.countr_zero();
+  if (matchPattern(v, m_ConstantInt(&c))) // a tensor map's strides are positive
+    return c.isStrictlyPositive() ? int64_t(1) << c.countr_zero() : 1;
   if (auto arg = dyn_cast<BlockArgument>(v))
     if (auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp()))
       if (auto d = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "tile.divisibility"))

@@ -389,6 +389,8 @@ static LogicalResult verifyTmaSlot(Operation *op, RankedTensorType result, int32
     return op->emitOpError() << "result must be a swizzled #tilegpu.shared tile, got " << result;
   if (result.getRank() != 2)
     return op->emitOpError() << "copies rank-2 tiles, got rank " << result.getRank();
+  if (!result.getElementType().isIntOrFloat())
+    return op->emitOpError() << "copies integers or floats, got " << result.getElementType();
   int64_t rowBytes = result.getDimSize(1) * result.getElementType().getIntOrFloatBitWidth() / 8;
   if (rowBytes % shared.getSwizzle())
     return op->emitOpError() << "rows of " << rowBytes << " bytes are not whole "

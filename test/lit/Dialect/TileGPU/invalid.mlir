@@ -139,3 +139,11 @@ func.func @slot_view_slots(%s: i32) {
   %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 0 : i32} : tensor<64x64xf16, #tilegpu.shared<swizzle = 128>>
   return
 }
+
+// -----
+
+func.func @slot_view_pointers(%s: i32) {
+  // expected-error @+1 {{copies integers or floats, got '!tile.ptr<f16>'}}
+  %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 2 : i32} : tensor<64x64x!tile.ptr<f16>, #tilegpu.shared<swizzle = 128>>
+  return
+}
