@@ -140,6 +140,7 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
     block, while fewer than MIN are kept or the mass is short of p (MODE
     0) or fewer than n (MODE 1), at most L: L or fewer reductions instead
     of 31 or 62."""
+    tl.static_assert(not (SPLIT and ROUNDS), "ROUNDS takes one tile a row (no SPLIT)")
     qb = tl.program_id(0)
     zh = tl.program_id(1)
     z = zh // H
