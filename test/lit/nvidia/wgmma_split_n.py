@@ -33,25 +33,14 @@
 # TMA-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
 # TMA-NOT: cp.async.cg
 
+import os
 import sys
 
-from tessera.backends.nvidia import NVIDIABackend
-from tessera.compiler import ASTSource
-from tessera.kernels.mla import mla_decode_split as f
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "Inputs"))
+from mla_ptx import print_ptx  # noqa: E402
 
-block_n = int(sys.argv[1])
-consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=block_n, D_OUT=512,
-              TMA=len(sys.argv) > 2)
-sig = {n: "i32" for n in f.arg_names if n not in consts}
-sig.update({"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
-            "O_PART": "*fp32:16", "LSE_PART": "*fp32:16", "sm_scale": "fp32"})
-for n in ("stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"):
-    sig[n] = "i32:16"
-binary = NVIDIABackend(arch="sm_90a").compile(ASTSource(f, sig, consts).make_ir(),
-                                              "mla_decode_split", False,
-                                              {"num_warps": 8, "num_stages": 2})
-header, _, ptx = binary.partition(b"\n")
-shared = int(header.split(b":")[2])
-assert shared <= 232448, header
-print(f"// shared bytes {shared}")
-print(ptx.decode())
+from tessera.kernels.mla import mla_decode_split  # noqa: E402
+
+print_ptx(mla_decode_split, dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64,
+                                 BLOCK_N=int(sys.argv[1]), D_OUT=512, TMA=len(sys.argv) > 2),
+          num_warps=8)
