@@ -447,7 +447,7 @@ bool LoopPipeliner::run() {
     }
     if (asyncCopy && !loads.empty())
       tessera::tilegpu::AsyncCommitOp::create(builder, loc);
-    if (slotBarriers)
+    if (slotBarriers && !loads.empty()) // TMA copies complete on their own mbarriers
       tessera::tilegpu::AsyncArriveOp::create(builder, loc, slot,
                                               builder.getI32IntegerAttr(int32_t(slots)));
     if (!tmaLoads.empty()) {
@@ -564,7 +564,11 @@ bool LoopPipeliner::run() {
       readSlot = args[slotBarrierIndex];
       Value readPhase = args[slotBarrierIndex + 1], writePhase = args[slotBarrierIndex + 2];
       auto slotsAttr = inner.getI32IntegerAttr(int32_t(slots));
-      tessera::tilegpu::SlotWaitOp::create(inner, loc, readSlot, readPhase, slotsAttr, UnitAttr());
+      // With TMA copies only, the TMA wait below says the slot is full (no
+      // thread's arrivals, no wait for the other warpgroup's issue).
+      if (!loads.empty())
+        tessera::tilegpu::SlotWaitOp::create(inner, loc, readSlot, readPhase, slotsAttr,
+                                             UnitAttr());
       tessera::tilegpu::SlotWaitOp::create(inner, loc, slotArg, writePhase, slotsAttr,
                                            inner.getUnitAttr());
       Value readNext = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
@@ -655,10 +659,11 @@ bool LoopPipeliner::run() {
       tessera::tilegpu::TmaDoneOp::create(after, loc, after.getI32IntegerAttr(int32_t(slots)));
     if (slotBarriers) {
       // The S - 1 fills issued past the end complete on their full
-      // barriers too: wait for them before the barriers go.
+      // barriers too: wait for them before the barriers go (TMA copies:
+      // tma_done waits for them).
       Value r = newLoop.getResult(slotBarrierIndex),
             p = newLoop.getResult(slotBarrierIndex + 1);
-      for (unsigned t = 0; t + 1 < stages; ++t) {
+      for (unsigned t = 0; !loads.empty() && t + 1 < stages; ++t) {
         Value w = arith::AddIOp::create(after, loc, r, i32(after, t));
         Value wraps = arith::CmpIOp::create(after, loc, arith::CmpIPredicate::uge, w,
                                             i32(after, slots));

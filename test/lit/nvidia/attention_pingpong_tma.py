@@ -38,9 +38,10 @@ print(binary.partition(b"\n")[2].decode())
 # CHECK-COUNT-4: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
 # CHECK: bar.arrive 1, 256;
 # The loop (after q's write to its buffer): both dots in this warpgroup's
-# turn, the slot released on its empty barrier, then the waits (full,
-# empty, TMA) and the next copies; no barrier of all threads until the
-# ring drains after the loop.
+# turn, the slot released on its empty barrier, then the waits (empty,
+# TMA: with TMA copies only the TMA mbarrier says a slot is full, and no
+# thread arrives at a full barrier of its own) and the next copies; no
+# barrier of all threads until the ring drains after the loop.
 # CHECK: bar.sync [[MINE:%r[0-9]+]], 256;
 # CHECK-NEXT: wgmma.fence.sync.aligned;
 # CHECK-NOT: bar.sync 0;
@@ -48,8 +49,11 @@ print(binary.partition(b"\n")[2].decode())
 # CHECK-NOT: bar.sync 0;
 # CHECK: mbarrier.arrive.shared.b64
 # CHECK-NOT: bar.sync 0;
-# CHECK-COUNT-3: mbarrier.try_wait.parity.shared.b64
+# CHECK-NOT: cp.async.mbarrier.arrive
+# CHECK-COUNT-2: mbarrier.try_wait.parity.shared.b64
 # CHECK-NOT: bar.sync 0;
+# CHECK-NOT: mbarrier.try_wait
+# CHECK-NOT: cp.async.mbarrier.arrive
 # CHECK: mbarrier.arrive.expect_tx.shared.b64
 # CHECK-NOT: bar.sync 0;
 # CHECK: cp.async.bulk.tensor.2d

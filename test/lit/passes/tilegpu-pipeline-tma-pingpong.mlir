@@ -1,25 +1,32 @@
 // A loop of two wgmma dots over two warpgroups (attention's q k^T and p v)
 // whose tiles are tensor-descriptor loads: with ping-pong the TMA copies
-// get the slot barriers (full and empty mbarriers per slot, three slots for
-// two stages) and the TMA wait is marked slot-ordered (no CTA barrier after
-// it); without ping-pong neither.
+// get the slot barriers (three slots for two stages) and the TMA wait is
+// marked slot-ordered (no CTA barrier after it); without ping-pong neither.
+// With TMA copies only, the TMA mbarrier alone says a slot is full: no
+// thread arrives at the slot's full barrier or waits on it (which would
+// also make a warpgroup wait for the other's issue), only the empty
+// barriers order the slots' reuse.
 // RUN: tessera-opt %s --convert-tile-to-tilegpu="num-warps=8 compute-capability=90 wgmma=1" --tilegpu-pipeline-loads="num-stages=2 async-copy=1 ping-pong=1" | FileCheck %s
 // RUN: tessera-opt %s --convert-tile-to-tilegpu="num-warps=8 compute-capability=90 wgmma=1" --tilegpu-pipeline-loads="num-stages=2 async-copy=1 ping-pong=0" | FileCheck %s --check-prefix=OFF
 
 // CHECK-LABEL: func.func @attention_loop
 // CHECK: tilegpu.tma_init
 // CHECK: tilegpu.slot_barriers_init
+// CHECK-NOT: tilegpu.async_arrive
 // CHECK: tilegpu.tma_load
 // CHECK: scf.for
-// CHECK: tilegpu.slot_wait
+// CHECK-NOT: tilegpu.slot_wait %{{[^{]*}}{slots
 // CHECK: tilegpu.slot_wait {{.*}}empty
+// CHECK-NOT: tilegpu.async_arrive
 // CHECK: tilegpu.tma_wait {{.*}}tilegpu.slot_ordered
 // CHECK: tilegpu.tma_load
 // CHECK: tile.dot
 // CHECK: tile.dot
 // CHECK: tilegpu.slot_release
 // CHECK: scf.yield
-// CHECK: tilegpu.tma_done
+// CHECK-NEXT: }
+// CHECK-NEXT: tilegpu.tma_done
+// CHECK-NEXT: tilegpu.slot_barriers_done
 
 // OFF-LABEL: func.func @attention_loop
 // OFF-NOT: slot_barriers_init
