@@ -247,3 +247,67 @@ def test_descriptor_atomic_add_on_sm90a(tma, tmp_path):
         r = subprocess.run([PTXAS, "-arch=sm_90a", str(tmp_path / "k.ptx"), "-o",
                             str(tmp_path / "k.cubin")], capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+
+
+@tessera.jit
+def _scaled_block(desc, row, col, scale):
+    """A descriptor passed to a @tessera.jit helper: its block, scaled."""
+    return desc.load([row, col]) * scale
+
+
+@tessera.jit
+def _store_block(desc, row, col, value):
+    desc.store([row, col], value)
+
+
+@tessera.jit
+def copy_through_helpers(src, dst, M, N, stride, scale, BM: tl.constexpr, BN: tl.constexpr):
+    d = tl.make_tensor_descriptor(src, [M, N], [stride, 1], [BM, BN])
+    e = tl.make_tensor_descriptor(dst, [M, N], [stride, 1], [BM, BN])
+    r, c = tl.program_id(0) * BM, tl.program_id(1) * BN
+    _store_block(e, r, c, _scaled_block(d, r + 1, c, scale))
+
+
+@pytest.mark.parametrize("M,N", [(64, 32), (70, 45)])
+def test_descriptor_passed_to_helpers(M, N):
+    """Descriptors as arguments of @tessera.jit functions (base, shape and
+    strides travel as the callee's arguments): the block one row down,
+    scaled; rows past the end read zero, columns past it are not written."""
+    stride = N + 3
+    src = rng.standard_normal((M, stride)).astype(np.float32)
+    dst = np.full((M, stride), -7.0, np.float32)
+    copy_through_helpers[(-(-M // 16), -(-N // 16))](src, dst, M, N, stride, 0.5, BM=16, BN=16)
+    want = np.zeros((M, N), np.float64)
+    want[:-1] = src[1:, :N].astype(np.float64) * 0.5
+    np.testing.assert_allclose(dst[:, :N], want, rtol=1e-6)
+    assert (dst[:, N:] == -7.0).all()
+
+
+def test_descriptor_passed_to_a_helper_is_a_tma_copy_on_sm90a():
+    """On sm_90a the helper's descriptor load of a wgmma operand is still a
+    TMA copy once the helper is inlined."""
+    from tessera import _C
+    from tessera.compiler.frontend import ASTSource
+
+    @tessera.jit
+    def _tile(desc, row):
+        return desc.load([row, 0])
+
+    @tessera.jit
+    def scores(Q, K, Out, N, BLOCK: tl.constexpr, D: tl.constexpr):
+        kd = tl.make_tensor_descriptor(K, [N, D], [D, 1], [BLOCK, D])
+        rows = tl.arange(0, 64)
+        d = tl.arange(0, D)
+        q = tl.load(Q + rows[:, None] * D + d[None, :])
+        acc = tl.zeros([64, BLOCK], dtype=tl.float32)
+        for i in range(0, N // BLOCK):
+            acc += tl.dot(q, tl.trans(_tile(kd, i * BLOCK)))
+        cols = tl.arange(0, BLOCK)
+        tl.store(Out + rows[:, None] * BLOCK + cols[None, :], acc)
+
+    sig = {"Q": "*bf16:16", "K": "*bf16:16", "Out": "*fp32:16", "N": "i32:16"}
+    ok, ptx, _, _, diagnostics, _, maps = _C.nvidia.compile(
+        ASTSource(scores, sig, dict(BLOCK=64, D=64)).make_ir(), "scores", "sm_90a", 4,
+        cubin=False, num_stages=3)
+    assert ok, diagnostics
+    assert len(maps) == 1 and "cp.async.bulk.tensor" in ptx

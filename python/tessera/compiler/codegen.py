@@ -129,6 +129,24 @@ _ALLOWED_PY_BUILTINS = {
 }
 
 
+class _DescriptorParam:
+    """A @tessera.jit function's parameter bound to a tensor descriptor: it
+    is passed as the descriptor's base, shape and strides (all but the last,
+    the constant 1) and rebuilt in the callee."""
+
+    def __init__(self, desc):
+        self.base_type = desc.base.type
+        self.block_shape = list(desc.block_shape)
+        self.rank = len(desc.block_shape)
+
+    @staticmethod
+    def parts(desc):
+        return [desc.base, *desc.shape, *desc.strides[:-1]]
+
+    def __repr__(self):
+        return f"descriptor<{self.base_type.mlir()}, {self.block_shape}>"
+
+
 class CodeGenerator(ast.NodeVisitor):
     def __init__(self, module: ModuleBuilder, jitfn, src: FunctionSource, func_name: str,
                  arg_values: dict, arg_types: dict, arg_attrs: dict | None, is_kernel: bool):
@@ -184,7 +202,21 @@ class CodeGenerator(ast.NodeVisitor):
         b = self.builder
         arg_names, arg_types, arg_attrs = [], [], []
         for name in self.src.arg_names:
-            if name in self.arg_types:
+            if isinstance(self.arg_types.get(name), _DescriptorParam):
+                param = self.arg_types[name]
+                parts = []
+                for ty in [param.base_type] + [T.int32] * param.rank + \
+                        [T.int64] * (param.rank - 1):
+                    handle = b.fresh_arg()
+                    arg_names.append(handle)
+                    arg_types.append(ty.mlir())
+                    arg_attrs.append("")
+                    parts.append(tensor(handle, ty))
+                base, shape = parts[0], parts[1:1 + param.rank]
+                strides = parts[1 + param.rank:]
+                self.locals[name] = S.tensor_descriptor(
+                    base, shape, strides + [S.to_tensor(1, T.int64)], param.block_shape)
+            elif name in self.arg_types:
                 ty = self.arg_types[name]
                 handle = b.fresh_arg()
                 arg_names.append(handle)
@@ -845,6 +877,9 @@ class CodeGenerator(ast.NodeVisitor):
             if _is_tensor(value):
                 runtime_types[name] = value.type
                 passed.append(value)
+            elif isinstance(_unwrap(value), S.tensor_descriptor):
+                runtime_types[name] = _DescriptorParam(_unwrap(value))
+                passed.extend(_DescriptorParam.parts(_unwrap(value)))
             else:
                 values[name] = _unwrap(value)
         key = (id(fn), tuple((n, repr(t)) for n, t in runtime_types.items()),
