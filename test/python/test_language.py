@@ -394,6 +394,46 @@ def test_jit_helpers_static_range_and_scalar_args():
 
 
 @tessera.jit
+def _weighted(pair):
+    """A tuple argument: a tensor and (a tensor, a compile-time weight)."""
+    a, (b, w) = pair
+    return a + b * w
+
+
+@tessera.jit
+def _tile_at(ptr, step):
+    """A block pointer argument, advanced and read in the helper."""
+    return tl.load(tl.advance(ptr, [step, 0]), boundary_check=(0, 1), padding_option="zero")
+
+
+@tessera.jit
+def aggregate_args_kernel(X, Out, M, N, BLOCK: tl.constexpr):
+    bp = tl.make_block_ptr(X, shape=(M, N), strides=(N, 1), offsets=(0, 0),
+                           block_shape=(BLOCK, BLOCK), order=(1, 0))
+    top = _tile_at(bp, 0)
+    below = _tile_at(bp, BLOCK)
+    r = tl.arange(0, BLOCK)
+    out = Out + r[:, None] * BLOCK + r[None, :]
+    tl.store(out, _weighted((top, (below, 3.0))))
+    tl.store(out + BLOCK * BLOCK, _weighted([below, (top, 2)]))
+
+
+def test_jit_helpers_take_tuples_and_block_pointers():
+    """Tuples (nested, with compile-time members) and block pointers as
+    arguments of @tessera.jit helpers: their run-time fields become the
+    helper's arguments; rows past the array read zero."""
+    M, N, B = 24, 16, 16
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    out = np.empty((2, B, B), np.float32)
+    aggregate_args_kernel[(1,)](x, out, M, N, BLOCK=B)
+    top = x[:B].astype(np.float64)
+    below = np.zeros((B, B))
+    below[:M - B] = x[B:]
+    np.testing.assert_allclose(out[0], top + 3 * below, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out[1], below + 2 * top, rtol=1e-6, atol=1e-6)
+
+
+@tessera.jit
 def grid_kernel(out_ptr):
     x, y, z = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     nx, ny = tl.num_programs(0), tl.num_programs(1)

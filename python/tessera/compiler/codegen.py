@@ -129,22 +129,53 @@ _ALLOWED_PY_BUILTINS = {
 }
 
 
-class _DescriptorParam:
-    """A @tessera.jit function's parameter bound to a tensor descriptor: it
-    is passed as the descriptor's base, shape and strides (all but the last,
-    the constant 1) and rebuilt in the callee."""
+def _split_runtime(value):
+    """The run-time tensors inside an argument of a @tessera.jit function
+    (a tensor; a block pointer's or tensor descriptor's fields; those of
+    the elements of a tuple or list), a description of its structure (for
+    the callee's cache key), and a function that builds the same kind of
+    value from tensors of those types (the callee's arguments)."""
+    value = _unwrap(value)
+    if isinstance(value, tensor):
+        return [value], repr(value.type), lambda f: f[0]
+    if isinstance(value, S.block_ptr):
+        fields = value.flatten()
+        return fields, f"{value.type}{value.order}{[t.type for t in fields]}", value.rebuild
+    if isinstance(value, S.tensor_descriptor):
+        n, block = len(value.block_shape), list(value.block_shape)
+        fields = [value.base, *value.shape, *value.strides[:-1]]  # the last is the constant 1
 
-    def __init__(self, desc):
-        self.base_type = desc.base.type
-        self.block_shape = list(desc.block_shape)
-        self.rank = len(desc.block_shape)
+        def build(f):
+            return S.tensor_descriptor(f[0], f[1:1 + n], f[1 + n:] + [S.to_tensor(1, T.int64)],
+                                       block)
+        return fields, f"{value.type}{[t.type for t in fields]}", build
+    if isinstance(value, (tuple, list)):
+        parts = [_split_runtime(v) for v in value]
+        if any(fields for fields, _, _ in parts):
+            fields = [t for f, _, _ in parts for t in f]
+            kind = type(value)
 
-    @staticmethod
-    def parts(desc):
-        return [desc.base, *desc.shape, *desc.strides[:-1]]
+            def build(f):
+                out, at = [], 0
+                for part_fields, _, part_build in parts:
+                    out.append(part_build(f[at:at + len(part_fields)]))
+                    at += len(part_fields)
+                return kind(out)
+            return fields, "(" + ", ".join(d for _, d, _ in parts) + ")", build
+    return [], repr(value), lambda f: value  # compile-time
+
+
+class _RuntimeParam:
+    """A @tessera.jit function's parameter bound to a value of the front end
+    that holds run-time tensors (a block pointer, a tensor descriptor, a
+    tuple): the tensors are the callee's arguments, the value is rebuilt
+    from them."""
+
+    def __init__(self, types, description, build):
+        self.types, self.description, self.build = types, description, build
 
     def __repr__(self):
-        return f"descriptor<{self.base_type.mlir()}, {self.block_shape}>"
+        return self.description
 
 
 class CodeGenerator(ast.NodeVisitor):
@@ -202,20 +233,16 @@ class CodeGenerator(ast.NodeVisitor):
         b = self.builder
         arg_names, arg_types, arg_attrs = [], [], []
         for name in self.src.arg_names:
-            if isinstance(self.arg_types.get(name), _DescriptorParam):
+            if isinstance(self.arg_types.get(name), _RuntimeParam):
                 param = self.arg_types[name]
-                parts = []
-                for ty in [param.base_type] + [T.int32] * param.rank + \
-                        [T.int64] * (param.rank - 1):
+                fields = []
+                for ty in param.types:
                     handle = b.fresh_arg()
                     arg_names.append(handle)
                     arg_types.append(ty.mlir())
                     arg_attrs.append("")
-                    parts.append(tensor(handle, ty))
-                base, shape = parts[0], parts[1:1 + param.rank]
-                strides = parts[1 + param.rank:]
-                self.locals[name] = S.tensor_descriptor(
-                    base, shape, strides + [S.to_tensor(1, T.int64)], param.block_shape)
+                    fields.append(tensor(handle, ty))
+                self.locals[name] = param.build(fields)
             elif name in self.arg_types:
                 ty = self.arg_types[name]
                 handle = b.fresh_arg()
@@ -874,12 +901,13 @@ class CodeGenerator(ast.NodeVisitor):
         bound.apply_defaults()
         runtime_types, values, passed = {}, {}, []
         for name, value in bound.arguments.items():
+            fields, description, build = _split_runtime(value)
             if _is_tensor(value):
                 runtime_types[name] = value.type
                 passed.append(value)
-            elif isinstance(_unwrap(value), S.tensor_descriptor):
-                runtime_types[name] = _DescriptorParam(_unwrap(value))
-                passed.extend(_DescriptorParam.parts(_unwrap(value)))
+            elif fields:
+                runtime_types[name] = _RuntimeParam([t.type for t in fields], description, build)
+                passed.extend(fields)
             else:
                 values[name] = _unwrap(value)
         key = (id(fn), tuple((n, repr(t)) for n, t in runtime_types.items()),
