@@ -123,3 +123,33 @@ def test_block_pointer_errors(body, message, tmp_path):
     with pytest.raises(CompilationError) as info:
         k[(1,)](x, x, 64, B=16)
     assert message in str(info.value)
+
+
+@tessera.jit
+def _rows_below(ptr, n):
+    """Returns a block pointer (advanced n rows) and the block it points to."""
+    moved = tl.advance(ptr, [n, 0])
+    return moved, tl.load(moved, boundary_check=(0,), padding_option="zero")
+
+
+@tessera.jit
+def block_ptr_from_helper(X, Y, M, N: tl.constexpr, B: tl.constexpr):
+    p = tl.make_block_ptr(X, shape=(M, N), strides=(N, 1), offsets=(0, 0), block_shape=(B, N),
+                          order=(1, 0))
+    q = tl.make_block_ptr(Y, shape=(M, N), strides=(N, 1), offsets=(0, 0), block_shape=(B, N),
+                          order=(1, 0))
+    p, first = _rows_below(p, B)
+    p, second = _rows_below(p, B)
+    tl.store(q, first + 10 * second, boundary_check=(0,))
+
+
+def test_block_pointer_returned_by_a_helper():
+    """A helper returning (block pointer, tile): the caller keeps advancing
+    the returned pointer; rows past the end read zero."""
+    M, N, B = 40, 16, 16
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    y = np.zeros((M, N), np.float32)
+    block_ptr_from_helper[(1,)](x, y, M, N=N, B=B)
+    second = np.zeros((B, N))
+    second[:M - 2 * B] = x[2 * B:]
+    np.testing.assert_allclose(y[:B], x[B:2 * B] + 10 * second, rtol=1e-5, atol=1e-5)

@@ -311,3 +311,60 @@ def test_descriptor_passed_to_a_helper_is_a_tma_copy_on_sm90a():
         cubin=False, num_stages=3)
     assert ok, diagnostics
     assert len(maps) == 1 and "cp.async.bulk.tensor" in ptx
+
+
+@tessera.jit
+def _descriptor_of(X, M, N, stride, B: tl.constexpr):
+    return tl.make_tensor_descriptor(X, [M, N], [stride, 1], [B, B])
+
+
+@tessera.jit
+def descriptor_carried(X, Y, M, N, stride, steps, B: tl.constexpr):
+    """A descriptor made by a helper, carried by a loop whose body may
+    replace it (a run-time if): the sum of blocks (i, 0), from the second
+    array once i > 1."""
+    d = _descriptor_of(X, M, N, stride, B)
+    acc = tl.zeros([B, B], dtype=tl.float32)
+    for i in range(0, steps):
+        acc += d.load([i * B, 0])
+        if i == 1:
+            d = _descriptor_of(Y, M, N, stride, B)
+    e = _descriptor_of(Y, M, N, stride, B)
+    e.store([0, 0], acc)
+
+
+def test_descriptor_returned_by_a_helper_and_carried():
+    M, N, B = 70, 16, 16
+    stride = N + 5
+    x = rng.standard_normal((M, stride)).astype(np.float32)
+    y = rng.standard_normal((M, stride)).astype(np.float32)
+    y0 = y.copy()
+    descriptor_carried[(1,)](x, y, M, N, stride, 5, B=B)
+
+    def block(a, i):
+        out = np.zeros((B, B))
+        rows = a[i * B:(i + 1) * B, :N]
+        out[:len(rows)] = rows
+        return out
+    want = block(x, 0) + block(x, 1) + sum(block(y0, i) for i in (2, 3, 4))
+    np.testing.assert_allclose(y[:B, :N], want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(y[B:], y0[B:])
+
+
+@tessera.jit
+def _mixed_returns(X, M, N, flag, B: tl.constexpr):
+    if flag > 0:
+        return tl.make_tensor_descriptor(X, [M, N], [N, 1], [B, B])
+    else:
+        return tl.make_tensor_descriptor(X, [M, N], [N, 1], [B, 2 * B])
+
+
+@tessera.jit
+def mixed_returns_kernel(X, M, N, flag, B: tl.constexpr):
+    d = _mixed_returns(X, M, N, flag, B)
+    d.store([0, 0], 1.0)
+
+
+def test_helper_returning_different_descriptors_is_an_error():
+    with pytest.raises(CompilationError, match="returns block pointers or tensor descriptors"):
+        mixed_returns_kernel[(1,)](np.zeros((16, 32), np.float32), 16, 32, 2, B=16)

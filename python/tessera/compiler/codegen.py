@@ -129,6 +129,15 @@ _ALLOWED_PY_BUILTINS = {
 }
 
 
+# Values of the front end made of run-time fields (flatten / rebuild):
+# carried by loops and branches, passed to and returned from helpers.
+_AGGREGATES = (S.block_ptr, S.tensor_descriptor)
+
+
+def _aggregate_kind(v):
+    return "a block pointer" if isinstance(v, S.block_ptr) else "a tensor descriptor"
+
+
 def _split_runtime(value):
     """The run-time tensors inside an argument of a @tessera.jit function
     (a tensor; a block pointer's or tensor descriptor's fields; those of
@@ -138,17 +147,10 @@ def _split_runtime(value):
     value = _unwrap(value)
     if isinstance(value, tensor):
         return [value], repr(value.type), lambda f: f[0]
-    if isinstance(value, S.block_ptr):
+    if isinstance(value, _AGGREGATES):
         fields = value.flatten()
-        return fields, f"{value.type}{value.order}{[t.type for t in fields]}", value.rebuild
-    if isinstance(value, S.tensor_descriptor):
-        n, block = len(value.block_shape), list(value.block_shape)
-        fields = [value.base, *value.shape, *value.strides[:-1]]  # the last is the constant 1
-
-        def build(f):
-            return S.tensor_descriptor(f[0], f[1:1 + n], f[1 + n:] + [S.to_tensor(1, T.int64)],
-                                       block)
-        return fields, f"{value.type}{[t.type for t in fields]}", build
+        return fields, f"{value.type}{getattr(value, 'order', '')}{[t.type for t in fields]}", \
+            value.rebuild
     if isinstance(value, (tuple, list)):
         parts = [_split_runtime(v) for v in value]
         if any(fields for fields, _, _ in parts):
@@ -194,6 +196,7 @@ class CodeGenerator(ast.NodeVisitor):
         self.returned = False
         self.return_values = None
         self.result_types = None
+        self.return_plan = None  # (per item: (aggregate template or None, fields), ...)
         self.loop_depth = 0
         self.region_depth = 0
         self.in_tail = False  # the statement being generated ends the function
@@ -267,7 +270,7 @@ class CodeGenerator(ast.NodeVisitor):
         text = (f"{prefix}{self.func_name}({sig}){ret} {{\n" + "\n".join(b.lines) +
                 "\n}" + b.loc_text())
         self.module.functions.append(text)
-        return self.func_name, results
+        return self.func_name, results, self.return_plan
 
     def emit_return(self, values):
         values = [] if values is None else values
@@ -370,12 +373,24 @@ class CodeGenerator(ast.NodeVisitor):
         if self.region_depth > 1:
             raise self.error(node, "return inside nested run-time ifs is not supported")
         value = self.visit(node.value) if node.value is not None else None
-        if value is None:
-            values = []
-        elif isinstance(value, tuple):
-            values = [S.to_tensor(v) for v in value]
-        else:
-            values = [S.to_tensor(value)]
+        items = [] if value is None else list(value) if isinstance(value, tuple) else [value]
+        # Block pointers and descriptors return as their fields; the caller
+        # rebuilds them (the plan: one template or None per returned item).
+        values, plan = [], []
+        for v in items:
+            v = _unwrap(v)
+            if isinstance(v, _AGGREGATES):
+                fields = v.flatten()
+                plan.append((v, len(fields)))
+                values.extend(fields)
+            else:
+                plan.append((None, 1))
+                values.append(S.to_tensor(v))
+        described = [None if t is None else (type(t), t.block_shape) for t, _ in plan]
+        if self.return_plan is not None and self.return_plan[1] != described:
+            raise self.error(node, "this function returns block pointers or tensor descriptors "
+                                   "here that differ from those it returns elsewhere")
+        self.return_plan = (plan, described, isinstance(value, tuple))
         self.return_values = values
         self.returned = True
         if self.region_depth == 0:
@@ -466,10 +481,11 @@ class CodeGenerator(ast.NodeVisitor):
             if tv is ev:
                 self.locals[name] = tv
                 continue
-            if isinstance(tv, S.block_ptr) or isinstance(ev, S.block_ptr):
-                tf = tv.flatten() if isinstance(tv, S.block_ptr) else None
-                ef = ev.flatten() if isinstance(ev, S.block_ptr) else None
-                if (tf is None or ef is None or tv.block_shape != ev.block_shape
+            if isinstance(tv, _AGGREGATES) or isinstance(ev, _AGGREGATES):
+                tf = tv.flatten() if isinstance(tv, _AGGREGATES) else None
+                ef = ev.flatten() if isinstance(ev, _AGGREGATES) else None
+                if (tf is None or ef is None or type(tv) is not type(ev)
+                        or tv.block_shape != ev.block_shape
                         or [x.type for x in tf] != [x.type for x in ef]):
                     raise self.error(node, f"{name!r} is {getattr(tv, 'type', tv)} in the "
                                            f"then-branch but {getattr(ev, 'type', ev)} in the "
@@ -554,7 +570,7 @@ class CodeGenerator(ast.NodeVisitor):
         flat, plan = [], []
         for name in carried:
             v = self.locals[name]
-            if isinstance(v, S.block_ptr):
+            if isinstance(v, _AGGREGATES):
                 fields = v.flatten()
                 plan.append((name, v, len(fields)))
                 flat.extend(fields)
@@ -576,8 +592,8 @@ class CodeGenerator(ast.NodeVisitor):
         outs, at = [], 0
         for name, template, n in plan:
             v = self.locals[name]
-            if template is not None or isinstance(v, S.block_ptr):
-                if not (template is not None and isinstance(v, S.block_ptr)
+            if template is not None or isinstance(v, _AGGREGATES):
+                if not (template is not None and type(v) is type(template)
                         and v.block_shape == template.block_shape):
                     raise self.error(node, f"{name!r} is {template if template is not None else types[at]} "
                                            f"before {where} but {getattr(v, 'type', v)} after it")
@@ -587,7 +603,7 @@ class CodeGenerator(ast.NodeVisitor):
                 values = [v if _is_tensor(v) else S.to_tensor(v, t if not t.is_block() else None)]
             for j, x in enumerate(values):
                 if x.type != types[at + j]:
-                    what = name if template is None else f"{name} (a block pointer)"
+                    what = name if template is None else f"{name} ({_aggregate_kind(template)})"
                     raise self.error(node, f"loop-carried variable {what!r} is {types[at + j]} "
                                            f"before the loop but {x.type} at the end of its "
                                            "body; give it its final type before the loop")
@@ -925,7 +941,7 @@ class CodeGenerator(ast.NodeVisitor):
             finally:
                 S.set_builder(saved)
                 self.module.in_progress.discard(key)
-        name, results = self.module.callees[key]
+        name, results, return_plan = self.module.callees[key]
         b = self.builder
         arg_text = ", ".join(v.handle for v in passed)
         types_in = ", ".join(v.type.mlir() for v in passed)
@@ -933,6 +949,13 @@ class CodeGenerator(ast.NodeVisitor):
         call = f"func.call @{name}({arg_text}) : ({types_in}) -> ({types_out})"
         names = b.emit(call, len(results))
         outs = [tensor(n, t) for n, t in zip(names, results)]
+        if return_plan is not None and any(t is not None for t, _ in return_plan[0]):
+            items, at = [], 0
+            for template, n in return_plan[0]:
+                items.append(template.rebuild(outs[at:at + n]) if template is not None
+                             else outs[at])
+                at += n
+            return tuple(items) if return_plan[2] else items[0]
         if not outs:
             return None
         if len(outs) == 1:

@@ -1137,6 +1137,16 @@ class tensor_descriptor:
         self.base, self.shape, self.strides = base, list(shape), list(strides)
         self.block_shape = list(block_shape)
 
+    # the run-time fields, for loops, branches and calls (the last stride is
+    # the constant 1, made again where the descriptor is rebuilt)
+    def flatten(self):
+        return [self.base] + self.shape + self.strides[:-1]
+
+    def rebuild(self, fields):
+        n = len(self.block_shape)
+        return tensor_descriptor(fields[0], fields[1:1 + n],
+                                 list(fields[1 + n:]) + [to_tensor(1, T.int64)], self.block_shape)
+
     @property
     def dtype(self):
         return self.base.dtype.element_ty
