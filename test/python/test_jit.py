@@ -97,6 +97,21 @@ def test_cache_can_be_disabled(cache_dir, monkeypatch):
     assert entries(cache_dir) == []
 
 
+def test_ptx_experiments_bypass_the_cache(cache_dir, monkeypatch, tmp_path):
+    """Kernels compiled while PTX is dumped or overridden (an experiment)
+    are neither served from the disk cache nor stored in it."""
+    run_scale(tessera.jit(scale_fn), 100)
+    assert len(entries(cache_dir)) == 1
+    compiled = []
+    original = active().compile
+    monkeypatch.setattr(active(), "compile",
+                        lambda *a, **k: compiled.append(1) or original(*a, **k))
+    monkeypatch.setenv("TESSERA_PTX_OVERRIDE_DIR", str(tmp_path))
+    run_scale(tessera.jit(scale_fn), 100)  # compiled, not served
+    run_scale(tessera.jit(scale_fn), 160)  # a new specialization: not stored
+    assert len(compiled) == 2 and len(entries(cache_dir)) == 1
+
+
 def test_grid_callable_sees_arguments_and_constexprs():
     seen = {}
 

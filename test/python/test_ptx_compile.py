@@ -266,3 +266,29 @@ def test_split_n_dot_whose_transposed_b_is_stored_too(wide, tmp_path):
     ptrs["S"] = "*fp32:16"
     compile_and_assemble(f, signature(f, ptrs), dict(WIDE=wide), {"num_warps": 8}, "sm_90a",
                          tmp_path)
+
+
+def test_ptx_dump_and_override(tmp_path, monkeypatch):
+    """TESSERA_PTX_DUMP_DIR receives a kernel's PTX named by its tile IR;
+    TESSERA_PTX_OVERRIDE_DIR replaces it by an edited copy of that name."""
+    f = mm04.matmul_kernel
+    sig = signature(f, {"a_ptr": "*fp16:16", "b_ptr": "*fp16:16", "c_ptr": "*fp16:16"}, (),
+                    [n for n in f.arg_names if n.startswith("stride")] + ["M", "N", "K"])
+    consts = dict(BLOCK_SIZE_M=64, BLOCK_SIZE_N=64, BLOCK_SIZE_K=32, GROUP_SIZE_M=8,
+                  ACTIVATION="")
+    for c in consts:
+        sig.pop(c, None)
+    ir = ASTSource(f, sig, consts).make_ir()
+    backend = NVIDIABackend(arch="sm_90a")
+    options = {"num_warps": 4, "num_stages": 3}
+    monkeypatch.setenv("TESSERA_PTX_DUMP_DIR", str(tmp_path / "dump"))
+    original = backend.compile(ir, "matmul_kernel", False, options)
+    dumped = list((tmp_path / "dump").glob("matmul_kernel-*.ptx"))
+    assert len(dumped) == 1 and dumped[0].read_bytes() == original.partition(b"\n")[2]
+    monkeypatch.delenv("TESSERA_PTX_DUMP_DIR")
+    edited = dumped[0].read_text().replace(".visible .entry", "// edited\n.visible .entry")
+    (tmp_path / "edits").mkdir()
+    (tmp_path / "edits" / dumped[0].name).write_text(edited)
+    monkeypatch.setenv("TESSERA_PTX_OVERRIDE_DIR", str(tmp_path / "edits"))
+    header, _, ptx = backend.compile(ir, "matmul_kernel", False, options).partition(b"\n")
+    assert ptx.decode() == edited and header == original.partition(b"\n")[0]

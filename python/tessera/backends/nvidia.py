@@ -82,8 +82,11 @@ class NVIDIABackend:
         num_stages = int((options or {}).get("num_stages", 3))
         if not 1 <= num_stages <= 8:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
+        override = os.environ.get("TESSERA_PTX_OVERRIDE_DIR", "")
+        dump_dir = os.environ.get("TESSERA_PTX_DUMP_DIR", "")
         ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
-            ir, IR_BUFFER, self.arch, num_warps, self.cubin, dump, num_stages, self.tma,
+            ir, IR_BUFFER, self.arch, num_warps, self.cubin and not override, dump, num_stages,
+            self.tma,
             bool((options or {}).get("pingpong", self.default_options["pingpong"])),
             libdevice())
         if dump:
@@ -92,12 +95,53 @@ class NVIDIABackend:
                       file=sys.stderr)
         if not ok:
             raise compile_failure(diagnostics, IR_BUFFER, kernel_name, self.arch)
+        if dump_dir or override:
+            ptx, cubin = self._dump_or_override(ir, kernel_name, ptx, cubin, dump_dir, override)
         binary = cubin if cubin else ptx.encode()
         # The launch needs the block size, shared memory and the recipes of
         # the TMA tensor maps it passes: keep them with the binary (the first
         # bytes, so the disk cache carries them too).
         header = f"tessera:{num_warps}:{shared}:{'|'.join(maps)}\n".encode()
         return header + binary
+
+    def _dump_or_override(self, ir, kernel_name, ptx, cubin, dump_dir, override):
+        """For experiments on the generated code: TESSERA_PTX_DUMP_DIR
+        receives each kernel's PTX as <name>-<hash of its tile IR>.ptx;
+        with TESSERA_PTX_OVERRIDE_DIR, a file of that name there (or
+        <name>.ptx) is loaded instead of the compiled PTX (assembled by
+        ptxas when a cubin is loaded). The launch keeps the compiled
+        kernel's block size, shared memory and tensor maps, so an edit
+        must keep the kernel's parameters and shared-memory layout.
+        Neither is read from or written to the compile cache (jit.py)."""
+        import hashlib
+        import subprocess
+        import tempfile
+        stem = f"{kernel_name}-{hashlib.sha256(ir.encode()).hexdigest()[:12]}"
+        if dump_dir:
+            os.makedirs(dump_dir, exist_ok=True)
+            with open(os.path.join(dump_dir, stem + ".ptx"), "w") as f:
+                f.write(ptx)
+        if not override:
+            return ptx, cubin
+        for name in (stem + ".ptx", kernel_name + ".ptx"):
+            path = os.path.join(override, name)
+            if os.path.exists(path):
+                print(f"tessera: {kernel_name}: PTX from {path}", file=sys.stderr)
+                with open(path) as f:
+                    ptx = f.read()
+                break
+        if not self.cubin:
+            return ptx, b""
+        with tempfile.TemporaryDirectory() as tmp:
+            src, out = os.path.join(tmp, "k.ptx"), os.path.join(tmp, "k.cubin")
+            with open(src, "w") as f:
+                f.write(ptx)
+            r = subprocess.run([_C.nvidia.find_ptxas(), f"-arch={self.arch}", src, "-o", out],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError(f"ptxas rejected the PTX for {kernel_name}:\n{r.stderr}")
+            with open(out, "rb") as f:
+                return ptx, f.read()
 
     def load(self, binary: bytes, kernel_name: str):
         header, _, image = binary.partition(b"\n")

@@ -480,8 +480,12 @@ class JITFunction(_C.Launchable):
         types = [runtime[n][0] for n in names]
         signature = {n: _signature_text(runtime[n][0], runtime[n][1]) for n in names}
         dump = os.environ.get("TESSERA_DUMP_IR", "0") not in ("", "0")
+        # Code dumped or replaced for an experiment (backends/nvidia.py)
+        # neither comes from nor goes to the compile cache.
+        uncached = any(os.environ.get(v) for v in ("TESSERA_PTX_DUMP_DIR",
+                                                   "TESSERA_PTX_OVERRIDE_DIR"))
         key = self._disk_key(backend, signature, constants, options)
-        hit = None if dump else disk_cache.load(key)
+        hit = None if dump or uncached else disk_cache.load(key)
         if hit is not None:
             binary = hit[0]
         else:
@@ -490,8 +494,9 @@ class JITFunction(_C.Launchable):
                 print(f"// -----// {self.__name__}: tile IR from the front end //----- //\n{ir}",
                       file=sys.stderr)
             binary = backend.compile(ir, self.__name__, dump, options)
-            disk_cache.store(key, binary, {"name": self.__name__, "signature": signature},
-                             backend.binary_name)
+            if not uncached:
+                disk_cache.store(key, binary, {"name": self.__name__, "signature": signature},
+                                 backend.binary_name)
         handle = backend.load(binary, self.__name__)
         kernel = CompiledKernel(backend, handle, self.__name__, names, types, self,
                               {n: (runtime[n][0], runtime[n][1]) for n in names},
