@@ -1389,3 +1389,25 @@ def test_tgraph_attention_grad_on_gpu(causal, lists, atomics):
     for a, r in zip(got, (dq, dk, dv)):
         err = np.abs(a.double().cpu().numpy() - r).max() / max(1.0, np.abs(r).max())
         assert err < 3e-2, err
+
+
+def test_random_numbers_on_gpu():
+    """tl.randint / rand / randn (Philox 4x32-10) on the GPU: bit for bit
+    the numpy reference's integers, its uniforms and normals to rounding."""
+    from test_random import philox_ref, random_kernel
+    n, base, seed = 5000, int(rng.integers(0, 2**20)), int(rng.integers(0, 2**40))
+    ints, four = (torch.zeros(n, dtype=torch.int32, device="cuda") for _ in range(2))
+    uni, nrm = (torch.zeros(n, device="cuda") for _ in range(2))
+    random_kernel[(tessera.cdiv(n, 256),)](ints, uni, nrm, four, seed, base, n, BLOCK=256)
+    off = np.arange(base, base + n, dtype=np.uint64)
+    zero = np.zeros(n, np.uint64)
+    w = philox_ref(seed, [off, zero, zero, zero])
+    np.testing.assert_array_equal(ints.cpu().numpy().view(np.uint32), w[0])
+    np.testing.assert_array_equal(four.cpu().numpy().view(np.uint32), w[0] ^ w[1] ^ w[2] ^ w[3])
+    s = w[0].view(np.int32).astype(np.int64)
+    u = np.where(s < 0, -s - 1, s) * 4.6566127342e-10
+    np.testing.assert_allclose(uni.cpu().numpy(), u, rtol=1e-6)
+    s2 = w[1].view(np.int32).astype(np.int64)
+    u2 = np.where(s2 < 0, -s2 - 1, s2) * 4.6566127342e-10
+    want = np.sqrt(-2 * np.log(np.maximum(1e-7, u))) * np.cos(2 * np.pi * u2)
+    np.testing.assert_allclose(nrm.cpu().numpy(), want, rtol=1e-4, atol=1e-4)

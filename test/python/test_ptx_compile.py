@@ -292,3 +292,13 @@ def test_ptx_dump_and_override(tmp_path, monkeypatch):
     monkeypatch.setenv("TESSERA_PTX_OVERRIDE_DIR", str(tmp_path / "edits"))
     header, _, ptx = backend.compile(ir, "matmul_kernel", False, options).partition(b"\n")
     assert ptx.decode() == edited and header == original.partition(b"\n")[0]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_random_numbers(arch, tmp_path):
+    """tl.randint / rand / randn (64-bit products, sin/cos/log) pass ptxas."""
+    from test_random import random_kernel
+    sig = signature(random_kernel, {"Ints": "*u32:16", "Uniform": "*fp32:16",
+                                    "Normal": "*fp32:16", "Four": "*u32:16"})
+    sig["seed"] = "i64"
+    compile_and_assemble(random_kernel, sig, dict(BLOCK=256), {"num_warps": 4}, arch, tmp_path)

@@ -8,6 +8,8 @@ changing its imports to ``import tessera as triton`` and
 from . import core as _core
 from .core import *  # noqa: F401,F403
 from .core import range, static_range  # noqa: F401  (shadow the builtin)
+from .random import (pair_uniform_to_normal, philox, rand, rand4x, randint, randint4x,  # noqa: F401
+                     randn, randn4x, uint_to_uniform_float, umulhi)
 from .dtypes import (bfloat16, block_type, dtype, float8e4nv, float8e5, float16,  # noqa: F401
                      float32, float64, int1, int8, int16, int32, int64, pointer_type, uint8,
                      uint16, uint32, uint64, void)
@@ -34,6 +36,7 @@ class math:
     max = _core.maximum
     min = _core.minimum
     sigmoid = _core.sigmoid
+    umulhi = umulhi
 
 
 from . import extra  # noqa: E402,F401  (tl.extra.libdevice)

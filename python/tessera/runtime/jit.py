@@ -379,6 +379,9 @@ class JITFunction(_C.Launchable):
             if value is None or isinstance(value, T.dtype):
                 constants[name] = value
                 continue
+            if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () and \
+                    getattr(value, "dtype", None) is not None and value.dtype.kind in "biuf":
+                value = value.item()  # a numpy scalar: as the Python number
             specialize = name not in self.do_not_specialize
             declared = self.declared.get(name)
             if declared is not None and declared.is_floating() and \
