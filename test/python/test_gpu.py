@@ -1411,3 +1411,24 @@ def test_random_numbers_on_gpu():
     u2 = np.where(s2 < 0, -s2 - 1, s2) * 4.6566127342e-10
     want = np.sqrt(-2 * np.log(np.maximum(1e-7, u))) * np.cos(2 * np.pi * u2)
     np.testing.assert_allclose(nrm.cpu().numpy(), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int32])
+def test_join_split_on_gpu(dtype):
+    """tl.join / split / interleave / cat on the GPU, bit for bit."""
+    from test_join_split import join_split_kernel
+    M, N = 8, 16
+    if dtype == torch.int32:
+        a, b = (cuda(rng.integers(-2**31, 2**31, (M, N), dtype=np.int64).astype(np.int32))
+                for _ in range(2))
+    else:
+        a, b = (cuda(rng.standard_normal((M, N)).astype(np.float32)) for _ in range(2))
+    joined = torch.zeros((M, N, 2), dtype=dtype, device="cuda")
+    inter = torch.zeros((M, 2 * N), dtype=dtype, device="cuda")
+    cat = torch.zeros((2 * M, N), dtype=dtype, device="cuda")
+    back = torch.zeros((2, M, N), dtype=dtype, device="cuda")
+    join_split_kernel[(1,)](a, b, joined, inter, cat, back, M=M, N=N)
+    assert torch.equal(joined, torch.stack([a, b], -1))
+    assert torch.equal(inter, torch.stack([a, b], -1).reshape(M, 2 * N))
+    assert torch.equal(cat, torch.cat([a, b]))
+    assert torch.equal(back, torch.stack([a, b]))

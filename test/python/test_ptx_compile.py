@@ -302,3 +302,14 @@ def test_random_numbers(arch, tmp_path):
                                     "Normal": "*fp32:16", "Four": "*u32:16"})
     sig["seed"] = "i64"
     compile_and_assemble(random_kernel, sig, dict(BLOCK=256), {"num_warps": 4}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_join_split_interleave_cat(arch, tmp_path):
+    """tl.join / split / interleave / cat (rank-3 tiles with a last dimension
+    of 2, reductions over it, permutes and reshapes) pass ptxas."""
+    from test_join_split import join_split_kernel
+    sig = signature(join_split_kernel,
+                    {n: "*fp32:16" for n in ("A", "B", "Joined", "Inter", "Cat", "Back")})
+    compile_and_assemble(join_split_kernel, sig, dict(M=8, N=16), {"num_warps": 4}, arch,
+                         tmp_path)

@@ -117,6 +117,107 @@ def trans(input, *dims):
     return S.permute(x, dims)
 
 
+def _pair_index(shape):
+    """arange(0, 2) along a new last axis of `shape`, broadcast to it + [2]."""
+    idx = S.arange(0, 2)
+    for _ in _py.range(len(shape)):
+        idx = S.expand_dims_one(idx, 0)
+    return S.broadcast_to(idx, list(shape) + [2])
+
+
+@builtin
+def join(a, b):
+    """a and b (same shape after broadcasting) side by side along a new last
+    dimension of size 2: out[..., 0] = a, out[..., 1] = b."""
+    a, b = S.to_tensor(a), S.to_tensor(b)
+    a, b = S.binary_operands(a, b) if a.dtype != b.dtype else (a, b)
+    a, b = S.broadcast_values(a, b)
+    shape = list(a.shape)
+    wide = shape + [2]
+    pick = S.compare("eq", _pair_index(shape), 0)
+    return S.where(pick, S.broadcast_to(S.expand_dims_one(a, len(shape)) if shape
+                                        else S.splat(a, [1]), wide),
+                   S.broadcast_to(S.expand_dims_one(b, len(shape)) if shape
+                                  else S.splat(b, [1]), wide))
+
+
+@builtin
+def split(a):
+    """The inverse of join: a tensor whose last dimension has size 2, as the
+    two tensors a[..., 0] and a[..., 1] (bit for bit)."""
+    a = S.to_tensor(a)
+    if not a.shape or a.shape[-1] != 2:
+        raise SemanticError(f"tl.split: the last dimension must have size 2, got {a.type}")
+    dt = a.dtype
+    bits = {8: T.int8, 16: T.int16, 32: T.int32, 64: T.int64}
+    if dt.is_floating():
+        a = S.cast(a, bits[dt.primitive_bitwidth], bitcast=True)
+    elif dt.is_bool():
+        a = S.cast(a, T.int8)
+    pick = S.compare("eq", _pair_index(a.shape[:-1]), 0)
+    zero = S.to_tensor(0, a.dtype)
+    axis = len(a.shape) - 1
+    # One element of each pair is zero: the sum is the other, exactly.
+    halves = [S.reduce(S.where(p, a, zero), axis, lambda x, y: S.add(x[0], y[0]), False)
+              for p in (pick, S.logical_not(pick))]
+    if dt.is_floating():
+        halves = [S.cast(h, dt, bitcast=True) for h in halves]
+    elif dt.is_bool():
+        halves = [S.cast(h, T.int1) for h in halves]
+    elif halves[0].dtype != dt:
+        halves = [S.cast(h, dt) for h in halves]
+    return tuple(halves)
+
+
+@builtin
+def interleave(a, b):
+    """a and b interleaved along their last dimension: a0 b0 a1 b1 ..."""
+    j = join(a, b)
+    shape = list(j.shape[:-2]) + [j.shape[-2] * 2]
+    return S.reshape(j, shape)
+
+
+@builtin
+def cat(input, other, can_reorder=False):
+    """input then other along dimension 0 (Triton requires can_reorder=True
+    and may reorder; here the order is kept)."""
+    j = join(input, other)  # [..., 2]
+    rank = len(j.shape)
+    j = S.permute(j, [rank - 1] + list(_py.range(rank - 1)))  # [2, n, ...]
+    return S.reshape(j, [j.shape[0] * j.shape[1]] + list(j.shape[2:]))
+
+
+@builtin
+def swizzle2d(i, j, size_i, size_j, size_g):
+    """Grouped ordering of a size_i x size_j grid: (i, j) in row-major order
+    becomes the (i, j) visited when groups of size_g rows are walked
+    column by column (the grouped GEMM tile order)."""
+    ij = S.add(S.mul(i, size_j), j)
+    size_gj = S.mul(size_g, size_j)
+    group = S.floordiv(ij, size_gj)
+    off_i = S.mul(group, size_g)
+    rows = S.minimum(S.sub(size_i, off_i), size_g)
+    ij = S.mod(ij, size_gj)
+    return S.add(off_i, S.mod(ij, rows)), S.floordiv(ij, rows)
+
+
+@builtin
+def fdiv(x, y, ieee_rounding=False):
+    return S.truediv(x, y)
+
+
+@builtin
+def div_rn(x, y):
+    """x / y rounded to nearest (IEEE division)."""
+    return S.truediv(x, y)
+
+
+@builtin
+def assume(cond):
+    """A hint that `cond` holds (accepted; no effect yet)."""
+    return None
+
+
 # -- memory ---------------------------------------------------------------------
 
 @builtin
