@@ -1432,3 +1432,20 @@ def test_join_split_on_gpu(dtype):
     assert torch.equal(inter, torch.stack([a, b], -1).reshape(M, 2 * N))
     assert torch.equal(cat, torch.cat([a, b]))
     assert torch.equal(back, torch.stack([a, b]))
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_sort_flip_histogram_on_gpu(descending):
+    """tl.sort, tl.flip and tl.histogram on the GPU against torch, exactly."""
+    from test_join_split import flip_kernel, histogram_kernel, sort_kernel
+    x = cuda(rng.standard_normal((4, 64)).astype(np.float32))
+    out = torch.empty_like(x)
+    sort_kernel[(1,)](x, out, M=4, N=64, DESCENDING=descending)
+    assert torch.equal(out, torch.sort(x, -1, descending=descending).values)
+    flip_kernel[(1,)](x, out, M=4, N=64, DIM=1)
+    assert torch.equal(out, torch.flip(x, [1]))
+    v = cuda(rng.integers(-3, 20, 256).astype(np.int32))
+    h = torch.zeros(16, dtype=torch.int32, device="cuda")
+    histogram_kernel[(1,)](v, h, N=256, BINS=16)
+    kept = v[(v >= 0) & (v < 16)].long()
+    assert torch.equal(h.long(), torch.bincount(kept, minlength=16))

@@ -98,3 +98,54 @@ def test_div_rn_fdiv_assume():
     division_kernel[(1,)](x, y, out, N=64)
     np.testing.assert_array_equal(out[0], x / y)  # IEEE division, rounded to nearest
     np.testing.assert_allclose(out[1], x.astype(np.float64) / y, rtol=1e-6)
+
+
+@tessera.jit
+def flip_kernel(X, Out, M: tl.constexpr, N: tl.constexpr, DIM: tl.constexpr):
+    r = tl.arange(0, M)
+    c = tl.arange(0, N)
+    x = tl.load(X + r[:, None] * N + c[None, :])
+    tl.store(Out + r[:, None] * N + c[None, :], tl.flip(x, DIM))
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_flip(dim, dtype):
+    M, N = 4, 32
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    x = x if dtype == np.float32 else (x * 1000).astype(np.int32)
+    out = np.zeros_like(x)
+    flip_kernel[(1,)](x, out, M=M, N=N, DIM=dim)
+    np.testing.assert_array_equal(out, np.flip(x, dim))
+
+
+@tessera.jit
+def histogram_kernel(X, Out, N: tl.constexpr, BINS: tl.constexpr):
+    tl.store(Out + tl.arange(0, BINS), tl.histogram(tl.load(X + tl.arange(0, N)), BINS))
+
+
+def test_histogram():
+    x = rng.integers(-3, 20, 256).astype(np.int32)  # some outside [0, 16)
+    out = np.zeros(16, np.int32)
+    histogram_kernel[(1,)](x, out, N=256, BINS=16)
+    np.testing.assert_array_equal(out, np.bincount(x[(x >= 0) & (x < 16)], minlength=16))
+
+
+@tessera.jit
+def sort_kernel(X, Out, M: tl.constexpr, N: tl.constexpr, DESCENDING: tl.constexpr):
+    r = tl.arange(0, M)
+    c = tl.arange(0, N)
+    x = tl.load(X + r[:, None] * N + c[None, :])
+    tl.store(Out + r[:, None] * N + c[None, :], tl.sort(x, descending=DESCENDING))
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("dtype,n", [(np.float32, 16), (np.int32, 8), (np.float16, 2)])
+def test_sort(descending, dtype, n):
+    M = 4
+    x = rng.standard_normal((M, n)).astype(np.float32)
+    x = x.astype(dtype) if dtype != np.int32 else (x * 5).astype(np.int32)  # with ties
+    out = np.zeros_like(x)
+    sort_kernel[(1,)](x, out, M=M, N=n, DESCENDING=descending)
+    want = np.sort(x, -1)
+    np.testing.assert_array_equal(out, want[:, ::-1] if descending else want)

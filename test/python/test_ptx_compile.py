@@ -313,3 +313,17 @@ def test_join_split_interleave_cat(arch, tmp_path):
                     {n: "*fp32:16" for n in ("A", "B", "Joined", "Inter", "Cat", "Back")})
     compile_and_assemble(join_split_kernel, sig, dict(M=8, N=16), {"num_warps": 4}, arch,
                          tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_sort_flip_histogram(arch, tmp_path):
+    """tl.sort (a bitonic network of split/join steps), tl.flip and
+    tl.histogram pass ptxas."""
+    from test_join_split import flip_kernel, histogram_kernel, sort_kernel
+    compile_and_assemble(sort_kernel, signature(sort_kernel, {"X": "*fp32:16", "Out": "*fp32:16"}),
+                         dict(M=4, N=64, DESCENDING=False), {"num_warps": 4}, arch, tmp_path)
+    compile_and_assemble(flip_kernel, signature(flip_kernel, {"X": "*fp32:16", "Out": "*fp32:16"}),
+                         dict(M=4, N=32, DIM=1), {"num_warps": 4}, arch, tmp_path)
+    compile_and_assemble(histogram_kernel,
+                         signature(histogram_kernel, {"X": "*i32:16", "Out": "*i32:16"}),
+                         dict(N=256, BINS=16), {"num_warps": 4}, arch, tmp_path)

@@ -187,6 +187,112 @@ def cat(input, other, can_reorder=False):
     return S.reshape(j, [j.shape[0] * j.shape[1]] + list(j.shape[2:]))
 
 
+def _flip_last(x):
+    """x reversed along its last dimension (a power of two): each bit of
+    the index flipped in turn, by swapping the halves of a size-2 axis."""
+    n = x.shape[-1]
+    lead = list(x.shape[:-1])
+    step = 1
+    while step < n:
+        # [..., n / (2 step), 2, step]: swap the 2 (bit `step` of the index).
+        y = S.reshape(x, lead + [n // (2 * step), 2, step])
+        r = len(y.shape)
+        y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])  # the 2 last
+        a, b = split(y)
+        y = join(b, a)
+        y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])
+        x = S.reshape(y, lead + [n])
+        step *= 2
+    return x
+
+
+@builtin
+def flip(x, dim=None):
+    """x reversed along `dim` (the last by default; its size a power of two),
+    exactly (as Triton's)."""
+    x = S.to_tensor(x)
+    if not x.shape:
+        raise SemanticError("tl.flip: needs a tensor, got a scalar")
+    rank = len(x.shape)
+    dim = rank - 1 if _unwrap(dim) is None else _unwrap(dim)
+    dim = dim + rank if dim < 0 else dim
+    if not 0 <= dim < rank:
+        raise SemanticError(f"tl.flip: dim {dim} is out of range for rank {rank}")
+    if x.shape[dim] & (x.shape[dim] - 1):
+        raise SemanticError(f"tl.flip: the flipped dimension must be a power of two, "
+                            f"got {x.shape[dim]}")
+    if x.shape[dim] == 1:
+        return x
+    order = [d for d in _py.range(rank) if d != dim] + [dim]
+    back = [order.index(d) for d in _py.range(rank)]
+    return S.permute(_flip_last(S.permute(x, order)), back)
+
+
+def _pairs_at(x, j):
+    """x's last dimension n viewed as [n / 2j, 2, j] and split on the 2: the
+    elements whose index has bit j clear, and their partners (bit j set)."""
+    lead, n = list(x.shape[:-1]), x.shape[-1]
+    y = S.reshape(x, lead + [n // (2 * j), 2, j])
+    r = len(y.shape)
+    return split(S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2]))
+
+
+def _unpair(a, b, shape, j):
+    y = join(a, b)
+    r = len(y.shape)
+    y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])
+    return S.reshape(y, list(shape))
+
+
+@builtin
+def sort(x, dim=None, descending=False):
+    """x sorted along its last dimension (a power of two; `dim`, when given,
+    must name it), ascending or descending: a bitonic sorting network of
+    compare-and-swap steps, exact for every dtype (NaNs end up wherever
+    the comparisons leave them)."""
+    x = S.to_tensor(x)
+    if not x.shape:
+        raise SemanticError("tl.sort: needs a tensor, got a scalar")
+    rank, n = len(x.shape), x.shape[-1]
+    dim = rank - 1 if _unwrap(dim) is None else _unwrap(dim)
+    if dim not in (rank - 1, -1):
+        raise SemanticError(f"tl.sort: sorts along the last dimension only, got dim {dim}")
+    if n & (n - 1):
+        raise SemanticError(f"tl.sort: the sorted dimension must be a power of two, got {n}")
+    descending = bool(_unwrap(descending))
+    index = S.broadcast_to(S.arange(0, n), list(x.shape)) if rank == 1 else \
+        S.broadcast_to(S.reshape(S.arange(0, n), [1] * (rank - 1) + [n]), list(x.shape))
+    k = 2
+    while k <= n:
+        j = k // 2
+        while j >= 1:
+            a, b = _pairs_at(x, j)
+            ia, _ = _pairs_at(index, j)
+            # Runs of k alternate direction (bit k of the index); the last
+            # merge (k = n) goes the asked way.
+            down = S.compare("ne", S.bitwise("and", ia, k), 0)
+            if descending:
+                down = S.logical_not(down)
+            swap = S.bitwise("xor", S.compare("gt", a, b), down)
+            x = _unpair(S.where(swap, b, a), S.where(swap, a, b), x.shape, j)
+            j //= 2
+        k *= 2
+    return x
+
+
+@builtin
+def histogram(input, num_bins):
+    """How many elements of the 1-D integer tensor `input` equal each of
+    0 .. num_bins - 1 (int32 counts; values outside are not counted)."""
+    x = S.to_tensor(input)
+    num_bins = _unwrap(num_bins)
+    if len(x.shape) != 1 or not x.dtype.is_int():
+        raise SemanticError(f"tl.histogram: needs a 1-D integer tensor, got {x.type}")
+    bins = S.expand_dims_one(S.arange(0, num_bins), 0)
+    hit = S.compare("eq", S.expand_dims_one(S.cast(x, T.int32), 1), bins)
+    return sum(S.cast(hit, T.int32), 0)
+
+
 @builtin
 def swizzle2d(i, j, size_i, size_j, size_g):
     """Grouped ordering of a size_i x size_j grid: (i, j) in row-major order
