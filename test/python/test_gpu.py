@@ -1449,3 +1449,18 @@ def test_sort_flip_histogram_on_gpu(descending):
     histogram_kernel[(1,)](v, h, N=256, BINS=16)
     kept = v[(v >= 0) & (v < 16)].long()
     assert torch.equal(h.long(), torch.bincount(kept, minlength=16))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_gather_on_gpu(axis):
+    from test_join_split import gather_kernel
+    M, N, K = 8, 16, 32
+    src = cuda(rng.standard_normal((M, N)).astype(np.float32))
+    if axis == 1:
+        idx = cuda(rng.integers(0, N, (M, K)).astype(np.int32))
+        out = torch.empty((M, K), device="cuda")
+    else:
+        idx = cuda(rng.integers(0, M, (K, N)).astype(np.int32))
+        out = torch.empty((K, N), device="cuda")
+    gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
+    assert torch.equal(out, torch.gather(src, axis, idx.long()))

@@ -149,3 +149,37 @@ def test_sort(descending, dtype, n):
     sort_kernel[(1,)](x, out, M=M, N=n, DESCENDING=descending)
     want = np.sort(x, -1)
     np.testing.assert_array_equal(out, want[:, ::-1] if descending else want)
+
+
+@tessera.jit
+def gather_kernel(Src, Index, Out, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr,
+                  AXIS: tl.constexpr):
+    r = tl.arange(0, M)
+    c = tl.arange(0, N)
+    src = tl.load(Src + r[:, None] * N + c[None, :])
+    if AXIS == 1:
+        k = tl.arange(0, K)
+        idx = tl.load(Index + r[:, None] * K + k[None, :])
+        tl.store(Out + r[:, None] * K + k[None, :], tl.gather(src, idx, 1))
+    else:
+        k = tl.arange(0, K)
+        idx = tl.load(Index + k[:, None] * N + c[None, :])
+        tl.store(Out + k[:, None] * N + c[None, :], tl.gather(src, idx, 0))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_gather(axis, dtype):
+    M, N, K = 8, 16, 32
+    src = rng.standard_normal((M, N)).astype(np.float32)
+    src = src if dtype == np.float32 else (src * 1000).astype(np.int32)
+    if axis == 1:
+        idx = rng.integers(0, N, (M, K)).astype(np.int32)
+        want = np.take_along_axis(src, idx, 1)
+        out = np.zeros((M, K), dtype)
+    else:
+        idx = rng.integers(0, M, (K, N)).astype(np.int32)
+        want = np.take_along_axis(src, idx, 0)
+        out = np.zeros((K, N), dtype)
+    gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
+    np.testing.assert_array_equal(out, want)

@@ -327,3 +327,11 @@ def test_sort_flip_histogram(arch, tmp_path):
     compile_and_assemble(histogram_kernel,
                          signature(histogram_kernel, {"X": "*i32:16", "Out": "*i32:16"}),
                          dict(N=256, BINS=16), {"num_warps": 4}, arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gather(arch, tmp_path):
+    from test_join_split import gather_kernel
+    sig = signature(gather_kernel, {"Src": "*fp32:16", "Index": "*i32:16", "Out": "*fp32:16"})
+    compile_and_assemble(gather_kernel, sig, dict(M=8, N=16, K=32, AXIS=1), {"num_warps": 4},
+                         arch, tmp_path)

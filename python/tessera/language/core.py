@@ -281,6 +281,50 @@ def sort(x, dim=None, descending=False):
 
 
 @builtin
+def gather(src, index, axis):
+    """out[..., i, ...] = src[..., index[..., i, ...], ...] along `axis`:
+    index has src's rank and, off `axis`, its sizes; out has index's shape.
+    Exact (a one-hot selection); indices outside src read zero."""
+    src, index = S.to_tensor(src), S.to_tensor(index)
+    axis = _unwrap(axis)
+    rank = len(src.shape)
+    if not rank or len(index.shape) != rank or not index.dtype.is_int():
+        raise SemanticError(f"tl.gather: needs an integer index of src's rank, got {index.type} "
+                            f"for {src.type}")
+    axis = axis + rank if axis < 0 else axis
+    if not 0 <= axis < rank:
+        raise SemanticError(f"tl.gather: axis {axis} is out of range for rank {rank}")
+    for d in _py.range(rank):
+        if d != axis and index.shape[d] != src.shape[d]:
+            raise SemanticError(f"tl.gather: index {list(index.shape)} and src "
+                                f"{list(src.shape)} differ off axis {axis}")
+    order = [d for d in _py.range(rank) if d != axis] + [axis]
+    back = [order.index(d) for d in _py.range(rank)]
+    s, i = S.permute(src, order), S.permute(index, order)  # [..., N], [..., M]
+    n, m = s.shape[-1], i.shape[-1]
+    dt = s.dtype
+    bits = {8: T.int8, 16: T.int16, 32: T.int32, 64: T.int64}
+    if dt.is_floating():
+        s = S.cast(s, bits[dt.primitive_bitwidth], bitcast=True)
+    elif dt.is_bool():
+        s = S.cast(s, T.int8)
+    wide = list(i.shape) + [n]  # [..., M, N]
+    cols = S.broadcast_to(S.reshape(S.arange(0, n), [1] * len(i.shape) + [n]), wide)
+    hit = S.compare("eq", S.broadcast_to(S.expand_dims_one(S.cast(i, T.int32), len(i.shape)),
+                                         wide), cols)
+    vals = S.broadcast_to(S.expand_dims_one(s, len(s.shape) - 1), wide)
+    picked = S.where(hit, vals, S.to_tensor(0, s.dtype))
+    out = S.reduce(picked, len(wide) - 1, lambda x, y: S.add(x[0], y[0]), False)  # one nonzero
+    if out.dtype != s.dtype:
+        out = S.cast(out, s.dtype)
+    if dt.is_floating():
+        out = S.cast(out, dt, bitcast=True)
+    elif dt.is_bool():
+        out = S.cast(out, T.int1)
+    return S.permute(out, back)
+
+
+@builtin
 def histogram(input, num_bins):
     """How many elements of the 1-D integer tensor `input` equal each of
     0 .. num_bins - 1 (int32 counts; values outside are not counted)."""
