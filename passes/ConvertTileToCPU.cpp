@@ -11,6 +11,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/SCF/Transforms/Patterns.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -174,6 +175,113 @@ struct GridQueryConversion : TileConversion<OpTy> {
     if (failed(arg))
       return failure();
     rewriter.replaceOp(op, *arg);
+    return success();
+  }
+};
+
+/// tl.device_print: a line per element, as Triton prints them, "pid (x,
+/// y, z) idx (i, j) <prefix><value>" (scalars: no idx; with several
+/// operands, "(operand k)" after the prefix), through the C library's
+/// printf, flushed after each print.
+struct PrintConversion : TileConversion<tile::PrintOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::PrintOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type ptrTy = LLVM::LLVMPointerType::get(ctx), i32 = rewriter.getI32Type();
+    FailureOr<LLVM::LLVMFuncOp> printfFn =
+        LLVM::lookupOrCreateFn(rewriter, module, "printf", {ptrTy}, i32, /*isVarArg=*/true);
+    FailureOr<LLVM::LLVMFuncOp> flushFn =
+        LLVM::lookupOrCreateFn(rewriter, module, "fflush", {ptrTy}, i32);
+    if (failed(printfFn) || failed(flushFn))
+      return op.emitOpError("cannot declare printf and fflush");
+    SmallVector<Value> pids;
+    for (unsigned axis = 0; axis < 3; ++axis) {
+      FailureOr<Value> pid = gridArgument(op, axis);
+      if (failed(pid))
+        return failure();
+      pids.push_back(*pid);
+    }
+    // Percent signs of the prefix print as themselves.
+    std::string prefix;
+    for (char c : op.getPrefix())
+      prefix += c == '%' ? std::string("%%") : std::string(1, c);
+    auto emit = [&](OpBuilder &b, Location l, const std::string &format,
+                    ArrayRef<Value> values) {
+      std::string name;
+      unsigned n = 0;
+      do
+        name = "tessera_print_" + std::to_string(n++);
+      while (module.lookupSymbol(name));
+      OpBuilder::InsertionGuard guard(b);
+      Value fmt = LLVM::createGlobalString(l, b, name, format + '\0', LLVM::Linkage::Internal);
+      SmallVector<Value> args{fmt};
+      args.append(pids.begin(), pids.end());
+      args.append(values.begin(), values.end());
+      LLVM::CallOp::create(b, l, *printfFn, args);
+    };
+    auto args = adaptor.getArgs();
+    if (args.empty())
+      emit(rewriter, loc, "pid (%d, %d, %d) " + prefix + "\n", {});
+    for (auto [k, value] : llvm::enumerate(args)) {
+      Type elem = getElementTypeOrSelf(op.getArgs()[k].getType());
+      bool pointer = isa<tile::PointerType>(elem);
+      std::string spec;
+      auto printable = [&](OpBuilder &b, Location l, Value v) -> Value {
+        Type t = v.getType();
+        if (isa<FloatType>(t)) {
+          spec = "%f";
+          return t.isF64() ? v : arith::ExtFOp::create(b, l, b.getF64Type(), v).getResult();
+        }
+        unsigned width = t.getIntOrFloatBitWidth();
+        bool wide = width > 32;
+        if (pointer || op.getHex()) {
+          spec = wide ? "0x%llx" : "0x%x";
+          if (width < 32)
+            v = arith::ExtUIOp::create(b, l, b.getI32Type(), v);
+          return v;
+        }
+        spec = wide ? "%lld" : "%d";
+        if (width < 32)
+          v = width == 1 ? arith::ExtUIOp::create(b, l, b.getI32Type(), v).getResult()
+                         : arith::ExtSIOp::create(b, l, b.getI32Type(), v).getResult();
+        return v;
+      };
+      std::string label = prefix + (args.size() > 1 ? "(operand " + std::to_string(k) + ") " : "");
+      auto tensorType = dyn_cast<RankedTensorType>(value.getType());
+      if (!tensorType) {
+        Value v = printable(rewriter, loc, value);
+        emit(rewriter, loc, "pid (%d, %d, %d) " + label + spec + "\n", {v});
+        continue;
+      }
+      // Loops over the elements, row-major.
+      SmallVector<Value> ivs;
+      OpBuilder::InsertionGuard guard(rewriter);
+      for (int64_t dim : tensorType.getShape()) {
+        Value lb = arith::ConstantIndexOp::create(rewriter, loc, 0);
+        Value ub = arith::ConstantIndexOp::create(rewriter, loc, dim);
+        Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+        auto loop = scf::ForOp::create(rewriter, loc, lb, ub, one);
+        rewriter.setInsertionPointToStart(loop.getBody());
+        ivs.push_back(loop.getInductionVar());
+      }
+      Value elemValue = tensor::ExtractOp::create(rewriter, loc, value, ivs);
+      SmallVector<Value> printed;
+      std::string idx = "idx (";
+      for (auto [d, iv] : llvm::enumerate(ivs)) {
+        printed.push_back(arith::IndexCastOp::create(rewriter, loc, i32, iv));
+        idx += (d ? ", %d" : "%d");
+      }
+      idx += ") ";
+      printed.push_back(printable(rewriter, loc, elemValue));
+      emit(rewriter, loc, "pid (%d, %d, %d) " + idx + label + spec + "\n", printed);
+    }
+    Value null = LLVM::ZeroOp::create(rewriter, loc, ptrTy);
+    LLVM::CallOp::create(rewriter, loc, *flushFn, ValueRange{null});
+    rewriter.eraseOp(op);
     return success();
   }
 };
@@ -700,7 +808,7 @@ struct ConvertTileToCPUPass
       return isa<Float8E4M3FNType, Float8E5M2Type>(t);
     };
     module.walk([&](Operation *op) {
-      if (isa<tile::PrintOp, tile::AssertOp>(op)) {
+      if (isa<tile::AssertOp>(op)) {
         op->emitOpError("is not supported by the CPU backend yet");
         supported = false;
       } else if (supported && (llvm::any_of(op->getOperandTypes(), fp8) ||
@@ -779,7 +887,8 @@ struct ConvertTileToCPUPass
                  AddPtrConversion, LoadConversion, StoreConversion,
                  DotConversion, ReduceConversion, ScanConversion,
                  AtomicConversion<tile::AtomicRMWOp>,
-                 AtomicConversion<tile::AtomicCASOp>, SelectConversion>(
+                 AtomicConversion<tile::AtomicCASOp>, SelectConversion,
+                 PrintConversion>(
         converter, ctx);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -229,12 +229,12 @@ def test_program_id_axis():
 
 
 @tessera.jit
-def device_print_on_cpu(x_ptr):
-    tl.device_print("x", tl.load(x_ptr))  # <- here
+def device_assert_on_cpu(x_ptr):
+    tl.device_assert(tl.load(x_ptr) > 0, "x must be positive")  # <- here
 
 
 def test_backend_limitation_is_located():
-    check(device_print_on_cpu, lambda: device_print_on_cpu[(1,)](X),
+    check(device_assert_on_cpu, lambda: device_assert_on_cpu[(1,)](X),
           "is not supported by the CPU backend yet")
 
 

@@ -499,3 +499,29 @@ def test_fp8_constant_bits():
         [0x38, 0xC2, 0x7E, 0x7E, 0x7E, 0xFE, 0x80]
     assert [e5.to_bits(v) for v in (1.0, 1000.0, 57344.0, float("inf"), float("-inf"), -0.0)] == \
         [0x3C, 0x64, 0x7B, 0x7B, 0xFB, 0x80]
+
+
+@tessera.jit
+def print_kernel(X, N, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    x = tl.load(X + i, mask=i < N, other=0.0)
+    tl.device_print("x: ", x)
+    tl.device_print("n ", N, hex=True)
+    tl.device_print("pair ", i.reshape(2, 2), x < 1)
+
+
+def test_device_print_on_cpu(capfd):
+    """tl.device_print: a line per element, as Triton's (program ids, the
+    element's index, the prefix, the value), on the CPU backend."""
+    if tessera.backends.active().name != "cpu":
+        pytest.skip("the CPU backend's printing")
+    x = rng.standard_normal(4).astype(np.float32)
+    print_kernel[(2,)](x, 3, BLOCK=4)
+    lines = capfd.readouterr().out.splitlines()
+    for pid in (0, 1):
+        mine = [line for line in lines if line.startswith(f"pid ({pid}, 0, 0) ")]
+        got = [line[len(f"pid ({pid}, 0, 0) "):] for line in mine]
+        want = [f"idx ({i}) x: {v:f}" for i, v in enumerate([*x[:3], 0.0])] + ["n 0x3"]
+        want += [f"idx ({i // 2}, {i % 2}) pair (operand 0) {i}" for i in range(4)]
+        want += [f"idx ({i}) pair (operand 1) {int(v < 1)}" for i, v in enumerate([*x[:3], 0.0])]
+        assert got == want, (got, want)

@@ -126,10 +126,10 @@ TEST(CPUBackendTest, GridReductionsAndAtomicsOnThreads) {
 
 TEST(CPUBackendTest, FailuresComeBackAsLocatedDiagnostics) {
   auto compiled = tessera::cpu::compile(
-      "func.func @k(%x: f32) {\n  tile.print \"x\" %x : f32\n  return\n}\n",
-      "print.mlir", false);
+      "func.func @k(%c: i1) {\n  tile.assert %c, \"m\" : i1\n  return\n}\n",
+      "assert.mlir", false);
   EXPECT_FALSE(compiled.ok);
-  EXPECT_NE(compiled.diagnostics.find("print.mlir:2:3: error: 'tile.print' op "
+  EXPECT_NE(compiled.diagnostics.find("assert.mlir:2:3: error: 'tile.assert' op "
                                       "is not supported by the CPU backend"),
             std::string::npos)
       << compiled.diagnostics;
