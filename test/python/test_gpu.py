@@ -1442,6 +1442,10 @@ def test_sort_flip_histogram_on_gpu(descending):
     out = torch.empty_like(x)
     sort_kernel[(1,)](x, out, M=4, N=64, DESCENDING=descending)
     assert torch.equal(out, torch.sort(x, -1, descending=descending).values)
+    from test_join_split import topk_kernel
+    top = torch.empty((4, 8), device="cuda")
+    topk_kernel[(1,)](x, top, M=4, N=64, K=8)
+    assert torch.equal(top, torch.topk(x, 8, -1).values)
     flip_kernel[(1,)](x, out, M=4, N=64, DIM=1)
     assert torch.equal(out, torch.flip(x, [1]))
     v = cuda(rng.integers(-3, 20, 256).astype(np.int32))

@@ -183,3 +183,18 @@ def test_gather(axis, dtype):
         out = np.zeros((K, N), dtype)
     gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
     np.testing.assert_array_equal(out, want)
+
+
+@tessera.jit
+def topk_kernel(X, Out, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    r = tl.arange(0, M)
+    x = tl.load(X + r[:, None] * N + tl.arange(0, N)[None, :])
+    tl.store(Out + r[:, None] * K + tl.arange(0, K)[None, :], tl.topk(x, K))
+
+
+@pytest.mark.parametrize("k", [1, 4, 16])
+def test_topk(k):
+    x = rng.standard_normal((4, 16)).astype(np.float32)
+    out = np.zeros((4, k), np.float32)
+    topk_kernel[(1,)](x, out, M=4, N=16, K=k)
+    np.testing.assert_array_equal(out, -np.sort(-x, -1)[:, :k])

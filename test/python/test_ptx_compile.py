@@ -324,6 +324,9 @@ def test_sort_flip_histogram(arch, tmp_path):
                          dict(M=4, N=64, DESCENDING=False), {"num_warps": 4}, arch, tmp_path)
     compile_and_assemble(flip_kernel, signature(flip_kernel, {"X": "*fp32:16", "Out": "*fp32:16"}),
                          dict(M=4, N=32, DIM=1), {"num_warps": 4}, arch, tmp_path)
+    from test_join_split import topk_kernel
+    compile_and_assemble(topk_kernel, signature(topk_kernel, {"X": "*fp32:16", "Out": "*fp32:16"}),
+                         dict(M=4, N=64, K=8), {"num_warps": 4}, arch, tmp_path)
     compile_and_assemble(histogram_kernel,
                          signature(histogram_kernel, {"X": "*i32:16", "Out": "*i32:16"}),
                          dict(N=256, BINS=16), {"num_warps": 4}, arch, tmp_path)

@@ -301,7 +301,7 @@ def gather(src, index, axis):
     order = [d for d in _py.range(rank) if d != axis] + [axis]
     back = [order.index(d) for d in _py.range(rank)]
     s, i = S.permute(src, order), S.permute(index, order)  # [..., N], [..., M]
-    n, m = s.shape[-1], i.shape[-1]
+    n = s.shape[-1]
     dt = s.dtype
     bits = {8: T.int8, 16: T.int16, 32: T.int32, 64: T.int64}
     if dt.is_floating():
@@ -322,6 +322,39 @@ def gather(src, index, axis):
     elif dt.is_bool():
         out = S.cast(out, T.int1)
     return S.permute(out, back)
+
+
+@builtin
+def topk(x, k, dim=None):
+    """The k largest elements along the last dimension (a power of two),
+    largest first (k a power of two up to it): the sorted tensor's first k."""
+    x = S.to_tensor(x)
+    k = _unwrap(k)
+    if not x.shape:
+        raise SemanticError("tl.topk: needs a tensor, got a scalar")
+    n = x.shape[-1]
+    if not isinstance(k, int) or k < 1 or k > n or k & (k - 1):
+        raise SemanticError(f"tl.topk: k must be a power of two from 1 to {n}, got {k!r}")
+    y = sort(x, dim, descending=True)
+    if k == n:
+        return y
+    # The first k: rows of n as [n / k, k] turned to [k, n / k], then the
+    # first element along the last dimension.
+    lead = list(y.shape[:-1])
+    y = S.reshape(y, lead + [n // k, k])
+    r = len(y.shape)
+    return _first_along_last(S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2]))
+
+
+def _first_along_last(y):
+    """y[..., 0] of a tensor whose last dimension is a power of two."""
+    while y.shape[-1] > 1:
+        lead, n = list(y.shape[:-1]), y.shape[-1]
+        y = S.reshape(y, lead + [2, n // 2])
+        r = len(y.shape)
+        a, _ = split(S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2]))
+        y = a
+    return S.reshape(y, list(y.shape[:-1]))
 
 
 @builtin
