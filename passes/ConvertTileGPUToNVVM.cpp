@@ -758,6 +758,7 @@ private:
   LogicalResult expandOp(Operation *op);
   LogicalResult expandElementwise(Operation *op);
   LogicalResult expandMath(Operation *op);
+  LogicalResult expandPrint(tile::PrintOp op);
   FailureOr<Value> gpuMath(Operation *op, ValueRange operands);
   ModuleOp simtModule() { return kernel->getParentOfType<ModuleOp>(); }
   LogicalResult expandFor(scf::ForOp op);
@@ -1587,7 +1588,9 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandScan(scan);
   if (auto dot = dyn_cast<tile::DotOp>(op))
     return expandDot(dot);
-  if (isa<tile::PrintOp, tile::AssertOp>(op))
+  if (auto print = dyn_cast<tile::PrintOp>(op))
+    return expandPrint(print);
+  if (isa<tile::AssertOp>(op))
     return op->emitOpError("is not supported by the NVIDIA backend yet");
   if (op->getDialect() && isa<tile::TileDialect>(op->getDialect()))
     return op->emitOpError("has no GPU lowering");
@@ -1840,6 +1843,111 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
   }
   return op->emitOpError("on ") << type << " is not supported by the "
                                 << (amd ? "AMD" : "NVIDIA") << " backend yet";
+}
+
+/// tl.device_print: each thread prints the elements it owns, a line each
+/// as Triton prints them ("pid (x, y, z) idx (i, j) <prefix><value>";
+/// scalars without idx; "(operand k)" after the prefix when there are
+/// several), through CUDA's vprintf (a format string and a buffer of the
+/// arguments, each at its natural alignment).
+LogicalResult Expander::expandPrint(tile::PrintOp op) {
+  if (amd)
+    return op->emitOpError("is not supported by the AMD backend yet");
+  ModuleOp module = simtModule();
+  Type ptrTy = LLVM::LLVMPointerType::get(ctx);
+  auto vprintf = module.lookupSymbol<LLVM::LLVMFuncOp>("vprintf");
+  if (!vprintf) {
+    OpBuilder top(ctx);
+    top.setInsertionPointToStart(module.getBody());
+    vprintf = LLVM::LLVMFuncOp::create(top, module.getLoc(), "vprintf",
+                                       LLVM::LLVMFunctionType::get(i32(), {ptrTy, ptrTy}));
+  }
+  Value pids[3] = {NVVM::BlockIdXOp::create(b, loc, i32()),
+                   NVVM::BlockIdYOp::create(b, loc, i32()),
+                   NVVM::BlockIdZOp::create(b, loc, i32())};
+  std::string prefix;
+  for (char c : op.getPrefix())
+    prefix += c == '%' ? std::string("%%") : std::string(1, c);
+  auto print = [&](const std::string &format, ArrayRef<Value> values) {
+    std::string name;
+    unsigned n = 0;
+    do
+      name = "tessera_print_" + std::to_string(n++);
+    while (module.lookupSymbol(name));
+    Value fmt = LLVM::createGlobalString(loc, b, name, format + '\0', LLVM::Linkage::Internal);
+    SmallVector<Type> fields{i32(), i32(), i32()};
+    for (Value v : values)
+      fields.push_back(v.getType());
+    auto bufferType = LLVM::LLVMStructType::getLiteral(ctx, fields);
+    Value buffer;
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(prologueEnd); // one buffer per print, outside any loop
+      buffer = LLVM::AllocaOp::create(b, loc, ptrTy, bufferType, cst(1), 8);
+    }
+    SmallVector<Value> all(pids, pids + 3);
+    all.append(values.begin(), values.end());
+    for (auto [i, v] : llvm::enumerate(all)) {
+      Value at = LLVM::GEPOp::create(b, loc, ptrTy, bufferType, buffer,
+                                     ArrayRef<LLVM::GEPArg>{0, int32_t(i)});
+      LLVM::StoreOp::create(b, loc, v, at);
+    }
+    LLVM::CallOp::create(b, loc, vprintf, ValueRange{fmt, buffer});
+  };
+  auto printable = [&](Value v, Type elem, std::string &spec) -> Value {
+    if (isa<tile::PointerType>(elem)) {
+      spec = "0x%llx";
+      return LLVM::PtrToIntOp::create(b, loc, b.getI64Type(), v);
+    }
+    Type t = v.getType();
+    if (isa<FloatType>(t)) {
+      spec = "%f";
+      return t.isF64() ? v : arith::ExtFOp::create(b, loc, b.getF64Type(), v).getResult();
+    }
+    unsigned width = t.getIntOrFloatBitWidth();
+    if (op.getHex())
+      spec = width > 32 ? "0x%llx" : "0x%x";
+    else
+      spec = width > 32 ? "%lld" : "%d";
+    if (width < 32)
+      v = width == 1 || op.getHex() ? arith::ExtUIOp::create(b, loc, i32(), v).getResult()
+                                    : arith::ExtSIOp::create(b, loc, i32(), v).getResult();
+    return v;
+  };
+  auto args = op.getArgs();
+  if (args.empty())
+    print("pid (%d, %d, %d) " + prefix + "\n", {});
+  for (auto [k, arg] : llvm::enumerate(args)) {
+    std::string label =
+        prefix + (args.size() > 1 ? "(operand " + std::to_string(k) + ") " : "");
+    Type elem = getElementTypeOrSelf(arg.getType());
+    auto type = tensorOf(arg);
+    std::string spec;
+    if (!type) {
+      Value v = printable(scalar(arg), elem, spec);
+      print("pid (%d, %d, %d) " + label + spec + "\n", {v});
+      continue;
+    }
+    if (isShared(type))
+      return op.emitOpError("of a shared-memory tile is not supported");
+    ThreadView &v = view(type);
+    auto &values = elems(arg);
+    for (size_t e = 0; e < values.size(); ++e) {
+      auto body = [&] {
+        SmallVector<Value> fields(v.coords[e].begin(), v.coords[e].end());
+        fields.push_back(printable(values[e], elem, spec));
+        std::string idx = "idx (";
+        for (size_t d = 0; d < v.coords[e].size(); ++d)
+          idx += d ? ", %d" : "%d";
+        print("pid (%d, %d, %d) " + idx + ") " + label + spec + "\n", fields);
+      };
+      if (v.owner.empty())
+        body();
+      else
+        predicated(v.owner[e], body);
+    }
+  }
+  return success();
 }
 
 LogicalResult Expander::expandMath(Operation *op) {

@@ -1468,3 +1468,20 @@ def test_gather_on_gpu(axis):
         out = torch.empty((K, N), device="cuda")
     gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
     assert torch.equal(out, torch.gather(src, axis, idx.long()))
+
+
+def test_device_print_on_gpu(capfd):
+    """tl.device_print on the GPU: the same lines as on the CPU backend (each
+    element once, by the thread that owns it)."""
+    from test_language import print_kernel
+    x = rng.standard_normal(4).astype(np.float32)
+    print_kernel[(2,)](cuda(x), 3, BLOCK=4)
+    torch.cuda.synchronize()
+    lines = capfd.readouterr().out.splitlines()
+    for pid in (0, 1):
+        got = sorted(line[len(f"pid ({pid}, 0, 0) "):] for line in lines
+                     if line.startswith(f"pid ({pid}, 0, 0) "))
+        want = [f"idx ({i}) x: {v:f}" for i, v in enumerate([*x[:3], 0.0])] + ["n 0x3"]
+        want += [f"idx ({i // 2}, {i % 2}) pair (operand 0) {i}" for i in range(4)]
+        want += [f"idx ({i}) pair (operand 1) {int(v < 1)}" for i, v in enumerate([*x[:3], 0.0])]
+        assert got == sorted(want), (got, want)

@@ -338,3 +338,17 @@ def test_gather(arch, tmp_path):
     sig = signature(gather_kernel, {"Src": "*fp32:16", "Index": "*i32:16", "Out": "*fp32:16"})
     compile_and_assemble(gather_kernel, sig, dict(M=8, N=16, K=32, AXIS=1), {"num_warps": 4},
                          arch, tmp_path)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_device_print(arch, tmp_path):
+    """tl.device_print: vprintf calls with a format string per print and the
+    arguments in a buffer; ptxas takes it."""
+    from test_language import print_kernel
+    sig = signature(print_kernel, {"X": "*fp32:16"})
+    compile_and_assemble(print_kernel, sig, dict(BLOCK=4), {"num_warps": 1}, arch, tmp_path)
+    for c in ("BLOCK",):
+        sig.pop(c, None)
+    ptx = NVIDIABackend(arch=arch).compile(ASTSource(print_kernel, sig, dict(BLOCK=4)).make_ir(),
+                                           "print_kernel", False, {"num_warps": 1})
+    assert ptx.count(b"vprintf") >= 4

@@ -1,8 +1,8 @@
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=1" --convert-tilegpu-to-nvvm --verify-diagnostics
 
-func.func @print(%x: f32) {
-  // expected-error @+1 {{'tile.print' op is not supported by the NVIDIA backend yet}}
-  tile.print "x" %x : f32
+func.func @assert(%c: i1) {
+  // expected-error @+1 {{'tile.assert' op is not supported by the NVIDIA backend yet}}
+  tile.assert %c, "c must hold" : i1
   return
 }
 
