@@ -2,6 +2,7 @@
 
 #include "tessera/CPUBackend.h"
 
+#include "llvm/ExecutionEngine/Orc/AbsoluteSymbols.h"
 #include "llvm/ExecutionEngine/Orc/ExecutionUtils.h"
 #include "llvm/ExecutionEngine/Orc/LLJIT.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -9,7 +10,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csetjmp>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 using namespace tessera::cpu;
@@ -29,6 +33,31 @@ llvm::orc::LLJIT &jit() {
 
 std::mutex jitMutex;
 std::atomic<uint64_t> dylibCounter{0};
+
+// tl.device_assert: a failing element calls tessera_cpu_assert_fail, which
+// notes what failed and jumps back to the launcher of its program instance
+// (the instance stops there, as a GPU kernel traps; what it allocated is
+// not freed). The kernel's code is C-like: no destructors to skip.
+thread_local std::jmp_buf *assertJump = nullptr;
+thread_local std::string assertText;
+
+extern "C" void tessera_cpu_assert_fail(const char *message, int32_t x, int32_t y, int32_t z,
+                                        int32_t rank, int32_t i0, int32_t i1, int32_t i2,
+                                        int32_t i3) {
+  std::string text = std::string(message) + " (program (" + std::to_string(x) + ", " +
+                     std::to_string(y) + ", " + std::to_string(z) + ")";
+  if (rank > 0) {
+    int32_t idx[4] = {i0, i1, i2, i3};
+    text += ", element (";
+    for (int32_t d = 0; d < rank && d < 4; ++d)
+      text += (d ? ", " : "") + std::to_string(idx[d]);
+    text += ")";
+  }
+  assertText = text + ")";
+  if (!assertJump)
+    std::abort();
+  std::longjmp(*assertJump, 1);
+}
 
 } // namespace
 
@@ -52,6 +81,13 @@ std::unique_ptr<Kernel> Kernel::load(const std::string &object,
     return nullptr;
   }
   dylib->addGenerator(std::move(*generator));
+  if (llvm::Error err = dylib->define(llvm::orc::absoluteSymbols(
+          {{j.mangleAndIntern("tessera_cpu_assert_fail"),
+            {llvm::orc::ExecutorAddr::fromPtr(&tessera_cpu_assert_fail),
+             llvm::JITSymbolFlags::Exported}}}))) {
+    error = llvm::toString(std::move(err));
+    return nullptr;
+  }
   if (llvm::Error err = j.addObjectFile(
           *dylib, llvm::MemoryBuffer::getMemBufferCopy(object, kernelName))) {
     error = llvm::toString(std::move(err));
@@ -79,11 +115,26 @@ void Kernel::launch(const uint32_t grid[3], const std::vector<int64_t> &slots,
   const int64_t *args = slots.data();
   EntryFn fn = entry;
   std::atomic<uint64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex failureMutex;
+  std::string failure;
+  auto run = [&](uint32_t x, uint32_t y, uint32_t z) {
+    std::jmp_buf jump;
+    assertJump = &jump;
+    if (setjmp(jump) == 0) {
+      fn(args, x, y, z, grid[0], grid[1], grid[2]);
+    } else {
+      std::lock_guard<std::mutex> lock(failureMutex);
+      if (!failed.exchange(true))
+        failure = assertText;
+    }
+    assertJump = nullptr;
+  };
   auto worker = [&] {
-    for (uint64_t i = next++; i < total; i = next++) {
+    for (uint64_t i = next++; i < total && !failed; i = next++) {
       uint32_t x = i % grid[0], y = (i / grid[0]) % grid[1],
                z = i / (uint64_t(grid[0]) * grid[1]);
-      fn(args, x, y, z, grid[0], grid[1], grid[2]);
+      run(x, y, z);
     }
   };
   std::vector<std::thread> threads;
@@ -92,4 +143,6 @@ void Kernel::launch(const uint32_t grid[3], const std::vector<int64_t> &slots,
   worker();
   for (std::thread &t : threads)
     t.join();
+  if (failed)
+    throw std::runtime_error("tl.device_assert failed: " + failure);
 }

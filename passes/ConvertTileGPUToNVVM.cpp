@@ -759,6 +759,7 @@ private:
   LogicalResult expandElementwise(Operation *op);
   LogicalResult expandMath(Operation *op);
   LogicalResult expandPrint(tile::PrintOp op);
+  LogicalResult expandAssert(tile::AssertOp op);
   FailureOr<Value> gpuMath(Operation *op, ValueRange operands);
   ModuleOp simtModule() { return kernel->getParentOfType<ModuleOp>(); }
   LogicalResult expandFor(scf::ForOp op);
@@ -1590,8 +1591,8 @@ LogicalResult Expander::expandOp(Operation *op) {
     return expandDot(dot);
   if (auto print = dyn_cast<tile::PrintOp>(op))
     return expandPrint(print);
-  if (isa<tile::AssertOp>(op))
-    return op->emitOpError("is not supported by the NVIDIA backend yet");
+  if (auto assertOp = dyn_cast<tile::AssertOp>(op))
+    return expandAssert(assertOp);
   if (op->getDialect() && isa<tile::TileDialect>(op->getDialect()))
     return op->emitOpError("has no GPU lowering");
   if (isa<func::CallOp>(op))
@@ -1947,6 +1948,58 @@ LogicalResult Expander::expandPrint(tile::PrintOp op) {
         predicated(v.owner[e], body);
     }
   }
+  return success();
+}
+
+/// tl.device_assert: a thread whose element of the condition is false
+/// calls CUDA's __assertfail (message, Python file and line), which
+/// reports it and stops the kernel; the launch's next synchronization fails.
+LogicalResult Expander::expandAssert(tile::AssertOp op) {
+  if (amd)
+    return op->emitOpError("is not supported by the AMD backend yet");
+  ModuleOp module = simtModule();
+  Type ptrTy = LLVM::LLVMPointerType::get(ctx);
+  auto fail = module.lookupSymbol<LLVM::LLVMFuncOp>("__assertfail");
+  if (!fail) {
+    OpBuilder top(ctx);
+    top.setInsertionPointToStart(module.getBody());
+    fail = LLVM::LLVMFuncOp::create(
+        top, module.getLoc(), "__assertfail",
+        LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                    {ptrTy, ptrTy, i32(), ptrTy, b.getI64Type()}));
+  }
+  std::string file = "<unknown>";
+  int64_t line = 0;
+  if (auto at = dyn_cast<FileLineColLoc>(op.getLoc())) {
+    file = at.getFilename().str();
+    line = at.getLine();
+  }
+  auto global = [&](StringRef prefix, const std::string &text) {
+    std::string name;
+    unsigned n = 0;
+    do
+      name = (prefix + std::to_string(n++)).str();
+    while (module.lookupSymbol(name));
+    return LLVM::createGlobalString(loc, b, name, text + '\0', LLVM::Linkage::Internal);
+  };
+  Value args[] = {global("tessera_assert_msg_", op.getMessage().str()),
+                  global("tessera_assert_file_", file), cst(line),
+                  global("tessera_assert_func_", kernel.getName().str()),
+                  arith::ConstantIntOp::create(b, loc, 1, 64)};
+  auto report = [&](Value ok) {
+    Value bad = arith::XOrIOp::create(b, loc, ok, arith::ConstantIntOp::create(b, loc, 1, 1));
+    predicated(bad, [&] { LLVM::CallOp::create(b, loc, fail, args); });
+  };
+  Value cond = op.getCondition();
+  auto type = tensorOf(cond);
+  if (!type) {
+    report(scalar(cond));
+    return success();
+  }
+  if (isShared(type))
+    return op.emitOpError("of a shared-memory tile is not supported");
+  for (Value v : elems(cond))
+    report(v);
   return success();
 }
 

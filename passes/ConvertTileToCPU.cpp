@@ -286,6 +286,78 @@ struct PrintConversion : TileConversion<tile::PrintOp> {
   }
 };
 
+/// tl.device_assert: each element of the condition that is false calls the
+/// runtime's tessera_cpu_assert_fail (lib/CPUKernel.cpp) with the message
+/// (prefixed by the Python file and line), the program ids and the
+/// element's index; the runtime stops the program there and the launch
+/// raises.
+struct AssertConversion : TileConversion<tile::AssertOp> {
+  using TileConversion::TileConversion;
+  LogicalResult
+  matchAndRewrite(tile::AssertOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto module = op->getParentOfType<ModuleOp>();
+    Type ptrTy = LLVM::LLVMPointerType::get(ctx), i32 = rewriter.getI32Type();
+    SmallVector<Type> params{ptrTy};
+    params.append(8, i32);
+    FailureOr<LLVM::LLVMFuncOp> fail = LLVM::lookupOrCreateFn(
+        rewriter, module, "tessera_cpu_assert_fail", params, LLVM::LLVMVoidType::get(ctx));
+    if (failed(fail))
+      return op.emitOpError("cannot declare the runtime's assertion hook");
+    SmallVector<Value> pids;
+    for (unsigned axis = 0; axis < 3; ++axis) {
+      FailureOr<Value> pid = gridArgument(op, axis);
+      if (failed(pid))
+        return failure();
+      pids.push_back(*pid);
+    }
+    std::string text = op.getMessage().str();
+    if (auto file = dyn_cast<FileLineColLoc>(loc))
+      text = file.getFilename().str() + ":" + std::to_string(file.getLine()) + ": " + text;
+    std::string name;
+    unsigned n = 0;
+    do
+      name = "tessera_assert_" + std::to_string(n++);
+    while (module.lookupSymbol(name));
+    Value cond = adaptor.getCondition();
+    auto type = dyn_cast<RankedTensorType>(cond.getType());
+    SmallVector<Value> ivs;
+    OpBuilder::InsertionGuard guard(rewriter);
+    Value element = cond;
+    if (type) {
+      if (type.getRank() > 4)
+        return op.emitOpError("of a tensor of rank over 4 is not supported");
+      for (int64_t dim : type.getShape()) {
+        Value lb = arith::ConstantIndexOp::create(rewriter, loc, 0);
+        Value ub = arith::ConstantIndexOp::create(rewriter, loc, dim);
+        Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
+        auto loop = scf::ForOp::create(rewriter, loc, lb, ub, one);
+        rewriter.setInsertionPointToStart(loop.getBody());
+        ivs.push_back(loop.getInductionVar());
+      }
+      element = tensor::ExtractOp::create(rewriter, loc, cond, ivs);
+    }
+    Value isFalse = arith::XOrIOp::create(
+        rewriter, loc, element, arith::ConstantIntOp::create(rewriter, loc, 1, 1));
+    auto branch = scf::IfOp::create(rewriter, loc, isFalse, /*withElseRegion=*/false);
+    rewriter.setInsertionPointToStart(&branch.getThenRegion().front());
+    Value message = LLVM::createGlobalString(loc, rewriter, name, text + '\0',
+                                             LLVM::Linkage::Internal);
+    SmallVector<Value> args{message};
+    args.append(pids.begin(), pids.end());
+    args.push_back(arith::ConstantIntOp::create(rewriter, loc, int64_t(ivs.size()), 32));
+    for (unsigned d = 0; d < 4; ++d)
+      args.push_back(d < ivs.size()
+                         ? arith::IndexCastOp::create(rewriter, loc, i32, ivs[d]).getResult()
+                         : arith::ConstantIntOp::create(rewriter, loc, 0, 32).getResult());
+    LLVM::CallOp::create(rewriter, loc, *fail, args);
+    rewriter.eraseOp(op);
+    return success();
+  }
+};
+
 struct MakeRangeConversion : TileConversion<tile::MakeRangeOp> {
   using TileConversion::TileConversion;
   LogicalResult
@@ -808,10 +880,7 @@ struct ConvertTileToCPUPass
       return isa<Float8E4M3FNType, Float8E5M2Type>(t);
     };
     module.walk([&](Operation *op) {
-      if (isa<tile::AssertOp>(op)) {
-        op->emitOpError("is not supported by the CPU backend yet");
-        supported = false;
-      } else if (supported && (llvm::any_of(op->getOperandTypes(), fp8) ||
+      if (supported && (llvm::any_of(op->getOperandTypes(), fp8) ||
                                llvm::any_of(op->getResultTypes(), fp8))) {
         op->emitOpError("on fp8 values needs the NVIDIA backend (sm_89 or newer)");
         supported = false;
@@ -888,7 +957,7 @@ struct ConvertTileToCPUPass
                  DotConversion, ReduceConversion, ScanConversion,
                  AtomicConversion<tile::AtomicRMWOp>,
                  AtomicConversion<tile::AtomicCASOp>, SelectConversion,
-                 PrintConversion>(
+                 PrintConversion, AssertConversion>(
         converter, ctx);
     populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
                                                                    converter);

@@ -229,16 +229,6 @@ def test_program_id_axis():
 
 
 @tessera.jit
-def device_assert_on_cpu(x_ptr):
-    tl.device_assert(tl.load(x_ptr) > 0, "x must be positive")  # <- here
-
-
-def test_backend_limitation_is_located():
-    check(device_assert_on_cpu, lambda: device_assert_on_cpu[(1,)](X),
-          "is not supported by the CPU backend yet")
-
-
-@tessera.jit
 def return_not_last(x_ptr, n):
     for i in range(n):
         tl.store(x_ptr + i, 1.0)

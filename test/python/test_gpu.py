@@ -1485,3 +1485,29 @@ def test_device_print_on_gpu(capfd):
         want += [f"idx ({i // 2}, {i % 2}) pair (operand 0) {i}" for i in range(4)]
         want += [f"idx ({i}) pair (operand 1) {int(v < 1)}" for i, v in enumerate([*x[:3], 0.0])]
         assert got == sorted(want), (got, want)
+
+
+def test_device_assert_on_gpu():
+    """tl.device_assert on the GPU: a passing launch runs; a failing one
+    stops the kernel through __assertfail, which prints the message and
+    the Python line, and the process's CUDA context fails from then on (run
+    in a child process for that reason)."""
+    import os
+    import subprocess
+    import sys
+    from test_language import assert_kernel
+    x = torch.rand(64, device="cuda")
+    y = torch.zeros(64, device="cuda")
+    assert_kernel[(4,)](x, y, 64, BLOCK=16)
+    assert torch.equal(y, 2 * x)
+    code = ("import torch\nfrom test_language import assert_kernel\n"
+            "x = torch.rand(64, device='cuda'); x[37] = -1\n"
+            "assert_kernel[(4,)](x, torch.zeros_like(x), 64, BLOCK=16)\n"
+            "torch.cuda.synchronize()\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=str(pathlib.Path(__file__).parent), timeout=300)
+    line = assert_kernel.fn.__code__.co_firstlineno + 4
+    assert r.returncode != 0
+    assert "x must be non-negative" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert f"test_language.py:{line}" in r.stdout + r.stderr or str(line) in r.stdout + r.stderr

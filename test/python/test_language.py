@@ -525,3 +525,31 @@ def test_device_print_on_cpu(capfd):
         want += [f"idx ({i // 2}, {i % 2}) pair (operand 0) {i}" for i in range(4)]
         want += [f"idx ({i}) pair (operand 1) {int(v < 1)}" for i, v in enumerate([*x[:3], 0.0])]
         assert got == want, (got, want)
+
+
+@tessera.jit
+def assert_kernel(X, Y, N, BLOCK: tl.constexpr):
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(X + i, mask=i < N, other=0.0)
+    tl.device_assert(x >= 0, "x must be non-negative")
+    tl.store(Y + i, x * 2, mask=i < N)
+
+
+def test_device_assert_on_cpu():
+    """tl.device_assert: a false element stops its program before the code
+    after the assert (as a GPU kernel traps) and the launch raises an
+    AssertionError naming the Python line, the program and the element."""
+    if tessera.backends.active().name != "cpu":
+        pytest.skip("the CPU backend's assertions")
+    x = rng.random(64).astype(np.float32)
+    y = np.zeros(64, np.float32)
+    assert_kernel[(4,)](x, y, 64, BLOCK=16)
+    np.testing.assert_array_equal(y, 2 * x)
+    x[37] = -1.0
+    y[:] = 0
+    with pytest.raises(AssertionError) as info:
+        assert_kernel[(4,)](x, y, 64, BLOCK=16, num_threads=1)
+    line = assert_kernel.fn.__code__.co_firstlineno + 4  # the decorator's line, then 4 down
+    assert f"test_language.py:{line}: x must be non-negative (program (2, 0, 0), element (5))" \
+        in str(info.value)
+    assert not y[32:48].any()  # program 2 stopped at the assert

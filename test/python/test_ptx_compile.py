@@ -352,3 +352,16 @@ def test_device_print(arch, tmp_path):
     ptx = NVIDIABackend(arch=arch).compile(ASTSource(print_kernel, sig, dict(BLOCK=4)).make_ir(),
                                            "print_kernel", False, {"num_warps": 1})
     assert ptx.count(b"vprintf") >= 4
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_device_assert(arch, tmp_path):
+    """tl.device_assert: __assertfail where a thread's element is false, with
+    the message and the Python file and line; ptxas takes it."""
+    from test_language import assert_kernel
+    sig = signature(assert_kernel, {"X": "*fp32:16", "Y": "*fp32:16"})
+    compile_and_assemble(assert_kernel, sig, dict(BLOCK=128), {"num_warps": 4}, arch, tmp_path)
+    sig.pop("BLOCK", None)
+    ptx = NVIDIABackend(arch=arch).compile(ASTSource(assert_kernel, sig, dict(BLOCK=128)).make_ir(),
+                                           "assert_kernel", False, {"num_warps": 4})
+    assert b"__assertfail" in ptx

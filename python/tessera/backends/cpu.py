@@ -65,5 +65,10 @@ class CPUBackend:
     def launch(self, kernel, grid, values, options):
         slots = [v if t.is_ptr() else self.scalar_slot(v, t)
                  for v, t in zip(values, kernel.arg_types)]
-        kernel.handle.launch(list(grid), slots, int(options.get("num_threads", 0) or 0))
+        try:
+            kernel.handle.launch(list(grid), slots, int(options.get("num_threads", 0) or 0))
+        except RuntimeError as e:  # a program stopped at a failing tl.device_assert
+            if str(e).startswith("tl.device_assert failed: "):
+                raise AssertionError(str(e)) from None
+            raise
 

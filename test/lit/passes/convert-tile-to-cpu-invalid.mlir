@@ -1,8 +1,8 @@
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-cpu --verify-diagnostics
 
-func.func @assert(%c: i1) {
-  // expected-error @+1 {{'tile.assert' op is not supported by the CPU backend yet}}
-  tile.assert %c, "c must hold" : i1
+func.func @fp8(%p: !tile.ptr<f8E4M3FN>) {
+  // expected-error @+1 {{'tile.load' op on fp8 values needs the NVIDIA backend (sm_89 or newer)}}
+  %x = tile.load %p : !tile.ptr<f8E4M3FN>
   return
 }
 

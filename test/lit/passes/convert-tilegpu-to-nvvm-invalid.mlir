@@ -1,13 +1,5 @@
 // RUN: tessera-opt %s --split-input-file --convert-tile-to-tilegpu="num-warps=1" --convert-tilegpu-to-nvvm --verify-diagnostics
 
-func.func @assert(%c: i1) {
-  // expected-error @+1 {{'tile.assert' op is not supported by the NVIDIA backend yet}}
-  tile.assert %c, "c must hold" : i1
-  return
-}
-
-// -----
-
 // erf and tanh are libdevice's (test/lit/nvidia/libdevice.mlir) on f32
 // and f64; on f16 neither an instruction nor libdevice has them.
 func.func @erf_f16(%p: !tile.ptr<f16>) {
