@@ -1511,3 +1511,17 @@ def test_device_assert_on_gpu():
     assert r.returncode != 0
     assert "x must be non-negative" in r.stdout + r.stderr, r.stdout + r.stderr
     assert f"test_language.py:{line}" in r.stdout + r.stderr or str(line) in r.stdout + r.stderr
+
+
+def test_propagate_nan_on_gpu():
+    from test_language import nan_kernel
+    x = rng.standard_normal(16).astype(np.float32)
+    y = rng.standard_normal(16).astype(np.float32)
+    x[3], y[5] = np.nan, np.nan
+    out = torch.zeros((4, 16), device="cuda")
+    nan_kernel[(1,)](cuda(x), cuda(y), out, N=16)
+    out = out.cpu().numpy()
+    np.testing.assert_array_equal(out[0], np.fmax(x, y))
+    np.testing.assert_array_equal(out[1], np.maximum(x, y))
+    np.testing.assert_array_equal(out[2], np.minimum(x, y))
+    np.testing.assert_array_equal(out[3], np.clip(x, -0.5, 0.5))

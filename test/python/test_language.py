@@ -553,3 +553,27 @@ def test_device_assert_on_cpu():
     assert f"test_language.py:{line}: x must be non-negative (program (2, 0, 0), element (5))" \
         in str(info.value)
     assert not y[32:48].any()  # program 2 stopped at the assert
+
+
+@tessera.jit
+def nan_kernel(X, Y, Out, N: tl.constexpr):
+    i = tl.arange(0, N)
+    x, y = tl.load(X + i), tl.load(Y + i)
+    tl.store(Out + i, tl.maximum(x, y))
+    tl.store(Out + N + i, tl.maximum(x, y, propagate_nan=tl.PropagateNan.ALL))
+    tl.store(Out + 2 * N + i, tl.minimum(x, y, propagate_nan=tl.PropagateNan.ALL))
+    tl.store(Out + 3 * N + i, tl.clamp(x, -0.5, 0.5, propagate_nan=tl.PropagateNan.ALL))
+
+
+def test_propagate_nan():
+    """tl.maximum / minimum / clamp: NaNs lose to numbers by default (as
+    Triton's PropagateNan.NONE) and win with PropagateNan.ALL."""
+    x = rng.standard_normal(16).astype(np.float32)
+    y = rng.standard_normal(16).astype(np.float32)
+    x[3], y[5] = np.nan, np.nan
+    out = np.zeros((4, 16), np.float32)
+    nan_kernel[(1,)](x, y, out, N=16)
+    np.testing.assert_array_equal(out[0], np.fmax(x, y))
+    np.testing.assert_array_equal(out[1], np.maximum(x, y))
+    np.testing.assert_array_equal(out[2], np.minimum(x, y))
+    np.testing.assert_array_equal(out[3], np.clip(x, -0.5, 0.5))

@@ -502,19 +502,36 @@ def abs(x):
     return S.abs_(x)
 
 
+class PropagateNan:
+    """`propagate_nan` of tl.maximum / minimum / clamp: NONE (a NaN loses to
+    a number, the default) or ALL (a NaN operand gives NaN)."""
+    NONE = 0
+    ALL = 0xFFFF
+
+
+def _propagates(flag):
+    flag = _unwrap(flag)
+    if flag in (None, PropagateNan.NONE, False):
+        return False
+    if flag in (PropagateNan.ALL, True):
+        return True
+    raise SemanticError(f"propagate_nan must be tl.PropagateNan.NONE or ALL, got {flag!r}")
+
+
 @builtin
 def maximum(x, y, propagate_nan=None):
-    return S.maximum(x, y)
+    return S.maximum(x, y, _propagates(propagate_nan))
 
 
 @builtin
 def minimum(x, y, propagate_nan=None):
-    return S.minimum(x, y)
+    return S.minimum(x, y, _propagates(propagate_nan))
 
 
 @builtin
 def clamp(x, min, max, propagate_nan=None):
-    return S.minimum(S.maximum(x, min), max)
+    nan = _propagates(propagate_nan)
+    return S.minimum(S.maximum(x, min, nan), max, nan)
 
 
 @builtin

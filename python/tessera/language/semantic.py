@@ -582,17 +582,19 @@ def abs_(x) -> tensor:
     return x
 
 
-def maximum(a, b) -> tensor:
+def maximum(a, b, propagate_nan: bool = False) -> tensor:
+    """The larger of a and b; floats: a NaN loses to a number unless
+    propagate_nan (then either NaN gives NaN)."""
     a, b = binary_operands(a, b)
     if a.dtype.is_floating():
-        return _emit_binary("arith.maxnumf", a, b)
+        return _emit_binary("arith.maximumf" if propagate_nan else "arith.maxnumf", a, b)
     return _emit_binary("arith.maxsi" if a.dtype.is_int_signed() else "arith.maxui", a, b)
 
 
-def minimum(a, b) -> tensor:
+def minimum(a, b, propagate_nan: bool = False) -> tensor:
     a, b = binary_operands(a, b)
     if a.dtype.is_floating():
-        return _emit_binary("arith.minnumf", a, b)
+        return _emit_binary("arith.minimumf" if propagate_nan else "arith.minnumf", a, b)
     return _emit_binary("arith.minsi" if a.dtype.is_int_signed() else "arith.minui", a, b)
 
 
