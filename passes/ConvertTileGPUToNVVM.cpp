@@ -759,6 +759,9 @@ private:
   LogicalResult expandElementwise(Operation *op);
   LogicalResult expandMath(Operation *op);
   LogicalResult expandPrint(tile::PrintOp op);
+  /// A new internal global holding `text`, named `prefix` and the first
+  /// free number; its address at the insertion point.
+  Value globalString(StringRef prefix, const std::string &text);
   LogicalResult expandAssert(tile::AssertOp op);
   FailureOr<Value> gpuMath(Operation *op, ValueRange operands);
   ModuleOp simtModule() { return kernel->getParentOfType<ModuleOp>(); }
@@ -1846,6 +1849,16 @@ FailureOr<Value> Expander::gpuMath(Operation *op, ValueRange x) {
                                 << (amd ? "AMD" : "NVIDIA") << " backend yet";
 }
 
+Value Expander::globalString(StringRef prefix, const std::string &text) {
+  ModuleOp module = simtModule();
+  std::string name;
+  unsigned n = 0;
+  do
+    name = (prefix + std::to_string(n++)).str();
+  while (module.lookupSymbol(name));
+  return LLVM::createGlobalString(loc, b, name, text + '\0', LLVM::Linkage::Internal);
+}
+
 /// tl.device_print: each thread prints the elements it owns, a line each
 /// as Triton prints them ("pid (x, y, z) idx (i, j) <prefix><value>";
 /// scalars without idx; "(operand k)" after the prefix when there are
@@ -1870,12 +1883,7 @@ LogicalResult Expander::expandPrint(tile::PrintOp op) {
   for (char c : op.getPrefix())
     prefix += c == '%' ? std::string("%%") : std::string(1, c);
   auto print = [&](const std::string &format, ArrayRef<Value> values) {
-    std::string name;
-    unsigned n = 0;
-    do
-      name = "tessera_print_" + std::to_string(n++);
-    while (module.lookupSymbol(name));
-    Value fmt = LLVM::createGlobalString(loc, b, name, format + '\0', LLVM::Linkage::Internal);
+    Value fmt = globalString("tessera_print_", format);
     SmallVector<Type> fields{i32(), i32(), i32()};
     for (Value v : values)
       fields.push_back(v.getType());
@@ -1974,17 +1982,9 @@ LogicalResult Expander::expandAssert(tile::AssertOp op) {
     file = at.getFilename().str();
     line = at.getLine();
   }
-  auto global = [&](StringRef prefix, const std::string &text) {
-    std::string name;
-    unsigned n = 0;
-    do
-      name = (prefix + std::to_string(n++)).str();
-    while (module.lookupSymbol(name));
-    return LLVM::createGlobalString(loc, b, name, text + '\0', LLVM::Linkage::Internal);
-  };
-  Value args[] = {global("tessera_assert_msg_", op.getMessage().str()),
-                  global("tessera_assert_file_", file), cst(line),
-                  global("tessera_assert_func_", kernel.getName().str()),
+  Value args[] = {globalString("tessera_assert_msg_", op.getMessage().str()),
+                  globalString("tessera_assert_file_", file), cst(line),
+                  globalString("tessera_assert_func_", kernel.getName().str()),
                   arith::ConstantIntOp::create(b, loc, 1, 64)};
   auto report = [&](Value ok) {
     Value bad = arith::XOrIOp::create(b, loc, ok, arith::ConstantIntOp::create(b, loc, 1, 1));

@@ -179,6 +179,45 @@ struct GridQueryConversion : TileConversion<OpTy> {
   }
 };
 
+/// The program ids (x, y, z) of the kernel `op` is in.
+FailureOr<SmallVector<Value>> programIds(Operation *op) {
+  SmallVector<Value> pids;
+  for (unsigned axis = 0; axis < 3; ++axis) {
+    FailureOr<Value> pid = gridArgument(op, axis);
+    if (failed(pid))
+      return failure();
+    pids.push_back(*pid);
+  }
+  return pids;
+}
+
+/// The address of a new internal global holding `text` (NUL-terminated),
+/// named `prefix` and the first free number.
+Value globalString(OpBuilder &b, Location loc, ModuleOp module, StringRef prefix,
+                   const std::string &text) {
+  std::string name;
+  unsigned n = 0;
+  do
+    name = (prefix + std::to_string(n++)).str();
+  while (module.lookupSymbol(name));
+  return LLVM::createGlobalString(loc, b, name, text + '\0', LLVM::Linkage::Internal);
+}
+
+/// Loops over every element of `shape`, row-major: leaves `b` inside the
+/// innermost and returns the induction variables.
+SmallVector<Value> elementLoops(OpBuilder &b, Location loc, ArrayRef<int64_t> shape) {
+  SmallVector<Value> ivs;
+  for (int64_t dim : shape) {
+    Value lb = arith::ConstantIndexOp::create(b, loc, 0);
+    Value ub = arith::ConstantIndexOp::create(b, loc, dim);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    auto loop = scf::ForOp::create(b, loc, lb, ub, one);
+    b.setInsertionPointToStart(loop.getBody());
+    ivs.push_back(loop.getInductionVar());
+  }
+  return ivs;
+}
+
 /// tl.device_print: a line per element, as Triton prints them, "pid (x,
 /// y, z) idx (i, j) <prefix><value>" (scalars: no idx; with several
 /// operands, "(operand k)" after the prefix), through the C library's
@@ -198,28 +237,18 @@ struct PrintConversion : TileConversion<tile::PrintOp> {
         LLVM::lookupOrCreateFn(rewriter, module, "fflush", {ptrTy}, i32);
     if (failed(printfFn) || failed(flushFn))
       return op.emitOpError("cannot declare printf and fflush");
-    SmallVector<Value> pids;
-    for (unsigned axis = 0; axis < 3; ++axis) {
-      FailureOr<Value> pid = gridArgument(op, axis);
-      if (failed(pid))
-        return failure();
-      pids.push_back(*pid);
-    }
+    FailureOr<SmallVector<Value>> pids = programIds(op);
+    if (failed(pids))
+      return failure();
     // Percent signs of the prefix print as themselves.
     std::string prefix;
     for (char c : op.getPrefix())
       prefix += c == '%' ? std::string("%%") : std::string(1, c);
     auto emit = [&](OpBuilder &b, Location l, const std::string &format,
                     ArrayRef<Value> values) {
-      std::string name;
-      unsigned n = 0;
-      do
-        name = "tessera_print_" + std::to_string(n++);
-      while (module.lookupSymbol(name));
-      OpBuilder::InsertionGuard guard(b);
-      Value fmt = LLVM::createGlobalString(l, b, name, format + '\0', LLVM::Linkage::Internal);
+      Value fmt = globalString(b, l, module, "tessera_print_", format);
       SmallVector<Value> args{fmt};
-      args.append(pids.begin(), pids.end());
+      args.append(pids->begin(), pids->end());
       args.append(values.begin(), values.end());
       LLVM::CallOp::create(b, l, *printfFn, args);
     };
@@ -257,17 +286,8 @@ struct PrintConversion : TileConversion<tile::PrintOp> {
         emit(rewriter, loc, "pid (%d, %d, %d) " + label + spec + "\n", {v});
         continue;
       }
-      // Loops over the elements, row-major.
-      SmallVector<Value> ivs;
       OpBuilder::InsertionGuard guard(rewriter);
-      for (int64_t dim : tensorType.getShape()) {
-        Value lb = arith::ConstantIndexOp::create(rewriter, loc, 0);
-        Value ub = arith::ConstantIndexOp::create(rewriter, loc, dim);
-        Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-        auto loop = scf::ForOp::create(rewriter, loc, lb, ub, one);
-        rewriter.setInsertionPointToStart(loop.getBody());
-        ivs.push_back(loop.getInductionVar());
-      }
+      SmallVector<Value> ivs = elementLoops(rewriter, loc, tensorType.getShape());
       Value elemValue = tensor::ExtractOp::create(rewriter, loc, value, ivs);
       SmallVector<Value> printed;
       std::string idx = "idx (";
@@ -306,21 +326,12 @@ struct AssertConversion : TileConversion<tile::AssertOp> {
         rewriter, module, "tessera_cpu_assert_fail", params, LLVM::LLVMVoidType::get(ctx));
     if (failed(fail))
       return op.emitOpError("cannot declare the runtime's assertion hook");
-    SmallVector<Value> pids;
-    for (unsigned axis = 0; axis < 3; ++axis) {
-      FailureOr<Value> pid = gridArgument(op, axis);
-      if (failed(pid))
-        return failure();
-      pids.push_back(*pid);
-    }
+    FailureOr<SmallVector<Value>> pids = programIds(op);
+    if (failed(pids))
+      return failure();
     std::string text = op.getMessage().str();
     if (auto file = dyn_cast<FileLineColLoc>(loc))
       text = file.getFilename().str() + ":" + std::to_string(file.getLine()) + ": " + text;
-    std::string name;
-    unsigned n = 0;
-    do
-      name = "tessera_assert_" + std::to_string(n++);
-    while (module.lookupSymbol(name));
     Value cond = adaptor.getCondition();
     auto type = dyn_cast<RankedTensorType>(cond.getType());
     SmallVector<Value> ivs;
@@ -329,24 +340,15 @@ struct AssertConversion : TileConversion<tile::AssertOp> {
     if (type) {
       if (type.getRank() > 4)
         return op.emitOpError("of a tensor of rank over 4 is not supported");
-      for (int64_t dim : type.getShape()) {
-        Value lb = arith::ConstantIndexOp::create(rewriter, loc, 0);
-        Value ub = arith::ConstantIndexOp::create(rewriter, loc, dim);
-        Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
-        auto loop = scf::ForOp::create(rewriter, loc, lb, ub, one);
-        rewriter.setInsertionPointToStart(loop.getBody());
-        ivs.push_back(loop.getInductionVar());
-      }
+      ivs = elementLoops(rewriter, loc, type.getShape());
       element = tensor::ExtractOp::create(rewriter, loc, cond, ivs);
     }
     Value isFalse = arith::XOrIOp::create(
         rewriter, loc, element, arith::ConstantIntOp::create(rewriter, loc, 1, 1));
     auto branch = scf::IfOp::create(rewriter, loc, isFalse, /*withElseRegion=*/false);
     rewriter.setInsertionPointToStart(&branch.getThenRegion().front());
-    Value message = LLVM::createGlobalString(loc, rewriter, name, text + '\0',
-                                             LLVM::Linkage::Internal);
-    SmallVector<Value> args{message};
-    args.append(pids.begin(), pids.end());
+    SmallVector<Value> args{globalString(rewriter, loc, module, "tessera_assert_", text)};
+    args.append(pids->begin(), pids->end());
     args.push_back(arith::ConstantIntOp::create(rewriter, loc, int64_t(ivs.size()), 32));
     for (unsigned d = 0; d < 4; ++d)
       args.push_back(d < ivs.size()

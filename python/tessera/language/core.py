@@ -189,19 +189,11 @@ def cat(input, other, can_reorder=False):
 
 def _flip_last(x):
     """x reversed along its last dimension (a power of two): each bit of
-    the index flipped in turn, by swapping the halves of a size-2 axis."""
-    n = x.shape[-1]
-    lead = list(x.shape[:-1])
+    the index flipped in turn, by swapping the elements that differ in it."""
     step = 1
-    while step < n:
-        # [..., n / (2 step), 2, step]: swap the 2 (bit `step` of the index).
-        y = S.reshape(x, lead + [n // (2 * step), 2, step])
-        r = len(y.shape)
-        y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])  # the 2 last
-        a, b = split(y)
-        y = join(b, a)
-        y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])
-        x = S.reshape(y, lead + [n])
+    while step < x.shape[-1]:
+        a, b = _pairs_at(x, step)
+        x = _unpair(b, a, x.shape)
         step *= 2
     return x
 
@@ -237,7 +229,8 @@ def _pairs_at(x, j):
     return split(S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2]))
 
 
-def _unpair(a, b, shape, j):
+def _unpair(a, b, shape):
+    """The inverse of _pairs_at: the pairs back in a tensor of `shape`."""
     y = join(a, b)
     r = len(y.shape)
     y = S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2])
@@ -274,7 +267,7 @@ def sort(x, dim=None, descending=False):
             if descending:
                 down = S.logical_not(down)
             swap = S.bitwise("xor", S.compare("gt", a, b), down)
-            x = _unpair(S.where(swap, b, a), S.where(swap, a, b), x.shape, j)
+            x = _unpair(S.where(swap, b, a), S.where(swap, a, b), x.shape)
             j //= 2
         k *= 2
     return x
@@ -347,13 +340,12 @@ def topk(x, k, dim=None):
 
 
 def _first_along_last(y):
-    """y[..., 0] of a tensor whose last dimension is a power of two."""
+    """y[..., 0] of a tensor whose last dimension is a power of two: the
+    elements whose index has the top bit clear, until one is left."""
     while y.shape[-1] > 1:
-        lead, n = list(y.shape[:-1]), y.shape[-1]
-        y = S.reshape(y, lead + [2, n // 2])
-        r = len(y.shape)
-        a, _ = split(S.permute(y, list(_py.range(r - 2)) + [r - 1, r - 2]))
-        y = a
+        n = y.shape[-1]
+        a, _ = _pairs_at(y, n // 2)  # [..., 1, n / 2]
+        y = S.reshape(a, list(y.shape[:-1]) + [n // 2])
     return S.reshape(y, list(y.shape[:-1]))
 
 
