@@ -70,6 +70,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       std::to_string(options.numStages) + " async-copy=" +
                       (computeCapability(options.arch) >= 80 ? "1" : "0") +
                       " ping-pong=" + (options.pingPong ? "1" : "0") +
+                      " producer-warp=" + (options.producerWarp ? "1" : "0") +
                       "},canonicalize,cse)"},
       {"nvvm", std::string("builtin.module(convert-tilegpu-to-nvvm{ping-pong=") +
                    (options.pingPong ? "1" : "0") + "},canonicalize,cse)"},
@@ -185,6 +186,9 @@ CompileResult tessera::nvidia::compile(const std::string &source,
   llvm::raw_ostream &diagOS = session.diag();
   if (auto shared = (*module)->getAttrOfType<IntegerAttr>("tilegpu.shared_bytes"))
     result.sharedBytes = shared.getInt();
+  result.blockWarps = options.numWarps;
+  if (auto warps = (*module)->getAttrOfType<IntegerAttr>("tilegpu.block_warps"))
+    result.blockWarps = unsigned(warps.getInt());
   const std::string libdevice = options.libdevice.empty() ? findLibdevice() : options.libdevice;
   const char *libdeviceName = "CUDA's libdevice (nvvm/libdevice/libdevice.10.bc)";
   const char *libdeviceHint = "install the CUDA toolkit, or set TESSERA_LIBDEVICE to the file";

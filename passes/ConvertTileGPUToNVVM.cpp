@@ -61,6 +61,8 @@ public:
 
   LogicalResult run();
   int64_t sharedBytes() const { return smemBytes; }
+  /// The block's warps: the layouts' and a producer warp's.
+  unsigned blockWarps() const { return numWarps + (producerSplit ? 1 : 0); }
   /// The target's (0: unknown, nothing checked).
   unsigned computeCapability = 0;
   /// Ping-pong scheduling of loops with several wgmma dots (ringEligible).
@@ -469,9 +471,21 @@ private:
   void barrier() {
     if (amd)
       ROCDL::BarrierOp::create(b, loc); // s_barrier between workgroup fences
+    else if (producerSplit) // the producer warp has gone its own way
+      NVVM::BarrierOp::create(b, loc, Type(), cst(0), cst(32 * numWarps), {}, Value());
     else
       NVVM::Barrier0Op::create(b, loc);
   }
+  /// The thread that issues a pipeline's TMA copies: the first, or the
+  /// producer warp's first lane in its region.
+  Value issuer() {
+    return inProducer ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0))
+                      : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+  }
+  /// A producer warp (tilegpu.producer): the branch of its region, whose
+  /// else block holds the rest of the kernel; while its region expands.
+  scf::IfOp producerSplit;
+  bool inProducer = false;
 
   /// The byte offset of async-load buffer `id` (of `bytes` bytes): buffers
   /// live after the scratch area the rest of the kernel uses, so their
@@ -1071,7 +1085,7 @@ LogicalResult Expander::run() {
   }
   smemBytes = std::max(smemBytes, end);
   prologueEnd->erase();
-  int32_t threads = int32_t(warpSize * numWarps);
+  int32_t threads = int32_t(warpSize * (numWarps + (producerSplit ? 1 : 0)));
   if (amd) {
     simt->setAttr("rocdl.kernel", b.getUnitAttr());
     simt->setAttr("rocdl.flat_work_group_size",
@@ -1189,6 +1203,8 @@ LogicalResult Expander::expandOp(Operation *op) {
       predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0)), [&] {
         NVVM::CpAsyncBulkWaitGroupOp::create(b, loc, 0, UnitAttr());
       });
+    if (producerSplit) // both branches end the kernel
+      b.setInsertionPointAfter(producerSplit);
     LLVM::ReturnOp::create(b, loc, ValueRange{});
     return success();
   }
@@ -1351,8 +1367,26 @@ LogicalResult Expander::expandOp(Operation *op) {
     });
     return success();
   }
+  if (auto producer = dyn_cast<tessera::tilegpu::ProducerOp>(op)) {
+    // Warp numWarps runs the region, the others the rest of the kernel.
+    if (amd || producerSplit)
+      return op->emitOpError("needs an NVIDIA target and one producer region a kernel");
+    Value isProducer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp, cst(numWarps));
+    auto split = scf::IfOp::create(b, loc, isProducer, /*withElseRegion=*/true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(split.thenBlock()->getTerminator());
+      inProducer = true;
+      llvm::scope_exit done([&] { inProducer = false; });
+      if (failed(expandBlock(producer.getBody().front())))
+        return failure();
+    }
+    producerSplit = split;
+    b.setInsertionPoint(split.elseBlock()->getTerminator());
+    return success();
+  }
   if (auto expect = dyn_cast<tessera::tilegpu::TmaExpectOp>(op)) {
-    Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+    Value leader = issuer();
     predicated(andPred(scalar(expect.getPred()), leader), [&] {
       NVVM::MBarrierArriveExpectTxOp::create(
           b, loc, Type(), tmaBarrier(scalar(expect.getSlot()), expect.getSlots()),
@@ -2038,10 +2072,10 @@ LogicalResult Expander::expandMath(Operation *op) {
 /// flight): without a barrier of all threads per iteration the turns pay;
 /// with one, they cost more than they overlap.
 bool Expander::ringEligible(scf::ForOp op) {
-  if (!pingPong || numWarps != 8 || ringLoop)
+  if (!pingPong || numWarps != 8 || ringLoop || inProducer)
     return false;
   return llvm::any_of(*op.getBody(),
-                      [](Operation &o) { return isa<tessera::tilegpu::SlotWaitOp>(o); });
+                      [](Operation &o) { return isa<tessera::tilegpu::SlotReleaseOp>(o); });
 }
 
 LogicalResult Expander::expandFor(scf::ForOp op) {
@@ -3010,7 +3044,7 @@ LogicalResult Expander::expandTmaLoad(tessera::tilegpu::TmaLoadOp op) {
   if (failed(describedAtLaunch(op, op.getBase(), op.getShape(), op.getStrides())))
     return failure();
   Value tensorMap = tensorMapArgs[tensorMapOf(op)];
-  Value leader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+  Value leader = issuer();
   Value bar = tmaBarrier(scalar(op.getSlot()), op.getSlots());
   predicated(andPred(scalar(op.getPred()), leader), [&] {
     int64_t boxCols = w / bytes;
@@ -4007,6 +4041,7 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
     kernels.push_back(func);
   }
   int64_t shared = 0;
+  unsigned blockWarps = numWarpsAttr.getInt();
   for (func::FuncOp kernel : kernels) {
     Expander expander(kernel, numWarpsAttr.getInt());
     expander.pingPong = pingPong;
@@ -4017,6 +4052,7 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
     if (failed(expander.run()))
       return failure();
     shared = std::max(shared, expander.sharedBytes());
+    blockWarps = std::max(blockWarps, expander.blockWarps());
   }
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToStart(module.getBody());
@@ -4038,6 +4074,8 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
                            Attribute(), /*alignment=*/1024, kShared); // the swizzles' period
   }
   module->setAttr("tilegpu.shared_bytes", b.getI64IntegerAttr(shared));
+  // The launch's block: 32 (64) threads a warp, with a producer warp's.
+  module->setAttr("tilegpu.block_warps", b.getI64IntegerAttr(blockWarps));
   return success();
 }
 

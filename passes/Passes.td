@@ -393,6 +393,16 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     (`tilegpu.slot_release`), and copies into a slot wait for its release.
     Such loops get S + 1 slots, so that the release awaited is an
     iteration older than the one the slowest warpgroup may still be in.
+
+    With `producer-warp`, such a loop whose copies are all TMA copies, in
+    the kernel's entry block, whose addresses and bounds are scalar work
+    on values from before it (index loads included), gets a producer
+    warp: the scalar ops those need move to the kernel's start, followed by
+    the mbarriers' set-up and a `tilegpu.producer` region that loops over
+    the same iterations waiting for each slot's release, arming its
+    mbarrier and issuing its copies. The loop itself only waits for its
+    slot's copies, reads them in place (`tilegpu.slot_view`) and releases
+    the slot.
   }];
   let options = [
     Option<"numStages", "num-stages", "unsigned", /*default=*/"3",
@@ -400,6 +410,9 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     Option<"pingPong", "ping-pong", "bool", /*default=*/"false",
            "per-slot mbarriers instead of a thread barrier per iteration in "
            "loops with two or more two-warpgroup wgmma dots">,
+    Option<"producerWarp", "producer-warp", "bool", /*default=*/"false",
+           "in ping-pong loops whose copies are all TMA copies, issue them "
+           "from a warp of their own (tilegpu.producer)">,
     Option<"asyncCopy", "async-copy", "bool", /*default=*/"false",
            "copy tiles for tensor-core dots with tilegpu.async_load into "
            "num-stages shared-memory slots (cp.async, sm_80+) instead of "

@@ -26,10 +26,14 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
+
+#include <functional>
+#include <optional>
 
 namespace tessera {
 #define GEN_PASS_DEF_TILEGPUPIPELINELOADS
@@ -53,8 +57,10 @@ bool isPureAddressOp(Operation *op) {
 
 class LoopPipeliner {
 public:
-  LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy, bool pingPong)
-      : loop(loop), stages(stages), asyncCopy(asyncCopy), pingPong(pingPong) {}
+  LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy, bool pingPong,
+                bool producerWarp)
+      : loop(loop), stages(stages), asyncCopy(asyncCopy), pingPong(pingPong),
+        producerWarp(producerWarp) {}
 
   bool run();
 
@@ -64,6 +70,10 @@ private:
   /// iteration argument that is not an address argument.
   bool addSlice(Value v, llvm::SetVector<Operation *> &slice, bool scalarLoads = false);
   bool findAddressArgs();
+  /// For a producer warp: the ops of the kernel's entry block before the
+  /// loop that its copies' addresses and bounds need, in block order
+  /// (scalar, pure or index loads); none when the loop cannot have one.
+  std::optional<SmallVector<Operation *>> producerInputs();
   Value cloneSlice(Value v, IRMapping &mapping, OpBuilder &b);
   /// While loads of an iteration ahead are issued: whether that iteration
   /// is in the loop (scalar index loads in their slices are masked by it).
@@ -80,6 +90,7 @@ private:
   unsigned stages;
   bool asyncCopy;
   bool pingPong;
+  bool producerWarp;
   /// Copies complete on per-slot mbarriers; no thread barrier per iteration.
   bool slotBarriers = false;
   Block *body = nullptr;
@@ -139,6 +150,102 @@ bool LoopPipeliner::findAddressArgs() {
     }
   }
   return true;
+}
+
+/// Whether `op` has tensor operands or results.
+static bool onTensors(Operation *op) {
+  auto isTensor = [](Type t) { return isa<RankedTensorType>(t); };
+  return llvm::any_of(op->getOperandTypes(), isTensor) ||
+         llvm::any_of(op->getResultTypes(), isTensor);
+}
+
+/// Whether `op` (or an op in its regions) may write memory.
+static bool mayWrite(Operation *op) {
+  WalkResult r = op->walk([](Operation *nested) {
+    if (auto iface = dyn_cast<MemoryEffectOpInterface>(nested)) {
+      if (iface.hasEffect<MemoryEffects::Write>() || iface.hasEffect<MemoryEffects::Free>())
+        return WalkResult::interrupt();
+      return WalkResult::advance();
+    }
+    if (nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>())
+      return WalkResult::advance();
+    return WalkResult::interrupt(); // unknown effects
+  });
+  return r.wasInterrupted();
+}
+
+std::optional<SmallVector<Operation *>> LoopPipeliner::producerInputs() {
+  auto func = loop->getParentOfType<FunctionOpInterface>();
+  if (!func || loop->getBlock() != &func.getFunctionBody().front())
+    return std::nullopt;
+  Block *entry = loop->getBlock();
+  // The body ops the producer clones: the copies' offsets, the address
+  // arguments' updates. Scalars only.
+  llvm::SetVector<Operation *> bodySlice;
+  auto yield = cast<scf::YieldOp>(body->getTerminator());
+  for (tile::DescriptorLoadOp load : tmaLoads)
+    for (Value o : load.getOffsets())
+      if (!addSlice(o, bodySlice, /*scalarLoads=*/true))
+        return std::nullopt;
+  for (unsigned i : addressArgs) {
+    if (isa<RankedTensorType>(body->getArgument(1 + i).getType()) ||
+        !addSlice(yield.getOperand(i), bodySlice, /*scalarLoads=*/true))
+      return std::nullopt;
+  }
+  // What they read from before the loop.
+  SmallVector<Value> outside = {loop.getLowerBound(), loop.getUpperBound(), loop.getStep()};
+  for (unsigned i : addressArgs)
+    outside.push_back(loop.getInitArgs()[i]);
+  for (tile::DescriptorLoadOp load : tmaLoads) {
+    outside.push_back(load.getBase());
+    llvm::append_range(outside, load.getShape());
+    llvm::append_range(outside, load.getStrides());
+  }
+  for (Operation *op : bodySlice) {
+    if (onTensors(op))
+      return std::nullopt;
+    for (Value v : op->getOperands())
+      if (!loop->isAncestor(v.getParentRegion()->getParentOp()))
+        outside.push_back(v);
+  }
+  // Their scalar slices in the entry block, moved ahead of everything.
+  llvm::SetVector<Operation *> inputs;
+  bool loads = false;
+  std::function<bool(Value)> need = [&](Value v) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return arg.getOwner() == entry;
+    Operation *def = v.getDefiningOp();
+    if (def->getBlock() != entry)
+      return false;
+    if (inputs.contains(def))
+      return true;
+    if (def->getNumRegions() || onTensors(def))
+      return false;
+    bool load = isScalarIndexLoad(def);
+    if (!load && !isMemoryEffectFree(def))
+      return false;
+    loads |= load;
+    for (Value o : def->getOperands())
+      if (!need(o))
+        return false;
+    inputs.insert(def);
+    return true;
+  };
+  for (Value v : outside)
+    if (!need(v))
+      return std::nullopt;
+  // Index loads read earlier: nothing before the loop may have written
+  // what they read.
+  if (loads)
+    for (Operation &op : *entry) {
+      if (&op == loop.getOperation())
+        break;
+      if (!inputs.contains(&op) && mayWrite(&op))
+        return std::nullopt;
+    }
+  SmallVector<Operation *> ordered(inputs.begin(), inputs.end());
+  llvm::sort(ordered, [](Operation *a, Operation *c) { return a->isBeforeInBlock(c); });
+  return ordered;
 }
 
 Value LoopPipeliner::cloneSlice(Value v, IRMapping &mapping, OpBuilder &b) {
@@ -202,6 +309,25 @@ static bool isWgmmaTranspose(Operation *op) {
     auto dot = dyn_cast<tile::DotOp>(user);
     return dot && isWgmmaDot(dot) && dot.getC() != trans.getResult();
   });
+}
+
+/// `load`'s readers read `tile` instead; transposes of a shared tile
+/// become transposed views.
+static void replaceLoad(Operation *load, Value tile) {
+  load->getResult(0).replaceAllUsesWith(tile);
+  load->erase();
+  auto shared = dyn_cast_or_null<tessera::tilegpu::SharedEncodingAttr>(
+      cast<RankedTensorType>(tile.getType()).getEncoding());
+  if (!shared)
+    return;
+  for (Operation *user : tile.getUsers())
+    if (auto trans = dyn_cast<tile::TransOp>(user)) {
+      auto t = cast<RankedTensorType>(trans.getType());
+      trans.getResult().setType(RankedTensorType::get(
+          t.getShape(), t.getElementType(),
+          tessera::tilegpu::SharedEncodingAttr::get(tile.getContext(), shared.getSwizzle(),
+                                                    !shared.getTransposed())));
+    }
 }
 
 SmallVector<tile::DotOp> LoopPipeliner::dotsOf(Operation *load) {
@@ -481,6 +607,121 @@ bool LoopPipeliner::run() {
     return arith::ConstantIntOp::create(builder, loc, v, 32);
   };
 
+  auto nextSlotPhase = [&](OpBuilder &builder, Value slot, Value phase) {
+    Value plusOne = arith::AddIOp::create(builder, loc, slot, i32(builder, 1));
+    Value wraps = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, plusOne,
+                                        i32(builder, slots));
+    return std::make_pair(
+        Value(arith::SelectOp::create(builder, loc, wraps, i32(builder, 0), plusOne)),
+        Value(arith::SelectOp::create(
+            builder, loc, wraps, arith::XOrIOp::create(builder, loc, phase, i32(builder, 1)),
+            phase)));
+  };
+
+  // A producer warp issues the copies: the loop keeps their waits.
+  std::optional<SmallVector<Operation *>> inputs;
+  if (producerWarp && slotBarriers && loads.empty() && !tmaLoads.empty())
+    inputs = producerInputs();
+  if (inputs) {
+    Block *entry = loop->getBlock();
+    Operation *last = nullptr;
+    for (Operation *op : *inputs) {
+      if (last)
+        op->moveAfter(last);
+      else
+        op->moveBefore(entry, entry->begin());
+      last = op;
+    }
+    OpBuilder top(ctx);
+    if (last)
+      top.setInsertionPointAfter(last);
+    else
+      top.setInsertionPointToStart(entry);
+    auto slotsAttr = top.getI32IntegerAttr(int32_t(slots));
+    tessera::tilegpu::TmaInitOp::create(top, loc, slotsAttr);
+    tessera::tilegpu::SlotBarriersInitOp::create(top, loc, slotsAttr);
+    auto producer = tessera::tilegpu::ProducerOp::create(top, loc);
+    OpBuilder p = OpBuilder::atBlockBegin(&producer.getBody().emplaceBlock());
+    // Iteration i fills slot i % slots once its readers have released it
+    // (the empty barrier's phase starts at 1: the first round passes).
+    SmallVector<Value> pinits;
+    for (unsigned i : addressArgs)
+      pinits.push_back(loop.getInitArgs()[i]);
+    pinits.push_back(i32(p, 0));
+    pinits.push_back(i32(p, 1));
+    auto fill = scf::ForOp::create(p, loc, lb, ub, step, pinits);
+    fill.setUnsignedCmp(loop.getUnsignedCmp());
+    Block *fillBody = fill.getBody();
+    if (!fillBody->empty() && isa<scf::YieldOp>(fillBody->back()))
+      fillBody->back().erase();
+    OpBuilder f = OpBuilder::atBlockEnd(fillBody);
+    auto fargs = fill.getRegionIterArgs();
+    IRMapping at;
+    for (auto [k, i] : llvm::enumerate(addressArgs))
+      at.map(body->getArgument(1 + i), fargs[k]);
+    Value slot = fargs[addressArgs.size()], phase = fargs[addressArgs.size() + 1];
+    tessera::tilegpu::SlotWaitOp::create(f, loc, slot, phase, slotsAttr, f.getUnitAttr());
+    (void)issue(at, fill.getInductionVar(), f, slot);
+    IRMapping nextAt = advance(at, f);
+    SmallVector<Value> fyields;
+    for (unsigned i : addressArgs)
+      fyields.push_back(nextAt.lookup(body->getArgument(1 + i)));
+    auto [fslot, fphase] = nextSlotPhase(f, slot, phase);
+    fyields.push_back(fslot);
+    fyields.push_back(fphase);
+    scf::YieldOp::create(f, loc, fyields);
+
+    // The loop: the original iteration arguments, the slot read and its
+    // mbarrier's phase.
+    SmallVector<Value> inits(loop.getInitArgs());
+    inits.push_back(i32(b, 0));
+    inits.push_back(i32(b, 0));
+    auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
+    newLoop.setUnsignedCmp(loop.getUnsignedCmp());
+    Block *newBody = newLoop.getBody();
+    if (!newBody->empty() && isa<scf::YieldOp>(newBody->back()))
+      newBody->back().erase();
+    unsigned numOrig = loop.getNumRegionIterArgs();
+    SmallVector<SmallVector<tile::DotOp>> readers;
+    for (tile::DescriptorLoadOp load : tmaLoads)
+      readers.push_back(dotsOf(load));
+    newBody->getOperations().splice(newBody->begin(), body->getOperations());
+    loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
+    for (unsigned i = 0; i < numOrig; ++i)
+      loop.getRegionIterArgs()[i].replaceAllUsesWith(newLoop.getRegionIterArgs()[i]);
+    Value readSlot = newLoop.getRegionIterArgs()[numOrig],
+          readPhase = newLoop.getRegionIterArgs()[numOrig + 1];
+    OpBuilder inner = OpBuilder::atBlockBegin(newBody);
+    auto wait = tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, readPhase, slotsAttr);
+    wait->setAttr(tessera::tilegpu::kSlotOrderedAttr, UnitAttr::get(ctx));
+    for (auto [l, load] : llvm::enumerate(tmaLoads)) {
+      auto view = tessera::tilegpu::SlotViewOp::create(
+          inner, loc, sharedTypeOf(load.getResult().getType(), readers[l]), readSlot,
+          inner.getI32IntegerAttr(int32_t(l)), slotsAttr);
+      replaceLoad(load, view.getResult());
+    }
+    auto [nextRead, nextPhase] = nextSlotPhase(inner, readSlot, readPhase);
+    auto oldYield = cast<scf::YieldOp>(newBody->getTerminator());
+    SmallVector<Value> yields(oldYield.getOperands());
+    yields.push_back(nextRead);
+    yields.push_back(nextPhase);
+    OpBuilder end(oldYield);
+    tessera::tilegpu::SlotReleaseOp::create(end, loc, readSlot, slotsAttr);
+    scf::YieldOp::create(end, loc, yields);
+    oldYield->erase();
+    // Every fill has been waited for: the mbarriers go.
+    OpBuilder after(ctx);
+    after.setInsertionPointAfter(newLoop);
+    tessera::tilegpu::TmaDoneOp::create(after, loc, slotsAttr);
+    tessera::tilegpu::SlotBarriersDoneOp::create(after, loc, slotsAttr);
+    tessera::tilegpu::AsyncWaitOp::create(after, loc, 0)->setAttr(
+        tessera::tilegpu::kPipelineDrainedAttr, after.getUnitAttr());
+    for (unsigned i = 0; i < numOrig; ++i)
+      loop.getResult(i).replaceAllUsesWith(newLoop.getResult(i));
+    loop->erase();
+    return true;
+  }
+
   // Prologue: iterations 0 .. S-2 (after the TMA pipeline's mbarriers).
   if (!tmaLoads.empty())
     tessera::tilegpu::TmaInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
@@ -605,27 +846,11 @@ bool LoopPipeliner::run() {
   SmallVector<Value> next = issue(ahead, ivAhead, inner, slotArg);
   IRMapping aheadNext = advance(ahead, inner);
 
-  // The dots use the tiles of this iteration; transposes of shared tiles
-  // become transposed views.
+  // The dots use the tiles of this iteration.
   SmallVector<Operation *> pipelined(loads.begin(), loads.end());
   pipelined.append(tmaLoads.begin(), tmaLoads.end());
-  for (auto [l, load] : llvm::enumerate(pipelined)) {
-    Value tile = tileArg(0, l);
-    load->getResult(0).replaceAllUsesWith(tile);
-    load->erase();
-    auto shared = dyn_cast_or_null<tessera::tilegpu::SharedEncodingAttr>(
-        cast<RankedTensorType>(tile.getType()).getEncoding());
-    if (!shared)
-      continue;
-    for (Operation *user : tile.getUsers())
-      if (auto trans = dyn_cast<tile::TransOp>(user)) {
-        auto t = cast<RankedTensorType>(trans.getType());
-        trans.getResult().setType(RankedTensorType::get(
-            t.getShape(), t.getElementType(),
-            tessera::tilegpu::SharedEncodingAttr::get(ctx, shared.getSwizzle(),
-                                                      !shared.getTransposed())));
-      }
-  }
+  for (auto [l, load] : llvm::enumerate(pipelined))
+    replaceLoad(load, tileArg(0, l));
   // Yield: the original values, the tiles shifted by one stage, the new
   // tiles, the ahead address args advanced.
   SmallVector<Value> yields(yield.getOperands());
@@ -712,7 +937,7 @@ struct TileGPUPipelineLoadsPass
         loops.push_back(loop);
     });
     for (scf::ForOp loop : loops)
-      LoopPipeliner(loop, numStages, asyncCopy, pingPong).run();
+      LoopPipeliner(loop, numStages, asyncCopy, pingPong, producerWarp).run();
   }
 };
 

@@ -394,4 +394,29 @@ def TileGPU_SlotBarriersDoneOp : TileGPU_Op<"slot_barriers_done"> {
   let assemblyFormat = "attr-dict";
 }
 
+def TileGPU_ProducerOp : TileGPU_Op<"producer", [SingleBlock, NoTerminator]> {
+  let summary = "a pipeline's copies, issued by a warp of their own";
+  let description = [{
+    The code of a producer warp: one warp more than the program's layouts
+    name (warp `num_warps`) runs the region and leaves the kernel; the
+    others skip it. It fills the slots of the pipeline buffers whose
+    readers wait for them with `tilegpu.tma_wait` and free them with
+    `tilegpu.slot_release` (a loop of `tilegpu.slot_wait {empty}`,
+    `tilegpu.tma_expect` and `tilegpu.tma_load`). It sits in the kernel's
+    entry block after the pipeline's mbarriers are set up and before any
+    op that works on tiles; its region holds scalar work only (the copies'
+    tiles are not read there). Barriers of all threads after it count the
+    other warps only.
+
+    ```mlir
+    tilegpu.producer {
+      scf.for %i = %c0 to %n step %c1 iter_args(...) { ... tilegpu.tma_load ... }
+    }
+    ```
+  }];
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$body attr-dict";
+  let hasVerifier = 1;
+}
+
 #endif // TESSERA_DIALECTS_TILEGPU_TILEGPU_TD

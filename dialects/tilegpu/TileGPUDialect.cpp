@@ -6,6 +6,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/SmallBitVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -415,4 +416,39 @@ LogicalResult TmaLoadOp::verify() {
 LogicalResult SlotViewOp::verify() {
   return verifyTmaSlot(*this, cast<RankedTensorType>(getResult().getType()),
                        int32_t(getBuffer()), int32_t(getSlots()));
+}
+
+LogicalResult ProducerOp::verify() {
+  Operation *parent = getOperation()->getParentOp();
+  if (!isa_and_nonnull<FunctionOpInterface>(parent) ||
+      getOperation()->getBlock() != &parent->getRegion(0).front())
+    return emitOpError("must be in a kernel's entry block");
+  auto tensors = [](Operation *op) {
+    auto isTensor = [](Type t) { return isa<RankedTensorType>(t); };
+    return llvm::any_of(op->getOperandTypes(), isTensor) ||
+           llvm::any_of(op->getResultTypes(), isTensor);
+  };
+  for (Operation *op = getOperation()->getPrevNode(); op; op = op->getPrevNode()) {
+    if (isa<ProducerOp>(op))
+      return emitOpError("is the kernel's second producer region; a kernel has at most one");
+    if (tensors(op) && !op->hasTrait<OpTrait::ConstantLike>())
+      return emitOpError("must come before every op on tiles (the extra warp would run them), "
+                         "but follows ")
+             << op->getName();
+  }
+  WalkResult r = getBody().walk([&](Operation *op) -> WalkResult {
+    if (auto load = dyn_cast<TmaLoadOp>(op)) {
+      if (!load->use_empty())
+        return load->emitOpError("in a producer region fills a slot for other warps; its tile "
+                                 "may not be read there"),
+               WalkResult::interrupt();
+      return WalkResult::advance();
+    }
+    if (isa<ProducerOp>(op) || tensors(op))
+      return op->emitOpError("cannot be in a producer region, which holds scalar work and "
+                             "tilegpu.tma_load only"),
+             WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return failure(r.wasInterrupted());
 }

@@ -30,6 +30,9 @@ struct Options {
   /// several (named barriers), so one's softmax runs beside the other's
   /// dots.
   bool pingPong = true;
+  /// In such loops whose copies are all TMA copies, a warp of its own
+  /// issues them (tilegpu.producer): the block gets one more warp.
+  bool producerWarp = false;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
   /// CUDA's libdevice.10.bc, for the math without an instruction (tl.erf,
@@ -52,6 +55,9 @@ struct CompileResult {
   std::string cubin;
   /// Dynamic shared memory the kernel needs, in bytes.
   int64_t sharedBytes = 0;
+  /// The block's warps: num_warps, plus one when the kernel has a producer
+  /// warp (tilegpu.producer).
+  unsigned blockWarps = 0;
   /// The TMA tensor maps the kernel takes after its parameters, as the
   /// launcher encodes them ("dtype,base,dim0,dim1,stride1,box0,box1,swizzle").
   std::vector<std::string> tmaMaps;

@@ -757,7 +757,8 @@ PYBIND11_MODULE(_C, m) {
       "compile",
       [](const std::string &source, const std::string &name,
          const std::string &arch, unsigned numWarps, bool cubin, bool dump,
-         unsigned numStages, bool tma, bool pingPong, const std::string &libdevice) {
+         unsigned numStages, bool tma, bool pingPong, const std::string &libdevice,
+         bool producerWarp) {
         tessera::nvidia::Options options;
         options.libdevice = libdevice;
         options.arch = arch;
@@ -766,6 +767,7 @@ PYBIND11_MODULE(_C, m) {
         options.cubin = cubin;
         options.tma = tma;
         options.pingPong = pingPong;
+        options.producerWarp = producerWarp;
         tessera::nvidia::CompileResult result;
         {
           py::gil_scoped_release release;
@@ -773,14 +775,14 @@ PYBIND11_MODULE(_C, m) {
         }
         return py::make_tuple(result.ok, result.ptx, py::bytes(result.cubin),
                               result.sharedBytes, result.diagnostics,
-                              result.dumps, result.tmaMaps);
+                              result.dumps, result.tmaMaps, result.blockWarps);
       },
       py::arg("source"), py::arg("name"), py::arg("arch"),
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
       py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = true,
-      py::arg("libdevice") = "",
+      py::arg("libdevice") = "", py::arg("producer_warp") = false,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
-      "tensor map recipes).");
+      "tensor map recipes, the block's warps).");
 
   py::module_ amd = m.def_submodule("amd", "The AMD backend (compile only)");
   amd.def("find_lld", &tessera::amd::findLld);

@@ -82,7 +82,7 @@ def test_attention_forward_tma(bm, bn, warps, tmp_path):
                   stride_iq=1)
     for c in consts:
         sig.pop(c, None)
-    ok, ptx, _, _, diagnostics, _, maps = _C.nvidia.compile(
+    ok, ptx, _, _, diagnostics, _, maps, _ = _C.nvidia.compile(
         ASTSource(f, sig, consts).make_ir(), f.__name__, "sm_90a", warps, cubin=False,
         num_stages=2)
     assert ok, diagnostics
@@ -90,6 +90,41 @@ def test_attention_forward_tma(bm, bn, warps, tmp_path):
     assert ptx.count("wgmma.mma_async") > 0
     compile_and_assemble(f, signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"]),
                          consts, {"num_warps": warps, "num_stages": 2}, "sm_90a", tmp_path)
+
+
+@pytest.mark.parametrize("q_sparse", [False, True])
+def test_attention_forward_producer_warp(q_sparse, tmp_path):
+    """With the producer option, the TMA loop's copies come from a ninth
+    warp: the launch header says 9 warps, the kernel requires 288 threads,
+    the other warps' CTA barriers count 256, and ptxas takes it (the
+    query-sparse variant's kept-row loads before the loop stay with the
+    consumers)."""
+    from tessera import _C
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    consts = dict(HEAD_DIM=128, BLOCK_M=128, BLOCK_N=128, CAUSAL=False, Q_SPARSE=q_sparse,
+                  Q_BLOCK=128, EVEN_N=True, TMA=True, stride_qk=1, stride_kk=1, stride_vk=1,
+                  stride_ok=1, stride_iq=1)
+    sig = signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"])
+    for c in consts:
+        sig.pop(c, None)
+    ir = ASTSource(f, sig, consts).make_ir()
+    # Two boxes of 64 columns per tile, k and v: in the prologue and the
+    # loop, or in the producer's loop only.
+    for producer, warps, threads, copies in ((False, 8, 256, 8), (True, 9, 288, 4)):
+        ok, ptx, _, _, diagnostics, _, maps, block_warps = _C.nvidia.compile(
+            ir, f.__name__, "sm_90a", 8, cubin=False, num_stages=2, producer_warp=producer)
+        assert ok, diagnostics
+        assert block_warps == warps and f".reqntid {threads}" in ptx
+        assert len(maps) == 2 and ptx.count("cp.async.bulk.tensor") == copies
+    assert re.search(r"bar\.sync\s+0, 256;", ptx)
+    binary = NVIDIABackend(arch="sm_90a").compile(ir, f.__name__, False,
+                                                  {"num_warps": 8, "num_stages": 2,
+                                                   "producer": True})
+    assert binary.startswith(b"tessera:9:")
+    compile_and_assemble(f, signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"]),
+                         consts, {"num_warps": 8, "num_stages": 2, "producer": True}, "sm_90a",
+                         tmp_path)
 
 
 @pytest.mark.parametrize("env,expected", [("0", False), ("1", True), (None, True)])
@@ -219,7 +254,7 @@ def test_device_library_math_is_libdevice_inlined(arch, kernel, tmp_path):
         pytest.skip("no CUDA libdevice")
     fn = getattr(dm, kernel)
     ir = ASTSource(fn, dict(dm.SIGNATURE), {"BLOCK": 512}).make_ir()
-    ok, ptx, _, _, diagnostics, _, _ = _C.nvidia.compile(ir, kernel, arch, 4, cubin=False)
+    ok, ptx, _, _, diagnostics, _, _, _ = _C.nvidia.compile(ir, kernel, arch, 4, cubin=False)
     assert ok, diagnostics
     assert ".extern" not in ptx and "__nv_" not in ptx
     assert set(re.findall(r"call\S*\s+\(retval0\), (\w+)", ptx)) <= {

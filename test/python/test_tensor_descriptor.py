@@ -306,7 +306,7 @@ def test_descriptor_passed_to_a_helper_is_a_tma_copy_on_sm90a():
         tl.store(Out + rows[:, None] * BLOCK + cols[None, :], acc)
 
     sig = {"Q": "*bf16:16", "K": "*bf16:16", "Out": "*fp32:16", "N": "i32:16"}
-    ok, ptx, _, _, diagnostics, _, maps = _C.nvidia.compile(
+    ok, ptx, _, _, diagnostics, _, maps, _ = _C.nvidia.compile(
         ASTSource(scores, sig, dict(BLOCK=64, D=64)).make_ir(), "scores", "sm_90a", 4,
         cubin=False, num_stages=3)
     assert ok, diagnostics

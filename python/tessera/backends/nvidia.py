@@ -50,8 +50,12 @@ class NVIDIABackend:
     # (FlashAttention-3's schedule). pingpong=False turns both off, for a
     # launch; TESSERA_PINGPONG=0 for the process (compute-sanitizer's
     # racecheck cannot follow the named barriers: docs/reliability.md).
+    # producer: in such loops whose copies are all TMA copies (sm_90a), a
+    # warp of its own issues the copies and the block gets num_warps + 1
+    # warps; TESSERA_PRODUCER_WARP=0/1 for the process.
     default_options = {"num_warps": 4, "num_stages": 3,
-                       "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0"}
+                       "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0",
+                       "producer": os.environ.get("TESSERA_PRODUCER_WARP", "0") != "0"}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -84,11 +88,11 @@ class NVIDIABackend:
             raise ValueError(f"num_stages must be from 1 to 8, got {num_stages}")
         override = os.environ.get("TESSERA_PTX_OVERRIDE_DIR", "")
         dump_dir = os.environ.get("TESSERA_PTX_DUMP_DIR", "")
-        ok, ptx, cubin, shared, diagnostics, dumps, maps = _C.nvidia.compile(
+        options = options or {}
+        ok, ptx, cubin, shared, diagnostics, dumps, maps, block_warps = _C.nvidia.compile(
             ir, IR_BUFFER, self.arch, num_warps, self.cubin and not override, dump, num_stages,
-            self.tma,
-            bool((options or {}).get("pingpong", self.default_options["pingpong"])),
-            libdevice())
+            self.tma, bool(options.get("pingpong", self.default_options["pingpong"])),
+            libdevice(), bool(options.get("producer", self.default_options["producer"])))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
@@ -101,7 +105,7 @@ class NVIDIABackend:
         # The launch needs the block size, shared memory and the recipes of
         # the TMA tensor maps it passes: keep them with the binary (the first
         # bytes, so the disk cache carries them too).
-        header = f"tessera:{num_warps}:{shared}:{'|'.join(maps)}\n".encode()
+        header = f"tessera:{block_warps}:{shared}:{'|'.join(maps)}\n".encode()
         return header + binary
 
     def _dump_or_override(self, ir, kernel_name, ptx, cubin, dump_dir, override):

@@ -147,3 +147,59 @@ func.func @slot_view_pointers(%s: i32) {
   %t = tilegpu.slot_view %s {buffer = 0 : i32, slots = 2 : i32} : tensor<64x64x!tile.ptr<f16>, #tilegpu.shared<swizzle = 128>>
   return
 }
+
+// -----
+
+func.func @producer_not_in_entry(%c: i1) {
+  scf.if %c {
+    // expected-error @+1 {{must be in a kernel's entry block}}
+    tilegpu.producer {
+    }
+  }
+  return
+}
+
+// -----
+
+func.func @producer_after_tiles(%p: !tile.ptr<f32>) {
+  %r = tile.make_range 0 to 64 : tensor<64xi32>
+  // expected-error @+1 {{must come before every op on tiles (the extra warp would run them), but follows tile.make_range}}
+  tilegpu.producer {
+  }
+  return
+}
+
+// -----
+
+func.func @two_producers() {
+  tilegpu.producer {
+  }
+  // expected-error @+1 {{is the kernel's second producer region; a kernel has at most one}}
+  tilegpu.producer {
+  }
+  return
+}
+
+// -----
+
+func.func @producer_tiles(%p: !tile.ptr<f32>) {
+  tilegpu.producer {
+    // expected-error @+1 {{cannot be in a producer region, which holds scalar work and tilegpu.tma_load only}}
+    %r = tile.make_range 0 to 64 : tensor<64xi32>
+  }
+  return
+}
+
+// -----
+
+func.func @producer_reads_copy(%k: !tile.ptr<f16>, %rows: i32, %stride: i64, %s: i32, %t: i1) {
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i64
+  %d = arith.constant 64 : i32
+  tilegpu.producer {
+    // expected-error @+1 {{in a producer region fills a slot for other warps; its tile may not be read there}}
+    %x = tilegpu.tma_load %k[%c0, %c0] shape [%rows, %d] strides [%stride, %c1] slot %s, %t {buffer = 0 : i32, slots = 2 : i32} : !tile.ptr<f16> -> tensor<64x64xf16, #tilegpu.shared<swizzle = 128>>
+    %y = tilegpu.convert_layout %x : tensor<64x64xf16, #tilegpu.shared<swizzle = 128>> -> tensor<64x64xf16, #tilegpu.shared<swizzle = 128>>
+  }
+  return
+}

@@ -80,6 +80,37 @@ func.func @slot_view(%slot: i32) -> tensor<128x64xbf16, #tilegpu.shared<swizzle 
   return %t : tensor<128x64xbf16, #tilegpu.shared<swizzle = 128>>
 }
 
+// A producer warp's region: a loop of slot waits, armed mbarriers and TMA
+// copies, before any op on tiles.
+// CHECK-LABEL: func.func @producer
+// CHECK: tilegpu.producer {
+// CHECK: scf.for
+// CHECK: tilegpu.slot_wait %{{.*}} {empty, slots = 3 : i32}
+// CHECK: tilegpu.tma_expect
+// CHECK: tilegpu.tma_load
+// CHECK-NEXT: {{^ *}}}
+// CHECK-NEXT: {{^ *}}}
+// CHECK-NEXT: return
+func.func @producer(%k: !tile.ptr<f16>, %rows: i32, %stride: i64, %n: i32) {
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %c1_64 = arith.constant 1 : i64
+  %d = arith.constant 64 : i32
+  %true = arith.constant true
+  tilegpu.tma_init {slots = 3 : i32}
+  tilegpu.slot_barriers_init {slots = 3 : i32}
+  tilegpu.producer {
+    scf.for %i = %c0 to %n step %c1 : i32 {
+      %s = arith.remui %i, %d : i32
+      tilegpu.slot_wait %s, %c1 {empty, slots = 3 : i32}
+      tilegpu.tma_expect %s, %true {bytes = 8192 : i32, slots = 3 : i32}
+      %row = arith.muli %i, %d : i32
+      %x = tilegpu.tma_load %k[%row, %c0] shape [%rows, %d] strides [%stride, %c1_64] slot %s, %true {buffer = 0 : i32, slots = 3 : i32} : !tile.ptr<f16> -> tensor<64x64xf16, #tilegpu.shared<swizzle = 128>>
+    }
+  }
+  return
+}
+
 // AMD's MFMA accumulator layout (16 x 16 tiles) and its row slice.
 // CHECK-LABEL: func.func @mfma_layout
 // CHECK-SAME: tensor<64x64xf32, #[[MFMA]]>
