@@ -1958,8 +1958,11 @@ LogicalResult Expander::expandPrint(tile::PrintOp op) {
     return v;
   };
   auto args = op.getArgs();
+  // A scalar (or the bare message) once a program, as on the CPU backend:
+  // by the first thread.
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
   if (args.empty())
-    print("pid (%d, %d, %d) " + prefix + "\n", {});
+    predicated(first, [&] { print("pid (%d, %d, %d) " + prefix + "\n", {}); });
   for (auto [k, arg] : llvm::enumerate(args)) {
     std::string label =
         prefix + (args.size() > 1 ? "(operand " + std::to_string(k) + ") " : "");
@@ -1967,8 +1970,10 @@ LogicalResult Expander::expandPrint(tile::PrintOp op) {
     auto type = tensorOf(arg);
     std::string spec;
     if (!type) {
-      Value v = printable(scalar(arg), elem, spec);
-      print("pid (%d, %d, %d) " + label + spec + "\n", {v});
+      predicated(first, [&] {
+        Value v = printable(scalar(arg), elem, spec);
+        print("pid (%d, %d, %d) " + label + spec + "\n", {v});
+      });
       continue;
     }
     if (isShared(type))

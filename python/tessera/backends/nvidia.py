@@ -51,11 +51,12 @@ class NVIDIABackend:
     # launch; TESSERA_PINGPONG=0 for the process (compute-sanitizer's
     # racecheck cannot follow the named barriers: docs/reliability.md).
     # producer: in such loops whose copies are all TMA copies (sm_90a), a
-    # warp of its own issues the copies and the block gets num_warps + 1
-    # warps; TESSERA_PRODUCER_WARP=0/1 for the process.
+    # warp of its own issues the copies (the block gets num_warps + 1
+    # warps): dense attention 5-6% fewer cycles (docs/performance.md).
+    # producer=False for a launch, TESSERA_PRODUCER_WARP=0 for the process.
     default_options = {"num_warps": 4, "num_stages": 3,
                        "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0",
-                       "producer": os.environ.get("TESSERA_PRODUCER_WARP", "0") != "0"}
+                       "producer": os.environ.get("TESSERA_PRODUCER_WARP", "1") != "0"}
 
     def __init__(self, arch: str | None = None):
         device_arch = None

@@ -1,6 +1,6 @@
 // tl.device_print on NVIDIA GPUs: each thread prints the elements it owns
 // through vprintf, with the program ids and the element's index; a scalar
-// prints once per thread, without an index.
+// prints once a program (the first thread), without an index.
 // RUN: tessera-opt %s --convert-tile-to-tilegpu="num-warps=1" --convert-tilegpu-to-nvvm | FileCheck %s
 
 // CHECK-DAG: llvm.func @vprintf(!llvm.ptr, !llvm.ptr) -> i32
@@ -14,7 +14,9 @@
 // CHECK: nvvm.read.ptx.sreg.ctaid.x
 // CHECK: llvm.store
 // CHECK: llvm.call @vprintf(%{{.*}}, %[[BUF]])
-// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %{{.*}}, %c0_i32
+// CHECK: scf.if %[[FIRST]] {
+// CHECK-NEXT: arith.extf %{{.*}} : f32 to f64
 // CHECK: llvm.call @vprintf
 func.func @print(%x: f32) {
   %i = tile.make_range 0 to 32 : tensor<32xi32>
