@@ -158,6 +158,23 @@ def main():
             print(f"| BSA's selection on top of the reordering (means from it, 2 x the pooling's "
                   f"extra, then block_select): {100 * added / t:.1f}% of the block-sparse "
                   f"attention | {added:.3f} | |", flush=True)
+            # The selection from the means, by variant (ops._SELECT_TUNING):
+            # the default above against the two-kernel path and other groups.
+            for name, tune in (("scores, then selection (two kernels)", {"fused_up_to": 0}),
+                               ("fused, 8 query blocks a program", {"fused_group": 8}),
+                               ("fused, 32 query blocks a program", {"fused_group": 32}),
+                               ("fused, 16 query blocks, 8 warps", {"fused_warps": 8})):
+                saved = dict(ops._SELECT_TUNING)
+                ops._SELECT_TUNING.update(tune)
+                try:
+                    t_v = bench(lambda: ops.block_select(q, k, bm, bn, mass=0.9,
+                                                         max_blocks=keep, pooled=(qp, kp)),
+                                reps=5, queued=True)
+                finally:
+                    ops._SELECT_TUNING.clear()
+                    ops._SELECT_TUNING.update(saved)
+                print(f"| block_select from the means, {name} | {t_v:.3f} | |", flush=True)
+            print(f"| block_select from the means, default | {t_from:.3f} | |", flush=True)
     if "--graph" in sys.argv:
         import tessera.graph
         t_ = f"tensor<1x{H}x{S}x{D}xbf16>"

@@ -123,6 +123,24 @@ def test_block_select_ties_go_to_the_lower_block(mode, distinct):
     check_selection(index, count, select_reference(q, k, 16, 16, **mode))
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("mode", [dict(mass=0.9, min_blocks=2, max_blocks=13),
+                                  dict(mass=0.5, max_blocks=32),
+                                  dict(threshold=0.5, min_blocks=2, max_blocks=7)])
+def test_block_select_scores_and_rounds_fused(fused, mode, monkeypatch):
+    """Rows taken a max at a time (at most 32 kept) over up to 256 key
+    blocks: one kernel computes 16 query blocks' scores and selects from
+    them in place (37 query blocks: the last program's rows past the end
+    store nothing), or the scores go through memory to the selection
+    kernel; both match the reference."""
+    monkeypatch.setitem(tessera.ops._SELECT_TUNING, "fused_up_to", 256 if fused else 0)
+    q = (rng.standard_normal((1, 2, 37 * 16, 16)) * 3).astype(np.float32)
+    k = (rng.standard_normal((1, 2, 150 * 16, 16)) * 3).astype(np.float32)
+    index, count = tessera.ops.block_select(q, k, 16, 16, **mode)
+    assert index.shape == (1, 2, 37, mode["max_blocks"])
+    check_selection(index, count, select_reference(q, k, 16, 16, **mode))
+
+
 @pytest.mark.parametrize("scale", [3.0, 0.3])  # peaked scores; flat (max_blocks clamps)
 def test_block_select_many_key_blocks(scale):
     """1500 key blocks (past the 1024 that ranking every pair allowed; rows

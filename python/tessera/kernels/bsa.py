@@ -249,6 +249,73 @@ def block_select_kernel(Scores, Index, Count, param, stride_sz, stride_sh, strid
 
 
 @tessera.jit
+def block_select_fused_kernel(QP, KP, Index, Count, scale, param, stride_qz, stride_qh,
+                              stride_qb, stride_kz, stride_kh, stride_kb, stride_iz, stride_ih,
+                              stride_iq, stride_cz, stride_ch, H, QB, KB, L, MIN,
+                              HEAD_DIM: tl.constexpr, G: tl.constexpr, KB_P: tl.constexpr,
+                              MODE: tl.constexpr):
+    """block_scores_kernel and block_select_kernel's ROUNDS selection in one
+    program for G query blocks: their pooled scores against every key
+    block (a [G, KB_P] tile, float32 products), the rows' probabilities,
+    then the same rounds (the highest first, ties to the lower block, one
+    max reduction a round for all G rows, each row stopping on its own:
+    MODE 0 top-p with at least MIN, MODE 1 the n above mean + param * std,
+    at most L). The scores never go through memory, and the pooled keys
+    are read once per G query blocks."""
+    zh = tl.program_id(1)
+    z = zh // H
+    h = zh % H
+    rows = tl.program_id(0) * G + tl.arange(0, G)
+    kbs = tl.arange(0, KB_P)
+    d = tl.arange(0, HEAD_DIM)
+    q = tl.load(QP + z * stride_qz + h * stride_qh + rows[:, None] * stride_qb + d[None, :],
+                mask=rows[:, None] < QB, other=0.0)
+    k = tl.load(KP + z * stride_kz + h * stride_kh + kbs[:, None] * stride_kb + d[None, :],
+                mask=kbs[:, None] < KB, other=0.0)
+    s = tl.dot(q, tl.trans(k), input_precision="tf32x3") * scale
+    valid = (kbs < KB)[None, :]
+    s = tl.where(valid, s, float("-inf"))
+    top = tl.max(s, 1)
+    e = tl.where(valid, tl.exp(s - top[:, None]), 0.0)
+    prob = e / tl.sum(e, 1)[:, None]
+    n = tl.full([G], L, tl.int32)
+    if MODE == 1:  # n: the blocks above mean + param * std, clamped
+        mean = tl.sum(prob, 1) / KB
+        dev = tl.where(valid, prob - mean[:, None], 0.0)
+        std = tl.sqrt(tl.sum(dev * dev, 1) / KB)
+        cut = mean + param * std
+        n = tl.sum(tl.where(valid & (prob > cut[:, None]), 1, 0), 1)
+        n = tl.minimum(tl.maximum(n, MIN), L)
+    rest = tl.where(valid, prob, -1.0)
+    kept = tl.zeros([G, KB_P], dtype=tl.int32)
+    mass = tl.zeros([G], dtype=tl.float32)
+    n_kept = tl.zeros([G], dtype=tl.int32)
+    if MODE == 0:
+        more = (n_kept < L) & ((n_kept < MIN) | (mass < param))
+    else:
+        more = n_kept < n
+    while tl.max(more.to(tl.int32), 0) > 0:
+        best, at = tl.max(rest, 1, return_indices=True)
+        hit = (kbs[None, :] == at[:, None]) & more[:, None]
+        rest = tl.where(hit, -1.0, rest)
+        kept = tl.where(hit, 1, kept)
+        mass = tl.where(more, mass + best, mass)
+        n_kept = tl.where(more, n_kept + 1, n_kept)
+        if MODE == 0:
+            more = (n_kept < L) & ((n_kept < MIN) | (mass < param))
+        else:
+            more = n_kept < n
+    pos = tl.cumsum(kept, 1) - kept
+    live = rows[:, None] < QB
+    row = Index + z * stride_iz + h * stride_ih + rows[:, None] * stride_iq
+    blocks = tl.broadcast_to(kbs[None, :], [G, KB_P])
+    tl.store(row + pos, blocks, mask=(kept > 0) & live)
+    tl.store(row + blocks, tl.full([G, KB_P], -1, tl.int32),
+             mask=(blocks >= n_kept[:, None]) & (blocks < L) & live)
+    tl.store(Count + z * stride_cz + h * stride_ch + rows, n_kept, mask=rows < QB)
+
+
+@tessera.jit
 def token_select_kernel(X, Index, Count, stride_xz, stride_xh, stride_xn, stride_iz, stride_ih,
                         stride_ib, stride_cz, stride_ch, H, N, ratio,
                         BLOCK: tl.constexpr, HEAD_DIM: tl.constexpr):
