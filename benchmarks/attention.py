@@ -159,11 +159,13 @@ def main():
                   f"extra, then block_select): {100 * added / t:.1f}% of the block-sparse "
                   f"attention | {added:.3f} | |", flush=True)
             # The selection from the means, by variant (ops._SELECT_TUNING):
-            # the default above against the two-kernel path and other groups.
-            for name, tune in (("scores, then selection (two kernels)", {"fused_up_to": 0}),
-                               ("fused, 8 query blocks a program", {"fused_group": 8}),
-                               ("fused, 32 query blocks a program", {"fused_group": 32}),
-                               ("fused, 16 query blocks, 8 warps", {"fused_warps": 8})):
+            # the default above (scores, then selection: two kernels) against
+            # the fused kernel.
+            for name, tune in (("fused, 16 query blocks, 4 warps", {"fused_up_to": 256}),
+                               ("fused, 32 query blocks, 4 warps",
+                                {"fused_up_to": 256, "fused_group": 32}),
+                               ("fused, 16 query blocks, 8 warps",
+                                {"fused_up_to": 256, "fused_warps": 8})):
                 saved = dict(ops._SELECT_TUNING)
                 ops._SELECT_TUNING.update(tune)
                 try:

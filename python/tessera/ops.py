@@ -673,13 +673,15 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
 # to how many kept blocks (max_blocks) the selection takes them one max
 # reduction at a time instead of bisecting, and whether a bisected row is
 # split into a head and a tail tile when that pads less (its warps then
-# counted by the head's blocks). Rows of up to `fused_up_to` key blocks
-# taken a max at a time go through one fused kernel instead (scores and
-# selection, `fused_group` query blocks a program, `fused_warps` warps;
-# fused_up_to = 0 turns it off).
+# counted by the head's blocks). With `fused_up_to` > 0, rows of up to
+# that many key blocks taken a max at a time go through one fused kernel
+# (scores and selection, `fused_group` >= 16 query blocks a program,
+# `fused_warps` warps). Off: on an H200 at S 23296 it took 0.084-0.206 ms
+# against 0.026 for the two kernels (its [16, 256] float32 product spills
+# at 255 registers; docs/performance.md, session 15).
 _SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
                   "rounds_up_to": 32, "split_rows": True, "split_blocks_per_warp": 512,
-                  "fused_up_to": 256, "fused_group": 16, "fused_warps": 4}
+                  "fused_up_to": 0, "fused_group": 16, "fused_warps": 4}
 
 
 def token_select(q, block, keep_ratio):

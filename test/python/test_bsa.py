@@ -131,8 +131,9 @@ def test_block_select_scores_and_rounds_fused(fused, mode, monkeypatch):
     """Rows taken a max at a time (at most 32 kept) over up to 256 key
     blocks: one kernel computes 16 query blocks' scores and selects from
     them in place (37 query blocks: the last program's rows past the end
-    store nothing), or the scores go through memory to the selection
-    kernel; both match the reference."""
+    store nothing; an option, off by default: measured slower), or the
+    scores go through memory to the selection kernel; both match the
+    reference."""
     monkeypatch.setitem(tessera.ops._SELECT_TUNING, "fused_up_to", 256 if fused else 0)
     q = (rng.standard_normal((1, 2, 37 * 16, 16)) * 3).astype(np.float32)
     k = (rng.standard_normal((1, 2, 150 * 16, 16)) * 3).astype(np.float32)

@@ -3,7 +3,9 @@
 # warpgroups taking turns (`pingpong`, the default) the slots keep their
 # empty barriers: the TMA wait of a slot needs no barrier of all threads
 # after it (slot reuse waits for every thread's release instead). Without
-# pingpong the TMA wait is followed by bar.sync 0.
+# pingpong the TMA wait is followed by bar.sync 0. (This is the loop that
+# issues its own copies, `producer` off; passes/tilegpu-producer-warp.mlir
+# and nvidia/graph_attention_tma.py check the producer warp's form.)
 # RUN: %python %s 1 > %t.on.ptx
 # RUN: FileCheck %s < %t.on.ptx
 # RUN: %python %s 0 | FileCheck %s --check-prefix=OFF
@@ -28,7 +30,7 @@ signature = {n: ptrs.get(n, "fp32" if n == "sm_scale" else
              for n in f.arg_names if n not in constants and n not in f.constexpr_names}
 binary = NVIDIABackend(arch="sm_90a").compile(
     ASTSource(f, signature, constants).make_ir(), f.__name__, False,
-    {"num_warps": 8, "num_stages": 2, "pingpong": sys.argv[1] == "1"})
+    {"num_warps": 8, "num_stages": 2, "pingpong": sys.argv[1] == "1", "producer": False})
 print(binary.partition(b"\n")[2].decode())
 
 # CHECK-LABEL: .visible .entry block_sparse_attention_fwd(
