@@ -27,6 +27,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/SetVector.h"
@@ -936,8 +937,16 @@ struct TileGPUPipelineLoadsPass
       if (hasDot && !writes && !nested)
         loops.push_back(loop);
     });
+    // A producer warp runs beside everything its kernel does after the
+    // split: only a kernel's one pipelined loop may have it (another
+    // pipeline would share its slots and mbarriers).
+    llvm::DenseMap<Operation *, int> perKernel;
     for (scf::ForOp loop : loops)
-      LoopPipeliner(loop, numStages, asyncCopy, pingPong, producerWarp).run();
+      ++perKernel[loop->getParentOfType<FunctionOpInterface>()];
+    for (scf::ForOp loop : loops)
+      LoopPipeliner(loop, numStages, asyncCopy, pingPong,
+                    producerWarp && perKernel[loop->getParentOfType<FunctionOpInterface>()] == 1)
+          .run();
   }
 };
 

@@ -170,3 +170,61 @@ func.func @store_first(%q: !tile.ptr<f16>, %k: !tile.ptr<f16>, %v: !tile.ptr<f16
   tile.store %op, %acc : tensor<128x64x!tile.ptr<f32>>
   return
 }
+
+// -----
+
+// Two pipelined loops in one kernel would share slots and mbarriers with a
+// producer running beside both: neither gets one.
+// CHECK-LABEL: func.func @two_loops
+// CHECK-NOT: tilegpu.producer
+// CHECK: scf.for
+// CHECK: tilegpu.tma_load
+// CHECK: scf.for
+// CHECK: tilegpu.tma_load
+// NVVM-LABEL: llvm.func @two_loops
+// NVVM-SAME: nvvm.reqntid = array<i32: 256, 1, 1>
+func.func @two_loops(%q: !tile.ptr<f16>, %k: !tile.ptr<f16>, %v: !tile.ptr<f16>,
+                     %o: !tile.ptr<f32>, %rows: i32, %stride: i64, %n: i32) {
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %c64 = arith.constant 64 : i32
+  %c1_64 = arith.constant 1 : i64
+  %d = arith.constant 64 : i32
+  %r = tile.make_range 0 to 128 : tensor<128xi32>
+  %c = tile.make_range 0 to 64 : tensor<64xi32>
+  %rr = tile.expand_dims %r, axis = 1 : tensor<128xi32> -> tensor<128x1xi32>
+  %cc = tile.expand_dims %c, axis = 0 : tensor<64xi32> -> tensor<1x64xi32>
+  %s64 = tile.splat %c64 : i32 -> tensor<128x1xi32>
+  %rowoff = arith.muli %rr, %s64 : tensor<128x1xi32>
+  %rb = tile.broadcast %rowoff : tensor<128x1xi32> -> tensor<128x64xi32>
+  %cb = tile.broadcast %cc : tensor<1x64xi32> -> tensor<128x64xi32>
+  %offs = arith.addi %rb, %cb : tensor<128x64xi32>
+  %qs = tile.splat %q : !tile.ptr<f16> -> tensor<128x64x!tile.ptr<f16>>
+  %qp = tile.addptr %qs, %offs : tensor<128x64x!tile.ptr<f16>>, tensor<128x64xi32>
+  %qt = tile.load %qp : tensor<128x64x!tile.ptr<f16>>
+  %zero = arith.constant dense<0.0> : tensor<128x64xf32>
+  %acc = scf.for %i = %c0 to %n step %c1 iter_args(%a = %zero) -> (tensor<128x64xf32>) : i32 {
+    %row = arith.muli %i, %c64 : i32
+    %kt = tile.descriptor_load %k[%row, %c0] shape [%rows, %d] strides [%stride, %c1_64] : !tile.ptr<f16> -> tensor<64x64xf16>
+    %ktt = tile.trans %kt, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+    %s = tile.dot %qt, %ktt, %zero : tensor<128x64xf16> * tensor<64x64xf16> -> tensor<128x64xf32>
+    %p = arith.truncf %s : tensor<128x64xf32> to tensor<128x64xf16>
+    %vt = tile.descriptor_load %v[%row, %c0] shape [%rows, %d] strides [%stride, %c1_64] : !tile.ptr<f16> -> tensor<64x64xf16>
+    %a2 = tile.dot %p, %vt, %a : tensor<128x64xf16> * tensor<64x64xf16> -> tensor<128x64xf32>
+    scf.yield %a2 : tensor<128x64xf32>
+  }
+  %acc2 = scf.for %i = %c0 to %n step %c1 iter_args(%a = %acc) -> (tensor<128x64xf32>) : i32 {
+    %row = arith.muli %i, %c64 : i32
+    %kt = tile.descriptor_load %k[%row, %c0] shape [%rows, %d] strides [%stride, %c1_64] : !tile.ptr<f16> -> tensor<64x64xf16>
+    %ktt = tile.trans %kt, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
+    %s = tile.dot %qt, %ktt, %zero : tensor<128x64xf16> * tensor<64x64xf16> -> tensor<128x64xf32>
+    %p = arith.truncf %s : tensor<128x64xf32> to tensor<128x64xf16>
+    %vt = tile.descriptor_load %v[%row, %c0] shape [%rows, %d] strides [%stride, %c1_64] : !tile.ptr<f16> -> tensor<64x64xf16>
+    %a2 = tile.dot %p, %vt, %a : tensor<128x64xf16> * tensor<64x64xf16> -> tensor<128x64xf32>
+    scf.yield %a2 : tensor<128x64xf32>
+  }
+  %os = tile.splat %o : !tile.ptr<f32> -> tensor<128x64x!tile.ptr<f32>>
+  %op = tile.addptr %os, %offs : tensor<128x64x!tile.ptr<f32>>, tensor<128x64xi32>
+  tile.store %op, %acc2 : tensor<128x64x!tile.ptr<f32>>
+  return
+}
