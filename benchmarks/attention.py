@@ -177,6 +177,32 @@ def main():
                     ops._SELECT_TUNING.update(saved)
                 print(f"| block_select from the means, {name} | {t_v:.3f} | |", flush=True)
             print(f"| block_select from the means, default | {t_from:.3f} | |", flush=True)
+            # End to end: bsa_attention against the same flow given the lists
+            # it picks (reorderings with means, attention, the inverse).
+            cube = (8, 4, 4)
+            flat = [x.reshape(H, S, D) for x in (q, k, v)]
+            (qc, qm), (kc, km) = (ops.cube_reorder(x, video, cube, pool=True) for x in flat[:2])
+            lists = ops.block_select(qc.reshape(1, H, S, D), kc.reshape(1, H, S, D), bm, bn,
+                                     mass=0.9, max_blocks=keep,
+                                     pooled=(qm.reshape(1, H, QB, D), km.reshape(1, H, KB, D)))
+
+            def given():
+                qg, kg = (ops.cube_reorder(x, video, cube, pool=True)[0] for x in flat[:2])
+                vg = ops.cube_reorder(flat[2], video, cube)
+                o = ops.block_sparse_attention(*(x.reshape(1, H, S, D) for x in (qg, kg, vg)),
+                                               *lists, block_m=bm, block_n=bn)
+                return ops.cube_reorder(o.reshape(H, S, D), video, cube, inverse=True)
+
+            def flow():
+                return ops.bsa_attention(q, k, v, video, cube, p=0.9, max_blocks=keep)
+
+            t_given = bench(given, reps=5, queued=True)
+            t_flow = bench(flow, reps=5, queued=True)
+            print(f"| bsa_attention, lists given (reorderings, attention, inverse) | "
+                  f"{t_given:.3f} | |", flush=True)
+            print(f"| bsa_attention: selection adds {t_flow - t_given:.3f} ms, "
+                  f"{100 * (t_flow - t_given) / t:.1f}% of the block-sparse attention | "
+                  f"{t_flow:.3f} | |", flush=True)
     if "--graph" in sys.argv:
         import tessera.graph
         t_ = f"tensor<1x{H}x{S}x{D}xbf16>"

@@ -746,7 +746,6 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
 
     # The selection's block means come from the reordering's own pass.
     (qc, qp), (kc, kp) = (to_cubes(x, pool=True) for x in (q, k))
-    vc = to_cubes(v)
     sel_q, sel_k = (qc.detach(), kc.detach()) if grad else (qc, kc)
     index, count = block_select(sel_q, sel_k, block, block, mass=p, threshold=threshold,
                                 min_blocks=min_blocks, max_blocks=max_blocks,
@@ -754,6 +753,13 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
     q_index = q_count = None
     if keep_ratio != 1.0:  # query sparsity: the least redundant queries of each cube
         q_index, q_count = token_select(sel_q, block, keep_ratio)
+    vc = to_cubes(v)
+    if _is_torch(index):
+        # block_select's lists are valid by construction (blocks in range,
+        # distinct, -1 past each count): the attention takes them without
+        # copying them to the host to check them (a synchronization).
+        QB = -(-S // block)
+        _checked_lists_put(index, count, Z, H, QB, QB, q.device, (index, count))
     if grad:  # selection (of blocks and of queries) is not differentiated (as in BSA)
         out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)

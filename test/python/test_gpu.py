@@ -960,6 +960,30 @@ def test_block_select_fused_on_gpu(fused, mode, monkeypatch):
                        tb.select_reference(q, k, 16, 16, **mode))
 
 
+def test_bsa_lists_taken_without_a_host_check_on_gpu():
+    """bsa_attention hands block_select's lists to the attention as checked
+    (no copy to the host): the same output as block_sparse_attention over
+    the same lists, checked the usual way, on fresh data."""
+    video, cube = (8, 8, 16), (2, 4, 4)
+    Z, H, D = 1, 3, 64
+    S = 8 * 8 * 16
+    q, k, v = (torch.randn(Z, H, S, D, device="cuda").half() for _ in range(3))
+    got = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.8, min_blocks=2)
+    flat = [x.reshape(Z * H, S, D) for x in (q, k, v)]
+    (qc, qm), (kc, km) = (tessera.ops.cube_reorder(x, video, cube, pool=True) for x in flat[:2])
+    qc, kc = qc.reshape(Z, H, S, D), kc.reshape(Z, H, S, D)
+    vc = tessera.ops.cube_reorder(flat[2], video, cube).reshape(Z, H, S, D)
+    index, count = tessera.ops.block_select(qc, kc, 32, 32, mass=0.8, min_blocks=2,
+                                            pooled=(qm.reshape(Z, H, -1, D),
+                                                    km.reshape(Z, H, -1, D)))
+    out = tessera.ops.block_sparse_attention(qc, kc, vc, index.clone(), count.clone(),
+                                             block_m=32, block_n=32)
+    back = tessera.ops.cube_reorder(out.reshape(Z * H, S, D), video, cube, inverse=True)
+    np.testing.assert_allclose(got.float().cpu().numpy(),
+                               back.reshape(Z, H, S, D).float().cpu().numpy(), rtol=1e-3,
+                               atol=1e-3)
+
+
 def test_bsa_on_gpu():
     """Cube reordering, block selection and bsa_attention on the GPU (fp16)
     against the numpy references of test_bsa.py."""
