@@ -302,6 +302,32 @@ def _rows_of_heads(t):
         t.data_ptr() % 16 == 0
 
 
+def _query_lists(q_index, q_count, Z, H, QB, NQ, block_m):
+    """Checked query lists as int32 numpy (entries past each count 0)."""
+    import numpy as np
+    qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
+    qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
+    if qi.ndim != 4 or qi.shape[:3] != (Z, H, QB) or qc.shape != (Z, H, QB):
+        raise ValueError(f"attention: q_index must be ({Z}, {H}, {QB}, K) and q_count "
+                         f"({Z}, {H}, {QB}), got {qi.shape} and {qc.shape}")
+    if (qc < 1).any() or (qc > qi.shape[3]).any():
+        raise ValueError(f"attention: q_count entries must be in [1, {qi.shape[3]}]")
+    qused = np.arange(qi.shape[3]) < qc[..., None]
+    if (qused & ((qi < 0) | (qi >= block_m))).any():
+        raise ValueError(f"attention: q_index entries are positions in a block (0 to "
+                         f"{block_m - 1})")
+    past = (np.arange(QB) * block_m)[None, None, :, None] + qi >= NQ
+    if (qused & past).any():
+        raise ValueError(f"attention: q_index lists a query past the end of the sequence "
+                         f"({NQ} queries)")
+    listed = np.sort(np.where(qused, qi, -1 - np.arange(qi.shape[3])), axis=-1)
+    if ((listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)).any():
+        raise ValueError("attention: q_index lists a query twice in a block")
+    qi = np.ascontiguousarray(np.where(qused, qi, 0), dtype=np.int32)
+    qc = np.ascontiguousarray(qc, dtype=np.int32)
+    return qi, qc
+
+
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None,
                            num_warps=None, num_stages=2, return_lse=False, _lists=None):
@@ -348,28 +374,17 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     if return_lse and q_sparse:
         raise ValueError("attention: return_lse is not available with query lists (q_index): "
                          "pruned rows have no log-sum-exp of their own")
-    if q_sparse:
-        qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
-        qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
-        if qi.ndim != 4 or qi.shape[:3] != (Z, H, QB) or qc.shape != (Z, H, QB):
-            raise ValueError(f"attention: q_index must be ({Z}, {H}, {QB}, K) and q_count "
-                             f"({Z}, {H}, {QB}), got {qi.shape} and {qc.shape}")
-        if (qc < 1).any() or (qc > qi.shape[3]).any():
-            raise ValueError(f"attention: q_count entries must be in [1, {qi.shape[3]}]")
-        qused = np.arange(qi.shape[3]) < qc[..., None]
-        if (qused & ((qi < 0) | (qi >= block_m))).any():
-            raise ValueError(f"attention: q_index entries are positions in a block (0 to "
-                             f"{block_m - 1})")
-        past = (np.arange(QB) * block_m)[None, None, :, None] + qi >= NQ
-        if (qused & past).any():
-            raise ValueError(f"attention: q_index lists a query past the end of the sequence "
-                             f"({NQ} queries)")
-        listed = np.sort(np.where(qused, qi, -1 - np.arange(qi.shape[3])), axis=-1)
-        if ((listed[..., 1:] == listed[..., :-1]) & (listed[..., 1:] >= 0)).any():
-            raise ValueError("attention: q_index lists a query twice in a block")
-        qi = np.ascontiguousarray(np.where(qused, qi, 0), dtype=np.int32)
-        qc = np.ascontiguousarray(qc, dtype=np.int32)
-        rows = max(16, 1 << (int(qi.shape[3]) - 1).bit_length())
+    trusted_q = None  # query lists made by token_select (bsa_attention's)
+    if q_sparse and _is_torch(q) and _is_torch(q_index) and _is_torch(q_count):
+        trusted_q = _checked_lists_get(q_index, q_count, Z, H, QB, ("query", block_m, NQ),
+                                       q.device)
+    if trusted_q is not None:
+        kept_cols = int(q_index.shape[3])
+        rows = max(16, 1 << (kept_cols - 1).bit_length())
+    elif q_sparse:
+        qi, qc = _query_lists(q_index, q_count, Z, H, QB, NQ, block_m)
+        kept_cols = int(qi.shape[3])
+        rows = max(16, 1 << (kept_cols - 1).bit_length())
     else:
         qi = np.zeros((1, 1, 1, 1), np.int32)
         qc = np.zeros((1, 1, 1), np.int32)
@@ -381,7 +396,9 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         import torch
         out = torch.empty_like(q)
         lse = torch.empty((Z, H, NQ), device=q.device, dtype=torch.float32) if return_lse else out
-        if q_sparse:
+        if trusted_q is not None:
+            qi_t, qc_t = trusted_q
+        elif q_sparse:
             qi_t, qc_t = (torch.from_numpy(a).to(q.device) for a in (qi, qc))
         else:  # unused by the kernel: one pair of zeros per device
             key = str(q.device)
@@ -439,7 +456,7 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         fill_pruned_queries[(QB, Z * H)](out, qi_t, qc_t, so[0], so[1], so[2], s_qi[0], s_qi[1],
                                          s_qi[2], s_qc[0], s_qc[1], H, NQ, HEAD_DIM=D,
                                          Q_BLOCK=block_m,
-                                         KEPT_P=1 << (int(qi.shape[3]) - 1).bit_length())
+                                         KEPT_P=1 << (kept_cols - 1).bit_length())
     return (out, lse) if return_lse else out
 
 
@@ -755,11 +772,14 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
         q_index, q_count = token_select(sel_q, block, keep_ratio)
     vc = to_cubes(v)
     if _is_torch(index):
-        # block_select's lists are valid by construction (blocks in range,
-        # distinct, -1 past each count): the attention takes them without
-        # copying them to the host to check them (a synchronization).
+        # block_select's and token_select's lists are valid by construction
+        # (in range, distinct, -1 past each count): the attention takes them
+        # without copying them to the host to check them (a synchronization).
         QB = -(-S // block)
         _checked_lists_put(index, count, Z, H, QB, QB, q.device, (index, count))
+        if q_index is not None:
+            _checked_lists_put(q_index, q_count, Z, H, QB, ("query", block, S), q.device,
+                               (q_index, q_count))
     if grad:  # selection (of blocks and of queries) is not differentiated (as in BSA)
         out = sparse_attention(qc, kc, vc, index, count, block_m=block, block_n=block,
                                sm_scale=sm_scale, q_index=q_index, q_count=q_count, **options)

@@ -296,6 +296,46 @@ def test_bsa_with_query_sparsity():
     np.testing.assert_array_equal(out, want)
 
 
+@pytest.mark.parametrize("keep_ratio", [1.0, 0.5])
+def test_bsa_hands_its_lists_over_unchecked(keep_ratio, monkeypatch):
+    """With torch tensors, bsa_attention's block and query lists (its own
+    selection's, valid by construction) reach the attention without the
+    host check that given lists get (a copy and a synchronization on a
+    GPU): the checks are made to fail, and the output still equals the
+    pieces composed by hand with checked lists, on fresh data."""
+    torch = pytest.importorskip("torch")
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    q, k, v = (torch.from_numpy(rng.standard_normal((Z, H, S, D)).astype(np.float32))
+               for _ in range(3))
+    flat = [x.reshape(Z * H, S, D) for x in (q, k, v)]
+    (qc, qm), (kc, km) = (tessera.ops.cube_reorder(x, video, cube, pool=True) for x in flat[:2])
+    qc, kc = qc.reshape(Z, H, S, D), kc.reshape(Z, H, S, D)
+    vc = tessera.ops.cube_reorder(flat[2], video, cube).reshape(Z, H, S, D)
+    index, count = tessera.ops.block_select(qc, kc, 16, 16, mass=0.6,
+                                            pooled=(qm.reshape(Z, H, -1, D),
+                                                    km.reshape(Z, H, -1, D)))
+    qi = qn = None
+    if keep_ratio != 1.0:
+        qi, qn = tessera.ops.token_select(qc, 16, keep_ratio)
+    by_hand = tessera.ops.block_sparse_attention(qc, kc, vc, index.numpy(), count.numpy(),
+                                                 block_m=16, block_n=16,
+                                                 q_index=None if qi is None else qi.numpy(),
+                                                 q_count=None if qn is None else qn.numpy())
+    want = tessera.ops.cube_reorder(by_hand.reshape(Z * H, S, D), video, cube, inverse=True)
+
+    def no_check(*args, **kwargs):
+        raise AssertionError("bsa_attention's own lists were checked on the host")
+    monkeypatch.setattr(tessera.ops, "_kv_lists", no_check)
+    monkeypatch.setattr(tessera.ops, "_query_lists", no_check)
+    out = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6, keep_ratio=keep_ratio)
+    np.testing.assert_array_equal(out.numpy(), want.reshape(Z, H, S, D).numpy())
+    with pytest.raises(AssertionError, match="checked on the host"):  # given lists are
+        tessera.ops.block_sparse_attention(qc, kc, vc, index.clone(), count.clone(),
+                                           block_m=16, block_n=16)
+
+
 def block_similarities(q, block):
     """Per block: float64 cosine similarity of each token to the centre token."""
     Z, H, N, D = q.shape
