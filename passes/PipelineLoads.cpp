@@ -35,6 +35,7 @@
 
 #include <functional>
 #include <optional>
+#include <tuple>
 
 namespace tessera {
 #define GEN_PASS_DEF_TILEGPUPIPELINELOADS
@@ -612,11 +613,10 @@ bool LoopPipeliner::run() {
     Value plusOne = arith::AddIOp::create(builder, loc, slot, i32(builder, 1));
     Value wraps = arith::CmpIOp::create(builder, loc, arith::CmpIPredicate::eq, plusOne,
                                         i32(builder, slots));
-    return std::make_pair(
-        Value(arith::SelectOp::create(builder, loc, wraps, i32(builder, 0), plusOne)),
-        Value(arith::SelectOp::create(
-            builder, loc, wraps, arith::XOrIOp::create(builder, loc, phase, i32(builder, 1)),
-            phase)));
+    Value next = arith::SelectOp::create(builder, loc, wraps, i32(builder, 0), plusOne);
+    Value flipped = arith::XOrIOp::create(builder, loc, phase, i32(builder, 1));
+    return std::make_pair(next, Value(arith::SelectOp::create(builder, loc, wraps, flipped,
+                                                               phase)));
   };
 
   // A producer warp issues the copies: the loop keeps their waits.
@@ -813,13 +813,7 @@ bool LoopPipeliner::run() {
                                              UnitAttr());
       tessera::tilegpu::SlotWaitOp::create(inner, loc, slotArg, writePhase, slotsAttr,
                                            inner.getUnitAttr());
-      Value readNext = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
-      Value wraps = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, readNext,
-                                          i32(inner, slots));
-      nextReadSlotB = arith::SelectOp::create(inner, loc, wraps, i32(inner, 0), readNext);
-      nextReadPhaseB = arith::SelectOp::create(
-          inner, loc, wraps, arith::XOrIOp::create(inner, loc, readPhase, i32(inner, 1)),
-          readPhase);
+      std::tie(nextReadSlotB, nextReadPhaseB) = nextSlotPhase(inner, readSlot, readPhase);
       Value writeWraps =
           arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
       nextWritePhase = arith::SelectOp::create(
@@ -835,12 +829,7 @@ bool LoopPipeliner::run() {
                                                     inner.getI32IntegerAttr(int32_t(slots)));
     if (slotBarriers) // slot reuse is ordered by the empty barriers
       wait->setAttr(tessera::tilegpu::kSlotOrderedAttr, UnitAttr::get(ctx));
-    Value plusOne = arith::AddIOp::create(inner, loc, readSlot, i32(inner, 1));
-    Value wraps = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, plusOne,
-                                        i32(inner, slots));
-    nextReadSlot = arith::SelectOp::create(inner, loc, wraps, i32(inner, 0), plusOne);
-    nextPhase = arith::SelectOp::create(
-        inner, loc, wraps, arith::XOrIOp::create(inner, loc, phase, i32(inner, 1)), phase);
+    std::tie(nextReadSlot, nextPhase) = nextSlotPhase(inner, readSlot, phase);
   }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.
