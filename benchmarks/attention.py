@@ -19,6 +19,9 @@ over the same lists, lowered by the compiler: tessera.graph).
 and slot mbarriers (the NVIDIA backend's `pingpong` option), for an A/B
 comparison.
 
+--no-producer compiles the TMA loops without a producer warp (the NVIDIA
+backend's `producer` option): the loop issues its own copies.
+
 --kernels lists each kernel's time under the forward + backward row.
 
 --backward adds forward + backward rows (tessera's autograd through its
@@ -64,6 +67,9 @@ def main():
     if "--no-pingpong" in sys.argv:
         from tessera.backends.nvidia import NVIDIABackend
         NVIDIABackend.default_options["pingpong"] = False
+    if "--no-producer" in sys.argv:
+        from tessera.backends.nvidia import NVIDIABackend
+        NVIDIABackend.default_options["producer"] = False
     S = int(arg("--seq", 23296))
     H = int(arg("--heads", 12))
     D = 128
