@@ -845,6 +845,27 @@ def _backward_lists(index, count, used, Z, H, NQ, NKV, block_m, block_n):
     return index, count, block_m, block_n
 
 
+def _backward_lists_on_device(index, count, NQ, block_m, block_n):
+    """_backward_lists with torch ops on the lists' device (no copy to the
+    host), for lists the forward has checked, given with their counts,
+    whose key blocks are all whole (none cut short at the end of the
+    sequence, so every sub-block of a listed block is listed)."""
+    import torch
+    Z, H, QB, L = index.shape
+    used = torch.arange(L, device=index.device) < count[..., None]
+    index = index.to(torch.int64)
+    if block_m > 64 or block_n > 64:
+        rm, rn = max(1, block_m // 64), max(1, block_n // 64)
+        block_m, block_n = block_m // rm, block_n // rn
+        QB2 = -(-NQ // block_m)
+        index = (index[..., None] * rn + torch.arange(rn, device=index.device)).reshape(
+            Z, H, QB, L * rn).repeat_interleave(rm, dim=2)[:, :, :QB2]
+        used = used.repeat_interleave(rn, dim=-1).repeat_interleave(rm, dim=2)[:, :, :QB2]
+        count = (count * rn).repeat_interleave(rm, dim=2)[:, :, :QB2]
+    index = torch.where(used, index, torch.zeros_like(index)).to(torch.int32).contiguous()
+    return index, count.to(torch.int32).contiguous(), block_m, block_n
+
+
 def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n):
     """_backward_lists of the given lists, on q's device, computed once per
     list (a training loop reuses one mask across steps and layers): torch
@@ -855,6 +876,12 @@ def _cached_backward_lists(q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_
     QB, KB = -(-NQ // block_m), -(-NKV // block_n)
     tag = ("backward", block_m, block_n, device)
     by_tensor = _is_torch(kv_index) and (kv_count is None or _is_torch(kv_count))
+    if by_tensor and kv_count is not None and _is_torch(q) and NKV % block_n == 0:
+        # Lists the forward checked (bsa_attention's own among them) are
+        # cut on their device, with no copy to the host.
+        checked = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, q.device)
+        if checked is not None:
+            return _backward_lists_on_device(checked[0], checked[1], NQ, block_m, block_n)
     if by_tensor:
         hit = _checked_lists_get(kv_index, kv_count, Z, H, QB, KB, tag)
         if hit is not None and hit[0] in _BACKWARD_LISTS:

@@ -336,6 +336,65 @@ def test_bsa_hands_its_lists_over_unchecked(keep_ratio, monkeypatch):
                                            block_m=16, block_n=16)
 
 
+@pytest.mark.parametrize("NQ,NKV,bm,bn", [(512, 768, 128, 128), (256, 512, 128, 64),
+                                          (200, 384, 64, 128), (96, 64, 32, 32)])
+def test_backward_lists_cut_on_the_device(NQ, NKV, bm, bn):
+    """Lists the forward checked are cut into the backward's 64 x 64 tiles
+    with torch ops on their device: the same lists as the host's cut
+    (entries past each count 0), on fresh random lists."""
+    torch = pytest.importorskip("torch")
+    Z, H = 2, 3
+    index, _ = random_blocks(Z, H, NQ, NKV, bm, bn, L=4)
+    count = (index >= 0).sum(-1)
+    used = np.arange(index.shape[3]) < count[..., None]
+    want = tessera.ops._backward_lists(index, count, used, Z, H, NQ, NKV, bm, bn)
+    got = tessera.ops._backward_lists_on_device(torch.from_numpy(index).int(),
+                                                torch.from_numpy(count).int(), NQ, bm, bn)
+    assert got[2:] == want[2:]
+    np.testing.assert_array_equal(got[0].numpy(), want[0])
+    np.testing.assert_array_equal(got[1].numpy(), want[1])
+
+
+def test_bsa_training_step_without_host_checks(monkeypatch):
+    """bsa_attention under autograd: its lists reach the forward and the
+    backward's cut without a host check (both made to fail), and the
+    gradients equal those of block_sparse_attention over the same lists
+    given as numpy (checked on the host), on fresh data."""
+    torch = pytest.importorskip("torch")
+    video, cube = (2, 4, 8), (1, 4, 4)
+    Z, H, D = 1, 2, 16
+    S = int(np.prod(video))
+    data = [rng.standard_normal((Z, H, S, D)).astype(np.float32) for _ in range(4)]
+
+    def grads(fn):
+        q, k, v = (torch.from_numpy(x).requires_grad_() for x in data[:3])
+        (fn(q, k, v) * torch.from_numpy(data[3])).sum().backward()
+        return [t.grad.numpy() for t in (q, k, v)]
+
+    flat = [torch.from_numpy(x).reshape(Z * H, S, D) for x in data[:2]]
+    (qc, qm), (kc, km) = (tessera.ops.cube_reorder(x, video, cube, pool=True) for x in flat)
+    index, count = tessera.ops.block_select(qc.reshape(Z, H, S, D), kc.reshape(Z, H, S, D), 16,
+                                            16, mass=0.6, pooled=(qm.reshape(Z, H, -1, D),
+                                                                  km.reshape(Z, H, -1, D)))
+    index, count = index.numpy(), count.numpy()
+
+    def by_hand(q, k, v):
+        cubes = [tessera.ops._reorder_autograd().apply(x.reshape(Z * H, S, D), video, cube,
+                                                       False, False).reshape(Z, H, S, D)
+                 for x in (q, k, v)]
+        out = tessera.ops.sparse_attention(*cubes, index, count, block_m=16, block_n=16)
+        return tessera.ops._reorder_autograd().apply(out.reshape(Z * H, S, D), video, cube,
+                                                     True, False).reshape(Z, H, S, D)
+    want = grads(by_hand)
+
+    def no_check(*args, **kwargs):
+        raise AssertionError("bsa_attention's own lists were checked on the host")
+    monkeypatch.setattr(tessera.ops, "_kv_lists", no_check)
+    got = grads(lambda q, k, v: tessera.ops.bsa_attention(q, k, v, video, cube, p=0.6))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
 def block_similarities(q, block):
     """Per block: float64 cosine similarity of each token to the centre token."""
     Z, H, N, D = q.shape
