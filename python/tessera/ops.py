@@ -1016,9 +1016,13 @@ def _attention_autograd():
             if ctx.queries[0] is not None:
                 # A pruned query's output is its block's proxy query's: its
                 # gradient flows to the proxy's row, and its own q gets none.
-                target = _query_targets(*ctx.queries, q.shape, o["block_m"])
+                if _is_torch(ctx.queries[0]) and _is_torch(ctx.queries[1]):
+                    target = _query_targets_on_device(*ctx.queries, q.shape, o["block_m"])
+                else:
+                    target = torch.from_numpy(_query_targets(*ctx.queries, q.shape,
+                                                             o["block_m"]))
                 ZH, S, D = q.shape[0] * q.shape[1], q.shape[2], q.shape[3]
-                index = torch.from_numpy(target).to(dout.device).reshape(ZH, S, 1).expand(ZH, S, D)
+                index = target.to(dout.device).reshape(ZH, S, 1).expand(ZH, S, D)
                 dout = torch.zeros_like(dout).reshape(ZH, S, D).scatter_add_(
                     1, index, dout.reshape(ZH, S, D)).reshape(dout.shape)
             dq, dk, dv = block_sparse_attention_backward(
@@ -1049,6 +1053,24 @@ def _query_targets(q_index, q_count, shape, block_m):
     r = b * block_m + qi[z, h, b, j]
     target[z, h, r] = r
     return np.ascontiguousarray(target[:, :, :S]).reshape(Z * H, S)
+
+
+def _query_targets_on_device(q_index, q_count, shape, block_m):
+    """_query_targets with torch ops on the lists' device (no copy to the
+    host): each row's target, int64 (Z*H, S)."""
+    import torch
+    Z, H, S, _ = shape
+    qi, qc = q_index.to(torch.int64), q_count.to(torch.int64)
+    QB, L = qi.shape[2], qi.shape[3]
+    blocks = torch.arange(QB, device=qi.device) * block_m
+    proxy = blocks + qi.gather(3, (qc - 1)[..., None])[..., 0]  # (Z, H, QB) rows
+    target = proxy.repeat_interleave(block_m, dim=2)
+    kept = torch.arange(L, device=qi.device) < qc[..., None]
+    # Listed rows map to themselves; entries past a count rewrite the
+    # proxy's row with itself (it is listed).
+    rows = torch.where(kept, blocks[:, None] + qi, proxy[..., None]).reshape(Z, H, QB * L)
+    target = target.scatter(2, rows, rows)
+    return target[:, :, :S].reshape(Z * H, S).contiguous()
 
 
 def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,

@@ -395,6 +395,20 @@ def test_bsa_training_step_without_host_checks(monkeypatch):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("N,block,ratio", [(64, 16, 0.5), (100, 32, 0.3), (128, 64, 0.125)])
+def test_query_targets_on_the_device(N, block, ratio):
+    """The backward's query targets (each row's own row when listed, else
+    its block's proxy) from torch ops on the lists' device equal the host
+    computation, on token_select's lists of fresh data."""
+    torch = pytest.importorskip("torch")
+    q = rng.standard_normal((2, 3, N, 16)).astype(np.float32)
+    index, count = tessera.ops.token_select(q, block, ratio)
+    want = tessera.ops._query_targets(index, count, q.shape, block)
+    got = tessera.ops._query_targets_on_device(torch.from_numpy(index),
+                                               torch.from_numpy(count), q.shape, block)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
 def block_similarities(q, block):
     """Per block: float64 cosine similarity of each token to the centre token."""
     Z, H, N, D = q.shape
