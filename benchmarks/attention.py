@@ -164,25 +164,6 @@ def main():
             print(f"| BSA's selection on top of the reordering (means from it, 2 x the pooling's "
                   f"extra, then block_select): {100 * added / t:.1f}% of the block-sparse "
                   f"attention | {added:.3f} | |", flush=True)
-            # The selection from the means, by variant (ops._SELECT_TUNING):
-            # the default above (scores, then selection: two kernels) against
-            # the fused kernel.
-            for name, tune in (("fused, 16 query blocks, 4 warps", {"fused_up_to": 256}),
-                               ("fused, 32 query blocks, 4 warps",
-                                {"fused_up_to": 256, "fused_group": 32}),
-                               ("fused, 16 query blocks, 8 warps",
-                                {"fused_up_to": 256, "fused_warps": 8})):
-                saved = dict(ops._SELECT_TUNING)
-                ops._SELECT_TUNING.update(tune)
-                try:
-                    t_v = bench(lambda: ops.block_select(q, k, bm, bn, mass=0.9,
-                                                         max_blocks=keep, pooled=(qp, kp)),
-                                reps=5, queued=True)
-                finally:
-                    ops._SELECT_TUNING.clear()
-                    ops._SELECT_TUNING.update(saved)
-                print(f"| block_select from the means, {name} | {t_v:.3f} | |", flush=True)
-            print(f"| block_select from the means, default | {t_from:.3f} | |", flush=True)
             # End to end: bsa_attention against the same flow given the lists
             # it picks (reorderings with means, attention, the inverse).
             cube = (8, 4, 4)

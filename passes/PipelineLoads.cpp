@@ -619,6 +619,23 @@ bool LoopPipeliner::run() {
                                                                phase)));
   };
 
+  // A loop over the same iterations with `inits` (an empty body), and the
+  // original body moved into one (its induction variable and iteration
+  // arguments replaced by the new loop's first ones).
+  auto sameIterations = [&](OpBuilder &builder, ValueRange inits) {
+    auto l = scf::ForOp::create(builder, loc, lb, ub, step, inits);
+    l.setUnsignedCmp(loop.getUnsignedCmp());
+    return l;
+  };
+  auto moveBody = [&](scf::ForOp newLoop) {
+    Block *newBody = newLoop.getBody();
+    newBody->getOperations().splice(newBody->begin(), body->getOperations());
+    loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
+    for (unsigned i = 0; i < loop.getNumRegionIterArgs(); ++i)
+      loop.getRegionIterArgs()[i].replaceAllUsesWith(newLoop.getRegionIterArgs()[i]);
+    return newBody;
+  };
+
   // A producer warp issues the copies: the loop keeps their waits.
   std::optional<SmallVector<Operation *>> inputs;
   if (producerWarp && slotBarriers && loads.empty() && !tmaLoads.empty())
@@ -650,12 +667,8 @@ bool LoopPipeliner::run() {
       pinits.push_back(loop.getInitArgs()[i]);
     pinits.push_back(i32(p, 0));
     pinits.push_back(i32(p, 1));
-    auto fill = scf::ForOp::create(p, loc, lb, ub, step, pinits);
-    fill.setUnsignedCmp(loop.getUnsignedCmp());
-    Block *fillBody = fill.getBody();
-    if (!fillBody->empty() && isa<scf::YieldOp>(fillBody->back()))
-      fillBody->back().erase();
-    OpBuilder f = OpBuilder::atBlockEnd(fillBody);
+    auto fill = sameIterations(p, pinits);
+    OpBuilder f = OpBuilder::atBlockEnd(fill.getBody());
     auto fargs = fill.getRegionIterArgs();
     IRMapping at;
     for (auto [k, i] : llvm::enumerate(addressArgs))
@@ -677,19 +690,12 @@ bool LoopPipeliner::run() {
     SmallVector<Value> inits(loop.getInitArgs());
     inits.push_back(i32(b, 0));
     inits.push_back(i32(b, 0));
-    auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
-    newLoop.setUnsignedCmp(loop.getUnsignedCmp());
-    Block *newBody = newLoop.getBody();
-    if (!newBody->empty() && isa<scf::YieldOp>(newBody->back()))
-      newBody->back().erase();
+    auto newLoop = sameIterations(b, inits);
     unsigned numOrig = loop.getNumRegionIterArgs();
     SmallVector<SmallVector<tile::DotOp>> readers;
     for (tile::DescriptorLoadOp load : tmaLoads)
       readers.push_back(dotsOf(load));
-    newBody->getOperations().splice(newBody->begin(), body->getOperations());
-    loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
-    for (unsigned i = 0; i < numOrig; ++i)
-      loop.getRegionIterArgs()[i].replaceAllUsesWith(newLoop.getRegionIterArgs()[i]);
+    Block *newBody = moveBody(newLoop);
     Value readSlot = newLoop.getRegionIterArgs()[numOrig],
           readPhase = newLoop.getRegionIterArgs()[numOrig + 1];
     OpBuilder inner = OpBuilder::atBlockBegin(newBody);
@@ -762,15 +768,9 @@ bool LoopPipeliner::run() {
     inits.push_back(i32(b, 0));
     inits.push_back(i32(b, 1));
   }
-  auto newLoop = scf::ForOp::create(b, loc, lb, ub, step, inits);
-  newLoop.setUnsignedCmp(loop.getUnsignedCmp());
-  Block *newBody = newLoop.getBody();
+  auto newLoop = sameIterations(b, inits);
   unsigned numOrig = loop.getNumRegionIterArgs(), numLoads = loads.size() + tmaLoads.size();
-  // Move the old body in, then add the new arguments.
-  newBody->getOperations().splice(newBody->begin(), body->getOperations());
-  loop.getInductionVar().replaceAllUsesWith(newLoop.getInductionVar());
-  for (unsigned i = 0; i < numOrig; ++i)
-    loop.getRegionIterArgs()[i].replaceAllUsesWith(newLoop.getRegionIterArgs()[i]);
+  Block *newBody = moveBody(newLoop);
   auto args = newLoop.getRegionIterArgs();
   auto tileArg = [&](unsigned stage, unsigned l) {
     return args[numOrig + stage * numLoads + l];

@@ -650,19 +650,6 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
                   for x, n, blk, nb in ((q, NQ, block_m, QB), (k, NKV, block_n, KB))]
     index = _empty(q, (Z, H, QB, L), i32)  # -1 past each count (the kernel's)
     count = _empty(q, (Z, H, QB), i32)
-    param = float(mass if mass is not None else threshold)
-    rounds = L <= _SELECT_TUNING["rounds_up_to"]
-    if rounds and KB_P <= _SELECT_TUNING["fused_up_to"]:
-        # Scores and selection in one program per G query blocks.
-        from .kernels.bsa import block_select_fused_kernel
-        G = _SELECT_TUNING["fused_group"]
-        qs, ks, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], index, count))
-        block_select_fused_kernel[(-(-QB // G), Z * H)](
-            pooled[0], pooled[1], index, count, 1.0 / math.sqrt(D), param, qs[0], qs[1], qs[2],
-            ks[0], ks[1], ks[2], ix[0], ix[1], ix[2], cs[0], cs[1], H, QB, KB, L, int(min_blocks),
-            HEAD_DIM=D, G=G, KB_P=KB_P, MODE=0 if mass is not None else 1,
-            num_warps=_SELECT_TUNING["fused_warps"])
-        return index, count
     scores = _empty(q, (Z, H, QB, KB), f32)
     qs, ks, ss, ix, cs = (_strides(t) for t in (pooled[0], pooled[1], scores, index, count))
     BM = BN = _SELECT_TUNING["scores_tile"]
@@ -670,6 +657,8 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
         pooled[0], pooled[1], scores, 1.0 / math.sqrt(D), qs[0], qs[1], qs[2], ks[0], ks[1],
         ks[2], ss[0], ss[1], ss[2], H, QB, KB, HEAD_DIM=D, BM=BM, BN=BN,
         num_warps=_SELECT_TUNING["scores_warps"])
+    param = float(mass if mass is not None else threshold)
+    rounds = L <= _SELECT_TUNING["rounds_up_to"]
     # Bisections over a row of KB blocks compare every element of its tile
     # each step: a head of half the padded row and a tail of what is left
     # (1200: 1024 + 256) when that is fewer elements.
@@ -690,15 +679,9 @@ def block_select(q, k, block_m, block_n, mass=None, threshold=None, min_blocks=1
 # to how many kept blocks (max_blocks) the selection takes them one max
 # reduction at a time instead of bisecting, and whether a bisected row is
 # split into a head and a tail tile when that pads less (its warps then
-# counted by the head's blocks). With `fused_up_to` > 0, rows of up to
-# that many key blocks taken a max at a time go through one fused kernel
-# (scores and selection, `fused_group` >= 16 query blocks a program,
-# `fused_warps` warps). Off: on an H200 at S 23296 it took 0.084-0.206 ms
-# against 0.026 for the two kernels (its [16, 256] float32 product spills
-# at 255 registers; docs/performance.md, session 15).
+# counted by the head's blocks).
 _SELECT_TUNING = {"scores_tile": 64, "scores_warps": 4, "blocks_per_warp": 1024,
-                  "rounds_up_to": 32, "split_rows": True, "split_blocks_per_warp": 512,
-                  "fused_up_to": 0, "fused_group": 16, "fused_warps": 4}
+                  "rounds_up_to": 32, "split_rows": True, "split_blocks_per_warp": 512}
 
 
 def token_select(q, block, keep_ratio):

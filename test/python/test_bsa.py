@@ -123,18 +123,12 @@ def test_block_select_ties_go_to_the_lower_block(mode, distinct):
     check_selection(index, count, select_reference(q, k, 16, 16, **mode))
 
 
-@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("mode", [dict(mass=0.9, min_blocks=2, max_blocks=13),
                                   dict(mass=0.5, max_blocks=32),
                                   dict(threshold=0.5, min_blocks=2, max_blocks=7)])
-def test_block_select_scores_and_rounds_fused(fused, mode, monkeypatch):
-    """Rows taken a max at a time (at most 32 kept) over up to 256 key
-    blocks: one kernel computes 16 query blocks' scores and selects from
-    them in place (37 query blocks: the last program's rows past the end
-    store nothing; an option, off by default: measured slower), or the
-    scores go through memory to the selection kernel; both match the
-    reference."""
-    monkeypatch.setitem(tessera.ops._SELECT_TUNING, "fused_up_to", 256 if fused else 0)
+def test_block_select_rounds(mode):
+    """Rows taken a max at a time (at most 32 kept) over 150 key blocks,
+    37 query blocks: the selection matches the reference."""
     q = (rng.standard_normal((1, 2, 37 * 16, 16)) * 3).astype(np.float32)
     k = (rng.standard_normal((1, 2, 150 * 16, 16)) * 3).astype(np.float32)
     index, count = tessera.ops.block_select(q, k, 16, 16, **mode)

@@ -182,16 +182,6 @@ def test_block_select(arch, kb_p, mode, tail, tmp_path):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-@pytest.mark.parametrize("kb_p,mode", [(256, 0), (256, 1), (32, 0)])
-def test_block_select_fused(arch, kb_p, mode, tmp_path):
-    f = S.block_select_fused_kernel
-    ptrs = {"QP": "*fp32:16", "KP": "*fp32:16", "Index": "*i32:16", "Count": "*i32:16"}
-    compile_and_assemble(f, signature(f, ptrs, ["scale", "param"]),
-                         dict(HEAD_DIM=128, G=16, KB_P=kb_p, MODE=mode), {"num_warps": 4}, arch,
-                         tmp_path)
-
-
-@pytest.mark.parametrize("arch", ARCHS)
 def test_block_scores(arch, tmp_path):
     f = S.block_scores_kernel
     ptrs = {"QP": "*fp32:16", "KP": "*fp32:16", "Scores": "*fp32:16"}
