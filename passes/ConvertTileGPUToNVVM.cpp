@@ -1085,7 +1085,7 @@ LogicalResult Expander::run() {
   }
   smemBytes = std::max(smemBytes, end);
   prologueEnd->erase();
-  int32_t threads = int32_t(warpSize * (numWarps + (producerSplit ? 1 : 0)));
+  int32_t threads = int32_t(warpSize * blockWarps());
   if (amd) {
     simt->setAttr("rocdl.kernel", b.getUnitAttr());
     simt->setAttr("rocdl.flat_work_group_size",
