@@ -587,13 +587,18 @@ def cube_reorder(x, video_shape, cube, inverse=False, pool=False):
         import numpy as np
         pooled = _empty(x, (Z, S // volume, C),
                         np.float32 if not _is_torch(x) else __import__("torch").float32)
-        BT, BC = volume, min(BC, 8192 // volume)
+        BT, BC = volume, min(BC, _REORDER_TUNING["pool_tile"] // volume)
     ps = _strides(pooled)
     cube_reorder_kernel[(-(-S // BT), Z, -(-C // BC))](
         x, y, pooled, xs[0], xs[1], ys[0], ys[1], ps[0], ps[1], S, C, T=T, HV=HV, WV=WV, CT=CT,
         CH=CH, CW=CW, INVERSE=bool(inverse), BLOCK_T=BT, BLOCK_C=BC, POOL=bool(pool),
         num_warps=4 if BT * BC <= 4096 else 8)
     return (y, pooled) if pool else y
+
+
+# cube_reorder(pool=True)'s tile: a cube's tokens by as many channels as
+# fit this many elements (benchmarks/select.py --reorder compares others).
+_REORDER_TUNING = {"pool_tile": 8192}
 
 
 def _pool_blocks(x, n, blk, nb, f32):

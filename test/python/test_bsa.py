@@ -55,7 +55,7 @@ def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_
     p = np.exp(s - s.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     chosen = {}
-    select_reference.ambiguous = set()
+    select_reference.ambiguous = {}
     for z in range(Z):
         for h in range(H):
             for qb in range(QB):
@@ -74,11 +74,14 @@ def select_reference(q, k, bm, bn, mass=None, threshold=None, min_blocks=1, max_
                 n = min(max(n, min_blocks), L)
                 # float32 may decide a cut through (nearly) equal values or
                 # a mass within rounding of p either way: such rows are
-                # noted (exact ties, which both break toward the lower
-                # block, are not).
+                # noted with the blocks that may go either way (exact ties,
+                # which both break toward the lower block, are not).
                 gap = row[order[n - 1]] - row[order[n]] if n < KB else np.inf
                 if near or 0 < gap < 1e-6 * row[order[n - 1]]:
-                    select_reference.ambiguous.add((z, h, qb))
+                    edge = row[order[n - 1]]
+                    either = set(np.nonzero(np.abs(row - edge) < 1e-5 * row.max())[0].tolist())
+                    either |= set(order[max(0, n - 2):n + 1].tolist())
+                    select_reference.ambiguous[z, h, qb] = either
                 chosen[z, h, qb] = list(order[:n])
     return chosen
 
@@ -96,16 +99,20 @@ def test_block_select(mode, nkv):
 
 
 def check_selection(index, count, want):
-    """The chosen blocks, listed in increasing order, -1 past each count
-    (rows the reference found within float32 rounding of a cut may
-    differ: at most 1 in 10)."""
+    """The chosen blocks, listed in increasing order, -1 past each count.
+    Rows the reference found within float32 rounding of a cut may differ
+    from it only in the blocks at the cut: blocks whose probability is
+    within rounding of the last one kept, or the one before or after it
+    when the mass sits at the cut."""
     ambiguous = select_reference.ambiguous
-    assert len(ambiguous) <= len(want) // 10 + 1, len(ambiguous)
     for (z, h, qb), blocks in want.items():
         got = list(index[z, h, qb, :count[z, h, qb]])
         assert (index[z, h, qb, count[z, h, qb]:] == -1).all()
         assert got == sorted(got) and len(set(got)) == len(got)
-        if (z, h, qb) not in ambiguous:
+        if (z, h, qb) in ambiguous:
+            differ = set(got) ^ set(int(b) for b in blocks)
+            assert differ <= ambiguous[z, h, qb], ((z, h, qb), sorted(differ))
+        else:
             assert got == sorted(blocks), ((z, h, qb), got, blocks)
 
 
