@@ -115,6 +115,9 @@ class Graph:
     def _kernel(self, backend, name):
         key = (backend.name, name)
         if key not in self._compiled:
+            if backend.name != "cpu":
+                from .runtime import capture
+                capture.forbid(f"graph kernel {name} would be compiled")
             # A kernel's own choice (`tgraph.num_warps`, as the selection's
             # one warp) over the graph's.
             warps = ir.kernel_warps(self.module, name) or (

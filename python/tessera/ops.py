@@ -222,10 +222,17 @@ def _check_attention_inputs(q, k, v):
         raise ValueError(f"attention: head dim {D} is not supported (16, 32, 64, 128 or 256)")
 
 
+def _forbid_in_capture(what):
+    from .runtime import capture
+    capture.forbid(what)
+
+
 def _kv_lists(kv_index, kv_count, Z, H, QB, KB):
     """Checked key/value block lists as numpy: (index, count, used), `used`
     marking the entries before each count."""
     import numpy as np
+    if _is_torch(kv_index) and kv_index.is_cuda:
+        _forbid_in_capture("block lists would be copied to the host to be checked")
     index = kv_index.detach().cpu().numpy() if _is_torch(kv_index) else np.asarray(kv_index)
     if index.ndim != 4 or index.shape[:3] != (Z, H, QB) or not np.issubdtype(index.dtype,
                                                                                 np.integer):
@@ -305,6 +312,8 @@ def _rows_of_heads(t):
 def _query_lists(q_index, q_count, Z, H, QB, NQ, block_m):
     """Checked query lists as int32 numpy (entries past each count 0)."""
     import numpy as np
+    if _is_torch(q_index) and q_index.is_cuda:
+        _forbid_in_capture("query lists would be copied to the host to be checked")
     qi = q_index.detach().cpu().numpy() if _is_torch(q_index) else np.asarray(q_index)
     qc = q_count.detach().cpu().numpy() if _is_torch(q_count) else np.asarray(q_count)
     if qi.ndim != 4 or qi.shape[:3] != (Z, H, QB) or qc.shape != (Z, H, QB):
@@ -475,6 +484,7 @@ def _tuned_attention_config(q, k, v, causal, sm_scale):
     from .runtime.autotuner import do_bench
     key = (str(q.device), tuple(q.shape), k.shape[2], str(q.dtype), bool(causal))
     if key not in _ATTENTION_CHOICE:
+        _forbid_in_capture(f"attention's block sizes for shape {tuple(q.shape)} would be timed")
         times = {}
         for bm, bn, w, st in ATTENTION_CONFIGS:
             run = (lambda bm=bm, bn=bn, w=w, st=st: attention(
@@ -507,16 +517,7 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
         last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
         count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
     if _requires_grad(q, k, v):
-        # The same lists every step: cached views on the device, checked
-        # (forward) and transposed (backward) once.
-        key = ("grad", str(q.device), Z, H, QB, KB, bool(causal), block_m, block_n)
-        views = _DENSE_LISTS.get(key)
-        if views is None:
-            import torch
-            views = _DENSE_LISTS[key] = (
-                torch.from_numpy(np.arange(KB, dtype=np.int32)).to(q.device)
-                .expand(Z, H, QB, KB),
-                torch.from_numpy(np.array(count, np.int32)).to(q.device))
+        views = _dense_grad_lists(q, k, causal, block_m, block_n)
         return sparse_attention(q, k, v, views[0], views[1], block_m=block_m, block_n=block_n,
                                 sm_scale=sm_scale, causal=causal, **options)
     # The lists are the same for every (batch, head): one row of block
@@ -525,6 +526,8 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
     key = (str(getattr(q, "device", "cpu")), QB, KB, bool(causal), block_m, block_n)
     lists = _DENSE_LISTS.get(key)
     if lists is None:
+        if _is_torch(q) and q.is_cuda:
+            _forbid_in_capture("dense block lists would be copied to the GPU")
         row = np.arange(KB, dtype=np.int32)
         counts = np.array(count[0, 0], np.int32)  # a writable copy (count may be a view)
         if _is_torch(q):
@@ -535,6 +538,30 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
 
 
 _DENSE_LISTS: dict = {}
+
+
+def _dense_grad_lists(q, k, causal, block_m, block_n):
+    """Every key block for each query block (causal: up to the diagonal) as
+    torch views on q's device ((Z, H, QB, KB) and (Z, H, QB) int32), the
+    same objects every step: checked (forward) and transposed (backward)
+    once."""
+    import numpy as np
+    Z, H, NQ, _ = q.shape
+    QB, KB = -(-NQ // block_m), -(-k.shape[2] // block_n)
+    key = ("grad", str(q.device), Z, H, QB, KB, bool(causal), block_m, block_n)
+    views = _DENSE_LISTS.get(key)
+    if views is None:
+        import torch
+        if q.is_cuda:
+            _forbid_in_capture("dense block lists would be copied to the GPU")
+        count = np.full((Z, H, QB), KB, np.int32)
+        if causal:
+            last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
+            count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
+        views = _DENSE_LISTS[key] = (
+            torch.from_numpy(np.arange(KB, dtype=np.int32)).to(q.device).expand(Z, H, QB, KB),
+            torch.from_numpy(np.array(count, np.int32)).to(q.device))
+    return views
 
 
 def _requires_grad(*tensors):

@@ -1595,3 +1595,82 @@ def test_propagate_nan_on_gpu():
     np.testing.assert_array_equal(out[1], np.maximum(x, y))
     np.testing.assert_array_equal(out[2], np.minimum(x, y))
     np.testing.assert_array_equal(out[3], np.clip(x, -0.5, 0.5))
+
+
+# -- tessera.torch on the GPU (torch.ops.tessera, CUDA graphs) -------------------------------
+
+def _torch_reference(q, k, v, causal):
+    q, k, v = (x.double() for x in (q, k, v))
+    s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        n, m = s.shape[-2:]
+        s = s.masked_fill(torch.ones(n, m, dtype=torch.bool, device=s.device).triu(1),
+                          float("-inf"))
+    return torch.softmax(s, -1) @ v
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_torch_ops_attention_and_grads_on_gpu(causal):
+    """torch.ops.tessera.attention on bf16 CUDA tensors (tuned blocks) and
+    its backward (the backward kernels) against float64."""
+    import tessera.torch as tt
+    shape = (1, 3, 640, 128)
+    q, k, v = (cuda(rng.standard_normal(shape)).bfloat16().requires_grad_() for _ in range(3))
+    out = tt.attention(q, k, v, causal=causal)
+    refs = [x.detach().double().requires_grad_() for x in (q, k, v)]
+    ref = _torch_reference(*refs, causal)
+    assert (out.double() - ref).abs().max().item() < 2e-2
+    g = cuda(rng.standard_normal(shape)).bfloat16()
+    got = torch.autograd.grad(out, (q, k, v), g)
+    want = torch.autograd.grad(ref, refs, g.double())
+    for a, b in zip(got, want):
+        assert (a.double() - b).abs().max().item() < 5e-2 * max(1.0, b.abs().max().item())
+
+
+def test_torch_ops_attention_in_a_cuda_graph():
+    """A warmed-up call captured in a CUDA graph and replayed on new inputs
+    matches float64; a call that would compile during capture raises
+    CaptureError instead of breaking the capture."""
+    import tessera.torch as tt
+    from tessera.runtime.capture import CaptureError
+    shape = (1, 2, 512, 64)
+    q, k, v = (cuda(rng.standard_normal(shape)).half() for _ in range(3))
+    tt.warmup(tt.attention, q, k, v)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = tt.attention(q, k, v)
+    for _ in range(2):
+        for x in (q, k, v):
+            x.copy_(cuda(rng.standard_normal(shape)).half())
+        graph.replay()
+        torch.cuda.synchronize()
+        assert (out.double() - _torch_reference(q, k, v, False)).abs().max().item() < 1e-2
+    q2 = cuda(rng.standard_normal((1, 2, 384, 32))).half()  # a shape never run
+    with pytest.raises(CaptureError, match="warmup"):
+        with torch.cuda.graph(torch.cuda.CUDAGraph()):
+            tt.attention(q2, q2, q2)
+
+
+def test_torch_ops_block_sparse_and_bsa_on_gpu():
+    """block_sparse_attention and bsa_attention through the ops on bf16
+    CUDA tensors, against float64 dense attention under the blocks' mask."""
+    import tessera.torch as tt
+    Z, H, S, D, B = 1, 2, 1024, 64, 128
+    q, k, v = (cuda(rng.standard_normal((Z, H, S, D))).bfloat16() for _ in range(3))
+    QB = S // B
+    index = torch.stack([torch.randperm(QB)[:3] for _ in range(Z * H * QB)]).int()
+    index = index.reshape(Z, H, QB, 3).cuda()
+    count = torch.full((Z, H, QB), 3, dtype=torch.int32, device="cuda")
+    out = tt.block_sparse_attention(q, k, v, index, count, block_m=B, block_n=B)
+    keep = torch.zeros(Z, H, S, S, dtype=torch.bool, device="cuda")
+    for h in range(H):
+        for qb in range(QB):
+            for b in index[0, h, qb].tolist():
+                keep[0, h, qb * B:(qb + 1) * B, b * B:(b + 1) * B] = True
+    s = (q.double() @ k.double().transpose(-1, -2) / math.sqrt(D)).masked_fill(~keep, -math.inf)
+    ref = torch.softmax(s, -1) @ v.double()
+    assert (out.double() - ref).abs().max().item() < 2e-2
+    video, cube = (4, 16, 16), (2, 8, 8)
+    out = tt.bsa_attention(q, k, v, video, cube, p=0.5)
+    want = tessera.ops.bsa_attention(q, k, v, video, cube, p=0.5)
+    assert (out.double() - want.double()).abs().max().item() < 1e-2

@@ -487,6 +487,9 @@ class JITFunction(_C.Launchable):
         # neither comes from nor goes to the compile cache.
         uncached = any(os.environ.get(v) for v in ("TESSERA_PTX_DUMP_DIR",
                                                    "TESSERA_PTX_OVERRIDE_DIR"))
+        if backend.name != "cpu":
+            from . import capture
+            capture.forbid(f"kernel {self.__name__} would be compiled or loaded")
         key = self._disk_key(backend, signature, constants, options)
         hit = None if dump or uncached else disk_cache.load(key)
         if hit is not None:
