@@ -380,10 +380,12 @@ def token_select(q, block, keep_ratio):
 
 
 def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks=1,
-                  max_blocks=None, keep_ratio=1.0, scale=None):
+                  max_blocks=None, keep_ratio=1.0, scale=None, return_lists=False):
     """tessera.ops.bsa_attention from the ops above (so a traced graph shows
     the reorderings, the selection and the attention as nodes):
-    differentiable in q, k and v; the selection is not differentiated."""
+    differentiable in q, k and v; the selection is not differentiated.
+    return_lists: also the selected (kv_index, kv_count), over the blocks
+    of the cube order."""
     Z, H, S, D = q.shape
     block = math.prod(int(c) for c in cube)
 
@@ -402,8 +404,9 @@ def bsa_attention(q, k, v, video_shape, cube, p=None, threshold=None, min_blocks
         q_index, q_count = token_select(qc.detach(), block, keep_ratio)
     out = block_sparse_attention(qc, kc, to_cubes(v), index, count, block_m=block,
                                  block_n=block, scale=scale, q_index=q_index, q_count=q_count)
-    return cube_reorder(out.reshape(Z * H, S, D), video_shape, cube,
-                        inverse=True).reshape(Z, H, S, D)
+    out = cube_reorder(out.reshape(Z * H, S, D), video_shape, cube,
+                       inverse=True).reshape(Z, H, S, D)
+    return (out, (index, count)) if return_lists else out
 
 
 def contract(spec, *operands, weights=None):
