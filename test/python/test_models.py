@@ -59,3 +59,19 @@ def test_wan_block_against_plain_torch(attention):
 def test_wan_block_rejects_an_unknown_attention():
     with pytest.raises(ValueError, match="'bsa', 'dense' or 'torch'"):
         tm.WanBlock(dim=64, heads=1, ffn=64, video=(1, 4, 4), attention="flash")
+
+
+def test_text_to_image_block_against_plain_torch():
+    """A UNet/DiT text-to-image transformer block (small: 64 channels, 2 heads
+    of 32, an 8x8 map, 77 text tokens of 48, two blocks): forward and a
+    training step's gradients against plain torch, float64."""
+    block = tm.SpatialTransformer(channels=64, heads=2, context_dim=48, depth=2)
+    reference = copy.deepcopy(block).double()
+    reference.attention = "torch"
+    x, context = randn(2, 64, 8, 8), randn(2, 77, 48)
+    g = randn(2, 64, 8, 8)
+    out, grads = step(block, [x, context], g)
+    want, want_grads = step(reference, [x.double(), context.double()], g)
+    close(out, want, 2e-5)
+    for got, w in zip(grads, want_grads):
+        close(got, w, 1e-4)

@@ -1,6 +1,7 @@
 """Torch modules built on Tessera's ops (torch is needed here only)."""
 
 from .mla import MLA, MLACache
+from .t2i import SpatialTransformer
 from .wan import WanBlock
 
-__all__ = ["MLA", "MLACache", "WanBlock"]
+__all__ = ["MLA", "MLACache", "SpatialTransformer", "WanBlock"]
