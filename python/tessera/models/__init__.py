@@ -1,7 +1,8 @@
 """Torch modules built on Tessera's ops (torch is needed here only)."""
 
 from .mla import MLA, MLACache
+from .rar import RAR
 from .t2i import SpatialTransformer
 from .wan import WanBlock
 
-__all__ = ["MLA", "MLACache", "SpatialTransformer", "WanBlock"]
+__all__ = ["MLA", "MLACache", "RAR", "SpatialTransformer", "WanBlock"]
