@@ -121,3 +121,18 @@ def test_rar_generation_with_a_kv_cache():
         want = reference(tokens, labels)
     close(logits, want, 2e-5)
     assert torch.equal(tokens, logits.argmax(-1))
+
+
+def test_reference_injection_against_plain_torch():
+    """VideoMaker's injection (small: a reference frame and 3 frames of 32
+    tokens, 2 heads of 16): forward and gradients against plain torch,
+    float64; the block-sparse lists give frames [reference; own frame]."""
+    layer = tm.ReferenceInjection(dim=32, heads=2, frame_tokens=32)
+    reference = copy.deepcopy(layer).double()
+    reference.attention = "torch"
+    x, g = randn(2, 4 * 32, 32), randn(2, 4 * 32, 32)
+    out, grads = step(layer, [x], g)
+    want, want_grads = step(reference, [x.double()], g)
+    close(out, want, 2e-5)
+    for got, w in zip(grads, want_grads):
+        close(got, w, 1e-4)

@@ -3,6 +3,7 @@
 from .mla import MLA, MLACache
 from .rar import RAR
 from .t2i import SpatialTransformer
+from .videomaker import ReferenceInjection
 from .wan import WanBlock
 
-__all__ = ["MLA", "MLACache", "RAR", "SpatialTransformer", "WanBlock"]
+__all__ = ["MLA", "MLACache", "RAR", "ReferenceInjection", "SpatialTransformer", "WanBlock"]
