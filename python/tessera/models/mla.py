@@ -34,6 +34,7 @@ import math
 import torch
 
 from .. import ops
+from ..runtime import capture
 
 
 def _rope(x, positions, base=10000.0):
@@ -126,7 +127,9 @@ class MLA(torch.nn.Module):
         `tessera.ops.mla_decode` over the paged cache, W_UV after; what it
         picks at DeepSeek's sizes) or not (`tessera.ops.mla_attention` over
         the cache's latents, keys and values projected per head). Returns
-        (out (B, 1, dim), cache)."""
+        (out (B, 1, dim), cache). With `absorbed` given, a step makes no host
+        synchronization, and can be captured in a CUDA graph (after one
+        step run outside the capture)."""
         B = x.shape[0]
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"MLA.decode: one new token per sequence, x (B, 1, dim); got "
@@ -137,11 +140,13 @@ class MLA(torch.nn.Module):
         positions = cache.seqlens.long()[:, None]  # (B, 1)
         c_q, q_pe, c_kv, k_pe = self._latents(x, positions)
         slot = cache.seqlens.long()
-        if (slot >= self.max_pages * self.page_size).any():
+        # (A host check: skipped while a CUDA graph is captured, where the
+        # caller sizes the cache.)
+        if not capture.capturing() and (slot >= self.max_pages * self.page_size).any():
             raise ValueError("MLA: the cache is full")
         page = cache.block_table.long()[torch.arange(B, device=x.device), slot // self.page_size]
         cache.pages[page, slot % self.page_size] = torch.cat([c_kv, k_pe], -1)[:, 0]
-        cache.seqlens = cache.seqlens + 1
+        cache.seqlens += 1  # in place: a captured step advances it on every replay
         if absorbed is None:
             absorbed = ops.mla_scores_absorbed(
                 B, 1, int(cache.seqlens.max()), self.heads, self.q_lora, self.kv_lora,
