@@ -127,3 +127,11 @@ def test_bias_gelu(rng, M, N, approximate):
     np.testing.assert_allclose(y, ex.reference(x, b, approximate), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="approximate"):
         ex.bias_gelu(x, b, "erf")
+
+
+def test_models_in_torch():
+    """examples/12: the source models' blocks on Tessera's ops against plain
+    torch in float64 (the example asserts its tolerances)."""
+    pytest.importorskip("torch")
+    rows = load("12_models_in_torch").main(check=True)
+    assert len(rows) == 8

@@ -83,6 +83,25 @@ class MLA(torch.nn.Module):
         self.w_uv = weight(heads, d_v, kv_lora, fan_in=kv_lora)
         self.w_o = weight(heads, d_v, dim, fan_in=heads * d_v)
 
+    def naive(self, x):
+        """Causal MLA over all of x (B, S, dim) in plain torch, in the naive
+        order (keys and values per head materialized, no absorption): the
+        reference the prefill and decode paths are checked against."""
+        B, S, _ = x.shape
+        pos = torch.arange(S, device=x.device)
+        c_q = x @ self.w_dq
+        q = torch.einsum("bsq,hdq->bshd", c_q, self.w_uq)
+        q_pe = _rope(torch.einsum("bsq,hrq->bshr", c_q, self.w_qr), pos)
+        c_kv = x @ self.w_dkv
+        k = torch.einsum("btk,hdk->bthd", c_kv, self.w_uk)
+        v = torch.einsum("btk,hvk->bthv", c_kv, self.w_uv)
+        k_pe = _rope(x @ self.w_kr, pos)
+        s = torch.einsum("bshd,bthd->bhst", q, k) + torch.einsum("bshr,btr->bhst", q_pe, k_pe)
+        s = (s * self.scale).masked_fill(
+            ~torch.ones(S, S, dtype=torch.bool, device=x.device).tril(), float("-inf"))
+        o = torch.einsum("bhst,bthv->bshv", torch.softmax(s, -1), v)
+        return torch.einsum("bshv,hve->bse", o, self.w_o)
+
     def _latents(self, x, positions):
         c_q = x @ self.w_dq
         q_pe = _rope(torch.einsum("bsq,hrq->bshr", c_q, self.w_qr), positions)

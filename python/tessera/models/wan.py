@@ -60,7 +60,12 @@ class RMSNorm(torch.nn.Module):
 
 
 def torch_attention(q, k, v, mask=None):
-    """softmax(q k^T / sqrt(d) masked) v in plain torch, (B, heads, S, d)."""
+    """softmax(q k^T / sqrt(d) masked) v in plain torch, (B, heads, S, d)
+    (torch 2's scaled_dot_product_attention where there is one; `mask`
+    True where a query sees a key)."""
+    sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+    if sdpa is not None:
+        return sdpa(q, k, v, attn_mask=mask)
     s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
     if mask is not None:
         s = s.masked_fill(~mask, float("-inf"))
