@@ -29,7 +29,8 @@ import torch
 from . import ops as _ops
 
 __all__ = ["attention", "block_sparse_attention", "cube_reorder", "block_select",
-           "token_select", "bsa_attention", "contract", "optimize", "warmup", "CUSTOM_OP"]
+           "token_select", "bsa_attention", "contract", "optimize", "compile_backend", "warmup",
+           "CUSTOM_OP"]
 
 # torch >= 2.4: custom_op with register_fake / register_autograd.
 CUSTOM_OP = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_autograd")
@@ -424,6 +425,22 @@ def warmup(fn, *args, **kwargs):
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return result
+
+
+def compile_backend(gm, example_inputs, inner="inductor"):
+    """A torch.compile backend (torch 2):
+
+        model = torch.compile(model, backend=tessera.torch.compile_backend)
+
+    The graph Dynamo captures gets its attention and einsum chains replaced
+    by Tessera ops (tessera.fx.optimize), and the rest is compiled by
+    `inner` ("inductor", or "eager" to run the graph as it is)."""
+    from .fx import optimize as _optimize
+    gm = _optimize(gm)
+    if inner == "eager":
+        return gm.forward
+    from torch._inductor.compile_fx import compile_fx
+    return compile_fx(gm, example_inputs)
 
 
 def optimize(model, *args, **kwargs):

@@ -276,3 +276,19 @@ def test_launches_refuse_to_compile_or_tune_during_capture(monkeypatch):
 
 def test_capture_is_detected_without_a_gpu():
     assert capture.capturing() is False  # torch without a GPU, or nothing captured
+
+
+def test_compile_backend_replaces_in_the_given_graph():
+    """compile_backend (what torch.compile calls with Dynamo's graph; torch
+    1.13 has no Dynamo, so an FX graph stands in): the graph's attention
+    runs on Tessera's op, equal to the original in float64."""
+    class M(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.softmax(q @ k.transpose(-2, -1) * 0.25, dim=-1) @ v
+
+    gm = torch.fx.symbolic_trace(M())
+    run = tt.compile_backend(gm, None, inner="eager")
+    assert tessera.fx.attention in [n.target for n in gm.graph.nodes]
+    q, k, v = randn(1, 2, 40, 16), randn(1, 2, 40, 16), randn(1, 2, 40, 16)
+    want = torch.softmax(q.double() @ k.double().transpose(-2, -1) * 0.25, -1) @ v.double()
+    assert torch.allclose(run(q, k, v).double(), want, atol=2e-5)
