@@ -136,3 +136,31 @@ def test_reference_injection_against_plain_torch():
     close(out, want, 2e-5)
     for got, w in zip(grads, want_grads):
         close(got, w, 1e-4)
+
+
+def _tp_worker(rank, world, path, seed):
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method=f"file://{path}/rendezvous", rank=rank,
+                            world_size=world)
+    torch.manual_seed(seed)
+    full = tm.MLA(dim=64, heads=4, q_lora=32, kv_lora=32, d_nope=16, d_rope=16, d_v=16,
+                  page_size=16, max_pages=4)
+    x = torch.randn(2, 23, 64)
+    tp = tm.TensorParallelMLA(full)
+    assert tp.local.heads == 4 // world
+    with torch.no_grad():
+        want = copy.deepcopy(full).double().naive(x.double())
+        out, cache = tp.prefill(x[:, :20])
+        outs = [out] + [tp.decode(x[:, t:t + 1], cache, absorbed=absorbed)[0]
+                        for t, absorbed in ((20, True), (21, False), (22, True))]
+    close(torch.cat(outs, 1), want, 1e-4)
+    dist.destroy_process_group()
+
+
+def test_mla_tensor_parallel_over_two_ranks(tmp_path):
+    """DeepSeek-shaped MLA with its heads split over 2 ranks (gloo, CPU
+    processes; NCCL on GPUs): prefill and decode (both orders) equal the
+    one-device model's plain-torch definition in float64 on every rank."""
+    import torch.multiprocessing as mp
+    seed = int(torch.randint(0, 1 << 30, (1,), generator=gen))
+    mp.spawn(_tp_worker, args=(2, str(tmp_path), seed), nprocs=2)

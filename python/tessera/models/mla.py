@@ -187,3 +187,52 @@ class MLA(torch.nn.Module):
         o = torch.einsum("bhk,hvk->bhv", o_lat.to(x.dtype), self.w_uv)
         out = torch.einsum("bhv,hve->be", o, self.w_o)[:, None]
         return out, cache
+
+
+class TensorParallelMLA(torch.nn.Module):
+    """MLA with its heads split over the ranks of a torch.distributed group
+    (tensor parallel, as DeepSeek serves it: TP 8 gives 16 of 128 heads a
+    GPU). Each rank holds the shared down-projections and latent cache and
+    the per-head weights of its heads; each phase's output is the sum of
+    the ranks' partial outputs (one all-reduce). The kernels are the same
+    as for one device.
+
+        tp = TensorParallelMLA(full_model, group=None)   # after init_process_group
+        out, cache = tp.prefill(x); out, cache = tp.decode(x_t, cache)
+    """
+
+    PER_HEAD = ("w_uq", "w_qr", "w_uk", "w_uv", "w_o")  # the others are shared
+
+    def __init__(self, full, group=None):
+        super().__init__()
+        import torch.distributed as dist
+        self.group = group
+        world, rank = dist.get_world_size(group), dist.get_rank(group)
+        if full.heads % world:
+            raise ValueError(f"TensorParallelMLA: {full.heads} heads do not split over {world} "
+                             "ranks")
+        n = full.heads // world
+        heads = slice(rank * n, (rank + 1) * n)
+        local = MLA(dim=full.w_dq.shape[0], heads=n, q_lora=full.q_lora, kv_lora=full.kv_lora,
+                    d_nope=full.d_nope, d_rope=full.d_rope, d_v=full.d_v,
+                    page_size=full.page_size, max_pages=full.max_pages, dtype=full.w_dq.dtype,
+                    device=full.w_dq.device)
+        with torch.no_grad():
+            for name, p in local.named_parameters():
+                w = getattr(full, name)
+                p.copy_(w[heads] if name in self.PER_HEAD else w)
+        local.scale = full.scale  # 1/sqrt(d_nope + d_rope), unchanged
+        self.local = local
+
+    def _reduce(self, out):
+        import torch.distributed as dist
+        dist.all_reduce(out, group=self.group)
+        return out
+
+    def prefill(self, x):
+        out, cache = self.local.prefill(x)
+        return self._reduce(out), cache
+
+    def decode(self, x, cache, absorbed=None):
+        out, cache = self.local.decode(x, cache, absorbed)
+        return self._reduce(out), cache
