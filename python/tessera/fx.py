@@ -16,6 +16,7 @@ What is replaced (`gm.tessera_replaced` lists it by kind):
   tessera.torch.contract, which evaluates them in the order of least cost.
 """
 
+import math
 import operator
 
 import torch
@@ -37,11 +38,17 @@ def _supported(q, k, v):
             and q.device.type in ("cpu", "cuda"))
 
 
-def attention(q, k, v, causal=False, scale=None):
+def attention(q, k, v, causal=False, scale=None, bsa=None):
     """tessera.torch.attention where Tessera supports the call; otherwise
-    softmax(q k^T * scale) v in torch (the graph's own computation)."""
+    softmax(q k^T * scale) v in torch (the graph's own computation). `bsa`
+    (a dict of tessera.torch.bsa_attention's arguments, video_shape and
+    cube at least): self-attention over that video's tokens (not causal)
+    runs as BSA instead."""
     from . import torch as tt
     if _supported(q, k, v):
+        if bsa is not None and not causal and q.shape[2] == k.shape[2] == \
+                math.prod(bsa["video_shape"]):
+            return tt.bsa_attention(q, k, v, scale=scale, **bsa)
         return tt.attention(q, k, v, causal=causal, scale=scale)
     scale = q.shape[-1] ** -0.5 if scale is None else scale
     s = torch.matmul(q, k.transpose(-2, -1)) * scale
@@ -104,7 +111,7 @@ def _untransposed(node):
     return None
 
 
-def _replace_sdpa(graph):
+def _replace_sdpa(graph, bsa):
     sdpa = getattr(F, "scaled_dot_product_attention", None)
     count = 0
     for node in list(graph.nodes):
@@ -120,14 +127,14 @@ def _replace_sdpa(graph):
             continue
         with graph.inserting_before(node):
             new = graph.call_function(attention, (q, k, v),
-                                      {"causal": causal, "scale": scale})
+                                      {"causal": causal, "scale": scale, "bsa": bsa})
         node.replace_all_uses_with(new)
         graph.erase_node(node)
         count += 1
     return count
 
 
-def _replace_softmax_attention(graph):
+def _replace_softmax_attention(graph, bsa):
     count = 0
     for node in list(graph.nodes):
         if not _is(node, _SOFTMAX, "softmax") or len(node.users) != 1:
@@ -149,7 +156,7 @@ def _replace_softmax_attention(graph):
         q, q_factor = _scaled(q)
         with graph.inserting_before(out):
             new = graph.call_function(attention, (q, k, v),
-                                      {"scale": factor * q_factor})
+                                      {"scale": factor * q_factor, "bsa": bsa})
         out.replace_all_uses_with(new)
         count += 1
     return count
@@ -219,15 +226,24 @@ def _replace_einsum(graph):
     return count
 
 
-def optimize(model, attention=True, einsum=True, concrete_args=None):
+def optimize(model, attention=True, einsum=True, bsa=None, concrete_args=None):
     """A torch.fx.GraphModule of `model` (traced with symbolic_trace unless it
     is one already) with attention and einsum chains replaced by Tessera
-    ops; `tessera_replaced` on it counts them by kind."""
+    ops; `tessera_replaced` on it counts them by kind. `bsa`: the
+    configuration of block-sparse attention for the model's self-attention
+    over a video (tessera.torch.bsa_attention's arguments: video_shape,
+    cube, p or threshold, ...): attention over that many tokens runs as BSA,
+    other attention (cross-attention, other lengths) dense."""
+    if bsa is not None:
+        if "video_shape" not in bsa or "cube" not in bsa:
+            raise ValueError("optimize: bsa needs video_shape and cube (and p or threshold)")
+        bsa = dict(bsa, video_shape=tuple(bsa["video_shape"]), cube=tuple(bsa["cube"]))
     gm = model if isinstance(model, torch.fx.GraphModule) else \
         torch.fx.symbolic_trace(model, concrete_args=concrete_args)
     replaced = {"attention": 0, "einsum": 0}
     if attention:
-        replaced["attention"] = _replace_sdpa(gm.graph) + _replace_softmax_attention(gm.graph)
+        replaced["attention"] = _replace_sdpa(gm.graph, bsa) + \
+            _replace_softmax_attention(gm.graph, bsa)
     if einsum:
         replaced["einsum"] = _replace_einsum(gm.graph)
     gm.graph.eliminate_dead_code()

@@ -292,3 +292,29 @@ def test_compile_backend_replaces_in_the_given_graph():
     q, k, v = randn(1, 2, 40, 16), randn(1, 2, 40, 16), randn(1, 2, 40, 16)
     want = torch.softmax(q.double() @ k.double().transpose(-2, -1) * 0.25, -1) @ v.double()
     assert torch.allclose(run(q, k, v).double(), want, atol=2e-5)
+
+
+def test_optimize_with_bsa_for_the_video_self_attention():
+    """optimize(bsa=...): attention over the video's tokens runs as BSA (the
+    same as tessera.torch.bsa_attention on the model's q, k, v, and not
+    dense), attention over other lengths stays dense."""
+    class M(torch.nn.Module):
+        def forward(self, q, k, v, kt, vt):
+            a = torch.softmax(q @ k.transpose(-2, -1) * 0.25, dim=-1) @ v      # self, video
+            b = torch.softmax(q @ kt.transpose(-2, -1) * 0.25, dim=-1) @ vt    # cross, 24 keys
+            return a, b
+
+    cfg = dict(video_shape=(2, 8, 8), cube=(1, 4, 4), p=0.5)
+    gm = tt.optimize(M(), bsa=cfg)
+    assert gm.tessera_replaced["attention"] == 2
+    q, k, v = (randn(1, 2, 128, 16, scale=2) for _ in range(3))
+    kt, vt = randn(1, 2, 24, 16), randn(1, 2, 24, 16)
+    a, b = gm(q, k, v, kt, vt)
+    want = tt.bsa_attention(q, k, v, (2, 8, 8), (1, 4, 4), p=0.5, scale=0.25)
+    assert torch.allclose(a, want, atol=1e-6)
+    dense = torch.softmax(q.double() @ k.double().transpose(-2, -1) * 0.25, -1) @ v.double()
+    assert (a.double() - dense).abs().max() > 1e-3  # sparse, not dense
+    cross = torch.softmax(q.double() @ kt.double().transpose(-2, -1) * 0.25, -1) @ vt.double()
+    assert torch.allclose(b.double(), cross, atol=2e-5)
+    with pytest.raises(ValueError, match="video_shape and cube"):
+        tt.optimize(M(), bsa=dict(p=0.5))
