@@ -222,6 +222,11 @@ def _check_attention_inputs(q, k, v):
         raise ValueError(f"attention: head dim {D} is not supported (16, 32, 64, 128 or 256)")
 
 
+def _capturing():
+    from .runtime import capture
+    return capture.capturing()
+
+
 def _forbid_in_capture(what):
     from .runtime import capture
     capture.forbid(what)
@@ -1171,11 +1176,16 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
         plan_key = (q.shape, q.stride(), q.dtype, q.device, kv_cache.shape, kv_cache.stride(),
                     kv_cache.dtype, head_dim_v, sm_scale, num_splits, block_h, block_n,
                     out_block, num_warps, num_stages, heads_on_n, id(block_table),
-                    block_table._version, id(cache_seqlens), cache_seqlens._version,
-                    active().name)
+                    id(cache_seqlens), active().name)
         plan = _MLA_PLANS.get(plan_key)
         if plan is not None and plan[0]() is block_table and plan[1]() is cache_seqlens:
-            return _mla_launch(q, kv_cache, block_table, cache_seqlens, *plan[2:])
+            versions = (block_table._version, cache_seqlens._version)
+            # Changed in place since their check: checked again, except
+            # inside a CUDA graph capture, where a check (a copy to the
+            # host) cannot run; the kernels read the lengths on the device
+            # and cover every page of the table.
+            if plan[2] == versions or (_capturing() and plan[2][0] == versions[0]):
+                return _mla_launch(q, kv_cache, block_table, cache_seqlens, *plan[3:])
 
     if len(q.shape) != 3:
         raise ValueError(f"mla_decode: q must be (batch, heads, head_dim), got {tuple(q.shape)}")
@@ -1266,6 +1276,9 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     if hit is not None and hit[0]() is block_table and hit[1]() is cache_seqlens:
         table_t, lens_t = block_table, cache_seqlens
     else:
+        if _is_torch(block_table) and block_table.is_cuda:
+            _forbid_in_capture("mla_decode's block table and lengths would be copied to the "
+                               "host to be checked")
         table = block_table.detach().cpu().numpy() if _is_torch(block_table) else \
             np.asarray(block_table)
         lens = cache_seqlens.detach().cpu().numpy() if _is_torch(cache_seqlens) else \
@@ -1316,7 +1329,8 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
             (sq[0], sq[1], skv[0], skv[1], sbt[0]), bool(heads_on_n))
     if plan_key is not None and on_device and table_t is block_table:
         import weakref
-        _MLA_PLANS[plan_key] = (weakref.ref(block_table), weakref.ref(cache_seqlens)) + args + \
+        _MLA_PLANS[plan_key] = (weakref.ref(block_table), weakref.ref(cache_seqlens),
+                                (block_table._version, cache_seqlens._version)) + args + \
             (kv_heads_axis,)
         while len(_MLA_PLANS) > 64:
             _MLA_PLANS.pop(next(iter(_MLA_PLANS)))

@@ -144,7 +144,7 @@ def _attention_impl(q, k, v, causal, scale):
 
 def _attention_fake(q, k, v, causal, scale):
     _ops._check_attention_inputs(q, k, v)
-    return torch.empty_like(q), q.new_empty(q.shape[:3], dtype=torch.float32)
+    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
 def _attention_save(ctx, inputs, outputs):
@@ -167,7 +167,7 @@ def _attention_bwd_impl(q, k, v, out, lse, dout, causal, scale):
 
 
 def _grads_fake(q, k, v, *rest):
-    return torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
 _attention_bwd = _op(
@@ -204,7 +204,7 @@ def _sparse_fake(q, k, v, kv_index, kv_count, block_m, block_n, causal, scale, q
                  q_count):
     _ops._check_attention_inputs(q, k, v)
     lse_shape = q.shape[:3] if q_index is None else (0,)
-    return torch.empty_like(q), q.new_empty(lse_shape, dtype=torch.float32)
+    return q.new_empty(q.shape), q.new_empty(lse_shape, dtype=torch.float32)
 
 
 def _sparse_save(ctx, inputs, outputs):

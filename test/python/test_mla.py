@@ -155,12 +155,32 @@ def test_mla_decode_repeated_steps_reuse_their_checks():
     tessera.ops.mla_decode(torch.from_numpy(q), kv4, table_t, lens_t, head_dim_v=64,
                            num_splits=3)
     assert len(plans) == 2
-    table_t[1, 0] = table_t[0, 0]  # a new version: checked again
+    table_t[1, 0] = table_t[0, 0]  # a new version: checked again (its plan replaced)
     out, _ = tessera.ops.mla_decode(torch.from_numpy(q), kv4, table_t, lens_t, head_dim_v=64,
                                     num_splits=2)
     want, _ = reference(q, kv, table_t.numpy(), lens, 64, 1 / np.sqrt(80))
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
-    assert len(plans) == 3
+    assert len(plans) == 2
+    assert (table_t._version, lens_t._version) in [p[2] for p in plans.values()]
+
+
+def test_mla_decode_lengths_grown_during_capture(monkeypatch):
+    """Inside a CUDA graph capture (simulated) lengths changed in place are
+    not checked again (that would copy them to the host): the step reuses
+    its plan and the kernels read the new lengths."""
+    torch = pytest.importorskip("torch")
+    from tessera.runtime import capture
+    q, kv, table, lens = random_cache(2, 16, 64, 16, 16, [30, 50], 10)
+    table_t, lens_t = (torch.from_numpy(a.astype(np.int32)) for a in (table, lens))
+    kv_t = torch.from_numpy(kv)
+    tessera.ops.mla_decode(torch.from_numpy(q), kv_t, table_t, lens_t, head_dim_v=64)
+    plans = dict(tessera.ops._MLA_PLANS)
+    monkeypatch.setattr(capture, "capturing", lambda: True)
+    lens_t += 3  # still within the table's pages
+    out, _ = tessera.ops.mla_decode(torch.from_numpy(q), kv_t, table_t, lens_t, head_dim_v=64)
+    assert tessera.ops._MLA_PLANS == plans  # no new check
+    want, _ = reference(q, kv, table, lens + 3, 64, 1 / np.sqrt(80))
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-4, atol=1e-4)
 
 
 def test_mla_decode_fits_sm90a():

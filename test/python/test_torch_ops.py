@@ -318,3 +318,19 @@ def test_optimize_with_bsa_for_the_video_self_attention():
     assert torch.allclose(b.double(), cross, atol=2e-5)
     with pytest.raises(ValueError, match="video_shape and cube"):
         tt.optimize(M(), bsa=dict(p=0.5))
+
+
+@pytest.mark.skipif(not hasattr(torch.library, "opcheck"), reason="torch.library.opcheck: torch 2.4+")
+def test_opcheck_on_the_custom_ops():
+    """torch.library.opcheck (torch 2.4+): each op's schema, fake kernel and
+    autograd registration agree with its kernel."""
+    q, k, v = (randn(1, 2, 64, 16).requires_grad_() for _ in range(3))
+    torch.library.opcheck(torch.ops.tessera.attention.default, (q, k, v, True, None))
+    index = torch.tensor([[[[0, 1], [1, -1]]] * 2], dtype=torch.int32)
+    count = torch.tensor([[[2, 1]] * 2], dtype=torch.int32)
+    torch.library.opcheck(torch.ops.tessera.block_sparse_attention.default,
+                          (q, k, v, index, count, 32, 32, False, None, None, None))
+    x = randn(3, 64, 16).requires_grad_()
+    torch.library.opcheck(torch.ops.tessera.cube_reorder.default, (x, [2, 4, 8], [1, 4, 4], False))
+    torch.library.opcheck(torch.ops.tessera.block_select.default,
+                          (q.detach(), k.detach(), 16, 16, 0.9, None, 1, None, None, None))
