@@ -134,6 +134,9 @@ def _op(name, schema, impl, fake, backward=None, save=None):
 # -- attention ----------------------------------------------------------------------------
 
 def _attention_impl(q, k, v, causal, scale):
+    # Heads' rows contiguous: on sm_90a K and V are then read by TMA (a
+    # model's q, k, v are often transposed views).
+    q, k, v = (x.contiguous() for x in (q, k, v))
     if q.is_cuda:  # the tuned blocks (timed once per shape, never in a capture)
         bm, bn, w, st = _ops._tuned_attention_config(q, k, v, causal, scale)
         return tuple(_ops.attention(q, k, v, causal, scale, block_m=bm, block_n=bn, num_warps=w,
@@ -192,6 +195,7 @@ def attention(q, k, v, causal=False, scale=None):
 def _sparse_impl(q, k, v, kv_index, kv_count, block_m, block_n, causal, scale, q_index,
                  q_count):
     options = dict(block_m=block_m, block_n=block_n, sm_scale=scale, causal=causal)
+    q, k, v = (x.contiguous() for x in (q, k, v))  # as _attention_impl
     if q_index is None:
         return tuple(_ops.block_sparse_attention(q, k, v, kv_index, kv_count, return_lse=True,
                                                  **options))
