@@ -146,10 +146,12 @@ def mla():
         dict(dim=7168, heads=128, page_size=64, max_pages=66)
     B, T = (2, 100) if SMALL else (32, 4096)
     model = tm.MLA(dtype=DT, device=DEV, **shape)
-    x = torch.randn(B, T, shape["dim"], device=DEV, dtype=DT) * 0.1
     step_x = torch.randn(B, 1, shape["dim"], device=DEV, dtype=DT) * 0.1
     with torch.no_grad():
-        _, cache = model.prefill(x)
+        # A cache of T random latents (a prefill of B x T tokens would
+        # materialize its (B, heads, T, T) scores).
+        width = model.kv_lora + model.d_rope
+        cache = model._cache(torch.randn(B, T, width, device=DEV, dtype=DT) * 0.1)
         lens = cache.seqlens.clone()
 
         def eager():
