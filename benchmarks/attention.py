@@ -20,7 +20,10 @@ and slot mbarriers (the NVIDIA backend's `pingpong` option), for an A/B
 comparison.
 
 --no-producer compiles the TMA loops without a producer warp (the NVIDIA
-backend's `producer` option): the loop issues its own copies.
+backend's `producer` option): the loop issues its own copies. --overlap
+runs the intra-warpgroup overlap loop (block_sparse_attention's
+`overlap`; with TMA, a producer warpgroup that gives registers back,
+TESSERA_PRODUCER_REGISTERS, default 24).
 
 --kernels lists each kernel's time under the forward + backward row.
 
@@ -70,6 +73,9 @@ def main():
     if "--no-producer" in sys.argv:
         from tessera.backends.nvidia import NVIDIABackend
         NVIDIABackend.default_options["producer"] = False
+    if "--overlap" in sys.argv:  # the intra-warpgroup overlap loop (ops: overlap=)
+        import os
+        os.environ["TESSERA_ATTENTION_OVERLAP"] = "1"
     S = int(arg("--seq", 23296))
     H = int(arg("--heads", 12))
     D = 128

@@ -73,7 +73,9 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       " producer-warp=" + (options.producerWarp ? "1" : "0") +
                       "},canonicalize,cse)"},
       {"nvvm", std::string("builtin.module(convert-tilegpu-to-nvvm{ping-pong=") +
-                   (options.pingPong ? "1" : "0") + "},canonicalize,cse)"},
+                   (options.pingPong ? "1" : "0") + " producer-registers=" +
+                   std::to_string(options.producerWarp ? options.producerRegisters : 0) +
+                   "},canonicalize,cse)"},
       {"llvm", "builtin.module(convert-scf-to-cf,convert-math-to-llvm,"
                "convert-arith-to-llvm,convert-index-to-llvm,"
                "convert-cf-to-llvm,convert-ub-to-llvm,convert-nvvm-to-llvm,"

@@ -61,8 +61,14 @@ public:
 
   LogicalResult run();
   int64_t sharedBytes() const { return smemBytes; }
-  /// The block's warps: the layouts' and a producer warp's.
-  unsigned blockWarps() const { return numWarps + (producerSplit ? 1 : 0); }
+  /// The block's warps: the layouts' and a producer warp's (a producer
+  /// warpgroup's with producerRegisters).
+  unsigned blockWarps() const {
+    return numWarps + (producerSplit ? (producerRegisters ? 4 : 1) : 0);
+  }
+  /// A producer warpgroup keeps this many registers a thread and gives the
+  /// rest to the consumers (setmaxnreg); 0: a single producer warp.
+  unsigned producerRegisters = 0;
   /// The target's (0: unknown, nothing checked).
   unsigned computeCapability = 0;
   /// Ping-pong scheduling of loops with several wgmma dots (ringEligible).
@@ -1371,11 +1377,35 @@ LogicalResult Expander::expandOp(Operation *op) {
     // Warp numWarps runs the region, the others the rest of the kernel.
     if (amd || producerSplit)
       return op->emitOpError("needs an NVIDIA target and one producer region a kernel");
-    Value isProducer = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp, cst(numWarps));
+    // With producerRegisters: warps numWarps .. numWarps + 3 (a warpgroup,
+    // as setmaxnreg needs) keep that many registers a thread and the first
+    // of them runs the region; the consumer warpgroups take the registers
+    // given back: a quadrant of the register file (16384, one warp of each
+    // warpgroup) holds the producer's warp and numWarps / 4 consumers'.
+    unsigned consumerRegs = 0;
+    if (producerRegisters) {
+      if (numWarps % 4 || producerRegisters < 24 || producerRegisters > 256 ||
+          producerRegisters % 8)
+        return op->emitOpError("a producer warpgroup needs consumer warpgroups (num_warps a "
+                               "multiple of 4) and 24 to 256 registers a multiple of 8, got ")
+               << numWarps << " warps and " << producerRegisters << " registers";
+      consumerRegs = std::min(256u, (512 - producerRegisters) / (numWarps / 4) / 8 * 8);
+    }
+    Value isProducer =
+        producerRegisters
+            ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, warp, cst(numWarps))
+            : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp, cst(numWarps));
     auto split = scf::IfOp::create(b, loc, isProducer, /*withElseRegion=*/true);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(split.thenBlock()->getTerminator());
+      if (producerRegisters) {
+        NVVM::SetMaxRegisterOp::create(b, loc, producerRegisters,
+                                       NVVM::SetMaxRegisterAction::decrease);
+        Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp, cst(numWarps));
+        auto issuing = scf::IfOp::create(b, loc, first, /*withElseRegion=*/false);
+        b.setInsertionPoint(issuing.thenBlock()->getTerminator());
+      }
       inProducer = true;
       llvm::scope_exit done([&] { inProducer = false; });
       if (failed(expandBlock(producer.getBody().front())))
@@ -1383,6 +1413,8 @@ LogicalResult Expander::expandOp(Operation *op) {
     }
     producerSplit = split;
     b.setInsertionPoint(split.elseBlock()->getTerminator());
+    if (producerRegisters)
+      NVVM::SetMaxRegisterOp::create(b, loc, consumerRegs, NVVM::SetMaxRegisterAction::increase);
     return success();
   }
   if (auto expect = dyn_cast<tessera::tilegpu::TmaExpectOp>(op)) {
@@ -4002,7 +4034,8 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
 //===----------------------------------------------------------------------===//
 
 /// Expands every kernel of `module` for NVIDIA (NVVM) or AMD (ROCDL).
-LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
+LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
+                           unsigned producerRegisters = 0) {
   auto numWarpsAttr = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);
   if (!numWarpsAttr)
     return module.emitError("run convert-tile-to-tilegpu first: the module has no "
@@ -4050,6 +4083,7 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong) {
   for (func::FuncOp kernel : kernels) {
     Expander expander(kernel, numWarpsAttr.getInt());
     expander.pingPong = pingPong;
+    expander.producerRegisters = producerRegisters;
     expander.amd = amd;
     expander.warpSize = warpSize;
     if (auto cc = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kComputeCapabilityAttr))
@@ -4088,7 +4122,7 @@ struct ConvertTileGPUToNVVMPass
     : tessera::impl::ConvertTileGPUToNVVMBase<ConvertTileGPUToNVVMPass> {
   using ConvertTileGPUToNVVMBase::ConvertTileGPUToNVVMBase;
   void runOnOperation() override {
-    if (failed(expandModule(getOperation(), /*amd=*/false, pingPong)))
+    if (failed(expandModule(getOperation(), /*amd=*/false, pingPong, producerRegisters)))
       signalPassFailure();
   }
 };

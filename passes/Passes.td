@@ -335,6 +335,12 @@ def ConvertTileGPUToNVVM : Pass<"convert-tilegpu-to-nvvm", "mlir::ModuleOp"> {
     Option<"pingPong", "ping-pong", "bool", /*default=*/"false",
            "With 8 warps, the two warpgroups take turns issuing the wgmma "
            "dots of a loop body with two or more (named barriers 1 and 2)">,
+    Option<"producerRegisters", "producer-registers", "unsigned", /*default=*/"0",
+           "A tilegpu.producer region runs on a warpgroup of its own (one warp "
+           "issues, three idle) that keeps this many registers a thread "
+           "(setmaxnreg.dec, 24 to 256, a multiple of 8); the consumer "
+           "warpgroups take what it gives back (setmaxnreg.inc). 0: one "
+           "producer warp, no register reallocation">,
   ];
 }
 

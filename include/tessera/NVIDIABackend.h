@@ -33,6 +33,10 @@ struct Options {
   /// In such loops whose copies are all TMA copies, a warp of its own
   /// issues them (tilegpu.producer): the block gets one more warp.
   bool producerWarp = false;
+  /// With producerWarp: 0 for one producer warp; else a producer warpgroup
+  /// that keeps this many registers a thread and gives the rest to the
+  /// consumer warpgroups (setmaxnreg): the block gets four more warps.
+  unsigned producerRegisters = 0;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
   /// CUDA's libdevice.10.bc, for the math without an instruction (tl.erf,

@@ -344,7 +344,8 @@ def _query_lists(q_index, q_count, Z, H, QB, NQ, block_m):
 
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None,
-                           num_warps=None, num_stages=2, return_lse=False, _lists=None):
+                           num_warps=None, num_stages=2, return_lse=False, overlap=None,
+                           _lists=None):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -365,7 +366,12 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     computing it again. Not with query lists.
 
     `num_warps` defaults to 8 for 128-row query blocks (two warpgroups
-    taking turns on sm_90a: ATTENTION_CONFIGS' best) and 4 below."""
+    taking turns on sm_90a: ATTENTION_CONFIGS' best) and 4 below.
+
+    `overlap` (default: TESSERA_ATTENTION_OVERLAP=1, else off): the loop of
+    FlashAttention-3's intra-warpgroup overlap (each block's softmax runs
+    while the previous block's P V is in flight; one more iteration than
+    blocks). Not measured on a GPU yet, so not the default."""
     from .kernels.attention import block_sparse_attention_fwd
     import numpy as np
 
@@ -456,14 +462,22 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     tma = _is_torch(q) and q.is_cuda and not q_sparse and \
         os.environ.get("TESSERA_ATTENTION_TMA", "1") != "0" and \
         str(getattr(active(), "arch", "")).startswith("sm_90")
+    overlap = bool(overlap if overlap is not None
+                   else os.environ.get("TESSERA_ATTENTION_OVERLAP", "0") not in ("", "0"))
     options = {"num_warps": num_warps, "num_stages": num_stages}
+    tma = tma and NKV % block_n == 0 and _rows_of_heads(k) and _rows_of_heads(v)
+    if overlap and tma:
+        # The overlap loop holds two score tiles' worth of registers (228 a
+        # thread on 8 warps): a producer warp's block of 9 warps caps them
+        # at 168, so the producer is a warpgroup that gives registers back.
+        options["producer_registers"] = int(os.environ.get("TESSERA_PRODUCER_REGISTERS", "24"))
     block_sparse_attention_fwd[(QB, Z * H)](
         q, k, v, out, lse, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k),
         *_strides(v), *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t,
         s_qi[0], s_qi[1], s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, Z * H * NKV, HEAD_DIM=D,
         BLOCK_M=rows, BLOCK_N=block_n, CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m,
         EVEN_N=NKV % block_n == 0, STORE_LSE=bool(return_lse),
-        TMA=tma and NKV % block_n == 0 and _rows_of_heads(k) and _rows_of_heads(v), **options)
+        TMA=tma, OVERLAP=overlap, **options)
     if q_sparse:
         from .kernels.attention import fill_pruned_queries
         so = _strides(out)

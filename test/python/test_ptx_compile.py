@@ -127,6 +127,62 @@ def test_attention_forward_producer_warp(q_sparse, tmp_path):
                          tmp_path)
 
 
+def _overlap_ptx(producer, registers):
+    from tessera import _C
+    f = A.block_sparse_attention_fwd
+    strides = [n for n in f.arg_names if n.startswith("stride") and n.endswith(("m", "n", "z", "h"))]
+    consts = dict(HEAD_DIM=128, BLOCK_M=128, BLOCK_N=128, CAUSAL=False, Q_SPARSE=False,
+                  Q_BLOCK=128, EVEN_N=True, TMA=True, OVERLAP=True, stride_qk=1, stride_kk=1,
+                  stride_vk=1, stride_ok=1, stride_iq=1)
+    sig = signature(f, ATTN, ["sm_scale"], strides + ["N_KV", "KV_ROWS"])
+    for c in consts:
+        sig.pop(c, None)
+    ir = ASTSource(f, sig, consts).make_ir()
+    return _C.nvidia.compile(ir, f.__name__, "sm_90a", 8, cubin=False, num_stages=2,
+                             producer_warp=producer, producer_registers=registers)
+
+
+def _ptxas_spills(ptx, tmp_path):
+    path = tmp_path / "k.ptx"
+    path.write_text(ptx)
+    r = subprocess.run([PTXAS, "-v", "-arch=sm_90a", str(path), "-o", str(tmp_path / "k.cubin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "arning" not in r.stderr, r.stderr
+    return [int(n) for n in re.findall(r"(\d+) bytes spill stores", r.stderr)]
+
+
+@pytest.mark.skipif(not PTXAS, reason="needs ptxas")
+def test_attention_overlap_loop_on_sm90a(tmp_path):
+    """The intra-warpgroup overlap loop at sm_90a: in the PTX each iteration
+    issues Q K^T, then P V, waits for the first only (wait_group 1), runs the
+    exponentials, waits for P V (wait_group 0) and only then packs the new
+    P, so no register a product reads is written while it is in flight.
+    Its two score tiles do not fit the 168 registers a block of 9 warps
+    leaves (a producer warp: ptxas spills); with a producer warpgroup that
+    keeps 24 registers (setmaxnreg) the consumers get 240 and nothing
+    spills (12 warps, 384 threads)."""
+    ok, ptx, _, _, diagnostics, _, _, warps = _overlap_ptx(True, 24)
+    assert ok, diagnostics
+    assert warps == 12 and ".reqntid 384" in ptx
+    assert re.search(r"setmaxnreg\.dec\.sync\.aligned\.u32\s+24;", ptx)
+    assert re.search(r"setmaxnreg\.inc\.sync\.aligned\.u32\s+240;", ptx)
+    ops = re.findall(r"wgmma\.mma_async|wgmma\.commit_group|wgmma\.wait_group\.sync\.aligned\s+\d|"
+                     r"ex2\.approx|cvt\.rn\.bf16x2", ptx)
+    seq = [o.split(".")[0] if not o.startswith("wgmma.wait") else o[-1] for o in ops]
+    # The loop body: 8 + 8 wgmma (two products), wait 1, exponentials, wait 0, packs.
+    start = seq.index("1")
+    assert seq[:start] == ["wgmma"] * 18, seq[:start]  # 16 mma_async + 2 commits
+    after = seq[start + 1:]
+    assert after.index("0") > 0 and set(after[:after.index("0")]) == {"ex2"}
+    assert after[after.index("0") + 1:after.index("0") + 33] == ["cvt"] * 32
+    if PTXAS:
+        assert _ptxas_spills(ptx, tmp_path) == [0]
+        ok, ptx9, *_ = _overlap_ptx(True, 0)
+        assert ok and _ptxas_spills(ptx9, tmp_path)[0] > 0  # 9 warps: 168 registers
+    ok, _, _, _, diagnostics, _, _, _ = _overlap_ptx(True, 20)
+    assert not ok and "24 to 256 registers a multiple of 8" in diagnostics
+
+
 @pytest.mark.parametrize("env,expected", [("0", False), ("1", True), (None, True)])
 def test_pingpong_environment_variable(env, expected):
     """TESSERA_PINGPONG=0 turns the ping-pong schedule off for a process

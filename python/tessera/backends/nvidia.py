@@ -54,9 +54,17 @@ class NVIDIABackend:
     # warp of its own issues the copies (the block gets num_warps + 1
     # warps): dense attention 5-6% fewer cycles (docs/performance.md).
     # producer=False for a launch, TESSERA_PRODUCER_WARP=0 for the process.
+    # producer_registers=N (TESSERA_PRODUCER_REGISTERS): the producer is a
+    # warpgroup that keeps N registers a thread and gives the rest to the
+    # consumers (setmaxnreg; 24 gives 8 consumer warps 240): a block of
+    # num_warps + 4 warps. 0 (the default): one producer warp, whose block
+    # of 9 warps caps every thread at 168 registers (3 warps share a
+    # quarter of the register file).
     default_options = {"num_warps": 4, "num_stages": 3,
                        "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0",
-                       "producer": os.environ.get("TESSERA_PRODUCER_WARP", "1") != "0"}
+                       "producer": os.environ.get("TESSERA_PRODUCER_WARP", "1") != "0",
+                       "producer_registers": int(os.environ.get("TESSERA_PRODUCER_REGISTERS",
+                                                                "0"))}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -93,7 +101,8 @@ class NVIDIABackend:
         ok, ptx, cubin, shared, diagnostics, dumps, maps, block_warps = _C.nvidia.compile(
             ir, IR_BUFFER, self.arch, num_warps, self.cubin and not override, dump, num_stages,
             self.tma, bool(options.get("pingpong", self.default_options["pingpong"])),
-            libdevice(), bool(options.get("producer", self.default_options["producer"])))
+            libdevice(), bool(options.get("producer", self.default_options["producer"])),
+            int(options.get("producer_registers", self.default_options["producer_registers"])))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",

@@ -34,7 +34,7 @@ def block_sparse_attention_fwd(
         HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
         CAUSAL: tl.constexpr, Q_SPARSE: tl.constexpr, Q_BLOCK: tl.constexpr,
         EVEN_N: tl.constexpr = False, STORE_LSE: tl.constexpr = False,
-        TMA: tl.constexpr = False):
+        TMA: tl.constexpr = False, OVERLAP: tl.constexpr = False):
     """Q_SPARSE: the program computes only its query block's kept rows
     (Q_INDEX positions inside the Q_BLOCK-token block, Q_COUNT of them, at
     most BLOCK_M); otherwise BLOCK_M = Q_BLOCK rows. EVEN_N: N_KV is a
@@ -46,7 +46,15 @@ def block_sparse_attention_fwd(
     descriptors over all their KV_ROWS = Z * H * N_KV rows (TMA copies on
     sm_90a, described once by the launcher), for K and V laid out as (Z, H,
     N_KV, HEAD_DIM) with contiguous rows (stride_kz = H stride_kh, stride_kh
-    = N_KV stride_kn, stride_kk = 1; the same for V)."""
+    = N_KV stride_kn, stride_kk = 1; the same for V).
+
+    OVERLAP: FlashAttention-3's intra-warpgroup overlap. Iteration i issues
+    S_i = Q K_i^T and then O += P_{i-1} V_{i-1}, computes S_i's softmax
+    while the second product runs, then rescales O and packs P_i: no
+    register a product reads is written while it is in flight. One more
+    iteration than blocks finishes the last block's P V (its S repeats the
+    last block's, with its exponentials zeroed by an infinite row offset);
+    the first one's P V adds P = 0."""
     qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
@@ -81,41 +89,79 @@ def block_sparse_attention_fwd(
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
-    for i in range(0, count):
-        start_n = tl.load(index + i) * BLOCK_N
-        cols = start_n + offs_n
-        # K's rows (contiguous along d, read as vectors); the dot takes
-        # their transpose, a K-major operand for the tensor cores.
-        if TMA:
-            k = k_desc.load([kv_row0 + start_n, 0])
-        elif EVEN_N:
-            k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk)
-        else:
-            k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
-                        mask=cols[:, None] < N_KV, other=0.0)
-        qk = tl.dot(q, tl.trans(k))
-        if EVEN_N:
-            if CAUSAL:
-                qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
-        else:
-            qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
-        # The scale is applied with the max subtracted (one fma per score).
-        m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
-        # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
-        m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
-        p = tl.math.exp2(qk * qk_scale - m_safe[:, None])
-        alpha = tl.math.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = acc * alpha[:, None]
-        if TMA:
-            v = v_desc.load([kv_row0 + start_n, 0])
-        elif EVEN_N:
-            v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk)
-        else:
-            v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
-                        mask=cols[:, None] < N_KV, other=0.0)
-        acc = tl.dot(p.to(v.dtype), v, acc)
-        m_i = m_ij
+    if OVERLAP:
+        p = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32).to(V.dtype.element_ty)
+        for i in range(0, tl.where(count > 0, count + 1, 0)):
+            start_n = tl.load(index + tl.minimum(i, count - 1)) * BLOCK_N
+            start_v = tl.load(index + tl.maximum(i - 1, 0)) * BLOCK_N
+            cols = start_n + offs_n
+            cols_v = start_v + offs_n
+            # Both tiles first: no copy is waited for between the products.
+            if TMA:
+                k = k_desc.load([kv_row0 + start_n, 0])
+                v = v_desc.load([kv_row0 + start_v, 0])
+            elif EVEN_N:
+                k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk)
+                v = tl.load(v_base + cols_v[:, None] * stride_vn + offs_d[None, :] * stride_vk)
+            else:
+                k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
+                            mask=cols[:, None] < N_KV, other=0.0)
+                v = tl.load(v_base + cols_v[:, None] * stride_vn + offs_d[None, :] * stride_vk,
+                            mask=cols_v[:, None] < N_KV, other=0.0)
+            qk = tl.dot(q, tl.trans(k))
+            acc = tl.dot(p, v, acc)
+            if EVEN_N:
+                if CAUSAL:
+                    qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
+            else:
+                qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+            m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
+            m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+            # The extra iteration's S repeats a block already counted (its
+            # row max changes nothing): its exponentials are zeroed.
+            m_sub = tl.where(i < count, m_safe, float("inf"))
+            p_f = tl.math.exp2(qk * qk_scale - m_sub[:, None])
+            alpha = tl.math.exp2(m_i - m_safe)
+            l_i = l_i * alpha + tl.sum(p_f, 1)
+            acc = acc * alpha[:, None]
+            p = p_f.to(V.dtype.element_ty)
+            m_i = m_ij
+    else:
+        for i in range(0, count):
+            start_n = tl.load(index + i) * BLOCK_N
+            cols = start_n + offs_n
+            # K's rows (contiguous along d, read as vectors); the dot takes
+            # their transpose, a K-major operand for the tensor cores.
+            if TMA:
+                k = k_desc.load([kv_row0 + start_n, 0])
+            elif EVEN_N:
+                k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk)
+            else:
+                k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
+                            mask=cols[:, None] < N_KV, other=0.0)
+            qk = tl.dot(q, tl.trans(k))
+            if EVEN_N:
+                if CAUSAL:
+                    qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
+            else:
+                qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+            # The scale is applied with the max subtracted (one fma per score).
+            m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
+            # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
+            m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
+            p = tl.math.exp2(qk * qk_scale - m_safe[:, None])
+            alpha = tl.math.exp2(m_i - m_safe)
+            l_i = l_i * alpha + tl.sum(p, 1)
+            acc = acc * alpha[:, None]
+            if TMA:
+                v = v_desc.load([kv_row0 + start_n, 0])
+            elif EVEN_N:
+                v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk)
+            else:
+                v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :] * stride_vk,
+                            mask=cols[:, None] < N_KV, other=0.0)
+            acc = tl.dot(p.to(v.dtype), v, acc)
+            m_i = m_ij
     # Rows that saw no valid key (all their blocks masked) are zero.
     # One division per row, then multiplications (a division is ~10
     # instructions per element on the GPU).

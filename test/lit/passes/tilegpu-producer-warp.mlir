@@ -8,6 +8,11 @@
 // Expanded: warp 8 runs the region, the others the rest, whose CTA
 // barriers count their 256 threads; the block has 288.
 // RUN: tessera-opt %s --convert-tile-to-tilegpu="num-warps=8 compute-capability=90 wgmma=1" --tilegpu-pipeline-loads="num-stages=2 async-copy=1 ping-pong=1 producer-warp=1" --convert-tilegpu-to-nvvm="ping-pong=1" --split-input-file | FileCheck %s --check-prefix=NVVM
+// With producer-registers: a producer warpgroup (warps 8 to 11) keeps 24
+// registers a thread and its first warp runs the region; the consumers
+// take 240 (a quarter of the register file: 24 + 2 x 240 <= 512); 384
+// threads.
+// RUN: tessera-opt %s --convert-tile-to-tilegpu="num-warps=8 compute-capability=90 wgmma=1" --tilegpu-pipeline-loads="num-stages=2 async-copy=1 ping-pong=1 producer-warp=1" --convert-tilegpu-to-nvvm="ping-pong=1 producer-registers=24" --split-input-file | FileCheck %s --check-prefix=WG
 
 // CHECK-LABEL: func.func @sparse_loop
 // CHECK: %[[PID:.*]] = tile.program_id x
@@ -43,6 +48,22 @@
 // CHECK-NEXT: tilegpu.tma_done
 // CHECK-NEXT: tilegpu.slot_barriers_done
 // CHECK-NEXT: tilegpu.async_wait {pending = 0 : i32, tilegpu.pipeline_drained}
+
+// WG-LABEL: llvm.func @sparse_loop
+// WG-SAME: nvvm.reqntid = array<i32: 384, 1, 1>
+// WG: %[[TID:.*]] = nvvm.read.ptx.sreg.tid.x
+// WG: %[[WARP:.*]] = arith.divui %[[TID]]
+// WG: %[[PRODUCERS:.*]] = arith.cmpi uge, %[[WARP]], %c8_i32{{.*}} : i32
+// WG-NEXT: scf.if %[[PRODUCERS]] {
+// WG-NEXT: nvvm.setmaxregister decrease 24
+// WG: %[[FIRST:.*]] = arith.cmpi eq, %[[WARP]], %c8_i32{{.*}} : i32
+// WG-NEXT: scf.if %[[FIRST]] {
+// WG: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// WG: } else {
+// WG-NEXT: nvvm.setmaxregister increase 240
+// WG-NOT: nvvm.cp.async.bulk.tensor
+// WG: nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
+// WG: wgmma.mma_async
 
 // NVVM-LABEL: llvm.func @sparse_loop
 // NVVM-SAME: nvvm.reqntid = array<i32: 288, 1, 1>
