@@ -906,14 +906,21 @@ def test_attention_producer_warp_on_gpu(case, monkeypatch):
     causal and block-sparse forwards (lists of 1 to 5 blocks, and query
     blocks with none) match float64 on fresh data, bf16, 128 x 128 x 8."""
     from tessera.backends.nvidia import NVIDIABackend
-    import test_attention as ta
     monkeypatch.setitem(NVIDIABackend.default_options, "producer", True)
+    _attention_case_on_gpu(case)
+
+
+def _attention_case_on_gpu(case, **options):
+    """Dense, causal, block-sparse (lists of 1 to 5 blocks) or sparse with
+    query blocks that visit no key block ("empty rows"), bf16, 128 x 128 x 8,
+    against float64."""
+    import test_attention as ta
     Z, H, N, D = 2, 3, 1024, 128
     q, k, v = (torch.randn(Z, H, N, D, device="cuda").bfloat16() for _ in range(3))
     if case in ("dense", "causal"):
         causal = case == "causal"
         out = tessera.ops.attention(q, k, v, causal=causal, block_m=128, block_n=128,
-                                    num_warps=8)
+                                    num_warps=8, **options)
         mask = np.tril(np.ones((N, N), bool)) if causal else np.ones((N, N), bool)
     else:
         index, mask = ta.random_blocks(Z, H, N, N, 128, 128, L=5)
@@ -925,7 +932,8 @@ def test_attention_producer_warp_on_gpu(case, monkeypatch):
                     if kb >= 0:
                         mask[z, h, qb * 128:(qb + 1) * 128, kb * 128:(kb + 1) * 128] = True
         out = tessera.ops.block_sparse_attention(q, k, v, torch.from_numpy(index).cuda(),
-                                                 block_m=128, block_n=128, num_warps=8)
+                                                 block_m=128, block_n=128, num_warps=8,
+                                                 **options)
     ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
                        v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
     np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
@@ -1748,29 +1756,7 @@ def test_attention_overlap_loop_on_gpu(case, registers, monkeypatch):
     warps and no producer: dense, causal, block-sparse and empty lists
     against float64, bf16, 128 x 128."""
     from tessera.backends.nvidia import NVIDIABackend
-    import test_attention as ta
     if registers == 0:
         monkeypatch.setitem(NVIDIABackend.default_options, "producer", False)
     monkeypatch.setenv("TESSERA_PRODUCER_REGISTERS", str(registers or 24))
-    Z, H, N, D = 2, 3, 1024, 128
-    q, k, v = (torch.randn(Z, H, N, D, device="cuda").bfloat16() for _ in range(3))
-    if case in ("dense", "causal"):
-        causal = case == "causal"
-        out = tessera.ops.attention(q, k, v, causal=causal, block_m=128, block_n=128,
-                                    num_warps=8, overlap=True)
-        mask = np.tril(np.ones((N, N), bool)) if causal else np.ones((N, N), bool)
-    else:
-        index, mask = ta.random_blocks(Z, H, N, N, 128, 128, L=5)
-        if case == "empty rows":
-            index[:, :, ::3] = -1
-            mask[:, :, :, :] = False
-            for z, h, qb in np.ndindex(*index.shape[:3]):
-                for kb in index[z, h, qb]:
-                    if kb >= 0:
-                        mask[z, h, qb * 128:(qb + 1) * 128, kb * 128:(kb + 1) * 128] = True
-        out = tessera.ops.block_sparse_attention(q, k, v, torch.from_numpy(index).cuda(),
-                                                 block_m=128, block_n=128, num_warps=8,
-                                                 overlap=True)
-    ref = ta.reference(q.double().cpu().numpy(), k.double().cpu().numpy(),
-                       v.double().cpu().numpy(), mask, 1 / math.sqrt(D))
-    np.testing.assert_allclose(out.double().cpu().numpy(), ref, rtol=2e-2, atol=2e-2)
+    _attention_case_on_gpu(case, overlap=True)

@@ -22,6 +22,18 @@ def _key_mask(rows, cols, N_KV, CAUSAL: tl.constexpr):
 
 
 @tessera.jit
+def _masked_scores(qk, offs_m, cols, N_KV, CAUSAL: tl.constexpr, EVEN_N: tl.constexpr):
+    """qk with -inf where the key does not exist or (causal) comes after the
+    query; with EVEN_N every key exists."""
+    if EVEN_N:
+        if CAUSAL:
+            qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
+    else:
+        qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+    return qk
+
+
+@tessera.jit
 def block_sparse_attention_fwd(
         Q, K, V, Out, LSE, KV_INDEX, KV_COUNT, sm_scale,
         stride_qz, stride_qh, stride_qm, stride_qk,
@@ -110,11 +122,7 @@ def block_sparse_attention_fwd(
                             mask=cols_v[:, None] < N_KV, other=0.0)
             qk = tl.dot(q, tl.trans(k))
             acc = tl.dot(p, v, acc)
-            if EVEN_N:
-                if CAUSAL:
-                    qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
-            else:
-                qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+            qk = _masked_scores(qk, offs_m, cols, N_KV, CAUSAL, EVEN_N)
             m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
             m_safe = tl.where(m_ij == float("-inf"), 0.0, m_ij)
             # The extra iteration's S repeats a block already counted (its
@@ -140,11 +148,7 @@ def block_sparse_attention_fwd(
                 k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :] * stride_kk,
                             mask=cols[:, None] < N_KV, other=0.0)
             qk = tl.dot(q, tl.trans(k))
-            if EVEN_N:
-                if CAUSAL:
-                    qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
-            else:
-                qk = tl.where(_key_mask(offs_m, cols, N_KV, CAUSAL), qk, float("-inf"))
+            qk = _masked_scores(qk, offs_m, cols, N_KV, CAUSAL, EVEN_N)
             # The scale is applied with the max subtracted (one fma per score).
             m_ij = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
             # Rows with nothing valid yet keep m = -inf: exponents of 0 instead of NaN.
