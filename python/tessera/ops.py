@@ -536,6 +536,11 @@ def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=Non
         last = np.minimum(((np.arange(QB) + 1) * block_m + block_n - 1) // block_n, KB)
         count = np.broadcast_to(last.astype(np.int32), (Z, H, QB))
     if _requires_grad(q, k, v):
+        if options.get("return_lse"):
+            raise ValueError("attention: return_lse=True is forward-only; the log-sum-exp "
+                             "has no gradient (call it on tensors that do not require grad, "
+                             "or under torch.no_grad())")
+        options.pop("return_lse", None)
         views = _dense_grad_lists(q, k, causal, block_m, block_n)
         return sparse_attention(q, k, v, views[0], views[1], block_m=block_m, block_n=block_n,
                                 sm_scale=sm_scale, causal=causal, **options)
@@ -1109,7 +1114,7 @@ def _query_targets_on_device(q_index, q_count, shape, block_m):
 
 def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                      sm_scale=None, causal=False, q_index=None, q_count=None, num_warps=None,
-                     num_stages=2):
+                     num_stages=2, overlap=None):
     """block_sparse_attention that torch autograd differentiates (dq, dk, dv
     by the backward kernels); numpy arrays and tensors without gradients go
     straight to the forward (`num_warps`, `num_stages`: the forward's, as
@@ -1118,7 +1123,7 @@ def sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64
     gradient: dout of pruned rows is added to their proxies' rows, and
     pruned rows of q get a zero gradient."""
     options = dict(block_m=block_m, block_n=block_n, sm_scale=sm_scale, causal=causal,
-                   num_warps=num_warps, num_stages=num_stages)
+                   num_warps=num_warps, num_stages=num_stages, overlap=overlap)
     if _requires_grad(q, k, v):
         return _attention_autograd().apply(q, k, v, kv_index, kv_count, options, q_index,
                                            q_count)

@@ -296,3 +296,22 @@ def test_overlap_loop_dense(causal):
     out = tessera.ops.attention(q, k, v, causal=causal, block_m=32, block_n=16, sm_scale=0.3,
                                 overlap=True)
     np.testing.assert_allclose(out, reference(q, k, v, mask, 0.3), rtol=1e-5, atol=1e-5)
+
+
+def test_overlap_loop_with_gradients():
+    """attention(overlap=True) on tensors that require grad: the forward runs
+    the overlap loop, the backward kernels give dq, dk, dv (float64 check);
+    return_lse=True is refused there with the reason."""
+    torch = pytest.importorskip("torch")
+    Z, H, N, D = 1, 2, 70, 16
+    q, k, v, dout = (rng.standard_normal((Z, H, N, D)) for _ in range(4))
+    qt, kt, vt = (torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in (q, k, v))
+    out = tessera.ops.attention(qt, kt, vt, causal=True, block_m=32, block_n=16, overlap=True)
+    out.backward(torch.from_numpy(dout).float())
+    mask = np.broadcast_to(np.tril(np.ones((N, N), bool)), (Z, H, N, N))
+    np.testing.assert_allclose(out.detach().numpy(), reference(q, k, v, mask, D ** -0.5),
+                               rtol=1e-4, atol=1e-4)
+    for t, want in zip((qt, kt, vt), reference_grads(q, k, v, mask, dout, D ** -0.5)):
+        np.testing.assert_allclose(t.grad.numpy(), want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="return_lse=True is forward-only"):
+        tessera.ops.attention(qt, kt, vt, block_m=32, block_n=16, return_lse=True)
