@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 from . import ir
-from .backends import active
+from .backends import for_values
 
 _DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
            "i32": "int32", "i64": "int64", "i8": "int8"}
@@ -145,7 +145,7 @@ class Graph:
             if torch_mode and not x.is_contiguous() or not torch_mode and not x.flags.c_contiguous:
                 raise ValueError(f"{self.name}: {name} must be contiguous")
             env[name] = x
-        backend = active()
+        backend = for_values(inputs)
         device = getattr(inputs[0], "device", None)
         on_gpu = device is not None and getattr(device, "type", "cpu") == "cuda"
         if on_gpu != (backend.name == "cuda"):

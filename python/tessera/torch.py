@@ -72,7 +72,7 @@ def _schema_defaults(schema):
 def _op(name, schema, impl, fake, backward=None, save=None):
     """Defines tessera::name with `schema` (the arguments and results, as
     in native_functions.yaml), its kernel, its fake kernel (shapes only),
-    and for differentiable ops `save(ctx, inputs, outputs)` and
+    and for differentiable ops `save(ctx, inputs, output)` and
     `backward(ctx, *output_grads) -> input grads`."""
     # torch 1.13's dispatcher leaves trailing arguments at their defaults
     # out of a Python kernel's call: they are put back from the schema.
@@ -150,9 +150,9 @@ def _attention_fake(q, k, v, causal, scale):
     return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
-def _attention_save(ctx, inputs, outputs):
+def _attention_save(ctx, inputs, output):
     q, k, v, causal, scale = inputs
-    ctx.save_for_backward(q, k, v, *outputs)
+    ctx.save_for_backward(q, k, v, *output)
     ctx.args = (causal, scale)
 
 
@@ -211,9 +211,9 @@ def _sparse_fake(q, k, v, kv_index, kv_count, block_m, block_n, causal, scale, q
     return q.new_empty(q.shape), q.new_empty(lse_shape, dtype=torch.float32)
 
 
-def _sparse_save(ctx, inputs, outputs):
+def _sparse_save(ctx, inputs, output):
     q, k, v, kv_index, kv_count, block_m, block_n, causal, scale, q_index, q_count = inputs
-    ctx.save_for_backward(q, k, v, *outputs)
+    ctx.save_for_backward(q, k, v, *output)
     ctx.lists = (kv_index, kv_count, q_index, q_count)
     ctx.args = (block_m, block_n, causal, scale)
 
@@ -297,7 +297,7 @@ def _pooled_fake(x, video, cube):
             x.new_empty((Z, S // volume, C), dtype=torch.float32))
 
 
-def _pooled_save(ctx, inputs, outputs):
+def _pooled_save(ctx, inputs, output):
     ctx.args = (inputs[1], inputs[2])
 
 

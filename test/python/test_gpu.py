@@ -46,6 +46,29 @@ def test_vector_add(n):
     np.testing.assert_allclose(out.cpu().numpy(), x.astype(np.float64) + y, rtol=1e-6, atol=1e-6)
 
 
+def test_host_data_runs_on_the_cpu_backend():
+    """On a GPU machine, a launch on host data (numpy arrays, CPU tensors)
+    runs on the CPU backend and one on CUDA tensors on the GPU, the same
+    kernel with the same signature in one process (the kernel cache keys
+    the backend); mixed devices raise with the reason."""
+    ex = load("01_vector_add")
+    n = 3000
+    x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
+    want = x.astype(np.float64) + y
+    grid = (tessera.cdiv(n, 1024),)
+    host = np.empty(n, np.float32)
+    ex.add_kernel[grid](x, y, host, n, BLOCK_SIZE=1024)
+    np.testing.assert_allclose(host, want, rtol=1e-6, atol=1e-6)
+    on_cpu = torch.empty(n)
+    ex.add_kernel[grid](torch.from_numpy(x), torch.from_numpy(y), on_cpu, n, BLOCK_SIZE=1024)
+    np.testing.assert_allclose(on_cpu.numpy(), want, rtol=1e-6, atol=1e-6)
+    out = torch.empty(n, device="cuda")
+    ex.add_kernel[grid](cuda(x), cuda(y), out, n, BLOCK_SIZE=1024)
+    np.testing.assert_allclose(out.cpu().numpy(), want, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="on cpu, but the kernel runs on the GPU"):
+        ex.add_kernel[grid](cuda(x), torch.from_numpy(y), out, n, BLOCK_SIZE=1024)
+
+
 @pytest.mark.parametrize("n", [1, 5000])
 def test_device_library_math(n):
     """tl.erf and float64 math, from CUDA's libdevice, against numpy."""

@@ -33,6 +33,39 @@ def active():
     return _active
 
 
+_host = None
+
+
+def host():
+    """The CPU backend (the active one when it is the CPU's)."""
+    global _host
+    if _host is None:
+        if active().name == "cpu":
+            _host = active()
+        else:
+            from .cpu import CPUBackend
+            _host = CPUBackend()
+    return _host
+
+
+def for_values(values):
+    """The backend a launch on `values` runs on: active(), except that host
+    data (numpy arrays, CPU torch tensors) with no GPU tensor among it runs
+    on the CPU backend, as a torch op follows its tensors' device."""
+    backend = active()
+    if backend.name == "cpu":
+        return backend
+    on_host = False
+    for v in values:
+        if type(v).__module__ == "numpy":
+            on_host = on_host or getattr(v, "ndim", 0) > 0
+        elif hasattr(v, "data_ptr") and hasattr(v, "device"):
+            if getattr(v.device, "type", None) != "cpu":
+                return backend
+            on_host = True
+    return host() if on_host else backend
+
+
 def slot_kinds(kernel) -> str:
     """How each run-time argument of a compiled GPU kernel goes into its
     8-byte parameter cell: 'p' pointer, 'f' f32, 'd' f64, 'i' integer

@@ -513,9 +513,9 @@ class JITFunction(_C.Launchable):
     # -- launch ------------------------------------------------------------------------------
     def _bind(self, args, kwargs, typed=None):
         """(backend, options, bound arguments, run-time args, kernel)."""
-        from ..backends import active
+        from ..backends import for_values
 
-        backend = active()
+        backend = for_values(list(args) + list(kwargs.values()))
         options = dict(backend.default_options)
         for name in list(kwargs):
             if name in options and name not in self.arg_names:
@@ -526,7 +526,7 @@ class JITFunction(_C.Launchable):
             raise TypeError(f"{self.__name__}: {e}") from None
         bound.apply_defaults()
         runtime, constants = self._specialize(bound, backend, typed)
-        key = (tuple((n, repr(t), h) for n, (t, h, _) in runtime.items()),
+        key = (backend.name, tuple((n, repr(t), h) for n, (t, h, _) in runtime.items()),
                tuple((n, repr(v)) for n, v in constants.items()),
                tuple(sorted(options.items())))
         kernel = self.cache.get(key)
