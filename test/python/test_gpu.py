@@ -413,11 +413,11 @@ def test_atomics():
     np.testing.assert_allclose(total.item(), x.astype(np.float64).sum(), rtol=1e-4, atol=1e-3)
 
 
-def test_cpu_tensor_is_rejected():
+def test_cpu_tensor_among_gpu_tensors_is_rejected():
     ex = load("01_vector_add")
-    x = torch.zeros(16)
+    x, y = torch.zeros(16), torch.zeros(16, device="cuda")
     with pytest.raises(ValueError, match="runs on the GPU; pass a CUDA tensor"):
-        ex.add_kernel[(1,)](x, x, x, 16, BLOCK_SIZE=16)
+        ex.add_kernel[(1,)](y, x, y, 16, BLOCK_SIZE=16)
 
 
 def test_fast_launch_path_specializes_like_the_python_path():

@@ -526,9 +526,9 @@ class JITFunction(_C.Launchable):
             raise TypeError(f"{self.__name__}: {e}") from None
         bound.apply_defaults()
         runtime, constants = self._specialize(bound, backend, typed)
-        key = (backend.name, tuple((n, repr(t), h) for n, (t, h, _) in runtime.items()),
+        key = (tuple((n, repr(t), h) for n, (t, h, _) in runtime.items()),
                tuple((n, repr(v)) for n, v in constants.items()),
-               tuple(sorted(options.items())))
+               tuple(sorted(options.items())), backend.name)
         kernel = self.cache.get(key)
         if kernel is None:
             # One compile per key in a process: threads asking for the same
