@@ -16,6 +16,7 @@ call, median of a few after warm-up; CUDA events).
   tokens), bf16: eager, and captured in a CUDA graph and replayed.
 
 PYTHONPATH=python python3 benchmarks/models.py [--only=wan,t2i,rar,inject,mla]
+--profile lists the GPU kernels of one call of each variant (t2i, rar).
 --small runs tiny shapes (on the CPU when there is no GPU): a check that
 the script runs, not a measurement.
 """
@@ -85,6 +86,27 @@ def variants(model, plain_mode, modes):
     return out
 
 
+def profile(name, fn, top=10):
+    """With --profile: the GPU kernels of one call of fn (torch.profiler),
+    the `top` by total time, under the table."""
+    if "--profile" not in sys.argv or DEV != "cuda":
+        return
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    totals = {}
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA:
+            n, t = totals.get(e.name, (0, 0.0))
+            totals[e.name] = (n + 1, t + e.device_time_total / 1e3 if hasattr(e, "device_time_total")
+                              else t + e.cuda_time_total / 1e3)
+    print(f"\n{name}: GPU kernels of one call (ms, calls)\n")
+    for k, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"- {t:.3f} ({n}) {k[:90]}")
+
+
 def table(title, rows):
     base = rows[0][1]
     print(f"\n### {title}\n\n| variant | ms | vs torch eager |\n|---|---|---|")
@@ -114,9 +136,12 @@ def t2i():
                                   depth=2).to(DEV, DT)
     x = torch.randn(2, C, hw, hw, device=DEV, dtype=DT)
     ctx = torch.randn(2, 77, ctx_dim, device=DEV, dtype=DT)
-    rows = [(name, timed(training_step(m, [x, ctx])))
-            for name, m in variants(block, "torch", [("tessera", "tessera")])]
+    models = variants(block, "torch", [("tessera", "tessera")])
+    rows = [(name, timed(training_step(m, [x, ctx]))) for name, m in models]
     table(f"text-to-image block, {hw}x{hw} map, 77 text tokens, training step", rows)
+    for name, m in models:
+        if name != "torch.compile":
+            profile(f"t2i, {name}", training_step(m, [x, ctx]))
 
 
 def rar():
@@ -124,11 +149,13 @@ def rar():
         dict(vocab=1024, tokens=256, dim=768, heads=12, depth=24)
     model = tm.RAR(classes=10, **shape).to(DEV, DT)
     labels = torch.randint(0, 10, (4 if SMALL else 32,), device=DEV)
-    rows = [(name, timed(lambda m=m: m.generate(labels), reps=3))
-            for name, m in variants(model, "torch", [("tessera", "tessera")])
-            if name != "torch.compile"]  # generation's growing cache recompiles
+    models = [(name, m) for name, m in variants(model, "torch", [("tessera", "tessera")])
+              if name != "torch.compile"]  # generation's growing cache recompiles
+    rows = [(name, timed(lambda m=m: m.generate(labels), reps=3)) for name, m in models]
     table(f"RAR generation, {shape['tokens']} tokens with a KV cache, batch {len(labels)}",
           rows)
+    for name, m in models:
+        profile(f"RAR, {name}", lambda m=m: m.generate(labels))
 
 
 def inject():
