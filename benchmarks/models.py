@@ -100,8 +100,8 @@ def profile(name, fn, top=10):
     for e in prof.events():
         if e.device_type == torch.autograd.DeviceType.CUDA:
             n, t = totals.get(e.name, (0, 0.0))
-            totals[e.name] = (n + 1, t + e.device_time_total / 1e3 if hasattr(e, "device_time_total")
-                              else t + e.cuda_time_total / 1e3)
+            us = getattr(e, "device_time_total", None)  # cuda_time_total before torch 2.4
+            totals[e.name] = (n + 1, t + (e.cuda_time_total if us is None else us) / 1e3)
     print(f"\n{name}: GPU kernels of one call (ms, calls)\n")
     for k, (n, t) in sorted(totals.items(), key=lambda kv: -kv[1][1])[:top]:
         print(f"- {t:.3f} ({n}) {k[:90]}")

@@ -150,7 +150,8 @@ class Graph:
         on_gpu = device is not None and getattr(device, "type", "cpu") == "cuda"
         if on_gpu != (backend.name == "cuda"):
             raise ValueError(f"{self.name}: the inputs are on {'the GPU' if on_gpu else 'the CPU'}"
-                             f", the active backend is {backend.name}")
+                             f" but run on the {backend.name} backend (inputs on two devices, "
+                             "or GPU inputs with TESSERA_BACKEND=cpu)")
         for kernel_name, grid, ins, outs in self.steps:
             for out, (shape, dtype), zeroed in outs:
                 make = lib.zeros if zeroed else lib.empty  # zeroed: the kernel adds into it
