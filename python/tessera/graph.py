@@ -152,6 +152,10 @@ class Graph:
             raise ValueError(f"{self.name}: the inputs are on {'the GPU' if on_gpu else 'the CPU'}"
                              f" but run on the {backend.name} backend (inputs on two devices, "
                              "or GPU inputs with TESSERA_BACKEND=cpu)")
+        stream = None
+        if backend.name == "cuda":  # the current stream, once a call
+            import torch
+            stream = torch.cuda.current_stream().cuda_stream
         for kernel_name, grid, ins, outs in self.steps:
             for out, (shape, dtype), zeroed in outs:
                 make = lib.zeros if zeroed else lib.empty  # zeroed: the kernel adds into it
@@ -162,10 +166,8 @@ class Graph:
             args = [env[n] for n in ins] + [env[o] for o, _, _ in outs]
             ptrs = [a.data_ptr() if torch_mode else a.ctypes.data for a in args]
             kernel = self._kernel(backend, kernel_name)
-            if backend.name == "cuda":
-                import torch
-                kernel.launch(list(grid), torch.cuda.current_stream().cuda_stream,
-                              "p" * len(ptrs), ptrs)
+            if stream is not None:
+                kernel.launch(list(grid), stream, "p" * len(ptrs), ptrs)
             else:
                 kernel.launch(list(grid), ptrs, 0)
         results = [env[n] for n in self.returns]

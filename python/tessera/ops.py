@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 
 from . import _C
@@ -345,7 +346,7 @@ def _query_lists(q_index, q_count, Z, H, QB, NQ, block_m):
 def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, block_n=64,
                            sm_scale=None, causal=False, q_index=None, q_count=None,
                            num_warps=None, num_stages=2, return_lse=False, overlap=None,
-                           _lists=None):
+                           _lists=None, _record=None):
     """softmax(q k^T * scale) v where query block qb (rows qb*block_m ...)
     attends only to the key/value blocks kv_index[z, h, qb, :kv_count[z, h, qb]]
     (blocks of block_n tokens). q: (Z, H, Nq, D); k, v: (Z, H, Nkv, D);
@@ -471,13 +472,16 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
         # thread on 8 warps): a producer warp's block of 9 warps caps them
         # at 168, so the producer is a warpgroup that gives registers back.
         options["producer_registers"] = int(os.environ.get("TESSERA_PRODUCER_REGISTERS", "24"))
-    block_sparse_attention_fwd[(QB, Z * H)](
-        q, k, v, out, lse, index_t, count_t, float(sm_scale), *_strides(q), *_strides(k),
-        *_strides(v), *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t,
-        s_qi[0], s_qi[1], s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, Z * H * NKV, HEAD_DIM=D,
-        BLOCK_M=rows, BLOCK_N=block_n, CAUSAL=bool(causal), Q_SPARSE=q_sparse, Q_BLOCK=block_m,
-        EVEN_N=NKV % block_n == 0, STORE_LSE=bool(return_lse),
-        TMA=tma, OVERLAP=overlap, **options)
+    rest = (index_t, count_t, float(sm_scale), *_strides(q), *_strides(k), *_strides(v),
+            *_strides(out), s_i[0], s_i[1], s_i[2], s_c[0], s_c[1], qi_t, qc_t,
+            s_qi[0], s_qi[1], s_qi[2], s_qc[0], s_qc[1], H, NQ, NKV, Z * H * NKV)
+    constants = dict(HEAD_DIM=D, BLOCK_M=rows, BLOCK_N=block_n, CAUSAL=bool(causal),
+                     Q_SPARSE=q_sparse, Q_BLOCK=block_m, EVEN_N=NKV % block_n == 0,
+                     STORE_LSE=bool(return_lse), TMA=tma, OVERLAP=overlap, **options)
+    launch = block_sparse_attention_fwd[(QB, Z * H)]
+    launch(q, k, v, out, lse, *rest, **constants)
+    if _record is not None and not q_sparse:  # what a repeat of this call launches
+        _record.append((launch, rest, constants))
     if q_sparse:
         from .kernels.attention import fill_pruned_queries
         so = _strides(out)
@@ -514,6 +518,50 @@ def _tuned_attention_config(q, k, v, causal, sm_scale):
             print(f"[tessera] attention {key}: " + ", ".join(
                 f"{c}: {t:.3f} ms" for c, t in times.items()), file=sys.stderr)
     return _ATTENTION_CHOICE[key]
+
+
+# Dense attention calls on CUDA tensors, by everything their launch depends
+# on (shapes, strides, dtype, device, mask, scale, 16-byte alignment, the
+# blocks): the launch of the first such call, repeated with the new tensors
+# (no checks, lists or tuning on the host again: a model's attention layers
+# call the same shapes every step).
+_DENSE_PLANS: dict = {}
+
+
+def _dense_attention_cuda(q, k, v, causal, sm_scale, config=None, return_lse=True):
+    """ops.attention of CUDA tensors without gradients, (out, lse) (lse:
+    None without return_lse), the launch planned once per signature
+    (`config`: (block_m, block_n, num_warps, num_stages), default the tuned
+    one)."""
+    import torch
+    aligned = (q.data_ptr() | k.data_ptr() | v.data_ptr()) % 16 == 0
+    key = (q.shape, q.stride(), k.shape, k.stride(), v.shape, v.stride(), q.dtype, k.dtype,
+           v.dtype, q.device, k.device, v.device, bool(causal), sm_scale, config,
+           bool(return_lse), aligned, os.environ.get("TESSERA_ATTENTION_TMA"),
+           os.environ.get("TESSERA_ATTENTION_OVERLAP"),
+           os.environ.get("TESSERA_PRODUCER_REGISTERS"))
+    plan = _DENSE_PLANS.get(key)
+    if plan is not None:
+        launch, rest, constants = plan
+        out = torch.empty_like(q)
+        lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32) \
+            if return_lse else out
+        launch(q, k, v, out, lse, *rest, **constants)
+        return out, (lse if return_lse else None)
+    _check_attention_inputs(q, k, v)
+    if config is None:
+        config = _tuned_attention_config(q, k, v, causal, sm_scale)
+    bm, bn, w, st = config
+    record = []
+    with torch.no_grad():
+        result = attention(q, k, v, causal, sm_scale, block_m=bm, block_n=bn, num_warps=w,
+                           num_stages=st, return_lse=return_lse, _record=record)
+    out, lse = result if return_lse else (result, None)
+    if record and not _capturing():
+        _DENSE_PLANS[key] = record[0]
+        while len(_DENSE_PLANS) > 256:
+            _DENSE_PLANS.pop(next(iter(_DENSE_PLANS)))
+    return out, lse
 
 
 def attention(q, k, v, causal=False, sm_scale=None, *, block_m=None, block_n=None, **options):
@@ -992,12 +1040,6 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
     instead of recomputed."""
     _check_attention_inputs(q, k, v)
     Z, H, NQ, D = q.shape
-    NKV = k.shape[2]
-    index, count, block_m, block_n = _cached_backward_lists(
-        q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n)
-    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
-    if not (math.isfinite(float(sm_scale)) and float(sm_scale) > 0):
-        raise ValueError(f"sm_scale must be a positive finite number, got {sm_scale}")
     if lse is not None and tuple(lse.shape) != (Z, H, NQ):
         raise ValueError(f"attention backward: lse must be ({Z}, {H}, {NQ}), got "
                          f"{tuple(lse.shape)}")
@@ -1005,13 +1047,58 @@ def block_sparse_attention_backward(q, k, v, out, dout, kv_index, kv_count=None,
         if tuple(t.shape) != tuple(like.shape) or str(t.dtype) != str(like.dtype):
             raise ValueError(f"attention backward: {name} must be {like.dtype} "
                              f"{tuple(like.shape)} like q, got {t.dtype} {tuple(t.shape)}")
+    graph, index, count = _backward_plan(q, k, kv_index, kv_count, block_m, block_n, sm_scale,
+                                         causal, lse is not None, num_warps)
+    return _run_backward(graph, index, count, q, k, v, out, dout, lse)
+
+
+def _backward_plan(q, k, kv_index, kv_count, block_m, block_n, sm_scale, causal, with_lse,
+                   num_warps):
+    """(graph, index, count): the lowered backward and its lists (cut in 64
+    x 64 tiles, on q's device) for these lists and options."""
+    Z, H, NQ, D = q.shape
+    NKV = k.shape[2]
+    index, count, block_m, block_n = _cached_backward_lists(
+        q, kv_index, kv_count, Z, H, NQ, NKV, block_m, block_n)
+    sm_scale = sm_scale if sm_scale is not None else 1.0 / math.sqrt(D)
+    if not (math.isfinite(float(sm_scale)) and float(sm_scale) > 0):
+        raise ValueError(f"sm_scale must be a positive finite number, got {sm_scale}")
     el = {"float16": "f16", "bfloat16": "bf16", "float32": "f32"}[
         str(q.dtype).replace("torch.", "")]
     # The scale as the f32 attribute holds it (the kernels read that).
     import numpy as np
     scale = float(np.float32(sm_scale))
     graph = _grad_graph(Z, H, NQ, NKV, D, el, block_m, block_n, bool(causal), scale,
-                        index.shape[2], index.shape[3], lse is not None, num_warps)
+                        index.shape[2], index.shape[3], with_lse, num_warps)
+    return graph, index, count
+
+
+# Dense attention's backward by (shapes, dtype, device, mask, scale, blocks,
+# lse given): its graph and lists, looked up once (a training step calls the
+# same shapes every step).
+_DENSE_GRAD_PLANS: dict = {}
+
+
+def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block):
+    """block_sparse_attention_backward over every block (causal: up to the
+    diagonal) of block x block tiles, for tensors the forward made (shapes
+    and dtypes not checked again)."""
+    key = (q.shape, k.shape, q.dtype, str(q.device), bool(causal), sm_scale, block,
+           lse is not None)
+    plan = _DENSE_GRAD_PLANS.get(key)
+    if plan is None:
+        _check_attention_inputs(q, k, v)
+        index, count = _dense_grad_lists(q, k, causal, block, block)
+        plan = _backward_plan(q, k, index, count, block, block, sm_scale, causal,
+                              lse is not None, 4)
+        _DENSE_GRAD_PLANS[key] = plan
+        while len(_DENSE_GRAD_PLANS) > 256:
+            _DENSE_GRAD_PLANS.pop(next(iter(_DENSE_GRAD_PLANS)))
+    return _run_backward(*plan, q, k, v, out, dout, lse)
+
+
+def _run_backward(graph, index, count, q, k, v, out, dout, lse):
+    import numpy as np
     if _is_torch(q):
         import torch
         args = [t.contiguous() for t in (q, k, v, out, dout)]

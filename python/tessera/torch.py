@@ -135,19 +135,21 @@ def _op(name, schema, impl, fake, backward=None, save=None):
 
 def _attention_impl(q, k, v, causal, scale):
     # Heads' rows contiguous: on sm_90a K and V are then read by TMA (a
-    # model's q, k, v are often transposed views).
-    q, k, v = (x.contiguous() for x in (q, k, v))
+    # model's k and v are often transposed views). q is read with its
+    # strides, and the output takes q's layout: a model's (batch, tokens,
+    # heads, head_dim) view of q gives an output whose transpose back is
+    # free.
+    k, v = k.contiguous(), v.contiguous()
     if q.is_cuda:  # the tuned blocks (timed once per shape, never in a capture)
-        bm, bn, w, st = _ops._tuned_attention_config(q, k, v, causal, scale)
-        return tuple(_ops.attention(q, k, v, causal, scale, block_m=bm, block_n=bn, num_warps=w,
-                                    num_stages=st, return_lse=True))
+        return _ops._dense_attention_cuda(q, k, v, causal, scale)
     return tuple(_ops.attention(q, k, v, causal, scale, block_m=_DENSE_BLOCK,
                                 block_n=_DENSE_BLOCK, return_lse=True))
 
 
 def _attention_fake(q, k, v, causal, scale):
     _ops._check_attention_inputs(q, k, v)
-    return q.new_empty(q.shape), q.new_empty(q.shape[:3], dtype=torch.float32)
+    # The output has q's layout, as the kernels' (empty_like).
+    return torch.empty_like(q), q.new_empty(q.shape[:3], dtype=torch.float32)
 
 
 def _attention_save(ctx, inputs, output):
@@ -163,10 +165,8 @@ def _attention_backward(ctx, dout, dlse):
 
 
 def _attention_bwd_impl(q, k, v, out, lse, dout, causal, scale):
-    index, count = _ops._dense_grad_lists(q, k, causal, _DENSE_BLOCK, _DENSE_BLOCK)
-    return tuple(_ops.block_sparse_attention_backward(
-        q, k, v, out, dout, index, count, block_m=_DENSE_BLOCK, block_n=_DENSE_BLOCK,
-        sm_scale=scale, causal=causal, lse=lse))
+    return tuple(_ops._dense_attention_backward(q, k, v, out, dout, lse, causal, scale,
+                                                _DENSE_BLOCK))
 
 
 def _grads_fake(q, k, v, *rest):
@@ -182,12 +182,68 @@ _attention = _op(
     "(Tensor, Tensor)", _attention_impl, _attention_fake, _attention_backward, _attention_save)
 
 
+_is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+_dispatch_modes = getattr(torch._C, "_len_torch_dispatch_mode", None)
+if _dispatch_modes is None:  # torch 1.13: the innermost mode, or None
+    from torch.utils._python_dispatch import _get_current_dispatch_mode as _current_mode
+
+    def _dispatch_modes():
+        return int(_current_mode() is not None)
+_function_modes = getattr(torch._C, "_is_torch_function_mode_enabled", None)
+_functorch_wrapped = getattr(getattr(torch._C, "_functorch", None),
+                             "is_functorch_wrapped_tensor", None)
+
+
+def _eager(*tensors):
+    """Whether a call may go straight to the kernels rather than through
+    torch.library's dispatch (which costs tens of microseconds a call in
+    Python): plain tensors, and nothing that records or transforms ops —
+    no torch.compile or FX tracing, no dispatch or function mode (fake
+    tensors, make_fx, FlopCounterMode), no functorch transform."""
+    for t in tensors:
+        if type(t) is not torch.Tensor:  # FakeTensor, FunctionalTensor, an fx Proxy...
+            return False
+        if _functorch_wrapped is not None and _functorch_wrapped(t):
+            return False
+    if _is_compiling is not None and _is_compiling():
+        return False
+    if _dispatch_modes is not None and _dispatch_modes() > 0:
+        return False
+    return _function_modes is None or not _function_modes()
+
+
+class _EagerAttention(torch.autograd.Function):
+    """torch.ops.tessera.attention's forward and backward, called directly
+    (eager mode: see _eager)."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, causal, scale):
+        out, lse = _attention_impl(q, k, v, causal, scale)
+        ctx.save_for_backward(q, k, v, out, lse)
+        ctx.args = (causal, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, dout):
+        q, k, v, out, lse = ctx.saved_tensors
+        dq, dk, dv = _attention_bwd_impl(q, k, v, out, lse, dout.contiguous(), *ctx.args)
+        return dq, dk, dv, None, None
+
+
 def attention(q, k, v, causal=False, scale=None):
     """softmax(q k^T * scale) v for q (Z, H, Nq, D), k and v (Z, H, Nkv, D)
     (scale: 1 / sqrt(D) by default; causal: top-left aligned), through
     torch.ops.tessera.attention, which also gives each row's log-sum-exp.
-    Differentiable in q, k and v."""
-    return _attention(q, k, v, bool(causal), None if scale is None else float(scale))[0]
+    Differentiable in q, k and v. In eager mode the op's kernels are
+    called without torch.library's dispatch (the same kernels and
+    backward; traced and compiled code sees the op)."""
+    causal, scale = bool(causal), None if scale is None else float(scale)
+    if _eager(q, k, v):
+        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+            return _EagerAttention.apply(q, k, v, causal, scale)
+        with torch.no_grad():
+            return _attention_impl(q, k, v, causal, scale)[0]
+    return _attention(q, k, v, causal, scale)[0]
 
 
 # -- block-sparse attention ---------------------------------------------------------------

@@ -1658,6 +1658,44 @@ def test_torch_ops_attention_and_grads_on_gpu(causal):
         assert (a.double() - b).abs().max().item() < 5e-2 * max(1.0, b.abs().max().item())
 
 
+def test_attention_launch_plans_on_gpu():
+    """Dense attention on CUDA tensors repeats a planned launch per
+    signature (shapes, strides, dtype, alignment...): contiguous tensors,
+    the transposed views a model passes (the output takes q's layout) and a
+    misaligned q each get their own plan, and every call, first or repeated,
+    on fresh data, matches float64, forward and backward."""
+    import tessera.ops as ops
+    import tessera.torch as tt
+    Z, H, N, D = 2, 3, 320, 64
+    base = cuda(rng.standard_normal((Z, N, H, D + 8))).bfloat16()
+    layouts = {
+        "contiguous": lambda x: x[..., :D].transpose(1, 2).contiguous(),
+        "views": lambda x: x[..., :D].contiguous().transpose(1, 2),
+        "misaligned q": lambda x: x[..., 1:D + 1].transpose(1, 2),  # 2-byte offset
+    }
+    before = len(ops._DENSE_PLANS)
+    for name, make in layouts.items():
+        for step in range(3):
+            q, k, v = (make(cuda(rng.standard_normal(base.shape)).bfloat16()) for _ in range(3))
+            if name == "misaligned q":
+                k, v = k.contiguous(), v.contiguous()
+            with torch.no_grad():
+                out = tt.attention(q, k, v, causal=step == 1)
+            ref = _torch_reference(q, k, v, step == 1)
+            assert (out.double() - ref).abs().max().item() < 2e-2, (name, step)
+            assert out.stride() == torch.empty_like(q).stride(), name
+            leaves = [x.detach().requires_grad_() for x in (q, k, v)]
+            out = tt.attention(*leaves)
+            refs = [x.detach().double().requires_grad_() for x in (q, k, v)]
+            ref = _torch_reference(*refs, False)
+            assert (out.double() - ref).abs().max().item() < 2e-2, (name, step)
+            g = cuda(rng.standard_normal(out.shape)).bfloat16()
+            for a, b in zip(torch.autograd.grad(out, leaves, g),
+                            torch.autograd.grad(ref, refs, g.double())):
+                assert (a.double() - b).abs().max().item() < 5e-2 * max(1.0, b.abs().max().item())
+    assert len(ops._DENSE_PLANS) - before >= 3
+
+
 def test_torch_ops_attention_in_a_cuda_graph():
     """A warmed-up call captured in a CUDA graph and replayed on new inputs
     matches float64; a call that would compile during capture raises

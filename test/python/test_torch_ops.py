@@ -55,6 +55,58 @@ def test_attention_op_forward_and_grads(causal, n_kv):
         assert torch.allclose(got.double(), want, atol=1e-4), (got.double() - want).abs().max()
 
 
+def test_eager_calls_and_the_dispatched_op_agree():
+    """tt.attention in eager mode calls the kernels without torch.library's
+    dispatch; torch.ops.tessera.attention goes through it. Same output,
+    gradients and layout (q's: the transposed view a model's q is), equal to
+    the float64 reference."""
+    Z, N, H, D = 2, 80, 3, 32
+    base = [randn(Z, N, H, D) for _ in range(3)]
+    views = [leaves(x)[0] for x in base]
+    q, k, v = (x.transpose(1, 2) for x in views)  # (Z, H, N, D) views
+    out = tt.attention(q, k, v, causal=True)
+    assert out.stride() == q.stride() and out.grad_fn is not None
+    keep = torch.ones(N, N, dtype=torch.bool).tril()
+    ref = dense_reference(*(x.transpose(1, 2).double() for x in base), keep)
+    assert torch.allclose(out.double(), ref, atol=2e-5), (out.double() - ref).abs().max()
+    g = randn(Z, H, N, D)
+    got = grads(out, views, g)
+    views2 = [leaves(x)[0] for x in base]
+    out2 = torch.ops.tessera.attention(*(x.transpose(1, 2) for x in views2), True, None)[0]
+    assert out2.stride() == q.stride() and torch.equal(out, out2)
+    for a, b in zip(got, grads(out2, views2, g)):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        assert torch.equal(tt.attention(q, k, v, causal=True), out)
+
+
+def test_dispatch_modes_see_the_op():
+    """Under a dispatch mode (as FakeTensorMode and make_fx are) the call
+    goes through torch.library: the mode sees tessera.attention, and its
+    backward, as one op each."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Names(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    q, k, v = leaves(randn(1, 2, 64, 16), randn(1, 2, 64, 16), randn(1, 2, 64, 16))
+    with Names() as mode:
+        out = tt.attention(q, k, v)
+        out.sum().backward()
+    assert any(n.startswith("tessera.attention.") for n in mode.names), mode.names
+    assert any(n.startswith("tessera.attention_backward") for n in mode.names), mode.names
+    with Names() as mode:  # outside a mode, nothing records the eager call's kernels
+        pass
+    tt.attention(q, k, v)
+    assert mode.names == []
+
+
 def test_attention_op_scale_and_lse():
     q, k, v = randn(1, 2, 64, 16), randn(1, 2, 80, 16), randn(1, 2, 80, 16)
     out, lse = torch.ops.tessera.attention(q, k, v, False, 0.3)
@@ -326,6 +378,8 @@ def test_opcheck_on_the_custom_ops():
     autograd registration agree with its kernel."""
     q, k, v = (randn(1, 2, 64, 16).requires_grad_() for _ in range(3))
     torch.library.opcheck(torch.ops.tessera.attention.default, (q, k, v, True, None))
+    qt = randn(1, 64, 2, 16).transpose(1, 2).requires_grad_()  # the output takes its layout
+    torch.library.opcheck(torch.ops.tessera.attention.default, (qt, k, v, False, None))
     index = torch.tensor([[[[0, 1], [1, -1]]] * 2], dtype=torch.int32)
     count = torch.tensor([[[2, 1]] * 2], dtype=torch.int32)
     torch.library.opcheck(torch.ops.tessera.block_sparse_attention.default,
