@@ -109,7 +109,7 @@ def main():
     for causal in (False, True):  # the configuration tessera.ops.attention picks itself
         ops.attention(q, k, v, causal=causal)
         t = bench(lambda: ops.attention(q, k, v, causal=causal), reps=5)
-        choice = ops._ATTENTION_CHOICE[(str(q.device), tuple(q.shape), S, str(q.dtype), causal)]
+        choice = ops._ATTENTION_CHOICE[ops._attention_tuning_key(q, k, causal)]
         print(f"| tessera {'causal' if causal else 'dense'}, picked {choice[0]}x{choice[1]} "
               f"w{choice[2]} s{choice[3]} | {t:.2f} | {flops / (2 if causal else 1) / t / 1e9:.0f} |",
               flush=True)

@@ -493,23 +493,33 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
 
 
 # Configurations tried for dense attention on a GPU: (block_m, block_n,
-# num_warps, num_stages).
+# num_warps, num_stages); with 16 queries or fewer (a decode step's one
+# row per sequence) DECODE_CONFIGS, whose 16-row blocks pad less.
 ATTENTION_CONFIGS = [(128, 128, 8, 2), (64, 64, 4, 2), (128, 64, 8, 2)]
+DECODE_CONFIGS = [(16, 64, 4, 2), (16, 128, 4, 2), (64, 64, 4, 2)]
 _ATTENTION_CHOICE: dict = {}
 
 
+def _attention_tuning_key(q, k, causal):
+    """What a tuned choice is kept under: the key length rounded up to a
+    power of two (a cache growing a token a step is timed once per
+    doubling, not once per length)."""
+    return (str(q.device), tuple(q.shape), 1 << (int(k.shape[2]) - 1).bit_length(),
+            str(q.dtype), bool(causal))
+
+
 def _tuned_attention_config(q, k, v, causal, sm_scale):
-    """On a GPU, the fastest of ATTENTION_CONFIGS for this shape, dtype and
-    mask, timed once per process (cold L2, as the autotuner times);
-    TESSERA_PRINT_AUTOTUNING=1 prints the timings."""
-    import os
+    """On a GPU, the fastest of ATTENTION_CONFIGS (DECODE_CONFIGS for 16
+    queries or fewer) for this shape, dtype and mask, timed once per
+    process (cold L2, as the autotuner times); TESSERA_PRINT_AUTOTUNING=1
+    prints the timings."""
     import sys
     from .runtime.autotuner import do_bench
-    key = (str(q.device), tuple(q.shape), k.shape[2], str(q.dtype), bool(causal))
+    key = _attention_tuning_key(q, k, causal)
     if key not in _ATTENTION_CHOICE:
         _forbid_in_capture(f"attention's block sizes for shape {tuple(q.shape)} would be timed")
         times = {}
-        for bm, bn, w, st in ATTENTION_CONFIGS:
+        for bm, bn, w, st in DECODE_CONFIGS if q.shape[2] <= 16 else ATTENTION_CONFIGS:
             run = (lambda bm=bm, bn=bn, w=w, st=st: attention(
                 q, k, v, causal, sm_scale, block_m=bm, block_n=bn, num_warps=w, num_stages=st))
             times[(bm, bn, w, st)] = do_bench(run, warmup=1, rep=3)
@@ -559,7 +569,7 @@ def _dense_attention_cuda(q, k, v, causal, sm_scale, config=None, return_lse=Tru
     out, lse = result if return_lse else (result, None)
     if record and not _capturing():
         _DENSE_PLANS[key] = record[0]
-        while len(_DENSE_PLANS) > 256:
+        while len(_DENSE_PLANS) > 2048:  # a generation's cache lengths each have one
             _DENSE_PLANS.pop(next(iter(_DENSE_PLANS)))
     return out, lse
 

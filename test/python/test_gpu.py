@@ -1694,6 +1694,15 @@ def test_attention_launch_plans_on_gpu():
                             torch.autograd.grad(ref, refs, g.double())):
                 assert (a.double() - b).abs().max().item() < 5e-2 * max(1.0, b.abs().max().item())
     assert len(ops._DENSE_PLANS) - before >= 3
+    # Decode: one query row a sequence against a cache growing a token a
+    # step (16-row blocks among the tuned choices; one tuning per doubling).
+    q = cuda(rng.standard_normal((4, 3, 1, 64))).bfloat16()
+    for n in (1, 17, 200, 256, 257):
+        k, v = (cuda(rng.standard_normal((4, 3, n, 64))).bfloat16() for _ in range(2))
+        with torch.no_grad():
+            out = tt.attention(q, k, v)
+        assert (out.double() - _torch_reference(q, k, v, False)).abs().max().item() < 2e-2, n
+    assert ops._attention_tuning_key(q, k, False)[2] == 512
 
 
 def test_torch_ops_attention_in_a_cuda_graph():
