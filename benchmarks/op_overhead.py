@@ -103,6 +103,65 @@ def main():
                   flush=True)
     if "--cprofile" in sys.argv:
         profile()
+    if "--parts" in sys.argv:
+        parts()
+
+
+def kernel_us(fn, k=50):
+    """GPU microseconds a call spends in kernels (torch.profiler), by kernel."""
+    fn()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(k):
+            fn()
+        torch.cuda.synchronize()
+    totals = {}
+    for e in prof.events():
+        if e.device_type == torch.autograd.DeviceType.CUDA:
+            us = getattr(e, "device_time_total", None)
+            totals[e.name[:60]] = totals.get(e.name[:60], 0.0) + (
+                e.cuda_time_total if us is None else us) / k
+    return totals
+
+
+def parts():
+    """Host microseconds of the pieces of the backward's call, and the GPU
+    time of a decode step's kernels beside SDPA's."""
+    import tessera.ops as ops
+    from tessera.backends import active
+    q, k, v, dout = (torch.randn(1, 1, 64, 64, device=DEV, dtype=DT) for _ in range(4))
+    out, lse = ops._dense_attention_cuda(q, k, v, False, None)
+    ops._dense_attention_backward(q, k, v, out, dout, lse, False, None, 64)
+    graph, index, count = list(ops._DENSE_GRAD_PLANS.values())[-1]
+    print("\nbackward graph steps:", [(n, g, [z for _, _, z in o]) for n, g, _, o in graph.steps])
+    stream = torch.cuda.current_stream().cuda_stream
+    name, grid, ins, outs = graph.steps[0]
+    kernel = graph._kernel(active(), name)
+    ptrs = [t.data_ptr() for t in (q, k, v, out, dout, lse, index, count)][:len(ins) + len(outs)]
+    rows = [
+        ("dense backward (plan + graph)",
+         lambda: ops._dense_attention_backward(q, k, v, out, dout, lse, False, None, 64)),
+        ("graph call", lambda: graph(q, k, v, out, dout, lse, index, count)),
+        ("torch.cuda.current_stream()", lambda: torch.cuda.current_stream().cuda_stream),
+        ("torch.empty", lambda: torch.empty((1, 1, 64, 64), dtype=DT, device=q.device)),
+        ("torch.zeros", lambda: torch.zeros((1, 1, 64, 64), dtype=torch.float32,
+                                            device=q.device)),
+        (f"{name}: kernel.launch", lambda: kernel.launch(list(grid), stream, "p" * len(ptrs),
+                                                          ptrs)),
+        ("forward (planned)", lambda: ops._dense_attention_cuda(q, k, v, False, None)),
+    ]
+    print("\n| piece | host us |\n|---|---|")
+    for label, fn in rows:
+        print(f"| {label} | {measure(fn, k=200)[0]:.1f} |", flush=True)
+    print("\n| decode step (32x12 heads of 64) | keys | kernel | GPU us |\n|---|---|---|---|")
+    for n in (64, 256):
+        qd = torch.randn(32, 12, 1, 64, device=DEV, dtype=DT)
+        kd, vd = (torch.randn(32, 12, n, 64, device=DEV, dtype=DT) for _ in range(2))
+        with torch.no_grad():
+            for who, fn in (("tessera", lambda: tt.attention(qd, kd, vd)),
+                            ("SDPA", lambda: F.scaled_dot_product_attention(qd, kd, vd))):
+                for kname, us in kernel_us(fn).items():
+                    print(f"| {who} | {n} | {kname} | {us:.2f} |", flush=True)
 
 
 def profile():
