@@ -2111,8 +2111,9 @@ LogicalResult Expander::expandMath(Operation *op) {
 bool Expander::ringEligible(scf::ForOp op) {
   if (!pingPong || numWarps != 8 || ringLoop || inProducer)
     return false;
-  return llvm::any_of(*op.getBody(),
-                      [](Operation &o) { return isa<tessera::tilegpu::SlotReleaseOp>(o); });
+  bool release = false; // at the end of the body, or (overlapped products) under an if at its top
+  op.getBody()->walk([&](tessera::tilegpu::SlotReleaseOp) { release = true; });
+  return release;
 }
 
 LogicalResult Expander::expandFor(scf::ForOp op) {
