@@ -105,6 +105,33 @@ def main():
         profile()
     if "--parts" in sys.argv:
         parts()
+    if "--rar" in sys.argv:
+        rar()
+
+
+def rar():
+    """RAR's generation (full size, 64 steps) with each attention: wall
+    time, and where tessera's host time goes (cProfile)."""
+    import tessera.models as tm
+    import tessera.ops as ops
+    model = tm.RAR(vocab=1024, tokens=256, dim=768, heads=12, depth=24).to(DEV, DT)
+    labels = torch.randint(0, 10, (32,), device=DEV)
+    for mode in ("torch", "tessera"):
+        model.attention = mode
+        for _ in range(2):
+            model.generate(labels, steps=64)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        model.generate(labels, steps=64)
+        torch.cuda.synchronize()
+        print(f"\nRAR generate, 64 steps, {mode}: {(time.perf_counter() - t0) * 1e3:.1f} ms")
+    print(f"plans {len(ops._DENSE_PLANS)}, tuned {len(ops._ATTENTION_CHOICE)}")
+    prof = cProfile.Profile()
+    prof.enable()
+    model.generate(labels, steps=64)
+    torch.cuda.synchronize()
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 def kernel_us(fn, k=50):
