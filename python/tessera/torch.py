@@ -218,6 +218,9 @@ class _EagerAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, causal, scale):
+        # The contiguous k and v the kernels read are what the backward
+        # reads too (not copied a second time there).
+        k, v = k.contiguous(), v.contiguous()
         out, lse = _attention_impl(q, k, v, causal, scale)
         ctx.save_for_backward(q, k, v, out, lse)
         ctx.args = (causal, scale)
