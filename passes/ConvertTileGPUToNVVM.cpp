@@ -3816,9 +3816,6 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // Chained onto a pending dot (its result read by this dot only, as C):
   // the instructions continue on its accumulator structs, with no wait
   // and no copies (a copy of registers in flight makes ptxas wait).
-  // Issued beside another dot still in flight (attention's overlap loop:
-  // P V while Q K^T runs).
-  bool besidePending = !pendingWgmma.empty();
   SmallVector<Value> chainedStructs;
   if (auto *pending = llvm::find(pendingWgmma, op.getC()); pending != pendingWgmma.end()) {
     auto it = wgmmaStructs.find(op.getC());
@@ -3831,7 +3828,6 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     }
   }
   SmallVector<Value> structs;
-  llvm::DenseMap<Value, Value> opaqueCopies;
   SmallVector<Value> acc(elems(op.getC()));
   // C = 0 (scores, a fresh product): the first instruction of each chunk
   // ignores the accumulator (scale-d 0); no registers are zeroed first.
@@ -3875,29 +3871,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
         Value bd = bT ? plus(descB, (kb / swB) * n * swB + n0 * swB + kb % swB)
                       : plus(descB, (n0 * bytes / swB) * k * swB + kk * swB);
         if (aRegs) {
-          SmallVector<Value> regs = aRegisters(op.getA(), mma, rm, kk);
-          if (deferWgmmaWaits && besidePending) {
-            // A dot issued beside another in flight reads its A registers
-            // until its wait: it reads copies (made by an asm LLVM cannot see through), so
-            // that the loop-carried value (attention's next P, packed
-            // meanwhile) has registers of its own and writing it does not
-            // make ptxas wait for the dot first.
-            for (Value &r : regs) {
-              auto [it, fresh] = opaqueCopies.try_emplace(r, Value());
-              if (fresh)
-                it->second = LLVM::InlineAsmOp::create(
-                                 b, loc, r.getType(), ValueRange{r},
-                                 b.getStringAttr("mov.b32 $0, $1;"), b.getStringAttr("=r,r"),
-                                 /*has_side_effects=*/UnitAttr(), /*is_align_stack=*/UnitAttr(),
-                                 LLVM::TailCallKindAttr::get(ctx, LLVM::TailCallKind::None),
-                                 LLVM::AsmDialectAttr::get(ctx, LLVM::AsmDialect::AD_ATT),
-                                 ArrayAttr())
-                                 .getRes();
-              r = it->second;
-            }
-          }
-          inout = wgmmaRegisterA(inout, chunkN, regs, bd, elem.isBF16() ? "bf16" : "f16",
-                                 /*transB=*/!bT, scaleD);
+          inout = wgmmaRegisterA(inout, chunkN, aRegisters(op.getA(), mma, rm, kk), bd,
+                                 elem.isBF16() ? "bf16" : "f16", /*transB=*/!bT, scaleD);
           continue;
         }
         Value a = aT ? plus(descA, (row0 * bytes / swA) * k * swA + kk * swA)
