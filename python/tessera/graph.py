@@ -26,6 +26,7 @@ import re
 
 from . import ir
 from .backends import for_values
+from .runtime import capture
 
 _DTYPES = {"f16": "float16", "bf16": "bfloat16", "f32": "float32", "f64": "float64",
            "i32": "int32", "i64": "int64", "i8": "int8"}
@@ -111,12 +112,19 @@ class Graph:
                 raise ValueError(f"tessera.graph: an op that was not lowered: {line!r}")
         self.num_warps, self.num_stages = num_warps, num_stages
         self._compiled = {}
+        # Launches that read only integer arguments (block lists): their
+        # results, kept while the same list tensors come back unchanged
+        # (same objects, same versions), as a training loop's one mask does.
+        int_args = {n for n, (_, dtype) in self.args if dtype.startswith("int")}
+        self._memo_steps = {i for i, (_, _, ins, outs) in enumerate(self.steps)
+                            if ins and all(n in int_args for n in ins) and
+                            not any(z or o in self.returns for o, _, z in outs)}
+        self._memo = {}
 
     def _kernel(self, backend, name):
         key = (backend.name, name)
         if key not in self._compiled:
             if backend.name != "cpu":
-                from .runtime import capture
                 capture.forbid(f"graph kernel {name} would be compiled")
             # A kernel's own choice (`tgraph.num_warps`, as the selection's
             # one warp) over the graph's.
@@ -156,7 +164,17 @@ class Graph:
         if backend.name == "cuda":  # the current stream, once a call
             import torch
             stream = torch.cuda.current_stream().cuda_stream
-        for kernel_name, grid, ins, outs in self.steps:
+        # Not while a CUDA graph is captured: a captured launch must not
+        # read results the memo may later drop (and free).
+        memo = torch_mode and bool(self._memo_steps) and not capture.capturing()
+        for step, (kernel_name, grid, ins, outs) in enumerate(self.steps):
+            if memo and step in self._memo_steps:
+                key = tuple((id(env[n]), env[n]._version) for n in ins)
+                hit = self._memo.get(step)
+                if hit is not None and hit[0] == key and \
+                        all(r() is env[n] for r, n in zip(hit[1], ins)):
+                    env.update(hit[2])
+                    continue
             for out, (shape, dtype), zeroed in outs:
                 make = lib.zeros if zeroed else lib.empty  # zeroed: the kernel adds into it
                 if torch_mode:
@@ -170,5 +188,10 @@ class Graph:
                 kernel.launch(list(grid), stream, "p" * len(ptrs), ptrs)
             else:
                 kernel.launch(list(grid), ptrs, 0)
+            if memo and step in self._memo_steps:
+                import weakref
+                self._memo[step] = (tuple((id(env[n]), env[n]._version) for n in ins),
+                                    [weakref.ref(env[n]) for n in ins],
+                                    {o: env[o] for o, _, _ in outs})
         results = [env[n] for n in self.returns]
         return results[0] if len(results) == 1 else tuple(results)

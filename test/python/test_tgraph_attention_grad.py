@@ -257,3 +257,49 @@ def test_gradient_kernels_compile_for_nvidia(arch, warps, tmp_path):
             r = subprocess.run([ptxas, f"-arch={arch}", str(tmp_path / "k.ptx"), "-o",
                                 str(tmp_path / "k.cubin")], capture_output=True, text=True)
             assert r.returncode == 0, (name, r.stderr)
+
+
+def test_list_steps_are_kept_while_the_lists_are_unchanged():
+    """The launch that reads only the block lists (their transpose, for dK
+    and dV) runs once while the same list tensors come back unchanged; a
+    list changed in place (its version moves) or a new tensor runs it
+    again. Each call's gradients match float64 under its own lists."""
+    import torch
+    rng = np.random.default_rng()
+    Z, H, N, D, B, L = 1, 2, 96, 16, 32, 2
+    QB = N // B
+    g = tessera.graph.Graph(grad_text(Z, H, N, N, D, "f32", B, B, False, L, QB))
+    assert len(g._memo_steps) == 1
+    idx = torch.zeros((Z, H, QB, L), dtype=torch.int32)
+    cnt = torch.zeros((Z, H, QB), dtype=torch.int32)
+
+    def fill():
+        for z in range(Z):
+            for h in range(H):
+                for b in range(QB):
+                    sel = np.sort(rng.choice(QB, size=int(rng.integers(1, L + 1)), replace=False))
+                    cnt[z, h, b] = len(sel)
+                    idx[z, h, b, :] = 0
+                    idx[z, h, b, :len(sel)] = torch.from_numpy(sel.astype(np.int32))
+
+    def run():
+        q, k, v, do = (rng.standard_normal((Z, H, N, D)).astype(np.float32) for _ in range(4))
+        blocks = np.zeros((Z, H, QB, QB), np.int64)
+        for z in range(Z):
+            for h in range(H):
+                for b in range(QB):
+                    blocks[z, h, b, idx[z, h, b, :cnt[z, h, b]].numpy()] = 1
+        mask = np.repeat(np.repeat(blocks, B, 2), B, 3)
+        o, *want = reference(q, k, v, do, mask, 1 / np.sqrt(D))
+        got = g(*(torch.from_numpy(x) for x in (q, k, v, o.astype(np.float32), do)), idx, cnt)
+        for a, r in zip(got, want):
+            assert np.abs(a.numpy().astype(np.float64) - r).max() < 1e-4 * max(1.0, np.abs(r).max())
+        return next(iter(g._memo.values()))[2]
+
+    fill()
+    first = run()
+    again = run()  # the same lists: the kept results
+    assert all(again[n] is first[n] for n in first)
+    fill()  # in place: versions move
+    changed = run()
+    assert all(changed[n] is not first[n] for n in first)
