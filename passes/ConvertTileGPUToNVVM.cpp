@@ -2111,9 +2111,8 @@ LogicalResult Expander::expandMath(Operation *op) {
 bool Expander::ringEligible(scf::ForOp op) {
   if (!pingPong || numWarps != 8 || ringLoop || inProducer)
     return false;
-  bool release = false; // at the end of the body, or (overlapped products) under an if at its top
-  op.getBody()->walk([&](tessera::tilegpu::SlotReleaseOp) { release = true; });
-  return release;
+  return llvm::any_of(*op.getBody(),
+                      [](Operation &o) { return isa<tessera::tilegpu::SlotReleaseOp>(o); });
 }
 
 LogicalResult Expander::expandFor(scf::ForOp op) {

@@ -636,40 +636,6 @@ bool LoopPipeliner::run() {
     return newBody;
   };
 
-  // Overlapped products: the body's second dot does not read the first's
-  // result (FlashAttention-3's intra-warpgroup loop: S_i = Q K_i^T and O +=
-  // P_{i-1} V_{i-1} issued back to back, the softmax between their waits).
-  // There the slot of iteration i - 1 is released at the top of iteration
-  // i, not at the end of iteration i - 1: every dot of an iteration is
-  // waited for before the next begins, so the release is as early, but an
-  // mbarrier arrive at the end of the body is one that ptxas schedules
-  // early, pulling the wait for P V up above the exponentials with it (ncu
-  // on the overlap loop, docs/performance.md session 18).
-  bool releaseAtTop = false;
-  {
-    SmallVector<tile::DotOp> bodyDots;
-    for (Operation &op : *body)
-      if (auto dot = dyn_cast<tile::DotOp>(&op))
-        bodyDots.push_back(dot);
-    if (bodyDots.size() >= 2) {
-      Operation *first = bodyDots[0];
-      SmallVector<Operation *> work{bodyDots[1]};
-      llvm::SmallPtrSet<Operation *, 32> seen;
-      bool dependent = false;
-      while (!work.empty() && !dependent) {
-        Operation *op = work.pop_back_val();
-        for (Value operand : op->getOperands()) {
-          Operation *def = operand.getDefiningOp();
-          if (!def || def->getBlock() != body || !seen.insert(def).second)
-            continue;
-          dependent |= def == first;
-          work.push_back(def);
-        }
-      }
-      releaseAtTop = !dependent;
-    }
-  }
-
   // A producer warp issues the copies: the loop keeps their waits.
   std::optional<SmallVector<Operation *>> inputs;
   if (producerWarp && slotBarriers && loads.empty() && !tmaLoads.empty())
@@ -733,18 +699,6 @@ bool LoopPipeliner::run() {
     Value readSlot = newLoop.getRegionIterArgs()[numOrig],
           readPhase = newLoop.getRegionIterArgs()[numOrig + 1];
     OpBuilder inner = OpBuilder::atBlockBegin(newBody);
-    if (releaseAtTop) { // the previous iteration's slot, from the second iteration on
-      Value notFirst = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::ne,
-                                             newLoop.getInductionVar(), lb);
-      Value atZero = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, readSlot,
-                                           i32(inner, 0));
-      Value prev = arith::SelectOp::create(
-          inner, loc, atZero, i32(inner, slots - 1),
-          arith::SubIOp::create(inner, loc, readSlot, i32(inner, 1)));
-      auto ifOp = scf::IfOp::create(inner, loc, notFirst, /*withElseRegion=*/false);
-      OpBuilder then = ifOp.getThenBodyBuilder();
-      tessera::tilegpu::SlotReleaseOp::create(then, loc, prev, slotsAttr);
-    }
     auto wait = tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, readPhase, slotsAttr);
     wait->setAttr(tessera::tilegpu::kSlotOrderedAttr, UnitAttr::get(ctx));
     for (auto [l, load] : llvm::enumerate(tmaLoads)) {
@@ -759,8 +713,7 @@ bool LoopPipeliner::run() {
     yields.push_back(nextRead);
     yields.push_back(nextPhase);
     OpBuilder end(oldYield);
-    if (!releaseAtTop)
-      tessera::tilegpu::SlotReleaseOp::create(end, loc, readSlot, slotsAttr);
+    tessera::tilegpu::SlotReleaseOp::create(end, loc, readSlot, slotsAttr);
     scf::YieldOp::create(end, loc, yields);
     oldYield->erase();
     // Every fill has been waited for: the mbarriers go.
