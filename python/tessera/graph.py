@@ -23,6 +23,7 @@ function's results. Each kernel is compiled once per graph.
 from __future__ import annotations
 
 import re
+import weakref
 
 from . import ir
 from .backends import for_values
@@ -189,7 +190,6 @@ class Graph:
             else:
                 kernel.launch(list(grid), ptrs, 0)
             if memo and step in self._memo_steps:
-                import weakref
                 self._memo[step] = (tuple((id(env[n]), env[n]._version) for n in ins),
                                     [weakref.ref(env[n]) for n in ins],
                                     {o: env[o] for o, _, _ in outs})
