@@ -20,6 +20,7 @@
 
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/LLVMIR/ROCDLDialect.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/ScopeExit.h"
@@ -2131,6 +2132,8 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
                                   scalar(op.getUpperBound()),
                                   scalar(op.getStep()), inits);
   expandedLoops[op] = forOp;
+  if (Attribute unroll = op->getAttr(tessera::tile::kLoopUnrollFactorAttr))
+    forOp->setAttr(tessera::tile::kLoopUnrollFactorAttr, unroll);
   Block *body = forOp.getBody();
   if (!body->empty() && isa<scf::YieldOp>(body->back()))
     body->back().erase();
@@ -4034,6 +4037,34 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
 //===----------------------------------------------------------------------===//
 
 /// Expands every kernel of `module` for NVIDIA (NVVM) or AMD (ROCDL).
+/// Repeats the bodies of the expanded loops that ask for it
+/// (tt.loop_unroll_factor): each copy's carried values (registers now) are
+/// values of their own, so a wgmma still reading one copy's P is never
+/// waited for because the next copy writes P. Iterations past the last
+/// multiple of the factor run in a loop of their own after it.
+static LogicalResult unrollRequested(ModuleOp module) {
+  SmallVector<std::pair<scf::ForOp, int64_t>> loops;
+  module.walk([&](scf::ForOp loop) {
+    if (auto factor = loop->getAttrOfType<IntegerAttr>(tessera::tile::kLoopUnrollFactorAttr)) {
+      loop->removeAttr(tessera::tile::kLoopUnrollFactorAttr);
+      if (factor.getInt() > 1)
+        loops.push_back({loop, factor.getInt()});
+    }
+  });
+  for (auto [loop, factor] : loops) {
+    // The unroller computes the trip count unsigned: an upper bound below
+    // the lower one (no iteration) is raised to it first.
+    OpBuilder b(loop);
+    Value lb = loop.getLowerBound(), ub = loop.getUpperBound();
+    loop.setUpperBound(loop.getUnsignedCmp()
+                           ? Value(arith::MaxUIOp::create(b, loop.getLoc(), ub, lb))
+                           : Value(arith::MaxSIOp::create(b, loop.getLoc(), ub, lb)));
+    if (failed(mlir::loopUnrollByFactor(loop, uint64_t(factor))))
+      return loop.emitOpError("could not be unrolled by ") << factor;
+  }
+  return success();
+}
+
 LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
                            unsigned producerRegisters = 0) {
   auto numWarpsAttr = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);
@@ -4093,6 +4124,8 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
     shared = std::max(shared, expander.sharedBytes());
     blockWarps = std::max(blockWarps, expander.blockWarps());
   }
+  if (failed(unrollRequested(module)))
+    return failure();
   OpBuilder b(module.getBodyRegion());
   b.setInsertionPointToStart(module.getBody());
   if (amd) {

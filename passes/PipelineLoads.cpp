@@ -622,9 +622,13 @@ bool LoopPipeliner::run() {
   // A loop over the same iterations with `inits` (an empty body), and the
   // original body moved into one (its induction variable and iteration
   // arguments replaced by the new loop's first ones).
-  auto sameIterations = [&](OpBuilder &builder, ValueRange inits) {
+  // The consumer's loop keeps the original's unroll request (a producer's
+  // loop of copies does not need it).
+  auto sameIterations = [&](OpBuilder &builder, ValueRange inits, bool consumer = true) {
     auto l = scf::ForOp::create(builder, loc, lb, ub, step, inits);
     l.setUnsignedCmp(loop.getUnsignedCmp());
+    if (Attribute unroll = loop->getAttr(tessera::tile::kLoopUnrollFactorAttr); unroll && consumer)
+      l->setAttr(tessera::tile::kLoopUnrollFactorAttr, unroll);
     return l;
   };
   auto moveBody = [&](scf::ForOp newLoop) {
@@ -667,7 +671,7 @@ bool LoopPipeliner::run() {
       pinits.push_back(loop.getInitArgs()[i]);
     pinits.push_back(i32(p, 0));
     pinits.push_back(i32(p, 1));
-    auto fill = sameIterations(p, pinits);
+    auto fill = sameIterations(p, pinits, /*consumer=*/false);
     OpBuilder f = OpBuilder::atBlockEnd(fill.getBody());
     auto fargs = fill.getRegionIterArgs();
     IRMapping at;

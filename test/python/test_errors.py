@@ -285,3 +285,16 @@ def test_kernel_without_source_file_says_why():
     exec("def made_in_a_string(x_ptr):\n    pass\n", namespace)
     with pytest.raises(OSError, match="compiles a function from its source.*made_in_a_string"):
         tessera.jit(namespace["made_in_a_string"])
+
+
+@tessera.jit
+def bad_unroll_factor(x_ptr, n):
+    acc = 0.0
+    for i in tl.range(0, n, loop_unroll_factor=0):  # <- here
+        acc += tl.load(x_ptr + i)
+    tl.store(x_ptr, acc)
+
+
+def test_bad_loop_unroll_factor():
+    check(bad_unroll_factor, lambda: bad_unroll_factor[(1,)](X, 4),
+          "loop_unroll_factor must be a positive integer constant, got 0")

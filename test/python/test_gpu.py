@@ -1830,3 +1830,17 @@ def test_attention_overlap_loop_on_gpu(case, registers, monkeypatch):
         monkeypatch.setitem(NVIDIABackend.default_options, "producer", False)
     monkeypatch.setenv("TESSERA_PRODUCER_REGISTERS", str(registers or 24))
     _attention_case_on_gpu(case, overlap=True)
+
+
+@pytest.mark.parametrize("lo,hi,step,unroll", [(0, 7, 1, 2), (0, 8, 1, 2), (1, 10, 2, 3),
+                                               (3, 3, 1, 2), (5, 2, 1, 2), (0, 11, 3, 4)])
+def test_loop_unroll_factor_on_gpu(lo, hi, step, unroll):
+    """tl.range(..., loop_unroll_factor=n) on the GPU: the body repeated n
+    times, the rest of the iterations after it, the same order (a
+    recurrence), against float64."""
+    import test_language as L
+    x = np.random.default_rng().standard_normal((12, 64)).astype(np.float32)
+    out = torch.zeros(64, device="cuda")
+    L.unrolled_recurrence[(1,)](cuda(x), out, lo, hi, step, BLOCK=64, UNROLL=unroll)
+    np.testing.assert_allclose(out.cpu().numpy(), L.unrolled_recurrence_reference(
+        x.astype(np.float64), lo, hi, step), rtol=1e-5, atol=1e-5)

@@ -577,3 +577,44 @@ def test_propagate_nan():
     np.testing.assert_array_equal(out[1], np.maximum(x, y))
     np.testing.assert_array_equal(out[2], np.minimum(x, y))
     np.testing.assert_array_equal(out[3], np.clip(x, -0.5, 0.5))
+
+
+# -- loops ---------------------------------------------------------------------
+
+@tessera.jit
+def unrolled_recurrence(x_ptr, out_ptr, lo, hi, step, BLOCK: tl.constexpr,
+                        UNROLL: tl.constexpr):
+    """Two carried values whose result depends on the order of the
+    iterations; `tl.range(..., loop_unroll_factor=UNROLL)` must not change
+    it (the GPU backends repeat the body, the rest of the iterations in a
+    loop of their own)."""
+    offs = tl.arange(0, BLOCK)
+    a = tl.zeros([BLOCK], dtype=tl.float32)
+    b = tl.zeros([BLOCK], dtype=tl.float32) + 1.0
+    for i in tl.range(lo, hi, step, loop_unroll_factor=UNROLL):
+        x = tl.load(x_ptr + i * BLOCK + offs)
+        a = a * 0.5 + x * b
+        b = b * 0.9 + a * 0.1
+    tl.store(out_ptr + offs, a + b)
+
+
+def unrolled_recurrence_reference(x, lo, hi, step):
+    a = np.zeros(x.shape[1])
+    b = np.ones(x.shape[1])
+    for i in range(lo, hi, step):
+        a = a * 0.5 + x[i] * b
+        b = b * 0.9 + a * 0.1
+    return a + b
+
+
+UNROLL_CASES = [(0, 7, 1, 2), (0, 8, 1, 2), (1, 10, 2, 3), (3, 3, 1, 2), (5, 2, 1, 2),
+                (0, 11, 3, 4), (0, 1, 1, 2)]
+
+
+@pytest.mark.parametrize("lo,hi,step,unroll", UNROLL_CASES)
+def test_loop_unroll_factor_keeps_the_iterations(lo, hi, step, unroll):
+    x = rng.standard_normal((12, 64)).astype(np.float32)
+    out = np.zeros(64, np.float32)
+    unrolled_recurrence[(1,)](x, out, lo, hi, step, BLOCK=64, UNROLL=unroll)
+    np.testing.assert_allclose(out, unrolled_recurrence_reference(x.astype(np.float64), lo, hi,
+                                                                  step), rtol=1e-5, atol=1e-5)

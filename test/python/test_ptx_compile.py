@@ -175,6 +175,25 @@ def test_attention_overlap_loop_on_sm90a(tmp_path):
     after = seq[start + 1:]
     assert after.index("0") > 0 and set(after[:after.index("0")]) == {"ex2"}
     assert after[after.index("0") + 1:after.index("0") + 33] == ["cvt"] * 32
+    # The loop is unrolled by two (loop_unroll_factor): each copy packs its
+    # P into registers other than those its P V reads, so that ptxas need
+    # not wait for the P V before the packs (and the exponentials they mix
+    # with). Groups: the register operands of a copy's P V, then its packs.
+    groups = []
+    for line in ptx.splitlines():
+        m = re.search(r"wgmma\.mma_async\S*\s+\{[^}]*\},\s*\{([^}]*)\}", line)
+        kind, regs = ("A", {r.strip() for r in m.group(1).split(",")}) if m else (None, None)
+        if not m:
+            m = re.search(r"cvt\.rn\.bf16x2\.f32\s+(%r\d+)", line)
+            kind, regs = ("C", {m.group(1)}) if m else (None, None)
+        if kind and groups and groups[-1][0] == kind:
+            groups[-1][1].update(regs)
+        elif kind:
+            groups.append((kind, regs))
+    assert [k for k, _ in groups[:4]] == ["A", "C", "A", "C"], groups
+    (_, read0), (_, packed0), (_, read1), (_, packed1) = groups[:4]
+    assert len(read0) == len(packed0) == 32 and not read0 & packed0
+    assert read1 == packed0 and packed1 == read0  # the copies alternate
     if PTXAS:
         assert _ptxas_spills(ptx, tmp_path) == [0]
         ok, ptx9, *_ = _overlap_ptx(True, 0)
@@ -456,3 +475,20 @@ def test_device_assert(arch, tmp_path):
     ptx = NVIDIABackend(arch=arch).compile(ASTSource(assert_kernel, sig, dict(BLOCK=128)).make_ir(),
                                            "assert_kernel", False, {"num_warps": 4})
     assert b"__assertfail" in ptx
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_loop_unroll_factor_in_ptx(arch, tmp_path):
+    """tl.range(..., loop_unroll_factor=3): the PTX has the loop body three
+    times in the main loop and once in the loop of the iterations left
+    (four of the recurrence's multiplies by 0.9), and assembles."""
+    import test_language as L
+    f = L.unrolled_recurrence
+    sig = {"x_ptr": "*fp32:16", "out_ptr": "*fp32:16", "lo": "i32", "hi": "i32", "step": "i32"}
+    binary = NVIDIABackend(arch=arch).compile(
+        ASTSource(f, sig, {"BLOCK": 64, "UNROLL": 3}).make_ir(), f.__name__, False,
+        {"num_warps": 1, "num_stages": 2})
+    ptx = binary.partition(b"\n")[2].decode()
+    assert len(re.findall(r"0f3F666666", ptx)) == 2 * 4, ptx  # 0.9, two elements a thread
+    compile_and_assemble(f, dict(sig), {"BLOCK": 64, "UNROLL": 3}, {"num_warps": 1, "num_stages": 2},
+                         arch, tmp_path)

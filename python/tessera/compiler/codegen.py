@@ -650,6 +650,11 @@ class CodeGenerator(ast.NodeVisitor):
             raise self.error(node.iter, "a kernel loop iterates over range(...), tl.range(...) "
                                         "or tl.static_range(...)")
         step = _unwrap(it.step)
+        unroll = _unwrap(getattr(it, "loop_unroll_factor", None))
+        if unroll is not None and (isinstance(unroll, bool) or not isinstance(unroll, int)
+                                   or unroll < 1):
+            raise self.error(node.iter, "loop_unroll_factor must be a positive integer constant, "
+                                        f"got {unroll!r}")
         if not _is_tensor(step) and step <= 0:
             raise self.error(node.iter, f"the loop step must be positive, got {step}")
         bounds = [_unwrap(it.start), _unwrap(it.end), step]
@@ -677,7 +682,8 @@ class CodeGenerator(ast.NodeVisitor):
             head += " iter_args(" + ", ".join(f"{a} = {v.handle}" for a, v in zip(args, inits))
             head += ") -> (" + ", ".join(t.mlir() for t in types) + ")"
         head += f" : {ity.mlir()} "
-        results = b.emit_with_regions(head, [("", lines)], len(inits))
+        tail = f" {{tt.loop_unroll_factor = {unroll} : i32}}" if unroll and unroll > 1 else ""
+        results = b.emit_with_regions(head, [("", lines)], len(inits), tail)
         self._bind_carried(plan, [tensor(r, t) for r, t in zip(results, types)])
 
     def while_loop(self, node):
