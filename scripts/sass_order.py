@@ -21,8 +21,7 @@ def order(lines):
             if re.search(pattern, line):
                 text = name
                 if name == "DEPBAR":
-                    m = re.search(r"DEPBAR\S*\s+(\S+)", line)
-                    text = f"DEPBAR {m.group(1) if m else ''}".strip()
+                    text = "DEPBAR" + line.split("DEPBAR")[1].split(";")[0].rstrip()
                 if name == "BRA":
                     m = re.search(r"/\*([0-9a-f]+)\*/", line)
                     text = f"BRA @{m.group(1) if m else '?'}"

@@ -271,3 +271,16 @@ def test_missing_ocml_names_the_line(monkeypatch):
     with pytest.raises(CompilationError, match=r"device_math.py:\d+:\d+: error: erf on 'f32' "
                        r"is computed by ROCm's ocml .*set TESSERA_OCML"):
         AMDBackend("gfx942").compile(ir, "device_math", False, {"num_warps": 4})
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_loop_unroll_factor_on_amd(arch):
+    """tl.range(..., loop_unroll_factor=3) on the AMD backend: the body three
+    times in the main loop and once in the loop of the iterations left
+    (an element a lane: four loads of x)."""
+    import test_language as L
+    ir = _ir(L.unrolled_recurrence, {"x_ptr": "*fp32", "out_ptr": "*fp32", "lo": "i32",
+                                     "hi": "i32", "step": "i32"}, {"BLOCK": 64, "UNROLL": 3})
+    asm = AMDBackend(arch).compile(ir, "unrolled_recurrence", False,
+                                   {"num_warps": 1, "assembly": True}).decode()
+    assert asm.count("global_load_dword ") == 4, asm

@@ -103,9 +103,7 @@ def block_sparse_attention_fwd(
     qk_scale = sm_scale * 1.44269504  # exp(x) = exp2(x / log 2)
     if OVERLAP:
         p = tl.zeros([BLOCK_M, BLOCK_N], dtype=tl.float32).to(V.dtype.element_ty)
-        # Unrolled by two: the copies' P are registers of their own, so
-        # packing the next P never waits for the P V still reading this one.
-        for i in tl.range(0, tl.where(count > 0, count + 1, 0), loop_unroll_factor=2):
+        for i in range(0, tl.where(count > 0, count + 1, 0)):
             start_n = tl.load(index + tl.minimum(i, count - 1)) * BLOCK_N
             start_v = tl.load(index + tl.maximum(i - 1, 0)) * BLOCK_N
             cols = start_n + offs_n
