@@ -156,6 +156,7 @@ def parts():
     time of a decode step's kernels beside SDPA's."""
     import tessera.ops as ops
     from tessera.backends import active
+    from tessera.graph import _current_stream
     q, k, v, dout = (torch.randn(1, 1, 64, 64, device=DEV, dtype=DT) for _ in range(4))
     out, lse = ops._dense_attention_cuda(q, k, v, False, None)
     ops._dense_attention_backward(q, k, v, out, dout, lse, False, None, 64)
@@ -169,8 +170,11 @@ def parts():
     rows = [
         ("dense backward (plan + graph)",
          lambda: ops._dense_attention_backward(q, k, v, out, dout, lse, False, None, 64)),
-        ("graph call", lambda: graph(q, k, v, out, dout, lse, index, count)),
+        ("graph call, inputs checked", lambda: graph(q, k, v, out, dout, lse, index, count)),
+        ("graph call, unchecked (as ops calls it)",
+         lambda: graph(q, k, v, out, dout, lse, index, count, _checked=True)),
         ("torch.cuda.current_stream()", lambda: torch.cuda.current_stream().cuda_stream),
+        ("the raw stream getter (graph's)", lambda: _current_stream(q.device)),
         ("torch.empty", lambda: torch.empty((1, 1, 64, 64), dtype=DT, device=q.device)),
         ("torch.zeros", lambda: torch.zeros((1, 1, 64, 64), dtype=torch.float32,
                                             device=q.device)),

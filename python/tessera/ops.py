@@ -1095,6 +1095,17 @@ def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block):
     and dtypes not checked again)."""
     key = (q.shape, k.shape, q.dtype, str(q.device), bool(causal), sm_scale, block,
            lse is not None)
+    # What the key does not hold (the graph runs unchecked): the other
+    # tensors' shapes and dtypes (torch.ops.tessera.attention_backward may
+    # be called with anything).
+    if v.shape != k.shape or out.shape != q.shape or dout.shape != q.shape or \
+            not (k.dtype == v.dtype == out.dtype == dout.dtype == q.dtype) or \
+            (lse is not None and tuple(lse.shape) != tuple(q.shape[:3])):
+        raise ValueError(
+            f"attention backward: v must be {q.dtype} {tuple(k.shape)} like k, out and dout "
+            f"{q.dtype} {tuple(q.shape)} like q, lse {tuple(q.shape[:3])}; got v {v.dtype} "
+            f"{tuple(v.shape)}, out {out.dtype} {tuple(out.shape)}, dout {dout.dtype} "
+            f"{tuple(dout.shape)}" + ("" if lse is None else f", lse {tuple(lse.shape)}"))
     plan = _DENSE_GRAD_PLANS.get(key)
     if plan is None:
         _check_attention_inputs(q, k, v)
@@ -1118,7 +1129,9 @@ def _run_backward(graph, index, count, q, k, v, out, dout, lse):
         args = [np.ascontiguousarray(t) for t in (q, k, v, out, dout)]
         if lse is not None:
             args.append(np.ascontiguousarray(lse, dtype=np.float32))
-    return graph(*args, index, count)
+    # Shapes and dtypes were checked where the plan was made (its key holds
+    # them), and the arguments were just made contiguous.
+    return graph(*args, index, count, _checked=True)
 
 
 def _attention_autograd():

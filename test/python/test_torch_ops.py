@@ -388,3 +388,26 @@ def test_opcheck_on_the_custom_ops():
     torch.library.opcheck(torch.ops.tessera.cube_reorder.default, (x, [2, 4, 8], [1, 4, 4], False))
     torch.library.opcheck(torch.ops.tessera.block_select.default,
                           (q.detach(), k.detach(), 16, 16, 0.9, None, 1, None, None, None))
+
+
+@pytest.mark.parametrize("bad", ["dout_dtype", "dout_shape", "v_shape", "lse_shape"])
+def test_attention_backward_op_checks_what_its_plan_does_not_hold(bad):
+    """torch.ops.tessera.attention_backward runs its lowered graph without
+    the graph's own checks (the plan's key holds q's and k's shapes and
+    dtype): the other tensors are checked on every call, so a wrong one
+    raises instead of being read as something else."""
+    q, k, v, dout = (torch.randn(1, 2, 64, 32) for _ in range(4))
+    out, lse = torch.ops.tessera.attention(q, k, v)
+    torch.ops.tessera.attention_backward(q, k, v, out, lse, dout, False, None)  # the plan
+    args = dict(q=q, k=k, v=v, out=out, lse=lse, dout=dout)
+    if bad == "dout_dtype":
+        args["dout"] = dout.double()
+    elif bad == "dout_shape":
+        args["dout"] = torch.randn(1, 2, 32, 32)
+    elif bad == "v_shape":
+        args["v"] = torch.randn(1, 2, 64, 16)
+    else:
+        args["lse"] = lse[:, :, :32]
+    with pytest.raises(ValueError, match="attention backward"):
+        torch.ops.tessera.attention_backward(args["q"], args["k"], args["v"], args["out"],
+                                             args["lse"], args["dout"], False, None)
