@@ -514,15 +514,17 @@ def _tuned_attention_config(q, k, v, causal, sm_scale):
     process (cold L2, as the autotuner times); TESSERA_PRINT_AUTOTUNING=1
     prints the timings."""
     import sys
-    from .runtime.autotuner import do_bench
+    from .runtime.autotuner import do_bench_interleaved
     key = _attention_tuning_key(q, k, causal)
     if key not in _ATTENTION_CHOICE:
         _forbid_in_capture(f"attention's block sizes for shape {tuple(q.shape)} would be timed")
-        times = {}
-        for bm, bn, w, st in DECODE_CONFIGS if q.shape[2] <= 16 else ATTENTION_CONFIGS:
-            run = (lambda bm=bm, bn=bn, w=w, st=st: attention(
-                q, k, v, causal, sm_scale, block_m=bm, block_n=bn, num_warps=w, num_stages=st))
-            times[(bm, bn, w, st)] = do_bench(run, warmup=1, rep=3)
+        configs = DECODE_CONFIGS if q.shape[2] <= 16 else ATTENTION_CONFIGS
+        runs = [(lambda bm=bm, bn=bn, w=w, st=st: attention(
+            q, k, v, causal, sm_scale, block_m=bm, block_n=bn, num_warps=w, num_stages=st))
+            for bm, bn, w, st in configs]
+        # In turns (one run of each a round), so that the clock's drift
+        # over the tuning does not favour the candidate timed first.
+        times = dict(zip(configs, do_bench_interleaved(runs, warmup=1, rounds=10)))
         _ATTENTION_CHOICE[key] = min(times, key=times.get)
         if os.environ.get("TESSERA_PRINT_AUTOTUNING", "0") not in ("", "0"):
             print(f"[tessera] attention {key}: " + ", ".join(

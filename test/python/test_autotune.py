@@ -201,3 +201,22 @@ def test_an_error_of_the_launch_is_raised_as_itself(cache_dir):
     with pytest.raises(TypeError, match="argument 'x_ptr' of scale_fn has unsupported type list"):
         tuner[(1,)]([1.0], np.zeros(4, np.float32), 4, 1.0)
 
+
+
+def test_do_bench_interleaved_times_each_function():
+    """do_bench_interleaved: one time per function, in order, each function
+    run (its warm-up and its rounds); a slower function times slower."""
+    import time
+    from tessera.runtime.autotuner import do_bench_interleaved
+    calls = [0, 0]
+
+    def fast():
+        calls[0] += 1
+
+    def slow():
+        calls[1] += 1
+        time.sleep(0.002)
+
+    times = do_bench_interleaved([fast, slow], warmup=1, rounds=4)
+    assert len(times) == 2 and calls[0] >= 5 and calls[1] >= 5
+    assert 0 <= times[0] < times[1] and times[1] >= 1.5

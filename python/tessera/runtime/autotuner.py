@@ -118,6 +118,35 @@ def do_bench(fn, warmup: int = 3, rep: int = 10) -> float:
     return times[len(times) // 2]
 
 
+def do_bench_interleaved(fns, warmup: int = 1, rounds: int = 10) -> list:
+    """Milliseconds per run of each of `fns`, timed in turns: `rounds`
+    rounds that each time every function once (after an L2 flush, events
+    on the launch stream), the median of each. The GPU's clock drifts over
+    the seconds a tuning takes; timed one after the other, the candidate
+    timed last paid for it (ops.attention's causal blocks were picked 10%
+    slower than the best). On the CPU backend: do_bench of each."""
+    from ..backends import active
+    if active().name != "cuda":
+        return [do_bench(fn, warmup=warmup, rep=rounds) for fn in fns]
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    from .. import _C
+    stream = _stream()
+    timers = [[_C.cuda.EventTimer() for _ in range(rounds)] for _ in fns]
+    for r in range(rounds):
+        for fn, mine in zip(fns, timers):
+            _C.cuda.flush_l2(stream)
+            mine[r].start(stream)
+            fn()
+            mine[r].stop(stream)
+    medians = []
+    for mine in timers:
+        times = sorted(t.milliseconds() for t in mine)
+        medians.append(times[len(times) // 2])
+    return medians
+
+
 def _zero(value):
     if hasattr(value, "zero_"):
         value.zero_()
