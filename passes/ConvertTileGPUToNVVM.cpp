@@ -4052,13 +4052,23 @@ static LogicalResult unrollRequested(ModuleOp module) {
     }
   });
   for (auto [loop, factor] : loops) {
-    // The unroller computes the trip count unsigned: an upper bound below
-    // the lower one (no iteration) is raised to it first.
+    // The unroller computes the trip count unsigned, dividing by the step:
+    // an upper bound below the lower one (no iteration) is raised to it
+    // first, and a run-time step that is not positive (scf.for's steps
+    // must be) runs nothing rather than divide by zero.
     OpBuilder b(loop);
-    Value lb = loop.getLowerBound(), ub = loop.getUpperBound();
-    loop.setUpperBound(loop.getUnsignedCmp()
-                           ? Value(arith::MaxUIOp::create(b, loop.getLoc(), ub, lb))
-                           : Value(arith::MaxSIOp::create(b, loop.getLoc(), ub, lb)));
+    Location l = loop.getLoc();
+    Value lb = loop.getLowerBound(), ub = loop.getUpperBound(), step = loop.getStep();
+    Value raised = loop.getUnsignedCmp() ? Value(arith::MaxUIOp::create(b, l, ub, lb))
+                                         : Value(arith::MaxSIOp::create(b, l, ub, lb));
+    if (!matchPattern(step, m_Constant())) {
+      Value one = arith::ConstantOp::create(b, l, b.getIntegerAttr(step.getType(), 1));
+      Value zero = arith::ConstantOp::create(b, l, b.getIntegerAttr(step.getType(), 0));
+      Value positive = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, step, zero);
+      raised = arith::SelectOp::create(b, l, positive, raised, lb);
+      loop.setStep(arith::MaxSIOp::create(b, l, step, one));
+    }
+    loop.setUpperBound(raised);
     if (failed(mlir::loopUnrollByFactor(loop, uint64_t(factor))))
       return loop.emitOpError("could not be unrolled by ") << factor;
   }

@@ -1102,9 +1102,12 @@ def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block):
     # be called with anything).
     if v.shape != k.shape or out.shape != q.shape or dout.shape != q.shape or \
             not (k.dtype == v.dtype == out.dtype == dout.dtype == q.dtype) or \
-            (lse is not None and tuple(lse.shape) != tuple(q.shape[:3])):
+            (lse is not None and tuple(lse.shape) != tuple(q.shape[:3])) or \
+            _is_torch(q) and not all(t.device == q.device for t in (k, v, out, dout)) or \
+            _is_torch(q) and lse is not None and lse.device != q.device:
         raise ValueError(
-            f"attention backward: v must be {q.dtype} {tuple(k.shape)} like k, out and dout "
+            f"attention backward: all on q's device ({getattr(q, 'device', 'cpu')}), "
+            f"v {q.dtype} {tuple(k.shape)} like k, out and dout "
             f"{q.dtype} {tuple(q.shape)} like q, lse {tuple(q.shape[:3])}; got v {v.dtype} "
             f"{tuple(v.shape)}, out {out.dtype} {tuple(out.shape)}, dout {dout.dtype} "
             f"{tuple(dout.shape)}" + ("" if lse is None else f", lse {tuple(lse.shape)}"))

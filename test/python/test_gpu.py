@@ -1833,7 +1833,8 @@ def test_attention_overlap_loop_on_gpu(case, registers, monkeypatch):
 
 
 @pytest.mark.parametrize("lo,hi,step,unroll", [(0, 7, 1, 2), (0, 8, 1, 2), (1, 10, 2, 3),
-                                               (3, 3, 1, 2), (5, 2, 1, 2), (0, 11, 3, 4)])
+                                               (3, 3, 1, 2), (5, 2, 1, 2), (0, 11, 3, 4),
+                                               (0, 1, 1, 2)])
 def test_loop_unroll_factor_on_gpu(lo, hi, step, unroll):
     """tl.range(..., loop_unroll_factor=n) on the GPU: the body repeated n
     times, the rest of the iterations after it, the same order (a
@@ -1844,3 +1845,19 @@ def test_loop_unroll_factor_on_gpu(lo, hi, step, unroll):
     L.unrolled_recurrence[(1,)](cuda(x), out, lo, hi, step, BLOCK=64, UNROLL=unroll)
     np.testing.assert_allclose(out.cpu().numpy(), L.unrolled_recurrence_reference(
         x.astype(np.float64), lo, hi, step), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("k_blocks,unroll", [(3, 2), (4, 2), (5, 3), (1, 2)])
+def test_unrolled_dot_loop_on_gpu(k_blocks, unroll):
+    """A pipelined K loop of tensor-core dots (fp16, 64 x 64 blocks)
+    unrolled by the pipeliner's consumer loop, the rest after it, against
+    float64."""
+    import test_language as L
+    K = 64 * k_blocks
+    gen = np.random.default_rng()
+    a = gen.standard_normal((64, K)).astype(np.float16)
+    b = gen.standard_normal((K, 64)).astype(np.float16)
+    c = torch.zeros(64, 64, device="cuda")
+    L.unrolled_dot[(1,)](cuda(a), cuda(b), c, K, BLOCK=64, UNROLL=unroll)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c.cpu().numpy(), ref, rtol=2e-2, atol=5e-2)

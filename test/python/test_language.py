@@ -618,3 +618,23 @@ def test_loop_unroll_factor_keeps_the_iterations(lo, hi, step, unroll):
     unrolled_recurrence[(1,)](x, out, lo, hi, step, BLOCK=64, UNROLL=unroll)
     np.testing.assert_allclose(out, unrolled_recurrence_reference(x.astype(np.float64), lo, hi,
                                                                   step), rtol=1e-5, atol=1e-5)
+
+
+@tessera.jit
+def unrolled_dot(a_ptr, b_ptr, c_ptr, K, BLOCK: tl.constexpr, UNROLL: tl.constexpr):
+    """A K loop of dots (pipelined on the GPU) unrolled UNROLL times."""
+    offs = tl.arange(0, BLOCK)
+    acc = tl.zeros([BLOCK, BLOCK], dtype=tl.float32)
+    for kk in tl.range(0, K, BLOCK, loop_unroll_factor=UNROLL):
+        a = tl.load(a_ptr + offs[:, None] * K + (kk + offs)[None, :])
+        b = tl.load(b_ptr + (kk + offs)[:, None] * BLOCK + offs[None, :])
+        acc = tl.dot(a, b, acc)
+    tl.store(c_ptr + offs[:, None] * BLOCK + offs[None, :], acc)
+
+
+def test_unrolled_dot_loop():
+    a = rng.standard_normal((32, 96)).astype(np.float32)
+    b = rng.standard_normal((96, 32)).astype(np.float32)
+    c = np.zeros((32, 32), np.float32)
+    unrolled_dot[(1,)](a, b, c, 96, BLOCK=32, UNROLL=2)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)

@@ -473,3 +473,22 @@ def test_loop_unroll_factor_in_ptx(arch, tmp_path):
     assert len(re.findall(r"0f3F666666", ptx)) == 2 * 4, ptx  # 0.9, two elements a thread
     compile_and_assemble(f, dict(sig), {"BLOCK": 64, "UNROLL": 3}, {"num_warps": 1, "num_stages": 2},
                          arch, tmp_path)
+
+
+def test_loop_unroll_factor_of_a_pipelined_dot_loop(tmp_path):
+    """The pipeliner's consumer loop keeps loop_unroll_factor: at sm_90a the
+    K loop's wgmma instructions stand three times for UNROLL=2 (two copies,
+    one in the loop of the iterations left) against once, and it
+    assembles."""
+    import test_language as L
+    f = L.unrolled_dot
+    sig = {"a_ptr": "*fp16:16", "b_ptr": "*fp16:16", "c_ptr": "*fp32:16", "K": "i32:16"}
+    counts = {}
+    for unroll in (1, 2):
+        binary = NVIDIABackend(arch="sm_90a").compile(
+            ASTSource(f, dict(sig), {"BLOCK": 64, "UNROLL": unroll}).make_ir(), f.__name__, False,
+            {"num_warps": 4, "num_stages": 2})
+        counts[unroll] = binary.partition(b"\n")[2].decode().count("wgmma.mma_async")
+    assert counts[1] > 0 and counts[2] == 3 * counts[1], counts
+    compile_and_assemble(f, dict(sig), {"BLOCK": 64, "UNROLL": 2}, {"num_warps": 4, "num_stages": 2},
+                         "sm_90a", tmp_path)

@@ -1,4 +1,4 @@
-// RUN: tessera-opt %s --convert-tilegpu-to-nvvm | FileCheck %s
+// RUN: tessera-opt %s --split-input-file --convert-tilegpu-to-nvvm | FileCheck %s
 
 // tt.loop_unroll_factor (tl.range(..., loop_unroll_factor=2)) repeats the
 // expanded loop's body: the first loop runs pairs of iterations (step 2),
@@ -34,6 +34,34 @@ module attributes {tilegpu.compute_capability = 90 : i32, tilegpu.num_warps = 1 
     %acc = scf.for %i = %c0 to %n step %c1 iter_args(%a = %x) -> (tensor<64xf32, #blocked>) : i32 {
       %s = arith.addf %a, %x : tensor<64xf32, #blocked>
       scf.yield %s : tensor<64xf32, #blocked>
+    } {tt.loop_unroll_factor = 2 : i32}
+    tile.store %2, %acc : tensor<64x!tile.ptr<f32>, #blocked>
+    return
+  }
+}
+
+// -----
+
+// A run-time step: a step that is not positive runs nothing (scf.for's
+// steps must be positive) instead of dividing by zero in the trip count.
+// CHECK-LABEL: llvm.func @runtime_step
+// CHECK: %[[UB:.*]] = arith.maxsi %arg1, %[[LB:.*]] : i32
+// CHECK: %[[POS:.*]] = arith.cmpi sgt, %arg2, %{{.*}} : i32
+// CHECK: %[[UB2:.*]] = arith.select %[[POS]], %[[UB]], %[[LB]] : i32
+// CHECK: %[[STEP:.*]] = arith.maxsi %arg2, %{{.*}} : i32
+// CHECK: scf.for %{{.*}} = %[[LB]] to %{{.*}} step %{{.*}} iter_args(
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[UB2]] step %[[STEP]] iter_args(
+#blocked = #tilegpu.blocked<sizePerThread = [2], threadsPerWarp = [32], warpsPerCTA = [1], order = [0]>
+module attributes {tilegpu.compute_capability = 90 : i32, tilegpu.num_warps = 1 : i32} {
+  func.func @runtime_step(%arg0: !tile.ptr<f32> {tile.divisibility = 16 : i32}, %n: i32, %s: i32) {
+    %0 = tile.make_range 0 to 64 : tensor<64xi32, #blocked>
+    %1 = tile.splat %arg0 : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>, #blocked>
+    %2 = tile.addptr %1, %0 : tensor<64x!tile.ptr<f32>, #blocked>, tensor<64xi32, #blocked>
+    %x = tile.load %2 : tensor<64x!tile.ptr<f32>, #blocked>
+    %c0 = arith.constant 0 : i32
+    %acc = scf.for %i = %c0 to %n step %s iter_args(%a = %x) -> (tensor<64xf32, #blocked>) : i32 {
+      %s2 = arith.addf %a, %x : tensor<64xf32, #blocked>
+      scf.yield %s2 : tensor<64xf32, #blocked>
     } {tt.loop_unroll_factor = 2 : i32}
     tile.store %2, %acc : tensor<64x!tile.ptr<f32>, #blocked>
     return
