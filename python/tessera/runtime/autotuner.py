@@ -119,12 +119,14 @@ def do_bench(fn, warmup: int = 3, rep: int = 10) -> float:
 
 
 def do_bench_interleaved(fns, warmup: int = 1, rounds: int = 10) -> list:
-    """Milliseconds per run of each of `fns`, timed in turns: `rounds`
-    rounds that each time every function once (after an L2 flush, events
-    on the launch stream), the median of each. The GPU's clock drifts over
-    the seconds a tuning takes; timed one after the other, the candidate
-    timed last paid for it (ops.attention's causal blocks were picked 10%
-    slower than the best). On the CPU backend: do_bench of each."""
+    """Milliseconds per run of each of `fns`, timed in turns: rounds that
+    each time every function once (after an L2 flush, events on the launch
+    stream), the median of each; at least `rounds` rounds, or as many as
+    fit in about 40 ms (at most 200), as do_bench. The GPU's clock drifts
+    over the seconds a tuning takes; timed one after the other, the
+    candidate timed last paid for it (ops.attention's causal blocks were
+    picked 10% slower than the best). On the CPU backend: do_bench of
+    each."""
     from ..backends import active
     if active().name != "cuda":
         return [do_bench(fn, warmup=warmup, rep=rounds) for fn in fns]
@@ -133,6 +135,15 @@ def do_bench_interleaved(fns, warmup: int = 1, rounds: int = 10) -> list:
             fn()
     from .. import _C
     stream = _stream()
+    estimate = 0.0
+    for fn in fns:  # one timed run each: how many rounds fit in ~40 ms
+        timer = _C.cuda.EventTimer()
+        _C.cuda.flush_l2(stream)
+        timer.start(stream)
+        fn()
+        timer.stop(stream)
+        estimate += timer.milliseconds()
+    rounds = max(rounds, min(200, int(40 / max(estimate, 1e-3))))
     timers = [[_C.cuda.EventTimer() for _ in range(rounds)] for _ in fns]
     for r in range(rounds):
         for fn, mine in zip(fns, timers):
