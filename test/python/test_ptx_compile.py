@@ -492,3 +492,25 @@ def test_loop_unroll_factor_of_a_pipelined_dot_loop(tmp_path):
     assert counts[1] > 0 and counts[2] == 3 * counts[1], counts
     compile_and_assemble(f, dict(sig), {"BLOCK": 64, "UNROLL": 2}, {"num_warps": 4, "num_stages": 2},
                          "sm_90a", tmp_path)
+
+
+@pytest.mark.skipif(not PTXAS, reason="needs ptxas")
+def test_ptxas_wait_experiments_assemble(tmp_path):
+    """scripts/ptxas_wait_experiments.py: every variant of the overlap
+    loop's PTX is valid PTX (ptxas assembles it), each differs from the
+    compiled one where it says, and the SASS count finds the exponentials
+    between the two waits."""
+    spec = importlib.util.spec_from_file_location(
+        "ptxas_wait", pathlib.Path(__file__).parents[2] / "scripts" / "ptxas_wait_experiments.py")
+    pw = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pw)
+    found = pw.variants(pw.overlap_ptx())
+    assert len(found) == 7 and len(set(found.values())) == 7
+    assert found["no rescale of O after the wait"].count("(rescale dropped)") == 64
+    assert found["no slot release after the wait"].count("(release dropped)") == 1
+    assert found["packs into fresh registers, moved at the end"].count("%xp") == 1 + 2 * 32
+    for i, ptx in enumerate(found.values()):
+        pw.assemble(ptx, tmp_path, f"v{i}")
+    sass = "\n".join(["HGMMA", "WARPGROUP.DEPBAR.LE gsb0, 0x1 ;", "MUFU.EX2 R1, R1 ;",
+                      "MUFU.EX2 R2, R2 ;", "WARPGROUP.DEPBAR.LE gsb0, 0x0 ;", "MUFU.EX2 R3, R3 ;"])
+    assert pw.exponentials_between_waits(sass) == 2
