@@ -4036,12 +4036,9 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
 // The pass
 //===----------------------------------------------------------------------===//
 
-/// Expands every kernel of `module` for NVIDIA (NVVM) or AMD (ROCDL).
 /// Repeats the bodies of the expanded loops that ask for it
-/// (tt.loop_unroll_factor): each copy's carried values (registers now) are
-/// values of their own, so a wgmma still reading one copy's P is never
-/// waited for because the next copy writes P. Iterations past the last
-/// multiple of the factor run in a loop of their own after it.
+/// (tt.loop_unroll_factor); iterations past the last multiple of the
+/// factor run in a loop of their own after it.
 static LogicalResult unrollRequested(ModuleOp module) {
   SmallVector<std::pair<scf::ForOp, int64_t>> loops;
   module.walk([&](scf::ForOp loop) {
@@ -4075,6 +4072,7 @@ static LogicalResult unrollRequested(ModuleOp module) {
   return success();
 }
 
+/// Expands every kernel of `module` for NVIDIA (NVVM) or AMD (ROCDL).
 LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
                            unsigned producerRegisters = 0) {
   auto numWarpsAttr = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr);

@@ -63,9 +63,7 @@ namespace tessera::tile {
 /// On an scf.for (Triton's name; `tl.range(..., loop_unroll_factor=n)`):
 /// the GPU lowering repeats its body n times once the loop is expanded
 /// (pipelined and lowered to registers), the last iterations in a loop of
-/// their own. The values one copy carries to the next are registers of
-/// their own: an asynchronous product may still read the previous copy's
-/// while the next copy writes its own.
+/// their own.
 constexpr const char *kLoopUnrollFactorAttr = "tt.loop_unroll_factor";
 } // namespace tessera::tile
 

@@ -60,7 +60,7 @@ def _split_types(text: str):
     return [t.strip() for t in out]
 
 
-def _current_stream(device=None):
+def _current_stream():
     """The current device's current CUDA stream (the launcher runs on the
     current device, as torch.cuda.current_stream() gives it), through
     torch's raw getter: a microsecond, against ~5-8."""
@@ -183,7 +183,7 @@ class Graph:
                              "or GPU inputs with TESSERA_BACKEND=cpu)")
         stream = None
         if backend.name == "cuda":  # the current stream, once a call
-            stream = _current_stream(device)
+            stream = _current_stream()
         # Not while a CUDA graph is captured: a captured launch must not
         # read results the memo may later drop (and free).
         memo = torch_mode and bool(self._memo_steps) and not capture.capturing()

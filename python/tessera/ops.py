@@ -1134,8 +1134,9 @@ def _run_backward(graph, index, count, q, k, v, out, dout, lse):
         args = [np.ascontiguousarray(t) for t in (q, k, v, out, dout)]
         if lse is not None:
             args.append(np.ascontiguousarray(lse, dtype=np.float32))
-    # Shapes and dtypes were checked where the plan was made (its key holds
-    # them), and the arguments were just made contiguous.
+    # Both callers checked shapes, dtypes and devices (the dense plan's key
+    # and its per-call check; block_sparse_attention_backward's checks), and
+    # the arguments were just made contiguous.
     return graph(*args, index, count, _checked=True)
 
 

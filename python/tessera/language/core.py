@@ -751,9 +751,8 @@ class range:  # noqa: A001 - the name of triton.language.range
             arg1, arg2 = 0, arg1
         self.start, self.end, self.step = arg1, arg2, 1 if step is None else step
         self.num_stages = num_stages
-        # The compiled loop's body repeated this many times (the last
-        # iterations in a loop of their own): on the GPU, the copies' values
-        # carried from one to the next are registers of their own.
+        # On the GPU, the compiled loop's body repeated this many times (the
+        # last iterations in a loop of their own).
         self.loop_unroll_factor = loop_unroll_factor
 
 

@@ -79,6 +79,15 @@ TIMING_METHOD = "cuda: events around each run after a 256 MiB L2 flush, median; 
                 "cpu: best of 3 rounds"
 
 
+def _timed_run(fn, timer, stream):
+    """One run of `fn` after an L2 flush, between `timer`'s events."""
+    from .. import _C
+    _C.cuda.flush_l2(stream)
+    timer.start(stream)
+    fn()
+    timer.stop(stream)
+
+
 def do_bench(fn, warmup: int = 3, rep: int = 10) -> float:
     """Milliseconds per run of `fn()`.
 
@@ -106,10 +115,7 @@ def do_bench(fn, warmup: int = 3, rep: int = 10) -> float:
 
     def timed(timers):
         for timer in timers:
-            _C.cuda.flush_l2(stream)
-            timer.start(stream)
-            fn()
-            timer.stop(stream)
+            _timed_run(fn, timer, stream)
         return sorted(timer.milliseconds() for timer in timers)
 
     estimate = timed([_C.cuda.EventTimer() for _ in range(2)])[0]
@@ -138,19 +144,13 @@ def do_bench_interleaved(fns, warmup: int = 1, rounds: int = 10) -> list:
     estimate = 0.0
     for fn in fns:  # one timed run each: how many rounds fit in ~40 ms
         timer = _C.cuda.EventTimer()
-        _C.cuda.flush_l2(stream)
-        timer.start(stream)
-        fn()
-        timer.stop(stream)
+        _timed_run(fn, timer, stream)
         estimate += timer.milliseconds()
     rounds = max(rounds, min(200, int(40 / max(estimate, 1e-3))))
     timers = [[_C.cuda.EventTimer() for _ in range(rounds)] for _ in fns]
     for r in range(rounds):
         for fn, mine in zip(fns, timers):
-            _C.cuda.flush_l2(stream)
-            mine[r].start(stream)
-            fn()
-            mine[r].stop(stream)
+            _timed_run(fn, mine[r], stream)
     medians = []
     for mine in timers:
         times = sorted(t.milliseconds() for t in mine)
