@@ -62,6 +62,15 @@ public:
 
   LogicalResult run();
   int64_t sharedBytes() const { return smemBytes; }
+  /// Scratch placement that skips CTA barriers (claimScratch), within
+  /// the scratch bytes a first expansion without it measured.
+  void elideScratchBarriersWithin(int64_t whileLive, int64_t any) {
+    elideScratchBarriers = true;
+    scratchCapWhileLive = whileLive;
+    scratchCapAny = any;
+  }
+  int64_t scratchWhileLive() const { return smemWhileLive; }
+  int64_t largestScratch() const { return largestOpScratch; }
   /// The block's warps: the layouts' and a producer warp's (a producer
   /// warpgroup's with producerRegisters).
   unsigned blockWarps() const {
@@ -482,6 +491,75 @@ private:
       NVVM::BarrierOp::create(b, loc, Type(), cst(0), cst(32 * numWarps), {}, Value());
     else
       NVVM::Barrier0Op::create(b, loc);
+    scratchReads.clear(); // every read before it is done
+    scratchUnknown = false;
+  }
+
+  //===--------------------------------------------------------------------===//
+  // Scratch placement: CTA barriers only where bytes are reused
+  //===--------------------------------------------------------------------===//
+  //
+  // An op that writes the scratch area needs a CTA barrier first only if a
+  // thread may still read the bytes it writes: a read since the last
+  // barrier. The expander tracks the byte ranges read since then
+  // (`scratchReads`; a wgmma's reads of its operands until a wait for all
+  // groups, `scratchReadsAsync`) and places each op's scratch at the
+  // lowest offset none of them touches, within the scratch area the kernel
+  // needs anyway (`scratchCapWhileLive` / `scratchCapAny`, measured by a
+  // first expansion without this: no byte of shared memory more). A row
+  // max exchanged through [0, 512) and then a row sum through [512, 1024)
+  // need no barrier between the max's reads and the sum's writes. After
+  // control flow (a loop's body starts with its previous iteration's
+  // reads) nothing is known until the next barrier.
+
+  /// Whether scratch uses may skip barriers (the second expansion).
+  bool elideScratchBarriers = false;
+  /// The scratch bytes the first expansion used while buffers were live,
+  /// and by any op.
+  int64_t scratchCapWhileLive = 0, scratchCapAny = 0;
+  int64_t largestOpScratch = 0;
+  SmallVector<std::pair<int64_t, int64_t>> scratchReads, scratchReadsAsync;
+  bool scratchUnknown = true;
+  unsigned scratchNotes = 0;
+
+  /// Records that the threads read scratch bytes [lo, hi) (async: by wgmma
+  /// groups not yet waited for).
+  void noteScratchReads(int64_t lo, int64_t hi, bool async = false) {
+    ++scratchNotes;
+    if (hi > lo)
+      (async ? scratchReadsAsync : scratchReads).push_back({lo, hi});
+  }
+  static bool overlapsAny(ArrayRef<std::pair<int64_t, int64_t>> ranges, int64_t lo,
+                          int64_t hi) {
+    return llvm::any_of(ranges, [&](auto r) { return lo < r.second && r.first < hi; });
+  }
+  /// The offset (a multiple of `align`) of `bytes` of scratch an op is
+  /// about to write; emits the barrier that the earlier readers of those
+  /// bytes need, if any.
+  int64_t claimScratch(int64_t bytes, int64_t align) {
+    ++scratchNotes;
+    // Bytes of buffers no longer live may be scratch now, and their last
+    // readers are not tracked: only while buffers live (the scratch area
+    // is then apart from them) or before any exists.
+    if (elideScratchBarriers && !scratchUnknown && (buffersLive || buffers.empty())) {
+      int64_t cap = buffersLive ? scratchCapWhileLive : scratchCapAny;
+      for (int64_t lo = 0; lo + bytes <= cap; lo += align)
+        if (!overlapsAny(scratchReads, lo, lo + bytes) &&
+            !overlapsAny(scratchReadsAsync, lo, lo + bytes))
+          return lo;
+    }
+    if (!pendingWgmma.empty() && overlapsAny(scratchReadsAsync, 0, bytes))
+      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1); // they read these bytes
+    barrier(); // earlier readers of the scratch area are done
+    return 0;
+  }
+  /// The bytes smemWrite writes for `old` (rounded up to 16).
+  int64_t smemWriteBytes(Value old, int64_t rowPad = 0) {
+    auto type = tensorOf(old);
+    ThreadView &v = view(type);
+    int64_t bytes = (type.getNumElements() + (rowPad ? v.shape[0] * rowPad : 0)) *
+                    byteSize(type.getElementType());
+    return (bytes + 15) / 16 * 16;
   }
   /// The thread that issues a pipeline's TMA copies: the first, or the
   /// producer warp's first lane in its region.
@@ -586,15 +664,20 @@ private:
 
   /// Writes several tensors to shared memory one after the other, between
   /// barriers; returns their byte offsets.
-  SmallVector<int64_t> smemWriteAll(ValueRange srcs) {
-    barrier(); // earlier readers of the buffer are done
+  /// (The caller notes its reads: noteScratchReads(offsets[0], end).)
+  SmallVector<int64_t> smemWriteAll(ValueRange srcs, int64_t *end = nullptr) {
+    int64_t total = 0;
+    for (Value src : srcs)
+      total += smemWriteBytes(src);
     SmallVector<int64_t> offsets;
-    int64_t offset = 0;
+    int64_t offset = claimScratch(total, 16);
     for (Value src : srcs) {
       offsets.push_back(offset);
       offset += smemWrite(src, offset);
     }
     barrier();
+    if (end)
+      *end = offset;
     return offsets;
   }
 
@@ -626,13 +709,15 @@ private:
   SmallVector<Value>
   relayout(Value src, RankedTensorType dstType,
            function_ref<Value(ArrayRef<Value>)> sourceIndex) {
-    barrier(); // earlier readers of the buffer are done
-    smemWrite(src, 0);
+    int64_t bytes = smemWriteBytes(src);
+    int64_t base = claimScratch(bytes, 16);
+    smemWrite(src, base);
     barrier();
     ThreadView &v = view(dstType);
     SmallVector<Value> out;
     for (auto &coords : v.coords)
-      out.push_back(smemRead(sourceIndex(coords), dstType.getElementType(), 0));
+      out.push_back(smemRead(sourceIndex(coords), dstType.getElementType(), base));
+    noteScratchReads(base, base + bytes);
     return out;
   }
 
@@ -750,8 +835,9 @@ private:
     Type elem = scalarType(dstType.getElementType());
     if (isa_and_nonnull<MmaEncodingAttr>(tensorOf(src).getEncoding()) && !elem.isInteger(1))
       rowPad = 16 / byteSize(elem);
-    barrier(); // earlier readers of the buffer are done
-    smemWrite(src, 0, rowPad);
+    int64_t bytes = smemWriteBytes(src, rowPad);
+    int64_t base = claimScratch(bytes, 16);
+    smemWrite(src, base, rowPad);
     barrier();
     ThreadView &v = view(dstType);
     int64_t run = rowMajorRun(dstType);
@@ -759,15 +845,16 @@ private:
     for (size_t e = 0; e < v.coords.size(); e += run) {
       Value index = paddedIndex(v.coords[e], v.shape, rowPad);
       if (run == 1) {
-        out.push_back(smemRead(index, elem, 0));
+        out.push_back(smemRead(index, elem, base));
         continue;
       }
       auto vecType = VectorType::get({run}, elem);
-      Value vec = LLVM::LoadOp::create(b, loc, vecType, smemAt(index, elem, 0),
+      Value vec = LLVM::LoadOp::create(b, loc, vecType, smemAt(index, elem, base),
                                        unsigned(run * byteSize(elem)));
       for (int64_t i = 0; i < run; ++i)
         out.push_back(vectorGet(vec, i));
     }
+    noteScratchReads(base, base + bytes);
     return out;
   }
 
@@ -1184,14 +1271,23 @@ LogicalResult Expander::expandBlock(Block &block) {
     bool structural = isa<scf::ForOp, scf::IfOp, scf::WhileOp>(op);
     int64_t before = smemBytes;
     bool liveBefore = buffersLive;
+    unsigned notes = scratchNotes;
     if (!structural)
       smemBytes = 0;
+    else // a branch or a loop body starts with reads not tracked here
+      scratchUnknown = true;
     if (failed(expandOp(&op)))
       return failure();
     if (!structural) {
       if (liveBefore || buffersLive)
         smemWhileLive = std::max(smemWhileLive, smemBytes);
+      largestOpScratch = std::max(largestOpScratch, smemBytes);
+      // Scratch used by an op that did not say where it read: unknown.
+      if (smemBytes && notes == scratchNotes)
+        scratchUnknown = true;
       smemBytes = std::max(before, smemBytes);
+    } else {
+      scratchUnknown = true; // the reads of whichever branch or iteration ran last
     }
   }
   return success();
@@ -2197,6 +2293,10 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
 /// `values` (fp32 or i32 accumulators) and gives them back: their uses
 /// depend on the wait, so neither LLVM nor ptxas reads them before it.
 SmallVector<Value> Expander::wgmmaWait(ArrayRef<Value> values, int pending) {
+  if (pending == 0) { // every group's reads are done (not yet ordered by a barrier)
+    llvm::append_range(scratchReads, scratchReadsAsync);
+    scratchReadsAsync.clear();
+  }
   std::string constraints;
   SmallVector<Type> types;
   for (size_t i = 0; i < values.size(); ++i) {
@@ -2242,6 +2342,7 @@ LogicalResult Expander::expandIf(scf::IfOp op) {
        {std::pair<Region *, Region *>{&op.getThenRegion(), &ifOp.getThenRegion()},
         {&op.getElseRegion(), &ifOp.getElseRegion()}}) {
     buffersLive = liveBefore;
+    scratchUnknown = true; // (not the other branch's reads)
     if (!oldRegion->empty()) {
       Block *block = &newRegion->front();
       block->clear();
@@ -2521,6 +2622,7 @@ LogicalResult Expander::expandAtomic(Operation *op) {
     smemBytes = std::max(smemBytes, byteSize(elem));
     barrier();
     map.map(result, smemRead(zero, elem, 0));
+    noteScratchReads(0, byteSize(elem));
     return success();
   }
   ThreadView &view_ = view(tensorOf(result));
@@ -2742,8 +2844,10 @@ void Expander::reduceAcrossWarps(tile::ReduceOp op, ArrayRef<Partial> partials, 
                     byteSize(tensorOf(src).getElementType());
     offset += (bytes + 15) / 16 * 16;
   }
-  smemBytes = std::max(smemBytes, offset);
-  barrier();
+  int64_t base = claimScratch(offset, 16);
+  for (int64_t &o : offsets)
+    o += base;
+  smemBytes = std::max(smemBytes, base + offset);
   for (const Partial &p : partials) {
     SmallVector<Value> outCoords(v.coords[p.first]);
     outCoords.erase(outCoords.begin() + axis);
@@ -2775,6 +2879,7 @@ void Expander::reduceAcrossWarps(tile::ReduceOp op, ArrayRef<Partial> partials, 
   bindReduced(op.getResult(), outShape, [&](ArrayRef<Value> coords) {
     return readOut(coords.empty() ? cst(0) : linear(coords, outShape));
   });
+  noteScratchReads(base, base + offset);
 }
 
 LogicalResult Expander::expandReduce(tile::ReduceOp op) {
@@ -2792,7 +2897,8 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   if (layoutOf(srcType) && layoutOf(srcType).getShapePerCTA()[axis] <= n)
     return expandReduceInRegisters(op);
   size_t num = op.getSrcs().size();
-  SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs());
+  int64_t end = 0;
+  SmallVector<int64_t> offsets = smemWriteAll(op.getSrcs(), &end);
   auto readAll = [&](ArrayRef<Value> coords, Value k) {
     SmallVector<Value> c(coords.begin(), coords.end());
     c.insert(c.begin() + axis, k);
@@ -2820,6 +2926,7 @@ LogicalResult Expander::expandReduce(tile::ReduceOp op) {
   SmallVector<int64_t> outShape(shape);
   outShape.erase(outShape.begin() + axis);
   bindReduced(op.getResult(), outShape, reduceAt);
+  noteScratchReads(offsets[0], end);
   return success();
 }
 
@@ -2892,6 +2999,8 @@ LogicalResult Expander::expandScan(tile::ScanOp op) {
   }
   for (size_t i = 0; i < num; ++i)
     tensors[op.getResult()[i]] = cur[i];
+  if (n > 1)
+    noteScratchReads(0, offset); // the last round's reads
   return success();
 }
 
@@ -3249,6 +3358,7 @@ LogicalResult Expander::expandMmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       writePadded(op.getB(), aBytes, bStride);
     smemBytes = std::max(smemBytes, aBytes + (bShared ? 0 : k * bStride * bytes));
     barrier();
+    noteScratchReads(0, aBytes + (bShared ? 0 : k * bStride * bytes)); // read below
   }
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
@@ -3497,6 +3607,7 @@ LogicalResult Expander::expandMfmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   }
   smemBytes = std::max(smemBytes, aBytes + n * bStride * bytes);
   barrier();
+  noteScratchReads(0, aBytes + n * bStride * bytes); // read below
 
   unsigned wm = mma.getWarpsPerCTA()[0], wn = mma.getWarpsPerCTA()[1];
   SmallVector<int64_t> reps = mma.getRepetitions(dType.getShape());
@@ -3701,6 +3812,10 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
     if (fresh) {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(expandedLoops[loop]);
+      // Barriers before the loop order nothing here: the scratch reads
+      // tracked at this point stay as they are.
+      auto reads = scratchReads;
+      bool unknown = scratchUnknown;
       int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
       Value base = bufferBase(id, (size + 1023) / 1024 * 1024);
       barrier(); // earlier readers of these bytes (scratch) are done
@@ -3708,6 +3823,8 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                  NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
       barrier();
+      scratchReads = reads;
+      scratchUnknown = unknown;
       it->second = base;
     }
     // It is live across the loop. In a loop whose copies are in flight
@@ -3735,22 +3852,29 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   bool aWritten = !aShared && !aHoisted && !aRegs;
   bool bWritten = !bShared && !bHoisted;
   int64_t aBytes = aWritten ? (m * k * bytes + 1023) / 1024 * 1024 : 0;
-  if (!aHoisted)
-    aBase = aShared ? elems(op.getA())[0] : cst(0);
-  if (!bHoisted)
-    bBase = bShared ? elems(op.getB())[0] : cst(aBytes);
+  int64_t written = aBytes + (bWritten ? k * n * bytes : 0);
+  // The written operands' place in the scratch area (on the swizzle's
+  // 1024-byte period); pending dots that read those bytes are waited for.
+  int64_t scratchBase = 0;
   if (aWritten || bWritten) {
-    if (!pendingWgmma.empty()) // they may read the scratch area
-      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
-    barrier(); // earlier readers of the scratch area are done
+    if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr)) // read past its iteration
+      elideScratchBarriers = false;
+    scratchBase = claimScratch(written, 1024);
+  }
+  if (!aHoisted)
+    aBase = aShared ? elems(op.getA())[0] : cst(scratchBase);
+  if (!bHoisted)
+    bBase = bShared ? elems(op.getB())[0] : cst(scratchBase + aBytes);
+  if (aWritten || bWritten) {
     if (aWritten)
       writeA(aBase);
     if (bWritten)
       writeB(bBase);
-    smemBytes = std::max(smemBytes, aBytes + (bWritten ? k * n * bytes : 0));
+    smemBytes = std::max(smemBytes, scratchBase + written);
     NVVM::FenceProxyOp::create(b, loc, NVVM::ProxyKind::async_shared,
                                NVVM::SharedSpaceAttr::get(ctx, NVVM::SharedSpace::shared_cta));
     barrier();
+    noteScratchReads(scratchBase, scratchBase + written, /*async=*/true); // by the wgmma
   }
 
   // Matrix descriptors: start address, leading and stride byte offsets (all
@@ -3983,8 +4107,9 @@ LogicalResult Expander::expandDot(tile::DotOp op) {
   Type accType = cType.getElementType();
   barrier();
   int64_t bOffset = smemWrite(op.getA(), 0);
-  smemWrite(op.getB(), bOffset);
+  int64_t end = bOffset + smemWrite(op.getB(), bOffset);
   barrier();
+  noteScratchReads(0, end); // read below
   auto widen = [&](Value v) -> Value {
     if (v.getType() == accType)
       return v;
@@ -4117,16 +4242,41 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
       return func.emitOpError("calls must be inlined before the GPU lowering");
     kernels.push_back(func);
   }
-  int64_t shared = 0;
-  unsigned blockWarps = numWarpsAttr.getInt();
-  for (func::FuncOp kernel : kernels) {
-    Expander expander(kernel, numWarpsAttr.getInt());
+  auto configure = [&](Expander &expander) {
     expander.pingPong = pingPong;
     expander.producerRegisters = producerRegisters;
     expander.amd = amd;
     expander.warpSize = warpSize;
     if (auto cc = module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kComputeCapabilityAttr))
       expander.computeCapability = unsigned(cc.getInt());
+  };
+  // A first expansion, of a copy, measures each kernel's scratch area; the
+  // second places scratch uses within it so that CTA barriers are needed
+  // only where bytes are reused (Expander::claimScratch): no shared memory
+  // is added.
+  std::map<std::string, std::pair<int64_t, int64_t>> scratchCaps;
+  {
+    OwningOpRef<ModuleOp> copy = module.clone();
+    SmallVector<func::FuncOp> copies;
+    for (auto func : copy->getOps<func::FuncOp>())
+      if (!func.isExternal())
+        copies.push_back(func);
+    for (func::FuncOp kernel : copies) {
+      std::string name = kernel.getName().str();
+      Expander expander(kernel, numWarpsAttr.getInt());
+      configure(expander);
+      if (failed(expander.run()))
+        return failure();
+      scratchCaps[name] = {expander.scratchWhileLive(), expander.largestScratch()};
+    }
+  }
+  int64_t shared = 0;
+  unsigned blockWarps = numWarpsAttr.getInt();
+  for (func::FuncOp kernel : kernels) {
+    auto [whileLive, any] = scratchCaps[kernel.getName().str()];
+    Expander expander(kernel, numWarpsAttr.getInt());
+    configure(expander);
+    expander.elideScratchBarriersWithin(whileLive, any);
     if (failed(expander.run()))
       return failure();
     shared = std::max(shared, expander.sharedBytes());

@@ -65,9 +65,29 @@ def variants(ptx):
     lines = ptx.splitlines()
     w1, w0, br = _body(lines)
 
-    def edit(drop_rescale=False, drop_release=False, drop_wait=False, fresh_packs=False):
+    # The registers of the new row sums: the fma.rn.f32s right before the
+    # wait for P V (l_i = l_i alpha + sum).
+    sums = [m.group(1) for l in lines[w0 - 4:w0]
+            if (m := re.match(r"\s*fma\.rn\.f32\s+(%r\d+),", l))]
+
+    def edit(drop_rescale=False, drop_release=False, drop_wait=False, fresh_packs=False,
+             pin_wait=None):
         out = list(lines)
         moves = []
+        if pin_wait and sums:
+            # The wait made to depend on the row sums (never negative): a
+            # predicate, or a branch to a trap, that ptxas cannot hoist it
+            # above.
+            test = ["\t.reg .pred %pw<2>;",
+                    f"\tsetp.lt.f32 %pw0, {sums[0]}, 0f00000000;",
+                    f"\tsetp.lt.or.f32 %pw1, {sums[-1]}, 0f00000000, %pw0;"]
+            if pin_wait == "predicate":
+                out[w0] = "\n".join(["\t{"] + test + ["\t@!%pw1 " + WAIT0, "\t}"])
+            else:
+                out[w0] = "\n".join(["\t{"] + test + ["\t@%pw1 bra $L_never_negative;", "\t}",
+                                      "\t" + WAIT0])
+                end = max(i for i, l in enumerate(out) if l.strip() == "ret;")
+                out[end] = "\tret;\n$L_never_negative:\n\ttrap;"
         for i in range(w0, br):
             line = out[i]
             m = re.match(r"\s*mul\.f32\s+(%r\d+),\s*(%r\d+),\s*(%r\d+);", line)
@@ -98,6 +118,8 @@ def variants(ptx):
         "no wait for P V (ptxas's own)": edit(drop_wait=True),
         "no wait, no rescale, no release": edit(drop_rescale=True, drop_release=True,
                                                 drop_wait=True),
+        "wait predicated on the row sums": edit(pin_wait="predicate"),
+        "wait after a branch on the row sums": edit(pin_wait="branch"),
     }
 
 
@@ -134,6 +156,31 @@ def exponentials_between_waits(sass):
     return None
 
 
+def first_body_order(sass):
+    """The order of waits, exponentials, slot arrivals and named barriers
+    from the first `DEPBAR.LE gsb0, 0x1` to the next HGMMA, runs of one
+    kind compressed."""
+    runs, seen = [], False
+    kinds = [("DEPBAR0x1", "DEPBAR.LE gsb0, 0x1"), ("DEPBAR0x0", "DEPBAR.LE gsb0, 0x0"),
+             ("EX2", "MUFU.EX2"), ("ARRIVE", "SYNCS.ARRIVE"), ("BAR", "BAR."),
+             ("F2FP", "F2FP"), ("FMUL", "FMUL ")]
+    for line in sass.splitlines():
+        if "DEPBAR.LE gsb0, 0x1" in line:
+            seen = True
+        if not seen:
+            continue
+        if "HGMMA" in line:
+            break
+        for name, text in kinds:
+            if text in line:
+                if runs and runs[-1][0] == name:
+                    runs[-1][1] += 1
+                else:
+                    runs.append([name, 1])
+                break
+    return " ".join(n if c == 1 else f"{n}x{c}" for n, c in runs)
+
+
 def main():
     keep = next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == "--keep"), None)
     workdir = pathlib.Path(keep or tempfile.mkdtemp(prefix="ptxas-wait-"))
@@ -144,14 +191,16 @@ def main():
     print("| variant | registers | MUFU.EX2 between the waits (64: the softmax overlaps P V) |")
     print("|---|---|---|")
     for i, (name, ptx) in enumerate(variants(overlap_ptx()).items()):
-        cubin, regs, _ = assemble(ptx, workdir, f"v{i}")
+        cubin, regs, messages = assemble(ptx, workdir, f"v{i}")
         between = "no cuobjdump here"
         if cuobjdump:
             sass = subprocess.run([cuobjdump, "-sass", str(cubin)], capture_output=True,
                                   text=True).stdout
             (workdir / f"v{i}.sass").write_text(sass)
-            between = exponentials_between_waits(sass)
-        print(f"| {name} | {regs} | {between} |", flush=True)
+            between = f"{exponentials_between_waits(sass)}: {first_body_order(sass)}"
+        warned = "; ptxas: " + " ".join(re.findall(r"warning : ([^\n]*)", messages)) \
+            if "warning" in messages else ""
+        print(f"| {name} | {regs} | {between}{warned} |", flush=True)
     print(f"\nfiles in {workdir}")
 
 
