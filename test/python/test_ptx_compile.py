@@ -505,7 +505,9 @@ def test_ptxas_wait_experiments_assemble(tmp_path):
     pw = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pw)
     found = pw.variants(pw.overlap_ptx())
-    assert len(found) == 7 and len(set(found.values())) == 7
+    assert len(found) == 9 and len(set(found.values())) == 9
+    assert found["wait predicated on the row sums"].count("@!%pw1 " + pw.WAIT0) == 1
+    assert found["wait after a branch on the row sums"].count("bra $L_never_negative;") == 1
     assert found["no rescale of O after the wait"].count("(rescale dropped)") == 64
     assert found["no slot release after the wait"].count("(release dropped)") == 1
     assert found["packs into fresh registers, moved at the end"].count("%xp") == 1 + 2 * 32
@@ -514,3 +516,4 @@ def test_ptxas_wait_experiments_assemble(tmp_path):
     sass = "\n".join(["HGMMA", "WARPGROUP.DEPBAR.LE gsb0, 0x1 ;", "MUFU.EX2 R1, R1 ;",
                       "MUFU.EX2 R2, R2 ;", "WARPGROUP.DEPBAR.LE gsb0, 0x0 ;", "MUFU.EX2 R3, R3 ;"])
     assert pw.exponentials_between_waits(sass) == 2
+    assert pw.first_body_order(sass) == "DEPBAR0x1 EX2x2 DEPBAR0x0 EX2"
