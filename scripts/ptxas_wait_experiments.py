@@ -81,7 +81,17 @@ def variants(ptx):
             test = ["\t.reg .pred %pw<2>;",
                     f"\tsetp.lt.f32 %pw0, {sums[0]}, 0f00000000;",
                     f"\tsetp.lt.or.f32 %pw1, {sums[-1]}, 0f00000000, %pw0;"]
-            if pin_wait == "predicate":
+            if pin_wait == "bits":
+                # Any values: their bits with the sign set are never a lane
+                # id (always true, if ptxas does not fold it).
+                test = ["\t.reg .pred %pw<2>;", "\t.reg .b32 %pwt<3>;",
+                        f"\tor.b32 %pwt0, {sums[0]}, -2147483648;",
+                        f"\tor.b32 %pwt1, {sums[-1]}, -2147483648;",
+                        "\tand.b32 %pwt0, %pwt0, %pwt1;",
+                        "\tmov.u32 %pwt2, %laneid;",
+                        "\tsetp.eq.b32 %pw1, %pwt0, %pwt2;"]
+                out[w0] = "\n".join(["\t{"] + test + ["\t@!%pw1 " + WAIT0, "\t}"])
+            elif pin_wait == "predicate":
                 out[w0] = "\n".join(["\t{"] + test + ["\t@!%pw1 " + WAIT0, "\t}"])
             else:
                 out[w0] = "\n".join(["\t{"] + test + ["\t@%pw1 bra $L_never_negative;", "\t}",
@@ -120,6 +130,7 @@ def variants(ptx):
                                                 drop_wait=True),
         "wait predicated on the row sums": edit(pin_wait="predicate"),
         "wait after a branch on the row sums": edit(pin_wait="branch"),
+        "wait predicated on the row sums' bits": edit(pin_wait="bits"),
     }
 
 

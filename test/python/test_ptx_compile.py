@@ -505,7 +505,7 @@ def test_ptxas_wait_experiments_assemble(tmp_path):
     pw = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pw)
     found = pw.variants(pw.overlap_ptx())
-    assert len(found) == 9 and len(set(found.values())) == 9
+    assert len(found) == 10 and len(set(found.values())) == 10
     assert found["wait predicated on the row sums"].count("@!%pw1 " + pw.WAIT0) == 1
     assert found["wait after a branch on the row sums"].count("bra $L_never_negative;") == 1
     assert found["no rescale of O after the wait"].count("(rescale dropped)") == 64
