@@ -1,9 +1,11 @@
 """The backward of attention alone, on the GPU: tgraph.attention_grad lowered
 by the compiler (tessera.graph), block-sparse and dense, in several block
 configurations, against FlexAttention's backward on the same block mask and
-SDPA's dense backward, all measured in this run. bf16, D 128.
+SDPA's dense backward, all measured in this run. bf16, D 128 unless
+--head-dim says.
 PYTHONPATH=python python3 benchmarks/attention_grad.py [--seq S] [--heads H]
-    [--sparsity F] [--configs BMxBNxWqxWk,...] [--dense] [--kernels]
+    [--batch B] [--head-dim D] [--sparsity F] [--configs BMxBNxWqxWk,...]
+    [--dense | --dense-only] [--kernels]
 
 A configuration BMxBNxWqxWk: query blocks of BM, key blocks of BN, Wq warps
 for the lse and dq kernels, Wk for the dk/dv kernel. The block lists are
@@ -12,7 +14,9 @@ configuration's blocks, so every row computes the same mask.
 --kernels adds each kernel's time (torch.profiler) under its row.
 --dq-atomics adds the lowering's dq-atomics variant (dq added by the dk/dv
 kernel into a zeroed float32 buffer: no dq kernel).
---dense adds the dense backward (no lists) beside SDPA's.
+--dense adds the dense backward (no lists) beside SDPA's; --dense-only
+times only that (the text-to-image block's shape: --batch 2 --heads 10
+--seq 4096 --head-dim 64).
 
 Gradients are checked against FlexAttention's (sparse) or SDPA's (dense)
 before each row is timed. TFLOP/s: 2.5x the forward's FLOPs on the kept
@@ -42,13 +46,14 @@ def refine(index, count, bm, bn, base=128):
     return idx.int().contiguous(), (count.repeat_interleave(rq, dim=2) * rk).int().contiguous()
 
 
-def grad_graph(H, S, bm, bn, wq, wk, lists, lse=False, atomics=False):
+def grad_graph(H, S, bm, bn, wq, wk, lists, lse=False, atomics=False, Z=1, D=128):
     """The backward as a graph of (q, k, v, o, do[, lse][, lists]); with
     lse, the forward's log-sum-exp is read (no lse pass)."""
-    t_ = f"tensor<1x{H}x{S}x128xbf16>"
+    t_ = f"tensor<{Z}x{H}x{S}x{D}xbf16>"
     args, kv, types = "", "", ""
     if lse:
-        args, kv, types = f", %l: tensor<1x{H}x{S}xf32>", " lse(%l)", f", tensor<1x{H}x{S}xf32>"
+        args, kv, types = (f", %l: tensor<{Z}x{H}x{S}xf32>", " lse(%l)",
+                           f", tensor<{Z}x{H}x{S}xf32>")
     if lists is not None:
         QB, L = lists
         ti, tc = f"tensor<1x{H}x{QB}x{L}xi32>", f"tensor<1x{H}x{QB}xi32>"
@@ -92,7 +97,13 @@ def check(got, want, what):
 def main():
     S = int(arg("--seq", 23296))
     H = int(arg("--heads", 12))
-    D = 128
+    Z = int(arg("--batch", 1))
+    D = int(arg("--head-dim", 128))
+    if "--dense-only" in sys.argv:
+        return dense_rows(Z, H, S, D)
+    if (Z, D) != (1, 128):
+        raise SystemExit("the block-sparse rows take --batch 1 and --head-dim 128 "
+                         "(--dense-only takes any)")
     sparsity = float(arg("--sparsity", 0.93))
     configs = [tuple(int(x) for x in c.split("x"))
                for c in arg("--configs", "64x64x4x4,64x128x4x8,128x64x8x4").split(",")]
@@ -155,21 +166,36 @@ def main():
                     print(f"| &nbsp;&nbsp; {name} | {ms:.3f} | |", flush=True)
 
     if "--dense" in sys.argv:
-        dense = 2.5 * 4 * S * S * D * H
-        out = torch.nn.functional.scaled_dot_product_attention(qg, kg, vg)
-        want = torch.autograd.grad(out, (qg, kg, vg), do, retain_graph=True)
-        t = bench(lambda: torch.autograd.grad(out, (qg, kg, vg), do, retain_graph=True), reps=3)
-        print(f"| torch SDPA, dense | {t:.3f} | {dense / t / 1e9:.0f} |", flush=True)
-        o = out.detach()
-        for bm, bn, wq, wk in configs:
-            g = grad_graph(H, S, bm, bn, wq, wk, None)
-            check(g(q, k, v, o, do), want, ("dense", bm, bn))
-            t = bench(lambda: g(q, k, v, o, do), reps=3)
-            print(f"| tessera tgraph.attention_grad, dense, {bm}x{bn} w{wq}/w{wk} | {t:.3f} | "
-                  f"{dense / t / 1e9:.0f} |", flush=True)
-            if "--kernels" in sys.argv:
-                for name, ms in kernel_times(lambda: g(q, k, v, o, do)).items():
-                    print(f"| &nbsp;&nbsp; {name} | {ms:.3f} | |", flush=True)
+        dense_rows(1, H, S, D, q, k, v, do, configs)
+
+
+def dense_rows(Z, H, S, D, q=None, k=None, v=None, do=None, configs=None):
+    """The dense backward beside SDPA's (cuDNN's or flash's, as torch picks)."""
+    if q is None:
+        torch.manual_seed(0)
+        q, k, v, do = (torch.randn(Z, H, S, D, device="cuda", dtype=torch.bfloat16)
+                       for _ in range(4))
+        configs = [tuple(int(x) for x in c.split("x")) for c in
+                   arg("--configs", "64x64x4x4,64x128x4x8,128x64x8x4,128x128x8x8").split(",")]
+        print(f"device: {torch.cuda.get_device_name()}; bf16, {Z} x {H} heads x {S} tokens x "
+              f"{D}, dense\n")
+        print("| backward alone | ms | TFLOP/s |\n|---|---|---|")
+    qg, kg, vg = (t.detach().clone().requires_grad_() for t in (q, k, v))
+    dense = 2.5 * 4 * S * S * D * H * Z
+    out = torch.nn.functional.scaled_dot_product_attention(qg, kg, vg)
+    want = torch.autograd.grad(out, (qg, kg, vg), do, retain_graph=True)
+    t = bench(lambda: torch.autograd.grad(out, (qg, kg, vg), do, retain_graph=True), reps=3)
+    print(f"| torch SDPA, dense | {t:.3f} | {dense / t / 1e9:.0f} |", flush=True)
+    o = out.detach()
+    for bm, bn, wq, wk in configs:
+        g = grad_graph(H, S, bm, bn, wq, wk, None, Z=Z, D=D)
+        check(g(q, k, v, o, do), want, ("dense", bm, bn))
+        t = bench(lambda: g(q, k, v, o, do), reps=3)
+        print(f"| tessera tgraph.attention_grad, dense, {bm}x{bn} w{wq}/w{wk} | {t:.3f} | "
+              f"{dense / t / 1e9:.0f} |", flush=True)
+        if "--kernels" in sys.argv:
+            for name, ms in kernel_times(lambda: g(q, k, v, o, do)).items():
+                print(f"| &nbsp;&nbsp; {name} | {ms:.3f} | |", flush=True)
 
 
 if __name__ == "__main__":
