@@ -1203,7 +1203,8 @@ bool Expander::runsBesideWgmma(Operation *op) {
       isa<tile::SplatOp, tile::MakeRangeOp, tile::AddPtrOp, tile::LoadOp, tile::ProgramIdOp,
           tile::NumProgramsOp>(op))
     return true;
-  // Dots on wgmma (one writing operands to shared memory waits first).
+  // Dots on wgmma (one writing operands where pending dots read waits
+  // first: claimScratch).
   if (auto dot = dyn_cast<tile::DotOp>(op)) {
     auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding());
     return mma && mma.getVersionMajor() == 3;

@@ -263,6 +263,44 @@ def test_mla_decode(arch, block_h, block_n, out_block, warps, tmp_path):
                          dict(D_LAT=512, SPLITS_P2=8), {"num_warps": 4}, arch, tmp_path)
 
 
+def loop_bodies(ptx):
+    """Each loop's PTX lines (from the label a backward branch goes to, to
+    that branch)."""
+    lines = ptx.splitlines()
+    labels = {m.group(1): i for i, line in enumerate(lines)
+              if (m := re.match(r"^(\$L__BB\d+_\d+):", line))}
+    for i, line in enumerate(lines):
+        m = re.search(r"\bbra(?:\.uni)?\s+(\$L__BB\d+_\d+);", line)
+        if m and m.group(1) in labels and labels[m.group(1)] < i:
+            yield lines[labels[m.group(1)]:i + 1]
+
+
+def test_mla_decode_loop_barriers():
+    """MLA decode's 8-warp loop (64 heads x 64 keys a step, the warpgroups
+    side by side, the cache by TMA) needs CTA barriers only where scratch
+    bytes are reused: the slot refill, the row max's and the row sum's
+    partials written (the sum's at other bytes than the max's, so no
+    barrier between the max's reads and the sum's writes), and P before
+    and after its write: 5 a step, where every exchange once took two."""
+    f = M.mla_decode_split
+    ptrs = {"Q": "*bf16:16", "KV": "*bf16:16", "BLOCK_TABLE": "*i32:16", "SEQLENS": "*i32:16",
+            "O_PART": "*fp32:16", "LSE_PART": "*fp32:16"}
+    divisible = ["stride_qb", "stride_qh", "stride_kvp", "stride_kvt", "stride_btb"]
+    sig = signature(f, ptrs, ["sm_scale"], divisible)
+    consts = dict(D_LAT=512, D_ROPE=64, PAGE=64, BLOCK_H=64, BLOCK_N=64, D_OUT=512, TMA=True)
+    for c in consts:
+        sig.pop(c, None)
+    binary = NVIDIABackend(arch="sm_90a").compile(ASTSource(f, sig, consts).make_ir(), f.__name__,
+                                                  False, {"num_warps": 8, "num_stages": 2})
+    header, _, ptx = binary.partition(b"\n")
+    assert int(header.split(b":")[2]) == 230400  # the same shared memory as without it
+    steps = [body for body in loop_bodies(ptx.decode())
+             if sum("wgmma.mma_async" in line for line in body) == 40]  # 36 + 4 a step
+    assert steps
+    for body in steps:
+        assert sum(line.strip().startswith("bar.sync") for line in body) == 5
+
+
 # benchmarks/gemm_shapes.py's autotune space: the pointer GEMM
 # (examples/04), bf16 in, as benchmarks/gemm_configs.py launches it.
 GEMM_SPACE = [(128, 256, 64, 8, 3), (128, 256, 32, 8, 3), (128, 128, 64, 8, 3),
