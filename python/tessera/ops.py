@@ -1091,10 +1091,25 @@ def _backward_plan(q, k, kv_index, kv_count, block_m, block_n, sm_scale, causal,
 _DENSE_GRAD_PLANS: dict = {}
 
 
-def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block):
+def _dense_grad_blocks(q, block):
+    """(tile, warps) of the dense backward: 64 x 64 tiles on 4 warps; for
+    head dims up to 64 on sm_90a, 128 x 128 on 8 (the text-to-image
+    block's backward, 2 x 10 heads x 4096 x 64 on an H200: 0.84 ms against
+    1.01, dk/dv 0.43 against 0.50; at head dim 128, 64 x 64 stays the
+    fastest: docs/performance.md, sessions 13 and 20)."""
+    if block is not None:
+        return block, 4
+    if _is_torch(q) and q.is_cuda and q.shape[-1] <= 64:
+        from .backends import active
+        if str(getattr(active(), "arch", "")).startswith("sm_90"):
+            return 128, 8
+    return 64, 4
+
+
+def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block=None):
     """block_sparse_attention_backward over every block (causal: up to the
-    diagonal) of block x block tiles, for tensors the forward made (shapes
-    and dtypes not checked again)."""
+    diagonal) of block x block tiles (by default _dense_grad_blocks'), for
+    tensors the forward made (shapes and dtypes not checked again)."""
     key = (q.shape, k.shape, q.dtype, str(q.device), bool(causal), sm_scale, block,
            lse is not None)
     # What the key does not hold (the graph runs unchecked): the other
@@ -1114,9 +1129,10 @@ def _dense_attention_backward(q, k, v, out, dout, lse, causal, sm_scale, block):
     plan = _DENSE_GRAD_PLANS.get(key)
     if plan is None:
         _check_attention_inputs(q, k, v)
-        index, count = _dense_grad_lists(q, k, causal, block, block)
-        plan = _backward_plan(q, k, index, count, block, block, sm_scale, causal,
-                              lse is not None, 4)
+        tile, warps = _dense_grad_blocks(q, block)
+        index, count = _dense_grad_lists(q, k, causal, tile, tile)
+        plan = _backward_plan(q, k, index, count, tile, tile, sm_scale, causal,
+                              lse is not None, warps)
         _DENSE_GRAD_PLANS[key] = plan
         while len(_DENSE_GRAD_PLANS) > 256:
             _DENSE_GRAD_PLANS.pop(next(iter(_DENSE_GRAD_PLANS)))

@@ -35,7 +35,7 @@ __all__ = ["attention", "block_sparse_attention", "cube_reorder", "block_select"
 # torch >= 2.4: custom_op with register_fake / register_autograd.
 CUSTOM_OP = hasattr(torch.library, "custom_op") and hasattr(torch.library, "register_autograd")
 _LIB = None if CUSTOM_OP else torch.library.Library("tessera", "DEF")
-_DENSE_BLOCK = 64  # the backward's tiles (and the CPU backend's forward)
+_DENSE_BLOCK = 64  # the CPU backend's tiles (forward and backward)
 
 
 @contextlib.contextmanager
@@ -165,8 +165,10 @@ def _attention_backward(ctx, dout, dlse):
 
 
 def _attention_bwd_impl(q, k, v, out, lse, dout, causal, scale):
+    # The CPU backend's tiles are _DENSE_BLOCK's; on a GPU the backward's
+    # own choice (by head dim and target).
     return tuple(_ops._dense_attention_backward(q, k, v, out, dout, lse, causal, scale,
-                                                _DENSE_BLOCK))
+                                                None if q.is_cuda else _DENSE_BLOCK))
 
 
 def _grads_fake(q, k, v, *rest):
