@@ -520,6 +520,8 @@ private:
   int64_t largestOpScratch = 0;
   SmallVector<std::pair<int64_t, int64_t>> scratchReads, scratchReadsAsync;
   bool scratchUnknown = true;
+  /// Reads recorded (an op that claimed scratch but recorded no reads
+  /// leaves the reads unknown: expandBlock).
   unsigned scratchNotes = 0;
 
   /// Records that the threads read scratch bytes [lo, hi) (async: by wgmma
@@ -537,7 +539,6 @@ private:
   /// about to write; emits the barrier that the earlier readers of those
   /// bytes need, if any.
   int64_t claimScratch(int64_t bytes, int64_t align) {
-    ++scratchNotes;
     // Bytes of buffers no longer live may be scratch now, and their last
     // readers are not tracked: only while buffers live (the scratch area
     // is then apart from them) or before any exists.
@@ -548,8 +549,12 @@ private:
             !overlapsAny(scratchReadsAsync, lo, lo + bytes))
           return lo;
     }
-    if (!pendingWgmma.empty() && overlapsAny(scratchReadsAsync, 0, bytes))
-      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1); // they read these bytes
+    if (overlapsAny(scratchReadsAsync, 0, bytes)) { // wgmma groups read these bytes
+      if (!pendingWgmma.empty())
+        waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
+      else
+        wgmmaWait({}, 0);
+    }
     barrier(); // earlier readers of the scratch area are done
     return 0;
   }
@@ -1511,6 +1516,7 @@ LogicalResult Expander::expandOp(Operation *op) {
     }
     producerSplit = split;
     b.setInsertionPoint(split.elseBlock()->getTerminator());
+    scratchUnknown = true; // the consumers' code: not the producer's reads
     if (producerRegisters)
       NVVM::SetMaxRegisterOp::create(b, loc, consumerRegs, NVVM::SetMaxRegisterAction::increase);
     return success();
@@ -3858,8 +3864,11 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
   // 1024-byte period); pending dots that read those bytes are waited for.
   int64_t scratchBase = 0;
   if (aWritten || bWritten) {
-    if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr)) // read past its iteration
-      elideScratchBarriers = false;
+    // The pipeliner leaves in flight only dots of copied tiles: a written
+    // operand would be read past its iteration, while the next one writes.
+    if (op->hasAttr(tessera::tilegpu::kWgmmaInFlightAttr))
+      return op.emitOpError("is left in flight past its iteration but has operands written "
+                            "to shared memory by the threads");
     scratchBase = claimScratch(written, 1024);
   }
   if (!aHoisted)
@@ -4274,10 +4283,12 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
   int64_t shared = 0;
   unsigned blockWarps = numWarpsAttr.getInt();
   for (func::FuncOp kernel : kernels) {
+    // (Rounded up to the claims' 16 bytes: buffers start on 128-byte
+    // boundaries, and the shared-memory limits are multiples of 16.)
     auto [whileLive, any] = scratchCaps[kernel.getName().str()];
     Expander expander(kernel, numWarpsAttr.getInt());
     configure(expander);
-    expander.elideScratchBarriersWithin(whileLive, any);
+    expander.elideScratchBarriersWithin((whileLive + 15) / 16 * 16, (any + 15) / 16 * 16);
     if (failed(expander.run()))
       return failure();
     shared = std::max(shared, expander.sharedBytes());
