@@ -67,7 +67,12 @@ def block_sparse_attention_fwd(
     iteration than blocks finishes the last block's P V (its S repeats the
     last block's, with its exponentials zeroed by an infinite row offset);
     the first one's P V adds P = 0."""
-    qb = tl.program_id(0)
+    if CAUSAL:
+        # The last query blocks, with the most key blocks, go first: the
+        # short ones fill the end of the grid instead of the long ones.
+        qb = tl.num_programs(0) - 1 - tl.program_id(0)
+    else:
+        qb = tl.program_id(0)
     off_hz = tl.program_id(1)
     off_z = off_hz // H
     off_h = off_hz % H
