@@ -459,10 +459,7 @@ def block_sparse_attention(q, k, v, kv_index, kv_count=None, *, block_m=64, bloc
     # causal 4.12 -> 3.93-4.09, 93% sparse 0.56 -> 0.50-0.55).
     # TESSERA_ATTENTION_TMA=0 reads them with cp.async instead.
     import os
-    from .backends import active
-    tma = _is_torch(q) and q.is_cuda and not q_sparse and \
-        os.environ.get("TESSERA_ATTENTION_TMA", "1") != "0" and \
-        str(getattr(active(), "arch", "")).startswith("sm_90")
+    tma = not q_sparse and os.environ.get("TESSERA_ATTENTION_TMA", "1") != "0" and _on_sm90(q)
     overlap = bool(overlap if overlap is not None
                    else os.environ.get("TESSERA_ATTENTION_OVERLAP", "0") not in ("", "0"))
     options = {"num_warps": num_warps, "num_stages": num_stages}
@@ -1091,6 +1088,13 @@ def _backward_plan(q, k, kv_index, kv_count, block_m, block_n, sm_scale, causal,
 _DENSE_GRAD_PLANS: dict = {}
 
 
+def _on_sm90(q) -> bool:
+    """Whether q is a CUDA tensor and the active backend compiles for
+    sm_90a (wgmma, TMA)."""
+    from .backends import active
+    return _is_torch(q) and q.is_cuda and str(getattr(active(), "arch", "")).startswith("sm_90")
+
+
 def _dense_grad_blocks(q, block):
     """(tile, warps) of the dense backward: 64 x 64 tiles on 4 warps; for
     head dims up to 64 on sm_90a, 128 x 128 on 8 (the text-to-image
@@ -1099,10 +1103,8 @@ def _dense_grad_blocks(q, block):
     fastest: docs/performance.md, sessions 13 and 20)."""
     if block is not None:
         return block, 4
-    if _is_torch(q) and q.is_cuda and q.shape[-1] <= 64:
-        from .backends import active
-        if str(getattr(active(), "arch", "")).startswith("sm_90"):
-            return 128, 8
+    if q.shape[-1] <= 64 and _on_sm90(q):
+        return 128, 8
     return 64, 4
 
 
@@ -1368,7 +1370,7 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     # On sm_90a a block of 64 heads runs its dots on wgmma from shared
     # memory: faster even when fewer heads are padded to it (16 heads, b 128,
     # 4096 tokens, H200: 0.446 ms against 0.512 with blocks of 16).
-    wgmma = _is_torch(q) and q.is_cuda and str(getattr(active(), "arch", "")).startswith("sm_90")
+    wgmma = _on_sm90(q)
     if heads_on_n is None:
         heads_on_n = wgmma and H <= 32 and page % 64 == 0 and head_dim_v % 64 == 0 and \
             str(q.dtype) in ("torch.float16", "torch.bfloat16") and \
@@ -1515,12 +1517,11 @@ def _mla_launch(q, kv_cache, table_t, lens_t, B, H, head_dim_v, num_splits, sm_s
     # The cache by TMA (sm_90a): pages contiguous, each program's whole
     # latent (the values are the scores' tile). TESSERA_MLA_TMA=0: cp.async.
     import os
-    from .backends import active
     skv = _strides(kv_cache)
-    tma = _is_torch(q) and q.is_cuda and out_block == head_dim_v and \
+    tma = _on_sm90(q) and out_block == head_dim_v and \
         skv[0] == page * skv[1] and (skv[1] * q.element_size()) % 16 == 0 and \
-        kv_cache.data_ptr() % 16 == 0 and q.element_size() == 2 and os.environ.get("TESSERA_MLA_TMA", "1") != "0" and \
-        str(getattr(active(), "arch", "")).startswith("sm_90")
+        kv_cache.data_ptr() % 16 == 0 and q.element_size() == 2 and \
+        os.environ.get("TESSERA_MLA_TMA", "1") != "0"
     if heads_on_n:
         mla_decode_split_t[(parts, B, num_splits)](
             q, kv_cache, table_t, lens_t, o_part, lse_part, sm_scale, *in_strides, H * S * V,
