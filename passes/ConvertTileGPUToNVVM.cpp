@@ -253,6 +253,47 @@ private:
     return views.back().second;
   }
 
+  //===--------------------------------------------------------------------===//
+  // Layouts over the first warpgroups only
+  //===--------------------------------------------------------------------===//
+  //
+  // A wgmma layout whose grid has fewer warps than the program
+  // (`#tilegpu.mma<3, [4, 1]>` on 8 warps: MLA's scores, FlashMLA's split)
+  // is held by warps 0 .. w - 1. Runs of consecutive ops on such tiles
+  // (dots, elementwise ops, reductions within warps, stores) are expanded
+  // under `if (warp < w)`; the other warps skip them and the values that
+  // leave the run are poison for them. Those values are read outside a run
+  // only by layout conversions and dots (which write them to shared memory,
+  // each element by its owner, before a CTA barrier), loops and yields.
+  // Nothing in a run touches the scratch area or waits at a CTA barrier.
+
+  /// The warps of a layout over the first warpgroups only (0: all warps).
+  unsigned partialWarps(RankedTensorType t) {
+    if (!t)
+      return 0;
+    Attribute enc = t.getEncoding();
+    if (auto slice = dyn_cast_or_null<SliceEncodingAttr>(enc))
+      enc = slice.getParent();
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(enc);
+    if (!mma || mma.getVersionMajor() != 3)
+      return 0;
+    unsigned w = mma.getWarpsPerCTA()[0] * mma.getWarpsPerCTA()[1];
+    return w < numWarps ? w : 0;
+  }
+  Value inPartialWarps(unsigned w) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, warp, cst(w));
+  }
+  /// Whether `op` belongs to a run on the first `w` warps (0: it does not).
+  unsigned partialRunWarps(Operation *op);
+  /// Expands `run` (consecutive ops of one block) under `if (warp < w)`.
+  LogicalResult expandPartialRun(ArrayRef<Operation *> run, unsigned w);
+  /// The warps of the run being expanded (0: none); a barrier or a
+  /// scratch claim inside one is an error (`partialRunError`).
+  unsigned partialRun = 0;
+  bool partialRunError = false;
+  /// Whether the kernel has layouts over the first warpgroups only.
+  bool hasPartialLayouts = false;
+
   /// This warp's place (row, column) in an mma layout's wm x wn grid of
   /// warps: warp w is at (w / wn mod wm, w mod wn); version 3 (wgmma),
   /// numbered along M first so that warpgroups are whole: (w mod wm,
@@ -307,6 +348,10 @@ private:
     Value colBase = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, warpN, cst(warpStride)), pair);
     bool replicated = perCTA[0] > shape[0] || perCTA[1] > shape[1];
+    // A layout over the first warpgroups only: the others hold copies of
+    // nothing (their ops are skipped) and own no element.
+    Value onPartialWarps = partialWarps(type) ? inPartialWarps(partialWarps(type)) : Value();
+    replicated |= bool(onPartialWarps);
     ThreadView v;
     v.shape = SmallVector<int64_t>(shape);
     for (int64_t rm = 0; rm < reps[0]; ++rm)
@@ -327,6 +372,8 @@ private:
           };
           wrap(row, shape[0], perCTA[0]);
           wrap(col, shape[1], perCTA[1]);
+          if (onPartialWarps)
+            owner = owner ? arith::AndIOp::create(b, loc, owner, onPartialWarps) : onPartialWarps;
           v.coords.push_back({row, col});
           if (replicated)
             v.owner.push_back(owner ? owner
@@ -388,6 +435,8 @@ private:
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, lane, cst(4)),
           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warpM, cst(0)));
     }
+    if (unsigned w = partialWarps(type))
+      owner = arith::AndIOp::create(b, loc, owner, inPartialWarps(w));
     ThreadView v;
     v.shape = SmallVector<int64_t>(type.getShape());
     for (int64_t r = 0; r < reps; ++r)
@@ -485,6 +534,8 @@ private:
     return LLVM::GEPOp::create(b, loc, ptrTy, memoryType(type), basePtr, ValueRange{index});
   }
   void barrier() {
+    if (partialRun)
+      partialRunError = true; // the other warps would never arrive
     if (amd)
       ROCDL::BarrierOp::create(b, loc); // s_barrier between workgroup fences
     else if (producerSplit) // the producer warp has gone its own way
@@ -539,6 +590,8 @@ private:
   /// about to write; emits the barrier that the earlier readers of those
   /// bytes need, if any.
   int64_t claimScratch(int64_t bytes, int64_t align) {
+    if (partialRun)
+      partialRunError = true; // the other warps' reads are not ordered
     // Bytes of buffers no longer live may be scratch now, and their last
     // readers are not tracked: only while buffers live (the scratch area
     // is then apart from them) or before any exists.
@@ -568,10 +621,17 @@ private:
   }
   /// The thread that issues a pipeline's TMA copies: the first, or the
   /// producer warp's first lane in its region.
+  /// With layouts over the first warpgroups only, the first thread of the
+  /// warps they leave out: those warps wait while the others compute
+  /// (MLA's scores), so the copies are not on the critical path.
   Value issuer() {
-    return inProducer ? arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0))
-                      : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, cst(0));
+    if (inProducer)
+      return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0));
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid,
+                                 cst(warpSize * partialIssuerWarp));
   }
+  /// The warp whose first thread issues TMA copies outside a producer.
+  unsigned partialIssuerWarp = 0;
   /// A producer warp (tilegpu.producer): the branch of its region, whose
   /// else block holds the rest of the kernel; while its region expands.
   scf::IfOp producerSplit;
@@ -868,6 +928,8 @@ private:
   //===--------------------------------------------------------------------===//
 
   LogicalResult expandBlock(Block &block);
+  /// One op of a block (with the waits for pending wgmma groups it needs).
+  LogicalResult expandOne(Operation &op);
   LogicalResult expandOp(Operation *op);
   LogicalResult expandElementwise(Operation *op);
   LogicalResult expandMath(Operation *op);
@@ -1169,6 +1231,18 @@ LogicalResult Expander::run() {
     if (auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding()))
       usesWgmma |= mma.getVersionMajor() == 3;
   });
+  kernel.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes())
+      hasPartialLayouts |= partialWarps(dyn_cast<RankedTensorType>(t)) != 0;
+  });
+  if (hasPartialLayouts && amd)
+    return kernel.emitOpError("has a wgmma layout over fewer warps than the program on an AMD "
+                              "target");
+  kernel.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes())
+      if (unsigned w = partialWarps(dyn_cast<RankedTensorType>(t)))
+        partialIssuerWarp = std::max(partialIssuerWarp, w);
+  });
   if (failed(expandBlock(kernel.front())))
     return failure();
   // The buffers (copy slots, mbarriers, hoisted operands) start after the
@@ -1251,8 +1325,151 @@ void Expander::waitPendingWgmma(int64_t upTo) {
   pendingWgmma.erase(pendingWgmma.begin(), pendingWgmma.begin() + upTo + 1);
 }
 
+unsigned Expander::partialRunWarps(Operation *op) {
+  if (!hasPartialLayouts || (op->getNumRegions() && !isa<tile::ReduceOp>(op)) ||
+      op->hasTrait<OpTrait::IsTerminator>() || isa<arith::ConstantOp>(op) ||
+      (op->getNumResults() == 0 && !isa<tile::StoreOp>(op)))
+    return 0;
+  // Every result is a tile of such a layout (a scalar would be poison for
+  // the other warps).
+  unsigned w = 0;
+  auto same = [&](Value v) {
+    unsigned p = partialWarps(tensorOf(v));
+    if (!p || (w && p != w))
+      return false;
+    w = p;
+    return true;
+  };
+  for (Value r : op->getResults())
+    if (!same(r))
+      return 0;
+  auto loop = op->getParentOfType<scf::ForOp>();
+  // An operand the dot writes to shared memory once, before its loop
+  // (expandWgmmaDot's `hoisted`), by all the warps.
+  auto hoistable = [&](Value v) {
+    if (auto trans = v.getDefiningOp<tile::TransOp>()) {
+      if (!transposedForWgmmaOnly(trans))
+        return false;
+      v = trans.getSrc(); // written as its source's rows
+    }
+    return loop && !loop->isAncestor(v.getParentBlock()->getParentOp()) &&
+           expandedLoops.count(loop);
+  };
+  if (auto dot = dyn_cast<tile::DotOp>(op)) {
+    auto d = tensorOf(dot.getD());
+    auto mma = dyn_cast<MmaEncodingAttr>(d.getEncoding());
+    if (mma.getVersionMajor() != 3 || !same(dot.getC()))
+      return 0;
+    auto a = tensorOf(dot.getA()), bT = tensorOf(dot.getB());
+    bool aOk = isShared(a) || a.getEncoding() == mma || hoistable(dot.getA());
+    bool bOk = isShared(bT) || hoistable(dot.getB());
+    return aOk && bOk ? w : 0;
+  }
+  if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op))
+    return !isShared(tensorOf(convert.getSrc())) && recomputable(convert.getSrc()) ? w : 0;
+  if (auto reduce = dyn_cast<tile::ReduceOp>(op)) {
+    // Within each warp: the mma tile into its slice along an axis of one warp.
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(reduce.getSrcs()[0]).getEncoding());
+    int64_t axis = reduce.getAxisAttr().getInt();
+    if (!mma || mma.getWarpsPerCTA()[axis] != 1)
+      return 0;
+  }
+  for (Value v : op->getOperands())
+    if (tensorOf(v) && !same(v))
+      return 0;
+  return w;
+}
+
+LogicalResult Expander::expandPartialRun(ArrayRef<Operation *> run, unsigned w) {
+  loc = run.front()->getLoc();
+  // Dots in flight from before: waited for by every warp (the other warps
+  // would not count the run's groups).
+  if (!pendingWgmma.empty())
+    waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
+  Value cond = inPartialWarps(w);
+  auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, cond, /*withElseRegion=*/false);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    partialRun = w;
+    partialRunError = false;
+    llvm::scope_exit done([&] { partialRun = 0; });
+    for (Operation *op : run)
+      if (failed(expandOne(*op)))
+        return failure();
+    if (!pendingWgmma.empty())
+      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
+    if (partialRunError)
+      return run.front()->emitOpError(
+          "runs on the first ")
+             << w << " warps only (a layout over part of the program) but needs shared memory "
+                     "or a barrier of all the warps";
+  }
+  // The values read after the run: its results, poison for the others.
+  llvm::SmallPtrSet<Operation *, 32> inRun(run.begin(), run.end());
+  Block *block = run.front()->getBlock();
+  SmallVector<Value> escaping, values;
+  for (Operation *op : run)
+    for (Value r : op->getResults())
+      if (llvm::any_of(r.getUsers(), [&](Operation *user) {
+            Operation *top = block->findAncestorOpInBlock(*user);
+            return !top || !inRun.count(top);
+          })) {
+        escaping.push_back(r);
+        llvm::append_range(values, flat(r));
+      }
+  if (values.empty())
+    return success();
+  SmallVector<Type> types;
+  for (Value v : values)
+    types.push_back(v.getType());
+  b.setInsertionPoint(ifOp);
+  auto withResults = scf::IfOp::create(b, loc, types, cond, /*withElseRegion=*/true);
+  Block *then = withResults.thenBlock();
+  then->getOperations().splice(then->end(), ifOp.thenBlock()->getOperations(),
+                               ifOp.thenBlock()->begin(),
+                               std::prev(ifOp.thenBlock()->end()));
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(then);
+    scf::YieldOp::create(b, loc, values);
+    b.setInsertionPointToEnd(withResults.elseBlock());
+    SmallVector<Value> poison;
+    for (Type t : types)
+      poison.push_back(LLVM::PoisonOp::create(b, loc, t));
+    scf::YieldOp::create(b, loc, poison);
+  }
+  ifOp.erase();
+  b.setInsertionPointAfter(withResults);
+  bind(escaping, withResults.getResults());
+  return success();
+}
+
 LogicalResult Expander::expandBlock(Block &block) {
-  for (Operation &op : block) {
+  for (auto it = block.begin(); it != block.end();) {
+    if (unsigned w = partialRunWarps(&*it)) {
+      SmallVector<Operation *> run;
+      for (; it != block.end() && partialRunWarps(&*it) == w; ++it)
+        run.push_back(&*it);
+      if (failed(expandPartialRun(run, w)))
+        return failure();
+      continue;
+    }
+    Operation &op = *it++;
+    if (hasPartialLayouts && !isa<tessera::tilegpu::ConvertLayoutOp, tile::DotOp, scf::YieldOp,
+                                  scf::ForOp, scf::IfOp, scf::WhileOp, scf::ConditionOp>(op) &&
+        llvm::any_of(op.getOperands(), [&](Value v) { return partialWarps(tensorOf(v)); }))
+      return op.emitOpError("reads a tile held by the first warps only (a layout over part "
+                            "of the program) outside their run of ops (internal error; please "
+                            "report this kernel)");
+    if (failed(expandOne(op)))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult Expander::expandOne(Operation &op) {
+  {
     if (!pendingWgmma.empty()) {
       loc = op.getLoc();
       int64_t upTo = -1;
@@ -2213,7 +2430,7 @@ LogicalResult Expander::expandMath(Operation *op) {
 /// flight): without a barrier of all threads per iteration the turns pay;
 /// with one, they cost more than they overlap.
 bool Expander::ringEligible(scf::ForOp op) {
-  if (!pingPong || numWarps != 8 || ringLoop || inProducer)
+  if (!pingPong || numWarps != 8 || ringLoop || inProducer || hasPartialLayouts)
     return false;
   return llvm::any_of(*op.getBody(),
                       [](Operation &o) { return isa<tessera::tilegpu::SlotReleaseOp>(o); });
@@ -3823,6 +4040,11 @@ LogicalResult Expander::expandWgmmaDot(tile::DotOp op, MmaEncodingAttr mma) {
       // tracked at this point stay as they are.
       auto reads = scratchReads;
       bool unknown = scratchUnknown;
+      // All the warps write it, before the loop (also for a dot of a run
+      // on the first warpgroups).
+      unsigned run = partialRun;
+      partialRun = 0;
+      llvm::scope_exit restore([&] { partialRun = run; });
       int64_t id = kHoistedOperandBuffer + int64_t(hoistedOperands.size());
       Value base = bufferBase(id, (size + 1023) / 1024 * 1024);
       barrier(); // earlier readers of these bytes (scratch) are done
@@ -4277,7 +4499,22 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
       configure(expander);
       if (failed(expander.run()))
         return failure();
-      scratchCaps[name] = {expander.scratchWhileLive(), expander.largestScratch()};
+      int64_t whileLive = expander.scratchWhileLive(), any = expander.largestScratch();
+      // A kernel that holds an SM alone anyway (more than half its shared
+      // memory a block) may take scratch bytes up to the block's limit:
+      // room to place a claim beside bytes still being read, instead of a
+      // barrier (MLA's P beside its rows' scales).
+      unsigned cc = expander.computeCapability;
+      int64_t limit = amd ? 0 : cc >= 90 ? 232448 : cc == 80 || cc == 87 ? 166912 : 0;
+      int64_t total = expander.sharedBytes();
+      if (limit && 2 * (total + 1024) > limit + 1024) {
+        int64_t spare = (limit - total) / 1024 * 1024;
+        if (spare > 0) {
+          whileLive += spare;
+          any += spare;
+        }
+      }
+      scratchCaps[name] = {whileLive, any};
     }
   }
   int64_t shared = 0;

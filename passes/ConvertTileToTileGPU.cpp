@@ -7,6 +7,7 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/Support/MathExtras.h"
@@ -228,6 +229,70 @@ struct ConvertTileToTileGPUPass
     return m % 64 == 0 && n % 16 == 0;
   }
 
+  /// Whether `dot`'s result reaches, through elementwise ops, row
+  /// reductions, broadcasts and the accumulator of a later dot, the A
+  /// operand of another dot of its block (attention's scores, whose
+  /// softmax is the next product's A: P), and goes nowhere else but
+  /// layout conversions, dots and the loop's yield: the ops a layout over
+  /// the first warpgroups only may run on them (the GPU lowering runs them
+  /// on those warps alone).
+  static bool feedsDotA(tessera::tile::DotOp dot) {
+    SmallVector<Value> work{dot.getD()};
+    llvm::SmallPtrSet<Operation *, 32> seen;
+    bool found = false;
+    while (!work.empty()) {
+      Value v = work.pop_back_val();
+      for (OpOperand &use : v.getUses()) {
+        Operation *user = use.getOwner();
+        if (user->getBlock() != dot->getBlock())
+          return false;
+        auto next = dyn_cast<tessera::tile::DotOp>(user);
+        if (next && use.getOperandNumber() == 0) {
+          found = true;
+          continue;
+        }
+        if (!seen.insert(user).second)
+          continue;
+        if (next) {
+          if (use.getOperandNumber() != 2)
+            return false;
+          work.push_back(next.getD());
+          continue;
+        }
+        if (isa<scf::YieldOp>(user))
+          continue;
+        auto reduce = dyn_cast<tessera::tile::ReduceOp>(user);
+        if (reduce && (reduce.getAxisAttr().getInt() != 1 ||
+                       cast<RankedTensorType>(reduce.getSrcs()[0].getType()).getRank() != 2))
+          return false;
+        bool elementwise = isa<arith::ArithDialect, math::MathDialect>(user->getDialect()) &&
+                           !isa<arith::ConstantOp>(user) &&
+                           llvm::all_of(user->getResultTypes(),
+                                        [](Type t) { return isa<RankedTensorType>(t); });
+        if (!elementwise && !reduce &&
+            !isa<tessera::tile::ExpandDimsOp, tessera::tile::BroadcastOp, ConvertLayoutOp>(user))
+          return false;
+        llvm::append_range(work, user->getResults());
+      }
+    }
+    return found;
+  }
+
+  /// The warp grid of a wgmma dot. A score tile whose warpgroups would
+  /// each take a slab under 64 columns (MLA's 64 x 64 on two warpgroups:
+  /// m64n32, each reading all of A for a quarter of the work) and whose
+  /// softmax feeds a later dot is computed by the first warpgroups alone
+  /// (FlashMLA's split: the layout covers warps 0 .. wm - 1, the others
+  /// skip its ops and meet it at the next product, which reads P from
+  /// shared memory).
+  static std::pair<unsigned, unsigned> wgmmaGrid(tessera::tile::DotOp dot, unsigned numWarps) {
+    auto grid = *wgmmaWarps(dot, numWarps);
+    int64_t n = cast<RankedTensorType>(dot.getB().getType()).getDimSize(1);
+    if (grid.second > 1 && n / grid.second < 64 && n <= 256 && feedsDotA(dot))
+      return {grid.first, 1u};
+    return grid;
+  }
+
   static RankedTensorType withEncoding(Type type, Attribute encoding) {
     auto t = cast<RankedTensorType>(type);
     return RankedTensorType::get(t.getShape(), t.getElementType(), encoding);
@@ -243,8 +308,8 @@ struct ConvertTileToTileGPUPass
       auto mma = mfma ? MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps,
                                                      MmaEncodingAttr::kMfma)
                  : wgmma && isWgmmaDot(dot, numWarps)
-                     ? MmaEncodingAttr::get(ctx, 3, {wgmmaWarps(dot, numWarps)->first,
-                                                     wgmmaWarps(dot, numWarps)->second})
+                     ? MmaEncodingAttr::get(ctx, 3, {wgmmaGrid(dot, numWarps).first,
+                                                     wgmmaGrid(dot, numWarps).second})
                      : MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
       RankedTensorType mmaType = withEncoding(dType, mma);
       b.setInsertionPoint(dot);

@@ -1293,8 +1293,9 @@ def mla_decode(q, kv_cache, block_table, cache_seqlens, *, head_dim_v=512, sm_sc
     go to a program (default 64 on sm_90a, where every dot is then a wgmma
     and the tiles are copied ahead, and elsewhere when there are 64 or more
     heads; else 16). On sm_90a a block of 64 heads runs on 8 warps
-    (`num_warps`; else 4): its two warpgroups split the columns of both
-    products, as FlashMLA's, and one program computes all of head_dim_v;
+    (`num_warps`; else 4): as FlashMLA's, warpgroup 0 computes the scores
+    and their softmax, both warpgroups multiply P by their half of the
+    latent, and one program computes all of head_dim_v;
     when the cache's pages are contiguous (16-bit, 16-byte aligned rows)
     its tiles come by TMA.
     Each program takes `block_n` tokens per step (default: a page, at most

@@ -81,8 +81,10 @@ def mla_decode_split(Q, KV, BLOCK_TABLE, SEQLENS, O_PART, LSE_PART, sm_scale,
     run side by side, so the second reads the cache from L2. Scores use all D_LAT +
     D_ROPE dims; the program accumulates output dims part * D_OUT .. (the
     latent split over programs keeps each accumulator D_OUT wide; with
-    D_OUT = D_LAT on 8 warps, as FlashMLA, the two warpgroups split the
-    columns of both products, each its own wgmma slab). Tokens go BLOCK_N at
+    D_OUT = D_LAT on 8 warps, as FlashMLA, warpgroup 0 computes the scores
+    and their softmax alone and both warpgroups multiply P by their half
+    of the latent's columns: the layout pass's choice, as the softmax is
+    the second product's A). Tokens go BLOCK_N at
     a time (a page is PAGE / BLOCK_N steps). TMA (with D_OUT = D_LAT): the
     cache's tokens are read through tensor descriptors over all its
     KV_ROWS = pages * PAGE rows (pages contiguous: stride_kvp = PAGE *

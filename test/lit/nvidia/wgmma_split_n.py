@@ -1,15 +1,16 @@
 # wgmma with warpgroups side by side along N (FlashMLA's split): MLA decode
 # with 64 heads a program on 8 warps and the whole 512-wide latent. M (64
-# heads) is one warpgroup's rows, so the layout pass gives both dots the
-# version 3 layout [4, 2]: each warpgroup computes its 32 of the 64 scores'
-# columns (m64n32, B K-major from the copied KV tile) and its 256 of the
-# 512 output columns (m64n256, B N-major from the same tile, its slab 256
-# columns along), with no mma.sync fallback. The row max and sum combine
-# the two warpgroups' halves through shared memory; P goes to shared memory
-# as the second dot's A. ptxas accepts it, within 227 KB of shared memory.
-# With TMA (contiguous pages) the cache's 64 x 512 and 64 x 64 tiles of a
-# step are TMA copies (8 + 1 boxes of 128-byte rows) issued by one thread,
-# with no cp.async, in the same shared memory.
+# heads) is one warpgroup's rows. The output (64 x 512) takes the version 3
+# layout [4, 2]: each warpgroup its 256 of the 512 columns (m64n256, B
+# N-major from the copied KV tile, its slab 256 columns along). The scores
+# (64 x 64) would give each warpgroup a slab of 32 columns, each reading
+# all of Q for a quarter of the work; as their softmax is the output's A
+# (P), warpgroup 0 computes them alone ([4, 1]: m64n64, B K-major) while
+# warpgroup 1 waits, and P goes to shared memory for both. No mma.sync
+# fallback; ptxas accepts it, within 227 KB of shared memory. With TMA
+# (contiguous pages) the cache's 64 x 512 and 64 x 64 tiles of a step are
+# TMA copies (8 + 1 boxes of 128-byte rows) issued by one thread (of
+# warpgroup 1), with no cp.async.
 # RUN: %python %s 64 > %t.ptx
 # RUN: FileCheck %s < %t.ptx
 # RUN: %python %s 32 | FileCheck %s --check-prefix=N32
@@ -20,16 +21,16 @@
 # RUN: %ptxas -arch=sm_90a %t.tma.ptx -o %t.tma.cubin
 # CHECK: shared bytes
 # CHECK-NOT: mma.sync
-# CHECK-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+# CHECK-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
 # CHECK-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
 # CHECK-NOT: mma.sync
 # N32-NOT: mma.sync
-# N32-DAG: wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16
+# N32-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
 # N32-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
 # TMA: shared bytes
 # TMA-NOT: cp.async.cg
 # TMA: cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes
-# TMA-DAG: wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16
+# TMA-DAG: wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
 # TMA-DAG: wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16
 # TMA-NOT: cp.async.cg
 
