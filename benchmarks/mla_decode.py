@@ -14,7 +14,9 @@ also timed against the 64-row blocks (heads_on_n=False) and with 1, 2 and
 4 splits. --sweep times a grid of launch choices (heads per program, output part,
 tokens per step, warps, stages, splits), fastest first; --kernels lists
 the split and combine kernels' times (torch.profiler) under the two
-fastest rows.
+fastest rows. --lag adds, at 128 heads, the pipeliner's `lag` (the copies
+after warpgroup 0's scores, P V in flight into the next iteration; not yet
+the default).
 """
 
 import pathlib
@@ -30,6 +32,22 @@ from run import bench  # noqa: E402
 
 def arg(name, default):
     return next((sys.argv[i + 1] for i, a in enumerate(sys.argv[:-1]) if a == name), default)
+
+
+def decode(q, kv, table, lens, c):
+    """ops.mla_decode with launch choices `c`; c["lag"]: the NVIDIA backend's
+    `lag` option for the call."""
+    c = dict(c)
+    lag = c.pop("lag", None)
+    if lag is None:
+        return ops.mla_decode(q, kv, table, lens, **c)
+    from tessera.backends.nvidia import NVIDIABackend
+    old = NVIDIABackend.default_options["lag"]
+    NVIDIABackend.default_options["lag"] = lag
+    try:
+        return ops.mla_decode(q, kv, table, lens, **c)
+    finally:
+        NVIDIABackend.default_options["lag"] = old
 
 
 def main():
@@ -63,6 +81,8 @@ def main():
         if H <= 32:  # the heads along N (the default there) against 64-row blocks
             configs += [dict(heads_on_n=False), dict(heads_on_n=True, num_splits=1),
                         dict(heads_on_n=True, num_splits=2), dict(heads_on_n=True, num_splits=4)]
+        if "--lag" in sys.argv and H == 128:
+            configs.append(dict(lag=True))
         if "--sweep" in sys.argv:
             # (heads per program, output part, tokens per step, warps, stages, splits)
             grid = {16: [(16, 512, 32, 4, 3, 16), (64, 256, 32, 4, 2, 8),
@@ -80,13 +100,13 @@ def main():
         results = []
         for c in configs:
             try:
-                out, _ = ops.mla_decode(q, kv, table, lens, **c)
+                out, _ = decode(q, kv, table, lens, c)
             except Exception as e:  # a choice that does not compile or fit
                 print(f"| {H} | tessera {c}: {type(e).__name__}: {str(e)[:80]} | | | |")
                 continue
             err = ((out.float() - ref).abs().max() / ref.abs().max()).item()
             assert err < 3e-2, (H, c, err)
-            t = bench(lambda: ops.mla_decode(q, kv, table, lens, **c), reps=30, queued=True)
+            t = bench(lambda: decode(q, kv, table, lens, c), reps=30, queued=True)
             results.append((t, c))
             if not c:  # the defaults, launched from Python with nothing queued ahead
                 host = bench(lambda: ops.mla_decode(q, kv, table, lens), reps=30)
@@ -100,7 +120,7 @@ def main():
                       f"{flops / host / 1e9:.0f} |", flush=True)
             if "--kernels" in sys.argv and i < 2:
                 from attention_grad import kernel_times
-                for k, ms in sorted(kernel_times(lambda: ops.mla_decode(q, kv, table, lens, **c))
+                for k, ms in sorted(kernel_times(lambda: decode(q, kv, table, lens, c))
                                     .items(), key=lambda x: -x[1]):
                     print(f"| | &nbsp;&nbsp; {k[:50]} | {ms:.3f} | | |", flush=True)
 

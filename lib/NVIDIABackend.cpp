@@ -71,6 +71,7 @@ std::vector<Stage> tessera::nvidia::stages(const Options &options) {
                       (computeCapability(options.arch) >= 80 ? "1" : "0") +
                       " ping-pong=" + (options.pingPong ? "1" : "0") +
                       " producer-warp=" + (options.producerWarp ? "1" : "0") +
+                      " lag=" + (options.lag ? "1" : "0") +
                       "},canonicalize,cse)"},
       {"nvvm", std::string("builtin.module(convert-tilegpu-to-nvvm{ping-pong=") +
                    (options.pingPong ? "1" : "0") + " producer-registers=" +

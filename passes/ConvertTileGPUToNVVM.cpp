@@ -293,6 +293,13 @@ private:
   bool partialRunError = false;
   /// Whether the kernel has layouts over the first warpgroups only.
   bool hasPartialLayouts = false;
+  /// The results of the dots of the loop body being expanded that stay in
+  /// flight across its back edge (its yield does not wait for them; the
+  /// next iteration waits where it reads them): with layouts over the
+  /// first warpgroups only, a dot of all the warps whose result goes
+  /// straight to the yield (MLA's P V: its warpgroup 1 half runs while
+  /// warpgroup 0 issues the next scores).
+  llvm::DenseSet<Value> carriedDots;
 
   /// This warp's place (row, column) in an mma layout's wm x wn grid of
   /// warps: warp w is at (w / wn mod wm, w mod wn); version 3 (wgmma),
@@ -602,6 +609,9 @@ private:
             !overlapsAny(scratchReadsAsync, lo, lo + bytes))
           return lo;
     }
+    // Dots carried across a back edge read bytes not tracked here.
+    if (scratchUnknown && !carriedDots.empty() && !pendingWgmma.empty())
+      waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
     if (overlapsAny(scratchReadsAsync, 0, bytes)) { // wgmma groups read these bytes
       if (!pendingWgmma.empty())
         waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
@@ -1086,6 +1096,9 @@ private:
   scf::ForOp ringLoop;
   Value ringGroup;
   bool ringEligible(scf::ForOp op);
+  /// The yield operands of `op`'s body that are dots carried across its
+  /// back edge (carriedDots).
+  SmallVector<unsigned> carriedAcrossBackEdge(scf::ForOp op);
   /// Whether `op` may run while wgmma groups are pending: it neither uses
   /// their results nor touches shared memory or control flow.
   bool runsBesideWgmma(Operation *op);
@@ -1282,6 +1295,15 @@ bool Expander::runsBesideWgmma(Operation *op) {
       isa<tile::SplatOp, tile::MakeRangeOp, tile::AddPtrOp, tile::LoadOp, tile::ProgramIdOp,
           tile::NumProgramsOp>(op))
     return true;
+  // In a loop whose dots stay in flight across its back edge: the wait
+  // for a slot's copies (an mbarrier, no CTA barrier: the empty barriers
+  // order the slots' reuse) and views of shared tiles (no code).
+  if (!carriedDots.empty()) {
+    if (auto wait = dyn_cast<tessera::tilegpu::TmaWaitOp>(op))
+      return wait->hasAttr(tessera::tilegpu::kSlotOrderedAttr);
+    if (auto trans = dyn_cast<tile::TransOp>(op))
+      return isShared(tensorOf(trans.getResult()));
+  }
   // Dots on wgmma (one writing operands where pending dots read waits
   // first: claimScratch).
   if (auto dot = dyn_cast<tile::DotOp>(op)) {
@@ -1382,10 +1404,31 @@ unsigned Expander::partialRunWarps(Operation *op) {
 
 LogicalResult Expander::expandPartialRun(ArrayRef<Operation *> run, unsigned w) {
   loc = run.front()->getLoc();
-  // Dots in flight from before: waited for by every warp (the other warps
-  // would not count the run's groups).
-  if (!pendingWgmma.empty())
+  // Dots in flight from before stay so (P V while the next scores are
+  // issued): the run waits only for its own groups, counted apart (a wait
+  // for a newer group waits for the older ones too, so the first warps
+  // are done with those when the run ends; the other warps wait for them
+  // outside, as the bookkeeping still has them). A run that reads one of
+  // their results waits for them first, with every warp.
+  SmallVector<Value> outer = std::move(pendingWgmma);
+  pendingWgmma.clear();
+  llvm::SmallPtrSet<void *, 8> outerSet;
+  for (Value v : outer)
+    outerSet.insert(v.getAsOpaquePointer());
+  bool readsOuter = false;
+  for (Operation *op : run)
+    op->walk([&](Operation *inner) {
+      for (Value v : inner->getOperands())
+        readsOuter |= outerSet.contains(v.getAsOpaquePointer());
+    });
+  if (readsOuter) {
+    pendingWgmma = std::move(outer);
     waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
+    outer.clear();
+  }
+  llvm::scope_exit restore([&] {
+    pendingWgmma.insert(pendingWgmma.begin(), outer.begin(), outer.end());
+  });
   Value cond = inPartialWarps(w);
   auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, cond, /*withElseRegion=*/false);
   {
@@ -1473,7 +1516,14 @@ LogicalResult Expander::expandOne(Operation &op) {
     if (!pendingWgmma.empty()) {
       loc = op.getLoc();
       int64_t upTo = -1;
-      if (!runsBesideWgmma(&op)) {
+      if (isa<scf::YieldOp>(op) && !carriedDots.empty()) {
+        // The dots carried across the back edge stay in flight (the next
+        // iteration waits for them where it reads them); the others, and
+        // any older than the last of them, are waited for.
+        for (int64_t i = 0; i < int64_t(pendingWgmma.size()); ++i)
+          if (!carriedDots.contains(pendingWgmma[i]))
+            upTo = i;
+      } else if (!runsBesideWgmma(&op)) {
         upTo = int64_t(pendingWgmma.size()) - 1;
       } else {
         // A wgmma dot accumulating onto a pending one's result (the same
@@ -2429,6 +2479,31 @@ LogicalResult Expander::expandMath(Operation *op) {
 /// body holds two or more wgmma dots over two warpgroups, none left in
 /// flight): without a barrier of all threads per iteration the turns pay;
 /// with one, they cost more than they overlap.
+SmallVector<unsigned> Expander::carriedAcrossBackEdge(scf::ForOp op) {
+  SmallVector<unsigned> carried;
+  if (!hasPartialLayouts || !deferWgmmaWaits || amd)
+    return carried;
+  Block *body = op.getBody();
+  // A loop the pipeliner lagged (`lag`): its copies wait for the slots'
+  // release (empty mbarriers), not for a CTA barrier after the TMA wait.
+  bool partialRun = llvm::any_of(*body, [&](Operation &o) { return partialRunWarps(&o) != 0; });
+  bool lagged = llvm::any_of(*body, [](Operation &o) {
+    auto wait = dyn_cast<tessera::tilegpu::SlotWaitOp>(o);
+    return wait && wait.getEmpty();
+  });
+  if (!partialRun || !lagged)
+    return carried;
+  for (OpOperand &use : body->getTerminator()->getOpOperands()) {
+    auto dot = use.get().getDefiningOp<tile::DotOp>();
+    if (!dot || dot->getBlock() != body || !use.get().hasOneUse())
+      continue;
+    auto mma = dyn_cast_or_null<MmaEncodingAttr>(tensorOf(dot.getD()).getEncoding());
+    if (mma && mma.getVersionMajor() == 3 && !partialWarps(tensorOf(dot.getD())))
+      carried.push_back(use.getOperandNumber());
+  }
+  return carried;
+}
+
 bool Expander::ringEligible(scf::ForOp op) {
   if (!pingPong || numWarps != 8 || ringLoop || inProducer || hasPartialLayouts)
     return false;
@@ -2472,8 +2547,20 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
       if (ring)
         ringLoop = scf::ForOp();
     });
+    // Dots carried across the back edge: their iteration arguments start
+    // the body pending (the first iteration's are not dots' results; the
+    // wait for them is then for nothing).
+    SmallVector<unsigned> carried = carriedAcrossBackEdge(op);
+    auto outerCarried = std::move(carriedDots);
+    carriedDots.clear();
+    for (unsigned i : carried) {
+      carriedDots.insert(op.getBody()->getTerminator()->getOperand(i));
+      pendingWgmma.push_back(op.getRegionIterArgs()[i]);
+    }
+    llvm::scope_exit carriedDone([&] { carriedDots = std::move(outerCarried); });
     if (failed(expandBlock(*op.getBody())))
       return failure();
+    pendingWgmma.clear(); // the carried dots (the body's values)
     // The next iteration starts with the buffers as this one ends: if that
     // differs from how the body was expanded (live at the end but not at
     // the start: scratch used early in the body may overlap copies in
@@ -2483,6 +2570,8 @@ LogicalResult Expander::expandFor(scf::ForOp op) {
       separate = true;
   }
   bind(op.getResults(), forOp.getResults());
+  for (unsigned i : carriedAcrossBackEdge(op)) // waited for where they are read
+    pendingWgmma.push_back(op.getResult(i));
   if (ring) // warpgroup 0 takes 1's last arrival
     predicated(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, group, cst(0)), [&] {
       NVVM::BarrierOp::create(b, loc, Type(), cst(1), cst(32 * numWarps), {}, Value());

@@ -419,6 +419,13 @@ def TileGPUPipelineLoads : Pass<"tilegpu-pipeline-loads", "mlir::ModuleOp"> {
     Option<"producerWarp", "producer-warp", "bool", /*default=*/"false",
            "in ping-pong loops whose copies are all TMA copies, issue them "
            "from a warp of their own (tilegpu.producer)">,
+    Option<"lag", "lag", "bool", /*default=*/"false",
+           "in loops whose copies are all TMA copies and whose scores are "
+           "computed by the first warpgroups only (a wgmma layout over fewer "
+           "warps), issue the copies after those dots into the slot the "
+           "previous iteration read, once every thread released it (empty "
+           "mbarriers): the other dots may stay in flight past the "
+           "iteration (MLA's P V beside the next scores)">,
     Option<"asyncCopy", "async-copy", "bool", /*default=*/"false",
            "copy tiles for tensor-core dots with tilegpu.async_load into "
            "num-stages shared-memory slots (cp.async, sm_80+) instead of "

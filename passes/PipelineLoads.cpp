@@ -60,9 +60,9 @@ bool isPureAddressOp(Operation *op) {
 class LoopPipeliner {
 public:
   LoopPipeliner(scf::ForOp loop, unsigned stages, bool asyncCopy, bool pingPong,
-                bool producerWarp)
+                bool producerWarp, bool lag)
       : loop(loop), stages(stages), asyncCopy(asyncCopy), pingPong(pingPong),
-        producerWarp(producerWarp) {}
+        producerWarp(producerWarp), lag(lag) {}
 
   bool run();
 
@@ -93,8 +93,16 @@ private:
   bool asyncCopy;
   bool pingPong;
   bool producerWarp;
+  bool lag;
   /// Copies complete on per-slot mbarriers; no thread barrier per iteration.
   bool slotBarriers = false;
+  /// Scores on the first warpgroups only (a dot whose wgmma layout covers
+  /// fewer warps than the program: MLA's, FlashMLA's split): the copies of
+  /// the next tiles go after those dots, into the slot the previous
+  /// iteration read, once every thread released it (empty mbarriers, no
+  /// CTA barrier), so that the other dots of an iteration (P V) may stay
+  /// in flight while the next one's scores are issued.
+  bool lagged = false;
   Block *body = nullptr;
   llvm::SetVector<unsigned> addressArgs; // iter arg numbers
   SmallVector<tile::LoadOp> loads;
@@ -344,6 +352,25 @@ SmallVector<tile::DotOp> LoopPipeliner::dotsOf(Operation *load) {
   return dots;
 }
 
+/// The last dot of `body` whose wgmma layout covers fewer warps than the
+/// program (the first warpgroups only), if any.
+static Operation *lastPartialDot(Block &body) {
+  auto module = body.getParentOp()->getParentOfType<ModuleOp>();
+  auto warps = module ? module->getAttrOfType<IntegerAttr>(tessera::tilegpu::kNumWarpsAttr)
+                      : IntegerAttr();
+  if (!warps)
+    return nullptr;
+  Operation *last = nullptr;
+  for (Operation &op : body)
+    if (auto dot = dyn_cast<tile::DotOp>(&op))
+      if (auto mma = dyn_cast_or_null<tessera::tilegpu::MmaEncodingAttr>(
+              cast<RankedTensorType>(dot.getD().getType()).getEncoding());
+          mma && mma.getVersionMajor() == 3 &&
+          int64_t(mma.getWarpsPerCTA()[0] * mma.getWarpsPerCTA()[1]) < warps.getInt())
+        last = &op;
+  return last;
+}
+
 bool LoopPipeliner::run() {
   body = loop.getBody();
   findAddressArgs();
@@ -422,6 +449,8 @@ bool LoopPipeliner::run() {
     });
     slotBarriers = ok && dots >= 2;
   }
+  if (lag && asyncCopy && !slotBarriers && loads.empty() && !tmaLoads.empty())
+    lagged = lastPartialDot(*body) != nullptr;
   if (asyncCopy) {
     SmallVector<tile::DotOp> dots;
     for (Operation &op : *body)
@@ -736,7 +765,7 @@ bool LoopPipeliner::run() {
   // Prologue: iterations 0 .. S-2 (after the TMA pipeline's mbarriers).
   if (!tmaLoads.empty())
     tessera::tilegpu::TmaInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
-  if (slotBarriers)
+  if (slotBarriers || lagged)
     tessera::tilegpu::SlotBarriersInitOp::create(b, loc, b.getI32IntegerAttr(int32_t(slots)));
   IRMapping at;
   for (unsigned i : addressArgs)
@@ -767,7 +796,7 @@ bool LoopPipeliner::run() {
   // Slot barriers: the slot of iteration i and its full barrier's phase,
   // the phase of the empty barrier of the slot copied into (1 at first:
   // the phase before a fresh barrier's first counts as complete).
-  if (slotBarriers) {
+  if (slotBarriers || lagged) {
     inits.push_back(i32(b, 0));
     inits.push_back(i32(b, 0));
     inits.push_back(i32(b, 1));
@@ -799,7 +828,7 @@ bool LoopPipeliner::run() {
   unsigned slotIndex = aheadBase + addressArgs.size();
   Value slotArg, nextSlot, nextReadSlot, nextPhase;
   unsigned slotBarrierIndex = slotIndex + 1 + (tmaLoads.empty() ? 0 : 2);
-  Value readSlot, nextReadSlotB, nextReadPhaseB, nextWritePhase;
+  Value readSlot, nextReadSlotB, nextReadPhaseB, nextWritePhase, laggedWritePhase;
   if (asyncCopy) {
     slotArg = args[slotIndex];
     Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
@@ -823,6 +852,17 @@ bool LoopPipeliner::run() {
       nextWritePhase = arith::SelectOp::create(
           inner, loc, writeWraps, arith::XOrIOp::create(inner, loc, writePhase, i32(inner, 1)),
           writePhase);
+    } else if (lagged) {
+      // The empty barrier's wait comes with the copies, after the scores.
+      readSlot = args[slotBarrierIndex];
+      Value readPhase = args[slotBarrierIndex + 1];
+      laggedWritePhase = args[slotBarrierIndex + 2];
+      std::tie(nextReadSlotB, nextReadPhaseB) = nextSlotPhase(inner, readSlot, readPhase);
+      Value writeWraps =
+          arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
+      nextWritePhase = arith::SelectOp::create(
+          inner, loc, writeWraps,
+          arith::XOrIOp::create(inner, loc, laggedWritePhase, i32(inner, 1)), laggedWritePhase);
     } else if (!loads.empty()) {
       tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
     }
@@ -831,14 +871,32 @@ bool LoopPipeliner::run() {
     Value readSlot = args[slotIndex + 1], phase = args[slotIndex + 2];
     auto wait = tessera::tilegpu::TmaWaitOp::create(inner, loc, readSlot, phase,
                                                     inner.getI32IntegerAttr(int32_t(slots)));
-    if (slotBarriers) // slot reuse is ordered by the empty barriers
+    if (slotBarriers || lagged) // slot reuse is ordered by the empty barriers
       wait->setAttr(tessera::tilegpu::kSlotOrderedAttr, UnitAttr::get(ctx));
     std::tie(nextReadSlot, nextPhase) = nextSlotPhase(inner, readSlot, phase);
   }
+  // Lagged: the copies after the scores, into the slot the previous
+  // iteration read (slots = stages), once every thread has released it:
+  // here, after its dots were waited for (none before the first
+  // iteration).
+  OpBuilder copies = inner;
+  if (lagged) {
+    copies.setInsertionPointAfter(lastPartialDot(*newBody));
+    auto slotsAttr = copies.getI32IntegerAttr(int32_t(slots));
+    Value notFirst = arith::CmpIOp::create(copies, loc, arith::CmpIPredicate::ne,
+                                           newLoop.getInductionVar(), lb);
+    auto release = scf::IfOp::create(copies, loc, TypeRange{}, notFirst, false);
+    {
+      OpBuilder then = OpBuilder::atBlockTerminator(release.thenBlock());
+      tessera::tilegpu::SlotReleaseOp::create(then, loc, slotArg, slotsAttr);
+    }
+    tessera::tilegpu::SlotWaitOp::create(copies, loc, slotArg, laggedWritePhase, slotsAttr,
+                                         copies.getUnitAttr());
+  }
   // Clone with the original address args mapped to the ahead ones: the
   // slice ops read body values, which `ahead` redirects.
-  SmallVector<Value> next = issue(ahead, ivAhead, inner, slotArg);
-  IRMapping aheadNext = advance(ahead, inner);
+  SmallVector<Value> next = issue(ahead, ivAhead, copies, slotArg);
+  IRMapping aheadNext = advance(ahead, copies);
 
   // The dots use the tiles of this iteration.
   SmallVector<Operation *> pipelined(loads.begin(), loads.end());
@@ -860,7 +918,7 @@ bool LoopPipeliner::run() {
     yields.push_back(nextReadSlot);
     yields.push_back(nextPhase);
   }
-  if (slotBarriers) {
+  if (slotBarriers || lagged) {
     yields.push_back(nextReadSlotB);
     yields.push_back(nextReadPhaseB);
     yields.push_back(nextWritePhase);
@@ -876,6 +934,9 @@ bool LoopPipeliner::run() {
     after.setInsertionPointAfter(newLoop);
     if (!tmaLoads.empty())
       tessera::tilegpu::TmaDoneOp::create(after, loc, after.getI32IntegerAttr(int32_t(slots)));
+    if (lagged)
+      tessera::tilegpu::SlotBarriersDoneOp::create(after, loc,
+                                                   after.getI32IntegerAttr(int32_t(slots)));
     if (slotBarriers) {
       // The S - 1 fills issued past the end complete on their full
       // barriers too: wait for them before the barriers go (TMA copies:
@@ -938,7 +999,8 @@ struct TileGPUPipelineLoadsPass
       ++perKernel[loop->getParentOfType<FunctionOpInterface>()];
     for (scf::ForOp loop : loops)
       LoopPipeliner(loop, numStages, asyncCopy, pingPong,
-                    producerWarp && perKernel[loop->getParentOfType<FunctionOpInterface>()] == 1)
+                    producerWarp && perKernel[loop->getParentOfType<FunctionOpInterface>()] == 1,
+                    lag)
           .run();
   }
 };

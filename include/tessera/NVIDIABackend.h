@@ -37,6 +37,11 @@ struct Options {
   /// that keeps this many registers a thread and gives the rest to the
   /// consumer warpgroups (setmaxnreg): the block gets four more warps.
   unsigned producerRegisters = 0;
+  /// Loops whose scores the first warpgroups compute alone (MLA's) issue
+  /// their copies after those dots, once every thread released the slot,
+  /// so P V stays in flight beside the next scores (tilegpu-pipeline-loads'
+  /// `lag`; not yet the default: not yet run on a GPU).
+  bool lag = false;
   /// Run ptxas (when found) to make a cubin.
   bool cubin = true;
   /// CUDA's libdevice.10.bc, for the math without an instruction (tl.erf,

@@ -758,7 +758,7 @@ PYBIND11_MODULE(_C, m) {
       [](const std::string &source, const std::string &name,
          const std::string &arch, unsigned numWarps, bool cubin, bool dump,
          unsigned numStages, bool tma, bool pingPong, const std::string &libdevice,
-         bool producerWarp, unsigned producerRegisters) {
+         bool producerWarp, unsigned producerRegisters, bool lag) {
         tessera::nvidia::Options options;
         options.libdevice = libdevice;
         options.arch = arch;
@@ -769,6 +769,7 @@ PYBIND11_MODULE(_C, m) {
         options.pingPong = pingPong;
         options.producerWarp = producerWarp;
         options.producerRegisters = producerRegisters;
+        options.lag = lag;
         tessera::nvidia::CompileResult result;
         {
           py::gil_scoped_release release;
@@ -782,7 +783,7 @@ PYBIND11_MODULE(_C, m) {
       py::arg("num_warps"), py::arg("cubin") = true, py::arg("dump") = false,
       py::arg("num_stages") = 3, py::arg("tma") = true, py::arg("ping_pong") = true,
       py::arg("libdevice") = "", py::arg("producer_warp") = false,
-      py::arg("producer_registers") = 0u,
+      py::arg("producer_registers") = 0u, py::arg("lag") = false,
       "Compile tile IR: (ok, ptx, cubin, shared bytes, diagnostics, dumps, TMA "
       "tensor map recipes, the block's warps).");
 

@@ -1231,6 +1231,30 @@ def test_mla_decode_on_gpu(H, block_h, warps, out_block, block_n, padded):
     np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.parametrize("lens", [[700, 1, 130], [4096, 64, 2500]])
+def test_mla_decode_lagged_on_gpu(lens, monkeypatch):
+    """The pipeliner's `lag` (not yet the default): MLA's 64 heads on 8
+    warps, the cache by TMA, the copies issued after warpgroup 0's scores
+    once every thread released the slot and P V left in flight into the
+    next iteration; ragged lengths (one of a single token), split and
+    combined, against float64."""
+    import test_mla as tm
+    from tessera.backends.nvidia import NVIDIABackend
+    monkeypatch.setitem(NVIDIABackend.default_options, "lag", True)
+    B, H, page = 3, 128, 64
+    q, kv, table, lens = tm.random_cache(B, H, 512, 64, page, lens, pages=200)
+    qg = torch.from_numpy(q).cuda().bfloat16()
+    kvg = torch.from_numpy(kv).cuda().bfloat16()
+    out, lse = tessera.ops.mla_decode(qg, kvg, torch.from_numpy(table).cuda(),
+                                      torch.from_numpy(lens).cuda(), block_h=64, num_warps=8,
+                                      out_block=512, block_n=64)
+    qd, kvd = (t.double().cpu().numpy() for t in (qg, kvg))
+    want, want_lse = tm.reference(qd, kvd, table, lens, 512, 1 / math.sqrt(576))
+    np.testing.assert_allclose(out.double().cpu().numpy(), want, rtol=2e-2,
+                               atol=2e-2 * np.abs(want).max())
+    np.testing.assert_allclose(lse.cpu().numpy(), want_lse, rtol=1e-3, atol=1e-3)
+
+
 def test_mla_decode_in_a_cuda_graph():
     """A decode step on int32 device tensors launches without a host
     synchronization after its first call, so it can be captured in a CUDA

@@ -60,11 +60,17 @@ class NVIDIABackend:
     # num_warps + 4 warps. 0 (the default): one producer warp, whose block
     # of 9 warps caps every thread at 168 registers (3 warps share a
     # quarter of the register file).
+    # lag (TESSERA_LAG=1; not yet the default, not yet run on a GPU): in
+    # loops whose scores warpgroup 0 computes alone (MLA decode on 8
+    # warps), the next tiles' copies go after those scores, once every
+    # thread released the slot, and P V stays in flight while the next
+    # scores are issued.
     default_options = {"num_warps": 4, "num_stages": 3,
                        "pingpong": os.environ.get("TESSERA_PINGPONG", "1") != "0",
                        "producer": os.environ.get("TESSERA_PRODUCER_WARP", "1") != "0",
                        "producer_registers": int(os.environ.get("TESSERA_PRODUCER_REGISTERS",
-                                                                "0"))}
+                                                                "0")),
+                       "lag": os.environ.get("TESSERA_LAG", "0") != "0"}
 
     def __init__(self, arch: str | None = None):
         device_arch = None
@@ -102,7 +108,8 @@ class NVIDIABackend:
             ir, IR_BUFFER, self.arch, num_warps, self.cubin and not override, dump, num_stages,
             self.tma, bool(options.get("pingpong", self.default_options["pingpong"])),
             libdevice(), bool(options.get("producer", self.default_options["producer"])),
-            int(options.get("producer_registers", self.default_options["producer_registers"])))
+            int(options.get("producer_registers", self.default_options["producer_registers"])),
+            bool(options.get("lag", self.default_options["lag"])))
         if dump:
             for stage, text in dumps:
                 print(f"// -----// {kernel_name}: after stage '{stage}' //----- //\n{text}",
