@@ -1368,9 +1368,11 @@ unsigned Expander::partialRunWarps(Operation *op) {
   auto loop = op->getParentOfType<scf::ForOp>();
   // An operand the dot writes to shared memory once, before its loop
   // (expandWgmmaDot's `hoisted`), by all the warps.
-  auto hoistable = [&](Value v) {
+  // (B = tl.trans(x) is written as x's rows, hoisted as x; A = tl.trans(x)
+  // is not hoisted.)
+  auto hoistable = [&](Value v, bool operandB) {
     if (auto trans = v.getDefiningOp<tile::TransOp>()) {
-      if (!transposedForWgmmaOnly(trans))
+      if (!operandB || !transposedForWgmmaOnly(trans))
         return false;
       v = trans.getSrc(); // written as its source's rows
     }
@@ -1383,8 +1385,8 @@ unsigned Expander::partialRunWarps(Operation *op) {
     if (mma.getVersionMajor() != 3 || !same(dot.getC()))
       return 0;
     auto a = tensorOf(dot.getA()), bT = tensorOf(dot.getB());
-    bool aOk = isShared(a) || a.getEncoding() == mma || hoistable(dot.getA());
-    bool bOk = isShared(bT) || hoistable(dot.getB());
+    bool aOk = isShared(a) || a.getEncoding() == mma || hoistable(dot.getA(), false);
+    bool bOk = isShared(bT) || hoistable(dot.getB(), true);
     return aOk && bOk ? w : 0;
   }
   if (auto convert = dyn_cast<tessera::tilegpu::ConvertLayoutOp>(op))
@@ -1412,6 +1414,10 @@ LogicalResult Expander::expandPartialRun(ArrayRef<Operation *> run, unsigned w) 
   // their results waits for them first, with every warp.
   SmallVector<Value> outer = std::move(pendingWgmma);
   pendingWgmma.clear();
+  // Their scratch reads stay pending too: the run's wait for its own
+  // groups says nothing of the other warps' (wgmmaWait(.., 0) would).
+  auto outerAsyncReads = std::move(scratchReadsAsync);
+  scratchReadsAsync.clear();
   llvm::SmallPtrSet<void *, 8> outerSet;
   for (Value v : outer)
     outerSet.insert(v.getAsOpaquePointer());
@@ -1423,11 +1429,17 @@ LogicalResult Expander::expandPartialRun(ArrayRef<Operation *> run, unsigned w) 
     });
   if (readsOuter) {
     pendingWgmma = std::move(outer);
+    scratchReadsAsync = std::move(outerAsyncReads);
     waitPendingWgmma(int64_t(pendingWgmma.size()) - 1);
     outer.clear();
+    outerAsyncReads.clear();
+    llvm::append_range(scratchReads, scratchReadsAsync);
+    scratchReadsAsync.clear();
   }
   llvm::scope_exit restore([&] {
     pendingWgmma.insert(pendingWgmma.begin(), outer.begin(), outer.end());
+    // (The run reads no scratch: its groups add no async reads.)
+    llvm::append_range(scratchReadsAsync, outerAsyncReads);
   });
   Value cond = inPartialWarps(w);
   auto ifOp = scf::IfOp::create(b, loc, TypeRange{}, cond, /*withElseRegion=*/false);

@@ -232,23 +232,35 @@ struct ConvertTileToTileGPUPass
   /// Whether `dot`'s result reaches, through elementwise ops, row
   /// reductions, broadcasts and the accumulator of a later dot, the A
   /// operand of another dot of its block (attention's scores, whose
-  /// softmax is the next product's A: P), and goes nowhere else but
-  /// layout conversions, dots and the loop's yield: the ops a layout over
-  /// the first warpgroups only may run on them (the GPU lowering runs them
-  /// on those warps alone).
+  /// softmax is the next product's A: P), and goes nowhere else but such
+  /// ops, layout conversions, stores and dots, in the loop and after it
+  /// (through the loop's yield, its iteration arguments and results): the
+  /// ops a layout over the first warpgroups only may run on them (the GPU
+  /// lowering runs them on those warps alone; a reduction down the
+  /// columns would need the other warps).
   static bool feedsDotA(tessera::tile::DotOp dot) {
     SmallVector<Value> work{dot.getD()};
     llvm::SmallPtrSet<Operation *, 32> seen;
+    llvm::SmallPtrSet<void *, 16> carried;
     bool found = false;
     while (!work.empty()) {
       Value v = work.pop_back_val();
       for (OpOperand &use : v.getUses()) {
         Operation *user = use.getOwner();
-        if (user->getBlock() != dot->getBlock())
-          return false;
         auto next = dyn_cast<tessera::tile::DotOp>(user);
         if (next && use.getOperandNumber() == 0) {
-          found = true;
+          found |= user->getBlock() == dot->getBlock();
+          continue;
+        }
+        if (auto yield = dyn_cast<scf::YieldOp>(user)) {
+          // Carried to the next iteration and out of the loop.
+          auto loop = dyn_cast<scf::ForOp>(yield->getParentOp());
+          if (!loop)
+            return false;
+          unsigned i = use.getOperandNumber();
+          for (Value w : {Value(loop.getRegionIterArgs()[i]), Value(loop.getResult(i))})
+            if (carried.insert(w.getAsOpaquePointer()).second)
+              work.push_back(w);
           continue;
         }
         if (!seen.insert(user).second)
@@ -259,7 +271,7 @@ struct ConvertTileToTileGPUPass
           work.push_back(next.getD());
           continue;
         }
-        if (isa<scf::YieldOp>(user))
+        if (isa<tessera::tile::StoreOp>(user)) // stored by the warps that hold it
           continue;
         auto reduce = dyn_cast<tessera::tile::ReduceOp>(user);
         if (reduce && (reduce.getAxisAttr().getInt() != 1 ||

@@ -86,12 +86,12 @@ func.func @scores_on_warpgroup_0(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i
   return
 }
 
-// Scores the kernel also stores (or reduces down their columns) keep both
-// warpgroups (m64n32 each): every op on a layout over warpgroup 0 alone
-// must be one its warps can run without the others.
-// LAYOUT-LABEL: func.func @scores_also_stored
+// Scores the kernel also reduces down their columns keep both warpgroups
+// (m64n32 each): every op on a layout over warpgroup 0 alone must be one
+// its warps can run without the others.
+// LAYOUT-LABEL: func.func @column_sums_of_scores
 // LAYOUT: tile.dot {{.*}} -> tensor<64x64xf32, #[[TWO]]>
-func.func @scores_also_stored(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
+func.func @column_sums_of_scores(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                               %kp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                               %vp: !tile.ptr<f16> {tile.divisibility = 16 : i32},
                               %sp: !tile.ptr<f32> {tile.divisibility = 16 : i32}) {
@@ -123,9 +123,14 @@ func.func @scores_also_stored(%qp: !tile.ptr<f16> {tile.divisibility = 16 : i32}
   %ozero = arith.constant dense<0.0> : tensor<64x512xf32>
   %kt = tile.trans %k, order = [1, 0] : tensor<64x64xf16> -> tensor<64x64xf16>
   %s = tile.dot %q, %kt, %zero : tensor<64x64xf16> * tensor<64x64xf16> -> tensor<64x64xf32>
-  %ss = tile.splat %sp : !tile.ptr<f32> -> tensor<64x64x!tile.ptr<f32>>
-  %sa = tile.addptr %ss, %off : tensor<64x64x!tile.ptr<f32>>, tensor<64x64xi32>
-  tile.store %sa, %s : tensor<64x64x!tile.ptr<f32>>
+  %cs = tile.reduce(%s) axis = 0 : (tensor<64x64xf32>) -> tensor<64xf32> {
+  ^bb0(%x: f32, %y: f32):
+    %sum = arith.addf %x, %y : f32
+    tile.reduce.return %sum : f32
+  }
+  %ss = tile.splat %sp : !tile.ptr<f32> -> tensor<64x!tile.ptr<f32>>
+  %sa = tile.addptr %ss, %r : tensor<64x!tile.ptr<f32>>, tensor<64xi32>
+  tile.store %sa, %cs : tensor<64x!tile.ptr<f32>>
   %p = arith.truncf %s : tensor<64x64xf32> to tensor<64x64xf16>
   %o = tile.dot %p, %v, %ozero : tensor<64x64xf16> * tensor<64x512xf16> -> tensor<64x512xf32>
   %os = tile.splat %sp : !tile.ptr<f32> -> tensor<64x512x!tile.ptr<f32>>
