@@ -630,10 +630,10 @@ private:
     return (bytes + 15) / 16 * 16;
   }
   /// The thread that issues a pipeline's TMA copies: the first, or the
-  /// producer warp's first lane in its region.
-  /// With layouts over the first warpgroups only, the first thread of the
-  /// warps they leave out: those warps wait while the others compute
-  /// (MLA's scores), so the copies are not on the critical path.
+  /// producer warp's first lane in its region. With layouts over the first
+  /// warpgroups only, the first thread of the warps they leave out: those
+  /// warps wait while the others compute (MLA's scores), so the copies are
+  /// not on the critical path.
   Value issuer() {
     if (inProducer)
       return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, cst(0));
@@ -1246,16 +1246,12 @@ LogicalResult Expander::run() {
   });
   kernel.walk([&](Operation *op) {
     for (Type t : op->getResultTypes())
-      hasPartialLayouts |= partialWarps(dyn_cast<RankedTensorType>(t)) != 0;
+      partialIssuerWarp = std::max(partialIssuerWarp, partialWarps(dyn_cast<RankedTensorType>(t)));
   });
+  hasPartialLayouts = partialIssuerWarp != 0;
   if (hasPartialLayouts && amd)
     return kernel.emitOpError("has a wgmma layout over fewer warps than the program on an AMD "
                               "target");
-  kernel.walk([&](Operation *op) {
-    for (Type t : op->getResultTypes())
-      if (unsigned w = partialWarps(dyn_cast<RankedTensorType>(t)))
-        partialIssuerWarp = std::max(partialIssuerWarp, w);
-  });
   if (failed(expandBlock(kernel.front())))
     return failure();
   // The buffers (copy slots, mbarriers, hoisted operands) start after the
@@ -2487,10 +2483,6 @@ LogicalResult Expander::expandMath(Operation *op) {
 // Control flow
 //===----------------------------------------------------------------------===//
 
-/// A loop the pipeliner gave slot barriers (it does so only for loops whose
-/// body holds two or more wgmma dots over two warpgroups, none left in
-/// flight): without a barrier of all threads per iteration the turns pay;
-/// with one, they cost more than they overlap.
 SmallVector<unsigned> Expander::carriedAcrossBackEdge(scf::ForOp op) {
   SmallVector<unsigned> carried;
   if (!hasPartialLayouts || !deferWgmmaWaits || amd)
@@ -2498,12 +2490,12 @@ SmallVector<unsigned> Expander::carriedAcrossBackEdge(scf::ForOp op) {
   Block *body = op.getBody();
   // A loop the pipeliner lagged (`lag`): its copies wait for the slots'
   // release (empty mbarriers), not for a CTA barrier after the TMA wait.
-  bool partialRun = llvm::any_of(*body, [&](Operation &o) { return partialRunWarps(&o) != 0; });
+  bool scores = llvm::any_of(*body, [&](Operation &o) { return partialRunWarps(&o) != 0; });
   bool lagged = llvm::any_of(*body, [](Operation &o) {
     auto wait = dyn_cast<tessera::tilegpu::SlotWaitOp>(o);
     return wait && wait.getEmpty();
   });
-  if (!partialRun || !lagged)
+  if (!scores || !lagged)
     return carried;
   for (OpOperand &use : body->getTerminator()->getOpOperands()) {
     auto dot = use.get().getDefiningOp<tile::DotOp>();
@@ -2516,6 +2508,10 @@ SmallVector<unsigned> Expander::carriedAcrossBackEdge(scf::ForOp op) {
   return carried;
 }
 
+/// A loop the pipeliner gave slot barriers (it does so only for loops whose
+/// body holds two or more wgmma dots over two warpgroups, none left in
+/// flight): without a barrier of all threads per iteration the turns pay;
+/// with one, they cost more than they overlap.
 bool Expander::ringEligible(scf::ForOp op) {
   if (!pingPong || numWarps != 8 || ringLoop || inProducer || hasPartialLayouts)
     return false;
@@ -4606,7 +4602,7 @@ LogicalResult expandModule(ModuleOp module, bool amd, bool pingPong,
       // room to place a claim beside bytes still being read, instead of a
       // barrier (MLA's P beside its rows' scales).
       unsigned cc = expander.computeCapability;
-      int64_t limit = amd ? 0 : cc >= 90 ? 232448 : cc == 80 || cc == 87 ? 166912 : 0;
+      int64_t limit = amd ? 0 : cc == 90 ? 232448 : cc == 80 || cc == 87 ? 166912 : 0;
       int64_t total = expander.sharedBytes();
       if (limit && 2 * (total + 1024) > limit + 1024) {
         int64_t spare = (limit - total) / 1024 * 1024;

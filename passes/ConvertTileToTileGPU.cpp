@@ -317,12 +317,16 @@ struct ConvertTileToTileGPUPass
       if (mfma ? !isMfmaDot(dot) : !isMmaDot(dot, computeCapability))
         return;
       auto dType = cast<RankedTensorType>(dot.getD().getType());
-      auto mma = mfma ? MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps,
-                                                     MmaEncodingAttr::kMfma)
-                 : wgmma && isWgmmaDot(dot, numWarps)
-                     ? MmaEncodingAttr::get(ctx, 3, {wgmmaGrid(dot, numWarps).first,
-                                                     wgmmaGrid(dot, numWarps).second})
-                     : MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
+      MmaEncodingAttr mma;
+      if (mfma) {
+        mma = MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps,
+                                           MmaEncodingAttr::kMfma);
+      } else if (wgmma && isWgmmaDot(dot, numWarps)) {
+        auto [wm, wn] = wgmmaGrid(dot, numWarps);
+        mma = MmaEncodingAttr::get(ctx, 3, {wm, wn});
+      } else {
+        mma = MmaEncodingAttr::getForShape(ctx, dType.getShape(), numWarps);
+      }
       RankedTensorType mmaType = withEncoding(dType, mma);
       b.setInsertionPoint(dot);
       Value c = ConvertLayoutOp::create(b, dot.getLoc(), mmaType, dot.getC());

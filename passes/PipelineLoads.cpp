@@ -833,6 +833,15 @@ bool LoopPipeliner::run() {
     slotArg = args[slotIndex];
     Value plusOne = arith::AddIOp::create(inner, loc, slotArg, i32(inner, 1));
     nextSlot = arith::RemUIOp::create(inner, loc, plusOne, i32(inner, slots));
+    // The empty barrier's phase the next copies wait for: it flips when
+    // their slot wraps to 0.
+    auto writePhaseAfter = [&](Value writePhase) -> Value {
+      Value wraps =
+          arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
+      return arith::SelectOp::create(
+          inner, loc, wraps, arith::XOrIOp::create(inner, loc, writePhase, i32(inner, 1)),
+          writePhase);
+    };
     if (slotBarriers) {
       // Iteration i's tiles have landed (every thread's copies); the slot
       // the copies below overwrite has been released by every thread.
@@ -847,22 +856,14 @@ bool LoopPipeliner::run() {
       tessera::tilegpu::SlotWaitOp::create(inner, loc, slotArg, writePhase, slotsAttr,
                                            inner.getUnitAttr());
       std::tie(nextReadSlotB, nextReadPhaseB) = nextSlotPhase(inner, readSlot, readPhase);
-      Value writeWraps =
-          arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
-      nextWritePhase = arith::SelectOp::create(
-          inner, loc, writeWraps, arith::XOrIOp::create(inner, loc, writePhase, i32(inner, 1)),
-          writePhase);
+      nextWritePhase = writePhaseAfter(writePhase);
     } else if (lagged) {
       // The empty barrier's wait comes with the copies, after the scores.
       readSlot = args[slotBarrierIndex];
       Value readPhase = args[slotBarrierIndex + 1];
       laggedWritePhase = args[slotBarrierIndex + 2];
       std::tie(nextReadSlotB, nextReadPhaseB) = nextSlotPhase(inner, readSlot, readPhase);
-      Value writeWraps =
-          arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq, nextSlot, i32(inner, 0));
-      nextWritePhase = arith::SelectOp::create(
-          inner, loc, writeWraps,
-          arith::XOrIOp::create(inner, loc, laggedWritePhase, i32(inner, 1)), laggedWritePhase);
+      nextWritePhase = writePhaseAfter(laggedWritePhase);
     } else if (!loads.empty()) {
       tessera::tilegpu::AsyncWaitOp::create(inner, loc, int32_t(stages - 2));
     }
